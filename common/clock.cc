@@ -1,0 +1,10 @@
+#include "common/clock.h"
+
+namespace hosting {
+
+Clock& Clock::Real() {
+  static RealClock* clock = new RealClock();
+  return *clock;
+}
+
+}  // namespace hosting

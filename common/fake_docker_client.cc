@@ -1,0 +1,267 @@
+#include "common/fake_docker_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+
+namespace hosting::docker {
+namespace {
+
+int64_t ReplicasOf(const nlohmann::json& spec) {
+  return spec.value("/Mode/Replicated/Replicas"_json_pointer, int64_t{1});
+}
+
+bool MatchesFilters(const ServiceInfo& s, const Filters& filters) {
+  for (const auto& [key, values] : filters) {
+    for (const std::string& v : values) {
+      if (key == "label") {
+        std::vector<std::string> kv = absl::StrSplit(v, absl::MaxSplits('=', 1));
+        auto it = s.labels.find(kv[0]);
+        if (it == s.labels.end()) return false;
+        if (kv.size() == 2 && it->second != kv[1]) return false;
+      } else if (key == "name") {
+        if (s.name.rfind(v, 0) != 0) return false;
+      } else if (key == "id") {
+        if (s.id != v) return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+FakeDockerClient::FakeDockerClient() = default;
+
+absl::Status FakeDockerClient::CheckAvailable() const {
+  if (unavailable_) return absl::UnavailableError("docker engine unreachable (fake)");
+  return absl::OkStatus();
+}
+
+FakeDockerClient::Service* FakeDockerClient::Find(absl::string_view id_or_name) {
+  for (auto& [id, s] : services_) {
+    if (id == id_or_name || s.spec.value("Name", "") == id_or_name) return &s;
+  }
+  return nullptr;
+}
+
+ServiceInfo FakeDockerClient::ToInfo(const Service& s) const {
+  nlohmann::json j = {{"ID", s.id}, {"Version", {{"Index", s.version}}}, {"Spec", s.spec}};
+  ServiceInfo info = ParseService(j);
+  int64_t replicas = ReplicasOf(s.spec);
+  info.running_tasks = s.running_override >= 0 ? s.running_override : replicas;
+  info.desired_tasks = replicas;
+  return info;
+}
+
+absl::StatusOr<EngineInfo> FakeDockerClient::Info() {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  EngineInfo info;
+  info.name = "fake";
+  info.server_version = "20.10.24-fake";
+  info.node_id = "node1";
+  info.swarm_state = "active";
+  info.control_available = true;
+  info.ncpu = 2;
+  return info;
+}
+
+absl::StatusOr<std::string> FakeDockerClient::CreateService(const nlohmann::json& spec) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  std::string name = spec.value("Name", "");
+  if (Find(name) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("docker POST /services/create: HTTP 409: ",
+                                                 "rpc error: name conflicts with an existing object"));
+  }
+  std::string id = absl::StrCat("svc", next_id_++);
+  services_[id] = Service{id, next_index_++, spec};
+  actions_.push_back(absl::StrCat("create ", name));
+  return id;
+}
+
+absl::StatusOr<ServiceInfo> FakeDockerClient::InspectService(absl::string_view id_or_name) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  Service* s = Find(id_or_name);
+  if (s == nullptr) {
+    return absl::NotFoundError(absl::StrCat("docker GET /services/", id_or_name,
+                                            ": HTTP 404: service ", id_or_name, " not found"));
+  }
+  return ToInfo(*s);
+}
+
+absl::StatusOr<std::vector<ServiceInfo>> FakeDockerClient::ListServices(const Filters& filters) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  std::vector<ServiceInfo> out;
+  for (const auto& [id, s] : services_) {
+    ServiceInfo info = ToInfo(s);
+    if (MatchesFilters(info, filters)) out.push_back(std::move(info));
+  }
+  return out;
+}
+
+absl::Status FakeDockerClient::UpdateService(absl::string_view id, uint64_t version,
+                                             const nlohmann::json& spec) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  Service* s = Find(id);
+  if (s == nullptr) return absl::NotFoundError(absl::StrCat("service ", id, " not found"));
+  if (fail_updates_ > 0) {
+    --fail_updates_;
+    s->version = next_index_++;
+    return absl::AbortedError("docker POST /services/update: HTTP 500: update out of sequence");
+  }
+  if (version != s->version) {
+    return absl::AbortedError("docker POST /services/update: HTTP 500: update out of sequence");
+  }
+  s->spec = spec;
+  s->version = next_index_++;
+  actions_.push_back(absl::StrCat("update ", spec.value("Name", ""), " replicas=", ReplicasOf(spec)));
+  return absl::OkStatus();
+}
+
+absl::Status FakeDockerClient::RemoveService(absl::string_view id_or_name) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  Service* s = Find(id_or_name);
+  if (s == nullptr) return absl::NotFoundError(absl::StrCat("service ", id_or_name, " not found"));
+  actions_.push_back(absl::StrCat("remove ", s->spec.value("Name", "")));
+  services_.erase(s->id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<TaskInfo>> FakeDockerClient::ListTasks(const Filters& filters) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  std::vector<TaskInfo> out;
+  for (const auto& [id, s] : services_) {
+    ServiceInfo info = ToInfo(s);
+    if (auto it = filters.find("service"); it != filters.end()) {
+      bool match = false;
+      for (const auto& v : it->second) match |= (v == s.id || v == info.name);
+      if (!match) continue;
+    }
+    for (int64_t i = 0; i < info.running_tasks; ++i) {
+      TaskInfo t;
+      t.id = absl::StrCat(s.id, ".", i + 1);
+      t.service_id = s.id;
+      t.node_id = "node1";
+      t.slot = i + 1;
+      t.desired_state = "running";
+      t.state = "running";
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<NodeInfo>> FakeDockerClient::ListNodes() {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  NodeInfo n;
+  n.id = "node1";
+  n.hostname = "fake";
+  n.role = "manager";
+  n.availability = "active";
+  n.state = "ready";
+  return std::vector<NodeInfo>{n};
+}
+
+absl::StatusOr<NodeInfo> FakeDockerClient::InspectNode(absl::string_view id) {
+
+  auto nodes = ListNodes();
+  if (!nodes.ok()) return nodes.status();
+  for (auto& n : *nodes) {
+    if (n.id == id || n.hostname == id) return n;
+  }
+  return absl::NotFoundError(absl::StrCat("node ", id, " not found"));
+}
+
+absl::Status FakeDockerClient::UpdateNode(absl::string_view, uint64_t, const nlohmann::json&) {
+  absl::MutexLock lock(&mu_);
+  return CheckAvailable();
+}
+
+absl::StatusOr<std::vector<ContainerInfo>> FakeDockerClient::ListContainers(const Filters&) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  return std::vector<ContainerInfo>{};
+}
+
+absl::StatusOr<nlohmann::json> FakeDockerClient::InspectContainer(absl::string_view id) {
+  return absl::NotFoundError(absl::StrCat("container ", id, " not found"));
+}
+
+absl::Status FakeDockerClient::EnsureOverlayNetwork(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  return CheckAvailable();
+}
+
+absl::Status FakeDockerClient::StreamEvents(int64_t, const Filters&,
+                                            const std::function<void(const Event&)>& on_event,
+                                            const std::function<bool()>& should_stop) {
+  while (!should_stop()) {
+    std::vector<Event> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      if (unavailable_) return absl::UnavailableError("docker engine unreachable (fake)");
+      batch.swap(events_);
+    }
+    for (const Event& e : batch) on_event(e);
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return absl::OkStatus();
+}
+
+void FakeDockerClient::SetUnavailable(bool unavailable) {
+  absl::MutexLock lock(&mu_);
+  unavailable_ = unavailable;
+}
+
+void FakeDockerClient::FailNextUpdates(int n) {
+  absl::MutexLock lock(&mu_);
+  fail_updates_ = n;
+}
+
+void FakeDockerClient::SetRunningTasks(absl::string_view name, int64_t running) {
+  absl::MutexLock lock(&mu_);
+  if (Service* s = Find(name)) s->running_override = running;
+}
+
+void FakeDockerClient::ScaleOutside(absl::string_view name, int64_t replicas) {
+  absl::MutexLock lock(&mu_);
+  if (Service* s = Find(name)) {
+    s->spec["Mode"]["Replicated"]["Replicas"] = replicas;
+    s->version = next_index_++;
+  }
+}
+
+void FakeDockerClient::RemoveOutside(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  if (Service* s = Find(name)) services_.erase(s->id);
+}
+
+void FakeDockerClient::PushEvent(Event event) {
+  absl::MutexLock lock(&mu_);
+  events_.push_back(std::move(event));
+}
+
+std::vector<std::string> FakeDockerClient::actions() const {
+  absl::MutexLock lock(&mu_);
+  return actions_;
+}
+
+void FakeDockerClient::ClearActions() {
+  absl::MutexLock lock(&mu_);
+  actions_.clear();
+}
+
+int FakeDockerClient::service_count() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(services_.size());
+}
+
+}  // namespace hosting::docker

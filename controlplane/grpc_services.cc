@@ -1,0 +1,401 @@
+#include "controlplane/grpc_services.h"
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "controlplane/grpc_status.h"
+#include "controlplane/validation.h"
+
+namespace hosting::controlplane {
+namespace {
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK",       "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",   "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",     "UNAVAILABLE",       "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  int i = static_cast<int>(code);
+  return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
+}
+
+// Runs `fn` (which returns absl::Status) and finishes the call with its result.
+template <typename Fn>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, HostdMetrics* metrics,
+                                const char* method, Fn&& fn) {
+  grpc::Status status = ToGrpcStatus(fn());
+  if (metrics != nullptr) metrics->CountGrpc(method, CodeName(status.error_code()));
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+// Finishes a not-yet-served method with UNIMPLEMENTED naming what will serve it.
+grpc::ServerUnaryReactor* NotYet(grpc::CallbackServerContext* ctx, const char* method,
+                                 const char* what) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                               absl::StrCat(method, " is not served by this hostd yet: ", what)));
+  return reactor;
+}
+
+// A server stream that ends at once with a status.
+template <typename T>
+class FinishedWriter final : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit FinishedWriter(grpc::Status status) { this->Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+template <typename T>
+grpc::ServerWriteReactor<T>* NotYetStream(const char* method, const char* what) {
+  return new FinishedWriter<T>(grpc::Status(
+      grpc::StatusCode::UNIMPLEMENTED,
+      absl::StrCat(method, " is not served by this hostd yet: ", what)));
+}
+
+constexpr char kReleasesLater[] =
+    "releases (rolling, canary, blue-green, rollback) come with the Releases work; until then "
+    "ApplyService replaces a revision start-first";
+constexpr char kAutoscalingLater[] = "autoscaling comes with the Autoscaling work";
+constexpr char kRunbooksLater[] = "runbook automation comes with the Runbooks work";
+constexpr char kAgentsLater[] =
+    "per-revision health and metrics come from hostagent, which lands with the agent work";
+
+hosting::v1::NodeAvailability AvailabilityFrom(const std::string& a) {
+  if (a == "active") return hosting::v1::NODE_AVAILABILITY_ACTIVE;
+  if (a == "pause") return hosting::v1::NODE_AVAILABILITY_PAUSE;
+  if (a == "drain") return hosting::v1::NODE_AVAILABILITY_DRAIN;
+  return hosting::v1::NODE_AVAILABILITY_UNSPECIFIED;
+}
+
+hosting::v1::Node NodeToProto(const docker::NodeInfo& n) {
+  hosting::v1::Node out;
+  out.set_id(n.id);
+  out.set_hostname(n.hostname);
+  out.set_role(n.role);
+  out.set_availability(AvailabilityFrom(n.availability));
+  out.set_state(n.state);
+  out.set_address(n.address);
+  for (const auto& [k, v] : n.labels) (*out.mutable_labels())[k] = v;
+  out.set_nano_cpus(n.nano_cpus);
+  out.set_memory_bytes(n.memory_bytes);
+  out.set_engine_version(n.engine_version);
+  out.set_agent_state(hosting::v1::AGENT_STATE_ABSENT);
+  return out;
+}
+
+absl::StatusOr<docker::NodeInfo> FindNode(docker::DockerClient& docker, const std::string& node) {
+  if (node.empty()) return InvalidArgumentWithViolations({{"node", "required (ID or hostname)"}});
+  absl::StatusOr<std::vector<docker::NodeInfo>> nodes = docker.ListNodes();
+  if (!nodes.ok()) return nodes.status();
+  for (const auto& n : *nodes) {
+    if (n.id == node || n.hostname == node) return n;
+  }
+  return absl::NotFoundError(absl::StrCat("no Swarm node with ID or hostname '", node, "'"));
+}
+
+// Streams events to one WatchEvents caller: replays stored events after since_sequence, then
+// follows live ones. Writes are queued (one outstanding write per stream).
+class EventWatcher final : public grpc::ServerWriteReactor<hosting::v1::Event> {
+ public:
+  // Backlog beyond which a watcher is too slow and is ended (it can resume from a sequence).
+  static constexpr size_t kMaxBacklog = 10000;
+
+  EventWatcher(EventLog& log, Store& store, HostdMetrics& metrics,
+               const hosting::v1::WatchEventsRequest& request)
+      : log_(log), metrics_(metrics), service_(request.service()),
+        types_(request.types().begin(), request.types().end()) {
+    absl::MutexLock lock(&mu_);
+    subscription_ = log_.Subscribe([this](const hosting::v1::Event& e) { OnLiveEvent(e); });
+    metrics_.SetWatchers(++watchers_);
+    if (request.since_sequence() > 0 || request.from_start()) {
+      int64_t after = request.from_start() ? 0 : request.since_sequence();
+      while (true) {
+        absl::StatusOr<std::vector<hosting::v1::Event>> batch = store.ListEvents(after, 1000);
+        if (!batch.ok()) {
+          FinishLocked(ToGrpcStatus(batch.status()));
+          return;
+        }
+        for (auto& e : *batch) {
+          after = e.sequence();
+          if (EventLog::Matches(e, service_, types_)) backlog_.push_back(std::move(e));
+        }
+        if (batch->size() < 1000) break;
+      }
+      replayed_through_ = after;
+    }
+    no_follow_ = request.no_follow();
+    MaybeWriteLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(grpc::Status::CANCELLED);
+      return;
+    }
+    MaybeWriteLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    log_.Unsubscribe(subscription_);
+    metrics_.SetWatchers(--watchers_);
+    delete this;
+  }
+
+ private:
+  void OnLiveEvent(const hosting::v1::Event& e) {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || no_follow_) return;
+    if (e.sequence() != 0 && e.sequence() <= replayed_through_) return;
+    if (!EventLog::Matches(e, service_, types_)) return;
+    if (backlog_.size() >= kMaxBacklog) {
+      FinishLocked(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("event watcher fell ", kMaxBacklog, " events behind; resume with "
+                       "since_sequence=", last_sent_)));
+      return;
+    }
+    backlog_.push_back(e);
+    MaybeWriteLocked();
+  }
+
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return;
+    if (backlog_.empty()) {
+      if (no_follow_) FinishLocked(grpc::Status::OK);
+      return;
+    }
+    writing_ = true;
+    current_ = std::move(backlog_.front());
+    backlog_.pop_front();
+    last_sent_ = current_.sequence();
+    StartWrite(&current_);
+  }
+
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
+
+  static inline std::atomic<int> watchers_{0};
+  EventLog& log_;
+  HostdMetrics& metrics_;
+  const std::string service_;
+  const std::vector<std::string> types_;
+  int64_t subscription_ = 0;
+  absl::Mutex mu_;
+  std::deque<hosting::v1::Event> backlog_ ABSL_GUARDED_BY(mu_);
+  hosting::v1::Event current_ ABSL_GUARDED_BY(mu_);
+  int64_t replayed_through_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool no_follow_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+// ---- ServiceManager ----
+
+grpc::ServerUnaryReactor* ServiceManagerGrpc::ApplyService(
+    grpc::CallbackServerContext* ctx, const hosting::v1::ApplyServiceRequest* request,
+    hosting::v1::ApplyServiceResponse* response) {
+  return Unary(ctx, &metrics_, "ApplyService", [&]() -> absl::Status {
+    absl::StatusOr<hosting::v1::ApplyServiceResponse> r = manager_.Apply(*request);
+    if (r.ok()) *response = *std::move(r);
+    return r.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ServiceManagerGrpc::GetService(
+    grpc::CallbackServerContext* ctx, const hosting::v1::GetServiceRequest* request,
+    hosting::v1::Service* response) {
+  return Unary(ctx, &metrics_, "GetService", [&]() -> absl::Status {
+    absl::StatusOr<hosting::v1::Service> r = manager_.Get(request->name());
+    if (r.ok()) *response = *std::move(r);
+    return r.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ServiceManagerGrpc::ListServices(
+    grpc::CallbackServerContext* ctx, const hosting::v1::ListServicesRequest*,
+    hosting::v1::ListServicesResponse* response) {
+  return Unary(ctx, &metrics_, "ListServices", [&]() -> absl::Status {
+    absl::StatusOr<std::vector<hosting::v1::Service>> r = manager_.List();
+    if (!r.ok()) return r.status();
+    for (auto& s : *r) *response->add_services() = std::move(s);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ServiceManagerGrpc::DeleteService(
+    grpc::CallbackServerContext* ctx, const hosting::v1::DeleteServiceRequest* request,
+    hosting::v1::DeleteServiceResponse* response) {
+  return Unary(ctx, &metrics_, "DeleteService", [&]() -> absl::Status {
+    absl::StatusOr<hosting::v1::Service> r = manager_.Delete(request->name());
+    if (r.ok()) *response->mutable_service() = *std::move(r);
+    return r.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ServiceManagerGrpc::ScaleService(
+    grpc::CallbackServerContext* ctx, const hosting::v1::ScaleServiceRequest* request,
+    hosting::v1::Service* response) {
+  return Unary(ctx, &metrics_, "ScaleService", [&]() -> absl::Status {
+    absl::StatusOr<hosting::v1::Service> r = manager_.Scale(*request);
+    if (r.ok()) *response = *std::move(r);
+    return r.status();
+  });
+}
+
+// ---- Cluster ----
+
+grpc::ServerUnaryReactor* ClusterGrpc::ListNodes(grpc::CallbackServerContext* ctx,
+                                                 const hosting::v1::ListNodesRequest*,
+                                                 hosting::v1::ListNodesResponse* response) {
+  return Unary(ctx, &metrics_, "ListNodes", [&]() -> absl::Status {
+    absl::StatusOr<std::vector<docker::NodeInfo>> nodes = docker_.ListNodes();
+    if (!nodes.ok()) return nodes.status();
+    for (const auto& n : *nodes) *response->add_nodes() = NodeToProto(n);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::GetNode(grpc::CallbackServerContext* ctx,
+                                               const hosting::v1::GetNodeRequest* request,
+                                               hosting::v1::Node* response) {
+  return Unary(ctx, &metrics_, "GetNode", [&]() -> absl::Status {
+    absl::StatusOr<docker::NodeInfo> n = FindNode(docker_, request->node());
+    if (n.ok()) *response = NodeToProto(*n);
+    return n.status();
+  });
+}
+
+absl::StatusOr<hosting::v1::Node> ClusterGrpc::SetAvailability(const std::string& node,
+                                                               const std::string& availability) {
+  absl::StatusOr<docker::NodeInfo> n = FindNode(docker_, node);
+  if (!n.ok()) return n.status();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    nlohmann::json spec = n->spec;
+    spec["Availability"] = availability;
+    absl::Status st = docker_.UpdateNode(n->id, n->version, spec);
+    if (st.ok()) break;
+    if (!absl::IsAborted(st) || attempt == 4) return st;
+    absl::StatusOr<docker::NodeInfo> fresh = docker_.InspectNode(n->id);
+    if (!fresh.ok()) return fresh.status();
+    n = std::move(fresh);
+  }
+  events_.Publish(absl::StrCat("node.", availability), "", 0,
+                  absl::StrCat("node ", n->hostname, " (", n->id, ") set to ", availability),
+                  {{"node", n->id}});
+  absl::StatusOr<docker::NodeInfo> updated = docker_.InspectNode(n->id);
+  if (!updated.ok()) return updated.status();
+  return NodeToProto(*updated);
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::DrainNode(grpc::CallbackServerContext* ctx,
+                                                 const hosting::v1::DrainNodeRequest* request,
+                                                 hosting::v1::Node* response) {
+  return Unary(ctx, &metrics_, "DrainNode", [&]() -> absl::Status {
+    absl::StatusOr<hosting::v1::Node> n = SetAvailability(request->node(), "drain");
+    if (n.ok()) *response = *std::move(n);
+    return n.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::ActivateNode(
+    grpc::CallbackServerContext* ctx, const hosting::v1::ActivateNodeRequest* request,
+    hosting::v1::Node* response) {
+  return Unary(ctx, &metrics_, "ActivateNode", [&]() -> absl::Status {
+    absl::StatusOr<hosting::v1::Node> n = SetAvailability(request->node(), "active");
+    if (n.ok()) *response = *std::move(n);
+    return n.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::GetServiceStatus(
+    grpc::CallbackServerContext* ctx, const hosting::v1::GetServiceStatusRequest*,
+    hosting::v1::ServiceHealthStatus*) {
+  return NotYet(ctx, "hosting.v1.Cluster/GetServiceStatus", kAgentsLater);
+}
+
+grpc::ServerWriteReactor<hosting::v1::Event>* ClusterGrpc::WatchEvents(
+    grpc::CallbackServerContext*, const hosting::v1::WatchEventsRequest* request) {
+  metrics_.CountGrpc("WatchEvents", "OK");
+  return new EventWatcher(events_, store_, metrics_, *request);
+}
+
+// ---- Not yet served ----
+
+// Svc is the adapter class, e.g. ReleasesGrpc for the gRPC service "Releases".
+#define HOSTING_NOT_YET_UNARY(Svc, Method, Req, Resp, What)                              \
+  grpc::ServerUnaryReactor* Svc##Grpc::Method(grpc::CallbackServerContext* ctx,          \
+                                              const hosting::v1::Req*, hosting::v1::Resp*) { \
+    return NotYet(ctx, "hosting.v1." #Svc "/" #Method, What);                            \
+  }
+
+HOSTING_NOT_YET_UNARY(Releases, StartRelease, StartReleaseRequest, Release, kReleasesLater)
+HOSTING_NOT_YET_UNARY(Releases, GetRelease, GetReleaseRequest, Release, kReleasesLater)
+HOSTING_NOT_YET_UNARY(Releases, ListReleases, ListReleasesRequest, ListReleasesResponse,
+                      kReleasesLater)
+HOSTING_NOT_YET_UNARY(Releases, PromoteRelease, PromoteReleaseRequest, Release, kReleasesLater)
+HOSTING_NOT_YET_UNARY(Releases, PauseRelease, PauseReleaseRequest, Release, kReleasesLater)
+HOSTING_NOT_YET_UNARY(Releases, ResumeRelease, ResumeReleaseRequest, Release, kReleasesLater)
+HOSTING_NOT_YET_UNARY(Releases, AbortRelease, AbortReleaseRequest, Release, kReleasesLater)
+HOSTING_NOT_YET_UNARY(Releases, RollbackService, RollbackServiceRequest, Release,
+                      kReleasesLater)
+HOSTING_NOT_YET_UNARY(Autoscaling, SetPolicy, SetPolicyRequest, AutoscalingPolicy,
+                      kAutoscalingLater)
+HOSTING_NOT_YET_UNARY(Autoscaling, GetPolicy, GetPolicyRequest, AutoscalingPolicy,
+                      kAutoscalingLater)
+HOSTING_NOT_YET_UNARY(Autoscaling, DeletePolicy, DeletePolicyRequest, DeletePolicyResponse,
+                      kAutoscalingLater)
+HOSTING_NOT_YET_UNARY(Autoscaling, GetStatus, GetAutoscalingStatusRequest, AutoscalingStatus,
+                      kAutoscalingLater)
+HOSTING_NOT_YET_UNARY(Runbooks, ListRunbooks, ListRunbooksRequest, ListRunbooksResponse,
+                      kRunbooksLater)
+HOSTING_NOT_YET_UNARY(Runbooks, RunRunbook, RunRunbookRequest, RunbookRun, kRunbooksLater)
+HOSTING_NOT_YET_UNARY(Runbooks, GetRun, GetRunRequest, RunbookRun, kRunbooksLater)
+
+#undef HOSTING_NOT_YET_UNARY
+
+grpc::ServerWriteReactor<hosting::v1::ReleaseEvent>* ReleasesGrpc::WatchRelease(
+    grpc::CallbackServerContext*, const hosting::v1::WatchReleaseRequest*) {
+  return NotYetStream<hosting::v1::ReleaseEvent>("hosting.v1.Releases/WatchRelease",
+                                                 kReleasesLater);
+}
+
+grpc::ServerWriteReactor<hosting::v1::RunbookRun>* RunbooksGrpc::WatchRun(
+    grpc::CallbackServerContext*, const hosting::v1::WatchRunRequest*) {
+  return NotYetStream<hosting::v1::RunbookRun>("hosting.v1.Runbooks/WatchRun", kRunbooksLater);
+}
+
+namespace {
+class RefusedAgent final
+    : public grpc::ServerBidiReactor<hosting::v1::AgentMessage, hosting::v1::ControllerMessage> {
+ public:
+  RefusedAgent() {
+    Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        absl::StrCat("hosting.v1.AgentGateway/Connect is not served by this "
+                                     "hostd yet: ", kAgentsLater)));
+  }
+  void OnDone() override { delete this; }
+};
+}  // namespace
+
+grpc::ServerBidiReactor<hosting::v1::AgentMessage, hosting::v1::ControllerMessage>*
+AgentGatewayGrpc::Connect(grpc::CallbackServerContext*) {
+  return new RefusedAgent();
+}
+
+}  // namespace hosting::controlplane

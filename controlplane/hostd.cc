@@ -1,0 +1,127 @@
+#include "controlplane/hostd.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/curl_docker_client.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "prometheus/exposer.h"
+
+namespace hosting::controlplane {
+namespace {
+
+bool IsLoopback(const std::string& listen) {
+  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
+         absl::StartsWith(listen, "[::1]:") || absl::StartsWith(listen, "unix:");
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* flag) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+Hostd::Hostd(HostdOptions options) : options_(std::move(options)) {}
+
+Hostd::~Hostd() { Shutdown(); }
+
+absl::Status Hostd::Init() {
+  metrics_ = std::make_unique<HostdMetrics>();
+  ASSIGN_OR_RETURN(store_, OpenStore(options_.store_url));
+  ASSIGN_OR_RETURN(auto docker, docker::CurlDockerClient::Create(options_.docker_host));
+  docker_ = std::move(docker);
+  events_ = std::make_unique<EventLog>(*store_, Clock::Real());
+  reconciler_ = std::make_unique<Reconciler>(*store_, *docker_, *events_, *metrics_,
+                                             options_.reconciler);
+  manager_ = std::make_unique<ServiceManager>(*store_, *reconciler_, *events_, Clock::Real());
+  service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*manager_, *metrics_);
+  cluster_grpc_ = std::make_unique<ClusterGrpc>(*docker_, *events_, *store_, *metrics_);
+  releases_grpc_ = std::make_unique<ReleasesGrpc>();
+  autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>();
+  runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
+  agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>();
+  return absl::OkStatus();
+}
+
+absl::Status Hostd::Start() {
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    grpc::SslServerCredentialsOptions ssl(
+        options_.tls_client_ca_file.empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ASSIGN_OR_RETURN(std::string cert, ReadFile(options_.tls_cert_file, "--tls-cert"));
+    ASSIGN_OR_RETURN(std::string key, ReadFile(options_.tls_key_file, "--tls-key"));
+    ssl.pem_key_cert_pairs.push_back({key, cert});
+    if (!options_.tls_client_ca_file.empty()) {
+      ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                       ReadFile(options_.tls_client_ca_file, "--tls-client-ca"));
+    }
+    creds = grpc::SslServerCredentials(ssl);
+  } else {
+    if (!IsLoopback(options_.listen) && !options_.allow_insecure_remote) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--listen ", options_.listen, " is not a loopback address: give --tls-cert and "
+          "--tls-key, or --allow-insecure-remote to accept plaintext from the network"));
+    }
+    creds = grpc::InsecureServerCredentials();
+  }
+
+  if (!options_.metrics_listen.empty()) {
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_listen);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("--metrics-listen ", options_.metrics_listen, ": ", e.what()));
+    }
+    exposer_->RegisterCollectable(metrics_->registry());
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.listen, creds, &grpc_port_);
+  builder.RegisterService(service_manager_grpc_.get());
+  builder.RegisterService(cluster_grpc_.get());
+  builder.RegisterService(releases_grpc_.get());
+  builder.RegisterService(autoscaling_grpc_.get());
+  builder.RegisterService(runbooks_grpc_.get());
+  builder.RegisterService(agent_gateway_grpc_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || grpc_port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.listen, " (in use, or not a valid address)"));
+  }
+  reconciler_->Start();
+  LogInfo("hostd serving", {{"grpc", options_.listen},
+                            {"port", std::to_string(grpc_port_)},
+                            {"metrics", options_.metrics_listen},
+                            {"store", options_.store_url},
+                            {"docker", options_.docker_host}});
+  return absl::OkStatus();
+}
+
+void Hostd::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_) {
+    // Streams (WatchEvents) are cancelled after the deadline; unary calls finish.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
+  if (reconciler_) reconciler_->Stop();
+  LogInfo("hostd stopped");
+}
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/docker_client.h"
+#include "controlplane/event_log.h"
+#include "controlplane/grpc_services.h"
+#include "controlplane/metrics.h"
+#include "controlplane/reconciler.h"
+#include "controlplane/service_manager.h"
+#include "controlplane/store.h"
+#include "grpcpp/server.h"
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace hosting::controlplane {
+
+struct HostdOptions {
+  // gRPC address. Anything but a loopback address needs TLS or allow_insecure_remote.
+  std::string listen = "127.0.0.1:50051";
+  std::string store_url = "sqlite:///var/lib/hosting/hostd.db";
+  std::string docker_host = "unix:///var/run/docker.sock";
+  // Prometheus /metrics address; empty disables it.
+  std::string metrics_listen = "127.0.0.1:9464";
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // When set, clients must present a certificate signed by this CA (mTLS).
+  std::string tls_client_ca_file;
+  bool allow_insecure_remote = false;
+  ReconcilerOptions reconciler;
+};
+
+// The control-plane daemon: owns the store, the Docker client, the reconciler and the gRPC
+// server. Lifecycle: Init() (open everything, fail fast on bad options), Start(), Shutdown().
+class Hostd {
+ public:
+  explicit Hostd(HostdOptions options);
+  ~Hostd();
+
+  absl::Status Init();
+  absl::Status Start();
+  // Graceful: stops accepting calls, ends streams, stops the reconciler.
+  void Shutdown();
+
+  // The port the gRPC server bound (useful with ":0").
+  int grpc_port() const { return grpc_port_; }
+
+ private:
+  HostdOptions options_;
+  std::unique_ptr<HostdMetrics> metrics_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<docker::DockerClient> docker_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<ServiceManager> manager_;
+  std::unique_ptr<ServiceManagerGrpc> service_manager_grpc_;
+  std::unique_ptr<ClusterGrpc> cluster_grpc_;
+  std::unique_ptr<ReleasesGrpc> releases_grpc_;
+  std::unique_ptr<AutoscalingGrpc> autoscaling_grpc_;
+  std::unique_ptr<RunbooksGrpc> runbooks_grpc_;
+  std::unique_ptr<AgentGatewayGrpc> agent_gateway_grpc_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<grpc::Server> server_;
+  int grpc_port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace hosting::controlplane

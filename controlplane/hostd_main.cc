@@ -1,0 +1,94 @@
+// hostd: the hosting control-plane daemon. Parses flags, wires Hostd, waits for a signal.
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "common/log.h"
+#include "controlplane/hostd.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address (host:port).");
+ABSL_FLAG(std::string, store, "",
+          "Store URL, sqlite:///absolute/path.db. Default: sqlite://<data-dir>/hostd.db.");
+ABSL_FLAG(std::string, data_dir, "/var/lib/hosting", "Directory for the default store.");
+ABSL_FLAG(std::string, docker_host, "unix:///var/run/docker.sock",
+          "Docker Engine endpoint: unix:///path or tcp://host:port.");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Prometheus /metrics address; empty to disable.");
+ABSL_FLAG(std::string, network, "hosting", "Overlay network every revision service joins.");
+ABSL_FLAG(int, workers, 2, "Reconcile workers.");
+ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(30),
+          "Period of the full resync that catches missed Docker events.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (enables TLS).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA that client certificates must chain to (mTLS).");
+ABSL_FLAG(bool, allow_insecure_remote, false,
+          "Allow a non-loopback --listen without TLS.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("hostd: the hosting control-plane daemon (gRPC API hosting.v1)");
+  // Flags are documented with dashes (--docker-host); absl names them with underscores.
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& a = args[i];
+    if (a == "--") break;
+    if (a.rfind("--", 0) != 0) continue;
+    for (size_t j = 2; j < a.size() && a[j] != '='; ++j) {
+      if (a[j] == '-') a[j] = '_';
+    }
+  }
+  std::vector<char*> arg_ptrs;
+  for (auto& a : args) arg_ptrs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+
+  hosting::controlplane::HostdOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.store_url = absl::GetFlag(FLAGS_store);
+  if (options.store_url.empty()) {
+    const std::string dir = absl::GetFlag(FLAGS_data_dir);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      hosting::LogError("cannot create --data-dir", {{"dir", dir}, {"error", ec.message()}});
+      return 1;
+    }
+    options.store_url = "sqlite://" + std::filesystem::absolute(dir).string() + "/hostd.db";
+  }
+  options.docker_host = absl::GetFlag(FLAGS_docker_host);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.allow_insecure_remote = absl::GetFlag(FLAGS_allow_insecure_remote);
+  options.reconciler.network = absl::GetFlag(FLAGS_network);
+  options.reconciler.workers = absl::GetFlag(FLAGS_workers);
+  options.reconciler.resync_interval = absl::GetFlag(FLAGS_resync_interval);
+
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  hosting::controlplane::Hostd hostd(options);
+  if (absl::Status s = hostd.Init(); !s.ok()) {
+    hosting::LogError("hostd failed to start", {{"error", s.ToString()}});
+    return 1;
+  }
+  if (absl::Status s = hostd.Start(); !s.ok()) {
+    hosting::LogError("hostd failed to start", {{"error", s.ToString()}});
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  hosting::LogInfo("hostd stopping", {{"signal", std::to_string(sig)}});
+  hostd.Shutdown();
+  return 0;
+}

@@ -1,0 +1,328 @@
+// The reconciler's decisions over a fake Docker engine: Sync is called directly and the recorded
+// Docker actions are compared, as in Kubernetes' sample-controller tests.
+#include "controlplane/reconciler.h"
+
+#include "common/fake_docker_client.h"
+#include "controlplane/service_manager.h"
+#include "controlplane/sqlite_store.h"
+#include "controlplane/swarm_spec.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  ReconcilerTest()
+      : store_(SqliteStore::Open(":memory:").value()),
+        events_(*store_, clock_),
+        reconciler_(std::make_unique<Reconciler>(*store_, docker_, events_, metrics_,
+                                                 ReconcilerOptions{})),
+        manager_(*store_, *reconciler_, events_, clock_) {}
+
+  hosting::v1::ServiceSpec Spec(const std::string& image = "img:1", int replicas = 2) {
+    hosting::v1::ServiceSpec spec;
+    spec.set_name("web");
+    spec.set_image(image);
+    spec.set_replicas(replicas);
+    return spec;
+  }
+
+  hosting::v1::ApplyServiceResponse Apply(const hosting::v1::ServiceSpec& spec) {
+    hosting::v1::ApplyServiceRequest req;
+    *req.mutable_spec() = spec;
+    absl::StatusOr<hosting::v1::ApplyServiceResponse> r = manager_.Apply(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.value_or(hosting::v1::ApplyServiceResponse());
+  }
+
+  // Syncs and expects success; returns whether a requeue was asked for.
+  bool SyncOk() {
+    absl::StatusOr<std::optional<absl::Duration>> r = reconciler_->Sync("web");
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() && r->has_value();
+  }
+
+  std::vector<std::string> EventTypes() {
+    std::vector<std::string> out;
+    std::vector<hosting::v1::Event> events = store_->ListEvents(0, 1000).value();
+    for (const auto& e : events) out.push_back(e.type());
+    return out;
+  }
+
+  FakeClock clock_;
+  docker::FakeDockerClient docker_;
+  HostdMetrics metrics_;
+  std::unique_ptr<Store> store_;
+  EventLog events_;
+  std::unique_ptr<Reconciler> reconciler_;
+  ServiceManager manager_;
+};
+
+TEST_F(ReconcilerTest, CreatesTheRevisionServiceOnce) {
+  Apply(Spec());
+  EXPECT_TRUE(SyncOk());  // created: look again to see its tasks
+  EXPECT_THAT(docker_.actions(), ElementsAre("create web-r1"));
+  auto svc = docker_.InspectService("web-r1");
+  ASSERT_TRUE(svc.ok());
+  EXPECT_EQ(svc->replicas, 2);
+  EXPECT_EQ(svc->labels.at(kLabelService), "web");
+  // Level-triggered and idempotent: nothing more to do.
+  docker_.ClearActions();
+  EXPECT_FALSE(SyncOk());
+  EXPECT_THAT(docker_.actions(), IsEmpty());
+}
+
+TEST_F(ReconcilerTest, WaitsForTasksBeforeReportingReady) {
+  Apply(Spec());
+  ASSERT_TRUE(SyncOk());
+  ASSERT_FALSE(SyncOk());
+  docker_.SetRunningTasks("web-r1", 1);
+  EXPECT_TRUE(SyncOk());  // converging: look again soon
+  auto status = reconciler_->Observe(*store_->GetService("web"));
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->phase(), hosting::v1::SERVICE_PHASE_PROGRESSING);
+  EXPECT_THAT(status->message(), HasSubstr("1/2 tasks running"));
+  docker_.SetRunningTasks("web-r1", 2);
+  EXPECT_FALSE(SyncOk());
+  status = reconciler_->Observe(*store_->GetService("web"));
+  EXPECT_EQ(status->phase(), hosting::v1::SERVICE_PHASE_READY);
+  EXPECT_EQ(status->running_tasks(), 2);
+  ASSERT_EQ(status->revisions_size(), 1);
+  EXPECT_TRUE(status->revisions(0).current());
+}
+
+TEST_F(ReconcilerTest, ScaleUpdatesReplicasWithoutNewRevision) {
+  Apply(Spec());
+  SyncOk();
+  docker_.ClearActions();
+  hosting::v1::ScaleServiceRequest req;
+  req.set_name("web");
+  req.set_replicas(5);
+  ASSERT_TRUE(manager_.Scale(req).ok());
+  SyncOk();
+  EXPECT_THAT(docker_.actions(), ElementsAre("update web-r1 replicas=5"));
+  EXPECT_EQ(store_->GetService("web")->revision, 1);
+  EXPECT_THAT(EventTypes(), ::testing::Contains("reconcile.scaled"));
+}
+
+TEST_F(ReconcilerTest, RepairsOutsideScale) {
+  Apply(Spec());
+  SyncOk();
+  docker_.ClearActions();
+  docker_.ScaleOutside("web-r1", 0);
+  SyncOk();
+  EXPECT_THAT(docker_.actions(), ElementsAre("update web-r1 replicas=2"));
+  auto events = *store_->ListEvents(0, 100);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type(), "reconcile.repaired");
+  EXPECT_THAT(events.back().message(), HasSubstr("scaled to 0 outside hostd"));
+}
+
+TEST_F(ReconcilerTest, RepairsOutsideRemoval) {
+  Apply(Spec());
+  SyncOk();
+  docker_.ClearActions();
+  docker_.RemoveOutside("web-r1");
+  SyncOk();
+  EXPECT_THAT(docker_.actions(), ElementsAre("create web-r1"));
+  EXPECT_EQ(store_->ListEvents(0, 100)->back().type(), "reconcile.repaired");
+}
+
+TEST_F(ReconcilerTest, RestoresSpecChangedOutside) {
+  Apply(Spec());
+  SyncOk();
+  docker_.ClearActions();
+  ASSERT_TRUE(docker::UpdateServiceWithRetry(docker_, "web-r1", [](nlohmann::json& s) {
+                s["TaskTemplate"]["ContainerSpec"]["Image"] = "evil:1";
+                s["Labels"][kLabelSpecHash] = "0000";
+                return absl::OkStatus();
+              }).ok());
+  docker_.ClearActions();
+  SyncOk();
+  EXPECT_THAT(docker_.actions(), ElementsAre("update web-r1 replicas=2"));
+  EXPECT_EQ(docker_.InspectService("web-r1")->spec["TaskTemplate"]["ContainerSpec"]["Image"],
+            "img:1");
+}
+
+TEST_F(ReconcilerTest, NewRevisionReplacesOldOnlyOnceComplete) {
+  Apply(Spec("img:1"));
+  SyncOk();
+  docker_.ClearActions();
+  hosting::v1::ApplyServiceResponse r = Apply(Spec("img:2"));
+  EXPECT_TRUE(r.revision_created());
+  EXPECT_EQ(r.service().revision(), 2);
+  EXPECT_TRUE(SyncOk());  // the fake reports tasks only after the create: the first pass waits
+  // Pretend r2 is not running yet on the next pass: r1 must stay.
+  docker_.SetRunningTasks("web-r2", 0);
+  EXPECT_TRUE(SyncOk());
+  EXPECT_THAT(docker_.actions(), ElementsAre("create web-r2"));
+  EXPECT_TRUE(docker_.InspectService("web-r1").ok());
+  docker_.SetRunningTasks("web-r2", 2);
+  EXPECT_FALSE(SyncOk());
+  EXPECT_THAT(docker_.actions(), ElementsAre("create web-r2", "remove web-r1"));
+  EXPECT_EQ(docker_.service_count(), 1);
+}
+
+TEST_F(ReconcilerTest, ReplicasOnlyChangeIsNotANewRevision) {
+  Apply(Spec("img:1", 2));
+  hosting::v1::ApplyServiceResponse r = Apply(Spec("img:1", 4));
+  EXPECT_TRUE(r.changed());
+  EXPECT_FALSE(r.revision_created());
+  EXPECT_EQ(r.service().revision(), 1);
+  hosting::v1::ApplyServiceResponse same = Apply(Spec("img:1", 4));
+  EXPECT_FALSE(same.changed());
+  EXPECT_EQ(same.service().generation(), r.service().generation());
+}
+
+TEST_F(ReconcilerTest, DeleteRemovesEverySwarmService) {
+  Apply(Spec());
+  SyncOk();
+  ASSERT_TRUE(manager_.Delete("web").ok());
+  docker_.ClearActions();
+  EXPECT_FALSE(SyncOk());
+  EXPECT_THAT(docker_.actions(), ElementsAre("remove web-r1"));
+  EXPECT_EQ(docker_.service_count(), 0);
+  EXPECT_TRUE(absl::IsNotFound(manager_.Get("web").status()));
+}
+
+TEST_F(ReconcilerTest, RecreatedServiceContinuesRevisionNumbers) {
+  Apply(Spec());
+  SyncOk();
+  ASSERT_TRUE(manager_.Delete("web").ok());
+  SyncOk();
+  hosting::v1::ApplyServiceResponse r = Apply(Spec());
+  EXPECT_TRUE(r.created());
+  EXPECT_EQ(r.service().revision(), 2);
+}
+
+TEST_F(ReconcilerTest, RestartedReconcilerCreatesNoDuplicates) {
+  Apply(Spec());
+  SyncOk();
+  docker_.ClearActions();
+  // A new reconciler (hostd restarted) knows nothing in memory; Docker's lists are the truth.
+  Reconciler fresh(*store_, docker_, events_, metrics_, ReconcilerOptions{});
+  auto r = fresh.Sync("web");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(docker_.actions(), IsEmpty());
+  EXPECT_EQ(docker_.service_count(), 1);
+}
+
+TEST_F(ReconcilerTest, DockerUnavailableIsAnErrorAndRecovers) {
+  Apply(Spec());
+  docker_.SetUnavailable(true);
+  auto r = reconciler_->Sync("web");
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_TRUE(absl::IsUnavailable(manager_.Get("web").status()));
+  EXPECT_THAT(std::string(manager_.Get("web").status().message()),
+              HasSubstr("desired: revision 1, img:1 x2"));
+  // Desired state is still accepted while Docker is down.
+  hosting::v1::ApplyServiceResponse applied = Apply(Spec("img:1", 3));
+  EXPECT_TRUE(applied.changed());
+  docker_.SetUnavailable(false);
+  EXPECT_TRUE(SyncOk());
+  EXPECT_FALSE(SyncOk());
+  EXPECT_EQ(docker_.InspectService("web-r1")->replicas, 3);
+}
+
+TEST_F(ReconcilerTest, RetriesOutOfSequenceUpdates) {
+  Apply(Spec());
+  SyncOk();
+  docker_.FailNextUpdates(2);
+  hosting::v1::ScaleServiceRequest req;
+  req.set_name("web");
+  req.set_replicas(3);
+  ASSERT_TRUE(manager_.Scale(req).ok());
+  SyncOk();
+  EXPECT_EQ(docker_.InspectService("web-r1")->replicas, 3);
+}
+
+TEST_F(ReconcilerTest, RemovesOrphansWithoutDesiredState) {
+  // A Swarm service labelled for a service hostd has no record of (deleted while hostd was down).
+  nlohmann::json orphan = BuildSwarmSpec(Spec(), 7, 1, "hosting");
+  ASSERT_TRUE(docker_.CreateService(orphan).ok());
+  docker_.ClearActions();
+  EXPECT_FALSE(SyncOk());
+  EXPECT_THAT(docker_.actions(), ElementsAre("remove web-r7"));
+}
+
+TEST_F(ReconcilerTest, ApplyRejectsInvalidSpecWithFieldNames) {
+  hosting::v1::ApplyServiceRequest req;
+  req.mutable_spec()->set_name("Bad Name");
+  absl::StatusOr<hosting::v1::ApplyServiceResponse> r = manager_.Apply(req);
+  ASSERT_TRUE(absl::IsInvalidArgument(r.status()));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("spec.name"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("spec.image: required"));
+  EXPECT_TRUE(absl::IsNotFound(store_->GetService("Bad Name").status()));
+}
+
+TEST_F(ReconcilerTest, ExpectedGenerationGuardsApply) {
+  hosting::v1::ApplyServiceResponse first = Apply(Spec());
+  hosting::v1::ApplyServiceRequest req;
+  *req.mutable_spec() = Spec("img:9");
+  req.set_expected_generation(first.service().generation() + 1);
+  EXPECT_TRUE(absl::IsAborted(manager_.Apply(req).status()));
+  req.set_expected_generation(first.service().generation());
+  EXPECT_TRUE(manager_.Apply(req).ok());
+}
+
+TEST_F(ReconcilerTest, DryRunStoresNothing) {
+  hosting::v1::ApplyServiceRequest req;
+  *req.mutable_spec() = Spec();
+  req.set_dry_run(true);
+  auto r = manager_.Apply(req);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->created());
+  EXPECT_TRUE(absl::IsNotFound(store_->GetService("web").status()));
+}
+
+TEST_F(ReconcilerTest, UnknownServiceErrorsNameIt) {
+  auto g = manager_.Get("ghost");
+  EXPECT_TRUE(absl::IsNotFound(g.status()));
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("'ghost'"));
+  hosting::v1::ScaleServiceRequest req;
+  req.set_name("ghost");
+  req.set_replicas(1);
+  EXPECT_TRUE(absl::IsNotFound(manager_.Scale(req).status()));
+  EXPECT_TRUE(absl::IsNotFound(manager_.Delete("ghost").status()));
+  req.set_replicas(-3);
+  EXPECT_TRUE(absl::IsInvalidArgument(manager_.Scale(req).status()));
+}
+
+TEST(EventLogTest, MatchesServiceAndTypePrefixes) {
+  hosting::v1::Event e;
+  e.set_type("reconcile.created");
+  e.set_service("web");
+  EXPECT_TRUE(EventLog::Matches(e, "", {}));
+  EXPECT_TRUE(EventLog::Matches(e, "web", {}));
+  EXPECT_FALSE(EventLog::Matches(e, "api", {}));
+  EXPECT_TRUE(EventLog::Matches(e, "", {"reconcile."}));
+  EXPECT_TRUE(EventLog::Matches(e, "", {"reconcile.created"}));
+  EXPECT_FALSE(EventLog::Matches(e, "", {"reconcile"}));
+  EXPECT_FALSE(EventLog::Matches(e, "", {"service."}));
+}
+
+TEST(EventLogTest, SubscribersSeeStoredSequence) {
+  FakeClock clock;
+  auto store = SqliteStore::Open(":memory:").value();
+  EventLog log(*store, clock);
+  std::vector<int64_t> seen;
+  int64_t id = log.Subscribe([&](const hosting::v1::Event& e) { seen.push_back(e.sequence()); });
+  log.Publish("a", "web", 1, "one");
+  log.Publish("b", "web", 1, "two");
+  log.Unsubscribe(id);
+  log.Publish("c", "web", 1, "three");
+  EXPECT_THAT(seen, ElementsAre(1, 2));
+  auto stored = store->ListEvents(0, 10);
+  ASSERT_EQ(stored->size(), 3u);
+  EXPECT_EQ((*stored)[0].source(), "hostd");
+  EXPECT_EQ((*stored)[0].time().seconds(), absl::ToUnixSeconds(clock.Now()));
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

@@ -1,0 +1,190 @@
+#include "controlplane/service_manager.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "controlplane/swarm_spec.h"
+#include "controlplane/validation.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+// Concurrent writers retry a lost compare-and-swap this many times before giving up.
+constexpr int kCasAttempts = 5;
+
+}  // namespace
+
+hosting::v1::Service ServiceManager::ToProto(const ServiceRecord& record) {
+  hosting::v1::Service s;
+  *s.mutable_spec() = record.spec;
+  s.set_revision(record.revision);
+  s.set_generation(record.generation);
+  *s.mutable_created_at() = ToTimestamp(record.created_at);
+  *s.mutable_updated_at() = ToTimestamp(record.updated_at);
+  return s;
+}
+
+absl::StatusOr<hosting::v1::ApplyServiceResponse> ServiceManager::Apply(
+    const hosting::v1::ApplyServiceRequest& request) {
+  if (!request.has_spec()) {
+    return InvalidArgumentWithViolations({{"spec", "required"}});
+  }
+  RETURN_IF_ERROR(InvalidArgumentWithViolations(ValidateServiceSpec(request.spec())));
+  hosting::v1::ServiceSpec spec = request.spec();
+  ApplySpecDefaults(spec);
+  const std::string& name = spec.name();
+
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<ServiceRecord> existing = store_.GetService(name);
+    if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+    const bool exists = existing.ok();
+    const int64_t stored_generation = exists ? existing->generation : 0;
+    if (request.expected_generation() != 0 && request.expected_generation() != stored_generation) {
+      return absl::AbortedError(absl::StrCat(
+          "service '", name, "' is at generation ", stored_generation,
+          ", not the expected ", request.expected_generation(), ": read it again and re-apply"));
+    }
+
+    hosting::v1::ApplyServiceResponse response;
+    response.set_created(!exists);
+    if (exists &&
+        google::protobuf::util::MessageDifferencer::Equals(existing->spec, spec)) {
+      response.set_changed(false);
+      *response.mutable_service() = ToProto(*existing);
+      reconciler_.Enqueue(name);  // cheap, and repairs anything drifted meanwhile
+      return response;
+    }
+
+    ServiceRecord record;
+    record.spec = spec;
+    const bool new_revision = !exists || TemplateHash(existing->spec) != TemplateHash(spec);
+    std::optional<RevisionRecord> revision;
+    if (new_revision) {
+      ASSIGN_OR_RETURN(int64_t last, store_.LastRevision(name));
+      record.revision = last + 1;
+      revision = RevisionRecord{name, record.revision, spec, clock_.Now()};
+    } else {
+      record.revision = existing->revision;
+    }
+    response.set_changed(true);
+    response.set_revision_created(new_revision);
+    if (request.dry_run()) {
+      record.generation = stored_generation;
+      record.created_at = exists ? existing->created_at : clock_.Now();
+      record.updated_at = clock_.Now();
+      *response.mutable_service() = ToProto(record);
+      return response;
+    }
+
+    absl::StatusOr<int64_t> generation =
+        store_.PutService(record, stored_generation, revision ? &*revision : nullptr);
+    if ((absl::IsAborted(generation.status()) || absl::IsAlreadyExists(generation.status())) &&
+        request.expected_generation() == 0 && attempt + 1 < kCasAttempts) {
+      continue;  // another writer won the race; re-read and decide again
+    }
+    if (!generation.ok()) return generation.status();
+    if (new_revision) {
+      ASSIGN_OR_RETURN(int pruned, store_.PruneRevisions(
+                                       name, static_cast<int>(spec.release().revision_history_limit())));
+      (void)pruned;
+    }
+    ASSIGN_OR_RETURN(ServiceRecord stored, store_.GetService(name));
+    *response.mutable_service() = ToProto(stored);
+
+    events_.Publish("service.applied", name, stored.revision,
+                    absl::StrCat(exists ? "updated" : "created", " service '", name, "': ",
+                                 spec.image(), " x", spec.replicas()),
+                    {{"generation", std::to_string(stored.generation)},
+                     {"image", spec.image()},
+                     {"replicas", std::to_string(spec.replicas())}});
+    if (new_revision) {
+      events_.Publish("revision.created", name, stored.revision,
+                      absl::StrCat("revision ", stored.revision, " of '", name, "' runs ",
+                                   spec.image()),
+                      {{"spec_hash", TemplateHash(spec)}});
+    }
+    reconciler_.Enqueue(name);
+    return response;
+  }
+}
+
+absl::StatusOr<hosting::v1::Service> ServiceManager::Get(const std::string& name) {
+  RETURN_IF_ERROR(InvalidArgumentWithViolations(ValidateServiceName(name, "name")));
+  ASSIGN_OR_RETURN(ServiceRecord record, store_.GetService(name));
+  hosting::v1::Service service = ToProto(record);
+  absl::StatusOr<hosting::v1::ServiceStatus> status = reconciler_.Observe(record);
+  if (!status.ok()) {
+    return absl::Status(status.status().code(),
+                        absl::StrCat("cannot observe service '", name, "' (desired: revision ",
+                                     record.revision, ", ", record.spec.image(), " x",
+                                     record.spec.replicas(), "): ", status.status().message()));
+  }
+  *service.mutable_status() = *std::move(status);
+  return service;
+}
+
+absl::StatusOr<std::vector<hosting::v1::Service>> ServiceManager::List() {
+  ASSIGN_OR_RETURN(std::vector<ServiceRecord> records, store_.ListServices());
+  ASSIGN_OR_RETURN(auto statuses, reconciler_.ObserveAll(records));
+  std::vector<hosting::v1::Service> out;
+  for (const auto& r : records) {
+    hosting::v1::Service s = ToProto(r);
+    *s.mutable_status() = statuses[r.spec.name()];
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<hosting::v1::Service> ServiceManager::Delete(const std::string& name) {
+  RETURN_IF_ERROR(InvalidArgumentWithViolations(ValidateServiceName(name, "name")));
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(ServiceRecord record, store_.GetService(name));
+    absl::Status st = store_.DeleteService(name, record.generation);
+    if (absl::IsAborted(st) && attempt + 1 < kCasAttempts) continue;
+    RETURN_IF_ERROR(st);
+    events_.Publish("service.deleted", name, record.revision,
+                    absl::StrCat("deleted service '", name, "'; its Swarm services are removed"));
+    reconciler_.Enqueue(name);
+    return ToProto(record);
+  }
+}
+
+absl::StatusOr<hosting::v1::Service> ServiceManager::Scale(
+    const hosting::v1::ScaleServiceRequest& request) {
+  std::vector<FieldViolation> v = ValidateServiceName(request.name(), "name");
+  if (request.replicas() < 0 || request.replicas() > 1000) {
+    v.push_back({"replicas", absl::StrCat("must be between 0 and 1000, got ", request.replicas())});
+  }
+  RETURN_IF_ERROR(InvalidArgumentWithViolations(v));
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(ServiceRecord record, store_.GetService(request.name()));
+    const int32_t from = record.spec.replicas();
+    if (from != request.replicas()) {
+      record.spec.set_replicas(request.replicas());
+      absl::StatusOr<int64_t> generation = store_.PutService(record, record.generation, nullptr);
+      if (absl::IsAborted(generation.status()) && attempt + 1 < kCasAttempts) continue;
+      if (!generation.ok()) return generation.status();
+      events_.Publish("service.scaled", request.name(), record.revision,
+                      absl::StrCat("scaled '", request.name(), "' from ", from, " to ",
+                                   request.replicas(), " replicas"),
+                      {{"from", std::to_string(from)}, {"to", std::to_string(request.replicas())}});
+      reconciler_.Enqueue(request.name());
+    }
+    ASSIGN_OR_RETURN(ServiceRecord stored, store_.GetService(request.name()));
+    hosting::v1::Service service = ToProto(stored);
+    if (absl::StatusOr<hosting::v1::ServiceStatus> status = reconciler_.Observe(stored);
+        status.ok()) {
+      *service.mutable_status() = *std::move(status);
+    }
+    return service;
+  }
+}
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "controlplane/event_log.h"
+#include "controlplane/reconciler.h"
+#include "controlplane/store.h"
+#include "hosting/v1/service.pb.h"
+
+namespace hosting::controlplane {
+
+// The ServiceManager domain: validates and persists desired state, decides when a change makes
+// a new revision, and hands the service to the reconciler. The gRPC layer only converts.
+class ServiceManager {
+ public:
+  ServiceManager(Store& store, Reconciler& reconciler, EventLog& events, Clock& clock)
+      : store_(store), reconciler_(reconciler), events_(events), clock_(clock) {}
+
+  absl::StatusOr<hosting::v1::ApplyServiceResponse> Apply(
+      const hosting::v1::ApplyServiceRequest& request);
+  // Desired state plus observed status; UNAVAILABLE when Docker cannot be reached.
+  absl::StatusOr<hosting::v1::Service> Get(const std::string& name);
+  absl::StatusOr<std::vector<hosting::v1::Service>> List();
+  absl::StatusOr<hosting::v1::Service> Delete(const std::string& name);
+  absl::StatusOr<hosting::v1::Service> Scale(const hosting::v1::ScaleServiceRequest& request);
+
+  // Record -> API message (without status).
+  static hosting::v1::Service ToProto(const ServiceRecord& record);
+
+ private:
+  Store& store_;
+  Reconciler& reconciler_;
+  EventLog& events_;
+  Clock& clock_;
+};
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "hosting/v1/cluster.pb.h"
+#include "hosting/v1/service.pb.h"
+
+namespace hosting::controlplane {
+
+// The desired state of one hosted service.
+struct ServiceRecord {
+  hosting::v1::ServiceSpec spec;
+  // The revision the spec runs as.
+  int64_t revision = 0;
+  // Version of the record; the store bumps it on every write (compare-and-swap).
+  int64_t generation = 0;
+  absl::Time created_at;
+  absl::Time updated_at;
+};
+
+// One revision of a service: the spec that defined it.
+struct RevisionRecord {
+  std::string service;
+  int64_t revision = 0;
+  hosting::v1::ServiceSpec spec;
+  absl::Time created_at;
+};
+
+// Durable state of hostd. Every implementation passes store_conformance_test.
+// Writes are compare-and-swap on ServiceRecord::generation: a write with a stale expectation
+// fails with ABORTED and changes nothing.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // NOT_FOUND when there is no such service.
+  virtual absl::StatusOr<ServiceRecord> GetService(absl::string_view name) = 0;
+  // Sorted by name.
+  virtual absl::StatusOr<std::vector<ServiceRecord>> ListServices() = 0;
+  // Writes `record` when the stored generation equals `expected_generation` (0: the service must
+  // not exist). When `new_revision` is given it is stored in the same transaction. Returns the
+  // new generation.
+  virtual absl::StatusOr<int64_t> PutService(const ServiceRecord& record,
+                                             int64_t expected_generation,
+                                             const RevisionRecord* new_revision) = 0;
+  // Deletes the service and its revisions when the stored generation matches.
+  virtual absl::Status DeleteService(absl::string_view name, int64_t expected_generation) = 0;
+
+  // Newest first.
+  virtual absl::StatusOr<std::vector<RevisionRecord>> ListRevisions(absl::string_view service) = 0;
+  // Keeps the newest `keep` revisions of the service; returns how many were deleted.
+  virtual absl::StatusOr<int> PruneRevisions(absl::string_view service, int keep) = 0;
+  // The highest revision ever stored for the service, including deleted history (0 if none).
+  virtual absl::StatusOr<int64_t> LastRevision(absl::string_view service) = 0;
+
+  // Appends to the event log; assigns and returns the event's sequence.
+  virtual absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) = 0;
+  // Events with sequence > after_sequence, oldest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
+                                                                     int limit) = 0;
+};
+
+// Opens the store a URL names: "sqlite:///absolute/path.db" (created when missing).
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(absl::string_view url);
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,161 @@
+#include "controlplane/store_conformance.h"
+
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+ServiceRecord Record(const std::string& name, int64_t revision, const std::string& image) {
+  ServiceRecord r;
+  r.spec.set_name(name);
+  r.spec.set_image(image);
+  r.spec.set_replicas(2);
+  (*r.spec.mutable_env())["K"] = "V";
+  r.revision = revision;
+  return r;
+}
+
+RevisionRecord Revision(const std::string& name, int64_t revision, const std::string& image) {
+  RevisionRecord r;
+  r.service = name;
+  r.revision = revision;
+  r.spec = Record(name, revision, image).spec;
+  return r;
+}
+
+TEST_P(StoreConformanceTest, GetUnknownIsNotFound) {
+  EXPECT_TRUE(absl::IsNotFound(store_->GetService("nope").status()));
+}
+
+TEST_P(StoreConformanceTest, CreateThenGetRoundTripsTheSpec) {
+  ServiceRecord r = Record("web", 1, "img:1");
+  RevisionRecord rev = Revision("web", 1, "img:1");
+  absl::StatusOr<int64_t> gen = store_->PutService(r, 0, &rev);
+  ASSERT_TRUE(gen.ok()) << gen.status();
+  EXPECT_EQ(*gen, 1);
+  absl::StatusOr<ServiceRecord> got = store_->GetService("web");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->spec.SerializeAsString(), r.spec.SerializeAsString());
+  EXPECT_EQ(got->revision, 1);
+  EXPECT_EQ(got->generation, 1);
+  EXPECT_GT(got->created_at, absl::UnixEpoch());
+  EXPECT_EQ(got->created_at, got->updated_at);
+}
+
+TEST_P(StoreConformanceTest, CompareAndSwapOnGeneration) {
+  ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, nullptr).ok());
+  // Creating again with expectation 0 fails: it exists.
+  EXPECT_TRUE(absl::IsAborted(store_->PutService(Record("web", 1, "b"), 0, nullptr).status()));
+  // A stale generation fails and changes nothing.
+  EXPECT_TRUE(absl::IsAborted(store_->PutService(Record("web", 1, "b"), 5, nullptr).status()));
+  EXPECT_EQ(store_->GetService("web")->spec.image(), "a");
+  // The right generation wins and bumps it.
+  absl::StatusOr<int64_t> gen = store_->PutService(Record("web", 1, "b"), 1, nullptr);
+  ASSERT_TRUE(gen.ok());
+  EXPECT_EQ(*gen, 2);
+  EXPECT_EQ(store_->GetService("web")->spec.image(), "b");
+  EXPECT_EQ(store_->GetService("web")->generation, 2);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentWritersExactlyOneWinsPerGeneration) {
+  ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, nullptr).ok());
+  std::atomic<int> wins{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      if (store_->PutService(Record("web", 1, "w" + std::to_string(i)), 1, nullptr).ok()) ++wins;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(store_->GetService("web")->generation, 2);
+}
+
+TEST_P(StoreConformanceTest, ListIsSortedByName) {
+  for (const char* n : {"zeta", "alpha", "mid"}) {
+    ASSERT_TRUE(store_->PutService(Record(n, 1, "x"), 0, nullptr).ok());
+  }
+  absl::StatusOr<std::vector<ServiceRecord>> all = store_->ListServices();
+  ASSERT_TRUE(all.ok());
+  std::vector<std::string> names;
+  for (const auto& r : *all) names.push_back(r.spec.name());
+  EXPECT_THAT(names, ElementsAre("alpha", "mid", "zeta"));
+}
+
+TEST_P(StoreConformanceTest, RevisionsNewestFirstAndDuplicateRefused) {
+  RevisionRecord r1 = Revision("web", 1, "a");
+  ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, &r1).ok());
+  RevisionRecord r2 = Revision("web", 2, "b");
+  ASSERT_TRUE(store_->PutService(Record("web", 2, "b"), 1, &r2).ok());
+  absl::StatusOr<std::vector<RevisionRecord>> revs = store_->ListRevisions("web");
+  ASSERT_TRUE(revs.ok());
+  ASSERT_EQ(revs->size(), 2u);
+  EXPECT_EQ((*revs)[0].revision, 2);
+  EXPECT_EQ((*revs)[0].spec.image(), "b");
+  EXPECT_EQ((*revs)[1].revision, 1);
+  // Same revision number again: refused, and the service write in that transaction too.
+  absl::Status dup = store_->PutService(Record("web", 2, "c"), 2, &r2).status();
+  EXPECT_TRUE(absl::IsAlreadyExists(dup)) << dup;
+  EXPECT_EQ(store_->GetService("web")->spec.image(), "b");
+  EXPECT_EQ(store_->GetService("web")->generation, 2);
+}
+
+TEST_P(StoreConformanceTest, PruneKeepsNewest) {
+  int64_t gen = 0;
+  for (int i = 1; i <= 5; ++i) {
+    RevisionRecord r = Revision("web", i, "v" + std::to_string(i));
+    absl::StatusOr<int64_t> g = store_->PutService(Record("web", i, r.spec.image()), gen, &r);
+    ASSERT_TRUE(g.ok()) << g.status();
+    gen = *g;
+  }
+  absl::StatusOr<int> pruned = store_->PruneRevisions("web", 2);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(*pruned, 3);
+  absl::StatusOr<std::vector<RevisionRecord>> revs = store_->ListRevisions("web");
+  ASSERT_EQ(revs->size(), 2u);
+  EXPECT_EQ((*revs)[0].revision, 5);
+  EXPECT_EQ((*revs)[1].revision, 4);
+}
+
+TEST_P(StoreConformanceTest, DeleteNeedsGenerationAndKeepsRevisionCounter) {
+  RevisionRecord r3 = Revision("web", 3, "a");
+  ASSERT_TRUE(store_->PutService(Record("web", 3, "a"), 0, &r3).ok());
+  EXPECT_TRUE(absl::IsAborted(store_->DeleteService("web", 7)));
+  EXPECT_TRUE(store_->GetService("web").ok());
+  ASSERT_TRUE(store_->DeleteService("web", 1).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->GetService("web").status()));
+  EXPECT_THAT(*store_->ListRevisions("web"), IsEmpty());
+  EXPECT_TRUE(absl::IsNotFound(store_->DeleteService("web", 1)));
+  // A re-created service continues the numbering.
+  EXPECT_EQ(*store_->LastRevision("web"), 3);
+  EXPECT_EQ(*store_->LastRevision("other"), 0);
+}
+
+TEST_P(StoreConformanceTest, EventsGetIncreasingSequences) {
+  for (int i = 0; i < 5; ++i) {
+    hosting::v1::Event e;
+    e.set_type("t" + std::to_string(i));
+    e.set_service(i % 2 ? "a" : "b");
+    e.mutable_time()->set_seconds(1000 + i);
+    absl::StatusOr<int64_t> seq = store_->AppendEvent(e);
+    ASSERT_TRUE(seq.ok());
+    EXPECT_EQ(*seq, i + 1);
+  }
+  absl::StatusOr<std::vector<hosting::v1::Event>> after2 = store_->ListEvents(2, 100);
+  ASSERT_TRUE(after2.ok());
+  ASSERT_EQ(after2->size(), 3u);
+  EXPECT_EQ((*after2)[0].sequence(), 3);
+  EXPECT_EQ((*after2)[0].type(), "t2");
+  EXPECT_EQ((*after2)[2].sequence(), 5);
+  EXPECT_EQ(store_->ListEvents(0, 2)->size(), 2u);
+  EXPECT_THAT(*store_->ListEvents(5, 10), IsEmpty());
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

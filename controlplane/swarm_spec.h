@@ -1,0 +1,39 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "hosting/v1/service.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace hosting::controlplane {
+
+// Labels hosting puts on every Swarm service it owns.
+inline constexpr char kLabelService[] = "hosting.service";
+inline constexpr char kLabelRevision[] = "hosting.revision";
+inline constexpr char kLabelSpecHash[] = "hosting.spec-hash";
+inline constexpr char kLabelManagedBy[] = "hosting.managed-by";
+
+// "<service>-r<revision>".
+std::string RevisionServiceName(absl::string_view service, int64_t revision);
+
+// The hosted service and revision a Swarm service name stands for, if it has that shape.
+struct RevisionName {
+  std::string service;
+  int64_t revision;
+};
+std::optional<RevisionName> ParseRevisionServiceName(absl::string_view swarm_name);
+
+// A stable hash (hex) of everything in the spec that decides what a task runs: the spec without
+// replicas and release policy. Two specs with the same hash run the same revision.
+std::string TemplateHash(const hosting::v1::ServiceSpec& spec);
+
+// The Docker Engine ServiceSpec (API 1.41) of one revision of a hosted service: replicated, DNS
+// round-robin endpoints, host-mode published ports, attached to `network` (plus the spec's own
+// networks), labelled for ownership and drift detection.
+nlohmann::json BuildSwarmSpec(const hosting::v1::ServiceSpec& spec, int64_t revision,
+                              int32_t replicas, absl::string_view network);
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <iosfwd>
+
+namespace hosting::hostctl {
+
+// Exit codes scripts and CI can rely on (documented in docs/hostctl.md).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,             // anything not listed below
+  kExitUsage = 2,             // bad command line or spec file
+  kExitInvalid = 3,           // hostd rejected the request (INVALID_ARGUMENT)
+  kExitNotFound = 4,          // no such service / node
+  kExitConflict = 5,          // ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED
+  kExitUnavailable = 6,       // hostd or the Docker engine cannot be reached
+  kExitTimeout = 7,           // --wait or the call deadline ran out
+  kExitUnimplemented = 8,     // this hostd does not serve the call yet
+};
+
+// Runs hostctl with the given arguments; returns the process exit code.
+int Run(int argc, char** argv, std::ostream& out, std::ostream& err);
+
+}  // namespace hosting::hostctl

@@ -1,0 +1,166 @@
+#include "hostctl/hostctl.h"
+
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "hostctl/output.h"
+#include "hostctl/spec_file.h"
+
+namespace hosting::hostctl {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using ::testing::HasSubstr;
+
+TEST(ParseServiceSpecTest, YamlMapsOntoTheProto) {
+  auto spec = ParseServiceSpec(R"(
+name: web
+image: hosting/sample:v1
+replicas: 3
+env:
+  PORT: "8080"
+  DEBUG: "true"
+ports:
+  - container_port: 8080
+    published_port: 18080
+health:
+  http_path: /health
+  interval: 2s
+  timeout: 500ms
+resources:
+  cpu_limit: 0.5
+  memoryLimitBytes: 67108864
+release:
+  strategy: RELEASE_STRATEGY_CANARY
+  canary:
+    steps:
+      - set_weight: 10
+      - pause: {duration: 30s}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "web");
+  EXPECT_EQ(spec->replicas(), 3);
+  EXPECT_EQ(spec->env().at("PORT"), "8080");
+  EXPECT_EQ(spec->env().at("DEBUG"), "true");
+  EXPECT_EQ(spec->ports(0).published_port(), 18080u);
+  EXPECT_EQ(TimeUtil::DurationToMilliseconds(spec->health().interval()), 2000);
+  EXPECT_EQ(TimeUtil::DurationToMilliseconds(spec->health().timeout()), 500);
+  EXPECT_DOUBLE_EQ(spec->resources().cpu_limit(), 0.5);
+  EXPECT_EQ(spec->resources().memory_limit_bytes(), 64 << 20);
+  EXPECT_EQ(spec->release().strategy(), hosting::v1::RELEASE_STRATEGY_CANARY);
+  ASSERT_EQ(spec->release().canary().steps_size(), 2);
+  EXPECT_EQ(spec->release().canary().steps(0).set_weight(), 10u);
+  EXPECT_EQ(TimeUtil::DurationToSeconds(spec->release().canary().steps(1).pause().duration()), 30);
+}
+
+TEST(ParseServiceSpecTest, GoStyleDurationsOnlyInDurationFields) {
+  auto spec = ParseServiceSpec(
+      "name: web\nimage: x\nenv: {TTL: 1m30s}\nstop_grace_period: 1m30s\n"
+      "health: {http_path: /h, port: 80, interval: 1500ms}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->env().at("TTL"), "1m30s");
+  EXPECT_EQ(TimeUtil::DurationToSeconds(spec->stop_grace_period()), 90);
+  EXPECT_EQ(TimeUtil::DurationToMilliseconds(spec->health().interval()), 1500);
+  auto bad = ParseServiceSpec("name: web\nimage: x\nstop_grace_period: soon\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("stop_grace_period"));
+}
+
+TEST(ParseServiceSpecTest, JsonAndWrappedRequestWork) {
+  auto spec = ParseServiceSpec(R"({"spec": {"name": "web", "image": "x", "replicas": 1}})");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "web");
+}
+
+TEST(ParseServiceSpecTest, UnquotedNumbersStayStringsInEnvWhenQuoted) {
+  auto spec = ParseServiceSpec("name: web\nimage: x\nenv:\n  A: \"007\"\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->env().at("A"), "007");
+}
+
+TEST(ParseServiceSpecTest, UnknownFieldIsNamed) {
+  auto spec = ParseServiceSpec("name: web\nimage: x\nreplica: 3\n");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("replica"));
+}
+
+TEST(ParseServiceSpecTest, MalformedYamlAndNonMapping) {
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseServiceSpec("name: [unclosed").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseServiceSpec("- a\n- b\n").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseServiceSpec("name: web\nreplicas: many\n").status()));
+}
+
+TEST(ReadServiceSpecFileTest, MissingFileNamesThePath) {
+  auto spec = ReadServiceSpecFile("/nonexistent/web.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("/nonexistent/web.yaml"));
+}
+
+TEST(OutputTest, FormatTableAlignsColumns) {
+  EXPECT_EQ(FormatTable({{"NAME", "TASKS"}, {"a-long-name", "1/2"}}),
+            "NAME         TASKS\na-long-name  1/2\n");
+}
+
+TEST(OutputTest, ParseFormat) {
+  EXPECT_EQ(*ParseFormat("json"), Format::kJson);
+  EXPECT_EQ(*ParseFormat("yaml"), Format::kYaml);
+  EXPECT_EQ(*ParseFormat("table"), Format::kTable);
+  EXPECT_FALSE(ParseFormat("xml").ok());
+}
+
+TEST(OutputTest, ServiceAsJsonAndYaml) {
+  hosting::v1::Service s;
+  s.mutable_spec()->set_name("web");
+  s.set_revision(2);
+  std::ostringstream json, yaml;
+  PrintService(s, Format::kJson, json);
+  EXPECT_THAT(json.str(), HasSubstr("\"name\": \"web\""));
+  EXPECT_THAT(json.str(), HasSubstr("\"revision\": \"2\""));
+  PrintService(s, Format::kYaml, yaml);
+  EXPECT_THAT(yaml.str(), HasSubstr("name: \"web\""));
+}
+
+int RunArgs(std::vector<std::string> args, std::string* out_text, std::string* err_text) {
+  args.insert(args.begin(), "hostctl");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  std::ostringstream out, err;
+  int code = Run(static_cast<int>(argv.size()), argv.data(), out, err);
+  *out_text = out.str();
+  *err_text = err.str();
+  return code;
+}
+
+TEST(RunTest, UsageErrorsExitTwo) {
+  std::string out, err;
+  EXPECT_EQ(RunArgs({}, &out, &err), kExitUsage);
+  EXPECT_EQ(RunArgs({"service", "frobnicate"}, &out, &err), kExitUsage);
+  EXPECT_EQ(RunArgs({"service", "scale", "web"}, &out, &err), kExitUsage);
+  EXPECT_EQ(RunArgs({"-o", "xml", "service", "list"}, &out, &err), kExitUsage);
+}
+
+TEST(RunTest, HelpExitsZero) {
+  std::string out, err;
+  EXPECT_EQ(RunArgs({"--help"}, &out, &err), kExitOk);
+  EXPECT_THAT(out, HasSubstr("service"));
+}
+
+TEST(RunTest, BadSpecFileExitsTwoWithoutCallingHostd) {
+  std::string out, err;
+  EXPECT_EQ(RunArgs({"--server", "127.0.0.1:1", "service", "apply", "-f", "/nonexistent.yaml"},
+                    &out, &err),
+            kExitUsage);
+  EXPECT_THAT(err, HasSubstr("/nonexistent.yaml"));
+}
+
+TEST(RunTest, UnreachableServerExitsSix) {
+  std::string out, err;
+  EXPECT_EQ(RunArgs({"--server", "127.0.0.1:1", "--timeout", "2", "service", "list"}, &out, &err),
+            kExitUnavailable);
+  EXPECT_THAT(err, HasSubstr("list services"));
+}
+
+}  // namespace
+}  // namespace hosting::hostctl

@@ -1,0 +1,214 @@
+#include "hostctl/output.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "nlohmann/json.hpp"
+#include "yaml-cpp/yaml.h"
+
+namespace hosting::hostctl {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::string ToJsonText(const google::protobuf::Message& message, bool pretty) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  opts.add_whitespace = pretty;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, opts);
+  return out;
+}
+
+void EmitYaml(const nlohmann::json& j, YAML::Emitter& e) {
+  if (j.is_object()) {
+    e << YAML::BeginMap;
+    for (const auto& [k, v] : j.items()) {
+      e << YAML::Key << k << YAML::Value;
+      EmitYaml(v, e);
+    }
+    e << YAML::EndMap;
+  } else if (j.is_array()) {
+    e << YAML::BeginSeq;
+    for (const auto& v : j) EmitYaml(v, e);
+    e << YAML::EndSeq;
+  } else if (j.is_string()) {
+    e << YAML::DoubleQuoted << j.get<std::string>();
+  } else if (j.is_boolean()) {
+    e << j.get<bool>();
+  } else if (j.is_number_integer()) {
+    e << j.get<int64_t>();
+  } else if (j.is_number()) {
+    e << j.get<double>();
+  } else {
+    e << YAML::Null;
+  }
+}
+
+std::string Age(const google::protobuf::Timestamp& ts) {
+  if (ts.seconds() == 0) return "-";
+  absl::Duration d = absl::Now() - absl::FromUnixSeconds(ts.seconds());
+  if (d < absl::Minutes(2)) return absl::StrCat(absl::ToInt64Seconds(d), "s");
+  if (d < absl::Hours(2)) return absl::StrCat(absl::ToInt64Minutes(d), "m");
+  if (d < absl::Hours(48)) return absl::StrCat(absl::ToInt64Hours(d), "h");
+  return absl::StrCat(absl::ToInt64Hours(d) / 24, "d");
+}
+
+const char* PhaseName(hosting::v1::ServicePhase p) {
+  switch (p) {
+    case hosting::v1::SERVICE_PHASE_READY:
+      return "Ready";
+    case hosting::v1::SERVICE_PHASE_PROGRESSING:
+      return "Progressing";
+    case hosting::v1::SERVICE_PHASE_DEGRADED:
+      return "Degraded";
+    default:
+      return "-";
+  }
+}
+
+const char* AvailabilityName(hosting::v1::NodeAvailability a) {
+  switch (a) {
+    case hosting::v1::NODE_AVAILABILITY_ACTIVE:
+      return "active";
+    case hosting::v1::NODE_AVAILABILITY_PAUSE:
+      return "pause";
+    case hosting::v1::NODE_AVAILABILITY_DRAIN:
+      return "drain";
+    default:
+      return "-";
+  }
+}
+
+std::string FormatTime(const google::protobuf::Timestamp& ts) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
+                          absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(ts)),
+                          absl::UTCTimeZone());
+}
+
+}  // namespace
+
+absl::StatusOr<Format> ParseFormat(const std::string& name) {
+  if (name == "table" || name.empty()) return Format::kTable;
+  if (name == "json") return Format::kJson;
+  if (name == "yaml") return Format::kYaml;
+  return absl::InvalidArgumentError(
+      absl::StrCat("-o must be table, json or yaml, got '", name, "'"));
+}
+
+void PrintMessage(const google::protobuf::Message& message, Format format, std::ostream& out) {
+  if (format == Format::kYaml) {
+    YAML::Emitter e;
+    EmitYaml(nlohmann::json::parse(ToJsonText(message, false)), e);
+    out << e.c_str() << "\n";
+    return;
+  }
+  out << ToJsonText(message, true);
+  if (format != Format::kJson || ToJsonText(message, true).back() != '\n') out << "\n";
+}
+
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i]);
+      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+void PrintServices(const std::vector<hosting::v1::Service>& services, Format format,
+                   std::ostream& out) {
+  if (format != Format::kTable) {
+    hosting::v1::ListServicesResponse list;
+    for (const auto& s : services) *list.add_services() = s;
+    PrintMessage(list, format, out);
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "REVISION", "IMAGE", "TASKS", "PHASE", "AGE", "MESSAGE"}};
+  for (const auto& s : services) {
+    rows.push_back({s.spec().name(), absl::StrCat(s.revision()), s.spec().image(),
+                    absl::StrCat(s.status().running_tasks(), "/", s.spec().replicas()),
+                    PhaseName(s.status().phase()), Age(s.created_at()), s.status().message()});
+  }
+  out << FormatTable(rows);
+}
+
+void PrintService(const hosting::v1::Service& s, Format format, std::ostream& out) {
+  if (format != Format::kTable) {
+    PrintMessage(s, format, out);
+    return;
+  }
+  out << FormatTable({
+      {"Name:", s.spec().name()},
+      {"Image:", s.spec().image()},
+      {"Revision:", absl::StrCat(s.revision())},
+      {"Generation:", absl::StrCat(s.generation())},
+      {"Replicas:", absl::StrCat(s.status().running_tasks(), " running / ", s.spec().replicas(),
+                                 " desired")},
+      {"Phase:", PhaseName(s.status().phase())},
+      {"Message:", s.status().message()},
+      {"Created:", s.has_created_at() ? FormatTime(s.created_at()) : "-"},
+      {"Updated:", s.has_updated_at() ? FormatTime(s.updated_at()) : "-"},
+  });
+  if (s.status().revisions_size() > 0) {
+    out << "\n";
+    std::vector<std::vector<std::string>> rows = {
+        {"REVISION", "SWARM SERVICE", "IMAGE", "TASKS", "CURRENT"}};
+    for (const auto& r : s.status().revisions()) {
+      rows.push_back({absl::StrCat(r.revision()), r.swarm_service_name(), r.image(),
+                      absl::StrCat(r.running_tasks(), "/", r.desired_replicas()),
+                      r.current() ? "yes" : "no"});
+    }
+    out << FormatTable(rows);
+  }
+}
+
+void PrintNodes(const std::vector<hosting::v1::Node>& nodes, Format format, std::ostream& out) {
+  if (format != Format::kTable) {
+    hosting::v1::ListNodesResponse list;
+    for (const auto& n : nodes) *list.add_nodes() = n;
+    PrintMessage(list, format, out);
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "HOSTNAME", "ROLE", "STATE", "AVAILABILITY", "ENGINE", "ADDRESS"}};
+  for (const auto& n : nodes) {
+    rows.push_back({n.id(), n.hostname(), n.role(), n.state(), AvailabilityName(n.availability()),
+                    n.engine_version(), n.address()});
+  }
+  out << FormatTable(rows);
+}
+
+void PrintEvent(const hosting::v1::Event& e, Format format, std::ostream& out) {
+  if (format == Format::kJson) {
+    out << ToJsonText(e, false) << "\n" << std::flush;
+    return;
+  }
+  if (format == Format::kYaml) {
+    out << "---\n";
+    PrintMessage(e, format, out);
+    out << std::flush;
+    return;
+  }
+  std::string subject = e.service().empty() ? "-" : e.service();
+  if (e.revision() > 0) absl::StrAppend(&subject, "/r", e.revision());
+  out << FormatTime(e.time()) << "  #" << e.sequence() << "  " << e.type() << "  " << subject
+      << "  " << e.message() << "\n"
+      << std::flush;
+}
+
+}  // namespace hosting::hostctl

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package hosting needs to build, test and run. Idempotent: packages that
+# are already installed are left alone, so a second run costs one dpkg query.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  # C++ libraries
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
+  libcurl4-openssl-dev libsqlite3-dev prometheus-cpp-dev nlohmann-json3-dev
+  libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # runtime: Docker Swarm and the base image builder
+  docker.io debootstrap iproute2 curl ca-certificates procps
+  # node for the reflection-based external gRPC client used in tests
+  nodejs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
