@@ -43,6 +43,7 @@ absl::Status Hostd::Init() {
   ASSIGN_OR_RETURN(auto docker, docker::CurlDockerClient::Create(options_.docker_host));
   docker_ = std::move(docker);
   events_ = std::make_unique<EventLog>(*store_, Clock::Real());
+  ASSIGN_OR_RETURN(options_.reconciler.controller_id, store_->InstanceId());
   reconciler_ = std::make_unique<Reconciler>(*store_, *docker_, *events_, *metrics_,
                                              options_.reconciler);
   manager_ = std::make_unique<ServiceManager>(*store_, *reconciler_, *events_, Clock::Real());
@@ -109,6 +110,7 @@ absl::Status Hostd::Start() {
                             {"port", std::to_string(grpc_port_)},
                             {"metrics", options_.metrics_listen},
                             {"store", options_.store_url},
+                            {"controller", options_.reconciler.controller_id},
                             {"docker", options_.docker_host}});
   return absl::OkStatus();
 }

@@ -40,13 +40,26 @@ void Reconciler::Enqueue(const std::string& service) {
   metrics_.SetQueueDepth(static_cast<double>(queue_.Depth()));
 }
 
+void Reconciler::DesiredStateChanged(const std::string& service, int64_t revision) {
+  SetState(service, hosting::v1::SERVICE_PHASE_PROGRESSING,
+           absl::StrCat("revision ", revision, ": change accepted, reconciling"));
+  Enqueue(service);
+}
+
+docker::Filters Reconciler::OwnedBy(const std::string& service) const {
+  std::vector<std::string> labels = {absl::StrCat(kLabelController, "=", options_.controller_id)};
+  labels.push_back(service.empty() ? std::string(kLabelService)
+                                   : absl::StrCat(kLabelService, "=", service));
+  return {{"label", labels}};
+}
+
 void Reconciler::EnqueueAll() {
   if (auto records = store_.ListServices(); records.ok()) {
     for (const auto& r : *records) Enqueue(r.spec.name());
     metrics_.SetServices(static_cast<double>(records->size()));
   }
   // Orphans: Swarm services of hosted services that no longer have a desired state.
-  if (auto swarm = docker_.ListServices({{"label", {kLabelService}}}); swarm.ok()) {
+  if (auto swarm = docker_.ListServices(OwnedBy("")); swarm.ok()) {
     for (const auto& s : *swarm) Enqueue(LabelOr(s, kLabelService));
   }
 }
@@ -69,8 +82,7 @@ absl::Status Reconciler::EnsureNetwork() {
 absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string& name) {
   absl::StatusOr<ServiceRecord> record = store_.GetService(name);
   if (!record.ok() && !absl::IsNotFound(record.status())) return record.status();
-  ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm,
-                   docker_.ListServices({{"label", {absl::StrCat(kLabelService, "=", name)}}}));
+  ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm, docker_.ListServices(OwnedBy(name)));
 
   if (!record.ok()) {
     // No desired state: everything labelled for this service goes.
@@ -116,10 +128,19 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string
   int64_t running = 0;
   if (current == nullptr) {
     nlohmann::json spec_json = BuildSwarmSpec(spec, revision, static_cast<int32_t>(replicas),
-                                              options_.network);
+                                              options_.network, options_.controller_id);
     absl::StatusOr<std::string> id = docker_.CreateService(spec_json);
     if (absl::IsAlreadyExists(id.status())) {
-      // Created between our list and now (by a previous pass whose list was stale): look again.
+      // Either created between our list and now (look again), or the name is taken by a
+      // Swarm service this hostd does not own, which it must never touch.
+      absl::StatusOr<docker::ServiceInfo> taken = docker_.InspectService(want);
+      if (taken.ok() && LabelOr(*taken, kLabelController) != options_.controller_id) {
+        std::string owner = LabelOr(*taken, kLabelController);
+        return absl::FailedPreconditionError(absl::StrCat(
+            "Swarm service ", want, " exists and is not managed by this hostd (",
+            owner.empty() ? "no hosting.controller label" : "hosting.controller=" + owner,
+            "); remove it or rename the service"));
+      }
       return std::optional<absl::Duration>(options_.progress_poll);
     }
     if (!id.ok()) return id.status();
@@ -137,7 +158,7 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string
                             LabelOr(*current, kLabelService) != name;
     if (spec_drift) {
       nlohmann::json spec_json = BuildSwarmSpec(spec, revision, static_cast<int32_t>(replicas),
-                                                options_.network);
+                                                options_.network, options_.controller_id);
       RETURN_IF_ERROR(docker::UpdateServiceWithRetry(
           docker_, current->id, [&](nlohmann::json& s) {
             s = spec_json;
@@ -197,7 +218,8 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string
       applied_.erase(o->name);
     }
   }
-  if (!current_ready) {
+  // Scaling down is complete only when the surplus tasks have stopped.
+  if (!current_ready || running != replicas) {
     SetState(name, hosting::v1::SERVICE_PHASE_PROGRESSING,
              absl::StrCat("revision ", revision, ": ", running, "/", replicas, " tasks running"));
     return std::optional<absl::Duration>(options_.progress_poll);
@@ -248,7 +270,7 @@ hosting::v1::ServiceStatus Reconciler::BuildStatus(const ServiceRecord& record,
   // The live comparison decides READY; the last sync explains anything else.
   const bool converged = current_seen && mine.size() == 1 &&
                          mine[0]->replicas == record.spec.replicas() &&
-                         mine[0]->running_tasks >= record.spec.replicas();
+                         mine[0]->running_tasks == record.spec.replicas();
   if (converged && (!have_state || st.phase != hosting::v1::SERVICE_PHASE_DEGRADED)) {
     status.set_phase(hosting::v1::SERVICE_PHASE_READY);
     status.set_message(absl::StrCat("revision ", record.revision, ": ", record.spec.replicas(),
@@ -270,16 +292,14 @@ hosting::v1::ServiceStatus Reconciler::BuildStatus(const ServiceRecord& record,
 }
 
 absl::StatusOr<hosting::v1::ServiceStatus> Reconciler::Observe(const ServiceRecord& record) {
-  ASSIGN_OR_RETURN(
-      std::vector<docker::ServiceInfo> swarm,
-      docker_.ListServices({{"label", {absl::StrCat(kLabelService, "=", record.spec.name())}}}));
+  ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm,
+                   docker_.ListServices(OwnedBy(record.spec.name())));
   return BuildStatus(record, swarm);
 }
 
 absl::StatusOr<std::map<std::string, hosting::v1::ServiceStatus>> Reconciler::ObserveAll(
     const std::vector<ServiceRecord>& records) {
-  ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm,
-                   docker_.ListServices({{"label", {kLabelService}}}));
+  ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm, docker_.ListServices(OwnedBy("")));
   std::map<std::string, hosting::v1::ServiceStatus> out;
   for (const auto& r : records) out[r.spec.name()] = BuildStatus(r, swarm);
   return out;

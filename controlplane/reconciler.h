@@ -24,6 +24,9 @@ namespace hosting::controlplane {
 struct ReconcilerOptions {
   // Overlay network every revision service joins (created when missing).
   std::string network = "hosting";
+  // This hostd's identity (Store::InstanceId): only Swarm services labelled with it are
+  // changed or removed.
+  std::string controller_id = "test";
   int workers = 2;
   // Full pass over every service, catching anything the event stream missed.
   absl::Duration resync_interval = absl::Seconds(30);
@@ -54,6 +57,9 @@ class Reconciler {
   void Stop();
 
   void Enqueue(const std::string& service);
+  // The desired state of `service` changed: its status reads "progressing" until a sync has
+  // looked at the new state (so no reader sees the verdict on the old one), and it is enqueued.
+  void DesiredStateChanged(const std::string& service, int64_t revision);
   // Every service in the store and every Swarm service labelled hosting.service.
   void EnqueueAll();
 
@@ -84,6 +90,8 @@ class Reconciler {
   void SetDockerReachable(bool reachable, const std::string& detail);
   void SetState(const std::string& service, hosting::v1::ServicePhase phase, std::string message);
   absl::Status EnsureNetwork();
+  // Filters for the Swarm services this hostd owns (of one hosted service, or all when empty).
+  docker::Filters OwnedBy(const std::string& service) const;
   hosting::v1::ServiceStatus BuildStatus(const ServiceRecord& record,
                                          const std::vector<docker::ServiceInfo>& swarm);
 

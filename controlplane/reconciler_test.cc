@@ -111,6 +111,24 @@ TEST_F(ReconcilerTest, ScaleUpdatesReplicasWithoutNewRevision) {
   EXPECT_THAT(EventTypes(), ::testing::Contains("reconcile.scaled"));
 }
 
+TEST_F(ReconcilerTest, ScaleDownIsCompleteOnlyWhenSurplusTasksStopped) {
+  Apply(Spec("img:1", 2));
+  SyncOk();
+  SyncOk();
+  hosting::v1::ScaleServiceRequest req;
+  req.set_name("web");
+  req.set_replicas(1);
+  ASSERT_TRUE(manager_.Scale(req).ok());
+  docker_.SetRunningTasks("web-r1", 2);  // the surplus task is still stopping
+  EXPECT_TRUE(SyncOk());
+  EXPECT_EQ(reconciler_->Observe(*store_->GetService("web"))->phase(),
+            hosting::v1::SERVICE_PHASE_PROGRESSING);
+  docker_.SetRunningTasks("web-r1", 1);
+  EXPECT_FALSE(SyncOk());
+  EXPECT_EQ(reconciler_->Observe(*store_->GetService("web"))->phase(),
+            hosting::v1::SERVICE_PHASE_READY);
+}
+
 TEST_F(ReconcilerTest, RepairsOutsideScale) {
   Apply(Spec());
   SyncOk();
@@ -244,11 +262,27 @@ TEST_F(ReconcilerTest, RetriesOutOfSequenceUpdates) {
 
 TEST_F(ReconcilerTest, RemovesOrphansWithoutDesiredState) {
   // A Swarm service labelled for a service hostd has no record of (deleted while hostd was down).
-  nlohmann::json orphan = BuildSwarmSpec(Spec(), 7, 1, "hosting");
+  nlohmann::json orphan = BuildSwarmSpec(Spec(), 7, 1, "hosting", "test");
   ASSERT_TRUE(docker_.CreateService(orphan).ok());
   docker_.ClearActions();
   EXPECT_FALSE(SyncOk());
   EXPECT_THAT(docker_.actions(), ElementsAre("remove web-r7"));
+}
+
+TEST_F(ReconcilerTest, NeverTouchesAnotherControllersServices) {
+  // Another hostd (another store) runs "web" on the same Swarm.
+  ASSERT_TRUE(docker_.CreateService(BuildSwarmSpec(Spec(), 1, 1, "hosting", "other")).ok());
+  docker_.ClearActions();
+  // With no desired state here, it is not an orphan of ours.
+  EXPECT_FALSE(SyncOk());
+  EXPECT_THAT(docker_.actions(), IsEmpty());
+  // Our own "web" collides on the Swarm name: a clear error, and their service is untouched.
+  Apply(Spec());
+  auto r = reconciler_->Sync("web");
+  ASSERT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("hosting.controller=other"));
+  EXPECT_THAT(docker_.actions(), IsEmpty());
+  EXPECT_EQ(docker_.InspectService("web-r1")->replicas, 1);
 }
 
 TEST_F(ReconcilerTest, ApplyRejectsInvalidSpecWithFieldNames) {

@@ -110,7 +110,7 @@ absl::StatusOr<hosting::v1::ApplyServiceResponse> ServiceManager::Apply(
                                    spec.image()),
                       {{"spec_hash", TemplateHash(spec)}});
     }
-    reconciler_.Enqueue(name);
+    reconciler_.DesiredStateChanged(name, stored.revision);
     return response;
   }
 }
@@ -175,7 +175,7 @@ absl::StatusOr<hosting::v1::Service> ServiceManager::Scale(
                       absl::StrCat("scaled '", request.name(), "' from ", from, " to ",
                                    request.replicas(), " replicas"),
                       {{"from", std::to_string(from)}, {"to", std::to_string(request.replicas())}});
-      reconciler_.Enqueue(request.name());
+      reconciler_.DesiredStateChanged(request.name(), record.revision);
     }
     ASSIGN_OR_RETURN(ServiceRecord stored, store_.GetService(request.name()));
     hosting::v1::Service service = ToProto(stored);

@@ -45,6 +45,14 @@ constexpr const char* kMigrations[] = {
     );
     CREATE INDEX events_by_service ON events (service, sequence);
     )sql",
+    // 2: the store's identity, which labels the Swarm services it owns.
+    R"sql(
+    CREATE TABLE meta (
+      key         TEXT PRIMARY KEY,
+      value       TEXT NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('instance_id', lower(hex(randomblob(8))));
+    )sql",
 };
 
 constexpr int kMaxEvents = 100000;
@@ -372,6 +380,15 @@ absl::StatusOr<int64_t> SqliteStore::LastRevision(absl::string_view service) {
   q.Bind(1, service);
   ASSIGN_OR_RETURN(bool row, q.Step());
   return row ? q.Int(0) : 0;
+}
+
+absl::StatusOr<std::string> SqliteStore::InstanceId() {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT value FROM meta WHERE key = 'instance_id'");
+  RETURN_IF_ERROR(q.prepared());
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return absl::DataLossError("store has no instance_id");
+  return q.Text(0);
 }
 
 absl::StatusOr<int64_t> SqliteStore::AppendEvent(const hosting::v1::Event& event) {

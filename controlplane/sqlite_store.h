@@ -28,6 +28,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<RevisionRecord>> ListRevisions(absl::string_view service) override;
   absl::StatusOr<int> PruneRevisions(absl::string_view service, int keep) override;
   absl::StatusOr<int64_t> LastRevision(absl::string_view service) override;
+  absl::StatusOr<std::string> InstanceId() override;
   absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) override;
   absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
                                                              int limit) override;

@@ -60,6 +60,10 @@ class Store {
   // The highest revision ever stored for the service, including deleted history (0 if none).
   virtual absl::StatusOr<int64_t> LastRevision(absl::string_view service) = 0;
 
+  // A random ID made when the store was created; it names the hostd instance that owns the
+  // Swarm services made from this store (label hosting.controller).
+  virtual absl::StatusOr<std::string> InstanceId() = 0;
+
   // Appends to the event log; assigns and returns the event's sequence.
   virtual absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) = 0;
   // Events with sequence > after_sequence, oldest first, at most `limit`.

@@ -137,6 +137,15 @@ TEST_P(StoreConformanceTest, DeleteNeedsGenerationAndKeepsRevisionCounter) {
   EXPECT_EQ(*store_->LastRevision("other"), 0);
 }
 
+TEST_P(StoreConformanceTest, InstanceIdIsStableAndNonEmpty) {
+  absl::StatusOr<std::string> a = store_->InstanceId();
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_GE(a->size(), 8u);
+  EXPECT_EQ(*store_->InstanceId(), *a);
+  std::unique_ptr<Store> other = GetParam().make();
+  EXPECT_NE(*other->InstanceId(), *a) << "two stores must not share an identity";
+}
+
 TEST_P(StoreConformanceTest, EventsGetIncreasingSequences) {
   for (int i = 0; i < 5; ++i) {
     hosting::v1::Event e;

@@ -58,7 +58,8 @@ std::string TemplateHash(const hosting::v1::ServiceSpec& spec) {
 }
 
 nlohmann::json BuildSwarmSpec(const hosting::v1::ServiceSpec& spec, int64_t revision,
-                              int32_t replicas, absl::string_view network) {
+                              int32_t replicas, absl::string_view network,
+                              absl::string_view controller) {
   using json = nlohmann::json;
   json labels = json::object();
   for (const auto& [k, v] : spec.labels()) labels[k] = v;
@@ -66,7 +67,7 @@ nlohmann::json BuildSwarmSpec(const hosting::v1::ServiceSpec& spec, int64_t revi
   labels[kLabelService] = spec.name();
   labels[kLabelRevision] = std::to_string(revision);
   labels[kLabelSpecHash] = TemplateHash(spec);
-  labels[kLabelManagedBy] = "hostd";
+  labels[kLabelController] = std::string(controller);
   container_labels[kLabelService] = spec.name();
   container_labels[kLabelRevision] = std::to_string(revision);
 

@@ -14,7 +14,9 @@ namespace hosting::controlplane {
 inline constexpr char kLabelService[] = "hosting.service";
 inline constexpr char kLabelRevision[] = "hosting.revision";
 inline constexpr char kLabelSpecHash[] = "hosting.spec-hash";
-inline constexpr char kLabelManagedBy[] = "hosting.managed-by";
+// The hostd instance (its store's ID) that owns the Swarm service. A hostd only ever changes or
+// removes Swarm services carrying its own ID, so two hostds on one Swarm never fight.
+inline constexpr char kLabelController[] = "hosting.controller";
 
 // "<service>-r<revision>".
 std::string RevisionServiceName(absl::string_view service, int64_t revision);
@@ -32,8 +34,9 @@ std::string TemplateHash(const hosting::v1::ServiceSpec& spec);
 
 // The Docker Engine ServiceSpec (API 1.41) of one revision of a hosted service: replicated, DNS
 // round-robin endpoints, host-mode published ports, attached to `network` (plus the spec's own
-// networks), labelled for ownership and drift detection.
+// networks), labelled for ownership (`controller`) and drift detection.
 nlohmann::json BuildSwarmSpec(const hosting::v1::ServiceSpec& spec, int64_t revision,
-                              int32_t replicas, absl::string_view network);
+                              int32_t replicas, absl::string_view network,
+                              absl::string_view controller);
 
 }  // namespace hosting::controlplane

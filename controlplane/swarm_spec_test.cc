@@ -69,12 +69,13 @@ TEST(TemplateHashTest, StableAcrossMapOrder) {
 }
 
 TEST(BuildSwarmSpecTest, ReplicatedDnsrrWithOwnershipLabels) {
-  nlohmann::json j = BuildSwarmSpec(Spec(), 4, 3, "hosting");
+  nlohmann::json j = BuildSwarmSpec(Spec(), 4, 3, "hosting", "ctl1");
   EXPECT_EQ(j["Name"], "web-r4");
   EXPECT_EQ(j["Labels"]["hosting.service"], "web");
   EXPECT_EQ(j["Labels"]["hosting.revision"], "4");
   EXPECT_EQ(j["Labels"]["hosting.spec-hash"], TemplateHash(Spec()));
   EXPECT_EQ(j["Labels"]["team"], "platform");
+  EXPECT_EQ(j["Labels"]["hosting.controller"], "ctl1");
   EXPECT_EQ(j["Mode"]["Replicated"]["Replicas"], 3);
   EXPECT_EQ(j["EndpointSpec"]["Mode"], "dnsrr");
   EXPECT_FALSE(j["EndpointSpec"].contains("Ports"));
@@ -101,7 +102,7 @@ TEST(BuildSwarmSpecTest, PublishedPortsHealthcheckResources) {
   s.mutable_resources()->set_memory_limit_bytes(64 << 20);
   s.add_constraints("node.role==manager");
   s.add_networks("extra");
-  nlohmann::json j = BuildSwarmSpec(s, 1, 2, "hosting");
+  nlohmann::json j = BuildSwarmSpec(s, 1, 2, "hosting", "ctl1");
   const auto& port = j["EndpointSpec"]["Ports"][0];
   EXPECT_EQ(port["PublishedPort"], 18080);
   EXPECT_EQ(port["TargetPort"], 8080);

@@ -6,7 +6,18 @@ set -euo pipefail
 log_dir=${HOSTING_STATE_DIR:-/var/lib/hosting}/log
 mkdir -p "$log_dir"
 
+# A dockerd that is starting or shutting down: wait for it to answer or to be gone.
+for _ in $(seq 1 60); do
+  docker version >/dev/null 2>&1 && break
+  pidof dockerd >/dev/null 2>&1 || break
+  sleep 0.5
+done
+
 if ! docker version >/dev/null 2>&1; then
+  if pidof dockerd >/dev/null 2>&1; then
+    echo "start-docker: a dockerd process (pid $(pidof dockerd)) runs but does not answer" >&2
+    exit 1
+  fi
   if ! command -v dockerd >/dev/null 2>&1; then
     echo "start-docker: dockerd is not installed; run scripts/install-deps.sh" >&2
     exit 1

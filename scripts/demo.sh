@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The main job, from a fresh machine: installs what is missing, builds, starts dockerd and a
+# one-node Swarm, builds the images, starts hostd, deploys the sample service, releases a new
+# version of it and shows what runs. Idempotent: run it again at will.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+hostctl="$root/build/hostctl/hostctl"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Installing dependencies";            "$root/scripts/install-deps.sh"
+step "Building";                           "$root/scripts/build.sh"
+step "Starting dockerd and the Swarm";     "$root/scripts/start-docker.sh"
+step "Building images";                    "$root/scripts/images.sh"
+step "Starting hostd";                     "$root/scripts/hostd-up.sh"
+
+step "Deploying the sample service (hosting/sample:v1, 3 replicas)"
+sed 's/^image: .*/image: hosting\/sample:v1/' "$root/deploy/examples/web.yaml" \
+  | "$hostctl" service apply -f - --wait --wait-timeout 120
+
+step "Releasing v2 (a new revision; the old one goes once the new one runs)"
+sed 's/^image: .*/image: hosting\/sample:v2/' "$root/deploy/examples/web.yaml" \
+  | "$hostctl" service apply -f - --wait --wait-timeout 120
+
+step "What hostd reports"
+"$hostctl" service list
+echo
+"$hostctl" service get web
+
+step "What Swarm runs"
+docker service ls --filter label=hosting.service=web
+docker service ps --filter desired-state=running \
+  $(docker service ls -q --filter label=hosting.service=web)
+
+step "The event log"
+"$hostctl" events --service web | tail -15
+
+cat <<TXT
+
+hostd keeps running (127.0.0.1:50051; metrics on http://127.0.0.1:9464/metrics).
+Try:  build/hostctl/hostctl service scale web 5 --wait
+      docker service scale web-r2=0      # drift: hostd restores it within a second
+      build/hostctl/hostctl events --follow
+Stop: kill \$(cat /var/lib/hosting/hostd.pid)
+TXT
