@@ -10,6 +10,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "common/log.h"
+#include "common/signals.h"
 #include "controlplane/hostd.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address (host:port).");
@@ -69,13 +70,7 @@ int main(int argc, char** argv) {
   options.reconciler.workers = absl::GetFlag(FLAGS_workers);
   options.reconciler.resync_interval = absl::GetFlag(FLAGS_resync_interval);
 
-  // Block the stop signals in every thread; the main thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  hosting::BlockStopSignals();
 
   hosting::controlplane::Hostd hostd(options);
   if (absl::Status s = hostd.Init(); !s.ok()) {
@@ -86,8 +81,7 @@ int main(int argc, char** argv) {
     hosting::LogError("hostd failed to start", {{"error", s.ToString()}});
     return 1;
   }
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  const int sig = hosting::WaitForStopSignal();
   hosting::LogInfo("hostd stopping", {{"signal", std::to_string(sig)}});
   hostd.Shutdown();
   return 0;

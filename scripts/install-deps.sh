@@ -10,8 +10,12 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   libcurl4-openssl-dev libsqlite3-dev prometheus-cpp-dev nlohmann-json3-dev
   libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # appsvc: HTTP (Boost.Beast), PostgreSQL (libpq), Redis (hiredis)
+  libboost1.81-dev libpq-dev libhiredis-dev
   # runtime: Docker Swarm and the base image builder
-  docker.io debootstrap iproute2 curl ca-certificates procps
+  docker.io debootstrap iproute2 curl ca-certificates procps netcat-openbsd
+  # real dependencies for the tests and benchmarks (started by the scripts, never at install)
+  postgresql-15 postgresql-client-15 redis-server nginx-light wrk haproxy
   # node for the reflection-based external gRPC client used in tests
   nodejs
 )
@@ -30,5 +34,15 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages must not start their services on install: the scripts start what they need, on
+# their own ports and data directories.
+policy=/usr/sbin/policy-rc.d
+had_policy=0
+[ -e "$policy" ] && had_policy=1
+if [ "$had_policy" = 0 ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod +x "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <curl/curl.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -97,6 +99,7 @@ void RemoveSwarmServicesOf(const std::string& service) {
 }
 
 std::string HostdBinary() { return HOSTING_HOSTD_BINARY; }
+std::string AppsvcBinary() { return HOSTING_APPSVC_BINARY; }
 std::string HostctlBinary() { return HOSTING_HOSTCTL_BINARY; }
 std::string SourceDir() { return HOSTING_SOURCE_DIR; }
 
@@ -105,6 +108,28 @@ std::string MakeTempDir(const std::string& prefix) {
   char* dir = mkdtemp(templ.data());
   return dir ? std::string(dir) : "";
 }
+
+namespace {
+
+// fork + exec with stdout and stderr appended to `log_path` and `env` added to the environment.
+pid_t Spawn(const std::vector<std::string>& args, const std::vector<std::string>& env,
+            const std::string& log_path) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  FILE* log = fopen(log_path.c_str(), "a");
+  if (log != nullptr) {
+    dup2(fileno(log), STDOUT_FILENO);
+    dup2(fileno(log), STDERR_FILENO);
+  }
+  for (const auto& kv : env) putenv(strdup(kv.c_str()));
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(strdup(a.c_str()));
+  argv.push_back(nullptr);
+  execv(argv[0], argv.data());
+  _exit(127);
+}
+
+}  // namespace
 
 HostdProcess::HostdProcess(std::string data_dir, std::vector<std::string> extra_flags)
     : data_dir_(std::move(data_dir)), extra_flags_(std::move(extra_flags)) {
@@ -122,20 +147,8 @@ absl::Status HostdProcess::Start() {
                                    metrics_address_, "--data-dir", data_dir_,
                                    "--resync-interval", "10s"};
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
-  pid_ = fork();
+  pid_ = Spawn(args, {}, log_path_);
   if (pid_ < 0) return absl::InternalError("fork failed");
-  if (pid_ == 0) {
-    FILE* log = fopen(log_path_.c_str(), "a");
-    if (log != nullptr) {
-      dup2(fileno(log), STDOUT_FILENO);
-      dup2(fileno(log), STDERR_FILENO);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
   channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
   auto stub = hosting::v1::ServiceManager::NewStub(channel_);
   absl::Status ready = WaitFor(
@@ -173,6 +186,135 @@ int HostdProcess::Stop(int signal) {
 std::shared_ptr<grpc::Channel> HostdProcess::channel() {
   if (!channel_) channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
   return channel_;
+}
+
+namespace {
+size_t AppendTo(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+}  // namespace
+
+HttpResult Http(const std::string& method, const std::string& url, const std::string& body,
+                const std::string& content_type) {
+  HttpResult result;
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  struct curl_slist* headers = nullptr;
+  headers = curl_slist_append(headers, "Expect:");
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    if (!content_type.empty()) headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  if (method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendTo);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, AppendTo);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.headers);
+  CURLcode rc = curl_easy_perform(curl);
+  if (rc == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
+  } else {
+    result.error = curl_easy_strerror(rc);
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return result;
+}
+
+Datastores::Datastores()
+    : dir_(MakeTempDir("hosting-ds-")), pg_port_(FreePort()), replica_port_(FreePort()),
+      redis_port_(FreePort()) {}
+
+Datastores::~Datastores() { Stop(); }
+
+absl::Status Datastores::Start() {
+  CommandResult r = Shell(absl::StrCat(SourceDir(), "/scripts/datastores.sh start ", dir_, " ",
+                                       pg_port_, " ", replica_port_, " ", redis_port_));
+  if (r.exit_code != 0) {
+    return absl::UnavailableError(absl::StrCat("datastores did not start: ", r.output));
+  }
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void Datastores::Stop() {
+  if (!started_) return;
+  Shell(absl::StrCat(SourceDir(), "/scripts/datastores.sh stop ", dir_));
+  started_ = false;
+}
+
+absl::Status Datastores::Do(const std::string& command) {
+  CommandResult r = Shell(absl::StrCat(SourceDir(), "/scripts/datastores.sh ", command, " ", dir_));
+  if (r.exit_code != 0) return absl::InternalError(absl::StrCat(command, ": ", r.output));
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Datastores::Env() const {
+  return {"DB_HOST=127.0.0.1", absl::StrCat("DB_PORT=", pg_port_), "DB_NAME=app", "DB_USER=app",
+          "DB_PASSWORD=app", "DB_REPLICA_HOST=127.0.0.1",
+          absl::StrCat("DB_REPLICA_PORT=", replica_port_), "REDIS_HOST=127.0.0.1",
+          absl::StrCat("REDIS_PORT=", redis_port_)};
+}
+
+std::string Datastores::Sql(const std::string& sql, bool replica) const {
+  return Shell(absl::StrCat("psql -h 127.0.0.1 -p ", replica ? replica_port_ : pg_port_,
+                            " -U postgres -d app -qtA -c \"", sql, "\""))
+      .output;
+}
+
+AppsvcProcess::AppsvcProcess(std::vector<std::string> env, std::string log_path)
+    : env_(std::move(env)), log_path_(std::move(log_path)), port_(FreePort()) {}
+
+AppsvcProcess::~AppsvcProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::string AppsvcProcess::url(const std::string& path) const {
+  return absl::StrCat("http://127.0.0.1:", port_, path);
+}
+
+absl::Status AppsvcProcess::Start() {
+  std::vector<std::string> env = env_;
+  env.push_back(absl::StrCat("PORT=", port_));
+  env.push_back("BIND_ADDRESS=127.0.0.1");
+  pid_ = Spawn({AppsvcBinary(), "serve"}, env, log_path_);
+  if (pid_ < 0) return absl::InternalError("fork failed");
+  absl::Status st = WaitFor(
+      [&] {
+        int status;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          return true;
+        }
+        return Http("GET", url("/health")).status == 200;
+      },
+      absl::Seconds(15), "appsvc /health");
+  if (pid_ < 0) {
+    return absl::InternalError(absl::StrCat("appsvc exited at start; log:\n",
+                                            Shell("tail -20 " + log_path_).output));
+  }
+  return st;
+}
+
+void AppsvcProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
+int AppsvcProcess::Wait() {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace hosting::testing

@@ -76,4 +76,61 @@ class HostdProcess {
 // A fresh temporary directory.
 std::string MakeTempDir(const std::string& prefix);
 
+// An HTTP exchange with a server on this machine (libcurl).
+struct HttpResult {
+  long status = 0;  // 0: no response (connection failed)
+  std::string body;
+  std::string headers;
+  std::string error;
+};
+HttpResult Http(const std::string& method, const std::string& url, const std::string& body = "",
+                const std::string& content_type = "application/json");
+
+// PostgreSQL primary + streaming replica + Redis on free loopback ports, run by
+// scripts/datastores.sh in a temporary directory.
+class Datastores {
+ public:
+  Datastores();
+  ~Datastores();
+  absl::Status Start();
+  void Stop();
+  // "stop-replica", "start-replica", "stop-redis", "start-redis".
+  absl::Status Do(const std::string& command);
+  // Environment for appsvc: DB_*, DB_REPLICA_*, REDIS_*.
+  std::vector<std::string> Env() const;
+  // Runs SQL on the primary or the replica as the postgres superuser; returns the output.
+  std::string Sql(const std::string& sql, bool replica = false) const;
+  int pg_port() const { return pg_port_; }
+  int replica_port() const { return replica_port_; }
+  int redis_port() const { return redis_port_; }
+
+ private:
+  std::string dir_;
+  int pg_port_, replica_port_, redis_port_;
+  bool started_ = false;
+};
+
+// appsvc as a child process.
+class AppsvcProcess {
+ public:
+  AppsvcProcess(std::vector<std::string> env, std::string log_path);
+  ~AppsvcProcess();
+  // Starts and waits until /health answers.
+  absl::Status Start();
+  void Signal(int signal);
+  // Waits for the process to exit; returns its exit code (128+N for signal N).
+  int Wait();
+  int port() const { return port_; }
+  std::string url(const std::string& path) const;
+  bool running() const { return pid_ > 0; }
+
+ private:
+  std::vector<std::string> env_;
+  std::string log_path_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+std::string AppsvcBinary();
+
 }  // namespace hosting::testing

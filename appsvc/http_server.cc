@@ -1,0 +1,291 @@
+#include "appsvc/http_server.h"
+
+#include <random>
+#include <unordered_set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "boost/asio.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "common/log.h"
+
+namespace hosting::appsvc {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::chrono::milliseconds Chrono(absl::Duration d) {
+  return std::chrono::milliseconds(absl::ToInt64Milliseconds(d));
+}
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return absl::StrFormat("%016x", rng());
+}
+
+}  // namespace
+
+class Session;
+
+struct HttpServer::Shard {
+  net::io_context ioc{1};
+  std::unique_ptr<tcp::acceptor> acceptor;
+  // Sessions of this shard; touched only on the shard's thread.
+  std::unordered_set<Session*> sessions;
+  std::unique_ptr<net::executor_work_guard<net::io_context::executor_type>> guard;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer& server, HttpServer::Shard& shard)
+      : stream_(std::move(socket)), server_(server), shard_(shard) {
+    ++server_.connections_;
+  }
+  ~Session() { --server_.connections_; }
+
+  void Start() {
+    shard_.sessions.insert(this);
+    DoRead();
+  }
+
+  // On the shard's thread: closes the connection unless a request is being served.
+  void CloseIfIdle() {
+    if (!busy_) Close();
+  }
+  void ForceClose() { Close(); }
+
+ private:
+  void DoRead() {
+    busy_ = false;
+    if (server_.closing_.load()) {
+      Close();
+      return;
+    }
+    parser_.emplace();
+    parser_->body_limit(static_cast<uint64_t>(server_.options_.body_limit));
+    parser_->header_limit(static_cast<uint32_t>(server_.options_.header_limit));
+    stream_.expires_after(Chrono(buffer_.size() > 0 ? server_.options_.read_timeout
+                                                     : server_.options_.idle_timeout));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t) {
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        SendError(413, "request body too large");
+      } else if (ec == http::error::header_limit) {
+        SendError(431, "request headers too large");
+      } else if (ec.category() == beast::error_code(http::error::bad_method).category() &&
+                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        SendError(400, absl::StrCat("malformed HTTP request: ", ec.message()));
+      } else {
+        Close();  // end of stream, timeout, reset, or shutdown
+      }
+      return;
+    }
+    busy_ = true;
+    ++server_.active_;
+    http::request<http::string_body>& req = parser_->get();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    HttpRequest r;
+    r.method = std::string(req.method_string());
+    beast::string_view target = req.target();
+    size_t q = target.find('?');
+    r.path = std::string(target.substr(0, q));
+    if (q != beast::string_view::npos) r.query = std::string(target.substr(q + 1));
+    if (auto it = req.find(http::field::content_type); it != req.end()) {
+      r.content_type = std::string(it->value());
+    }
+    if (auto it = req.find("X-Request-Id"); it != req.end() && it->value().size() <= 128) {
+      r.request_id = std::string(it->value());
+    } else {
+      r.request_id = NewRequestId();
+    }
+    request_id_ = r.request_id;
+    head_ = req.method() == http::verb::head;
+    r.body = std::move(req.body());
+    server_.handler_(std::move(r), [self = shared_from_this()](HttpResponse resp) {
+      net::post(self->stream_.get_executor(),
+                [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp), false); });
+    });
+  }
+
+  void SendError(int status, const std::string& message) {
+    busy_ = true;
+    ++server_.active_;
+    version_ = 11;
+    keep_alive_ = false;
+    request_id_ = NewRequestId();
+    HttpResponse r = JsonError(status, message);
+    Write(std::move(r), true);
+  }
+
+  void Write(HttpResponse resp, bool close_after) {
+    res_ = {};
+    res_.version(version_);
+    res_.result(static_cast<unsigned>(resp.status));
+    if (!resp.content_type.empty()) res_.set(http::field::content_type, resp.content_type);
+    res_.set("X-Request-Id", request_id_);
+    for (auto& [k, v] : resp.headers) res_.set(k, v);
+    const bool keep = keep_alive_ && !close_after && !server_.closing_.load();
+    res_.keep_alive(keep);
+    if (head_) {
+      res_.content_length(resp.body.size());
+    } else {
+      res_.body() = std::move(resp.body);
+      res_.prepare_payload();
+    }
+    stream_.expires_after(std::chrono::seconds(30));
+    if (head_) {
+      auto sr = std::make_shared<http::response_serializer<http::string_body>>(res_);
+      http::async_write_header(stream_, *sr, [self = shared_from_this(), sr](beast::error_code ec, size_t n) {
+        self->OnWrite(ec, n);
+      });
+      return;
+    }
+    http::async_write(stream_, res_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    --server_.active_;
+    busy_ = false;
+    head_ = false;
+    if (ec || !res_.keep_alive()) {
+      Close();
+      return;
+    }
+    DoRead();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    shard_.sessions.erase(this);
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  HttpServer& server_;
+  HttpServer::Shard& shard_;
+  std::string request_id_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool busy_ = false;
+  bool head_ = false;
+  bool closed_ = false;
+};
+
+namespace {
+
+void Accept(HttpServer& server, HttpServer::Shard& shard) {
+  shard.acceptor->async_accept(shard.ioc, [&server, &shard](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || !shard.acceptor->is_open()) return;
+      LogWarning("accept failed", {{"error", ec.message()}});
+    } else {
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(socket), server, shard)->Start();
+    }
+    if (shard.acceptor->is_open()) Accept(server, shard);
+  });
+}
+
+}  // namespace
+
+HttpServer::HttpServer(Options options, Handler handler)
+    : options_(std::move(options)), handler_(std::move(handler)) {}
+
+HttpServer::~HttpServer() {
+  if (!stopped_ && !shards_.empty()) Shutdown(absl::ZeroDuration());
+}
+
+absl::Status HttpServer::Start() {
+  const int n = std::max(1, options_.threads);
+  beast::error_code ec;
+  net::ip::address addr = net::ip::make_address(options_.address, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad bind address '", options_.address, "'"));
+  int port = options_.port;
+  for (int i = 0; i < n; ++i) {
+    auto shard = std::make_unique<Shard>();
+    shard->acceptor = std::make_unique<tcp::acceptor>(shard->ioc);
+    tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+    shard->acceptor->open(ep.protocol(), ec);
+    if (!ec) shard->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      int one = 1;
+      setsockopt(shard->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+      shard->acceptor->bind(ep, ec);
+    }
+    if (!ec) shard->acceptor->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", options_.address, ":", port, ": ", ec.message()));
+    }
+    // Every acceptor shares the first one's port (it matters when the port was 0).
+    port = shard->acceptor->local_endpoint().port();
+    shard->guard = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(
+        shard->ioc.get_executor());
+    shards_.push_back(std::move(shard));
+  }
+  port_ = port;
+  for (auto& shard : shards_) {
+    Accept(*this, *shard);
+    threads_.emplace_back([s = shard.get()] { s->ioc.run(); });
+  }
+  return absl::OkStatus();
+}
+
+void HttpServer::StopAccepting() {
+  for (auto& shard : shards_) {
+    net::post(shard->ioc, [s = shard.get()] {
+      beast::error_code ec;
+      s->acceptor->close(ec);
+    });
+  }
+}
+
+bool HttpServer::Shutdown(absl::Duration grace) {
+  if (stopped_) return true;
+  StopAccepting();
+  closing_ = true;
+  for (auto& shard : shards_) {
+    net::post(shard->ioc, [s = shard.get()] {
+      std::vector<Session*> all(s->sessions.begin(), s->sessions.end());
+      for (Session* session : all) session->CloseIfIdle();
+    });
+  }
+  absl::Time deadline = absl::Now() + grace;
+  while (connections_.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  const bool clean = connections_.load() == 0;
+  for (auto& shard : shards_) {
+    net::post(shard->ioc, [s = shard.get()] {
+      std::vector<Session*> all(s->sessions.begin(), s->sessions.end());
+      for (Session* session : all) session->ForceClose();
+    });
+    shard->guard.reset();
+  }
+  // Give force-closed sessions a moment to unwind, then stop the loops.
+  absl::Time hard = absl::Now() + absl::Seconds(1);
+  while (connections_.load() > 0 && absl::Now() < hard) absl::SleepFor(absl::Milliseconds(5));
+  for (auto& shard : shards_) shard->ioc.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  stopped_ = true;
+  return clean;
+}
+
+}  // namespace hosting::appsvc

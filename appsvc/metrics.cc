@@ -1,0 +1,109 @@
+#include "appsvc/metrics.h"
+
+#include <sstream>
+#include <tuple>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
+
+namespace hosting::appsvc {
+namespace {
+
+// Buckets fine enough for sub-millisecond cache hits and wide enough for slow database calls.
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* b = new prometheus::Histogram::BucketBoundaries{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+  return *b;
+}
+
+}  // namespace
+
+AppMetrics::AppMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("http_requests_total")
+                    .Help("HTTP requests by method, route template and status code.")
+                    .Register(*registry_)),
+      durations_(prometheus::BuildHistogram()
+                     .Name("http_request_duration_seconds")
+                     .Help("HTTP request duration by method and route template.")
+                     .Register(*registry_)),
+      cache_hits_(prometheus::BuildCounter()
+                      .Name("appsvc_cache_hits_total")
+                      .Help("Cache hits by layer (local: in-process, redis).")
+                      .Register(*registry_)),
+      dependency_up_(prometheus::BuildGauge()
+                         .Name("appsvc_dependency_up")
+                         .Help("1 when the dependency answered its last readiness check.")
+                         .Register(*registry_)) {
+  cache_misses_ = &prometheus::BuildCounter()
+                       .Name("appsvc_cache_misses_total")
+                       .Help("Reads that found nothing in any cache layer.")
+                       .Register(*registry_)
+                       .Add({});
+  cache_errors_ = &prometheus::BuildCounter()
+                       .Name("appsvc_cache_errors_total")
+                       .Help("Redis operations that failed (served from PostgreSQL instead).")
+                       .Register(*registry_)
+                       .Add({});
+  replica_fallbacks_ = &prometheus::BuildCounter()
+                            .Name("appsvc_replica_fallbacks_total")
+                            .Help("Reads meant for the replica that went to the primary.")
+                            .Register(*registry_)
+                            .Add({});
+  in_flight_ = &prometheus::BuildGauge()
+                    .Name("http_requests_in_flight")
+                    .Help("Requests being served.")
+                    .Register(*registry_)
+                    .Add({});
+  auto& pool = prometheus::BuildGauge()
+                   .Name("appsvc_db_pool")
+                   .Help("Database worker pool: size, in_use, waiting (queued requests).")
+                   .Register(*registry_);
+  pool_in_use_ = &pool.Add({{"state", "in_use"}});
+  pool_waiting_ = &pool.Add({{"state", "waiting"}});
+  pool_size_ = &pool.Add({{"state", "size"}});
+  degraded_ = &prometheus::BuildGauge()
+                   .Name("appsvc_degraded")
+                   .Help("1 while serving without a dependency (Redis or the replica).")
+                   .Register(*registry_)
+                   .Add({});
+}
+
+void AppMetrics::ObserveRequest(const std::string& method, const char* route, int status,
+                                double seconds) {
+  // Family::Add hashes labels under a lock; each thread keeps the handles it has seen.
+  struct Handles {
+    prometheus::Counter* counter;
+    prometheus::Histogram* histogram;
+  };
+  thread_local std::unordered_map<std::string, Handles> handles;
+  std::string key = absl::StrCat(method, " ", route, " ", status);
+  auto it = handles.find(key);
+  if (it == handles.end()) {
+    Handles h{&requests_.Add({{"method", method}, {"route", route}, {"status", std::to_string(status)}}),
+              &durations_.Add({{"method", method}, {"route", route}}, LatencyBuckets())};
+    it = handles.emplace(std::move(key), h).first;
+  }
+  it->second.counter->Increment();
+  it->second.histogram->Observe(seconds);
+}
+
+void AppMetrics::CacheHit(const char* layer) { cache_hits_.Add({{"layer", layer}}).Increment(); }
+void AppMetrics::CacheMiss() { cache_misses_->Increment(); }
+void AppMetrics::CacheError() { cache_errors_->Increment(); }
+void AppMetrics::ReplicaFallback() { replica_fallbacks_->Increment(); }
+
+void AppMetrics::SetDependencyUp(const std::string& dependency, bool up) {
+  dependency_up_.Add({{"dependency", dependency}}).Set(up ? 1 : 0);
+}
+
+std::string AppMetrics::Serialize() {
+  prometheus::TextSerializer serializer;
+  std::ostringstream out;
+  serializer.Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace hosting::appsvc

@@ -1,0 +1,440 @@
+#include "appsvc/pg_repository.h"
+
+#include <libpq-fe.h>
+
+#include <map>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace hosting::appsvc {
+namespace {
+
+constexpr char kTs[] = "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+
+std::string Ts(const char* col) {
+  std::string out(kTs);
+  out.replace(out.find("%s"), 2, col);
+  return out;
+}
+
+std::string UserCols(const char* prefix = "") {
+  return absl::StrCat(prefix, "id, ", prefix, "name, ", prefix, "email, ",
+                      Ts(absl::StrCat(prefix, "created_at").c_str()), ", ",
+                      Ts(absl::StrCat(prefix, "updated_at").c_str()));
+}
+
+std::string OrderCols(const char* prefix = "") {
+  return absl::StrCat(prefix, "id, ", prefix, "user_id, ", prefix, "total_amount::text, ", prefix,
+                      "status, ", Ts(absl::StrCat(prefix, "created_at").c_str()), ", ",
+                      Ts(absl::StrCat(prefix, "updated_at").c_str()));
+}
+
+struct Statement {
+  const char* name;
+  std::string sql;
+  int params;
+};
+
+const std::vector<Statement>& Statements() {
+  static const auto* s = new std::vector<Statement>{
+      {"get_user", absl::StrCat("SELECT ", UserCols(), " FROM users WHERE id = $1"), 1},
+      {"list_users",
+       absl::StrCat("SELECT ", UserCols(),
+                    " FROM users WHERE ($2::bigint = 0 OR id < $2) ORDER BY id DESC LIMIT $1"),
+       2},
+      {"create_user",
+       absl::StrCat("INSERT INTO users (name, email) VALUES ($1, $2) RETURNING ", UserCols()), 2},
+      {"update_user",
+       absl::StrCat("UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email) "
+                    "WHERE id = $1 RETURNING ",
+                    UserCols()),
+       3},
+      {"delete_user", "DELETE FROM users WHERE id = $1", 1},
+      {"list_orders",
+       absl::StrCat("SELECT u.id, ", OrderCols("o."),
+                    " FROM users u LEFT JOIN orders o ON o.user_id = u.id WHERE u.id = $1 "
+                    "ORDER BY o.created_at DESC, o.id DESC"),
+       1},
+      {"create_order",
+       absl::StrCat("INSERT INTO orders (user_id, total_amount, status) VALUES ($1, $2::numeric, $3) "
+                    "RETURNING ",
+                    OrderCols()),
+       3},
+      {"get_order", absl::StrCat("SELECT ", OrderCols(), " FROM orders WHERE id = $1"), 1},
+  };
+  return *s;
+}
+
+User RowToUser(PGresult* r, int row, int col = 0) {
+  User u;
+  u.id = std::strtoll(PQgetvalue(r, row, col), nullptr, 10);
+  u.name = PQgetvalue(r, row, col + 1);
+  u.email = PQgetvalue(r, row, col + 2);
+  u.created_at = PQgetvalue(r, row, col + 3);
+  u.updated_at = PQgetvalue(r, row, col + 4);
+  return u;
+}
+
+Order RowToOrder(PGresult* r, int row, int col = 0) {
+  Order o;
+  o.id = std::strtoll(PQgetvalue(r, row, col), nullptr, 10);
+  o.user_id = std::strtoll(PQgetvalue(r, row, col + 1), nullptr, 10);
+  o.total_amount = PQgetvalue(r, row, col + 2);
+  o.status = PQgetvalue(r, row, col + 3);
+  o.created_at = PQgetvalue(r, row, col + 4);
+  o.updated_at = PQgetvalue(r, row, col + 5);
+  return o;
+}
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+std::atomic<uint64_t> next_instance{1};
+
+}  // namespace
+
+// One libpq connection with the statements prepared; reconnects on demand, at most every
+// 500 ms after a failure so a dead database costs callers little.
+class PgRepository::Conn {
+ public:
+  Conn(std::string conninfo, const char* role) : conninfo_(std::move(conninfo)), role_(role) {}
+  ~Conn() { Close(); }
+
+  absl::Status Ensure() {
+    if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) return absl::OkStatus();
+    Close();
+    absl::Time now = absl::Now();
+    if (now < retry_after_) {
+      return absl::UnavailableError(absl::StrCat("database ", role_, " unavailable: ", last_error_));
+    }
+    conn_ = PQconnectdb(conninfo_.c_str());
+    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      last_error_ = PQerrorMessage(conn_);
+      while (!last_error_.empty() && last_error_.back() == '\n') last_error_.pop_back();
+      Close();
+      retry_after_ = now + absl::Milliseconds(500);
+      return absl::UnavailableError(absl::StrCat("database ", role_, " unavailable: ", last_error_));
+    }
+    for (const auto& s : Statements()) {
+      Result r(PQprepare(conn_, s.name, s.sql.c_str(), s.params, nullptr));
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+        std::string err = PQresultErrorMessage(r.get());
+        Close();
+        retry_after_ = now + absl::Milliseconds(500);
+        last_error_ = absl::StrCat("preparing ", s.name, ": ", err);
+        // Most likely the schema is missing: say so.
+        return absl::UnavailableError(absl::StrCat("database ", role_, ": ", last_error_,
+                                                   " (has `appsvc migrate` run?)"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Executes a prepared statement; nullptr params are SQL NULLs.
+  absl::StatusOr<Result> Exec(const char* name, const std::vector<const char*>& params) {
+    RETURN_IF_ERROR(Ensure());
+    Result r(PQexecPrepared(conn_, name, static_cast<int>(params.size()), params.data(), nullptr,
+                            nullptr, 0));
+    return Check(std::move(r));
+  }
+
+  absl::StatusOr<Result> Query(const char* sql) {
+    RETURN_IF_ERROR(Ensure());
+    return Check(Result(PQexec(conn_, sql)));
+  }
+
+  void Close() {
+    if (conn_ != nullptr) PQfinish(conn_);
+    conn_ = nullptr;
+  }
+
+ private:
+  absl::StatusOr<Result> Check(Result r) {
+    ExecStatusType st = PQresultStatus(r.get());
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return r;
+    const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    std::string sqlstate = state ? state : "";
+    std::string msg = r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn_);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    if (PQstatus(conn_) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01") {
+      Close();
+      return absl::UnavailableError(absl::StrCat("database ", role_, " connection lost: ", msg));
+    }
+    if (sqlstate == "23505") return absl::AlreadyExistsError(msg);
+    if (sqlstate == "23503") return absl::NotFoundError(msg);
+    if (sqlstate == "57014") return absl::DeadlineExceededError(msg);
+    if (sqlstate == "25006") return absl::FailedPreconditionError(msg);  // read-only (replica)
+    return absl::InternalError(absl::StrCat("database ", role_, ": ", msg, " [", sqlstate, "]"));
+  }
+
+  const std::string conninfo_;
+  const char* role_;
+  PGconn* conn_ = nullptr;
+  absl::Time retry_after_ = absl::InfinitePast();
+  std::string last_error_;
+};
+
+struct PgRepository::ThreadConns {
+  std::unique_ptr<Conn> primary;
+  std::unique_ptr<Conn> replica;
+};
+
+PgRepository::PgRepository(const Config& config, AppMetrics& metrics)
+    : config_(config), metrics_(metrics), instance_(next_instance++) {}
+
+PgRepository::~PgRepository() = default;
+
+PgRepository::ThreadConns& PgRepository::Conns() {
+  // Keyed by instance number, not address, so a new repository never inherits a dead one's.
+  thread_local std::unordered_map<uint64_t, ThreadConns> conns;
+  ThreadConns& c = conns[instance_];
+  if (!c.primary) {
+    c.primary = std::make_unique<Conn>(PgConnInfo(config_, false), "primary");
+    if (replica_configured()) c.replica = std::make_unique<Conn>(PgConnInfo(config_, true), "replica");
+  }
+  return c;
+}
+
+template <typename T, typename Fn, typename Pred>
+absl::StatusOr<T> PgRepository::Read(Fn fn, Pred retry_primary_if) {
+  ThreadConns& c = Conns();
+  if (c.replica && replica_usable_.load()) {
+    absl::StatusOr<T> r = fn(*c.replica);
+    if (r.ok() && !retry_primary_if(*r)) return r;
+    if (!r.ok() && !absl::IsUnavailable(r.status()) && !absl::IsDeadlineExceeded(r.status())) {
+      return r;
+    }
+    metrics_.ReplicaFallback();
+  } else if (c.replica) {
+    metrics_.ReplicaFallback();
+  }
+  return fn(*c.primary);
+}
+
+absl::StatusOr<std::optional<User>> PgRepository::GetUser(int64_t id) {
+  std::string ids = std::to_string(id);
+  return Read<std::optional<User>>(
+      [&](Conn& conn) -> absl::StatusOr<std::optional<User>> {
+        ASSIGN_OR_RETURN(Result r, conn.Exec("get_user", {ids.c_str()}));
+        if (PQntuples(r.get()) == 0) return std::optional<User>();
+        return std::optional<User>(RowToUser(r.get(), 0));
+      },
+      [](const std::optional<User>& u) { return !u.has_value(); });
+}
+
+absl::StatusOr<std::vector<User>> PgRepository::ListUsers(int limit, int64_t before_id) {
+  std::string l = std::to_string(limit);
+  std::string b = std::to_string(before_id);
+  return Read<std::vector<User>>(
+      [&](Conn& conn) -> absl::StatusOr<std::vector<User>> {
+        ASSIGN_OR_RETURN(Result r, conn.Exec("list_users", {l.c_str(), b.c_str()}));
+        std::vector<User> out;
+        for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(RowToUser(r.get(), i));
+        return out;
+      },
+      [](const std::vector<User>&) { return false; });
+}
+
+absl::StatusOr<User> PgRepository::CreateUser(const std::string& name, const std::string& email) {
+  ASSIGN_OR_RETURN(Result r, Conns().primary->Exec("create_user", {name.c_str(), email.c_str()}));
+  return RowToUser(r.get(), 0);
+}
+
+absl::StatusOr<std::optional<User>> PgRepository::UpdateUser(int64_t id, const UserInput& input) {
+  std::string ids = std::to_string(id);
+  ASSIGN_OR_RETURN(Result r, Conns().primary->Exec(
+                                 "update_user", {ids.c_str(), input.name ? input.name->c_str() : nullptr,
+                                                 input.email ? input.email->c_str() : nullptr}));
+  if (PQntuples(r.get()) == 0) return std::optional<User>();
+  return std::optional<User>(RowToUser(r.get(), 0));
+}
+
+absl::StatusOr<bool> PgRepository::DeleteUser(int64_t id) {
+  std::string ids = std::to_string(id);
+  ASSIGN_OR_RETURN(Result r, Conns().primary->Exec("delete_user", {ids.c_str()}));
+  return std::string(PQcmdTuples(r.get())) != "0";
+}
+
+absl::StatusOr<std::optional<std::vector<Order>>> PgRepository::ListOrders(int64_t user_id) {
+  std::string ids = std::to_string(user_id);
+  using Out = std::optional<std::vector<Order>>;
+  return Read<Out>(
+      [&](Conn& conn) -> absl::StatusOr<Out> {
+        ASSIGN_OR_RETURN(Result r, conn.Exec("list_orders", {ids.c_str()}));
+        if (PQntuples(r.get()) == 0) return Out();
+        std::vector<Order> orders;
+        for (int i = 0; i < PQntuples(r.get()); ++i) {
+          if (PQgetisnull(r.get(), i, 1)) continue;  // the user has no orders
+          orders.push_back(RowToOrder(r.get(), i, 1));
+        }
+        return Out(std::move(orders));
+      },
+      [](const Out& o) { return !o.has_value(); });
+}
+
+absl::StatusOr<std::optional<Order>> PgRepository::CreateOrder(int64_t user_id,
+                                                               const OrderInput& input) {
+  std::string ids = std::to_string(user_id);
+  absl::StatusOr<Result> r = Conns().primary->Exec(
+      "create_order", {ids.c_str(), input.total_amount.c_str(), input.status.c_str()});
+  if (absl::IsNotFound(r.status())) return std::optional<Order>();  // foreign key: no such user
+  if (!r.ok()) return r.status();
+  return std::optional<Order>(RowToOrder(r->get(), 0));
+}
+
+absl::StatusOr<std::optional<Order>> PgRepository::GetOrder(int64_t id) {
+  std::string ids = std::to_string(id);
+  return Read<std::optional<Order>>(
+      [&](Conn& conn) -> absl::StatusOr<std::optional<Order>> {
+        ASSIGN_OR_RETURN(Result r, conn.Exec("get_order", {ids.c_str()}));
+        if (PQntuples(r.get()) == 0) return std::optional<Order>();
+        return std::optional<Order>(RowToOrder(r.get(), 0));
+      },
+      [](const std::optional<Order>& o) { return !o.has_value(); });
+}
+
+DependencyHealth PgRepository::CheckPrimary() {
+  DependencyHealth h;
+  absl::StatusOr<Result> r = Conns().primary->Query("SELECT 1");
+  h.up = r.ok();
+  if (!r.ok()) h.detail = std::string(r.status().message());
+  return h;
+}
+
+DependencyHealth PgRepository::CheckReplica() {
+  DependencyHealth h;
+  if (!replica_configured()) {
+    h.configured = false;
+    return h;
+  }
+  // Lag: zero when everything received is replayed, else the age of the last replayed commit.
+  absl::StatusOr<Result> r = Conns().replica->Query(
+      "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+      "THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) "
+      "END");
+  if (!r.ok()) {
+    h.detail = std::string(r.status().message());
+    replica_usable_ = false;
+    return h;
+  }
+  const bool in_recovery = std::string(PQgetvalue(r->get(), 0, 0)) == "t";
+  const double lag_ms = std::strtod(PQgetvalue(r->get(), 0, 1), nullptr);
+  h.up = in_recovery;
+  const bool lag_ok = lag_ms <= absl::ToDoubleMilliseconds(config_.replica_max_lag);
+  h.detail = in_recovery ? absl::StrCat("lag ", static_cast<int64_t>(lag_ms), " ms",
+                                        lag_ok ? "" : " (over the limit: reads go to the primary)")
+                         : "not a standby (pg_is_in_recovery() is false)";
+  replica_usable_ = in_recovery && lag_ok;
+  return h;
+}
+
+namespace {
+
+// Numbered migrations; never edit a released one, append.
+struct Migration {
+  int version;
+  const char* name;
+  const char* sql;
+};
+
+const Migration kMigrations[] = {
+    {1, "reference schema: users, orders, indexes, updated_at triggers", R"sql(
+CREATE TABLE users (
+  id          SERIAL PRIMARY KEY,
+  name        VARCHAR(255) NOT NULL,
+  email       VARCHAR(255) UNIQUE NOT NULL,
+  created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+  updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE orders (
+  id            SERIAL PRIMARY KEY,
+  user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  total_amount  DECIMAL(10, 2) NOT NULL,
+  status        VARCHAR(50) NOT NULL DEFAULT 'pending',
+  created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+  updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX idx_users_created_at ON users (created_at DESC);
+CREATE INDEX idx_orders_user_id ON orders (user_id);
+CREATE INDEX idx_orders_user_created ON orders (user_id, created_at DESC);
+CREATE INDEX idx_orders_status ON orders (status);
+CREATE FUNCTION set_updated_at() RETURNS trigger AS $$
+BEGIN
+  NEW.updated_at = now();
+  RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER users_updated_at BEFORE UPDATE ON users
+  FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER orders_updated_at BEFORE UPDATE ON orders
+  FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+)sql"},
+};
+
+// Any fixed number: the advisory lock that serializes migrators.
+constexpr char kMigrationLock[] = "SELECT pg_advisory_xact_lock(7402114)";
+
+}  // namespace
+
+absl::StatusOr<std::vector<int>> Migrate(const Config& config) {
+  PGconn* conn = PQconnectdb(PgConnInfo(config, false).c_str());
+  std::unique_ptr<PGconn, decltype(&PQfinish)> guard(conn, &PQfinish);
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    return absl::UnavailableError(absl::StrCat("migrate: cannot connect to the primary: ",
+                                               PQerrorMessage(conn)));
+  }
+  auto exec = [&](const char* sql) -> absl::Status {
+    Result r(PQexec(conn, sql));
+    ExecStatusType st = PQresultStatus(r.get());
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      return absl::InternalError(absl::StrCat("migrate: ", PQresultErrorMessage(r.get())));
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT "
+      "NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"));
+  std::vector<int> applied;
+  for (const Migration& m : kMigrations) {
+    RETURN_IF_ERROR(exec("BEGIN"));
+    RETURN_IF_ERROR(exec(kMigrationLock));
+    std::string v = std::to_string(m.version);
+    const char* params[] = {v.c_str()};
+    Result r(PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, nullptr,
+                          params, nullptr, nullptr, 0));
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+      exec("ROLLBACK").IgnoreError();
+      return absl::InternalError(absl::StrCat("migrate: ", PQresultErrorMessage(r.get())));
+    }
+    if (PQntuples(r.get()) > 0) {
+      RETURN_IF_ERROR(exec("COMMIT"));
+      continue;
+    }
+    absl::Status st = exec(m.sql);
+    if (!st.ok()) {
+      exec("ROLLBACK").IgnoreError();
+      return absl::Status(st.code(), absl::StrCat("migration ", m.version, " (", m.name, "): ", st.message()));
+    }
+    const char* rec[] = {v.c_str(), m.name};
+    Result w(PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+                          nullptr, rec, nullptr, nullptr, 0));
+    if (PQresultStatus(w.get()) != PGRES_COMMAND_OK) {
+      exec("ROLLBACK").IgnoreError();
+      return absl::InternalError(absl::StrCat("migrate: ", PQresultErrorMessage(w.get())));
+    }
+    RETURN_IF_ERROR(exec("COMMIT"));
+    applied.push_back(m.version);
+    LogInfo("migration applied", {{"version", v}, {"name", m.name}});
+  }
+  return applied;
+}
+
+}  // namespace hosting::appsvc
