@@ -70,24 +70,39 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(static_cast<uint64_t>(server_.options_.body_limit));
     parser_->header_limit(static_cast<uint32_t>(server_.options_.header_limit));
-    stream_.expires_after(Chrono(buffer_.size() > 0 ? server_.options_.read_timeout
-                                                     : server_.options_.idle_timeout));
+    // Waiting for the next request is bounded by the idle timeout; once its header is in, the
+    // body must follow within the read timeout.
+    stream_.expires_after(Chrono(server_.options_.idle_timeout));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    if (ec) {
+      OnError(ec);
+      return;
+    }
+    stream_.expires_after(Chrono(server_.options_.read_timeout));
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
+  void OnError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      SendError(413, "request body too large");
+    } else if (ec == http::error::header_limit) {
+      SendError(431, "request headers too large");
+    } else if (ec.category() == beast::error_code(http::error::bad_method).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      SendError(400, absl::StrCat("malformed HTTP request: ", ec.message()));
+    } else {
+      Close();  // end of stream, timeout, reset, or shutdown
+    }
+  }
+
   void OnRead(beast::error_code ec, size_t) {
     if (ec) {
-      if (ec == http::error::body_limit) {
-        SendError(413, "request body too large");
-      } else if (ec == http::error::header_limit) {
-        SendError(431, "request headers too large");
-      } else if (ec.category() == beast::error_code(http::error::bad_method).category() &&
-                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
-        SendError(400, absl::StrCat("malformed HTTP request: ", ec.message()));
-      } else {
-        Close();  // end of stream, timeout, reset, or shutdown
-      }
+      OnError(ec);
       return;
     }
     busy_ = true;

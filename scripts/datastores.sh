@@ -18,6 +18,11 @@ ports_file="$dir/ports"
 if [ "$cmd" = start ]; then
   pg_port=${3:-55432}; replica_port=${4:-55433}; redis_port=${5:-56379}
   mkdir -p "$dir"
+  chown postgres:postgres "$dir"
+  if ! runuser -u postgres -- test -x "$dir"; then
+    echo "datastores: the postgres user cannot reach $dir (a parent directory is not searchable)" >&2
+    exit 1
+  fi
   echo "$pg_port $replica_port $redis_port" > "$ports_file"
 else
   read -r pg_port replica_port redis_port < "$ports_file"

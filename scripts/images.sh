@@ -5,3 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/deploy/images/base/build.sh" hosting/base:bookworm
 BASE_IMAGE=hosting/base:bookworm "$root/deploy/images/sample/build.sh"
+# Docker's layer cache makes this quick when appsvc's sources have not changed.
+docker build -q --build-arg BASE_IMAGE=hosting/base:bookworm \
+  -f "$root/deploy/images/appsvc/Dockerfile" -t hosting/appsvc:dev "$root" >/dev/null
+echo "appsvc image: hosting/appsvc:dev"

@@ -351,5 +351,33 @@ TEST_F(AppsvcIntegrationTest, SigtermUnderLoadLosesNoRequest) {
             << "failed: " << (wrk_out.find("Non-2xx") == std::string::npos ? 0 : -1) << "\n";
 }
 
+// The image from deploy/images/appsvc: runs as non-root and reports healthy through its own
+// HEALTHCHECK (the binary probes itself).
+TEST_F(AppsvcIntegrationTest, ImageRunsHealthyAsNonRoot) {
+  ASSERT_EQ(Shell("docker image inspect hosting/appsvc:dev --format '{{.Config.User}}'").output, "10001\n")
+      << "run scripts/images.sh";
+  const int port = FreePort();
+  std::string env_flags;
+  for (const auto& kv : ds_->Env()) absl::StrAppend(&env_flags, " -e ", kv);
+  const std::string name = absl::StrCat("appsvc-it-", getpid());
+  CommandResult run = Shell(absl::StrCat("docker run -d --name ", name, " --network host",
+                                         env_flags, " -e PORT=", port,
+                                         " -e BIND_ADDRESS=127.0.0.1 hosting/appsvc:dev"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  absl::Status st = WaitFor(
+      [&] {
+        return Shell("docker inspect --format '{{.State.Health.Status}}' " + name).output == "healthy\n";
+      },
+      absl::Seconds(30), "the container's HEALTHCHECK to pass", absl::Milliseconds(250));
+  EXPECT_TRUE(st.ok()) << st << Shell("docker logs " + name).output;
+  HttpResult ready = Http("GET", absl::StrCat("http://127.0.0.1:", port, "/ready"));
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(Shell("docker exec " + name + " id -u").output, "10001\n");
+  // SIGTERM (docker stop) drains and exits 0 (a kill at docker's deadline would be 137).
+  Shell("docker stop -t 30 " + name);
+  EXPECT_EQ(Shell("docker inspect --format '{{.State.ExitCode}}' " + name).output, "0\n");
+  Shell("docker rm -f " + name);
+}
+
 }  // namespace
 }  // namespace hosting::testing
