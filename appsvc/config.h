@@ -10,7 +10,7 @@ namespace hosting::appsvc {
 
 // appsvc's configuration. Read from the reference platform's environment variables (PORT,
 // DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, REDIS_HOST, REDIS_PORT, REDIS_PASSWORD) and
-// appsvc's own (documented in docs/appsvc.md); command-line flags of the same meaning override.
+// appsvc's own, all documented in docs/appsvc.md.
 struct Config {
   // HTTP
   int port = 3000;

@@ -201,6 +201,12 @@ TEST_F(AppsvcIntegrationTest, WritesInvalidateCachesAcrossReplicas) {
   st = WaitFor([&] { return Http("GET", b_->url("/api/users")).body.find("\"id\":" + std::to_string(other)) != std::string::npos; },
                absl::Seconds(2), "B's users:all to include the user created through A");
   EXPECT_TRUE(st.ok()) << st;
+  // And a delete: B must stop serving the user it had cached.
+  ASSERT_EQ(J(Http("GET", b_->url(path)))["source"], "cache");
+  ASSERT_EQ(Http("DELETE", a_->url(path)).status, 204);
+  st = WaitFor([&] { return Http("GET", b_->url(path)).status == 404; }, absl::Seconds(2),
+               "B to stop serving a user deleted through A");
+  EXPECT_TRUE(st.ok()) << st;
 }
 
 TEST_F(AppsvcIntegrationTest, ReadsGoToTheReplicaWhileItKeepsUp) {
