@@ -1,10 +1,12 @@
 #include "controlplane/grpc_services.h"
 
+#include <cmath>
 #include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "controlplane/grpc_status.h"
 #include "controlplane/validation.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace hosting::controlplane {
 namespace {
@@ -60,8 +62,6 @@ constexpr char kReleasesLater[] =
     "ApplyService replaces a revision start-first";
 constexpr char kAutoscalingLater[] = "autoscaling comes with the Autoscaling work";
 constexpr char kRunbooksLater[] = "runbook automation comes with the Runbooks work";
-constexpr char kAgentsLater[] =
-    "per-revision health and metrics come from hostagent, which lands with the agent work";
 
 hosting::v1::NodeAvailability AvailabilityFrom(const std::string& a) {
   if (a == "active") return hosting::v1::NODE_AVAILABILITY_ACTIVE;
@@ -70,7 +70,7 @@ hosting::v1::NodeAvailability AvailabilityFrom(const std::string& a) {
   return hosting::v1::NODE_AVAILABILITY_UNSPECIFIED;
 }
 
-hosting::v1::Node NodeToProto(const docker::NodeInfo& n) {
+hosting::v1::Node BaseNodeToProto(const docker::NodeInfo& n) {
   hosting::v1::Node out;
   out.set_id(n.id);
   out.set_hostname(n.hostname);
@@ -82,8 +82,12 @@ hosting::v1::Node NodeToProto(const docker::NodeInfo& n) {
   out.set_nano_cpus(n.nano_cpus);
   out.set_memory_bytes(n.memory_bytes);
   out.set_engine_version(n.engine_version);
-  out.set_agent_state(hosting::v1::AGENT_STATE_ABSENT);
   return out;
+}
+
+google::protobuf::Duration Seconds(double s) {
+  if (std::isnan(s)) return google::protobuf::Duration();
+  return google::protobuf::util::TimeUtil::NanosecondsToDuration(static_cast<int64_t>(s * 1e9));
 }
 
 absl::StatusOr<docker::NodeInfo> FindNode(docker::DockerClient& docker, const std::string& node) {
@@ -323,10 +327,61 @@ grpc::ServerUnaryReactor* ClusterGrpc::ActivateNode(
   });
 }
 
+hosting::v1::Node ClusterGrpc::NodeToProto(const docker::NodeInfo& n) {
+  hosting::v1::Node out = BaseNodeToProto(n);
+  AgentRegistry::AgentInfo agent = agents_.Agent(n.id);
+  out.set_agent_state(agent.state);
+  out.set_agent_version(agent.version);
+  if (agent.state != hosting::v1::AGENT_STATE_ABSENT) {
+    *out.mutable_agent_last_seen() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+        absl::ToUnixNanos(agent.last_seen));
+  }
+  out.set_running_tasks(agent.running_tasks);
+  return out;
+}
+
+absl::StatusOr<hosting::v1::ServiceHealthStatus> ClusterGrpc::ServiceStatus(const std::string& name) {
+  if (auto v = ValidateServiceName(name, "name"); !v.empty()) return InvalidArgumentWithViolations(v);
+  absl::StatusOr<ServiceRecord> record = store_.GetService(name);
+  if (!record.ok()) return record.status();
+  absl::StatusOr<hosting::v1::ServiceStatus> status = reconciler_.Observe(*record);
+  if (!status.ok()) return status.status();
+  hosting::v1::ServiceHealthStatus out;
+  out.set_name(name);
+  std::map<int64_t, AgentRegistry::RevisionAggregate> aggs = agents_.Aggregate(name);
+  for (const auto& rs : status->revisions()) {
+    auto* r = out.add_revisions();
+    r->set_revision(rs.revision());
+    r->set_desired(rs.desired_replicas());
+    r->set_running(rs.running_tasks());
+    auto it = aggs.find(rs.revision());
+    if (it != aggs.end()) {
+      const auto& a = it->second;
+      r->set_healthy(a.healthy);
+      r->set_unhealthy(a.unhealthy);
+      r->set_starting(a.starting);
+      r->set_requests_per_second(a.rps);
+      r->set_error_ratio(a.error_ratio);
+      *r->mutable_latency_p50() = Seconds(a.p50);
+      *r->mutable_latency_p95() = Seconds(a.p95);
+      *r->mutable_latency_p99() = Seconds(a.p99);
+      r->set_cpu_cores(a.cpu_cores);
+      r->set_memory_bytes(a.memory_bytes);
+    }
+    *r->mutable_window() = Seconds(absl::ToDoubleSeconds(agents_.options().window));
+  }
+  *out.mutable_status() = *std::move(status);
+  return out;
+}
+
 grpc::ServerUnaryReactor* ClusterGrpc::GetServiceStatus(
-    grpc::CallbackServerContext* ctx, const hosting::v1::GetServiceStatusRequest*,
-    hosting::v1::ServiceHealthStatus*) {
-  return NotYet(ctx, "hosting.v1.Cluster/GetServiceStatus", kAgentsLater);
+    grpc::CallbackServerContext* ctx, const hosting::v1::GetServiceStatusRequest* request,
+    hosting::v1::ServiceHealthStatus* response) {
+  return Unary(ctx, &metrics_, "GetServiceStatus", [&]() -> absl::Status {
+    absl::StatusOr<hosting::v1::ServiceHealthStatus> s = ServiceStatus(request->name());
+    if (s.ok()) *response = *std::move(s);
+    return s.status();
+  });
 }
 
 grpc::ServerWriteReactor<hosting::v1::Event>* ClusterGrpc::WatchEvents(
@@ -378,24 +433,6 @@ grpc::ServerWriteReactor<hosting::v1::ReleaseEvent>* ReleasesGrpc::WatchRelease(
 grpc::ServerWriteReactor<hosting::v1::RunbookRun>* RunbooksGrpc::WatchRun(
     grpc::CallbackServerContext*, const hosting::v1::WatchRunRequest*) {
   return NotYetStream<hosting::v1::RunbookRun>("hosting.v1.Runbooks/WatchRun", kRunbooksLater);
-}
-
-namespace {
-class RefusedAgent final
-    : public grpc::ServerBidiReactor<hosting::v1::AgentMessage, hosting::v1::ControllerMessage> {
- public:
-  RefusedAgent() {
-    Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                        absl::StrCat("hosting.v1.AgentGateway/Connect is not served by this "
-                                     "hostd yet: ", kAgentsLater)));
-  }
-  void OnDone() override { delete this; }
-};
-}  // namespace
-
-grpc::ServerBidiReactor<hosting::v1::AgentMessage, hosting::v1::ControllerMessage>*
-AgentGatewayGrpc::Connect(grpc::CallbackServerContext*) {
-  return new RefusedAgent();
 }
 
 }  // namespace hosting::controlplane

@@ -3,6 +3,8 @@
 #include <string>
 
 #include "common/docker_client.h"
+#include "controlplane/agent_registry.h"
+#include "controlplane/reconciler.h"
 #include "controlplane/event_log.h"
 #include "controlplane/metrics.h"
 #include "controlplane/service_manager.h"
@@ -45,8 +47,10 @@ class ServiceManagerGrpc final : public hosting::v1::ServiceManager::CallbackSer
 
 class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
  public:
-  ClusterGrpc(docker::DockerClient& docker, EventLog& events, Store& store, HostdMetrics& metrics)
-      : docker_(docker), events_(events), store_(store), metrics_(metrics) {}
+  ClusterGrpc(docker::DockerClient& docker, EventLog& events, Store& store, HostdMetrics& metrics,
+              AgentRegistry& agents, Reconciler& reconciler)
+      : docker_(docker), events_(events), store_(store), metrics_(metrics), agents_(agents),
+        reconciler_(reconciler) {}
 
   grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx,
                                       const hosting::v1::ListNodesRequest* request,
@@ -69,11 +73,15 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
  private:
   absl::StatusOr<hosting::v1::Node> SetAvailability(const std::string& node,
                                                     const std::string& availability);
+  hosting::v1::Node NodeToProto(const docker::NodeInfo& n);
+  absl::StatusOr<hosting::v1::ServiceHealthStatus> ServiceStatus(const std::string& name);
 
   docker::DockerClient& docker_;
   EventLog& events_;
   Store& store_;
   HostdMetrics& metrics_;
+  AgentRegistry& agents_;
+  Reconciler& reconciler_;
 };
 
 // The APIs whose implementations land with later work answer UNIMPLEMENTED with a message that
@@ -137,12 +145,6 @@ class RunbooksGrpc final : public hosting::v1::Runbooks::CallbackService {
                                    hosting::v1::RunbookRun*) override;
   grpc::ServerWriteReactor<hosting::v1::RunbookRun>* WatchRun(
       grpc::CallbackServerContext* ctx, const hosting::v1::WatchRunRequest*) override;
-};
-
-class AgentGatewayGrpc final : public hosting::v1::AgentGateway::CallbackService {
- public:
-  grpc::ServerBidiReactor<hosting::v1::AgentMessage, hosting::v1::ControllerMessage>* Connect(
-      grpc::CallbackServerContext* ctx) override;
 };
 
 }  // namespace hosting::controlplane

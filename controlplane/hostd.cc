@@ -47,12 +47,14 @@ absl::Status Hostd::Init() {
   reconciler_ = std::make_unique<Reconciler>(*store_, *docker_, *events_, *metrics_,
                                              options_.reconciler);
   manager_ = std::make_unique<ServiceManager>(*store_, *reconciler_, *events_, Clock::Real());
+  agents_ = std::make_unique<AgentRegistry>(options_.agents, *events_, Clock::Real());
   service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*manager_, *metrics_);
-  cluster_grpc_ = std::make_unique<ClusterGrpc>(*docker_, *events_, *store_, *metrics_);
+  cluster_grpc_ = std::make_unique<ClusterGrpc>(*docker_, *events_, *store_, *metrics_, *agents_,
+                                               *reconciler_);
   releases_grpc_ = std::make_unique<ReleasesGrpc>();
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>();
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
-  agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>();
+  agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*agents_, *store_, *events_);
   return absl::OkStatus();
 }
 
@@ -106,6 +108,11 @@ absl::Status Hostd::Start() {
         absl::StrCat("cannot listen on ", options_.listen, " (in use, or not a valid address)"));
   }
   reconciler_->Start();
+  sweeper_ = std::thread([this] {
+    while (!stop_sweeper_.WaitForNotificationWithTimeout(options_.agents.heartbeat_interval)) {
+      agents_->Sweep();
+    }
+  });
   LogInfo("hostd serving", {{"grpc", options_.listen},
                             {"port", std::to_string(grpc_port_)},
                             {"metrics", options_.metrics_listen},
@@ -123,6 +130,10 @@ void Hostd::Shutdown() {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
   if (reconciler_) reconciler_->Stop();
+  if (sweeper_.joinable()) {
+    stop_sweeper_.Notify();
+    sweeper_.join();
+  }
   LogInfo("hostd stopped");
 }
 

@@ -2,9 +2,14 @@
 
 #include <memory>
 #include <string>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 
 #include "absl/status/status.h"
 #include "common/docker_client.h"
+#include "controlplane/agent_gateway.h"
+#include "controlplane/agent_registry.h"
 #include "controlplane/event_log.h"
 #include "controlplane/grpc_services.h"
 #include "controlplane/metrics.h"
@@ -32,6 +37,7 @@ struct HostdOptions {
   std::string tls_client_ca_file;
   bool allow_insecure_remote = false;
   ReconcilerOptions reconciler;
+  AgentRegistry::Options agents;
 };
 
 // The control-plane daemon: owns the store, the Docker client, the reconciler and the gRPC
@@ -57,6 +63,7 @@ class Hostd {
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<ServiceManager> manager_;
+  std::unique_ptr<AgentRegistry> agents_;
   std::unique_ptr<ServiceManagerGrpc> service_manager_grpc_;
   std::unique_ptr<ClusterGrpc> cluster_grpc_;
   std::unique_ptr<ReleasesGrpc> releases_grpc_;
@@ -67,6 +74,8 @@ class Hostd {
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   bool shut_down_ = false;
+  absl::Notification stop_sweeper_;
+  std::thread sweeper_;
 };
 
 }  // namespace hosting::controlplane

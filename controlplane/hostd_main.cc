@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
+#include "common/flags.h"
 #include "common/log.h"
 #include "common/signals.h"
 #include "controlplane/hostd.h"
@@ -33,19 +33,7 @@ ABSL_FLAG(bool, allow_insecure_remote, false,
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("hostd: the hosting control-plane daemon (gRPC API hosting.v1)");
-  // Flags are documented with dashes (--docker-host); absl names them with underscores.
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& a = args[i];
-    if (a == "--") break;
-    if (a.rfind("--", 0) != 0) continue;
-    for (size_t j = 2; j < a.size() && a[j] != '='; ++j) {
-      if (a[j] == '-') a[j] = '_';
-    }
-  }
-  std::vector<char*> arg_ptrs;
-  for (auto& a : args) arg_ptrs.push_back(a.data());
-  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  hosting::ParseFlags(argc, argv);
 
   hosting::controlplane::HostdOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);

@@ -279,6 +279,22 @@ int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (wait) code = WaitReady(client(), name, absl::Seconds(wait_seconds), out, err);
   });
 
+  CLI::App* status = service->add_subcommand(
+      "status", "Per-revision health and metrics from the agents (healthy tasks, RPS, errors, latency)");
+  status->add_option("name", name, "Service name")->required();
+  status->callback([&] {
+    hosting::v1::GetServiceStatusRequest req;
+    req.set_name(name);
+    hosting::v1::ServiceHealthStatus resp;
+    auto ctx = client().Context();
+    grpc::Status st = client().cluster().GetServiceStatus(ctx.get(), req, &resp);
+    if (!st.ok()) {
+      code = Fail(st, absl::StrCat("status ", name), err);
+      return;
+    }
+    PrintServiceHealth(resp, g.format, out);
+  });
+
   // --- events ---
   bool follow = false;
   std::string event_service;

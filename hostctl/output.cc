@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
@@ -177,6 +178,45 @@ void PrintService(const hosting::v1::Service& s, Format format, std::ostream& ou
   }
 }
 
+const char* AgentStateName(hosting::v1::AgentState s) {
+  switch (s) {
+    case hosting::v1::AGENT_STATE_CONNECTED:
+      return "connected";
+    case hosting::v1::AGENT_STATE_LOST:
+      return "lost";
+    default:
+      return "absent";
+  }
+}
+
+std::string Millis(const google::protobuf::Duration& d) {
+  if (d.seconds() == 0 && d.nanos() == 0) return "-";
+  return absl::StrFormat("%.1fms", TimeUtil::DurationToNanoseconds(d) / 1e6);
+}
+
+void PrintServiceHealth(const hosting::v1::ServiceHealthStatus& status, Format format,
+                        std::ostream& out) {
+  if (format != Format::kTable) {
+    PrintMessage(status, format, out);
+    return;
+  }
+  out << status.name() << ": " << PhaseName(status.status().phase()) << ", "
+      << status.status().message() << "\n\n";
+  std::vector<std::vector<std::string>> rows = {{"REVISION", "DESIRED", "RUNNING", "HEALTHY",
+                                                 "UNHEALTHY", "STARTING", "RPS", "ERRORS", "P50",
+                                                 "P95", "P99", "CPU", "MEMORY"}};
+  for (const auto& r : status.revisions()) {
+    rows.push_back({absl::StrCat(r.revision()), absl::StrCat(r.desired()), absl::StrCat(r.running()),
+                    absl::StrCat(r.healthy()), absl::StrCat(r.unhealthy()), absl::StrCat(r.starting()),
+                    absl::StrFormat("%.1f", r.requests_per_second()),
+                    absl::StrFormat("%.2f%%", r.error_ratio() * 100), Millis(r.latency_p50()),
+                    Millis(r.latency_p95()), Millis(r.latency_p99()),
+                    absl::StrFormat("%.3f", r.cpu_cores()),
+                    absl::StrFormat("%.1fMiB", r.memory_bytes() / 1048576.0)});
+  }
+  out << FormatTable(rows);
+}
+
 void PrintNodes(const std::vector<hosting::v1::Node>& nodes, Format format, std::ostream& out) {
   if (format != Format::kTable) {
     hosting::v1::ListNodesResponse list;
@@ -185,10 +225,11 @@ void PrintNodes(const std::vector<hosting::v1::Node>& nodes, Format format, std:
     return;
   }
   std::vector<std::vector<std::string>> rows = {
-      {"ID", "HOSTNAME", "ROLE", "STATE", "AVAILABILITY", "ENGINE", "ADDRESS"}};
+      {"ID", "HOSTNAME", "ROLE", "STATE", "AVAILABILITY", "ENGINE", "ADDRESS", "AGENT", "TASKS"}};
   for (const auto& n : nodes) {
     rows.push_back({n.id(), n.hostname(), n.role(), n.state(), AvailabilityName(n.availability()),
-                    n.engine_version(), n.address()});
+                    n.engine_version(), n.address(), AgentStateName(n.agent_state()),
+                    absl::StrCat(n.running_tasks())});
   }
   out << FormatTable(rows);
 }

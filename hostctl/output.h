@@ -22,6 +22,8 @@ void PrintMessage(const google::protobuf::Message& message, Format format, std::
 void PrintServices(const std::vector<hosting::v1::Service>& services, Format format,
                    std::ostream& out);
 void PrintService(const hosting::v1::Service& service, Format format, std::ostream& out);
+void PrintServiceHealth(const hosting::v1::ServiceHealthStatus& status, Format format,
+                        std::ostream& out);
 void PrintNodes(const std::vector<hosting::v1::Node>& nodes, Format format, std::ostream& out);
 // One line per event in table format, one JSON object per line in json format.
 void PrintEvent(const hosting::v1::Event& event, Format format, std::ostream& out);

@@ -157,7 +157,9 @@ TEST_F(AppsvcIntegrationTest, ErrorsAreJsonAndNameTheProblem) {
     EXPECT_EQ(r.status, c.status) << c.method << " " << c.path << ": " << r.body;
     nlohmann::json j = J(r);
     EXPECT_TRUE(j.is_object() && j.contains("error")) << r.body;
-    if (!c.field.empty()) EXPECT_EQ(j["field"], c.field) << r.body;
+    if (!c.field.empty()) {
+      EXPECT_EQ(j["field"], c.field) << r.body;
+    }
   }
   // 413: a body over MAX_BODY_BYTES (1 MiB by default).
   HttpResult big = Http("POST", a_->url("/api/users"), std::string(2 << 20, 'x'));

@@ -1,6 +1,7 @@
-// dockerd stopped and started again under a running hostd: hostd keeps serving, answers
-// UNAVAILABLE where it needs Docker, keeps accepting desired state, and converges by itself when
-// the engine returns. Disruptive (it restarts the machine's dockerd), so it runs last and alone.
+// dockerd stopped and started again under a running hostd and hostagent: hostd keeps serving,
+// answers UNAVAILABLE where it needs Docker, keeps accepting desired state, and converges by
+// itself when the engine returns; the agent keeps running and reports the new tasks healthy.
+// Disruptive (it restarts the machine's dockerd), so it runs last and alone.
 #include <csignal>
 
 #include "absl/strings/str_cat.h"
@@ -20,8 +21,11 @@ TEST(DockerRestartTest, HostdSurvivesAndConvergesWhenDockerReturns) {
   ASSERT_TRUE(CheckDockerSwarm().ok()) << CheckDockerSwarm();
   const std::string name = "it-dockerd";
   RemoveSwarmServicesOf(name);
-  HostdProcess hostd(MakeTempDir("hosting-dockerd-"));
+  const std::string dir = MakeTempDir("hosting-dockerd-");
+  HostdProcess hostd(dir);
   ASSERT_TRUE(hostd.Start().ok());
+  AgentProcess agent(hostd.address(), dir + "/agent.log");
+  ASSERT_TRUE(agent.Start().ok());
   auto stub = hosting::v1::ServiceManager::NewStub(hostd.channel());
   auto apply = [&](int replicas) {
     hosting::v1::ApplyServiceRequest req;
@@ -29,6 +33,8 @@ TEST(DockerRestartTest, HostdSurvivesAndConvergesWhenDockerReturns) {
     req.mutable_spec()->set_image("hosting/sample:v1");
     req.mutable_spec()->set_replicas(replicas);
     req.mutable_spec()->mutable_stop_grace_period()->set_seconds(1);
+    req.mutable_spec()->add_ports()->set_container_port(8080);
+    req.mutable_spec()->mutable_health()->set_http_path("/health");
     grpc::ClientContext ctx;
     hosting::v1::ApplyServiceResponse resp;
     return stub->ApplyService(&ctx, req, &resp);
@@ -64,21 +70,23 @@ TEST(DockerRestartTest, HostdSurvivesAndConvergesWhenDockerReturns) {
   ASSERT_TRUE(apply(2).ok());
   EXPECT_TRUE(hostd.running());
 
-  // The event log tells the operator.
+  // The event log tells the operator (the reconciler notices on its next Docker call).
   auto cluster = hosting::v1::Cluster::NewStub(hostd.channel());
-  {
-    grpc::ClientContext ctx;
-    hosting::v1::WatchEventsRequest req;
-    req.set_from_start(true);
-    req.set_no_follow(true);
-    req.add_types("docker.");
-    auto reader = cluster->WatchEvents(&ctx, req);
-    hosting::v1::Event e;
-    std::vector<std::string> types;
-    while (reader->Read(&e)) types.push_back(e.type());
-    EXPECT_TRUE(reader->Finish().ok());
-    EXPECT_THAT(types, ::testing::Contains("docker.unreachable"));
-  }
+  absl::Status told = WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        hosting::v1::WatchEventsRequest req;
+        req.set_from_start(true);
+        req.set_no_follow(true);
+        req.add_types("docker.unreachable");
+        auto reader = cluster->WatchEvents(&ctx, req);
+        hosting::v1::Event e;
+        bool seen = false;
+        while (reader->Read(&e)) seen = true;
+        return reader->Finish().ok() && seen;
+      },
+      absl::Seconds(10), "a docker.unreachable event");
+  EXPECT_TRUE(told.ok()) << told;
 
   // Bring dockerd back; hostd converges on the change made while it was away.
   CommandResult start = Shell(SourceDir() + "/scripts/start-docker.sh");
@@ -92,6 +100,19 @@ TEST(DockerRestartTest, HostdSurvivesAndConvergesWhenDockerReturns) {
   req.set_name(name);
   hosting::v1::Service s;
   EXPECT_TRUE(stub->GetService(&ctx, req, &s).ok());
+  // The agent lived through it and reports the new tasks.
+  EXPECT_TRUE(agent.running());
+  absl::Status healthy = WaitFor(
+      [&] {
+        grpc::ClientContext sctx;
+        hosting::v1::GetServiceStatusRequest sreq;
+        sreq.set_name(name);
+        hosting::v1::ServiceHealthStatus status;
+        return cluster->GetServiceStatus(&sctx, sreq, &status).ok() && status.revisions_size() == 1 &&
+               status.revisions(0).healthy() == 2;
+      },
+      absl::Seconds(60), "the agent to report both new tasks healthy");
+  EXPECT_TRUE(healthy.ok()) << healthy << "\n" << Shell("tail -5 " + dir + "/agent.log").output;
 
   grpc::ClientContext del_ctx;
   hosting::v1::DeleteServiceRequest del;

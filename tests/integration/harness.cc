@@ -100,6 +100,7 @@ void RemoveSwarmServicesOf(const std::string& service) {
 
 std::string HostdBinary() { return HOSTING_HOSTD_BINARY; }
 std::string AppsvcBinary() { return HOSTING_APPSVC_BINARY; }
+std::string AgentBinary() { return HOSTING_AGENT_BINARY; }
 std::string HostctlBinary() { return HOSTING_HOSTCTL_BINARY; }
 std::string SourceDir() { return HOSTING_SOURCE_DIR; }
 
@@ -131,9 +132,10 @@ pid_t Spawn(const std::vector<std::string>& args, const std::vector<std::string>
 
 }  // namespace
 
-HostdProcess::HostdProcess(std::string data_dir, std::vector<std::string> extra_flags)
-    : data_dir_(std::move(data_dir)), extra_flags_(std::move(extra_flags)) {
-  address_ = absl::StrCat("127.0.0.1:", FreePort());
+HostdProcess::HostdProcess(std::string data_dir, std::vector<std::string> extra_flags,
+                           std::string address)
+    : data_dir_(std::move(data_dir)), extra_flags_(std::move(extra_flags)), address_(std::move(address)) {
+  if (address_.empty()) address_ = absl::StrCat("127.0.0.1:", FreePort());
   metrics_address_ = absl::StrCat("127.0.0.1:", FreePort());
   log_path_ = data_dir_ + "/hostd.log";
 }
@@ -303,6 +305,32 @@ absl::Status AppsvcProcess::Start() {
                                             Shell("tail -20 " + log_path_).output));
   }
   return st;
+}
+
+AgentProcess::AgentProcess(std::string controller, std::string log_path)
+    : controller_(std::move(controller)), log_path_(std::move(log_path)),
+      metrics_address_(absl::StrCat("127.0.0.1:", FreePort())) {}
+
+AgentProcess::~AgentProcess() {
+  if (pid_ > 0) Stop(SIGKILL);
+}
+
+absl::Status AgentProcess::Start() {
+  pid_ = Spawn({AgentBinary(), "--controller", controller_, "--metrics-listen", metrics_address_,
+                "--report-interval", "1s"},
+               {}, log_path_);
+  if (pid_ < 0) return absl::InternalError("fork failed");
+  return WaitFor([&] { return Http("GET", "http://" + metrics_address_ + "/metrics").status == 200; },
+                 absl::Seconds(10), "hostagent to serve its metrics");
+}
+
+int AgentProcess::Stop(int signal) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 void AppsvcProcess::Signal(int signal) {

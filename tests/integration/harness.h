@@ -48,7 +48,9 @@ std::string SourceDir();
 // hostd as a child process on free loopback ports, with its own data directory.
 class HostdProcess {
  public:
-  explicit HostdProcess(std::string data_dir, std::vector<std::string> extra_flags = {});
+  // `address` empty: a free loopback port.
+  explicit HostdProcess(std::string data_dir, std::vector<std::string> extra_flags = {},
+                        std::string address = "");
   ~HostdProcess();
 
   // Starts hostd and waits until its gRPC API answers.
@@ -132,5 +134,23 @@ class AppsvcProcess {
 };
 
 std::string AppsvcBinary();
+std::string AgentBinary();
+
+// hostagent as a child process, reporting to `controller`.
+class AgentProcess {
+ public:
+  AgentProcess(std::string controller, std::string log_path);
+  ~AgentProcess();
+  absl::Status Start();
+  int Stop(int signal = 15);
+  bool running() const { return pid_ > 0; }
+  const std::string& metrics_address() const { return metrics_address_; }
+
+ private:
+  std::string controller_;
+  std::string log_path_;
+  std::string metrics_address_;
+  pid_t pid_ = -1;
+};
 
 }  // namespace hosting::testing

@@ -1,0 +1,48 @@
+// hostagent: the per-node agent. Parses flags, wires Agent, waits for a signal.
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "agent/agent.h"
+#include "common/curl_docker_client.h"
+#include "common/flags.h"
+#include "common/log.h"
+#include "common/signals.h"
+
+ABSL_FLAG(std::string, controller, "127.0.0.1:50051", "hostd address (host:port).");
+ABSL_FLAG(std::string, docker_host, "unix:///var/run/docker.sock", "Local Docker Engine endpoint.");
+ABSL_FLAG(std::string, node_id, "", "Swarm node ID; default: the local engine's Swarm.NodeID.");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9465", "Prometheus /metrics address; empty disables.");
+ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(2), "Metrics report interval.");
+ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(10), "Full task list and snapshot interval.");
+ABSL_FLAG(int, probe_threads, 4, "Concurrent health probes.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("hostagent: the hosting node agent");
+  hosting::ParseFlags(argc, argv);
+
+  hosting::BlockStopSignals();
+  auto docker = hosting::docker::CurlDockerClient::Create(absl::GetFlag(FLAGS_docker_host));
+  if (!docker.ok()) {
+    hosting::LogError("hostagent: --docker-host", {{"error", docker.status().ToString()}});
+    return 1;
+  }
+  hosting::agent::AgentOptions options;
+  options.controller = absl::GetFlag(FLAGS_controller);
+  options.node_id = absl::GetFlag(FLAGS_node_id);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.report_interval = absl::GetFlag(FLAGS_report_interval);
+  options.resync_interval = absl::GetFlag(FLAGS_resync_interval);
+  options.probe_threads = absl::GetFlag(FLAGS_probe_threads);
+  hosting::agent::Agent agent(options, **docker);
+  if (absl::Status s = agent.Init(); !s.ok()) {
+    hosting::LogError("hostagent failed to start", {{"error", s.ToString()}});
+    return 1;
+  }
+  agent.Start();
+  hosting::LogInfo("hostagent running", {{"node", agent.node_id()}, {"controller", options.controller}});
+  hosting::WaitForStopSignal();
+  agent.Stop();
+  return 0;
+}

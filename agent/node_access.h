@@ -1,0 +1,39 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace hosting::agent {
+
+// How the agent reaches a task: it enters the task container's network namespace (setns on
+// /proc/<pid>/ns/net) just long enough to create a socket there, then uses that socket from its
+// own threads. The probe connects to 127.0.0.1:<port> *inside* the container, so it needs no
+// route to overlay networks, works for a standalone agent on the host and for the agent run as
+// a container with the host's PID namespace, and probes exactly what the application serves.
+// Needs CAP_SYS_ADMIN (the agent runs as root on the node).
+absl::StatusOr<int> TcpSocketInNetns(int pid);
+
+struct HttpResult {
+  int status = 0;  // 0: no HTTP answer
+  std::string body;
+  std::string error;
+  absl::Duration latency;
+};
+
+// GET http://127.0.0.1:<port><path> in the network namespace of `pid` (0: the agent's own),
+// bounded by `timeout` for the whole exchange; at most `max_body` bytes are kept.
+HttpResult HttpGetInNetns(int pid, uint16_t port, const std::string& path, absl::Duration timeout,
+                          size_t max_body = 4 << 20);
+
+// Container resource use from its cgroup (v1 or v2), found through /proc/<pid>/cgroup.
+struct CgroupStats {
+  uint64_t cpu_usage_ns = 0;
+  int64_t memory_bytes = 0;  // usage less inactive file cache, as `docker stats` reports
+  int64_t memory_limit_bytes = 0;  // 0: unlimited
+};
+absl::StatusOr<CgroupStats> ReadCgroupStats(int pid);
+
+}  // namespace hosting::agent
