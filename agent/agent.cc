@@ -25,6 +25,10 @@ using hosting::v1::TaskHealth;
 constexpr char kVersion[] = "0.1.0";
 constexpr char kTaskLabel[] = "com.docker.swarm.task.id";
 
+absl::Duration ProbeInterval(const hosting::v1::ProbeConfig& c) {
+  return absl::Milliseconds(std::max<int64_t>(100, TimeUtil::DurationToMilliseconds(c.interval())));
+}
+
 google::protobuf::Timestamp Now() {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
 }
@@ -86,6 +90,7 @@ void Agent::Start() {
   threads_.emplace_back([this] { ReportLoop(); });
   threads_.emplace_back([this] { StreamLoop(); });
   threads_.emplace_back([this] { HeartbeatLoop(); });
+  threads_.emplace_back([this] { ScheduleLoop(); });
   for (int i = 0; i < options_.probe_threads; ++i) threads_.emplace_back([this] { ProbeLoop(); });
 }
 
@@ -129,6 +134,7 @@ absl::Status Agent::Refresh() {
     for (const auto& c : *list) present[c.id] = &c;
     for (auto it = tasks_.begin(); it != tasks_.end();) {
       if (!present.count(it->first)) {
+        ForgetNetns(it->second.pid);
         it = tasks_.erase(it);
         removed = true;
       } else {
@@ -238,40 +244,62 @@ void Agent::ReportTask(const hosting::v1::TaskReport& report) {
   Send(msg);
 }
 
-void Agent::ProbeLoop() {
+void Agent::ScheduleLoop() {
+  // One thread finds due probes and hands them to the probers, so the probers sleep until
+  // there is work instead of all scanning the table.
   while (!stop_.HasBeenNotified()) {
-    // Pick the most overdue task nobody is probing.
+    absl::Time soonest = absl::Now() + absl::Milliseconds(250);
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = absl::Now();
+      for (auto& [cid, t] : tasks_) {
+        const hosting::v1::ProbeConfig* c = ConfigFor(t.report.service());
+        if (t.pid == 0 || c == nullptr) continue;
+        if (t.probing) {
+          // Probes keep a fixed cadence: its next one is due one interval after this one was.
+          soonest = std::min(soonest, t.next_probe + ProbeInterval(*c));
+          continue;
+        }
+        if (t.next_probe <= now) {
+          t.probing = true;
+          due_.push_back(cid);
+        } else {
+          soonest = std::min(soonest, t.next_probe);
+        }
+      }
+    }
+    stop_.WaitForNotificationWithTimeout(std::max(absl::Milliseconds(1), soonest - absl::Now()));
+  }
+  absl::MutexLock lock(&mu_);
+  due_.clear();
+}
+
+void Agent::ProbeLoop() {
+  while (true) {
     std::string id;
     int pid = 0;
     hosting::v1::ProbeConfig config;
-    absl::Time soonest = absl::Now() + absl::Milliseconds(50);
     {
       absl::MutexLock lock(&mu_);
-      absl::Time now = absl::Now();
-      absl::Time best = absl::InfiniteFuture();
-      for (auto& [cid, t] : tasks_) {
-        const hosting::v1::ProbeConfig* c = ConfigFor(t.report.service());
-        if (c == nullptr || t.probing || t.pid == 0) continue;
-        if (t.next_probe <= now && t.next_probe < best) {
-          best = t.next_probe;
-          id = cid;
-        }
-        soonest = std::min(soonest, t.next_probe);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !due_.empty() || stop_.HasBeenNotified();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(500));
+      if (stop_.HasBeenNotified()) return;
+      if (due_.empty()) continue;
+      id = due_.front();
+      due_.pop_front();
+      auto it = tasks_.find(id);
+      if (it == tasks_.end()) continue;
+      const hosting::v1::ProbeConfig* c = ConfigFor(it->second.report.service());
+      if (c == nullptr) {
+        it->second.probing = false;
+        continue;
       }
-      if (!id.empty()) {
-        Task& t = tasks_[id];
-        t.probing = true;
-        pid = t.pid;
-        config = *ConfigFor(t.report.service());
-      }
+      pid = it->second.pid;
+      config = *c;
     }
-    if (id.empty()) {
-      stop_.WaitForNotificationWithTimeout(
-          std::max(absl::Milliseconds(5), std::min(soonest - absl::Now(), absl::Milliseconds(50))));
-      continue;
-    }
-    const absl::Duration interval = absl::Milliseconds(
-        std::max<int64_t>(100, TimeUtil::DurationToMilliseconds(config.interval())));
+    const absl::Duration interval = ProbeInterval(config);
     const absl::Duration timeout = absl::Milliseconds(
         std::max<int64_t>(50, TimeUtil::DurationToMilliseconds(config.timeout())));
     HttpResult r = HttpGetInNetns(pid, static_cast<uint16_t>(config.port()), config.http_path(), timeout, 4096);
@@ -285,7 +313,7 @@ void Agent::ProbeLoop() {
       if (it == tasks_.end()) continue;
       Task& t = it->second;
       t.probing = false;
-      t.next_probe = absl::Now() + interval;
+      t.next_probe = std::max(t.next_probe + interval, absl::Now());
       const uint32_t healthy_after = std::max<uint32_t>(1, config.healthy_threshold());
       const uint32_t unhealthy_after = std::max<uint32_t>(1, config.unhealthy_threshold());
       TaskHealth next = t.report.probe_health();
@@ -313,10 +341,10 @@ void Agent::ReportLoop() {
   absl::Time next_snapshot = absl::Now() + options_.resync_interval;
   while (!stop_.WaitForNotificationWithTimeout(options_.report_interval)) {
     struct Target {
-      std::string task_id, service;
+      std::string container_id, task_id, service;
       int64_t revision;
       int pid;
-      uint32_t port;
+      uint32_t port;  // 0: do not scrape this time
     };
     std::vector<Target> targets;
     {
@@ -324,8 +352,9 @@ void Agent::ReportLoop() {
       for (const auto& [cid, t] : tasks_) {
         if (t.report.service().empty() || t.pid == 0) continue;
         const hosting::v1::ProbeConfig* c = ConfigFor(t.report.service());
-        targets.push_back({t.report.task_id(), t.report.service(), t.report.revision(), t.pid,
-                           c ? c->port() : 0});
+        const bool scrape = c != nullptr && t.next_scrape <= absl::Now();
+        targets.push_back({cid, t.report.task_id(), t.report.service(), t.report.revision(), t.pid,
+                           scrape ? c->port() : 0});
       }
     }
     hosting::v1::AgentMessage msg;
@@ -348,13 +377,13 @@ void Agent::ReportLoop() {
       absl::StatusOr<std::vector<Sample>> samples =
           r.status == 200 ? ParsePrometheusText(r.body)
                           : absl::StatusOr<std::vector<Sample>>(absl::UnavailableError(r.error));
-      if (!samples.ok()) {
-        metrics_->scrape_failures->Increment();
-        continue;
-      }
-      AppMetrics app = ExtractAppMetrics(*samples);
+      AppMetrics app = samples.ok() ? ExtractAppMetrics(*samples) : AppMetrics();
       if (!app.has_requests) {
         metrics_->scrape_failures->Increment();
+        absl::MutexLock lock(&mu_);
+        if (auto it = tasks_.find(target.container_id); it != tasks_.end()) {
+          it->second.next_scrape = absl::Now() + absl::Seconds(30);
+        }
         continue;
       }
       m->set_app_metrics_missing(false);

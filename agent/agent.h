@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -59,11 +60,14 @@ class Agent {
     absl::Time started;
     absl::Time next_probe;
     bool probing = false;
+    // An application without usable /metrics is asked again only after a pause.
+    absl::Time next_scrape;
   };
 
   void DiscoveryLoop();
   absl::Status Refresh();
   void InspectInto(const std::string& container_id, Task& task);
+  void ScheduleLoop();
   void ProbeLoop();
   void ReportLoop();
   void StreamLoop();
@@ -90,6 +94,7 @@ class Agent {
   absl::Mutex mu_;
   std::map<std::string, Task> tasks_ ABSL_GUARDED_BY(mu_);  // by container ID
   std::map<std::string, hosting::v1::ProbeConfig> probes_ ABSL_GUARDED_BY(mu_);  // by service
+  std::deque<std::string> due_ ABSL_GUARDED_BY(mu_);  // container IDs to probe now
 
   absl::Mutex stream_mu_;
   grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(stream_mu_) = nullptr;

@@ -7,12 +7,18 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -72,12 +78,72 @@ int64_t StatField(const std::string& path, absl::string_view key) {
 
 }  // namespace
 
+namespace {
+
+constexpr int kSocketBatch = 8;
+
+struct SocketPools {
+  absl::Mutex mu;
+  // (pid, netns inode) -> unconnected sockets made in that namespace.
+  std::map<std::pair<int, ino_t>, std::vector<int>> pools ABSL_GUARDED_BY(mu);
+};
+
+SocketPools& Pools() {
+  static SocketPools* p = new SocketPools();
+  return *p;
+}
+
+absl::StatusOr<std::vector<int>> MakeSocketsInNetns(int pid, int n);
+
+}  // namespace
+
+void ForgetNetns(int pid) {
+  SocketPools& p = Pools();
+  absl::MutexLock lock(&p.mu);
+  for (auto it = p.pools.begin(); it != p.pools.end();) {
+    if (it->first.first == pid) {
+      for (int fd : it->second) close(fd);
+      it = p.pools.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 absl::StatusOr<int> TcpSocketInNetns(int pid) {
   if (pid <= 0) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return absl::InternalError(Errno("socket"));
     return fd;
   }
+  struct stat st;
+  if (stat(absl::StrCat("/proc/", pid, "/ns/net").c_str(), &st) != 0) {
+    return absl::NotFoundError(Errno(absl::StrCat("netns of pid ", pid).c_str()));
+  }
+  const auto key = std::make_pair(pid, st.st_ino);
+  SocketPools& p = Pools();
+  {
+    absl::MutexLock lock(&p.mu);
+    auto it = p.pools.find(key);
+    if (it != p.pools.end() && !it->second.empty()) {
+      int fd = it->second.back();
+      it->second.pop_back();
+      return fd;
+    }
+  }
+  absl::StatusOr<std::vector<int>> made = MakeSocketsInNetns(pid, kSocketBatch);
+  if (!made.ok()) return made.status();
+  int fd = made->back();
+  made->pop_back();
+  absl::MutexLock lock(&p.mu);
+  auto& pool = p.pools[key];
+  pool.insert(pool.end(), made->begin(), made->end());
+  return fd;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<int>> MakeSocketsInNetns(int pid, int n) {
   Fd self(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (self.get() < 0) return absl::InternalError(Errno("open own netns"));
   Fd target(open(absl::StrCat("/proc/", pid, "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
@@ -87,16 +153,26 @@ absl::StatusOr<int> TcpSocketInNetns(int pid) {
   if (setns(target.get(), CLONE_NEWNET) != 0) {
     return absl::PermissionDeniedError(Errno("setns (the agent needs CAP_SYS_ADMIN)"));
   }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const int socket_errno = errno;
+  std::vector<int> fds;
+  int socket_errno = 0;
+  for (int i = 0; i < n; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      socket_errno = errno;
+      break;
+    }
+    fds.push_back(fd);
+  }
   // Back to our own namespace before anything else happens on this thread.
   if (setns(self.get(), CLONE_NEWNET) != 0) std::abort();  // cannot continue in a foreign netns
-  if (fd < 0) {
+  if (fds.empty()) {
     errno = socket_errno;
     return absl::InternalError(Errno("socket in task netns"));
   }
-  return fd;
+  return fds;
 }
+
+}  // namespace
 
 HttpResult HttpGetInNetns(int pid, uint16_t port, const std::string& path, absl::Duration timeout,
                           size_t max_body) {

@@ -14,7 +14,14 @@ namespace hosting::agent {
 // route to overlay networks, works for a standalone agent on the host and for the agent run as
 // a container with the host's PID namespace, and probes exactly what the application serves.
 // Needs CAP_SYS_ADMIN (the agent runs as root on the node).
+//
+// Entering a namespace is the expensive part, so sockets are made in batches and kept (unconnected)
+// per namespace, keyed by pid and the namespace's inode, so a reused pid never gets a socket of
+// the namespace its predecessor had.
 absl::StatusOr<int> TcpSocketInNetns(int pid);
+
+// Closes the sockets kept for `pid` (its task is gone).
+void ForgetNetns(int pid);
 
 struct HttpResult {
   int status = 0;  // 0: no HTTP answer

@@ -1,6 +1,7 @@
 #include "controlplane/agent_registry.h"
 
 #include <cmath>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -250,6 +251,15 @@ std::map<int64_t, AgentRegistry::RevisionAggregate> AgentRegistry::Aggregate(
     a.p99 = BucketQuantile(bounds, counts, 0.99);
   }
   return out;
+}
+
+std::vector<std::string> AgentRegistry::Services() {
+  absl::MutexLock lock(&mu_);
+  std::set<std::string> names;
+  for (const auto& [id, t] : tasks_) {
+    if (!t->report.service().empty()) names.insert(t->report.service());
+  }
+  return {names.begin(), names.end()};
 }
 
 std::vector<hosting::v1::TaskReport> AgentRegistry::Tasks(const std::string& service) {

@@ -72,6 +72,9 @@ class AgentRegistry {
   };
   std::map<int64_t, RevisionAggregate> Aggregate(const std::string& service);
 
+  // Services with at least one reported task.
+  std::vector<std::string> Services();
+
   // The health of every task of a service, for tests and status.
   std::vector<hosting::v1::TaskReport> Tasks(const std::string& service);
 

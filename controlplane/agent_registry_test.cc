@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "controlplane/agent_metrics.h"
 #include "controlplane/sqlite_store.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
@@ -151,6 +152,27 @@ TEST_F(AgentRegistryTest, AggregatesRatesErrorsLatencyAndCpuPerRevision) {
   EXPECT_NEAR(agg[2].error_ratio, 0.2, 1e-9);
   EXPECT_GT(agg[2].p50, 0.01);
   EXPECT_LE(agg[2].p99, 0.1);
+}
+
+TEST_F(AgentRegistryTest, AggregatesAreExportedForPrometheus) {
+  registry_.Connect(Reg("n1"));
+  registry_.TaskChanged("n1", Task("a", 3, hosting::v1::TASK_HEALTH_HEALTHY));
+  for (int s = 0; s <= 2; ++s) {
+    Report("a", 3, 10.0 * s, 0, {10.0 * s, 10.0 * s, 10.0 * s, 10.0 * s}, 0);
+    clock_.Advance(absl::Seconds(1));
+  }
+  AgentMetricsCollector collector(registry_);
+  std::vector<prometheus::MetricFamily> families = collector.Collect();
+  std::map<std::string, const prometheus::MetricFamily*> by_name;
+  for (const auto& f : families) by_name[f.name] = &f;
+  ASSERT_TRUE(by_name.count("hostd_revision_requests_per_second"));
+  const auto& rps = *by_name["hostd_revision_requests_per_second"];
+  ASSERT_EQ(rps.metric.size(), 1u);
+  EXPECT_NEAR(rps.metric[0].gauge.value, 10, 1e-9);
+  EXPECT_EQ(rps.metric[0].label[0].value, "web");
+  EXPECT_EQ(rps.metric[0].label[1].value, "3");
+  EXPECT_EQ(by_name["hostd_revision_tasks"]->metric.size(), 3u);  // healthy, unhealthy, starting
+  EXPECT_EQ(by_name["hostd_revision_latency_seconds"]->metric.size(), 3u);
 }
 
 TEST_F(AgentRegistryTest, MissingMetricsAreCountedNotGuessed) {

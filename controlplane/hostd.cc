@@ -9,6 +9,7 @@
 #include "common/curl_docker_client.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "controlplane/agent_metrics.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -90,6 +91,8 @@ absl::Status Hostd::Start() {
           absl::StrCat("--metrics-listen ", options_.metrics_listen, ": ", e.what()));
     }
     exposer_->RegisterCollectable(metrics_->registry());
+    agent_metrics_ = std::make_shared<AgentMetricsCollector>(*agents_);
+    exposer_->RegisterCollectable(agent_metrics_);
   }
 
   grpc::EnableDefaultHealthCheckService(true);

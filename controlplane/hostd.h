@@ -19,6 +19,7 @@
 #include "grpcpp/server.h"
 
 namespace prometheus {
+class Collectable;
 class Exposer;
 }
 
@@ -64,6 +65,7 @@ class Hostd {
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<ServiceManager> manager_;
   std::unique_ptr<AgentRegistry> agents_;
+  std::shared_ptr<prometheus::Collectable> agent_metrics_;
   std::unique_ptr<ServiceManagerGrpc> service_manager_grpc_;
   std::unique_ptr<ClusterGrpc> cluster_grpc_;
   std::unique_ptr<ReleasesGrpc> releases_grpc_;

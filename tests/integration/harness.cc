@@ -307,8 +307,10 @@ absl::Status AppsvcProcess::Start() {
   return st;
 }
 
-AgentProcess::AgentProcess(std::string controller, std::string log_path)
+AgentProcess::AgentProcess(std::string controller, std::string log_path,
+                           std::string report_interval)
     : controller_(std::move(controller)), log_path_(std::move(log_path)),
+      report_interval_(std::move(report_interval)),
       metrics_address_(absl::StrCat("127.0.0.1:", FreePort())) {}
 
 AgentProcess::~AgentProcess() {
@@ -317,7 +319,7 @@ AgentProcess::~AgentProcess() {
 
 absl::Status AgentProcess::Start() {
   pid_ = Spawn({AgentBinary(), "--controller", controller_, "--metrics-listen", metrics_address_,
-                "--report-interval", "1s"},
+                "--report-interval", report_interval_},
                {}, log_path_);
   if (pid_ < 0) return absl::InternalError("fork failed");
   return WaitFor([&] { return Http("GET", "http://" + metrics_address_ + "/metrics").status == 200; },

@@ -58,6 +58,7 @@ class HostdProcess {
   // Sends `signal` and waits for the process to exit; returns its exit status.
   int Stop(int signal = 15);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   const std::string& address() const { return address_; }
   const std::string& metrics_address() const { return metrics_address_; }
@@ -139,16 +140,19 @@ std::string AgentBinary();
 // hostagent as a child process, reporting to `controller`.
 class AgentProcess {
  public:
-  AgentProcess(std::string controller, std::string log_path);
+  AgentProcess(std::string controller, std::string log_path,
+               std::string report_interval = "1s");
   ~AgentProcess();
   absl::Status Start();
   int Stop(int signal = 15);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   const std::string& metrics_address() const { return metrics_address_; }
 
  private:
   std::string controller_;
   std::string log_path_;
+  std::string report_interval_;
   std::string metrics_address_;
   pid_t pid_ = -1;
 };
