@@ -430,13 +430,13 @@ void Agent::HeartbeatLoop() {
 
 void Agent::StreamLoop() {
   Backoff backoff(absl::Milliseconds(100), options_.max_backoff);
-  // gRPC's own reconnect backoff (1 s growing to 2 min by default) would keep the channel idle
-  // long after hostd is back; ours (with jitter, capped at max_backoff) paces the attempts.
+  // The channel reconnects with gRPC's exponential backoff and jitter, shortened from its
+  // defaults (1 s growing to 2 min) so a restarted hostd is found within a second; the stream
+  // waits for the channel (wait_for_ready) instead of failing fast while hostd is away.
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-              static_cast<int>(absl::ToInt64Milliseconds(options_.max_backoff)));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // Notice a vanished hostd (no FIN: host down, network cut) within seconds.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
@@ -446,6 +446,12 @@ void Agent::StreamLoop() {
   while (!stop_.HasBeenNotified()) {
     metrics_->reconnects->Increment();
     grpc::ClientContext ctx;
+    ctx.set_wait_for_ready(true);
+    {
+      absl::MutexLock lock(&stream_mu_);
+      if (stop_.HasBeenNotified()) break;
+      stream_ctx_ = &ctx;  // so Stop() can cancel a stream still waiting for hostd
+    }
     std::unique_ptr<grpc::ClientReaderWriter<hosting::v1::AgentMessage, hosting::v1::ControllerMessage>>
         stream = stub->Connect(&ctx);
     hosting::v1::AgentMessage reg;
@@ -464,7 +470,6 @@ void Agent::StreamLoop() {
       }
       {
         absl::MutexLock lock(&stream_mu_);
-        stream_ctx_ = &ctx;
         stream_ = stream.get();
       }
       connected_ = true;
@@ -480,13 +485,16 @@ void Agent::StreamLoop() {
       }
       {
         absl::MutexLock lock(&stream_mu_);
-        stream_ctx_ = nullptr;
         stream_ = nullptr;
       }
       connected_ = false;
       metrics_->connected->Set(0);
     }
     grpc::Status st = stream->Finish();
+    {
+      absl::MutexLock lock(&stream_mu_);
+      stream_ctx_ = nullptr;
+    }
     if (stop_.HasBeenNotified()) break;
     absl::Duration wait = backoff.Next();
     LogWarning("stream to hostd broken; reconnecting",

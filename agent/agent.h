@@ -30,7 +30,9 @@ struct AgentOptions {
   std::string metrics_listen = "127.0.0.1:9465";  // empty disables
   absl::Duration report_interval = absl::Seconds(2);
   absl::Duration resync_interval = absl::Seconds(10);
-  absl::Duration max_backoff = absl::Seconds(5);
+  // Between attempts after a stream breaks (full jitter); the channel itself retries within
+  // a second while hostd is unreachable.
+  absl::Duration max_backoff = absl::Seconds(2);
   int probe_threads = 4;
 };
 

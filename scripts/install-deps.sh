@@ -13,7 +13,7 @@ packages=(
   # appsvc: HTTP (Boost.Beast), PostgreSQL (libpq), Redis (hiredis)
   libboost1.81-dev libpq-dev libhiredis-dev
   # runtime: Docker Swarm and the base image builder
-  docker.io debootstrap iproute2 curl ca-certificates procps netcat-openbsd
+  docker.io debootstrap iproute2 curl ca-certificates procps netcat-openbsd openssl
   # real dependencies for the tests and benchmarks (started by the scripts, never at install)
   postgresql-15 postgresql-client-15 redis-server nginx-light wrk haproxy
   # node for the reflection-based external gRPC client used in tests

@@ -152,7 +152,9 @@ absl::Status HostdProcess::Start() {
   pid_ = Spawn(args, {}, log_path_);
   if (pid_ < 0) return absl::InternalError("fork failed");
   channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
-  auto stub = hosting::v1::ServiceManager::NewStub(channel_);
+  // hostd binds its port only once everything is set up, so an accepted TCP connection means
+  // it serves (over TLS or not).
+  const int port = std::stoi(address_.substr(address_.rfind(':') + 1));
   absl::Status ready = WaitFor(
       [&] {
         int status;
@@ -160,14 +162,16 @@ absl::Status HostdProcess::Start() {
           pid_ = -1;
           return true;
         }
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-        hosting::v1::ListServicesResponse resp;
-        grpc::Status st = stub->ListServices(&ctx, {}, &resp);
-        // Any answer from hostd itself (even UNAVAILABLE for Docker) means it serves.
-        return st.ok() || st.error_message().find("docker") != std::string::npos;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(port));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool accepted = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+        close(fd);
+        return accepted;
       },
-      absl::Seconds(15), "hostd to answer on " + address_);
+      absl::Seconds(15), "hostd to listen on " + address_);
   if (pid_ < 0) {
     return absl::InternalError(
         absl::StrCat("hostd exited during start-up; log:\n", Shell("tail -20 " + log_path_).output));

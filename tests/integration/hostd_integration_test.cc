@@ -444,6 +444,72 @@ TEST(HostdRestartTest, RestartChangesNothingThatWasRight) {
   EXPECT_TRUE(WaitFor([&] { return SwarmServicesOf(name).empty(); }, kConverge, "removal").ok());
 }
 
+// Off loopback, hostd serves only over TLS; a client that trusts the certificate gets in, a
+// plaintext client does not.
+TEST(HostdStartupTest, ServesTlsWhenGivenACertificate) {
+  ASSERT_TRUE(CheckDockerSwarm().ok());
+  std::string dir = MakeTempDir("hosting-tls-");
+  CommandResult gen = Shell(absl::StrCat(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout ", dir, "/key.pem -out ", dir,
+      "/cert.pem"));
+  ASSERT_EQ(gen.exit_code, 0) << gen.output;
+  HostdProcess hostd(dir, {"--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem"},
+                     absl::StrCat("0.0.0.0:", FreePort()));
+  ASSERT_TRUE(hostd.Start().ok());
+  const std::string port = hostd.address().substr(hostd.address().find(':') + 1);
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = Shell("cat " + dir + "/cert.pem").output;
+  auto secure = hosting::v1::ServiceManager::NewStub(
+      grpc::CreateChannel("localhost:" + port, grpc::SslCredentials(ssl)));
+  grpc::Status st;
+  absl::Status up = WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+        hosting::v1::ListServicesResponse resp;
+        st = secure->ListServices(&ctx, {}, &resp);
+        return st.ok();
+      },
+      absl::Seconds(10), "a TLS call to succeed");
+  EXPECT_TRUE(up.ok()) << up << ": " << st.error_message();
+  auto plain = hosting::v1::ServiceManager::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + port, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  hosting::v1::ListServicesResponse resp;
+  EXPECT_FALSE(plain->ListServices(&ctx, {}, &resp).ok());
+  hostd.Stop();
+
+  // mTLS: with --tls-client-ca, only clients with a certificate from that CA get in (the
+  // self-signed certificate is its own CA here).
+  HostdProcess mtls(dir, {"--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem",
+                          "--tls-client-ca", dir + "/cert.pem"},
+                    absl::StrCat("0.0.0.0:", FreePort()));
+  ASSERT_TRUE(mtls.Start().ok());
+  const std::string mport = mtls.address().substr(mtls.address().find(':') + 1);
+  auto no_client_cert = hosting::v1::ServiceManager::NewStub(
+      grpc::CreateChannel("localhost:" + mport, grpc::SslCredentials(ssl)));
+  grpc::SslCredentialsOptions with_cert = ssl;
+  with_cert.pem_cert_chain = ssl.pem_root_certs;
+  with_cert.pem_private_key = Shell("cat " + dir + "/key.pem").output;
+  auto client_cert = hosting::v1::ServiceManager::NewStub(
+      grpc::CreateChannel("localhost:" + mport, grpc::SslCredentials(with_cert)));
+  up = WaitFor(
+      [&] {
+        grpc::ClientContext c;
+        c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+        hosting::v1::ListServicesResponse r;
+        st = client_cert->ListServices(&c, {}, &r);
+        return st.ok();
+      },
+      absl::Seconds(10), "an mTLS call to succeed");
+  EXPECT_TRUE(up.ok()) << up << ": " << st.error_message();
+  grpc::ClientContext c2;
+  c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  EXPECT_FALSE(no_client_cert->ListServices(&c2, {}, &resp).ok());
+}
+
 TEST(HostdStartupTest, BadFlagsFailFastWithAReason) {
   std::string dir = MakeTempDir("hosting-flags-");
   CommandResult r = Shell(absl::StrCat(HostdBinary(), " --store sqlite://relative.db"));
