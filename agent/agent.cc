@@ -91,6 +91,7 @@ void Agent::Start() {
   threads_.emplace_back([this] { StreamLoop(); });
   threads_.emplace_back([this] { HeartbeatLoop(); });
   threads_.emplace_back([this] { ScheduleLoop(); });
+  threads_.emplace_back([this] { CommandLoop(); });
   for (int i = 0; i < options_.probe_threads; ++i) threads_.emplace_back([this] { ProbeLoop(); });
 }
 
@@ -242,6 +243,71 @@ void Agent::ReportTask(const hosting::v1::TaskReport& report) {
   hosting::v1::AgentMessage msg;
   *msg.mutable_task() = report;
   Send(msg);
+}
+
+void Agent::CommandLoop() {
+  while (true) {
+    hosting::v1::Command command;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !commands_.empty() || stop_.HasBeenNotified();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(500));
+      if (stop_.HasBeenNotified()) return;
+      if (commands_.empty()) continue;
+      command = std::move(commands_.front());
+      commands_.pop_front();
+    }
+    hosting::v1::AgentMessage msg;
+    *msg.mutable_result() = Execute(command);
+    Send(msg);
+  }
+}
+
+hosting::v1::CommandResult Agent::Execute(const hosting::v1::Command& command) {
+  hosting::v1::CommandResult result;
+  result.set_command_id(command.command_id());
+  auto container_of = [this](const std::string& task_id) -> std::string {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [cid, t] : tasks_) {
+      if (t.report.task_id() == task_id) return cid;
+    }
+    return "";
+  };
+  absl::Status st;
+  switch (command.body_case()) {
+    case hosting::v1::Command::kPullImage:
+      st = docker_.PullImage(command.pull_image().image());
+      break;
+    case hosting::v1::Command::kRestartTask: {
+      std::string cid = container_of(command.restart_task().task_id());
+      st = cid.empty() ? absl::NotFoundError(absl::StrCat("task ", command.restart_task().task_id(),
+                                                          " has no container on this node"))
+                       : docker_.RestartContainer(cid);
+      break;
+    }
+    case hosting::v1::Command::kTaskLogs: {
+      std::string cid = container_of(command.task_logs().task_id());
+      if (cid.empty()) {
+        st = absl::NotFoundError(absl::StrCat("task ", command.task_logs().task_id(),
+                                              " has no container on this node"));
+        break;
+      }
+      absl::StatusOr<std::string> logs = docker_.ContainerLogs(cid, command.task_logs().lines());
+      st = logs.status();
+      if (logs.ok()) result.set_output(*std::move(logs));
+      break;
+    }
+    default:
+      st = absl::InvalidArgumentError("unknown command");
+  }
+  result.set_ok(st.ok());
+  if (!st.ok()) result.set_error(std::string(st.message()));
+  LogInfo("command done", {{"command", command.command_id()},
+                           {"ok", st.ok() ? "true" : "false"},
+                           {"error", std::string(st.message())}});
+  return result;
 }
 
 void Agent::ScheduleLoop() {
@@ -481,6 +547,10 @@ void Agent::StreamLoop() {
         if (in.has_probes()) {
           ApplyProbeConfigs(in.probes());
           SendSnapshot();
+        } else if (in.has_command()) {
+          // Commands may take long (pulls): never on the reading thread.
+          absl::MutexLock lock(&mu_);
+          commands_.push_back(in.command());
         }
       }
       {

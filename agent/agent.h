@@ -69,6 +69,8 @@ class Agent {
   void DiscoveryLoop();
   absl::Status Refresh();
   void InspectInto(const std::string& container_id, Task& task);
+  void CommandLoop();
+  hosting::v1::CommandResult Execute(const hosting::v1::Command& command);
   void ScheduleLoop();
   void ProbeLoop();
   void ReportLoop();
@@ -97,6 +99,7 @@ class Agent {
   std::map<std::string, Task> tasks_ ABSL_GUARDED_BY(mu_);  // by container ID
   std::map<std::string, hosting::v1::ProbeConfig> probes_ ABSL_GUARDED_BY(mu_);  // by service
   std::deque<std::string> due_ ABSL_GUARDED_BY(mu_);  // container IDs to probe now
+  std::deque<hosting::v1::Command> commands_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex stream_mu_;
   grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(stream_mu_) = nullptr;

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "common/line_splitter.h"
 #include "common/status_macros.h"
 
@@ -303,6 +304,54 @@ absl::Status CurlDockerClient::EnsureOverlayNetwork(absl::string_view name) {
   // Another writer may have created it in between.
   if (absl::IsAlreadyExists(created)) return absl::OkStatus();
   return created;
+}
+
+absl::Status CurlDockerClient::PullImage(absl::string_view image) {
+  // fromImage may carry the tag; the engine streams progress as JSON lines and reports a
+  // failure as an {"error": ...} line with HTTP 200.
+  std::string path = absl::StrCat("/images/create?fromImage=", UrlEscape(image));
+  Response r;
+  {
+    absl::StatusOr<Response> got = Request("POST", path);
+    if (!got.ok()) return got.status();
+    r = *std::move(got);
+  }
+  if (r.code < 200 || r.code >= 300) {
+    absl::Status st = StatusFromHttp(r.code, "POST", path, r.body);
+    return absl::Status(st.code(), absl::StrCat("pulling ", image, ": ", st.message()));
+  }
+  for (absl::string_view line : absl::StrSplit(r.body, '\n', absl::SkipEmpty())) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains("error")) {
+      return absl::NotFoundError(absl::StrCat("pulling ", image, ": ", j.value("error", "")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CurlDockerClient::RestartContainer(absl::string_view id) {
+  return Call("POST", absl::StrCat("/containers/", UrlEscape(id), "/restart?t=5")).status();
+}
+
+absl::StatusOr<std::string> CurlDockerClient::ContainerLogs(absl::string_view id, int tail) {
+  std::string path = absl::StrCat("/containers/", UrlEscape(id),
+                                  "/logs?stdout=1&stderr=1&tail=", tail);
+  ASSIGN_OR_RETURN(Response r, Request("GET", path));
+  if (r.code < 200 || r.code >= 300) return StatusFromHttp(r.code, "GET", path, r.body);
+  // Without a TTY the stream is multiplexed: 8-byte frames [stream, 0, 0, 0, size (BE32)].
+  std::string out;
+  size_t pos = 0;
+  const std::string& b = r.body;
+  while (pos + 8 <= b.size() && (b[pos] == 0 || b[pos] == 1 || b[pos] == 2)) {
+    const uint32_t size = (static_cast<uint8_t>(b[pos + 4]) << 24) |
+                          (static_cast<uint8_t>(b[pos + 5]) << 16) |
+                          (static_cast<uint8_t>(b[pos + 6]) << 8) | static_cast<uint8_t>(b[pos + 7]);
+    if (pos + 8 + size > b.size()) break;
+    out.append(b, pos + 8, size);
+    pos += 8 + size;
+  }
+  if (pos == 0) return b;  // a TTY container: plain text
+  return out;
 }
 
 absl::Status CurlDockerClient::StreamEvents(int64_t since, const Filters& filters,

@@ -124,6 +124,14 @@ class DockerClient {
   virtual absl::StatusOr<std::vector<ContainerInfo>> ListContainers(const Filters& filters) = 0;
   virtual absl::StatusOr<nlohmann::json> InspectContainer(absl::string_view id) = 0;
 
+  // POST /images/create?fromImage=...; waits for the pull to finish. Errors carry the
+  // registry's message.
+  virtual absl::Status PullImage(absl::string_view image) = 0;
+  // POST /containers/{id}/restart.
+  virtual absl::Status RestartContainer(absl::string_view id) = 0;
+  // The last `tail` lines of stdout and stderr (demultiplexed).
+  virtual absl::StatusOr<std::string> ContainerLogs(absl::string_view id, int tail) = 0;
+
   // Creates an attachable overlay network with this name unless one exists.
   virtual absl::Status EnsureOverlayNetwork(absl::string_view name) = 0;
 

@@ -200,6 +200,26 @@ absl::Status FakeDockerClient::EnsureOverlayNetwork(absl::string_view name) {
   return CheckAvailable();
 }
 
+absl::Status FakeDockerClient::PullImage(absl::string_view image) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  actions_.push_back(absl::StrCat("pull ", image));
+  return absl::OkStatus();
+}
+
+absl::Status FakeDockerClient::RestartContainer(absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  actions_.push_back(absl::StrCat("restart ", id));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> FakeDockerClient::ContainerLogs(absl::string_view id, int tail) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  return absl::StrCat("logs of ", id, "\n");
+}
+
 absl::Status FakeDockerClient::StreamEvents(int64_t, const Filters&,
                                             const std::function<void(const Event&)>& on_event,
                                             const std::function<bool()>& should_stop) {

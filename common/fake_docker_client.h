@@ -31,6 +31,9 @@ class FakeDockerClient final : public DockerClient {
   absl::StatusOr<std::vector<ContainerInfo>> ListContainers(const Filters& filters) override;
   absl::StatusOr<nlohmann::json> InspectContainer(absl::string_view id) override;
   absl::Status EnsureOverlayNetwork(absl::string_view name) override;
+  absl::Status PullImage(absl::string_view image) override;
+  absl::Status RestartContainer(absl::string_view id) override;
+  absl::StatusOr<std::string> ContainerLogs(absl::string_view id, int tail) override;
   // Delivers queued events (PushEvent) and returns when should_stop is true.
   absl::Status StreamEvents(int64_t since, const Filters& filters,
                             const std::function<void(const Event&)>& on_event,

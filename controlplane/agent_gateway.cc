@@ -19,6 +19,9 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
     StartRead(&in_);
   }
 
+  // Set before the session is added to the gateway, never changed after.
+  const std::string& node_id() const { return node_id_; }
+
   void Send(ControllerMessage msg) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
@@ -60,10 +63,7 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
           registry_.Metrics(node_id_, in_.metrics());
           break;
         case AgentMessage::kResult:
-          LogInfo("agent command result", {{"node", node_id_},
-                                           {"command", in_.result().command_id()},
-                                           {"ok", in_.result().ok() ? "true" : "false"},
-                                           {"error", in_.result().error()}});
+          gateway_.CommandDone(in_.result());
           break;
         default:
           break;  // heartbeats and repeated registers only touch the session
@@ -160,6 +160,42 @@ void AgentGatewayGrpc::BroadcastProbeConfigs() {
   ControllerMessage msg = ProbeConfigs();
   absl::MutexLock lock(&mu_);
   for (AgentSession* s : sessions_) s->Send(msg);
+}
+
+absl::StatusOr<hosting::v1::CommandResult> AgentGatewayGrpc::RunCommand(
+    const std::string& node_id, hosting::v1::Command command, absl::Duration timeout) {
+  auto pending = std::make_shared<Pending>();
+  {
+    absl::MutexLock lock(&mu_);
+    AgentSession* target = nullptr;
+    for (AgentSession* s : sessions_) {
+      if (s->node_id() == node_id) target = s;
+    }
+    if (target == nullptr) {
+      return absl::UnavailableError(absl::StrCat("no agent of node ", node_id, " is connected"));
+    }
+    command.set_command_id(absl::StrCat("c", next_command_++));
+    pending_[command.command_id()] = pending;
+    ControllerMessage msg;
+    *msg.mutable_command() = command;
+    target->Send(std::move(msg));
+  }
+  const bool done = pending->done.WaitForNotificationWithTimeout(timeout);
+  absl::MutexLock lock(&mu_);
+  pending_.erase(command.command_id());
+  if (!done) {
+    return absl::DeadlineExceededError(absl::StrCat("the agent of node ", node_id, " did not answer within ",
+                                                    absl::FormatDuration(timeout)));
+  }
+  return pending->result;
+}
+
+void AgentGatewayGrpc::CommandDone(const hosting::v1::CommandResult& result) {
+  absl::MutexLock lock(&mu_);
+  auto it = pending_.find(result.command_id());
+  if (it == pending_.end()) return;  // answered after its caller gave up
+  it->second->result = result;
+  it->second->done.Notify();
 }
 
 void AgentGatewayGrpc::Add(AgentSession* s) {

@@ -1,7 +1,11 @@
 #pragma once
 
+#include <map>
+#include <memory>
 #include <set>
 #include <string>
+
+#include "absl/synchronization/notification.h"
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -29,6 +33,13 @@ class AgentGatewayGrpc final : public hosting::v1::AgentGateway::CallbackService
   // Sends the current probe settings to every connected agent.
   void BroadcastProbeConfigs();
 
+  // Sends a command to the agent of `node_id` and waits for its result.
+  // UNAVAILABLE when no agent of that node is connected, DEADLINE_EXCEEDED after `timeout`.
+  absl::StatusOr<hosting::v1::CommandResult> RunCommand(const std::string& node_id,
+                                                        hosting::v1::Command command,
+                                                        absl::Duration timeout);
+  void CommandDone(const hosting::v1::CommandResult& result);
+
   void Add(AgentSession* s);
   void Remove(AgentSession* s);
 
@@ -39,6 +50,12 @@ class AgentGatewayGrpc final : public hosting::v1::AgentGateway::CallbackService
   int64_t subscription_ = 0;
   absl::Mutex mu_;
   std::set<AgentSession*> sessions_ ABSL_GUARDED_BY(mu_);
+  struct Pending {
+    absl::Notification done;
+    hosting::v1::CommandResult result;
+  };
+  std::map<std::string, std::shared_ptr<Pending>> pending_ ABSL_GUARDED_BY(mu_);
+  int64_t next_command_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace hosting::controlplane

@@ -253,6 +253,35 @@ std::map<int64_t, AgentRegistry::RevisionAggregate> AgentRegistry::Aggregate(
   return out;
 }
 
+absl::StatusOr<std::pair<std::string, hosting::v1::TaskReport>> AgentRegistry::FindTask(
+    const std::string& id) {
+  if (id.size() < 6) {
+    return absl::InvalidArgumentError(absl::StrCat("task ID '", id, "' is too short (at least 6 characters)"));
+  }
+  absl::MutexLock lock(&mu_);
+  const TaskState* found = nullptr;
+  for (const auto& [task_id, t] : tasks_) {
+    if (task_id.compare(0, id.size(), id) != 0) continue;
+    if (found != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("task ID prefix '", id, "' is ambiguous"));
+    }
+    found = t.get();
+  }
+  if (found == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no task '", id, "' is reported by any agent"));
+  }
+  return std::make_pair(found->node_id, found->report);
+}
+
+std::vector<std::string> AgentRegistry::ConnectedNodes() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [node, s] : sessions_) {
+    if (s.connected && !s.lost) out.push_back(node);
+  }
+  return out;
+}
+
 std::vector<std::string> AgentRegistry::Services() {
   absl::MutexLock lock(&mu_);
   std::set<std::string> names;

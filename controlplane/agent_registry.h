@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -71,6 +72,12 @@ class AgentRegistry {
     int64_t memory_bytes = 0;  // mean per task
   };
   std::map<int64_t, RevisionAggregate> Aggregate(const std::string& service);
+
+  // The node a task runs on, by task ID or a unique prefix of at least 6 characters.
+  // NOT_FOUND for an unknown task, INVALID_ARGUMENT for an ambiguous or short prefix.
+  absl::StatusOr<std::pair<std::string, hosting::v1::TaskReport>> FindTask(const std::string& id);
+  // Nodes whose agent is connected now.
+  std::vector<std::string> ConnectedNodes();
 
   // Services with at least one reported task.
   std::vector<std::string> Services();

@@ -390,6 +390,84 @@ grpc::ServerWriteReactor<hosting::v1::Event>* ClusterGrpc::WatchEvents(
   return new EventWatcher(events_, store_, metrics_, *request);
 }
 
+namespace {
+
+// A command's result as a Status: the agent's error becomes FAILED_PRECONDITION with its text.
+absl::Status CommandStatus(const absl::StatusOr<hosting::v1::CommandResult>& r, const std::string& what) {
+  if (!r.ok()) return r.status();
+  if (!r->ok()) return absl::FailedPreconditionError(absl::StrCat(what, ": ", r->error()));
+  return absl::OkStatus();
+}
+
+constexpr absl::Duration kCommandTimeout = absl::Seconds(30);
+constexpr absl::Duration kPullTimeout = absl::Minutes(10);
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ClusterGrpc::GetTaskLogs(grpc::CallbackServerContext* ctx,
+                                                   const hosting::v1::GetTaskLogsRequest* request,
+                                                   hosting::v1::GetTaskLogsResponse* response) {
+  return Unary(ctx, &metrics_, "GetTaskLogs", [&]() -> absl::Status {
+    if (request->lines() < 0 || request->lines() > 10000) {
+      return InvalidArgumentWithViolations({{"lines", "must be 0 (default 100) to 10000"}});
+    }
+    auto task = agents_.FindTask(request->task_id());
+    if (!task.ok()) return task.status();
+    hosting::v1::Command cmd;
+    cmd.mutable_task_logs()->set_task_id(task->second.task_id());
+    cmd.mutable_task_logs()->set_lines(request->lines() == 0 ? 100 : request->lines());
+    auto r = gateway_->RunCommand(task->first, cmd, kCommandTimeout);
+    if (absl::Status s = CommandStatus(r, "task logs"); !s.ok()) return s;
+    response->set_task_id(task->second.task_id());
+    response->set_node_id(task->first);
+    response->set_logs(r->output());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::RestartTask(grpc::CallbackServerContext* ctx,
+                                                   const hosting::v1::RestartTaskRequest* request,
+                                                   hosting::v1::RestartTaskResponse* response) {
+  return Unary(ctx, &metrics_, "RestartTask", [&]() -> absl::Status {
+    auto task = agents_.FindTask(request->task_id());
+    if (!task.ok()) return task.status();
+    hosting::v1::Command cmd;
+    cmd.mutable_restart_task()->set_task_id(task->second.task_id());
+    auto r = gateway_->RunCommand(task->first, cmd, kCommandTimeout);
+    if (absl::Status s = CommandStatus(r, "restart"); !s.ok()) return s;
+    events_.Publish("task.restarted", task->second.service(), task->second.revision(),
+                    absl::StrCat("restarted task ", task->second.task_id(), " on ", task->first),
+                    {{"task", task->second.task_id()}, {"node", task->first}});
+    response->set_task_id(task->second.task_id());
+    response->set_node_id(task->first);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::PullImage(grpc::CallbackServerContext* ctx,
+                                                 const hosting::v1::PullImageRequest* request,
+                                                 hosting::v1::PullImageResponse* response) {
+  return Unary(ctx, &metrics_, "PullImage", [&]() -> absl::Status {
+    if (request->image().empty() || request->image().find(' ') != std::string::npos) {
+      return InvalidArgumentWithViolations({{"image", "required: an image reference"}});
+    }
+    std::vector<std::string> nodes(request->nodes().begin(), request->nodes().end());
+    if (nodes.empty()) nodes = agents_.ConnectedNodes();
+    if (nodes.empty()) return absl::UnavailableError("no agent is connected");
+    for (const std::string& node : nodes) {
+      hosting::v1::Command cmd;
+      cmd.mutable_pull_image()->set_image(request->image());
+      auto r = gateway_->RunCommand(node, cmd, kPullTimeout);
+      auto* out = response->add_results();
+      out->set_node_id(node);
+      absl::Status s = CommandStatus(r, "pull");
+      out->set_ok(s.ok());
+      if (!s.ok()) out->set_error(std::string(s.message()));
+    }
+    return absl::OkStatus();
+  });
+}
+
 // ---- Not yet served ----
 
 // Svc is the adapter class, e.g. ReleasesGrpc for the gRPC service "Releases".

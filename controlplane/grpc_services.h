@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/docker_client.h"
+#include "controlplane/agent_gateway.h"
 #include "controlplane/agent_registry.h"
 #include "controlplane/reconciler.h"
 #include "controlplane/event_log.h"
@@ -69,6 +70,18 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
                                              hosting::v1::ServiceHealthStatus* response) override;
   grpc::ServerWriteReactor<hosting::v1::Event>* WatchEvents(
       grpc::CallbackServerContext* ctx, const hosting::v1::WatchEventsRequest* request) override;
+  grpc::ServerUnaryReactor* GetTaskLogs(grpc::CallbackServerContext* ctx,
+                                        const hosting::v1::GetTaskLogsRequest* request,
+                                        hosting::v1::GetTaskLogsResponse* response) override;
+  grpc::ServerUnaryReactor* RestartTask(grpc::CallbackServerContext* ctx,
+                                        const hosting::v1::RestartTaskRequest* request,
+                                        hosting::v1::RestartTaskResponse* response) override;
+  grpc::ServerUnaryReactor* PullImage(grpc::CallbackServerContext* ctx,
+                                      const hosting::v1::PullImageRequest* request,
+                                      hosting::v1::PullImageResponse* response) override;
+
+  // Node commands go through the agents' streams.
+  void SetGateway(AgentGatewayGrpc* gateway) { gateway_ = gateway; }
 
  private:
   absl::StatusOr<hosting::v1::Node> SetAvailability(const std::string& node,
@@ -82,6 +95,7 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
   HostdMetrics& metrics_;
   AgentRegistry& agents_;
   Reconciler& reconciler_;
+  AgentGatewayGrpc* gateway_ = nullptr;
 };
 
 // The APIs whose implementations land with later work answer UNIMPLEMENTED with a message that

@@ -56,6 +56,7 @@ absl::Status Hostd::Init() {
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>();
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*agents_, *store_, *events_);
+  cluster_grpc_->SetGateway(agent_gateway_grpc_.get());
   return absl::OkStatus();
 }
 

@@ -323,6 +323,74 @@ int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (!st.ok()) code = Fail(st, "events", err);
   });
 
+  // --- tasks and images (carried out by the agent on the task's node) ---
+  std::string task_id;
+  int32_t lines = 100;
+  CLI::App* logs = app.add_subcommand("logs", "The last lines of a task's output");
+  logs->add_option("task", task_id, "Swarm task ID (or a unique prefix)")->required();
+  logs->add_option("-n,--lines", lines, "Lines from the end (default 100)");
+  logs->callback([&] {
+    hosting::v1::GetTaskLogsRequest req;
+    req.set_task_id(task_id);
+    req.set_lines(lines);
+    hosting::v1::GetTaskLogsResponse resp;
+    auto ctx = client().Context();
+    grpc::Status st = client().cluster().GetTaskLogs(ctx.get(), req, &resp);
+    if (!st.ok()) {
+      code = Fail(st, absl::StrCat("logs ", task_id), err);
+      return;
+    }
+    if (g.format != Format::kTable) {
+      PrintMessage(resp, g.format, out);
+    } else {
+      out << resp.logs();
+    }
+  });
+  CLI::App* task = app.add_subcommand("task", "Act on one task");
+  task->require_subcommand(1);
+  CLI::App* restart = task->add_subcommand("restart", "Restart a task's container in place");
+  restart->add_option("task", task_id, "Swarm task ID (or a unique prefix)")->required();
+  restart->callback([&] {
+    hosting::v1::RestartTaskRequest req;
+    req.set_task_id(task_id);
+    hosting::v1::RestartTaskResponse resp;
+    auto ctx = client().Context();
+    grpc::Status st = client().cluster().RestartTask(ctx.get(), req, &resp);
+    if (!st.ok()) {
+      code = Fail(st, absl::StrCat("restart ", task_id), err);
+      return;
+    }
+    out << "task/" << resp.task_id() << " restarted on " << resp.node_id() << "\n";
+  });
+  std::string image;
+  std::vector<std::string> pull_nodes;
+  CLI::App* image_cmd = app.add_subcommand("image", "Images on the nodes");
+  image_cmd->require_subcommand(1);
+  CLI::App* pull = image_cmd->add_subcommand("pull", "Pull an image on nodes ahead of a release");
+  pull->add_option("image", image, "Image reference")->required();
+  pull->add_option("--node", pull_nodes, "Node IDs (default: every node with an agent)");
+  pull->callback([&] {
+    hosting::v1::PullImageRequest req;
+    req.set_image(image);
+    for (const auto& n : pull_nodes) req.add_nodes(n);
+    hosting::v1::PullImageResponse resp;
+    grpc::ClientContext ctx;  // pulls take as long as they take
+    grpc::Status st = client().cluster().PullImage(&ctx, req, &resp);
+    if (!st.ok()) {
+      code = Fail(st, absl::StrCat("pull ", image), err);
+      return;
+    }
+    if (g.format != Format::kTable) {
+      PrintMessage(resp, g.format, out);
+    }
+    for (const auto& r : resp.results()) {
+      if (g.format == Format::kTable) {
+        out << r.node_id() << "  " << (r.ok() ? "pulled" : "failed: " + r.error()) << "\n";
+      }
+      if (!r.ok()) code = kExitConflict;
+    }
+  });
+
   // --- nodes ---
   CLI::App* nodes = app.add_subcommand("nodes", "List Swarm nodes");
   nodes->callback([&] {

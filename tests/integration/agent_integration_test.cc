@@ -200,6 +200,38 @@ TEST_F(AgentIntegrationTest, AKilledAgentIsMarkedLostThenConnectedAgain) {
   EXPECT_TRUE(st.ok()) << st;
 }
 
+TEST_F(AgentIntegrationTest, NodeCommandsGoThroughTheAgent) {
+  Apply("hosting/sample:v1", 1, 8080);
+  ASSERT_TRUE(WaitHealthy(1).ok());
+  const std::string task = Shell(absl::StrCat("docker service ps --no-trunc -q --filter desired-state=running ",
+                                              name_, "-r1 | head -1 | tr -d '\\n'")).output;
+  ASSERT_EQ(task.size(), 25u) << task;
+  std::string hostctl = absl::StrCat(HostctlBinary(), " --server ", hostd_->address());
+
+  // Logs: busybox httpd -v logs every response, the agent's probes among them.
+  absl::SleepFor(absl::Seconds(2));
+  CommandResult logs = Shell(hostctl + " logs " + task.substr(0, 10) + " -n 20");
+  EXPECT_EQ(logs.exit_code, 0) << logs.output;
+  EXPECT_THAT(logs.output, HasSubstr("response:200"));
+
+  // Restart in place: the same container starts again.
+  std::string container = Shell(absl::StrCat("docker ps -q --no-trunc --filter label=com.docker.swarm.task.id=",
+                                             task, " | tr -d '\\n'")).output;
+  std::string started = Shell("docker inspect --format '{{.State.StartedAt}}' " + container).output;
+  CommandResult restart = Shell(hostctl + " task restart " + task);
+  EXPECT_EQ(restart.exit_code, 0) << restart.output;
+  EXPECT_THAT(restart.output, HasSubstr("restarted"));
+  EXPECT_NE(Shell("docker inspect --format '{{.State.StartedAt}}' " + container).output, started);
+
+  // A pull that cannot succeed (a registry on a closed loopback port) says why, per node.
+  CommandResult pull = Shell(hostctl + " image pull 127.0.0.1:1/hosting/not-there:v9");
+  EXPECT_EQ(pull.exit_code, 5) << pull.output;
+  EXPECT_THAT(pull.output, HasSubstr("failed: pull: pulling 127.0.0.1:1/hosting/not-there:v9"));
+
+  EXPECT_EQ(Shell(hostctl + " logs nosuchtask").exit_code, 4);
+  EXPECT_EQ(Shell(hostctl + " logs abc").exit_code, 3);  // too short a prefix
+}
+
 TEST_F(AgentIntegrationTest, DrainAndActivateTheNode) {
   Apply("hosting/sample:v1", 1, 8080);
   ASSERT_TRUE(WaitHealthy(1).ok());
@@ -214,7 +246,17 @@ TEST_F(AgentIntegrationTest, DrainAndActivateTheNode) {
   CommandResult activate = Shell(hostctl + " node activate " + node);
   EXPECT_EQ(activate.exit_code, 0) << activate.output;
   EXPECT_THAT(activate.output, HasSubstr("active"));
-  EXPECT_TRUE(WaitHealthy(1).ok());
+  // A new task runs again, and the agent sees exactly that one task, healthy.
+  EXPECT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 1 1"}; },
+                      absl::Seconds(30), "a task on the active node again").ok());
+  EXPECT_TRUE(WaitFor(
+                  [&] {
+                    hosting::v1::ServiceHealthStatus s = Status();
+                    return s.revisions_size() == 1 && s.revisions(0).healthy() == 1 &&
+                           s.revisions(0).starting() == 0 && s.revisions(0).unhealthy() == 0;
+                  },
+                  absl::Seconds(30), "the new task healthy")
+                  .ok());
   CommandResult missing = Shell(hostctl + " node drain no-such-node");
   EXPECT_EQ(missing.exit_code, 4) << missing.output;
 }
