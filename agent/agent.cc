@@ -431,7 +431,7 @@ void Agent::ReportLoop() {
       m->set_service(target.service);
       m->set_revision(target.revision);
       *m->mutable_scraped_at() = Now();
-      if (absl::StatusOr<CgroupStats> cg = ReadCgroupStats(target.pid); cg.ok()) {
+      if (absl::StatusOr<CgroupStats> cg = ReadCgroupStats(target.pid, options_.cgroup_root); cg.ok()) {
         m->set_cpu_usage_ns(cg->cpu_usage_ns);
         m->set_memory_bytes(cg->memory_bytes);
         m->set_memory_limit_bytes(cg->memory_limit_bytes);

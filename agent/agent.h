@@ -34,6 +34,8 @@ struct AgentOptions {
   // a second while hostd is unreachable.
   absl::Duration max_backoff = absl::Seconds(2);
   int probe_threads = 4;
+  // Where the host's cgroup hierarchy is mounted.
+  std::string cgroup_root = "/sys/fs/cgroup";
 };
 
 // hostagent: observes this node's Swarm task containers (Docker events as hints, full lists as

@@ -17,6 +17,8 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9465", "Prometheus /metrics ad
 ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(2), "Metrics report interval.");
 ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(10), "Full task list and snapshot interval.");
 ABSL_FLAG(int, probe_threads, 4, "Concurrent health probes.");
+ABSL_FLAG(std::string, cgroup_root, "/sys/fs/cgroup",
+          "Where the host's cgroup hierarchy is mounted (in a container: a bind mount of it).");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("hostagent: the hosting node agent");
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   options.report_interval = absl::GetFlag(FLAGS_report_interval);
   options.resync_interval = absl::GetFlag(FLAGS_resync_interval);
   options.probe_threads = absl::GetFlag(FLAGS_probe_threads);
+  options.cgroup_root = absl::GetFlag(FLAGS_cgroup_root);
   hosting::agent::Agent agent(options, **docker);
   if (absl::Status s = agent.Init(); !s.ok()) {
     hosting::LogError("hostagent failed to start", {{"error", s.ToString()}});

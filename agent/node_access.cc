@@ -269,7 +269,7 @@ HttpResult HttpGetInNetns(int pid, uint16_t port, const std::string& path, absl:
   return r;
 }
 
-absl::StatusOr<CgroupStats> ReadCgroupStats(int pid) {
+absl::StatusOr<CgroupStats> ReadCgroupStats(int pid, const std::string& cgroup_root) {
   absl::StatusOr<std::string> cg = ReadFile(absl::StrCat("/proc/", pid, "/cgroup"));
   if (!cg.ok()) return cg.status();
   std::string v2_path, cpu_path, mem_path;
@@ -284,9 +284,9 @@ absl::StatusOr<CgroupStats> ReadCgroupStats(int pid) {
   }
   CgroupStats s;
   if (!cpu_path.empty() || !mem_path.empty()) {  // cgroup v1
-    int64_t usage = ReadInt(absl::StrCat("/sys/fs/cgroup/cpu,cpuacct", cpu_path, "/cpuacct.usage"));
-    if (usage < 0) usage = ReadInt(absl::StrCat("/sys/fs/cgroup/cpuacct", cpu_path, "/cpuacct.usage"));
-    const std::string mem = absl::StrCat("/sys/fs/cgroup/memory", mem_path);
+    int64_t usage = ReadInt(absl::StrCat(cgroup_root, "/cpu,cpuacct", cpu_path, "/cpuacct.usage"));
+    if (usage < 0) usage = ReadInt(absl::StrCat(cgroup_root, "/cpuacct", cpu_path, "/cpuacct.usage"));
+    const std::string mem = absl::StrCat(cgroup_root, "/memory", mem_path);
     const int64_t used = ReadInt(mem + "/memory.usage_in_bytes");
     const int64_t inactive = StatField(mem + "/memory.stat", "total_inactive_file");
     const int64_t limit = ReadInt(mem + "/memory.limit_in_bytes");
@@ -297,7 +297,7 @@ absl::StatusOr<CgroupStats> ReadCgroupStats(int pid) {
     return s;
   }
   if (v2_path.empty()) return absl::NotFoundError("task cgroup not found");
-  const std::string base = absl::StrCat("/sys/fs/cgroup", v2_path);
+  const std::string base = absl::StrCat(cgroup_root, v2_path);
   const int64_t usec = StatField(base + "/cpu.stat", "usage_usec");
   const int64_t used = ReadInt(base + "/memory.current");
   const int64_t inactive = StatField(base + "/memory.stat", "inactive_file");

@@ -35,12 +35,14 @@ struct HttpResult {
 HttpResult HttpGetInNetns(int pid, uint16_t port, const std::string& path, absl::Duration timeout,
                           size_t max_body = 4 << 20);
 
-// Container resource use from its cgroup (v1 or v2), found through /proc/<pid>/cgroup.
+// Container resource use from its cgroup (v1 or v2), found through /proc/<pid>/cgroup under
+// `cgroup_root` (/sys/fs/cgroup on the host; the host's, mounted elsewhere, in a container).
 struct CgroupStats {
   uint64_t cpu_usage_ns = 0;
   int64_t memory_bytes = 0;  // usage less inactive file cache, as `docker stats` reports
   int64_t memory_limit_bytes = 0;  // 0: unlimited
 };
-absl::StatusOr<CgroupStats> ReadCgroupStats(int pid);
+absl::StatusOr<CgroupStats> ReadCgroupStats(int pid,
+                                            const std::string& cgroup_root = "/sys/fs/cgroup");
 
 }  // namespace hosting::agent

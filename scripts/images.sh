@@ -9,3 +9,6 @@ BASE_IMAGE=hosting/base:bookworm "$root/deploy/images/sample/build.sh"
 docker build -q --build-arg BASE_IMAGE=hosting/base:bookworm \
   -f "$root/deploy/images/appsvc/Dockerfile" -t hosting/appsvc:dev "$root" >/dev/null
 echo "appsvc image: hosting/appsvc:dev"
+docker build -q --build-arg BASE_IMAGE=hosting/base:bookworm \
+  -f "$root/deploy/images/hostagent/Dockerfile" -t hosting/hostagent:dev "$root" >/dev/null
+echo "hostagent image: hosting/hostagent:dev"

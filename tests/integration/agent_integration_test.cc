@@ -261,5 +261,57 @@ TEST_F(AgentIntegrationTest, DrainAndActivateTheNode) {
   EXPECT_EQ(missing.exit_code, 4) << missing.output;
 }
 
+// The deployed form: hostagent from its image, as a container beside the engine with the host's
+// PID namespace, the capabilities to enter task namespaces and the host's cgroups mounted.
+TEST(AgentImageTest, RunsAsAContainerBesideTheEngine) {
+  ASSERT_TRUE(CheckDockerSwarm().ok());
+  ASSERT_EQ(Shell("docker image inspect hosting/hostagent:dev").exit_code, 0) << "run scripts/images.sh";
+  const std::string dir = MakeTempDir("hosting-agent-image-");
+  HostdProcess hostd(dir);
+  ASSERT_TRUE(hostd.Start().ok());
+  const std::string name = "ag-image";
+  RemoveSwarmServicesOf(name);
+  const std::string container = absl::StrCat("hostagent-it-", getpid());
+  CommandResult run = Shell(absl::StrCat(
+      "docker run -d --name ", container, " --pid host --network host --cap-add SYS_ADMIN ",
+      "--cap-add SYS_PTRACE --security-opt apparmor=unconfined --security-opt seccomp=unconfined ",
+      "-v /var/run/docker.sock:/var/run/docker.sock -v /sys/fs/cgroup:/host/cgroup:ro ",
+      "hosting/hostagent:dev --controller ", hostd.address(), " --metrics-listen 127.0.0.1:",
+      FreePort(), " --cgroup-root /host/cgroup"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto services = hosting::v1::ServiceManager::NewStub(hostd.channel());
+  auto cluster = hosting::v1::Cluster::NewStub(hostd.channel());
+  hosting::v1::ApplyServiceRequest req;
+  req.mutable_spec()->set_name(name);
+  req.mutable_spec()->set_image("hosting/sample:v1");
+  req.mutable_spec()->set_replicas(1);
+  req.mutable_spec()->add_ports()->set_container_port(8080);
+  req.mutable_spec()->mutable_health()->set_http_path("/health");
+  req.mutable_spec()->mutable_stop_grace_period()->set_seconds(1);
+  {
+    grpc::ClientContext ctx;
+    hosting::v1::ApplyServiceResponse resp;
+    ASSERT_TRUE(services->ApplyService(&ctx, req, &resp).ok());
+  }
+  hosting::v1::ServiceHealthStatus s;
+  absl::Status st = WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        hosting::v1::GetServiceStatusRequest r;
+        r.set_name(name);
+        return cluster->GetServiceStatus(&ctx, r, &s).ok() && s.revisions_size() == 1 &&
+               s.revisions(0).healthy() == 1 && s.revisions(0).memory_bytes() > 0;
+      },
+      absl::Seconds(60), "the containerized agent to report the task healthy with its memory");
+  EXPECT_TRUE(st.ok()) << st << "\n" << s.DebugString() << Shell("docker logs " + container).output;
+  Shell("docker rm -f " + container);
+  grpc::ClientContext ctx;
+  hosting::v1::DeleteServiceRequest del;
+  del.set_name(name);
+  hosting::v1::DeleteServiceResponse resp;
+  services->DeleteService(&ctx, del, &resp);
+  WaitFor([&] { return SwarmServicesOf(name).empty(); }, absl::Seconds(30), "cleanup").IgnoreError();
+}
+
 }  // namespace
 }  // namespace hosting::testing
