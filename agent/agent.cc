@@ -74,6 +74,7 @@ absl::Status Agent::Init() {
   hostname_ = info->name;
   cpus_ = info->ncpu;
   memory_ = info->mem_total;
+  labels_ = info->labels;
   if (!options_.metrics_listen.empty()) {
     try {
       exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_listen);
@@ -527,6 +528,7 @@ void Agent::StreamLoop() {
     r->set_cpus(cpus_);
     r->set_memory_bytes(memory_);
     r->set_agent_version(kVersion);
+    for (const auto& [k, v] : labels_) (*r->mutable_labels())[k] = v;
     bool ok = stream->Write(reg);
     hosting::v1::ControllerMessage in;
     if (ok) ok = stream->Read(&in);  // Registered

@@ -91,6 +91,7 @@ class Agent {
   std::string hostname_;
   int cpus_ = 0;
   int64_t memory_ = 0;
+  docker::Labels labels_;
 
   absl::Notification stop_;
   std::vector<std::thread> threads_;

@@ -186,17 +186,7 @@ absl::StatusOr<nlohmann::json> CurlDockerClient::Call(absl::string_view method,
 
 absl::StatusOr<EngineInfo> CurlDockerClient::Info() {
   ASSIGN_OR_RETURN(nlohmann::json j, Call("GET", "/info"));
-  EngineInfo info;
-  info.name = j.value("Name", "");
-  info.server_version = j.value("ServerVersion", "");
-  info.ncpu = j.value("NCPU", 0);
-  info.mem_total = j.value("MemTotal", int64_t{0});
-  if (auto it = j.find("Swarm"); it != j.end() && it->is_object()) {
-    info.node_id = it->value("NodeID", "");
-    info.swarm_state = it->value("LocalNodeState", "");
-    info.control_available = it->value("ControlAvailable", false);
-  }
-  return info;
+  return ParseEngineInfo(j);
 }
 
 absl::StatusOr<std::string> CurlDockerClient::CreateService(const nlohmann::json& spec) {

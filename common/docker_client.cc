@@ -95,6 +95,29 @@ TaskInfo ParseTask(const nlohmann::json& j) {
   return t;
 }
 
+EngineInfo ParseEngineInfo(const nlohmann::json& j) {
+  EngineInfo info;
+  info.name = Str(j, "Name");
+  info.server_version = Str(j, "ServerVersion");
+  info.ncpu = static_cast<int>(Int(j, "NCPU"));
+  info.mem_total = Int(j, "MemTotal");
+  const auto& swarm = Obj(j, "Swarm");
+  info.node_id = Str(swarm, "NodeID");
+  info.swarm_state = Str(swarm, "LocalNodeState");
+  if (auto it = swarm.find("ControlAvailable"); it != swarm.end() && it->is_boolean()) {
+    info.control_available = it->get<bool>();
+  }
+  if (auto it = j.find("Labels"); it != j.end() && it->is_array()) {
+    for (const auto& l : *it) {
+      if (!l.is_string()) continue;
+      std::string kv = l.get<std::string>();
+      size_t eq = kv.find('=');
+      info.labels[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    }
+  }
+  return info;
+}
+
 NodeInfo ParseNode(const nlohmann::json& j) {
   NodeInfo n;
   n.id = Str(j, "ID");

@@ -27,6 +27,7 @@ struct EngineInfo {
   bool control_available = false;  // this node is a manager
   int ncpu = 0;
   int64_t mem_total = 0;
+  Labels labels;  // the engine's labels (dockerd --label k=v)
 };
 
 // A Swarm service as GET /services returns it.
@@ -157,6 +158,7 @@ absl::Status StatusFromHttp(long http_code, absl::string_view method, absl::stri
 
 // Parses the JSON shapes of the API into the structs above (exposed for tests).
 ServiceInfo ParseService(const nlohmann::json& j);
+EngineInfo ParseEngineInfo(const nlohmann::json& j);
 TaskInfo ParseTask(const nlohmann::json& j);
 NodeInfo ParseNode(const nlohmann::json& j);
 

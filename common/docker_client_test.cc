@@ -51,6 +51,19 @@ TEST(ParseServiceTest, GlobalHasNoReplicas) {
   EXPECT_EQ(s.running_tasks, -1);
 }
 
+TEST(ParseEngineInfoTest, SwarmAndLabels) {
+  EngineInfo info = ParseEngineInfo(nlohmann::json::parse(R"({
+    "Name": "node-a", "ServerVersion": "20.10.24", "NCPU": 2, "MemTotal": 1024,
+    "Labels": ["zone=eu-1", "gpu"],
+    "Swarm": {"NodeID": "n1", "LocalNodeState": "active", "ControlAvailable": true}})"));
+  EXPECT_EQ(info.name, "node-a");
+  EXPECT_EQ(info.ncpu, 2);
+  EXPECT_EQ(info.node_id, "n1");
+  EXPECT_TRUE(info.control_available);
+  EXPECT_EQ(info.labels.at("zone"), "eu-1");
+  EXPECT_EQ(info.labels.at("gpu"), "");
+}
+
 TEST(ParseTaskTest, AddressesAndContainer) {
   TaskInfo t = ParseTask(nlohmann::json::parse(R"({
     "ID": "t1", "ServiceID": "s1", "NodeID": "n1", "Slot": 2, "DesiredState": "running",

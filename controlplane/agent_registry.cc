@@ -188,6 +188,7 @@ AgentRegistry::AgentInfo AgentRegistry::Agent(const std::string& node_id) {
   const Session& s = it->second;
   info.state = (s.lost || !s.connected) ? hosting::v1::AGENT_STATE_LOST : hosting::v1::AGENT_STATE_CONNECTED;
   info.version = s.reg.agent_version();
+  info.labels = {s.reg.labels().begin(), s.reg.labels().end()};
   info.last_seen = s.last_seen;
   for (const auto& [id, t] : tasks_) {
     if (t->node_id == node_id && !t->report.service().empty()) ++info.running_tasks;

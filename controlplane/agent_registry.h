@@ -52,6 +52,7 @@ class AgentRegistry {
   struct AgentInfo {
     hosting::v1::AgentState state = hosting::v1::AGENT_STATE_ABSENT;
     std::string version;
+    std::map<std::string, std::string> labels;
     absl::Time last_seen;
     int running_tasks = 0;
   };

@@ -25,6 +25,7 @@ class AgentRegistryTest : public ::testing::Test {
     r.set_node_id(node);
     r.set_hostname(node + ".local");
     r.set_agent_version("0.1.0");
+    (*r.mutable_labels())["zone"] = "eu-1";
     return r;
   }
 
@@ -74,6 +75,7 @@ TEST_F(AgentRegistryTest, SessionsConnectGetLostAndComeBack) {
   int64_t s = registry_.Connect(Reg("n1"));
   EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_CONNECTED);
   EXPECT_EQ(registry_.Agent("n1").version, "0.1.0");
+  EXPECT_EQ(registry_.Agent("n1").labels.at("zone"), "eu-1");
   clock_.Advance(absl::Seconds(5));
   registry_.Sweep();
   EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_CONNECTED);  // 5 s < 3 x 2 s

@@ -332,6 +332,7 @@ hosting::v1::Node ClusterGrpc::NodeToProto(const docker::NodeInfo& n) {
   AgentRegistry::AgentInfo agent = agents_.Agent(n.id);
   out.set_agent_state(agent.state);
   out.set_agent_version(agent.version);
+  for (const auto& [k, v] : agent.labels) (*out.mutable_agent_labels())[k] = v;
   if (agent.state != hosting::v1::AGENT_STATE_ABSENT) {
     *out.mutable_agent_last_seen() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
         absl::ToUnixNanos(agent.last_seen));
