@@ -29,9 +29,6 @@ class Api {
   // Blocking; called on a worker.
   HttpResponse Handle(const HttpRequest& request, const RouteMatch& route);
 
-  // Drops a key from the in-process layer (invalidation from another replica).
-  void InvalidateLocal(const std::string& key) { local_.Erase(key); }
-
  private:
   std::optional<HttpResponse> Precheck(const HttpRequest& request, const RouteMatch& route);
   HttpResponse Health();

@@ -218,7 +218,6 @@ std::map<int64_t, AgentRegistry::RevisionAggregate> AgentRegistry::Aggregate(
     ++a.reporting_tasks;
     if (t->metrics_missing) ++a.metrics_missing;
     a.rps += t->requests.Rate();
-    a.requests_in_window += static_cast<uint64_t>(t->requests.Increase());
     a.cpu_cores += t->cpu_ns.Rate() / 1e9;
     a.memory_bytes += t->memory_bytes;
     by_revision[t->report.revision()].push_back(t.get());

@@ -67,7 +67,6 @@ class AgentRegistry {
     int metrics_missing = 0;
     double rps = 0;
     double error_ratio = 0;
-    uint64_t requests_in_window = 0;
     double p50 = NAN, p95 = NAN, p99 = NAN;  // seconds
     double cpu_cores = 0;     // mean per task
     int64_t memory_bytes = 0;  // mean per task

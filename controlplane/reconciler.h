@@ -70,9 +70,6 @@ class Reconciler {
   absl::StatusOr<std::map<std::string, hosting::v1::ServiceStatus>> ObserveAll(
       const std::vector<ServiceRecord>& records);
 
-  bool docker_reachable() const { return docker_reachable_.load(); }
-  size_t queue_depth() { return queue_.Depth(); }
-
  private:
   struct Applied {
     int64_t replicas;

@@ -62,7 +62,6 @@ class HostdProcess {
 
   const std::string& address() const { return address_; }
   const std::string& metrics_address() const { return metrics_address_; }
-  const std::string& data_dir() const { return data_dir_; }
   const std::string& log_path() const { return log_path_; }
   std::shared_ptr<grpc::Channel> channel();
 
