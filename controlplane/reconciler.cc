@@ -79,53 +79,19 @@ absl::Status Reconciler::EnsureNetwork() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string& name) {
-  absl::StatusOr<ServiceRecord> record = store_.GetService(name);
-  if (!record.ok() && !absl::IsNotFound(record.status())) return record.status();
-  ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm, docker_.ListServices(OwnedBy(name)));
-
-  if (!record.ok()) {
-    // No desired state: everything labelled for this service goes.
-    for (const auto& s : swarm) {
-      absl::Status st = docker_.RemoveService(s.id);
-      if (!st.ok() && !absl::IsNotFound(st)) return st;
-      metrics_.CountAction("removed");
-      events_.Publish("reconcile.removed", name, RevisionOf(s),
-                      absl::StrCat("removed Swarm service ", s.name, ": service '", name,
-                                   "' has no desired state"),
-                      {{"swarm_service", s.name}});
-      absl::MutexLock lock(&mu_);
-      applied_.erase(s.name);
-    }
-    absl::MutexLock lock(&mu_);
-    state_.erase(name);
-    return std::optional<absl::Duration>();
-  }
-
-  RETURN_IF_ERROR(EnsureNetwork());
-  const hosting::v1::ServiceSpec& spec = record->spec;
-  const int64_t revision = record->revision;
-  const int64_t replicas = spec.replicas();
+absl::StatusOr<int64_t> Reconciler::EnsureRevision(const std::string& name,
+                                                   const hosting::v1::ServiceSpec& spec,
+                                                   int64_t revision, int64_t replicas,
+                                                   const docker::ServiceInfo* current) {
   const std::string want = RevisionServiceName(name, revision);
   const std::string hash = TemplateHash(spec);
-
-  const docker::ServiceInfo* current = nullptr;
-  std::vector<const docker::ServiceInfo*> others;
-  for (const auto& s : swarm) {
-    if (s.name == want) {
-      current = &s;
-    } else {
-      others.push_back(&s);
-    }
-  }
-
   std::optional<Applied> last;
   {
     absl::MutexLock lock(&mu_);
     if (auto it = applied_.find(want); it != applied_.end()) last = it->second;
   }
 
-  int64_t running = 0;
+  int64_t running = -1;  // -1: the Swarm service was just created
   if (current == nullptr) {
     nlohmann::json spec_json = BuildSwarmSpec(spec, revision, static_cast<int32_t>(replicas),
                                               options_.network, options_.controller_id);
@@ -141,7 +107,7 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string
             owner.empty() ? "no hosting.controller label" : "hosting.controller=" + owner,
             "); remove it or rename the service"));
       }
-      return std::optional<absl::Duration>(options_.progress_poll);
+      return int64_t{-1};
     }
     if (!id.ok()) return id.status();
     const bool repair = last.has_value();
@@ -194,6 +160,51 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string
     applied_[want] = Applied{replicas, hash};
   }
 
+  return running;
+}
+
+absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string& name) {
+  absl::StatusOr<ServiceRecord> record = store_.GetService(name);
+  if (!record.ok() && !absl::IsNotFound(record.status())) return record.status();
+  ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm, docker_.ListServices(OwnedBy(name)));
+
+  if (!record.ok()) {
+    // No desired state: everything labelled for this service goes.
+    for (const auto& s : swarm) {
+      absl::Status st = docker_.RemoveService(s.id);
+      if (!st.ok() && !absl::IsNotFound(st)) return st;
+      metrics_.CountAction("removed");
+      events_.Publish("reconcile.removed", name, RevisionOf(s),
+                      absl::StrCat("removed Swarm service ", s.name, ": service '", name,
+                                   "' has no desired state"),
+                      {{"swarm_service", s.name}});
+      absl::MutexLock lock(&mu_);
+      applied_.erase(s.name);
+    }
+    absl::MutexLock lock(&mu_);
+    state_.erase(name);
+    return std::optional<absl::Duration>();
+  }
+
+  RETURN_IF_ERROR(EnsureNetwork());
+  const hosting::v1::ServiceSpec& spec = record->spec;
+  const int64_t revision = record->revision;
+  const int64_t replicas = spec.replicas();
+  if (!record->rollout.replicas().empty()) return SyncRollout(*record, swarm);
+  const std::string want = RevisionServiceName(name, revision);
+
+  const docker::ServiceInfo* current = nullptr;
+  std::vector<const docker::ServiceInfo*> others;
+  for (const auto& s : swarm) {
+    if (s.name == want) {
+      current = &s;
+    } else {
+      others.push_back(&s);
+    }
+  }
+
+  ASSIGN_OR_RETURN(int64_t running, EnsureRevision(name, spec, revision, replicas, current));
+  if (running < 0) return std::optional<absl::Duration>(options_.progress_poll);
   const bool current_ready = current != nullptr && current->replicas == replicas &&
                              running >= replicas;
   if (!others.empty()) {
@@ -226,6 +237,67 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string
   }
   SetState(name, hosting::v1::SERVICE_PHASE_READY,
            absl::StrCat("revision ", revision, ": ", replicas, "/", replicas, " tasks running"));
+  return std::optional<absl::Duration>();
+}
+
+absl::StatusOr<std::optional<absl::Duration>> Reconciler::SyncRollout(
+    const ServiceRecord& record, const std::vector<docker::ServiceInfo>& swarm) {
+  const std::string& name = record.spec.name();
+  const auto& want = record.rollout.replicas();
+  std::vector<RevisionRecord> history;
+  bool history_read = false;
+  bool converged = true;
+  std::vector<std::string> parts;
+  for (const auto& [revision, replicas] : want) {
+    const hosting::v1::ServiceSpec* spec = &record.spec;
+    if (revision != record.revision) {
+      if (!history_read) {
+        ASSIGN_OR_RETURN(history, store_.ListRevisions(name));
+        history_read = true;
+      }
+      auto it = std::find_if(history.begin(), history.end(),
+                             [&](const RevisionRecord& r) { return r.revision == revision; });
+      if (it == history.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "release ", record.rollout.release_id(), " needs revision ", revision, " of '", name,
+            "', which is no longer in the revision history"));
+      }
+      spec = &it->spec;
+    }
+    const std::string swarm_name = RevisionServiceName(name, revision);
+    const docker::ServiceInfo* current = nullptr;
+    for (const auto& s : swarm) {
+      if (s.name == swarm_name) current = &s;
+    }
+    ASSIGN_OR_RETURN(int64_t running, EnsureRevision(name, *spec, revision, replicas, current));
+    if (running != replicas || current == nullptr || current->replicas != replicas) {
+      converged = false;
+    }
+    parts.push_back(absl::StrCat("r", revision, " ", std::max<int64_t>(running, 0), "/", replicas));
+  }
+  // Revisions the rollout no longer lists go; the release drained them first.
+  for (const auto& s : swarm) {
+    if (want.contains(RevisionOf(s))) continue;
+    absl::Status st = docker_.RemoveService(s.id);
+    if (!st.ok() && !absl::IsNotFound(st)) return st;
+    metrics_.CountAction("removed");
+    events_.Publish("reconcile.removed", name, RevisionOf(s),
+                    absl::StrCat("removed Swarm service ", s.name, ": not in the rollout of ",
+                                 record.rollout.release_id().empty()
+                                     ? std::string("the service")
+                                     : "release " + record.rollout.release_id()),
+                    {{"swarm_service", s.name}});
+    absl::MutexLock lock(&mu_);
+    applied_.erase(s.name);
+  }
+  std::string message = absl::StrCat(
+      record.rollout.release_id().empty() ? std::string("revisions")
+                                          : "release " + record.rollout.release_id(),
+      ": ", absl::StrJoin(parts, ", "), " tasks running");
+  SetState(name,
+           converged ? hosting::v1::SERVICE_PHASE_READY : hosting::v1::SERVICE_PHASE_PROGRESSING,
+           message);
+  if (!converged) return std::optional<absl::Duration>(options_.progress_poll);
   return std::optional<absl::Duration>();
 }
 
@@ -268,13 +340,28 @@ hosting::v1::ServiceStatus Reconciler::BuildStatus(const ServiceRecord& record,
     }
   }
   // The live comparison decides READY; the last sync explains anything else.
-  const bool converged = current_seen && mine.size() == 1 &&
-                         mine[0]->replicas == record.spec.replicas() &&
-                         mine[0]->running_tasks == record.spec.replicas();
+  bool converged = current_seen && mine.size() == 1 &&
+                   mine[0]->replicas == record.spec.replicas() &&
+                   mine[0]->running_tasks == record.spec.replicas();
+  if (!record.rollout.replicas().empty()) {
+    const auto& want = record.rollout.replicas();
+    converged = mine.size() == want.size() &&
+                std::all_of(mine.begin(), mine.end(), [&](const docker::ServiceInfo* s) {
+                  auto it = want.find(RevisionOf(*s));
+                  return it != want.end() && s->replicas == it->second &&
+                         s->running_tasks == it->second;
+                });
+  }
   if (converged && (!have_state || st.phase != hosting::v1::SERVICE_PHASE_DEGRADED)) {
     status.set_phase(hosting::v1::SERVICE_PHASE_READY);
-    status.set_message(absl::StrCat("revision ", record.revision, ": ", record.spec.replicas(),
-                                    "/", record.spec.replicas(), " tasks running"));
+    status.set_message(
+        record.rollout.replicas().empty()
+            ? absl::StrCat("revision ", record.revision, ": ", record.spec.replicas(), "/",
+                           record.spec.replicas(), " tasks running")
+            : absl::StrCat("revisions ", desired, "/", desired, " tasks running",
+                           record.rollout.release_id().empty()
+                               ? std::string()
+                               : " (release " + record.rollout.release_id() + ")"));
   } else if (have_state && st.phase == hosting::v1::SERVICE_PHASE_DEGRADED) {
     status.set_phase(st.phase);
     status.set_message(st.message);

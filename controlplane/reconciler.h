@@ -81,6 +81,15 @@ class Reconciler {
     absl::Time last;
   };
 
+  // Makes the revision's Swarm service exist with `spec` and `replicas`. Returns its running
+  // tasks, or -1 when it was just created (or is being created) and needs another look.
+  absl::StatusOr<int64_t> EnsureRevision(const std::string& name,
+                                         const hosting::v1::ServiceSpec& spec, int64_t revision,
+                                         int64_t replicas, const docker::ServiceInfo* current);
+  // Sync of a service whose revisions share it (ServiceRecord::rollout): every listed revision
+  // at its count, every other revision removed.
+  absl::StatusOr<std::optional<absl::Duration>> SyncRollout(
+      const ServiceRecord& record, const std::vector<docker::ServiceInfo>& swarm);
   void WorkerLoop();
   void EventLoop();
   void ResyncLoop();

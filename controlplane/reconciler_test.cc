@@ -358,5 +358,47 @@ TEST(EventLogTest, SubscribersSeeStoredSequence) {
   EXPECT_EQ((*stored)[0].time().seconds(), absl::ToUnixSeconds(clock.Now()));
 }
 
+TEST_F(ReconcilerTest, RolloutKeepsEveryListedRevisionAtItsCountAndRemovesTheRest) {
+  Apply(Spec("img:1", 3));
+  SyncOk();
+  docker_.SetRunningTasks("web-r1", 3);
+  Apply(Spec("img:2", 3));  // revision 2
+  Apply(Spec("img:3", 3));  // revision 3
+  SyncOk();                 // creates r3 while r1 still runs
+  // A release now shares the service between r1 (2 tasks) and r2 (1 task): r3 goes.
+  ServiceRecord record = store_->GetService("web").value();
+  record.revision = 2;
+  record.spec = Spec("img:2", 3);
+  (*record.rollout.mutable_replicas())[1] = 2;
+  (*record.rollout.mutable_replicas())[2] = 1;
+  record.rollout.set_release_id("web-1");
+  ASSERT_TRUE(store_->PutService(record, record.generation, nullptr).ok());
+  docker_.ClearActions();
+  EXPECT_TRUE(SyncOk());
+  EXPECT_THAT(docker_.actions(), ElementsAre("update web-r1 replicas=2", "create web-r2", "remove web-r3"));
+  EXPECT_EQ(docker_.InspectService("web-r1")->replicas, 2);
+  EXPECT_EQ(docker_.InspectService("web-r2")->replicas, 1);
+  docker_.SetRunningTasks("web-r1", 2);
+  docker_.SetRunningTasks("web-r2", 1);
+  docker_.ClearActions();
+  EXPECT_FALSE(SyncOk());  // converged
+  EXPECT_THAT(docker_.actions(), IsEmpty());
+  auto status = reconciler_->Observe(store_->GetService("web").value());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->phase(), hosting::v1::SERVICE_PHASE_READY);
+  EXPECT_THAT(status->message(), HasSubstr("release web-1"));
+}
+
+TEST_F(ReconcilerTest, RolloutNamingAPrunedRevisionIsAnError) {
+  Apply(Spec("img:1", 1));
+  ServiceRecord record = store_->GetService("web").value();
+  (*record.rollout.mutable_replicas())[7] = 1;
+  record.rollout.set_release_id("web-3");
+  ASSERT_TRUE(store_->PutService(record, record.generation, nullptr).ok());
+  auto r = reconciler_->Sync("web");
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status()));
+  EXPECT_THAT(r.status().message(), HasSubstr("revision 7"));
+}
+
 }  // namespace
 }  // namespace hosting::controlplane

@@ -53,7 +53,31 @@ constexpr const char* kMigrations[] = {
     );
     INSERT INTO meta (key, value) VALUES ('instance_id', lower(hex(randomblob(8))));
     )sql",
+    // 3: releases, and how revisions share a service while one runs.
+    R"sql(
+    ALTER TABLE services ADD COLUMN rollout BLOB NOT NULL DEFAULT x'';
+    CREATE TABLE releases (
+      id          TEXT PRIMARY KEY,
+      service     TEXT NOT NULL,
+      sequence    INTEGER NOT NULL,
+      active      INTEGER NOT NULL,  -- 1 until the release reaches a terminal state
+      version     INTEGER NOT NULL,
+      started_at  INTEGER NOT NULL,
+      body        BLOB NOT NULL,     -- hosting.internal.ReleaseRecord, binary
+      UNIQUE (service, sequence)
+    );
+    CREATE INDEX releases_active ON releases (active, started_at);
+    -- Outlives deletes, like revision_counters: release IDs are never reused.
+    CREATE TABLE release_counters (
+      service     TEXT PRIMARY KEY,
+      last        INTEGER NOT NULL
+    );
+    )sql",
 };
+
+bool IsTerminal(hosting::v1::ReleaseState s) {
+  return s >= hosting::v1::RELEASE_STATE_SUCCEEDED;
+}
 
 constexpr int kMaxEvents = 100000;
 
@@ -239,7 +263,8 @@ absl::StatusOr<int64_t> SqliteStore::CurrentGeneration(absl::string_view name) {
 absl::StatusOr<ServiceRecord> SqliteStore::GetService(absl::string_view name) {
   absl::MutexLock lock(&mu_);
   Stmt q(db_,
-         "SELECT spec, revision, generation, created_at, updated_at FROM services WHERE name = ?");
+         "SELECT spec, revision, generation, created_at, updated_at, rollout FROM services "
+         "WHERE name = ?");
   RETURN_IF_ERROR(q.prepared());
   q.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, q.Step());
@@ -250,13 +275,17 @@ absl::StatusOr<ServiceRecord> SqliteStore::GetService(absl::string_view name) {
   r.generation = q.Int(2);
   r.created_at = FromMicros(q.Int(3));
   r.updated_at = FromMicros(q.Int(4));
+  if (!r.rollout.ParseFromString(q.Blob(5))) {
+    return absl::DataLossError(absl::StrCat("stored rollout of '", name, "' unreadable"));
+  }
   return r;
 }
 
 absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
   absl::MutexLock lock(&mu_);
   Stmt q(db_,
-         "SELECT spec, revision, generation, created_at, updated_at FROM services ORDER BY name");
+         "SELECT spec, revision, generation, created_at, updated_at, rollout FROM services "
+         "ORDER BY name");
   RETURN_IF_ERROR(q.prepared());
   std::vector<ServiceRecord> out;
   while (true) {
@@ -268,6 +297,9 @@ absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
     r.generation = q.Int(2);
     r.created_at = FromMicros(q.Int(3));
     r.updated_at = FromMicros(q.Int(4));
+    if (!r.rollout.ParseFromString(q.Blob(5))) {
+      return absl::DataLossError(absl::StrCat("stored rollout of '", r.spec.name(), "' unreadable"));
+    }
     out.push_back(std::move(r));
   }
   return out;
@@ -276,12 +308,20 @@ absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
 absl::StatusOr<int64_t> SqliteStore::PutService(const ServiceRecord& record,
                                                 int64_t expected_generation,
                                                 const RevisionRecord* new_revision) {
-  const std::string& name = record.spec.name();
-  if (name.empty()) return absl::InvalidArgumentError("service record without a name");
-  ASSIGN_OR_RETURN(std::string spec_json, SpecToJson(record.spec));
   absl::MutexLock lock(&mu_);
   Txn txn(db_);
   RETURN_IF_ERROR(txn.begun());
+  ASSIGN_OR_RETURN(int64_t generation, PutServiceLocked(record, expected_generation, new_revision));
+  RETURN_IF_ERROR(txn.Commit());
+  return generation;
+}
+
+absl::StatusOr<int64_t> SqliteStore::PutServiceLocked(const ServiceRecord& record,
+                                                      int64_t expected_generation,
+                                                      const RevisionRecord* new_revision) {
+  const std::string& name = record.spec.name();
+  if (name.empty()) return absl::InvalidArgumentError("service record without a name");
+  ASSIGN_OR_RETURN(std::string spec_json, SpecToJson(record.spec));
   ASSIGN_OR_RETURN(int64_t current, CurrentGeneration(name));
   if (current != expected_generation) {
     return absl::AbortedError(absl::StrCat("service '", name, "' was changed concurrently: stored ",
@@ -292,12 +332,13 @@ absl::StatusOr<int64_t> SqliteStore::PutService(const ServiceRecord& record,
   const int64_t now = ToMicros(absl::Now());
   {
     Stmt w(db_,
-           "INSERT INTO services (name, spec, revision, generation, created_at, updated_at) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(name) DO UPDATE SET spec = ?2, "
-           "revision = ?3, generation = ?4, updated_at = ?5");
+           "INSERT INTO services (name, spec, revision, generation, created_at, updated_at, "
+           "rollout) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT(name) DO UPDATE SET "
+           "spec = ?2, revision = ?3, generation = ?4, updated_at = ?5, rollout = ?6");
     RETURN_IF_ERROR(w.prepared());
     RETURN_IF_ERROR(w.Bind(1, name).Bind(2, spec_json).Bind(3, record.revision)
-                        .Bind(4, generation).Bind(5, now).Run());
+                        .Bind(4, generation).Bind(5, now)
+                        .BindBlob(6, record.rollout.SerializeAsString()).Run());
   }
   if (new_revision != nullptr) {
     ASSIGN_OR_RETURN(std::string rev_json, SpecToJson(new_revision->spec));
@@ -319,8 +360,140 @@ absl::StatusOr<int64_t> SqliteStore::PutService(const ServiceRecord& record,
     RETURN_IF_ERROR(c.prepared());
     RETURN_IF_ERROR(c.Bind(1, name).Bind(2, new_revision->revision).Run());
   }
-  RETURN_IF_ERROR(txn.Commit());
   return generation;
+}
+
+absl::StatusOr<hosting::internal::ReleaseRecord> SqliteStore::CreateRelease(
+    const ServiceRecord& service, int64_t expected_generation, const RevisionRecord* new_revision,
+    hosting::internal::ReleaseRecord release) {
+  const std::string& name = service.spec.name();
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  {
+    Stmt q(db_, "SELECT id FROM releases WHERE service = ? AND active = 1 LIMIT 1");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, name);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "release ", q.Text(0), " of '", name, "' is still running; wait for it, or ",
+          "abort it first (hostctl release abort ", q.Text(0), ")"));
+    }
+  }
+  ASSIGN_OR_RETURN(int64_t generation, PutServiceLocked(service, expected_generation, new_revision));
+  (void)generation;
+  int64_t sequence = 1;
+  {
+    Stmt q(db_, "SELECT last FROM release_counters WHERE service = ?");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, name);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) sequence = q.Int(0) + 1;
+  }
+  release.set_sequence(sequence);
+  release.set_version(1);
+  release.mutable_release()->set_id(absl::StrCat(name, "-", sequence));
+  release.mutable_release()->set_service(name);
+  {
+    Stmt c(db_,
+           "INSERT INTO release_counters (service, last) VALUES (?1, ?2) "
+           "ON CONFLICT(service) DO UPDATE SET last = ?2");
+    RETURN_IF_ERROR(c.prepared());
+    RETURN_IF_ERROR(c.Bind(1, name).Bind(2, sequence).Run());
+  }
+  {
+    Stmt w(db_,
+           "INSERT INTO releases (id, service, sequence, active, version, started_at, body) "
+           "VALUES (?, ?, ?, ?, 1, ?, ?)");
+    RETURN_IF_ERROR(w.prepared());
+    RETURN_IF_ERROR(w.Bind(1, release.release().id()).Bind(2, name).Bind(3, sequence)
+                        .Bind(4, int64_t{IsTerminal(release.release().state()) ? 0 : 1})
+                        .Bind(5, ToMicros(absl::Now()))
+                        .BindBlob(6, release.SerializeAsString()).Run());
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  return release;
+}
+
+absl::StatusOr<Store::ReleaseWrite> SqliteStore::UpdateRelease(
+    const hosting::internal::ReleaseRecord& release, const ServiceRecord* service,
+    int64_t expected_generation) {
+  const std::string& id = release.release().id();
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  {
+    Stmt q(db_, "SELECT version FROM releases WHERE id = ?");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, id);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("release '", id, "' not found"));
+    if (q.Int(0) != release.version()) {
+      return absl::AbortedError(absl::StrCat("release '", id, "' was changed concurrently: stored ",
+                                             "version ", q.Int(0), ", expected ",
+                                             release.version()));
+    }
+  }
+  ReleaseWrite out;
+  out.release_version = release.version() + 1;
+  if (service != nullptr) {
+    ASSIGN_OR_RETURN(out.service_generation,
+                     PutServiceLocked(*service, expected_generation, nullptr));
+  }
+  hosting::internal::ReleaseRecord stored = release;
+  stored.set_version(out.release_version);
+  Stmt w(db_, "UPDATE releases SET active = ?, version = ?, body = ? WHERE id = ?");
+  RETURN_IF_ERROR(w.prepared());
+  RETURN_IF_ERROR(w.Bind(1, int64_t{IsTerminal(release.release().state()) ? 0 : 1})
+                      .Bind(2, out.release_version)
+                      .BindBlob(3, stored.SerializeAsString()).Bind(4, id).Run());
+  RETURN_IF_ERROR(txn.Commit());
+  return out;
+}
+
+namespace {
+absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ReadReleases(Stmt& q) {
+  std::vector<hosting::internal::ReleaseRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    hosting::internal::ReleaseRecord r;
+    if (!r.ParseFromString(q.Blob(0))) {
+      return absl::DataLossError("stored release unreadable");
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+}  // namespace
+
+absl::StatusOr<hosting::internal::ReleaseRecord> SqliteStore::GetRelease(absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT body FROM releases WHERE id = ?");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, id);
+  ASSIGN_OR_RETURN(auto rows, ReadReleases(q));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("release '", id, "' not found"));
+  return rows.front();
+}
+
+absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> SqliteStore::ListReleases(
+    absl::string_view service, int limit) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         "SELECT body FROM releases WHERE (?1 = '' OR service = ?1) "
+         "ORDER BY started_at DESC, sequence DESC LIMIT ?2");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, service).Bind(2, int64_t{limit});
+  return ReadReleases(q);
+}
+
+absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> SqliteStore::ListActiveReleases() {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT body FROM releases WHERE active = 1 ORDER BY started_at, id");
+  RETURN_IF_ERROR(q.prepared());
+  return ReadReleases(q);
 }
 
 absl::Status SqliteStore::DeleteService(absl::string_view name, int64_t expected_generation) {

@@ -28,6 +28,16 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<RevisionRecord>> ListRevisions(absl::string_view service) override;
   absl::StatusOr<int> PruneRevisions(absl::string_view service, int keep) override;
   absl::StatusOr<int64_t> LastRevision(absl::string_view service) override;
+  absl::StatusOr<hosting::internal::ReleaseRecord> CreateRelease(
+      const ServiceRecord& service, int64_t expected_generation,
+      const RevisionRecord* new_revision, hosting::internal::ReleaseRecord release) override;
+  absl::StatusOr<ReleaseWrite> UpdateRelease(const hosting::internal::ReleaseRecord& release,
+                                             const ServiceRecord* service,
+                                             int64_t expected_generation) override;
+  absl::StatusOr<hosting::internal::ReleaseRecord> GetRelease(absl::string_view id) override;
+  absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ListReleases(
+      absl::string_view service, int limit) override;
+  absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ListActiveReleases() override;
   absl::StatusOr<std::string> InstanceId() override;
   absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) override;
   absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
@@ -40,6 +50,10 @@ class SqliteStore final : public Store {
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> PutServiceLocked(const ServiceRecord& record,
+                                           int64_t expected_generation,
+                                           const RevisionRecord* new_revision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> CurrentGeneration(absl::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "hosting/internal/state.pb.h"
 #include "hosting/v1/cluster.pb.h"
 #include "hosting/v1/service.pb.h"
 
@@ -23,6 +24,8 @@ struct ServiceRecord {
   int64_t generation = 0;
   absl::Time created_at;
   absl::Time updated_at;
+  // How revisions share the service while a release runs (empty otherwise).
+  hosting::internal::Rollout rollout;
 };
 
 // One revision of a service: the spec that defined it.
@@ -59,6 +62,31 @@ class Store {
   virtual absl::StatusOr<int> PruneRevisions(absl::string_view service, int keep) = 0;
   // The highest revision ever stored for the service, including deleted history (0 if none).
   virtual absl::StatusOr<int64_t> LastRevision(absl::string_view service) = 0;
+
+  // Starts a release: writes `service` (compare-and-swap on its generation, with
+  // `new_revision` when given) and inserts `release` in one transaction. The store assigns the
+  // release's sequence, its ID "<service>-<sequence>" and version 1, and returns it.
+  // FAILED_PRECONDITION naming the running release when the service has one.
+  virtual absl::StatusOr<hosting::internal::ReleaseRecord> CreateRelease(
+      const ServiceRecord& service, int64_t expected_generation,
+      const RevisionRecord* new_revision, hosting::internal::ReleaseRecord release) = 0;
+  struct ReleaseWrite {
+    int64_t release_version = 0;
+    // The service's new generation; 0 when no service was written.
+    int64_t service_generation = 0;
+  };
+  // Writes `release` when the stored version equals release.version (ABORTED otherwise) and,
+  // when `service` is given, the service record under its own compare-and-swap, atomically.
+  virtual absl::StatusOr<ReleaseWrite> UpdateRelease(const hosting::internal::ReleaseRecord& release,
+                                                     const ServiceRecord* service,
+                                                     int64_t expected_generation) = 0;
+  // NOT_FOUND when there is no such release.
+  virtual absl::StatusOr<hosting::internal::ReleaseRecord> GetRelease(absl::string_view id) = 0;
+  // Newest first; all services when `service` is empty.
+  virtual absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ListReleases(
+      absl::string_view service, int limit) = 0;
+  // Releases not in a terminal state, oldest first.
+  virtual absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ListActiveReleases() = 0;
 
   // A random ID made when the store was created; it names the hostd instance that owns the
   // Swarm services made from this store (label hosting.controller).

@@ -166,5 +166,77 @@ TEST_P(StoreConformanceTest, EventsGetIncreasingSequences) {
   EXPECT_THAT(*store_->ListEvents(5, 10), IsEmpty());
 }
 
+hosting::internal::ReleaseRecord NewRelease(int64_t from, int64_t to) {
+  hosting::internal::ReleaseRecord r;
+  r.mutable_release()->set_from_revision(from);
+  r.mutable_release()->set_to_revision(to);
+  r.mutable_release()->set_state(hosting::v1::RELEASE_STATE_PROGRESSING);
+  return r;
+}
+
+TEST_P(StoreConformanceTest, ReleasesGetIdsAndOnlyOneRunsPerService) {
+  ServiceRecord web = Record("web", 1, "a");
+  ASSERT_TRUE(store_->PutService(web, 0, nullptr).ok());
+  web = Record("web", 2, "b");
+  (*web.rollout.mutable_replicas())[1] = 2;
+  (*web.rollout.mutable_replicas())[2] = 1;
+  RevisionRecord rev = Revision("web", 2, "b");
+  auto created = store_->CreateRelease(web, 1, &rev, NewRelease(1, 2));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->release().id(), "web-1");
+  EXPECT_EQ(created->version(), 1);
+  // The service, its rollout and the revision were written with it.
+  auto got = store_->GetService("web");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->revision, 2);
+  EXPECT_EQ(got->generation, 2);
+  EXPECT_EQ(got->rollout.replicas().at(2), 1);
+  EXPECT_EQ(store_->ListRevisions("web")->size(), 1u);
+
+  // A second release of the same service is refused and names the running one.
+  absl::StatusOr<hosting::internal::ReleaseRecord> second =
+      store_->CreateRelease(*got, 2, nullptr, NewRelease(2, 3));
+  EXPECT_TRUE(absl::IsFailedPrecondition(second.status()));
+  EXPECT_THAT(second.status().message(), ::testing::HasSubstr("web-1"));
+  EXPECT_EQ(store_->GetService("web")->generation, 2);  // nothing written
+
+  // Updates are compare-and-swap on the version, and may carry the service.
+  hosting::internal::ReleaseRecord r = *created;
+  r.mutable_release()->set_state(hosting::v1::RELEASE_STATE_SUCCEEDED);
+  ServiceRecord done = *got;
+  done.rollout.Clear();
+  auto w = store_->UpdateRelease(r, &done, 2);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->release_version, 2);
+  EXPECT_EQ(w->service_generation, 3);
+  EXPECT_TRUE(absl::IsAborted(store_->UpdateRelease(r, nullptr, 0).status()));  // stale
+  EXPECT_TRUE(store_->GetService("web")->rollout.replicas().empty());
+  EXPECT_TRUE(store_->ListActiveReleases()->empty());
+
+  // Finished: the next one may start, with the next sequence.
+  auto next = store_->CreateRelease(*store_->GetService("web"), 3, nullptr, NewRelease(2, 1));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->release().id(), "web-2");
+  auto list = store_->ListReleases("web", 10);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].release().id(), "web-2");
+  EXPECT_EQ(store_->ListActiveReleases()->size(), 1u);
+  EXPECT_EQ(store_->GetRelease("web-1")->release().state(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_TRUE(absl::IsNotFound(store_->GetRelease("web-9").status()));
+}
+
+TEST_P(StoreConformanceTest, ReleaseUpdateWithStaleServiceChangesNothing) {
+  ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, nullptr).ok());
+  auto created = store_->CreateRelease(*store_->GetService("web"), 1, nullptr, NewRelease(1, 1));
+  ASSERT_TRUE(created.ok());
+  hosting::internal::ReleaseRecord r = *created;
+  r.mutable_release()->set_weight(50);
+  ServiceRecord svc = *store_->GetService("web");
+  EXPECT_TRUE(absl::IsAborted(store_->UpdateRelease(r, &svc, 1).status()));
+  EXPECT_EQ(store_->GetRelease(r.release().id())->version(), 1);
+  EXPECT_EQ(store_->GetRelease(r.release().id())->release().weight(), 0);
+}
+
 }  // namespace
 }  // namespace hosting::controlplane
