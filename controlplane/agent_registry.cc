@@ -228,6 +228,8 @@ std::map<int64_t, AgentRegistry::RevisionAggregate> AgentRegistry::Aggregate(
       errors += t->errors.Increase();
       requests += t->requests.Increase();
     }
+    a.requests = requests;
+    a.errors = errors;
     a.error_ratio = requests > 0 ? errors / requests : 0;
     if (a.reporting_tasks > 0) {
       a.cpu_cores /= a.reporting_tasks;

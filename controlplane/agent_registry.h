@@ -66,6 +66,9 @@ class AgentRegistry {
     int reporting_tasks = 0;
     int metrics_missing = 0;
     double rps = 0;
+    // Requests and 5xx responses counted over the window (the analysis' sample size).
+    double requests = 0;
+    double errors = 0;
     double error_ratio = 0;
     double p50 = NAN, p95 = NAN, p99 = NAN;  // seconds
     double cpu_cores = 0;     // mean per task
