@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <deque>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "controlplane/grpc_status.h"
@@ -57,9 +58,6 @@ grpc::ServerWriteReactor<T>* NotYetStream(const char* method, const char* what) 
       absl::StrCat(method, " is not served by this hostd yet: ", what)));
 }
 
-constexpr char kReleasesLater[] =
-    "releases (rolling, canary, blue-green, rollback) come with the Releases work; until then "
-    "ApplyService replaces a revision start-first";
 constexpr char kAutoscalingLater[] = "autoscaling comes with the Autoscaling work";
 constexpr char kRunbooksLater[] = "runbook automation comes with the Runbooks work";
 
@@ -100,22 +98,33 @@ absl::StatusOr<docker::NodeInfo> FindNode(docker::DockerClient& docker, const st
   return absl::NotFoundError(absl::StrCat("no Swarm node with ID or hostname '", node, "'"));
 }
 
-// Streams events to one WatchEvents caller: replays stored events after since_sequence, then
-// follows live ones. Writes are queued (one outstanding write per stream).
-class EventWatcher final : public grpc::ServerWriteReactor<hosting::v1::Event> {
+// Streams event-log entries to one caller: replays stored events after a sequence, then
+// follows live ones, converting each for the stream. Writes are queued (one outstanding write
+// per stream). Serves WatchEvents (events as they are) and WatchRelease (one release's events).
+template <typename Out>
+class LogStream final : public grpc::ServerWriteReactor<Out> {
  public:
   // Backlog beyond which a watcher is too slow and is ended (it can resume from a sequence).
   static constexpr size_t kMaxBacklog = 10000;
 
-  EventWatcher(EventLog& log, Store& store, HostdMetrics& metrics,
-               const hosting::v1::WatchEventsRequest& request)
-      : log_(log), metrics_(metrics), service_(request.service()),
-        types_(request.types().begin(), request.types().end()) {
+  struct Options {
+    std::function<bool(const hosting::v1::Event&)> match;
+    std::function<Out(const hosting::v1::Event&)> convert;
+    // Ends the stream after writing an event for which it is true (may be empty).
+    std::function<bool(const hosting::v1::Event&)> last;
+    // Replays stored events with a greater sequence; -1: live events only.
+    int64_t replay_after = -1;
+    // Ends after the replay.
+    bool no_follow = false;
+  };
+
+  LogStream(EventLog& log, Store& store, HostdMetrics& metrics, Options options)
+      : log_(log), metrics_(metrics), options_(std::move(options)) {
     absl::MutexLock lock(&mu_);
     subscription_ = log_.Subscribe([this](const hosting::v1::Event& e) { OnLiveEvent(e); });
     metrics_.SetWatchers(++watchers_);
-    if (request.since_sequence() > 0 || request.from_start()) {
-      int64_t after = request.from_start() ? 0 : request.since_sequence();
+    if (options_.replay_after >= 0) {
+      int64_t after = options_.replay_after;
       while (true) {
         absl::StatusOr<std::vector<hosting::v1::Event>> batch = store.ListEvents(after, 1000);
         if (!batch.ok()) {
@@ -124,13 +133,12 @@ class EventWatcher final : public grpc::ServerWriteReactor<hosting::v1::Event> {
         }
         for (auto& e : *batch) {
           after = e.sequence();
-          if (EventLog::Matches(e, service_, types_)) backlog_.push_back(std::move(e));
+          if (options_.match(e)) backlog_.push_back(std::move(e));
         }
         if (batch->size() < 1000) break;
       }
       replayed_through_ = after;
     }
-    no_follow_ = request.no_follow();
     MaybeWriteLocked();
   }
 
@@ -139,6 +147,10 @@ class EventWatcher final : public grpc::ServerWriteReactor<hosting::v1::Event> {
     writing_ = false;
     if (!ok) {
       FinishLocked(grpc::Status::CANCELLED);
+      return;
+    }
+    if (ended_) {
+      FinishLocked(grpc::Status::OK);
       return;
     }
     MaybeWriteLocked();
@@ -158,9 +170,9 @@ class EventWatcher final : public grpc::ServerWriteReactor<hosting::v1::Event> {
  private:
   void OnLiveEvent(const hosting::v1::Event& e) {
     absl::MutexLock lock(&mu_);
-    if (finished_ || no_follow_) return;
+    if (finished_ || options_.no_follow || ended_) return;
     if (e.sequence() != 0 && e.sequence() <= replayed_through_) return;
-    if (!EventLog::Matches(e, service_, types_)) return;
+    if (!options_.match(e)) return;
     if (backlog_.size() >= kMaxBacklog) {
       FinishLocked(grpc::Status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -173,37 +185,38 @@ class EventWatcher final : public grpc::ServerWriteReactor<hosting::v1::Event> {
   }
 
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_) return;
+    if (writing_ || finished_ || ended_) return;
     if (backlog_.empty()) {
-      if (no_follow_) FinishLocked(grpc::Status::OK);
+      if (options_.no_follow) FinishLocked(grpc::Status::OK);
       return;
     }
     writing_ = true;
-    current_ = std::move(backlog_.front());
+    const hosting::v1::Event e = std::move(backlog_.front());
     backlog_.pop_front();
-    last_sent_ = current_.sequence();
-    StartWrite(&current_);
+    last_sent_ = e.sequence();
+    ended_ = options_.last && options_.last(e);
+    current_ = options_.convert(e);
+    this->StartWrite(&current_);
   }
 
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
-    Finish(std::move(status));
+    this->Finish(std::move(status));
   }
 
   static inline std::atomic<int> watchers_{0};
   EventLog& log_;
   HostdMetrics& metrics_;
-  const std::string service_;
-  const std::vector<std::string> types_;
+  const Options options_;
   int64_t subscription_ = 0;
   absl::Mutex mu_;
   std::deque<hosting::v1::Event> backlog_ ABSL_GUARDED_BY(mu_);
-  hosting::v1::Event current_ ABSL_GUARDED_BY(mu_);
+  Out current_ ABSL_GUARDED_BY(mu_);
   int64_t replayed_through_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_sent_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool no_follow_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -388,7 +401,18 @@ grpc::ServerUnaryReactor* ClusterGrpc::GetServiceStatus(
 grpc::ServerWriteReactor<hosting::v1::Event>* ClusterGrpc::WatchEvents(
     grpc::CallbackServerContext*, const hosting::v1::WatchEventsRequest* request) {
   metrics_.CountGrpc("WatchEvents", "OK");
-  return new EventWatcher(events_, store_, metrics_, *request);
+  LogStream<hosting::v1::Event>::Options o;
+  const std::string service = request->service();
+  const std::vector<std::string> types(request->types().begin(), request->types().end());
+  o.match = [service, types](const hosting::v1::Event& e) {
+    return EventLog::Matches(e, service, types);
+  };
+  o.convert = [](const hosting::v1::Event& e) { return e; };
+  if (request->since_sequence() > 0 || request->from_start()) {
+    o.replay_after = request->from_start() ? 0 : request->since_sequence();
+  }
+  o.no_follow = request->no_follow();
+  return new LogStream<hosting::v1::Event>(events_, store_, metrics_, std::move(o));
 }
 
 namespace {
@@ -469,6 +493,79 @@ grpc::ServerUnaryReactor* ClusterGrpc::PullImage(grpc::CallbackServerContext* ct
   });
 }
 
+// ---- Releases ----
+
+#define HOSTING_RELEASE_UNARY(Method, Req, Resp, Call)                                        \
+  grpc::ServerUnaryReactor* ReleasesGrpc::Method(grpc::CallbackServerContext* ctx,           \
+                                                 const hosting::v1::Req* request,            \
+                                                 hosting::v1::Resp* response) {              \
+    return Unary(ctx, &metrics_, #Method, [&]() -> absl::Status {                            \
+      absl::StatusOr<hosting::v1::Resp> r = Call;                                            \
+      if (!r.ok()) return r.status();                                                        \
+      *response = *std::move(r);                                                             \
+      return absl::OkStatus();                                                               \
+    });                                                                                      \
+  }
+
+HOSTING_RELEASE_UNARY(StartRelease, StartReleaseRequest, Release, releases_.Start(*request))
+HOSTING_RELEASE_UNARY(GetRelease, GetReleaseRequest, Release, releases_.Get(*request))
+HOSTING_RELEASE_UNARY(PromoteRelease, PromoteReleaseRequest, Release, releases_.Promote(*request))
+HOSTING_RELEASE_UNARY(PauseRelease, PauseReleaseRequest, Release, releases_.Pause(request->id()))
+HOSTING_RELEASE_UNARY(ResumeRelease, ResumeReleaseRequest, Release,
+                      releases_.Resume(request->id()))
+HOSTING_RELEASE_UNARY(AbortRelease, AbortReleaseRequest, Release, releases_.Abort(*request))
+HOSTING_RELEASE_UNARY(RollbackService, RollbackServiceRequest, Release,
+                      releases_.Rollback(*request))
+#undef HOSTING_RELEASE_UNARY
+
+grpc::ServerUnaryReactor* ReleasesGrpc::ListReleases(grpc::CallbackServerContext* ctx,
+                                                     const hosting::v1::ListReleasesRequest* request,
+                                                     hosting::v1::ListReleasesResponse* response) {
+  return Unary(ctx, &metrics_, "ListReleases", [&]() -> absl::Status {
+    absl::StatusOr<std::vector<hosting::v1::Release>> list = releases_.List(*request);
+    if (!list.ok()) return list.status();
+    for (auto& r : *list) *response->add_releases() = std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<hosting::v1::ReleaseEvent>* ReleasesGrpc::WatchRelease(
+    grpc::CallbackServerContext* ctx, const hosting::v1::WatchReleaseRequest* request) {
+  hosting::v1::GetReleaseRequest get;
+  get.set_id(request->id());
+  absl::StatusOr<hosting::v1::Release> current =
+      request->id().empty()
+          ? absl::StatusOr<hosting::v1::Release>(
+                InvalidArgumentWithViolations({{"id", "required: a release ID"}}))
+          : releases_.Get(get);
+  metrics_.CountGrpc("WatchRelease", current.ok() ? "OK" : CodeName(ToGrpcStatus(current.status()).error_code()));
+  if (!current.ok()) {
+    return new FinishedWriter<hosting::v1::ReleaseEvent>(ToGrpcStatus(current.status()));
+  }
+  const std::string id = request->id();
+  LogStream<hosting::v1::ReleaseEvent>::Options o;
+  o.match = [id](const hosting::v1::Event& e) { return ReleaseManager::IsReleaseEvent(e, id); };
+  ReleaseManager* releases = &releases_;
+  o.convert = [releases, id](const hosting::v1::Event& e) {
+    hosting::v1::ReleaseEvent out;
+    *out.mutable_time() = e.time();
+    out.set_type(e.type().substr(std::string("release.").size()));
+    out.set_message(e.message());
+    for (const auto& [k, v] : e.attributes()) (*out.mutable_attributes())[k] = v;
+    hosting::v1::GetReleaseRequest req;
+    req.set_id(id);
+    if (absl::StatusOr<hosting::v1::Release> r = releases->Get(req); r.ok()) {
+      *out.mutable_release() = *std::move(r);
+    }
+    return out;
+  };
+  o.last = [](const hosting::v1::Event& e) { return e.type() == "release.finished"; };
+  // The whole history of the release first, then what happens next.
+  o.replay_after = 0;
+  o.no_follow = IsTerminalState(current->state());
+  return new LogStream<hosting::v1::ReleaseEvent>(events_, store_, metrics_, std::move(o));
+}
+
 // ---- Not yet served ----
 
 // Svc is the adapter class, e.g. ReleasesGrpc for the gRPC service "Releases".
@@ -478,16 +575,6 @@ grpc::ServerUnaryReactor* ClusterGrpc::PullImage(grpc::CallbackServerContext* ct
     return NotYet(ctx, "hosting.v1." #Svc "/" #Method, What);                            \
   }
 
-HOSTING_NOT_YET_UNARY(Releases, StartRelease, StartReleaseRequest, Release, kReleasesLater)
-HOSTING_NOT_YET_UNARY(Releases, GetRelease, GetReleaseRequest, Release, kReleasesLater)
-HOSTING_NOT_YET_UNARY(Releases, ListReleases, ListReleasesRequest, ListReleasesResponse,
-                      kReleasesLater)
-HOSTING_NOT_YET_UNARY(Releases, PromoteRelease, PromoteReleaseRequest, Release, kReleasesLater)
-HOSTING_NOT_YET_UNARY(Releases, PauseRelease, PauseReleaseRequest, Release, kReleasesLater)
-HOSTING_NOT_YET_UNARY(Releases, ResumeRelease, ResumeReleaseRequest, Release, kReleasesLater)
-HOSTING_NOT_YET_UNARY(Releases, AbortRelease, AbortReleaseRequest, Release, kReleasesLater)
-HOSTING_NOT_YET_UNARY(Releases, RollbackService, RollbackServiceRequest, Release,
-                      kReleasesLater)
 HOSTING_NOT_YET_UNARY(Autoscaling, SetPolicy, SetPolicyRequest, AutoscalingPolicy,
                       kAutoscalingLater)
 HOSTING_NOT_YET_UNARY(Autoscaling, GetPolicy, GetPolicyRequest, AutoscalingPolicy,
@@ -503,11 +590,6 @@ HOSTING_NOT_YET_UNARY(Runbooks, GetRun, GetRunRequest, RunbookRun, kRunbooksLate
 
 #undef HOSTING_NOT_YET_UNARY
 
-grpc::ServerWriteReactor<hosting::v1::ReleaseEvent>* ReleasesGrpc::WatchRelease(
-    grpc::CallbackServerContext*, const hosting::v1::WatchReleaseRequest*) {
-  return NotYetStream<hosting::v1::ReleaseEvent>("hosting.v1.Releases/WatchRelease",
-                                                 kReleasesLater);
-}
 
 grpc::ServerWriteReactor<hosting::v1::RunbookRun>* RunbooksGrpc::WatchRun(
     grpc::CallbackServerContext*, const hosting::v1::WatchRunRequest*) {

@@ -6,6 +6,7 @@
 #include "controlplane/agent_gateway.h"
 #include "controlplane/agent_registry.h"
 #include "controlplane/reconciler.h"
+#include "controlplane/release_manager.h"
 #include "controlplane/event_log.h"
 #include "controlplane/metrics.h"
 #include "controlplane/service_manager.h"
@@ -98,10 +99,12 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
   AgentGatewayGrpc* gateway_ = nullptr;
 };
 
-// The APIs whose implementations land with later work answer UNIMPLEMENTED with a message that
-// says what will serve them.
+// Releases: thin conversion onto the ReleaseManager; WatchRelease follows the event log.
 class ReleasesGrpc final : public hosting::v1::Releases::CallbackService {
  public:
+  ReleasesGrpc(ReleaseManager& releases, EventLog& events, Store& store, HostdMetrics& metrics)
+      : releases_(releases), events_(events), store_(store), metrics_(metrics) {}
+
   grpc::ServerUnaryReactor* StartRelease(grpc::CallbackServerContext* ctx,
                                          const hosting::v1::StartReleaseRequest*,
                                          hosting::v1::Release*) override;
@@ -128,6 +131,11 @@ class ReleasesGrpc final : public hosting::v1::Releases::CallbackService {
   grpc::ServerUnaryReactor* RollbackService(grpc::CallbackServerContext* ctx,
                                             const hosting::v1::RollbackServiceRequest*,
                                             hosting::v1::Release*) override;
+ private:
+  ReleaseManager& releases_;
+  EventLog& events_;
+  Store& store_;
+  HostdMetrics& metrics_;
 };
 
 class AutoscalingGrpc final : public hosting::v1::Autoscaling::CallbackService {

@@ -52,11 +52,40 @@ absl::Status Hostd::Init() {
   service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*manager_, *metrics_);
   cluster_grpc_ = std::make_unique<ClusterGrpc>(*docker_, *events_, *store_, *metrics_, *agents_,
                                                *reconciler_);
-  releases_grpc_ = std::make_unique<ReleasesGrpc>();
+  load_balancer_ = OpenLoadBalancer(options_.haproxy);
+  router_ = std::make_unique<TrafficRouter>(load_balancer_.get(), *events_);
+  options_.releases.controller_id = options_.reconciler.controller_id;
+  releases_ = std::make_unique<ReleaseManager>(*store_, *docker_, *agents_, *router_,
+                                               *reconciler_, *events_, Clock::Real(),
+                                               options_.releases);
+  releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>();
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*agents_, *store_, *events_);
   cluster_grpc_->SetGateway(agent_gateway_grpc_.get());
+  // Pre-pull through the agents: every connected node, in parallel.
+  releases_->SetImagePuller([this](const std::string& image) {
+    std::vector<std::string> nodes = agents_->ConnectedNodes();
+    std::map<std::string, std::string> errors;
+    absl::Mutex mu;
+    std::vector<std::thread> threads;
+    for (const std::string& node : nodes) {
+      threads.emplace_back([&, node] {
+        hosting::v1::Command cmd;
+        cmd.mutable_pull_image()->set_image(image);
+        absl::StatusOr<hosting::v1::CommandResult> r =
+            agent_gateway_grpc_->RunCommand(node, cmd, options_.releases.pull_timeout);
+        std::string error = !r.ok() ? std::string(r.status().message())
+                            : !r->ok() ? r->error() : "";
+        if (!error.empty()) {
+          absl::MutexLock lock(&mu);
+          errors[node] = error;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    return errors;
+  });
   return absl::OkStatus();
 }
 
@@ -112,6 +141,7 @@ absl::Status Hostd::Start() {
         absl::StrCat("cannot listen on ", options_.listen, " (in use, or not a valid address)"));
   }
   reconciler_->Start();
+  releases_->Start();
   sweeper_ = std::thread([this] {
     while (!stop_sweeper_.WaitForNotificationWithTimeout(options_.agents.heartbeat_interval)) {
       agents_->Sweep();
@@ -122,7 +152,8 @@ absl::Status Hostd::Start() {
                             {"metrics", options_.metrics_listen},
                             {"store", options_.store_url},
                             {"controller", options_.reconciler.controller_id},
-                            {"docker", options_.docker_host}});
+                            {"docker", options_.docker_host},
+                            {"haproxy", options_.haproxy.empty() ? "none" : options_.haproxy}});
   return absl::OkStatus();
 }
 
@@ -133,6 +164,7 @@ void Hostd::Shutdown() {
     // Streams (WatchEvents) are cancelled after the deadline; unary calls finish.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
+  if (releases_) releases_->Stop();
   if (reconciler_) reconciler_->Stop();
   if (sweeper_.joinable()) {
     stop_sweeper_.Notify();

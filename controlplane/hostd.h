@@ -13,7 +13,10 @@
 #include "controlplane/event_log.h"
 #include "controlplane/grpc_services.h"
 #include "controlplane/metrics.h"
+#include "controlplane/load_balancer.h"
 #include "controlplane/reconciler.h"
+#include "controlplane/release_manager.h"
+#include "controlplane/traffic_router.h"
 #include "controlplane/service_manager.h"
 #include "controlplane/store.h"
 #include "grpcpp/server.h"
@@ -37,7 +40,10 @@ struct HostdOptions {
   // When set, clients must present a certificate signed by this CA (mTLS).
   std::string tls_client_ca_file;
   bool allow_insecure_remote = false;
+  // HAProxy runtime API: a unix socket path or host:port; empty: no exact weights.
+  std::string haproxy;
   ReconcilerOptions reconciler;
+  ReleaseManagerOptions releases;
   AgentRegistry::Options agents;
 };
 
@@ -65,6 +71,9 @@ class Hostd {
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<ServiceManager> manager_;
   std::unique_ptr<AgentRegistry> agents_;
+  std::unique_ptr<LoadBalancer> load_balancer_;
+  std::unique_ptr<TrafficRouter> router_;
+  std::unique_ptr<ReleaseManager> releases_;
   std::shared_ptr<prometheus::Collectable> agent_metrics_;
   std::unique_ptr<ServiceManagerGrpc> service_manager_grpc_;
   std::unique_ptr<ClusterGrpc> cluster_grpc_;

@@ -25,6 +25,11 @@ ABSL_FLAG(std::string, network, "hosting", "Overlay network every revision servi
 ABSL_FLAG(int, workers, 2, "Reconcile workers.");
 ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(30),
           "Period of the full resync that catches missed Docker events.");
+ABSL_FLAG(std::string, haproxy, "",
+          "HAProxy runtime API (stats socket at admin level): a unix socket path or host:port. "
+          "Empty: releases approximate traffic weights with replica counts.");
+ABSL_FLAG(absl::Duration, release_tick, absl::Milliseconds(250),
+          "How often releases advance and HAProxy backends are synced.");
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (enables TLS).");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA that client certificates must chain to (mTLS).");
@@ -55,6 +60,8 @@ int main(int argc, char** argv) {
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   options.allow_insecure_remote = absl::GetFlag(FLAGS_allow_insecure_remote);
   options.reconciler.network = absl::GetFlag(FLAGS_network);
+  options.haproxy = absl::GetFlag(FLAGS_haproxy);
+  options.releases.tick = absl::GetFlag(FLAGS_release_tick);
   options.reconciler.workers = absl::GetFlag(FLAGS_workers);
   options.reconciler.resync_interval = absl::GetFlag(FLAGS_resync_interval);
 

@@ -65,6 +65,15 @@ absl::StatusOr<hosting::v1::ApplyServiceResponse> ServiceManager::Apply(
     ServiceRecord record;
     record.spec = spec;
     const bool new_revision = !exists || TemplateHash(existing->spec) != TemplateHash(spec);
+    if (exists && !existing->rollout.release_id().empty()) {
+      if (new_revision) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "release ", existing->rollout.release_id(), " of '", name, "' is running: wait for ",
+            "it, or abort it (hostctl release abort ", existing->rollout.release_id(),
+            "), before applying a change to what runs"));
+      }
+      record.rollout = existing->rollout;  // a scale or policy change: the release goes on
+    }
     std::optional<RevisionRecord> revision;
     if (new_revision) {
       ASSIGN_OR_RETURN(int64_t last, store_.LastRevision(name));
@@ -168,6 +177,11 @@ absl::StatusOr<hosting::v1::Service> ServiceManager::Scale(
     const int32_t from = record.spec.replicas();
     if (from != request.replicas()) {
       record.spec.set_replicas(request.replicas());
+      // A warm revision kept after a blue-green switch: the current one takes the new count.
+      // (During a release, the release itself follows spec.replicas.)
+      if (record.rollout.release_id().empty() && !record.rollout.replicas().empty()) {
+        (*record.rollout.mutable_replicas())[record.revision] = request.replicas();
+      }
       absl::StatusOr<int64_t> generation = store_.PutService(record, record.generation, nullptr);
       if (absl::IsAborted(generation.status()) && attempt + 1 < kCasAttempts) continue;
       if (!generation.ok()) return generation.status();

@@ -381,8 +381,6 @@ absl::StatusOr<hosting::internal::ReleaseRecord> SqliteStore::CreateRelease(
           "abort it first (hostctl release abort ", q.Text(0), ")"));
     }
   }
-  ASSIGN_OR_RETURN(int64_t generation, PutServiceLocked(service, expected_generation, new_revision));
-  (void)generation;
   int64_t sequence = 1;
   {
     Stmt q(db_, "SELECT last FROM release_counters WHERE service = ?");
@@ -395,6 +393,10 @@ absl::StatusOr<hosting::internal::ReleaseRecord> SqliteStore::CreateRelease(
   release.set_version(1);
   release.mutable_release()->set_id(absl::StrCat(name, "-", sequence));
   release.mutable_release()->set_service(name);
+  ServiceRecord owned = service;
+  owned.rollout.set_release_id(release.release().id());
+  ASSIGN_OR_RETURN(int64_t generation, PutServiceLocked(owned, expected_generation, new_revision));
+  (void)generation;
   {
     Stmt c(db_,
            "INSERT INTO release_counters (service, last) VALUES (?1, ?2) "

@@ -65,7 +65,8 @@ class Store {
 
   // Starts a release: writes `service` (compare-and-swap on its generation, with
   // `new_revision` when given) and inserts `release` in one transaction. The store assigns the
-  // release's sequence, its ID "<service>-<sequence>" and version 1, and returns it.
+  // release's sequence, its ID "<service>-<sequence>" (also written to the service's
+  // rollout.release_id) and version 1, and returns it.
   // FAILED_PRECONDITION naming the running release when the service has one.
   virtual absl::StatusOr<hosting::internal::ReleaseRecord> CreateRelease(
       const ServiceRecord& service, int64_t expected_generation,

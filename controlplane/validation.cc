@@ -47,6 +47,69 @@ std::vector<FieldViolation> ValidateServiceName(const std::string& name, const s
   return v;
 }
 
+std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePolicy& r,
+                                                  const std::string& rf) {
+  std::vector<FieldViolation> v;
+  if (!hosting::v1::ReleaseStrategy_IsValid(r.strategy())) {
+    v.push_back({rf + ".strategy", "unknown strategy"});
+  }
+  auto check_iop = [&](const hosting::v1::IntOrPercent& x, const std::string& field) {
+    if (x.has_count() && x.count() < 0) v.push_back({field, "must not be negative"});
+    if (x.has_percent() && (x.percent() < 0 || x.percent() > 100)) {
+      v.push_back({field, "percent must be 0..100"});
+    }
+  };
+  auto check_duration = [&](const google::protobuf::Duration& d, const std::string& field) {
+    if (Millis(d) < 0) v.push_back({field, "must not be negative"});
+  };
+  auto check_analysis = [&](const hosting::v1::AnalysisSpec& a, const std::string& field) {
+    check_duration(a.duration(), field + ".duration");
+    if (a.max_error_ratio_increase() < 0 || a.max_error_ratio_increase() > 1) {
+      v.push_back({field + ".max_error_ratio_increase", "must be 0..1"});
+    }
+    if (a.max_error_ratio() < 0 || a.max_error_ratio() > 1) {
+      v.push_back({field + ".max_error_ratio", "must be 0..1"});
+    }
+    if (a.max_p99_latency_ratio() < 0) {
+      v.push_back({field + ".max_p99_latency_ratio", "must not be negative"});
+    }
+    if (!hosting::v1::NoDataPolicy_IsValid(a.no_data())) {
+      v.push_back({field + ".no_data", "unknown no-data policy"});
+    }
+  };
+  check_iop(r.rolling().max_surge(), rf + ".rolling.max_surge");
+  check_iop(r.rolling().max_unavailable(), rf + ".rolling.max_unavailable");
+  check_duration(r.rolling().min_healthy_time(), rf + ".rolling.min_healthy_time");
+  check_duration(r.rolling().progress_deadline(), rf + ".rolling.progress_deadline");
+  for (int i = 0; i < r.canary().steps_size(); ++i) {
+    const auto& step = r.canary().steps(i);
+    const std::string sf = absl::StrCat(rf, ".canary.steps[", i, "]");
+    if (step.action_case() == hosting::v1::CanaryStep::kSetWeight && step.set_weight() > 100) {
+      v.push_back({sf + ".set_weight", absl::StrCat("must be 0..100, got ", step.set_weight())});
+    }
+    if (step.action_case() == hosting::v1::CanaryStep::kPause) {
+      check_duration(step.pause().duration(), sf + ".pause.duration");
+    }
+    if (step.action_case() == hosting::v1::CanaryStep::kAnalysis) {
+      check_analysis(step.analysis(), sf + ".analysis");
+    }
+    if (step.action_case() == hosting::v1::CanaryStep::ACTION_NOT_SET) {
+      v.push_back({sf, "needs one of set_weight, pause, analysis"});
+    }
+  }
+  if (r.canary().has_background_analysis()) {
+    check_analysis(r.canary().background_analysis(), rf + ".canary.background_analysis");
+  }
+  if (r.blue_green().has_pre_switch_analysis()) {
+    check_analysis(r.blue_green().pre_switch_analysis(), rf + ".blue_green.pre_switch_analysis");
+  }
+  check_duration(r.blue_green().scale_down_delay(), rf + ".blue_green.scale_down_delay");
+  if (r.revision_history_limit() > 100) {
+    v.push_back({rf + ".revision_history_limit", "at most 100"});
+  }
+  return v;
+}
+
 std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& spec,
                                                 const std::string& prefix) {
   auto f = [&](absl::string_view field) { return absl::StrCat(prefix, ".", field); };
@@ -167,33 +230,8 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
     v.push_back({f("stop_grace_period"), "must not be negative"});
   }
   if (spec.has_release()) {
-    const auto& r = spec.release();
-    std::string rf = f("release");
-    if (!hosting::v1::ReleaseStrategy_IsValid(r.strategy())) {
-      v.push_back({rf + ".strategy", "unknown strategy"});
-    }
-    auto check_iop = [&](const hosting::v1::IntOrPercent& x, const std::string& field) {
-      if (x.has_count() && x.count() < 0) v.push_back({field, "must not be negative"});
-      if (x.has_percent() && (x.percent() < 0 || x.percent() > 100)) {
-        v.push_back({field, "percent must be 0..100"});
-      }
-    };
-    check_iop(r.rolling().max_surge(), rf + ".rolling.max_surge");
-    check_iop(r.rolling().max_unavailable(), rf + ".rolling.max_unavailable");
-    for (int i = 0; i < r.canary().steps_size(); ++i) {
-      const auto& step = r.canary().steps(i);
-      if (step.action_case() == hosting::v1::CanaryStep::kSetWeight && step.set_weight() > 100) {
-        v.push_back({absl::StrCat(rf, ".canary.steps[", i, "].set_weight"),
-                     absl::StrCat("must be 0..100, got ", step.set_weight())});
-      }
-      if (step.action_case() == hosting::v1::CanaryStep::ACTION_NOT_SET) {
-        v.push_back({absl::StrCat(rf, ".canary.steps[", i, "]"),
-                     "needs one of set_weight, pause, analysis"});
-      }
-    }
-    if (r.revision_history_limit() > 100) {
-      v.push_back({rf + ".revision_history_limit", "at most 100"});
-    }
+    std::vector<FieldViolation> rv = ValidateReleasePolicy(spec.release(), f("release"));
+    v.insert(v.end(), rv.begin(), rv.end());
   }
   return v;
 }

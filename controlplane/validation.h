@@ -18,6 +18,10 @@ struct FieldViolation {
 std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& spec,
                                                 const std::string& prefix = "spec");
 
+// Checks a release policy (in a spec or a StartReleaseRequest); `field` names it.
+std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePolicy& policy,
+                                                  const std::string& field);
+
 // Checks a service name alone (also used for Get/Delete/Scale requests).
 std::vector<FieldViolation> ValidateServiceName(const std::string& name, const std::string& field);
 
