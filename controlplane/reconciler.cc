@@ -248,7 +248,8 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::SyncRollout(
   bool history_read = false;
   bool converged = true;
   std::vector<std::string> parts;
-  for (const auto& [revision, replicas] : want) {
+  // Oldest revision first (protobuf maps have no order).
+  for (const auto& [revision, replicas] : std::map<int64_t, int32_t>(want.begin(), want.end())) {
     const hosting::v1::ServiceSpec* spec = &record.spec;
     if (revision != record.revision) {
       if (!history_read) {
