@@ -78,9 +78,8 @@ absl::Duration MinHealthy(const ReleaseRecord& r) {
 }
 
 absl::Duration ProgressDeadline(const ReleaseRecord& r) {
-  return r.policy().rolling().has_progress_deadline()
-             ? FromDur(r.policy().rolling().progress_deadline())
-             : kDefaultProgressDeadline;
+  const absl::Duration d = FromDur(r.policy().rolling().progress_deadline());
+  return d > absl::ZeroDuration() ? d : kDefaultProgressDeadline;  // zero: the default
 }
 
 }  // namespace

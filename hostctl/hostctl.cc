@@ -11,90 +11,15 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "hostctl/client.h"
 #include "hostctl/output.h"
+#include "hostctl/release_commands.h"
 #include "hostctl/spec_file.h"
 #include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
 
 namespace hosting::hostctl {
 namespace {
-
-constexpr char kDefaultServer[] = "127.0.0.1:50051";
-
-int ExitCodeFor(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return kExitOk;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return kExitInvalid;
-    case grpc::StatusCode::NOT_FOUND:
-      return kExitNotFound;
-    case grpc::StatusCode::ALREADY_EXISTS:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ABORTED:
-      return kExitConflict;
-    case grpc::StatusCode::UNAVAILABLE:
-      return kExitUnavailable;
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return kExitTimeout;
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return kExitUnimplemented;
-    default:
-      return kExitError;
-  }
-}
-
-// Prints a failed call, with every bad field when hostd sent google.rpc.BadRequest details.
-int Fail(const grpc::Status& status, const std::string& what, std::ostream& err) {
-  err << "error: " << what << ": " << status.error_message() << "\n";
-  if (!status.error_details().empty()) {
-    google::rpc::Status details;
-    if (details.ParseFromString(status.error_details())) {
-      for (const auto& any : details.details()) {
-        google::rpc::BadRequest bad;
-        if (any.type_url() == "type.googleapis.com/google.rpc.BadRequest" &&
-            bad.ParseFromString(any.value())) {
-          for (const auto& v : bad.field_violations()) {
-            err << "  " << v.field() << ": " << v.description() << "\n";
-          }
-        }
-      }
-    }
-  }
-  return ExitCodeFor(status.error_code());
-}
-
-struct Globals {
-  std::string server;
-  std::string output = "table";
-  double timeout_seconds = 30;
-  Format format = Format::kTable;
-};
-
-class Client {
- public:
-  explicit Client(const Globals& g)
-      : globals_(g),
-        channel_(grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials())),
-        services_(hosting::v1::ServiceManager::NewStub(channel_)),
-        cluster_(hosting::v1::Cluster::NewStub(channel_)) {}
-
-  std::unique_ptr<grpc::ClientContext> Context() const {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(static_cast<int64_t>(globals_.timeout_seconds * 1000)));
-    return ctx;
-  }
-  hosting::v1::ServiceManager::Stub& services() { return *services_; }
-  hosting::v1::Cluster::Stub& cluster() { return *cluster_; }
-
- private:
-  const Globals& globals_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<hosting::v1::ServiceManager::Stub> services_;
-  std::unique_ptr<hosting::v1::Cluster::Stub> cluster_;
-};
 
 // Polls until the service runs its desired replicas with no older revision left, or until
 // `wait` runs out. Prints a progress line whenever the status message changes.
@@ -431,6 +356,8 @@ int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
       PrintNodes({resp}, g.format, out);
     });
   }
+
+  AddReleaseCommands(app, g, client, code, out, err);
 
   app.parse_complete_callback([&] {
     absl::StatusOr<Format> f = ParseFormat(g.output);

@@ -15,6 +15,11 @@ enum ExitCode : int {
   kExitUnavailable = 6,       // hostd or the Docker engine cannot be reached
   kExitTimeout = 7,           // --wait or the call deadline ran out
   kExitUnimplemented = 8,     // this hostd does not serve the call yet
+  // How a release waited for (release start --wait, rollback --wait, release watch) ended.
+  kExitRolledBack = 10,       // the release failed its checks and rolled back by itself
+  kExitReleaseFailed = 11,    // the release (or its rollback) failed
+  kExitAborted = 12,          // aborted by an operator
+  kExitReleaseTimedOut = 13,  // the release made no progress within its deadline; rolled back
 };
 
 // Runs hostctl with the given arguments; returns the process exit code.

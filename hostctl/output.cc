@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -250,6 +252,102 @@ void PrintEvent(const hosting::v1::Event& e, Format format, std::ostream& out) {
   out << FormatTime(e.time()) << "  #" << e.sequence() << "  " << e.type() << "  " << subject
       << "  " << e.message() << "\n"
       << std::flush;
+}
+
+std::string ReleaseStateText(hosting::v1::ReleaseState state) {
+  std::string name = hosting::v1::ReleaseState_Name(state);
+  absl::string_view v = name;
+  absl::ConsumePrefix(&v, "RELEASE_STATE_");
+  std::string out = absl::AsciiStrToLower(v);
+  std::replace(out.begin(), out.end(), '_', ' ');
+  return out;
+}
+
+namespace {
+std::string StrategyText(hosting::v1::ReleaseStrategy s) {
+  std::string name = hosting::v1::ReleaseStrategy_Name(s);
+  absl::string_view v = name;
+  absl::ConsumePrefix(&v, "RELEASE_STRATEGY_");
+  std::string out = absl::AsciiStrToLower(v);
+  std::replace(out.begin(), out.end(), '_', '-');
+  return out;
+}
+}  // namespace
+
+std::string ReleaseSummary(const hosting::v1::Release& r) {
+  std::string step = r.total_steps() > 0 ? absl::StrCat(" step ", std::min(r.current_step() + 1, r.total_steps()), "/", r.total_steps()) : "";
+  return absl::StrCat(r.id(), " ", ReleaseStateText(r.state()), step, ", weight ",
+                      absl::StrFormat("%.0f%%", r.weight()), r.exact_weights() ? "" : " (approx)",
+                      ", r", r.to_revision(), " ", r.new_healthy(), "/", r.new_replicas(),
+                      " ready, r", r.from_revision(), " ", r.stable_replicas(), " tasks");
+}
+
+void PrintReleases(const std::vector<hosting::v1::Release>& releases, Format format,
+                   std::ostream& out) {
+  if (format != Format::kTable) {
+    hosting::v1::ListReleasesResponse list;
+    for (const auto& r : releases) *list.add_releases() = r;
+    PrintMessage(list, format, out);
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "STRATEGY", "REVISIONS", "STATE", "STARTED", "MESSAGE"}};
+  for (const auto& r : releases) {
+    rows.push_back({r.id(), r.rollback() ? "rollback" : StrategyText(r.strategy()),
+                    absl::StrCat(r.from_revision(), "->", r.to_revision()),
+                    ReleaseStateText(r.state()), FormatTime(r.started_at()), r.message()});
+  }
+  out << FormatTable(rows);
+}
+
+void PrintRelease(const hosting::v1::Release& r, Format format, std::ostream& out) {
+  if (format != Format::kTable) {
+    PrintMessage(r, format, out);
+    return;
+  }
+  out << "Release:    " << r.id() << (r.rollback() ? " (rollback)" : "") << "\n"
+      << "Service:    " << r.service() << "\n"
+      << "Strategy:   " << StrategyText(r.strategy()) << "\n"
+      << "Revisions:  " << r.from_revision() << " -> " << r.to_revision() << "\n"
+      << "State:      " << ReleaseStateText(r.state()) << "\n";
+  if (r.total_steps() > 0) {
+    out << "Step:       " << std::min(r.current_step() + 1, r.total_steps()) << "/"
+        << r.total_steps() << "\n";
+  }
+  out << "Weight:     " << absl::StrFormat("%.1f%%", r.weight())
+      << (r.exact_weights() ? " (exact, HAProxy)" : " (approximated by replica counts)") << "\n"
+      << "Tasks:      revision " << r.to_revision() << ": " << r.new_healthy() << "/"
+      << r.new_replicas() << " ready; revision " << r.from_revision() << ": "
+      << r.stable_replicas() << "\n"
+      << "Started:    " << FormatTime(r.started_at()) << "\n";
+  if (r.has_finished_at()) out << "Finished:   " << FormatTime(r.finished_at()) << "\n";
+  out << "Message:    " << r.message() << "\n";
+  for (int i = 0; i < r.analyses_size(); ++i) {
+    const auto& a = r.analyses(i);
+    std::string verdict = hosting::v1::AnalysisVerdict_Name(a.verdict());
+    absl::string_view v = verdict;
+    absl::ConsumePrefix(&v, "ANALYSIS_VERDICT_");
+    out << "Analysis " << i + 1 << ": " << absl::AsciiStrToLower(v) << ": " << a.reason() << "\n";
+    for (const auto& m : a.metrics()) {
+      out << "  " << m.metric() << absl::StrFormat(": canary %.4g, stable %.4g, threshold %.4g",
+                                                   m.canary(), m.stable(), m.threshold())
+          << "\n";
+    }
+  }
+}
+
+void PrintReleaseEvent(const hosting::v1::ReleaseEvent& e, Format format, std::ostream& out) {
+  if (format == Format::kJson) {
+    out << ToJsonText(e, false) << "\n" << std::flush;
+    return;
+  }
+  if (format == Format::kYaml) {
+    out << "---\n";
+    PrintMessage(e, format, out);
+    out << std::flush;
+    return;
+  }
+  out << FormatTime(e.time()) << "  " << e.type() << "  " << e.message() << "\n" << std::flush;
 }
 
 }  // namespace hosting::hostctl

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
 #include "hosting/v1/cluster.pb.h"
+#include "hosting/v1/releases.pb.h"
 #include "hosting/v1/service.pb.h"
 
 namespace hosting::hostctl {
@@ -27,6 +28,16 @@ void PrintServiceHealth(const hosting::v1::ServiceHealthStatus& status, Format f
 void PrintNodes(const std::vector<hosting::v1::Node>& nodes, Format format, std::ostream& out);
 // One line per event in table format, one JSON object per line in json format.
 void PrintEvent(const hosting::v1::Event& event, Format format, std::ostream& out);
+
+void PrintReleases(const std::vector<hosting::v1::Release>& releases, Format format,
+                   std::ostream& out);
+void PrintRelease(const hosting::v1::Release& release, Format format, std::ostream& out);
+// One line per release event (table), or one JSON object per line.
+void PrintReleaseEvent(const hosting::v1::ReleaseEvent& event, Format format, std::ostream& out);
+// "progressing", "rolled back", ...
+std::string ReleaseStateText(hosting::v1::ReleaseState state);
+// A one-line summary: state, step, weight, tasks.
+std::string ReleaseSummary(const hosting::v1::Release& r);
 
 // Left-aligned columns separated by two spaces.
 std::string FormatTable(const std::vector<std::vector<std::string>>& rows);

@@ -12,3 +12,6 @@ echo "appsvc image: hosting/appsvc:dev"
 docker build -q --build-arg BASE_IMAGE=hosting/base:bookworm \
   -f "$root/deploy/images/hostagent/Dockerfile" -t hosting/hostagent:dev "$root" >/dev/null
 echo "hostagent image: hosting/hostagent:dev"
+docker build -q --build-arg BASE_IMAGE=hosting/base:bookworm \
+  -f "$root/deploy/images/haproxy/Dockerfile" -t hosting/haproxy:dev "$root" >/dev/null
+echo "haproxy image: hosting/haproxy:dev"

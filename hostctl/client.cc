@@ -1,0 +1,53 @@
+#include "hostctl/client.h"
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "hostctl/hostctl.h"
+
+namespace hosting::hostctl {
+
+int ExitCodeFor(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return kExitOk;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return kExitInvalid;
+    case grpc::StatusCode::NOT_FOUND:
+      return kExitNotFound;
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ABORTED:
+      return kExitConflict;
+    case grpc::StatusCode::UNAVAILABLE:
+      return kExitUnavailable;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return kExitTimeout;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return kExitUnimplemented;
+    default:
+      return kExitError;
+  }
+}
+
+// Prints a failed call, with every bad field when hostd sent google.rpc.BadRequest details.
+int Fail(const grpc::Status& status, const std::string& what, std::ostream& err) {
+  err << "error: " << what << ": " << status.error_message() << "\n";
+  if (!status.error_details().empty()) {
+    google::rpc::Status details;
+    if (details.ParseFromString(status.error_details())) {
+      for (const auto& any : details.details()) {
+        google::rpc::BadRequest bad;
+        if (any.type_url() == "type.googleapis.com/google.rpc.BadRequest" &&
+            bad.ParseFromString(any.value())) {
+          for (const auto& v : bad.field_violations()) {
+            err << "  " << v.field() << ": " << v.description() << "\n";
+          }
+        }
+      }
+    }
+  }
+  return ExitCodeFor(status.error_code());
+}
+
+}  // namespace hosting::hostctl

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "grpcpp/grpcpp.h"
+#include "hostctl/output.h"
+#include "hosting/v1/cluster.grpc.pb.h"
+#include "hosting/v1/releases.grpc.pb.h"
+#include "hosting/v1/service.grpc.pb.h"
+
+namespace hosting::hostctl {
+
+inline constexpr char kDefaultServer[] = "127.0.0.1:50051";
+
+// The exit code for a failed call's gRPC status (see ExitCode).
+int ExitCodeFor(grpc::StatusCode code);
+
+// Prints a failed call, with every bad field when hostd sent google.rpc.BadRequest details, and
+// returns its exit code.
+int Fail(const grpc::Status& status, const std::string& what, std::ostream& err);
+
+// Options every command shares.
+struct Globals {
+  std::string server;
+  std::string output = "table";
+  double timeout_seconds = 30;
+  Format format = Format::kTable;
+};
+
+// One channel to hostd and its stubs.
+class Client {
+ public:
+  explicit Client(const Globals& g)
+      : globals_(g),
+        channel_(grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials())),
+        services_(hosting::v1::ServiceManager::NewStub(channel_)),
+        cluster_(hosting::v1::Cluster::NewStub(channel_)),
+        releases_(hosting::v1::Releases::NewStub(channel_)) {}
+
+  // A context with the per-call deadline (--timeout).
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(static_cast<int64_t>(globals_.timeout_seconds * 1000)));
+    return ctx;
+  }
+  hosting::v1::ServiceManager::Stub& services() { return *services_; }
+  hosting::v1::Cluster::Stub& cluster() { return *cluster_; }
+  hosting::v1::Releases::Stub& releases() { return *releases_; }
+
+ private:
+  const Globals& globals_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<hosting::v1::ServiceManager::Stub> services_;
+  std::unique_ptr<hosting::v1::Cluster::Stub> cluster_;
+  std::unique_ptr<hosting::v1::Releases::Stub> releases_;
+};
+
+}  // namespace hosting::hostctl
