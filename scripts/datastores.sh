@@ -8,10 +8,15 @@
 #
 # The database "app" belongs to the role "app" (password "app"). Ports default to 55432,
 # 55433 and 56379. Prints the environment appsvc needs.
+#
+# DATASTORES_EXTRA_LISTEN=IP also listens on IP (e.g. the docker_gwbridge gateway, so that
+# Swarm tasks reach PostgreSQL and Redis on this machine); password logins from the Docker
+# address ranges are allowed on it.
 set -euo pipefail
 cmd=${1:?usage: datastores.sh start|stop|stop-replica|start-replica|stop-redis|start-redis DIR [PG_PORT REPLICA_PORT REDIS_PORT]}
 dir=${2:?DIR required}
 pgbin=/usr/lib/postgresql/15/bin
+extra=${DATASTORES_EXTRA_LISTEN:-}
 as_pg() { runuser -u postgres -- "$@"; }
 
 ports_file="$dir/ports"
@@ -34,7 +39,7 @@ start_primary() {
     chown postgres:postgres "$dir" "$dir/primary"
     as_pg "$pgbin/initdb" -D "$dir/primary" -U postgres --auth=trust >/dev/null
     cat >> "$dir/primary/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
+listen_addresses = '127.0.0.1${extra:+,$extra}'
 port = $pg_port
 unix_socket_directories = '$dir'
 wal_level = replica
@@ -45,6 +50,9 @@ fsync = on
 synchronous_commit = on
 CONF
     echo "host replication all 127.0.0.1/32 trust" >> "$dir/primary/pg_hba.conf"
+    if [ -n "$extra" ]; then
+      printf 'host all app %s scram-sha-256\n' 172.16.0.0/12 10.0.0.0/8 >> "$dir/primary/pg_hba.conf"
+    fi
   fi
   as_pg "$pgbin/pg_ctl" -D "$dir/primary" -l "$dir/primary.log" -w -t 60 start >/dev/null
   as_pg psql -h "$dir" -p "$pg_port" -U postgres -qtA -c \
@@ -69,7 +77,7 @@ CONF
 }
 
 start_redis() {
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+  redis-server --port "$redis_port" --bind 127.0.0.1 $extra --save '' --appendonly no \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir"
   for _ in $(seq 1 50); do
     redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -239,8 +240,16 @@ Datastores::Datastores()
 
 Datastores::~Datastores() { Stop(); }
 
-absl::Status Datastores::Start() {
-  CommandResult r = Shell(absl::StrCat(SourceDir(), "/scripts/datastores.sh start ", dir_, " ",
+std::string DockerGatewayAddress() {
+  CommandResult r = Shell(
+      "docker network inspect docker_gwbridge -f '{{(index .IPAM.Config 0).Gateway}}'");
+  std::string out(absl::StripAsciiWhitespace(r.output));
+  return r.exit_code == 0 ? out : "";
+}
+
+absl::Status Datastores::Start(const std::string& extra_listen) {
+  CommandResult r = Shell(absl::StrCat("DATASTORES_EXTRA_LISTEN=", extra_listen, " ", SourceDir(),
+                                       "/scripts/datastores.sh start ", dir_, " ",
                                        pg_port_, " ", replica_port_, " ", redis_port_));
   if (r.exit_code != 0) {
     return absl::UnavailableError(absl::StrCat("datastores did not start: ", r.output));

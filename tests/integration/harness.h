@@ -37,6 +37,9 @@ absl::Status CheckDockerSwarm();
 // Swarm services labelled hosting.service=<service>: "name replicas running" per line, sorted.
 std::vector<std::string> SwarmServicesOf(const std::string& service);
 
+// The docker_gwbridge gateway: the address at which Swarm tasks reach this machine.
+std::string DockerGatewayAddress();
+
 // Removes every Swarm service labelled hosting.service=<service>.
 void RemoveSwarmServicesOf(const std::string& service);
 
@@ -94,7 +97,8 @@ class Datastores {
  public:
   Datastores();
   ~Datastores();
-  absl::Status Start();
+  // `extra_listen`: an address to listen on besides loopback (see DockerGatewayAddress).
+  absl::Status Start(const std::string& extra_listen = "");
   void Stop();
   // "stop-replica", "start-replica", "stop-redis", "start-redis".
   absl::Status Do(const std::string& command);

@@ -1,0 +1,614 @@
+// Releases against the real thing: dockerd with a Swarm, HAProxy (the platform's image and
+// configuration, on the services' overlay network), hostd, a hostagent, appsvc images on a real
+// PostgreSQL, and load from 127.0.0.1 through HAProxy. Nothing here is faked.
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
+#include "controlplane/load_balancer.h"
+#include "curl/curl.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "harness.h"
+#include "hosting/v1/cluster.grpc.pb.h"
+#include "hosting/v1/releases.grpc.pb.h"
+#include "hosting/v1/service.grpc.pb.h"
+
+namespace hosting::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Services the tests release; each has a frontend on HAProxy (published on a free port).
+const std::vector<std::string> kServices = {"rel-rolling", "rel-canary", "rel-good",
+                                            "rel-bg",      "rel-bad",    "rel-crash",
+                                            "rel-restart", "rel-req"};
+
+// Continuous HTTP load from 127.0.0.1: `threads` keep-alive clients in a loop. Counts
+// responses by outcome and keeps the time of every failure.
+class Load {
+ public:
+  Load(std::string url, int threads) : url_(std::move(url)) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~Load() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+  int64_t ok() const { return ok_; }
+  int64_t failed() const { return failed_; }
+  int64_t total() const { return ok_ + failed_; }
+  // Failures between two instants.
+  int64_t FailedBetween(absl::Time a, absl::Time b) {
+    absl::MutexLock lock(&mu_);
+    int64_t n = 0;
+    for (absl::Time t : failures_) n += (t >= a && t <= b) ? 1 : 0;
+    return n;
+  }
+  int64_t TotalBetween(absl::Time a, absl::Time b) {
+    absl::MutexLock lock(&mu_);
+    int64_t n = 0;
+    for (absl::Time t : all_) n += (t >= a && t <= b) ? 1 : 0;
+    return n;
+  }
+  std::string first_error() {
+    absl::MutexLock lock(&mu_);
+    return first_error_;
+  }
+
+ private:
+  static size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
+  void Run() {
+    CURL* c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    while (!stop_) {
+      CURLcode rc = curl_easy_perform(c);
+      long status = 0;
+      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+      const absl::Time now = absl::Now();
+      const bool good = rc == CURLE_OK && status >= 200 && status < 400;
+      (good ? ok_ : failed_)++;
+      absl::MutexLock lock(&mu_);
+      all_.push_back(now);
+      if (!good) {
+        failures_.push_back(now);
+        if (first_error_.empty()) {
+          first_error_ = rc != CURLE_OK ? curl_easy_strerror(rc) : absl::StrCat("HTTP ", status);
+        }
+      }
+    }
+    curl_easy_cleanup(c);
+  }
+  const std::string url_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> ok_{0}, failed_{0};
+  std::vector<std::thread> threads_;
+  absl::Mutex mu_;
+  std::vector<absl::Time> all_, failures_ ABSL_GUARDED_BY(mu_);
+  std::string first_error_ ABSL_GUARDED_BY(mu_);
+};
+
+// Everything the tests share: started once (a minute of setup), torn down at the end.
+struct Platform {
+  std::string dir;
+  std::string gateway;
+  std::unique_ptr<Datastores> datastores;
+  std::string haproxy_container;
+  std::string socket;
+  std::map<std::string, int> ports;  // service -> published frontend port
+  int preview_port = 0;
+  std::unique_ptr<HostdProcess> hostd;
+  std::unique_ptr<AgentProcess> agent;
+  absl::Status status;
+
+  absl::Status Start() {
+    RETURN_IF_ERROR(CheckDockerSwarm());
+    for (const auto& s : kServices) RemoveSwarmServicesOf(s);  // left by an interrupted run
+    dir = MakeTempDir("hosting-release-");
+    gateway = DockerGatewayAddress();
+    if (gateway.empty()) return absl::UnavailableError("no docker_gwbridge gateway address");
+    datastores = std::make_unique<Datastores>();
+    RETURN_IF_ERROR(datastores->Start(gateway));
+    Shell("docker network inspect hosting >/dev/null 2>&1 || docker network create -d overlay "
+          "--attachable --label hosting.managed=true hosting");
+
+    // HAProxy: the platform's global and defaults sections, one frontend per test service.
+    std::ifstream in(SourceDir() + "/deploy/haproxy/haproxy.cfg");
+    std::stringstream cfg;
+    std::string line;
+    while (std::getline(in, line) && !absl::StartsWith(line, "# The demo service")) {
+      cfg << line << "\n";
+    }
+    std::string publish;
+    int container_port = 9001;
+    auto frontend = [&](const std::string& backend) {
+      const int host_port = FreePort();
+      cfg << "frontend fe-" << backend << "\n  bind :" << container_port << "\n  default_backend "
+          << backend << "\nbackend " << backend << "\n  balance roundrobin\n";
+      absl::StrAppend(&publish, " -p 127.0.0.1:", host_port, ":", container_port);
+      ++container_port;
+      return host_port;
+    };
+    for (const auto& s : kServices) ports[s] = frontend(s);
+    preview_port = frontend("rel-bg-preview");
+    const std::string cfg_path = dir + "/haproxy.cfg";
+    std::ofstream(cfg_path) << cfg.str();
+    Shell("mkdir -p " + dir + "/haproxy && chmod 755 " + dir);
+    socket = dir + "/haproxy/admin.sock";
+    haproxy_container = absl::StrCat("hosting-test-haproxy-", getpid());
+    CommandResult r = Shell(absl::StrCat(
+        "docker run -d --name ", haproxy_container, " --network hosting", publish, " -v ", dir,
+        "/haproxy:/run/haproxy -v ", cfg_path, ":/etc/haproxy/haproxy.cfg:ro hosting/haproxy:dev"));
+    if (r.exit_code != 0) return absl::UnavailableError("haproxy container: " + r.output);
+    RETURN_IF_ERROR(WaitFor([&] { return Shell("test -S " + socket).exit_code == 0; },
+                               absl::Seconds(20), "the HAProxy runtime API socket"));
+
+    hostd = std::make_unique<HostdProcess>(dir + "/hostd", std::vector<std::string>{"--haproxy", socket});
+    RETURN_IF_ERROR(hostd->Start());
+    agent = std::make_unique<AgentProcess>(hostd->address(), dir + "/agent.log", "1s");
+    return agent->Start();
+  }
+
+  void Stop() {
+    // hostd first: a running hostd would repair what is removed.
+    if (agent) agent->Stop();
+    if (hostd) hostd->Stop();
+    for (const auto& s : kServices) RemoveSwarmServicesOf(s);
+    if (!haproxy_container.empty()) Shell("docker rm -f " + haproxy_container);
+    if (datastores) datastores->Stop();
+  }
+
+  // The appsvc spec the tests release: 1 s health checks (the agents' and Docker's), a real
+  // database, a drain delay longer than one sync of HAProxy.
+  hosting::v1::ServiceSpec Spec(const std::string& name, int replicas,
+                                std::map<std::string, std::string> extra_env = {}) const {
+    hosting::v1::ServiceSpec spec;
+    spec.set_name(name);
+    spec.set_image("hosting/appsvc:dev");
+    spec.set_replicas(replicas);
+    auto& env = *spec.mutable_env();
+    env["DB_HOST"] = gateway;
+    env["DB_PORT"] = std::to_string(datastores->pg_port());
+    env["DB_NAME"] = "app";
+    env["DB_USER"] = "app";
+    env["DB_PASSWORD"] = "app";
+    env["REDIS_HOST"] = gateway;
+    env["REDIS_PORT"] = std::to_string(datastores->redis_port());
+    env["MIGRATE_ON_START"] = "true";
+    env["DRAIN_DELAY_MS"] = "2000";
+    env["DB_POOL_SIZE"] = "2";
+    for (auto& [k, v] : extra_env) env[k] = v;
+    spec.add_ports()->set_container_port(3000);
+    auto* h = spec.mutable_health();
+    h->set_http_path("/health");
+    h->mutable_interval()->set_seconds(1);
+    h->mutable_timeout()->set_nanos(800'000'000);
+    h->add_command("appsvc");
+    h->add_command("healthcheck");
+    spec.mutable_stop_grace_period()->set_seconds(10);
+    return spec;
+  }
+};
+
+Platform* platform = nullptr;
+
+class ReleaseTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    platform = new Platform();
+    platform->status = platform->Start();
+  }
+  static void TearDownTestSuite() {
+    platform->Stop();
+    delete platform;
+    platform = nullptr;
+  }
+
+  void SetUp() override {
+    // In CI a missing part is a failure, never a skip.
+    ASSERT_TRUE(platform->status.ok()) << platform->status;
+    channel_ = platform->hostd->channel();
+    services_ = hosting::v1::ServiceManager::NewStub(channel_);
+    releases_ = hosting::v1::Releases::NewStub(channel_);
+  }
+
+  std::string Url(const std::string& service, const std::string& path) {
+    return absl::StrCat("http://127.0.0.1:", platform->ports.at(service), path);
+  }
+
+  // Applies the service and waits until HAProxy serves `replicas` tasks and a user exists.
+  void Deploy(const hosting::v1::ServiceSpec& spec) {
+    grpc::ClientContext ctx;
+    hosting::v1::ApplyServiceRequest req;
+    *req.mutable_spec() = spec;
+    hosting::v1::ApplyServiceResponse resp;
+    grpc::Status st = services_->ApplyService(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    absl::Status ready = WaitFor([&] { return ReadyServers(spec.name()) == spec.replicas(); },
+                                 absl::Seconds(90), "every task of " + spec.name() + " in HAProxy",
+                                 absl::Milliseconds(200));
+    ASSERT_TRUE(ready.ok()) << ready;
+    HttpResult created = Http("POST", Url(spec.name(), "/api/users"),
+                              R"({"name":"Ada","email":"ada@example.com"})");
+    ASSERT_TRUE(created.status == 201 || created.status == 409) << created.status << created.body;
+    HttpResult got = Http("GET", Url(spec.name(), "/api/users/1"));
+    ASSERT_EQ(got.status, 200) << got.body;
+  }
+
+  int ReadyServers(const std::string& backend) {
+    controlplane::HaproxyLoadBalancer lb(platform->socket);
+    absl::StatusOr<std::vector<controlplane::LbServer>> servers = lb.Servers(backend);
+    if (!servers.ok()) return -1;
+    int n = 0;
+    for (const auto& s : *servers) {
+      n += s.state == controlplane::LbServer::State::kReady && s.weight > 0 ? 1 : 0;
+    }
+    return n;
+  }
+
+  absl::StatusOr<hosting::v1::Release> Start(const hosting::v1::StartReleaseRequest& req) {
+    grpc::ClientContext ctx;
+    hosting::v1::Release r;
+    grpc::Status st = releases_->StartRelease(&ctx, req, &r);
+    if (!st.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+    }
+    return r;
+  }
+
+  hosting::v1::Release Get(const std::string& id) {
+    grpc::ClientContext ctx;
+    hosting::v1::GetReleaseRequest req;
+    req.set_id(id);
+    hosting::v1::Release r;
+    releases_->GetRelease(&ctx, req, &r);
+    return r;
+  }
+
+  // Waits until the release reaches a terminal state (or `state`).
+  hosting::v1::Release WaitState(const std::string& id, absl::Duration timeout,
+                                 hosting::v1::ReleaseState state = hosting::v1::RELEASE_STATE_UNSPECIFIED) {
+    hosting::v1::Release r;
+    absl::Status st = WaitFor(
+        [&] {
+          r = Get(id);
+          return state == hosting::v1::RELEASE_STATE_UNSPECIFIED
+                     ? r.state() >= hosting::v1::RELEASE_STATE_SUCCEEDED
+                     : r.state() == state;
+        },
+        timeout, "release " + id, absl::Milliseconds(100));
+    EXPECT_TRUE(st.ok()) << st << "\n" << r.DebugString();
+    return r;
+  }
+
+  // The release's events from the event log (hostctl events is the user's view of it).
+  std::string Events(const std::string& service) {
+    return Shell(absl::StrCat(HostctlBinary(), " --server ", platform->hostd->address(),
+                              " events --service ", service, " --type release."))
+        .output;
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<hosting::v1::ServiceManager::Stub> services_;
+  std::unique_ptr<hosting::v1::Releases::Stub> releases_;
+};
+
+TEST_F(ReleaseTest, RollingReleaseUnderLoadLosesNoRequest) {
+  const std::string name = "rel-rolling";
+  Deploy(platform->Spec(name, 4));
+  Load load(Url(name, "/api/users/1"), 4);
+  absl::SleepFor(absl::Seconds(1));
+  // hostctl, as a CI job would run it: the exit code is the outcome.
+  CommandResult r = Shell(absl::StrCat(
+      HostctlBinary(), " --server ", platform->hostd->address(), " release start ", name,
+      " --image hosting/appsvc:v2 --min-healthy-time 1s --wait --wait-timeout 180"));
+  absl::SleepFor(absl::Seconds(1));
+  load.Stop();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("succeeded"));
+  EXPECT_GT(load.total(), 1000);
+  EXPECT_EQ(load.failed(), 0) << load.first_error() << " of " << load.total();
+  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r2 4 4")));
+  EXPECT_EQ(ReadyServers(name), 4);
+  // Every old task was drained before it was stopped.
+  EXPECT_THAT(Events(name), HasSubstr("drain.started"));
+}
+
+TEST_F(ReleaseTest, CanaryOfABadVersionRollsBackByItself) {
+  const std::string name = "rel-canary";
+  Deploy(platform->Spec(name, 4));
+  Load load(Url(name, "/api/users/1"), 4);
+  absl::SleepFor(absl::Seconds(2));  // the stable revision's window fills
+  hosting::v1::StartReleaseRequest req;
+  req.set_service(name);
+  *req.mutable_spec() = platform->Spec(name, 4, {{"FAULT_ERROR_RATE", "0.3"}});
+  auto* c = req.mutable_policy()->mutable_canary();
+  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  c->add_steps()->set_set_weight(20);
+  auto* a = c->add_steps()->mutable_analysis();
+  a->mutable_duration()->set_seconds(60);
+  a->set_min_samples(100);
+  c->add_steps()->set_set_weight(50);
+  absl::StatusOr<hosting::v1::Release> started = Start(req);
+  ASSERT_TRUE(started.ok()) << started.status();
+  hosting::v1::Release r = WaitState(started->id(), absl::Seconds(120));
+  load.Stop();
+  ASSERT_EQ(r.state(), hosting::v1::RELEASE_STATE_ROLLED_BACK) << r.DebugString();
+  ASSERT_EQ(r.analyses_size(), 1);
+  EXPECT_EQ(r.analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(r.analyses(0).reason(), HasSubstr("5xx ratio"));
+  // It did not wait out the 60 s analysis.
+  EXPECT_LT(google::protobuf::util::TimeUtil::DurationToSeconds(
+                r.finished_at() - r.started_at()),
+            60);
+  // Failures stayed within the canary's share: 20 % of traffic x 30 % errors = 6 %.
+  const double ratio = static_cast<double>(load.failed()) / std::max<int64_t>(load.total(), 1);
+  EXPECT_LE(ratio, 0.2 * 0.3 * 1.5) << load.failed() << " of " << load.total();
+  // The stable revision was never scaled down.
+  const std::string events = Events(name);
+  EXPECT_THAT(events, ::testing::Not(HasSubstr("revision 1 scaled")));
+  EXPECT_THAT(events, HasSubstr("all traffic back on revision 1"));
+  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r1 4 4")));
+  // The service's desired state is the stable revision again.
+  grpc::ClientContext ctx;
+  hosting::v1::GetServiceRequest get;
+  get.set_name(name);
+  hosting::v1::Service svc;
+  ASSERT_TRUE(services_->GetService(&ctx, get, &svc).ok());
+  EXPECT_EQ(svc.revision(), 1);
+  EXPECT_EQ(svc.spec().env().count("FAULT_ERROR_RATE"), 0u);
+}
+
+TEST_F(ReleaseTest, CanaryOfAGoodVersionPromotesThroughEveryStepAndTheManualGate) {
+  const std::string name = "rel-good";
+  Deploy(platform->Spec(name, 2));
+  Load load(Url(name, "/api/users/1"), 2);
+  hosting::v1::StartReleaseRequest req;
+  req.set_service(name);
+  req.set_image("hosting/appsvc:v2");
+  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  auto* c = req.mutable_policy()->mutable_canary();
+  c->add_steps()->set_set_weight(50);
+  auto* a = c->add_steps()->mutable_analysis();
+  a->mutable_duration()->set_seconds(5);
+  a->set_min_samples(20);
+  c->add_steps()->mutable_pause();  // manual gate
+  absl::StatusOr<hosting::v1::Release> started = Start(req);
+  ASSERT_TRUE(started.ok()) << started.status();
+  hosting::v1::Release r = WaitState(started->id(), absl::Seconds(90),
+                                     hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  EXPECT_EQ(r.weight(), 50);
+  EXPECT_TRUE(r.exact_weights());
+  ASSERT_EQ(r.analyses_size(), 1) << r.DebugString();
+  EXPECT_EQ(r.analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED) << r.DebugString();
+  // Half the requests reach the canary: both revisions answer through the front door.
+  std::set<std::string> revisions;
+  for (int i = 0; i < 40; ++i) {
+    HttpResult v = Http("GET", Url(name, "/api/version"));
+    size_t at = v.body.find("\"hosting_revision\":\"");
+    if (at != std::string::npos) revisions.insert(v.body.substr(at + 20, 1));
+  }
+  EXPECT_EQ(revisions, (std::set<std::string>{"1", "2"}));
+  // The gate waits for a person.
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_EQ(Get(started->id()).state(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  CommandResult promote = Shell(absl::StrCat(HostctlBinary(), " --server ",
+                                             platform->hostd->address(), " release promote ",
+                                             started->id()));
+  ASSERT_EQ(promote.exit_code, 0) << promote.output;
+  r = WaitState(started->id(), absl::Seconds(90));
+  load.Stop();
+  EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_SUCCEEDED) << r.DebugString();
+  EXPECT_EQ(load.failed(), 0) << load.first_error();
+  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r2 2 2")));
+  // Promoting a finished release is refused, naming its state.
+  CommandResult again = Shell(absl::StrCat(HostctlBinary(), " --server ",
+                                           platform->hostd->address(), " release promote ",
+                                           started->id()));
+  EXPECT_EQ(again.exit_code, 5) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("succeeded"));
+}
+
+TEST_F(ReleaseTest, BlueGreenSwitchesAtOnceThenRollsBackInstantlyToTheWarmRevision) {
+  const std::string name = "rel-bg";
+  Deploy(platform->Spec(name, 2));
+  Load load(Url(name, "/api/users/1"), 2);
+  hosting::v1::StartReleaseRequest req;
+  req.set_service(name);
+  req.set_image("hosting/appsvc:v2");
+  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_BLUE_GREEN);
+  req.mutable_policy()->mutable_blue_green()->set_manual_promotion(true);
+  absl::StatusOr<hosting::v1::Release> started = Start(req);
+  ASSERT_TRUE(started.ok()) << started.status();
+  WaitState(started->id(), absl::Seconds(90), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  // Green is reachable on the preview backend while blue serves everyone.
+  HttpResult preview =
+      Http("GET", absl::StrCat("http://127.0.0.1:", platform->preview_port, "/api/version"));
+  EXPECT_THAT(preview.body, HasSubstr("\"hosting_revision\":\"2\""));
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_THAT(Http("GET", Url(name, "/api/version")).body, HasSubstr("\"hosting_revision\":\"1\""));
+  }
+  grpc::ClientContext pctx;
+  hosting::v1::PromoteReleaseRequest promote;
+  promote.set_id(started->id());
+  hosting::v1::Release r;
+  ASSERT_TRUE(releases_->PromoteRelease(&pctx, promote, &r).ok());
+  r = WaitState(started->id(), absl::Seconds(30));
+  EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_THAT(Http("GET", Url(name, "/api/version")).body, HasSubstr("\"hosting_revision\":\"2\""));
+  }
+  // Blue stays warm: the rollback moves traffic without starting a task.
+  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r1 2 2"),
+                                                            absl::StrCat(name, "-r2 2 2")));
+  const absl::Time t0 = absl::Now();
+  CommandResult rb = Shell(absl::StrCat(HostctlBinary(), " --server ", platform->hostd->address(),
+                                        " rollback ", name, " --wait --wait-timeout 60"));
+  const absl::Duration took = absl::Now() - t0;
+  load.Stop();
+  EXPECT_EQ(rb.exit_code, 0) << rb.output;
+  EXPECT_LT(took, absl::Seconds(10)) << rb.output;
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_THAT(Http("GET", Url(name, "/api/version")).body, HasSubstr("\"hosting_revision\":\"1\""));
+  }
+  EXPECT_EQ(load.failed(), 0) << load.first_error();
+  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r1 2 2")));
+}
+
+TEST_F(ReleaseTest, UnhealthyOrNeverRunningVersionsRollBackWithDistinctExitCodes) {
+  // Tasks that fail their health check: rolled back as soon as the agents say so (exit 10).
+  Deploy(platform->Spec("rel-bad", 2));
+  Load load(Url("rel-bad", "/api/users/1"), 2);
+  hosting::v1::ServiceSpec bad = platform->Spec("rel-bad", 2, {{"FAULT_HEALTH_FAIL", "true"}});
+  const std::string spec_path = platform->dir + "/bad.json";
+  {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions o;
+    o.preserve_proto_field_names = true;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(bad, &json, o).ok());
+    std::ofstream(spec_path) << json;
+  }
+  CommandResult r = Shell(absl::StrCat(HostctlBinary(), " --server ", platform->hostd->address(),
+                                       " release start rel-bad -f ", spec_path,
+                                       " --wait --wait-timeout 120"));
+  load.Stop();
+  EXPECT_EQ(r.exit_code, 10) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("failed their health check"));
+  EXPECT_EQ(load.failed(), 0) << load.first_error();
+  EXPECT_THAT(SwarmServicesOf("rel-bad"), ::testing::ElementsAre("rel-bad-r1 2 2"));
+
+  // Tasks that never run: the progress deadline ends it (exit 13), stable untouched.
+  Deploy(platform->Spec("rel-crash", 2));
+  hosting::v1::ServiceSpec crash = platform->Spec("rel-crash", 2);
+  crash.add_command("/bin/false");
+  hosting::v1::StartReleaseRequest req;
+  req.set_service("rel-crash");
+  *req.mutable_spec() = crash;
+  req.mutable_policy()->mutable_rolling()->mutable_progress_deadline()->set_seconds(8);
+  absl::StatusOr<hosting::v1::Release> started = Start(req);
+  ASSERT_TRUE(started.ok()) << started.status();
+  hosting::v1::Release done = WaitState(started->id(), absl::Seconds(60));
+  EXPECT_EQ(done.state(), hosting::v1::RELEASE_STATE_TIMED_OUT) << done.DebugString();
+  EXPECT_THAT(Events("rel-crash"), HasSubstr("progress deadline"));
+  EXPECT_THAT(SwarmServicesOf("rel-crash"), ::testing::ElementsAre("rel-crash-r1 2 2"));
+  CommandResult watch = Shell(absl::StrCat(HostctlBinary(), " --server ",
+                                           platform->hostd->address(), " release watch ",
+                                           started->id()));
+  EXPECT_EQ(watch.exit_code, 13) << watch.output;
+}
+
+TEST_F(ReleaseTest, HostdKilledMidReleaseResumesAndFinishes) {
+  const std::string name = "rel-restart";
+  Deploy(platform->Spec(name, 3));
+  hosting::v1::StartReleaseRequest req;
+  req.set_service(name);
+  req.set_image("hosting/appsvc:v2");
+  req.mutable_policy()->mutable_rolling()->mutable_min_healthy_time()->set_seconds(2);
+  absl::StatusOr<hosting::v1::Release> started = Start(req);
+  ASSERT_TRUE(started.ok()) << started.status();
+  // Kill hostd (no goodbye) once the first new task is up.
+  absl::Status st = WaitFor([&] { return Get(started->id()).new_replicas() >= 1; },
+                            absl::Seconds(30), "the first batch");
+  ASSERT_TRUE(st.ok()) << st;
+  absl::SleepFor(absl::Seconds(2));
+  platform->hostd->Stop(9);
+  absl::SleepFor(absl::Seconds(2));
+  ASSERT_TRUE(platform->hostd->Start().ok());
+  channel_ = platform->hostd->channel();
+  releases_ = hosting::v1::Releases::NewStub(channel_);
+  services_ = hosting::v1::ServiceManager::NewStub(channel_);
+  hosting::v1::Release r = WaitState(started->id(), absl::Seconds(120));
+  EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_SUCCEEDED) << r.DebugString();
+  // No duplicate and no orphan: exactly the new revision, at its count.
+  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r2 3 3")));
+  EXPECT_EQ(ReadyServers(name), 3);
+}
+
+TEST_F(ReleaseTest, BadRequestsGetClearErrors) {
+  const std::string name = "rel-req";
+  Deploy(platform->Spec(name, 1));
+  hosting::v1::StartReleaseRequest req;
+  req.set_service("no-such-service");
+  req.set_image("hosting/appsvc:v2");
+  absl::StatusOr<hosting::v1::Release> r = Start(req);
+  EXPECT_TRUE(absl::IsNotFound(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("no-such-service"));
+
+  req.set_service(name);
+  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  req.mutable_policy()->mutable_canary()->add_steps()->set_set_weight(150);
+  req.mutable_policy()->mutable_canary()->add_steps();
+  r = Start(req);
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("policy.canary.steps[0].set_weight"));
+  EXPECT_THAT(r.status().message(), HasSubstr("policy.canary.steps[1]"));
+
+  hosting::v1::StartReleaseRequest same;
+  same.set_service(name);
+  same.set_image("hosting/appsvc:dev");
+  r = Start(same);
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("already runs"));
+
+  // A second release while one runs names the running one.
+  hosting::v1::StartReleaseRequest gated;
+  gated.set_service(name);
+  gated.set_image("hosting/appsvc:v2");
+  gated.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  gated.mutable_policy()->mutable_canary()->add_steps()->mutable_pause();
+  absl::StatusOr<hosting::v1::Release> first = Start(gated);
+  ASSERT_TRUE(first.ok()) << first.status();
+  hosting::v1::StartReleaseRequest second;
+  second.set_service(name);
+  second.set_image("hosting/sample:v1");
+  r = Start(second);
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr(first->id()));
+  // ApplyService with a new image is refused too while the release runs.
+  grpc::ClientContext actx;
+  hosting::v1::ApplyServiceRequest apply;
+  *apply.mutable_spec() = platform->Spec(name, 1);
+  apply.mutable_spec()->set_image("hosting/sample:v2");
+  hosting::v1::ApplyServiceResponse aresp;
+  grpc::Status ast = services_->ApplyService(&actx, apply, &aresp);
+  EXPECT_EQ(ast.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(ast.error_message(), HasSubstr(first->id()));
+
+  // hostctl names the problem and exits with the documented codes.
+  CommandResult usage = Shell(absl::StrCat(HostctlBinary(), " --server ",
+                                           platform->hostd->address(), " release start ", name,
+                                           " --image x --steps 10,banana"));
+  EXPECT_EQ(usage.exit_code, 2) << usage.output;
+  EXPECT_THAT(usage.output, HasSubstr("banana"));
+  CommandResult abort = Shell(absl::StrCat(HostctlBinary(), " --server ",
+                                           platform->hostd->address(), " release abort ",
+                                           first->id(), " --reason test"));
+  EXPECT_EQ(abort.exit_code, 0) << abort.output;
+  hosting::v1::Release ended = WaitState(first->id(), absl::Seconds(60));
+  EXPECT_EQ(ended.state(), hosting::v1::RELEASE_STATE_ABORTED);
+  CommandResult rb = Shell(absl::StrCat(HostctlBinary(), " --server ", platform->hostd->address(),
+                                        " rollback ", name, " --to-revision 99"));
+  EXPECT_EQ(rb.exit_code, 4) << rb.output;
+  EXPECT_THAT(rb.output, HasSubstr("not kept"));
+  CommandResult unknown = Shell(absl::StrCat(HostctlBinary(), " --server ",
+                                             platform->hostd->address(),
+                                             " release status no-such-1"));
+  EXPECT_EQ(unknown.exit_code, 4) << unknown.output;
+}
+
+}  // namespace
+}  // namespace hosting::testing
