@@ -444,15 +444,18 @@ void Agent::ReportLoop() {
       absl::StatusOr<std::vector<Sample>> samples =
           r.status == 200 ? ParsePrometheusText(r.body)
                           : absl::StatusOr<std::vector<Sample>>(absl::UnavailableError(r.error));
-      AppMetrics app = samples.ok() ? ExtractAppMetrics(*samples) : AppMetrics();
-      if (!app.has_requests) {
+      if (!samples.ok()) {
+        // No /metrics (or not Prometheus text): look again later, not every report.
         metrics_->scrape_failures->Increment();
         absl::MutexLock lock(&mu_);
         if (auto it = tasks_.find(target.container_id); it != tasks_.end()) {
-          it->second.next_scrape = absl::Now() + absl::Seconds(30);
+          it->second.next_scrape = absl::Now() + absl::Seconds(10);
         }
         continue;
       }
+      // A counter with labels appears only with its first request: a task that has served
+      // nothing yet (a canary before its weight) has served zero, which is data.
+      AppMetrics app = ExtractAppMetrics(*samples);
       m->set_app_metrics_missing(false);
       m->set_requests_total(app.requests_total);
       m->set_errors_total(app.errors_total);

@@ -209,6 +209,25 @@ void FakeLoadBalancer::SetUnavailable(bool v) {
   unavailable_ = v;
 }
 
+void FakeLoadBalancer::Track(const std::string& backend) {
+  int total = 0;
+  for (const auto& [name, s] : backends_[backend]) {
+    if (s.state == LbServer::State::kReady) total += s.weight;
+  }
+  auto it = min_ready_weight_.find(backend);
+  if (it == min_ready_weight_.end()) {
+    if (total > 0) min_ready_weight_[backend] = total;
+  } else {
+    it->second = std::min(it->second, total);
+  }
+}
+
+int FakeLoadBalancer::min_ready_weight(const std::string& backend) {
+  absl::MutexLock lock(&mu_);
+  auto it = min_ready_weight_.find(backend);
+  return it == min_ready_weight_.end() ? -1 : it->second;
+}
+
 absl::StatusOr<LbServer*> FakeLoadBalancer::Find(const std::string& backend,
                                                  const std::string& name) {
   if (unavailable_) return absl::UnavailableError("fake balancer unavailable");
@@ -238,6 +257,7 @@ absl::Status FakeLoadBalancer::AddServer(const std::string& backend, const LbSer
   LbServer s = server;
   s.state = LbServer::State::kReady;
   b->second[s.name] = s;
+  Track(backend);
   return absl::OkStatus();
 }
 
@@ -247,6 +267,7 @@ absl::Status FakeLoadBalancer::SetWeight(const std::string& backend, const std::
   absl::StatusOr<LbServer*> s = Find(backend, name);
   if (!s.ok()) return s.status();
   (*s)->weight = weight;
+  Track(backend);
   return absl::OkStatus();
 }
 
@@ -256,6 +277,7 @@ absl::Status FakeLoadBalancer::SetState(const std::string& backend, const std::s
   absl::StatusOr<LbServer*> s = Find(backend, name);
   if (!s.ok()) return s.status();
   (*s)->state = state;
+  Track(backend);
   return absl::OkStatus();
 }
 

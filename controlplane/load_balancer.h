@@ -72,6 +72,9 @@ class FakeLoadBalancer final : public LoadBalancer {
   void AddBackend(const std::string& backend);
   void SetSessions(const std::string& backend, const std::string& name, int sessions);
   void SetUnavailable(bool v);
+  // The lowest total weight of ready servers any backend had after a change (from the moment
+  // it had one): 0 means some request could have found no server.
+  int min_ready_weight(const std::string& backend);
 
   absl::StatusOr<std::vector<LbServer>> Servers(const std::string& backend) override;
   absl::Status AddServer(const std::string& backend, const LbServer& server) override;
@@ -85,7 +88,9 @@ class FakeLoadBalancer final : public LoadBalancer {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Mutex mu_;
   bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
+  void Track(const std::string& backend) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::map<std::string, std::map<std::string, LbServer>> backends_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> min_ready_weight_ ABSL_GUARDED_BY(mu_);
 };
 
 // Opens the balancer an address names; nullptr for "".

@@ -394,25 +394,18 @@ void ReleaseManager::AdvanceOne(ReleaseRecord r, const Cluster& cluster) {
   obs.metrics = agents_.Aggregate(service);
   std::map<std::string, hosting::v1::TaskReport> reports;
   for (auto& t : agents_.Tasks(service)) reports[t.task_id()] = t;
-  const bool http_check = !s.spec.health().http_path().empty();
   if (auto it = cluster.tasks.find(service); it != cluster.tasks.end()) {
     for (const auto& [rev, task] : it->second) {
       TaskView v;
       v.id = task.id;
       v.slot = task.slot;
       auto rep = reports.find(task.id);
-      if (rep != reports.end()) {
-        v.ready = task.state == "running" &&
-                  (rep->second.probe_health() == hosting::v1::TASK_HEALTH_HEALTHY ||
-                   (rep->second.probe_health() == hosting::v1::TASK_HEALTH_NONE && !http_check));
-        v.unhealthy = rep->second.probe_health() == hosting::v1::TASK_HEALTH_UNHEALTHY;
-        v.detail = rep->second.last_probe_error();
-        v.ready_since = FromTs(rep->second.changed_at());
-      } else {
-        // No report: without an agent on the node, running is the best health we know.
-        v.ready = task.state == "running" && (!http_check || agents_.Agent(task.node_id).state !=
-                                                                  hosting::v1::AGENT_STATE_CONNECTED);
-        v.ready_since = absl::InfinitePast();
+      const hosting::v1::TaskReport* report = rep == reports.end() ? nullptr : &rep->second;
+      v.ready = TaskReady(task, report, s.spec);
+      if (report != nullptr) {
+        v.unhealthy = report->probe_health() == hosting::v1::TASK_HEALTH_UNHEALTHY;
+        v.detail = report->last_probe_error();
+        v.ready_since = FromTs(report->changed_at());
       }
       obs.tasks[rev].push_back(std::move(v));
     }
@@ -433,7 +426,11 @@ void ReleaseManager::AdvanceOne(ReleaseRecord r, const Cluster& cluster) {
     return;
   }
   Publish(r, notes);
-  if (service_changed) reconciler_.Enqueue(service);
+  if (service_changed) {
+    reconciler_.Enqueue(service);
+    // Traffic follows at once (a switch, a rollback), not one tick later.
+    routes_[service] = router_.Sync(service, s.rollout, Targets(s, cluster));
+  }
 }
 
 void ReleaseManager::ExpireWarmRevisions(const std::vector<ServiceRecord>& services) {
@@ -449,6 +446,43 @@ void ReleaseManager::ExpireWarmRevisions(const std::vector<ServiceRecord>& servi
       reconciler_.Enqueue(s.spec.name());
     }
   }
+}
+
+bool ReleaseManager::TaskReady(const docker::TaskInfo& task,
+                               const hosting::v1::TaskReport* report,
+                               const hosting::v1::ServiceSpec& spec) {
+  if (task.state != "running") return false;
+  const bool http_check = !spec.health().http_path().empty();
+  if (report != nullptr) {
+    return report->probe_health() == hosting::v1::TASK_HEALTH_HEALTHY ||
+           (report->probe_health() == hosting::v1::TASK_HEALTH_NONE && !http_check);
+  }
+  // No report: without an agent on the node, running is the best health there is.
+  return !http_check ||
+         agents_.Agent(task.node_id).state != hosting::v1::AGENT_STATE_CONNECTED;
+}
+
+std::vector<RouteTarget> ReleaseManager::Targets(const ServiceRecord& s, const Cluster& cluster) {
+  const std::string& name = s.spec.name();
+  std::vector<RouteTarget> targets;
+  auto tasks = cluster.tasks.find(name);
+  if (tasks == cluster.tasks.end()) return targets;
+  std::map<std::string, hosting::v1::TaskReport> reports;
+  for (auto& t : agents_.Tasks(name)) reports[t.task_id()] = t;
+  for (const auto& [rev, t] : tasks->second) {
+    RouteTarget rt;
+    rt.task_id = t.id;
+    rt.revision = rev;
+    rt.port = TrafficPort(s.spec);
+    if (!t.addresses.empty()) {
+      const std::string& a = t.addresses.front();  // "10.0.1.7/24"
+      rt.address = a.substr(0, a.find('/'));
+    }
+    auto it = reports.find(t.id);
+    rt.ready = TaskReady(t, it == reports.end() ? nullptr : &it->second, s.spec);
+    targets.push_back(std::move(rt));
+  }
+  return targets;
 }
 
 void ReleaseManager::Tick() {
@@ -477,31 +511,7 @@ void ReleaseManager::Tick() {
   if (cluster.ok) {
     for (const auto& s : *services) {
       const std::string& name = s.spec.name();
-      std::map<std::string, bool> ready;
-      for (auto& t : agents_.Tasks(name)) {
-        ready[t.task_id()] = t.probe_health() == hosting::v1::TASK_HEALTH_HEALTHY ||
-                             (t.probe_health() == hosting::v1::TASK_HEALTH_NONE &&
-                              s.spec.health().http_path().empty());
-      }
-      std::vector<RouteTarget> targets;
-      for (const auto& [rev, t] : cluster.tasks[name]) {
-        RouteTarget rt;
-        rt.task_id = t.id;
-        rt.revision = rev;
-        rt.port = TrafficPort(s.spec);
-        if (!t.addresses.empty()) {
-          const std::string& a = t.addresses.front();  // "10.0.1.7/24"
-          rt.address = a.substr(0, a.find('/'));
-        }
-        auto it = ready.find(t.id);
-        rt.ready = t.state == "running" &&
-                   (it != ready.end() ? it->second
-                                      : (s.spec.health().http_path().empty() ||
-                                         agents_.Agent(t.node_id).state !=
-                                             hosting::v1::AGENT_STATE_CONNECTED));
-        targets.push_back(std::move(rt));
-      }
-      routes_[name] = router_.Sync(name, s.rollout, targets);
+      routes_[name] = router_.Sync(name, s.rollout, Targets(s, cluster));
     }
   }
   ExpireWarmRevisions(*services);

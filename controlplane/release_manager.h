@@ -83,6 +83,11 @@ class ReleaseManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool PrePull(hosting::internal::ReleaseRecord& r, const ServiceRecord& s)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The service's tasks as HAProxy servers: address, traffic port, and readiness (agent probe,
+  // or running when no agent watches the node).
+  std::vector<RouteTarget> Targets(const ServiceRecord& s, const Cluster& cluster);
+  bool TaskReady(const docker::TaskInfo& task, const hosting::v1::TaskReport* report,
+                 const hosting::v1::ServiceSpec& spec);
   void ExpireWarmRevisions(const std::vector<ServiceRecord>& services)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();

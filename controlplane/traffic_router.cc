@@ -61,12 +61,50 @@ absl::Status TrafficRouter::SyncBackend(const std::string& service, const std::s
   std::map<std::string, LbServer> have;
   for (auto& s : *current) have[s.name] = s;
 
+  // Two passes: first everything that adds capacity (new servers, higher weights, back to
+  // ready), then what takes it away, so that a switch never leaves a moment with no server.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& [name, t] : want) {
+      const int weight = weights.contains(name) ? weights.at(name) : 0;
+      const LbServer::State state =
+          drain.contains(t->task_id) ? LbServer::State::kDrain : LbServer::State::kReady;
+      auto it = have.find(name);
+      if (it == have.end()) {
+        if (pass == 1) continue;
+        LbServer s;
+        s.name = name;
+        s.address = t->address;
+        s.port = t->port;
+        s.weight = weight;
+        absl::Status st = lb_->AddServer(backend, s);
+        if (absl::IsAlreadyExists(st)) {
+          // Still there in maintenance from an earlier life: bring it back.
+          st = lb_->SetState(backend, name, state);
+          if (st.ok()) st = lb_->SetWeight(backend, name, weight);
+        } else if (st.ok() && state != LbServer::State::kReady) {
+          st = lb_->SetState(backend, name, state);
+        }
+        if (!st.ok()) return st;
+        if (status != nullptr) status->sessions[t->task_id] = 0;
+        continue;
+      }
+      const bool raise = weight > it->second.weight;
+      if (it->second.weight != weight && raise == (pass == 0)) {
+        if (absl::Status st = lb_->SetWeight(backend, name, weight); !st.ok()) return st;
+      }
+      const bool to_ready = state == LbServer::State::kReady;
+      if (it->second.state != state && to_ready == (pass == 0)) {
+        if (absl::Status st = lb_->SetState(backend, name, state); !st.ok()) return st;
+      }
+    }
+  }
   std::vector<std::string> deleted;
   for (const auto& [name, s] : have) {
     auto it = want.find(name);
     if (status != nullptr && it != want.end()) status->sessions[it->second->task_id] = s.sessions;
     if (it != want.end()) continue;
-    // Gone or unready: no new requests, then deleted once idle.
+    // Gone or unready (last: capacity goes after it was added): no new requests, then
+    // deleted once idle.
     if (s.state != LbServer::State::kMaint) {
       if (absl::Status st = lb_->SetState(backend, name, LbServer::State::kMaint); !st.ok()) {
         return st;
@@ -77,37 +115,6 @@ absl::Status TrafficRouter::SyncBackend(const std::string& service, const std::s
       if (!st.ok() && !absl::IsFailedPrecondition(st) && !absl::IsNotFound(st)) return st;
     }
     deleted.push_back(name);
-  }
-  for (const auto& name : deleted) have.erase(name);
-  for (const auto& [name, t] : want) {
-    const int weight = weights.contains(name) ? weights.at(name) : 0;
-    const LbServer::State state =
-        drain.contains(t->task_id) ? LbServer::State::kDrain : LbServer::State::kReady;
-    auto it = have.find(name);
-    if (it == have.end()) {
-      LbServer s;
-      s.name = name;
-      s.address = t->address;
-      s.port = t->port;
-      s.weight = weight;
-      absl::Status st = lb_->AddServer(backend, s);
-      if (absl::IsAlreadyExists(st)) {
-        // Still there in maintenance from an earlier life: bring it back.
-        st = lb_->SetState(backend, name, state);
-        if (st.ok()) st = lb_->SetWeight(backend, name, weight);
-      } else if (st.ok() && state != LbServer::State::kReady) {
-        st = lb_->SetState(backend, name, state);
-      }
-      if (!st.ok()) return st;
-      if (status != nullptr) status->sessions[t->task_id] = 0;
-      continue;
-    }
-    if (it->second.weight != weight) {
-      if (absl::Status st = lb_->SetWeight(backend, name, weight); !st.ok()) return st;
-    }
-    if (it->second.state != state) {
-      if (absl::Status st = lb_->SetState(backend, name, state); !st.ok()) return st;
-    }
   }
   (void)service;
   return absl::OkStatus();

@@ -86,6 +86,22 @@ TEST_F(TrafficRouterTest, PreviewBackendServesThePreviewRevision) {
   EXPECT_EQ(Servers("web-preview").at("r2-b1").weight, 256);
 }
 
+TEST_F(TrafficRouterTest, ASwitchNeverLeavesTheBackendWithoutAServer) {
+  hosting::internal::Rollout blue;
+  (*blue.mutable_weights())[1] = 100;
+  (*blue.mutable_weights())[2] = 0;
+  std::vector<RouteTarget> t = {Task("a1", 1), Task("a2", 1), Task("b1", 2), Task("b2", 2)};
+  router_.Sync("web", blue, t);
+  hosting::internal::Rollout green;
+  (*green.mutable_weights())[1] = 0;
+  (*green.mutable_weights())[2] = 100;
+  router_.Sync("web", green, t);
+  router_.Sync("web", blue, t);
+  EXPECT_GT(lb_.min_ready_weight("web"), 0);
+  EXPECT_EQ(Servers().at("r1-a1").weight, 256);
+  EXPECT_EQ(Servers().at("r2-b1").weight, 0);
+}
+
 TEST_F(TrafficRouterTest, MissingBackendOrBalancerIsReportedNotFatal) {
   RouteStatus st = router_.Sync("api", {}, {Task("a1", 1)});
   EXPECT_FALSE(st.routed);

@@ -11,10 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <curl/curl.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -358,6 +361,110 @@ int AppsvcProcess::Wait() {
   waitpid(pid_, &status, 0);
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+HttpLoad::HttpLoad(std::string url, int threads) : url_(std::move(url)) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+}
+
+HttpLoad::~HttpLoad() { Stop(); }
+
+void HttpLoad::Stop() {
+  stop_ = true;
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+int64_t HttpLoad::TotalBetween(absl::Time a, absl::Time b) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::count_if(all_.begin(), all_.end(), [&](absl::Time t) { return t >= a && t <= b; });
+}
+
+int64_t HttpLoad::FailedBetween(absl::Time a, absl::Time b) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::count_if(failures_.begin(), failures_.end(),
+                       [&](absl::Time t) { return t >= a && t <= b; });
+}
+
+std::string HttpLoad::first_error() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return first_error_;
+}
+
+void HttpLoad::Run() {
+  CURL* c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION,
+                   +[](char*, size_t size, size_t n, void*) -> size_t { return size * n; });
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  while (!stop_) {
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    const absl::Time now = absl::Now();
+    const bool good = rc == CURLE_OK && status >= 200 && status < 400;
+    (good ? ok_ : failed_)++;
+    std::lock_guard<std::mutex> lock(mu_);
+    all_.push_back(now);
+    if (!good) {
+      failures_.push_back(now);
+      if (first_error_.empty()) {
+        first_error_ = rc != CURLE_OK ? curl_easy_strerror(rc) : absl::StrCat("HTTP ", status);
+      }
+    }
+  }
+  curl_easy_cleanup(c);
+}
+
+HaproxyContainer::HaproxyContainer(std::string dir, std::vector<Backend> backends,
+                                   std::string prelude)
+    : dir_(std::move(dir)), backends_(std::move(backends)), prelude_(std::move(prelude)) {}
+
+HaproxyContainer::~HaproxyContainer() { Stop(); }
+
+absl::Status HaproxyContainer::Start() {
+  Shell("docker network inspect hosting >/dev/null 2>&1 || docker network create -d overlay "
+        "--attachable --label hosting.managed=true hosting");
+  std::ifstream in(SourceDir() + "/deploy/haproxy/haproxy.cfg");
+  std::stringstream cfg;
+  std::string line;
+  while (std::getline(in, line) && !absl::StartsWith(line, "# The demo service")) {
+    cfg << line << "\n";
+  }
+  cfg << prelude_ << "\n";
+  std::string publish;
+  int container_port = 9001;
+  for (const auto& b : backends_) {
+    const int host_port = FreePort();
+    cfg << "frontend fe-" << b.name << "\n  bind :" << container_port << "\n  default_backend "
+        << b.name << "\nbackend " << b.name << "\n  balance roundrobin\n" << b.extra << "\n";
+    absl::StrAppend(&publish, " -p 127.0.0.1:", host_port, ":", container_port);
+    ports_[b.name] = host_port;
+    ++container_port;
+  }
+  const std::string cfg_path = dir_ + "/haproxy.cfg";
+  std::ofstream(cfg_path) << cfg.str();
+  Shell("mkdir -p " + dir_ + "/haproxy");
+  socket_ = dir_ + "/haproxy/admin.sock";
+  container_ = absl::StrCat("hosting-test-haproxy-", getpid(), "-", FreePort());
+  CommandResult r = Shell(absl::StrCat("docker run -d --name ", container_, " --network hosting",
+                                       publish, " -v ", dir_, "/haproxy:/run/haproxy -v ",
+                                       cfg_path, ":/etc/haproxy/haproxy.cfg:ro hosting/haproxy:dev"));
+  if (r.exit_code != 0) return absl::UnavailableError("haproxy container: " + r.output);
+  return WaitFor([&] { return Shell("test -S " + socket_).exit_code == 0; }, absl::Seconds(20),
+                 "the HAProxy runtime API socket");
+}
+
+void HaproxyContainer::Stop() {
+  if (container_.empty()) return;
+  Shell("docker rm -f " + container_);
+  container_.clear();
+}
+
+int HaproxyContainer::port(const std::string& backend) const {
+  auto it = ports_.find(backend);
+  return it == ports_.end() ? 0 : it->second;
 }
 
 }  // namespace hosting::testing

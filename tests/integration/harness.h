@@ -2,7 +2,11 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -158,6 +162,60 @@ class AgentProcess {
   std::string report_interval_;
   std::string metrics_address_;
   pid_t pid_ = -1;
+};
+
+// Continuous HTTP load from this machine: `threads` keep-alive clients requesting `url` in a
+// loop until Stop. Counts responses by outcome and keeps the time of each.
+class HttpLoad {
+ public:
+  HttpLoad(std::string url, int threads);
+  ~HttpLoad();
+  void Stop();
+  int64_t ok() const { return ok_; }
+  int64_t failed() const { return failed_; }
+  int64_t total() const { return ok_ + failed_; }
+  // Requests and failures that completed between two instants.
+  int64_t TotalBetween(absl::Time a, absl::Time b);
+  int64_t FailedBetween(absl::Time a, absl::Time b);
+  std::string first_error();
+
+ private:
+  void Run();
+  const std::string url_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> ok_{0}, failed_{0};
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::vector<absl::Time> all_, failures_;
+  std::string first_error_;
+};
+
+// HAProxy from the platform's image (hosting/haproxy:dev) in a container on the services'
+// overlay network "hosting": the platform configuration's global and defaults sections, then
+// one published frontend per backend. Its runtime API socket is shared through a directory.
+class HaproxyContainer {
+ public:
+  struct Backend {
+    std::string name;
+    // Lines added to the backend after "balance roundrobin" (e.g. a server-template).
+    std::string extra;
+  };
+  // `prelude`: sections placed before the frontends (e.g. "resolvers docker ...").
+  HaproxyContainer(std::string dir, std::vector<Backend> backends, std::string prelude = "");
+  ~HaproxyContainer();
+  absl::Status Start();
+  void Stop();
+  // The published 127.0.0.1 port of a backend's frontend.
+  int port(const std::string& backend) const;
+  const std::string& socket() const { return socket_; }
+
+ private:
+  std::string dir_;
+  std::vector<Backend> backends_;
+  std::string prelude_;
+  std::string container_;
+  std::string socket_;
+  std::map<std::string, int> ports_;
 };
 
 }  // namespace hosting::testing

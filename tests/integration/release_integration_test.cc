@@ -32,81 +32,14 @@ const std::vector<std::string> kServices = {"rel-rolling", "rel-canary", "rel-go
                                             "rel-bg",      "rel-bad",    "rel-crash",
                                             "rel-restart", "rel-req"};
 
-// Continuous HTTP load from 127.0.0.1: `threads` keep-alive clients in a loop. Counts
-// responses by outcome and keeps the time of every failure.
-class Load {
- public:
-  Load(std::string url, int threads) : url_(std::move(url)) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
-  }
-  ~Load() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-  int64_t ok() const { return ok_; }
-  int64_t failed() const { return failed_; }
-  int64_t total() const { return ok_ + failed_; }
-  // Failures between two instants.
-  int64_t FailedBetween(absl::Time a, absl::Time b) {
-    absl::MutexLock lock(&mu_);
-    int64_t n = 0;
-    for (absl::Time t : failures_) n += (t >= a && t <= b) ? 1 : 0;
-    return n;
-  }
-  int64_t TotalBetween(absl::Time a, absl::Time b) {
-    absl::MutexLock lock(&mu_);
-    int64_t n = 0;
-    for (absl::Time t : all_) n += (t >= a && t <= b) ? 1 : 0;
-    return n;
-  }
-  std::string first_error() {
-    absl::MutexLock lock(&mu_);
-    return first_error_;
-  }
-
- private:
-  static size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
-  void Run() {
-    CURL* c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Discard);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    while (!stop_) {
-      CURLcode rc = curl_easy_perform(c);
-      long status = 0;
-      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-      const absl::Time now = absl::Now();
-      const bool good = rc == CURLE_OK && status >= 200 && status < 400;
-      (good ? ok_ : failed_)++;
-      absl::MutexLock lock(&mu_);
-      all_.push_back(now);
-      if (!good) {
-        failures_.push_back(now);
-        if (first_error_.empty()) {
-          first_error_ = rc != CURLE_OK ? curl_easy_strerror(rc) : absl::StrCat("HTTP ", status);
-        }
-      }
-    }
-    curl_easy_cleanup(c);
-  }
-  const std::string url_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> ok_{0}, failed_{0};
-  std::vector<std::thread> threads_;
-  absl::Mutex mu_;
-  std::vector<absl::Time> all_, failures_ ABSL_GUARDED_BY(mu_);
-  std::string first_error_ ABSL_GUARDED_BY(mu_);
-};
+using Load = HttpLoad;
 
 // Everything the tests share: started once (a minute of setup), torn down at the end.
 struct Platform {
   std::string dir;
   std::string gateway;
   std::unique_ptr<Datastores> datastores;
-  std::string haproxy_container;
+  std::unique_ptr<HaproxyContainer> haproxy;
   std::string socket;
   std::map<std::string, int> ports;  // service -> published frontend port
   int preview_port = 0;
@@ -122,39 +55,14 @@ struct Platform {
     if (gateway.empty()) return absl::UnavailableError("no docker_gwbridge gateway address");
     datastores = std::make_unique<Datastores>();
     RETURN_IF_ERROR(datastores->Start(gateway));
-    Shell("docker network inspect hosting >/dev/null 2>&1 || docker network create -d overlay "
-          "--attachable --label hosting.managed=true hosting");
-
-    // HAProxy: the platform's global and defaults sections, one frontend per test service.
-    std::ifstream in(SourceDir() + "/deploy/haproxy/haproxy.cfg");
-    std::stringstream cfg;
-    std::string line;
-    while (std::getline(in, line) && !absl::StartsWith(line, "# The demo service")) {
-      cfg << line << "\n";
-    }
-    std::string publish;
-    int container_port = 9001;
-    auto frontend = [&](const std::string& backend) {
-      const int host_port = FreePort();
-      cfg << "frontend fe-" << backend << "\n  bind :" << container_port << "\n  default_backend "
-          << backend << "\nbackend " << backend << "\n  balance roundrobin\n";
-      absl::StrAppend(&publish, " -p 127.0.0.1:", host_port, ":", container_port);
-      ++container_port;
-      return host_port;
-    };
-    for (const auto& s : kServices) ports[s] = frontend(s);
-    preview_port = frontend("rel-bg-preview");
-    const std::string cfg_path = dir + "/haproxy.cfg";
-    std::ofstream(cfg_path) << cfg.str();
-    Shell("mkdir -p " + dir + "/haproxy && chmod 755 " + dir);
-    socket = dir + "/haproxy/admin.sock";
-    haproxy_container = absl::StrCat("hosting-test-haproxy-", getpid());
-    CommandResult r = Shell(absl::StrCat(
-        "docker run -d --name ", haproxy_container, " --network hosting", publish, " -v ", dir,
-        "/haproxy:/run/haproxy -v ", cfg_path, ":/etc/haproxy/haproxy.cfg:ro hosting/haproxy:dev"));
-    if (r.exit_code != 0) return absl::UnavailableError("haproxy container: " + r.output);
-    RETURN_IF_ERROR(WaitFor([&] { return Shell("test -S " + socket).exit_code == 0; },
-                               absl::Seconds(20), "the HAProxy runtime API socket"));
+    std::vector<HaproxyContainer::Backend> backends;
+    for (const auto& s : kServices) backends.push_back({s, ""});
+    backends.push_back({"rel-bg-preview", ""});
+    haproxy = std::make_unique<HaproxyContainer>(dir, backends);
+    RETURN_IF_ERROR(haproxy->Start());
+    socket = haproxy->socket();
+    for (const auto& s : kServices) ports[s] = haproxy->port(s);
+    preview_port = haproxy->port("rel-bg-preview");
 
     hostd = std::make_unique<HostdProcess>(dir + "/hostd", std::vector<std::string>{"--haproxy", socket});
     RETURN_IF_ERROR(hostd->Start());
@@ -167,7 +75,7 @@ struct Platform {
     if (agent) agent->Stop();
     if (hostd) hostd->Stop();
     for (const auto& s : kServices) RemoveSwarmServicesOf(s);
-    if (!haproxy_container.empty()) Shell("docker rm -f " + haproxy_container);
+    if (haproxy) haproxy->Stop();
     if (datastores) datastores->Stop();
   }
 
@@ -195,7 +103,10 @@ struct Platform {
     auto* h = spec.mutable_health();
     h->set_http_path("/health");
     h->mutable_interval()->set_seconds(1);
-    h->mutable_timeout()->set_nanos(800'000'000);
+    // Docker runs the command check by exec: on a busy 2-core machine one can take most of a
+    // second, so three misses in a row make a task unhealthy.
+    h->mutable_timeout()->set_seconds(1);
+    h->set_unhealthy_threshold(3);
     h->add_command("appsvc");
     h->add_command("healthcheck");
     spec.mutable_stop_grace_period()->set_seconds(10);
@@ -224,6 +135,18 @@ class ReleaseTest : public ::testing::Test {
     channel_ = platform->hostd->channel();
     services_ = hosting::v1::ServiceManager::NewStub(channel_);
     releases_ = hosting::v1::Releases::NewStub(channel_);
+  }
+
+  // Each test's services go when it ends: idle tasks still cost their health checks.
+  void TearDown() override {
+    if (!platform->status.ok()) return;
+    for (const auto& s : kServices) {
+      grpc::ClientContext ctx;
+      hosting::v1::DeleteServiceRequest req;
+      req.set_name(s);
+      hosting::v1::DeleteServiceResponse resp;
+      services_->DeleteService(&ctx, req, &resp);
+    }
   }
 
   std::string Url(const std::string& service, const std::string& path) {
@@ -310,6 +233,7 @@ class ReleaseTest : public ::testing::Test {
 TEST_F(ReleaseTest, RollingReleaseUnderLoadLosesNoRequest) {
   const std::string name = "rel-rolling";
   Deploy(platform->Spec(name, 4));
+  if (HasFatalFailure()) return;
   Load load(Url(name, "/api/users/1"), 4);
   absl::SleepFor(absl::Seconds(1));
   // hostctl, as a CI job would run it: the exit code is the outcome.
@@ -331,6 +255,7 @@ TEST_F(ReleaseTest, RollingReleaseUnderLoadLosesNoRequest) {
 TEST_F(ReleaseTest, CanaryOfABadVersionRollsBackByItself) {
   const std::string name = "rel-canary";
   Deploy(platform->Spec(name, 4));
+  if (HasFatalFailure()) return;
   Load load(Url(name, "/api/users/1"), 4);
   absl::SleepFor(absl::Seconds(2));  // the stable revision's window fills
   hosting::v1::StartReleaseRequest req;
@@ -376,6 +301,7 @@ TEST_F(ReleaseTest, CanaryOfABadVersionRollsBackByItself) {
 TEST_F(ReleaseTest, CanaryOfAGoodVersionPromotesThroughEveryStepAndTheManualGate) {
   const std::string name = "rel-good";
   Deploy(platform->Spec(name, 2));
+  if (HasFatalFailure()) return;
   Load load(Url(name, "/api/users/1"), 2);
   hosting::v1::StartReleaseRequest req;
   req.set_service(name);
@@ -426,6 +352,7 @@ TEST_F(ReleaseTest, CanaryOfAGoodVersionPromotesThroughEveryStepAndTheManualGate
 TEST_F(ReleaseTest, BlueGreenSwitchesAtOnceThenRollsBackInstantlyToTheWarmRevision) {
   const std::string name = "rel-bg";
   Deploy(platform->Spec(name, 2));
+  if (HasFatalFailure()) return;
   Load load(Url(name, "/api/users/1"), 2);
   hosting::v1::StartReleaseRequest req;
   req.set_service(name);
@@ -450,7 +377,11 @@ TEST_F(ReleaseTest, BlueGreenSwitchesAtOnceThenRollsBackInstantlyToTheWarmRevisi
   r = WaitState(started->id(), absl::Seconds(30));
   EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_SUCCEEDED);
   for (int i = 0; i < 10; ++i) {
-    EXPECT_THAT(Http("GET", Url(name, "/api/version")).body, HasSubstr("\"hosting_revision\":\"2\""));
+    EXPECT_THAT(Http("GET", Url(name, "/api/version")).body, HasSubstr("\"hosting_revision\":\"2\""))
+        << controlplane::HaproxyLoadBalancer(platform->socket)
+               .Execute("show servers state " + name)
+               .value_or("?")
+        << Events(name);
   }
   // Blue stays warm: the rollback moves traffic without starting a task.
   EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r1 2 2"),
@@ -472,6 +403,7 @@ TEST_F(ReleaseTest, BlueGreenSwitchesAtOnceThenRollsBackInstantlyToTheWarmRevisi
 TEST_F(ReleaseTest, UnhealthyOrNeverRunningVersionsRollBackWithDistinctExitCodes) {
   // Tasks that fail their health check: rolled back as soon as the agents say so (exit 10).
   Deploy(platform->Spec("rel-bad", 2));
+  if (HasFatalFailure()) return;
   Load load(Url("rel-bad", "/api/users/1"), 2);
   hosting::v1::ServiceSpec bad = platform->Spec("rel-bad", 2, {{"FAULT_HEALTH_FAIL", "true"}});
   const std::string spec_path = platform->dir + "/bad.json";
@@ -493,6 +425,7 @@ TEST_F(ReleaseTest, UnhealthyOrNeverRunningVersionsRollBackWithDistinctExitCodes
 
   // Tasks that never run: the progress deadline ends it (exit 13), stable untouched.
   Deploy(platform->Spec("rel-crash", 2));
+  if (HasFatalFailure()) return;
   hosting::v1::ServiceSpec crash = platform->Spec("rel-crash", 2);
   crash.add_command("/bin/false");
   hosting::v1::StartReleaseRequest req;
@@ -514,6 +447,7 @@ TEST_F(ReleaseTest, UnhealthyOrNeverRunningVersionsRollBackWithDistinctExitCodes
 TEST_F(ReleaseTest, HostdKilledMidReleaseResumesAndFinishes) {
   const std::string name = "rel-restart";
   Deploy(platform->Spec(name, 3));
+  if (HasFatalFailure()) return;
   hosting::v1::StartReleaseRequest req;
   req.set_service(name);
   req.set_image("hosting/appsvc:v2");
@@ -541,6 +475,7 @@ TEST_F(ReleaseTest, HostdKilledMidReleaseResumesAndFinishes) {
 TEST_F(ReleaseTest, BadRequestsGetClearErrors) {
   const std::string name = "rel-req";
   Deploy(platform->Spec(name, 1));
+  if (HasFatalFailure()) return;
   hosting::v1::StartReleaseRequest req;
   req.set_service("no-such-service");
   req.set_image("hosting/appsvc:v2");
