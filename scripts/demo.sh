@@ -11,15 +11,20 @@ step "Installing dependencies";            "$root/scripts/install-deps.sh"
 step "Building";                           "$root/scripts/build.sh"
 step "Starting dockerd and the Swarm";     "$root/scripts/start-docker.sh"
 step "Building images";                    "$root/scripts/images.sh"
-step "Starting hostd";                     "$root/scripts/hostd-up.sh"
+step "Starting HAProxy, hostd and hostagent"; "$root/scripts/platform-up.sh"
 
 step "Deploying the sample service (hosting/sample:v1, 3 replicas)"
 sed 's/^image: .*/image: hosting\/sample:v1/' "$root/deploy/examples/web.yaml" \
   | "$hostctl" service apply -f - --wait --wait-timeout 120
 
-step "Releasing v2 (a new revision; the old one goes once the new one runs)"
-sed 's/^image: .*/image: hosting\/sample:v2/' "$root/deploy/examples/web.yaml" \
-  | "$hostctl" service apply -f - --wait --wait-timeout 120
+step "Through HAProxy (127.0.0.1:8080): version $(curl -s http://127.0.0.1:8080/version)"
+
+step "Releasing v2 as a canary: 25 %, 50 %, then all, through HAProxy's weights"
+"$hostctl" release start web --image hosting/sample:v2 --strategy canary \
+  --steps 25,pause:5s,50,pause:5s --reason "scripts/demo.sh" --wait --wait-timeout 300
+
+step "Through HAProxy now: version $(curl -s http://127.0.0.1:8080/version)"
+"$hostctl" release history web
 
 step "What hostd reports"
 "$hostctl" service list
@@ -31,14 +36,17 @@ docker service ls --filter label=hosting.service=web
 docker service ps --filter desired-state=running \
   $(docker service ls -q --filter label=hosting.service=web)
 
-step "The event log"
-"$hostctl" events --service web | tail -15
+step "The release, as the event log recorded it"
+"$hostctl" events --service web --type release. | tail -20
 
 cat <<TXT
 
-hostd keeps running (127.0.0.1:50051; metrics on http://127.0.0.1:9464/metrics).
-Try:  build/hostctl/hostctl service scale web 5 --wait
+hostd keeps running (127.0.0.1:50051; metrics on http://127.0.0.1:9464/metrics), with HAProxy
+in front of the service (http://127.0.0.1:8080/, stats on http://127.0.0.1:8404/stats).
+Try:  build/hostctl/hostctl rollback web --wait
+      build/hostctl/hostctl release start web --image hosting/sample:v1 --strategy blue-green
+      build/hostctl/hostctl service scale web 5 --wait
       docker service scale web-r2=0      # drift: hostd restores it within a second
       build/hostctl/hostctl events --follow
-Stop: kill \$(cat /var/lib/hosting/hostd.pid)
+Stop: kill \$(cat /var/lib/hosting/hostd.pid) \$(cat /var/lib/hosting/hostagent.pid); docker rm -f hosting-haproxy
 TXT

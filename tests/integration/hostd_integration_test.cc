@@ -11,6 +11,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "hosting/v1/cluster.grpc.pb.h"
+#include "hosting/v1/autoscaling.grpc.pb.h"
 #include "hosting/v1/releases.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
 #include "tests/integration/harness.h"
@@ -265,13 +266,21 @@ TEST_F(HostdIntegrationTest, InvalidRequestsGetFieldErrorsAndHostdKeepsServing) 
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(st.error_message(), HasSubstr("no-such-service"));
 
-  // Not-yet-served APIs say what will serve them.
+  // An empty release request names every missing field.
   auto releases = hosting::v1::Releases::NewStub(hostd_->channel());
   grpc::ClientContext ctx3;
   hosting::v1::Release release;
   st = releases->StartRelease(&ctx3, {}, &release);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("service"));
+  EXPECT_THAT(st.error_message(), HasSubstr("image"));
+  // Not-yet-served APIs say what will serve them.
+  auto autoscaling = hosting::v1::Autoscaling::NewStub(hostd_->channel());
+  grpc::ClientContext ctx4;
+  hosting::v1::AutoscalingPolicy policy;
+  st = autoscaling->GetPolicy(&ctx4, {}, &policy);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(st.error_message(), HasSubstr("Releases/StartRelease"));
+  EXPECT_THAT(st.error_message(), HasSubstr("Autoscaling/GetPolicy"));
 
   // Still serving.
   ASSERT_TRUE(Apply(Spec(kImageV1, 1)).ok());
