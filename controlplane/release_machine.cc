@@ -27,7 +27,7 @@ absl::Duration FromDur(const google::protobuf::Duration& d) {
   return absl::Nanoseconds(TimeUtil::DurationToNanoseconds(d));
 }
 
-constexpr absl::Duration kDefaultMinHealthy = absl::Seconds(5);
+constexpr absl::Duration kDefaultMinHealthy = absl::ZeroDuration();
 constexpr absl::Duration kDefaultProgressDeadline = absl::Minutes(5);
 constexpr absl::Duration kDefaultScaleDownDelay = absl::Minutes(10);
 constexpr absl::Duration kRollbackDeadline = absl::Minutes(2);

@@ -236,17 +236,25 @@ void PrintNodes(const std::vector<hosting::v1::Node>& nodes, Format format, std:
   out << FormatTable(rows);
 }
 
-void PrintEvent(const hosting::v1::Event& e, Format format, std::ostream& out) {
+namespace {
+// Streams print one JSON object per line, or YAML documents. False for table format.
+bool PrintStreamed(const google::protobuf::Message& m, Format format, std::ostream& out) {
   if (format == Format::kJson) {
-    out << ToJsonText(e, false) << "\n" << std::flush;
-    return;
+    out << ToJsonText(m, false) << "\n" << std::flush;
+    return true;
   }
   if (format == Format::kYaml) {
     out << "---\n";
-    PrintMessage(e, format, out);
+    PrintMessage(m, format, out);
     out << std::flush;
-    return;
+    return true;
   }
+  return false;
+}
+}  // namespace
+
+void PrintEvent(const hosting::v1::Event& e, Format format, std::ostream& out) {
+  if (PrintStreamed(e, format, out)) return;
   std::string subject = e.service().empty() ? "-" : e.service();
   if (e.revision() > 0) absl::StrAppend(&subject, "/r", e.revision());
   out << FormatTime(e.time()) << "  #" << e.sequence() << "  " << e.type() << "  " << subject
@@ -337,16 +345,7 @@ void PrintRelease(const hosting::v1::Release& r, Format format, std::ostream& ou
 }
 
 void PrintReleaseEvent(const hosting::v1::ReleaseEvent& e, Format format, std::ostream& out) {
-  if (format == Format::kJson) {
-    out << ToJsonText(e, false) << "\n" << std::flush;
-    return;
-  }
-  if (format == Format::kYaml) {
-    out << "---\n";
-    PrintMessage(e, format, out);
-    out << std::flush;
-    return;
-  }
+  if (PrintStreamed(e, format, out)) return;
   out << FormatTime(e.time()) << "  " << e.type() << "  " << e.message() << "\n" << std::flush;
 }
 

@@ -185,7 +185,7 @@ void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()
                     "Canary steps, e.g. 10,analysis:30s,50,pause,100 (weights in %)");
   start->add_option("--max-surge", so->max_surge, "Rolling: extra tasks, count or % (25%)");
   start->add_option("--max-unavailable", so->max_unavailable, "Rolling: missing tasks allowed (0)");
-  start->add_option("--min-healthy-time", so->min_healthy_time, "A new task counts after (5s)");
+  start->add_option("--min-healthy-time", so->min_healthy_time, "A new task counts after being healthy this long (0s)");
   start->add_option("--progress-deadline", so->progress_deadline,
                     "Fail and roll back without progress for this long (5m)");
   start->add_option("--scale-down-delay", so->scale_down_delay,

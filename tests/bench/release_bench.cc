@@ -239,36 +239,14 @@ class Bench {
   }
 
  private:
+  // Swarm's service gets the same environment as hostd's.
   std::map<std::string, std::string> Env() {
-    return {{"DB_HOST", gateway_},
-            {"DB_PORT", std::to_string(datastores_.pg_port())},
-            {"DB_NAME", "app"},
-            {"DB_USER", "app"},
-            {"DB_PASSWORD", "app"},
-            {"REDIS_HOST", gateway_},
-            {"REDIS_PORT", std::to_string(datastores_.redis_port())},
-            {"DB_POOL_SIZE", "2"},
-            {"DRAIN_DELAY_MS", "2000"}};
+    hosting::v1::ServiceSpec spec = Spec({});
+    return {spec.env().begin(), spec.env().end()};
   }
 
   hosting::v1::ServiceSpec Spec(std::map<std::string, std::string> extra) {
-    hosting::v1::ServiceSpec spec;
-    spec.set_name("bench-hostd");
-    spec.set_image("hosting/appsvc:dev");
-    spec.set_replicas(n_);
-    for (auto& [k, v] : Env()) (*spec.mutable_env())[k] = v;
-    (*spec.mutable_env())["MIGRATE_ON_START"] = "true";
-    for (auto& [k, v] : extra) (*spec.mutable_env())[k] = v;
-    spec.add_ports()->set_container_port(3000);
-    auto* h = spec.mutable_health();
-    h->set_http_path("/health");
-    h->mutable_interval()->set_seconds(1);
-    h->mutable_timeout()->set_seconds(1);
-    h->set_unhealthy_threshold(3);
-    h->add_command("appsvc");
-    h->add_command("healthcheck");
-    spec.mutable_stop_grace_period()->set_seconds(10);
-    return spec;
+    return AppsvcServiceSpec("bench-hostd", n_, gateway_, datastores_, extra);
   }
 
   int Up(const std::string& backend) {
@@ -327,11 +305,11 @@ int main(int argc, char** argv) {
   std::printf("| run | time | requests | failed | note |\n| --- | --- | --- | --- | --- |\n");
   const Result swarm_good = bench.SwarmGood();
   Print(swarm_good);
-  const Result hostd_default = bench.HostdRelease("hostd: rolling, defaults (surge 25%, min healthy 5 s)",
+  const Result hostd_default = bench.HostdRelease("hostd: rolling, defaults (surge 25%)",
                                                   "--image hosting/appsvc:v2", 0);
   Print(hostd_default);
   const Result hostd_fast = bench.HostdRelease(
-      "hostd: rolling, surge 100%, min healthy 1 s", "--image hosting/appsvc:v3 --max-surge 100% --min-healthy-time 1s", 0);
+      "hostd: rolling, surge 100%", "--image hosting/appsvc:v3 --max-surge 100%", 0);
   Print(hostd_fast);
   bench.set_current_image("hosting/appsvc:v3");
   const Result swarm_bad = bench.SwarmBad();

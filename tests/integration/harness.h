@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
+#include "hosting/v1/service.pb.h"
 
 // Helpers for tests against the real thing: a real dockerd with a real Swarm and hostd run as a
 // subprocess. Nothing here fakes a component.
@@ -163,6 +164,14 @@ class AgentProcess {
   std::string metrics_address_;
   pid_t pid_ = -1;
 };
+
+// appsvc as a hosted service for release tests and benchmarks: 1 s health checks (the agents'
+// probe and Docker's, three misses make a task unhealthy), the database and Redis of
+// `datastores` reached at `gateway` (DockerGatewayAddress), migrations on start, a 2 s drain.
+hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas,
+                                           const std::string& gateway,
+                                           const Datastores& datastores,
+                                           const std::map<std::string, std::string>& extra_env = {});
 
 // Continuous HTTP load from this machine: `threads` keep-alive clients requesting `url` in a
 // loop until Stop. Counts responses by outcome and keeps the time of each.

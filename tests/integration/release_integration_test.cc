@@ -79,38 +79,9 @@ struct Platform {
     if (datastores) datastores->Stop();
   }
 
-  // The appsvc spec the tests release: 1 s health checks (the agents' and Docker's), a real
-  // database, a drain delay longer than one sync of HAProxy.
   hosting::v1::ServiceSpec Spec(const std::string& name, int replicas,
                                 std::map<std::string, std::string> extra_env = {}) const {
-    hosting::v1::ServiceSpec spec;
-    spec.set_name(name);
-    spec.set_image("hosting/appsvc:dev");
-    spec.set_replicas(replicas);
-    auto& env = *spec.mutable_env();
-    env["DB_HOST"] = gateway;
-    env["DB_PORT"] = std::to_string(datastores->pg_port());
-    env["DB_NAME"] = "app";
-    env["DB_USER"] = "app";
-    env["DB_PASSWORD"] = "app";
-    env["REDIS_HOST"] = gateway;
-    env["REDIS_PORT"] = std::to_string(datastores->redis_port());
-    env["MIGRATE_ON_START"] = "true";
-    env["DRAIN_DELAY_MS"] = "2000";
-    env["DB_POOL_SIZE"] = "2";
-    for (auto& [k, v] : extra_env) env[k] = v;
-    spec.add_ports()->set_container_port(3000);
-    auto* h = spec.mutable_health();
-    h->set_http_path("/health");
-    h->mutable_interval()->set_seconds(1);
-    // Docker runs the command check by exec: on a busy 2-core machine one can take most of a
-    // second, so three misses in a row make a task unhealthy.
-    h->mutable_timeout()->set_seconds(1);
-    h->set_unhealthy_threshold(3);
-    h->add_command("appsvc");
-    h->add_command("healthcheck");
-    spec.mutable_stop_grace_period()->set_seconds(10);
-    return spec;
+    return AppsvcServiceSpec(name, replicas, gateway, *datastores, extra_env);
   }
 };
 
