@@ -6,6 +6,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "hostctl/output.h"
+#include "hostctl/release_commands.h"
 #include "hostctl/spec_file.h"
 
 namespace hosting::hostctl {
@@ -160,6 +161,64 @@ TEST(RunTest, UnreachableServerExitsSix) {
   EXPECT_EQ(RunArgs({"--server", "127.0.0.1:1", "--timeout", "2", "service", "list"}, &out, &err),
             kExitUnavailable);
   EXPECT_THAT(err, HasSubstr("list services"));
+}
+
+TEST(ReleaseFlagsTest, CanaryStepsParse) {
+  auto steps = ParseCanarySteps("10, pause:30s,analysis:1m,50%,pause,analysis,100");
+  ASSERT_TRUE(steps.ok()) << steps.status();
+  ASSERT_EQ(steps->size(), 7u);
+  EXPECT_EQ((*steps)[0].set_weight(), 10u);
+  EXPECT_EQ(TimeUtil::DurationToSeconds((*steps)[1].pause().duration()), 30);
+  EXPECT_EQ(TimeUtil::DurationToSeconds((*steps)[2].analysis().duration()), 60);
+  EXPECT_EQ((*steps)[3].set_weight(), 50u);
+  EXPECT_TRUE((*steps)[4].has_pause());
+  EXPECT_FALSE((*steps)[4].pause().has_duration());  // a manual gate
+  EXPECT_TRUE((*steps)[5].has_analysis());
+  EXPECT_EQ((*steps)[6].set_weight(), 100u);
+  for (const char* bad : {"", "101", "banana", "pause:soon", "-5"}) {
+    auto r = ParseCanarySteps(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+  EXPECT_THAT(ParseCanarySteps("10,banana").status().message(), HasSubstr("banana"));
+}
+
+TEST(ReleaseFlagsTest, CountsAndPercents) {
+  EXPECT_EQ(ParseIntOrPercent("3")->count(), 3);
+  EXPECT_EQ(ParseIntOrPercent("25%")->percent(), 25);
+  EXPECT_FALSE(ParseIntOrPercent("125%").ok());
+  EXPECT_FALSE(ParseIntOrPercent("x").ok());
+}
+
+TEST(ReleaseFlagsTest, EveryOutcomeHasItsExitCode) {
+  EXPECT_EQ(ExitCodeForRelease(hosting::v1::RELEASE_STATE_SUCCEEDED), 0);
+  EXPECT_EQ(ExitCodeForRelease(hosting::v1::RELEASE_STATE_ROLLED_BACK), 10);
+  EXPECT_EQ(ExitCodeForRelease(hosting::v1::RELEASE_STATE_FAILED), 11);
+  EXPECT_EQ(ExitCodeForRelease(hosting::v1::RELEASE_STATE_ABORTED), 12);
+  EXPECT_EQ(ExitCodeForRelease(hosting::v1::RELEASE_STATE_TIMED_OUT), 13);
+  EXPECT_EQ(ExitCodeForRelease(hosting::v1::RELEASE_STATE_PROGRESSING), 7);
+}
+
+TEST(ReleaseOutputTest, StatusShowsAnalysisNumbers) {
+  hosting::v1::Release r;
+  r.set_id("web-3");
+  r.set_service("web");
+  r.set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  r.set_state(hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  r.set_weight(20);
+  auto* a = r.add_analyses();
+  a->set_verdict(hosting::v1::ANALYSIS_VERDICT_FAILED);
+  a->set_reason("canary worse than allowed");
+  auto* m = a->add_metrics();
+  m->set_metric("error_ratio_increase");
+  m->set_canary(0.3);
+  m->set_stable(0.0);
+  m->set_threshold(0.01);
+  std::ostringstream out;
+  PrintRelease(r, Format::kTable, out);
+  EXPECT_THAT(out.str(), HasSubstr("rolled back"));
+  EXPECT_THAT(out.str(), HasSubstr("Analysis 1: failed: canary worse than allowed"));
+  EXPECT_THAT(out.str(), HasSubstr("canary 0.3, stable 0, threshold 0.01"));
+  EXPECT_THAT(out.str(), HasSubstr("approximated by replica counts"));
 }
 
 }  // namespace

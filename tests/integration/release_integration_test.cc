@@ -50,6 +50,10 @@ struct Platform {
   absl::Status Start() {
     RETURN_IF_ERROR(CheckDockerSwarm());
     for (const auto& s : kServices) RemoveSwarmServicesOf(s);  // left by an interrupted run
+    // "v2": the same build under another reference, i.e. a new revision.
+    if (Shell("docker tag hosting/appsvc:dev hosting/appsvc:v2").exit_code != 0) {
+      return absl::FailedPreconditionError("no hosting/appsvc:dev image: run scripts/images.sh");
+    }
     dir = MakeTempDir("hosting-release-");
     gateway = DockerGatewayAddress();
     if (gateway.empty()) return absl::UnavailableError("no docker_gwbridge gateway address");
