@@ -445,10 +445,14 @@ void Agent::ReportLoop() {
           r.status == 200 ? ParsePrometheusText(r.body)
                           : absl::StatusOr<std::vector<Sample>>(absl::UnavailableError(r.error));
       if (!samples.ok()) {
-        // No /metrics (or not Prometheus text): look again later, not every report.
+        // No /metrics (or not Prometheus text) from a task that is up: look again later, not
+        // every report. One still starting is asked again at the next report, so a canary's
+        // first requests are counted from its start.
         metrics_->scrape_failures->Increment();
         absl::MutexLock lock(&mu_);
-        if (auto it = tasks_.find(target.container_id); it != tasks_.end()) {
+        if (auto it = tasks_.find(target.container_id);
+            it != tasks_.end() &&
+            it->second.report.probe_health() == hosting::v1::TASK_HEALTH_HEALTHY) {
           it->second.next_scrape = absl::Now() + absl::Seconds(10);
         }
         continue;

@@ -1,5 +1,7 @@
 #include "appsvc/http_server.h"
 
+#include <array>
+
 #include <random>
 #include <unordered_set>
 
@@ -138,6 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
     ++server_.active_;
     version_ = 11;
     keep_alive_ = false;
+    linger_ = true;
     request_id_ = NewRequestId();
     HttpResponse r = JsonError(status, message);
     Write(std::move(r), true);
@@ -174,10 +177,36 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = false;
     head_ = false;
     if (ec || !res_.keep_alive()) {
-      Close();
+      if (!ec && linger_) {
+        LingerClose();
+      } else {
+        Close();
+      }
       return;
     }
     DoRead();
+  }
+
+  // After an error response to input we did not read in full: closing at once, with unread
+  // bytes in the socket, would make the kernel send a reset that can overtake the response.
+  // Stop sending, discard what the client still sends for a moment, then close.
+  void LingerClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    Discard();
+  }
+
+  void Discard() {
+    auto buf = std::make_shared<std::array<char, 4096>>();
+    stream_.async_read_some(boost::asio::buffer(*buf),
+                            [self = shared_from_this(), buf](beast::error_code ec, size_t) {
+                              if (ec) {
+                                self->Close();
+                                return;
+                              }
+                              self->Discard();
+                            });
   }
 
   void Close() {
@@ -201,6 +230,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;
   bool head_ = false;
   bool closed_ = false;
+  bool linger_ = false;
 };
 
 namespace {

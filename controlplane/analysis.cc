@@ -38,7 +38,8 @@ hosting::v1::AnalysisSpec AnalysisDefaults(const hosting::v1::AnalysisSpec& in) 
 
 hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
                                     const AgentRegistry::RevisionAggregate* stable,
-                                    const AgentRegistry::RevisionAggregate& canary) {
+                                    const AgentRegistry::RevisionAggregate& canary,
+                                    const PromqlResults& promql) {
   const hosting::v1::AnalysisSpec spec = AnalysisDefaults(in);
   hosting::v1::AnalysisResult r;
   const uint64_t cs = static_cast<uint64_t>(std::llround(canary.requests));
@@ -67,27 +68,59 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
                                            canary.error_ratio * 100, spec.max_error_ratio() * 100));
       }
     }
-    if (spec.max_p99_latency_ratio() > 0 && stable != nullptr && stable_enough &&
-        std::isfinite(canary.p99) && std::isfinite(stable->p99) && stable->p99 > 0) {
-      const double limit = stable->p99 * spec.max_p99_latency_ratio();
-      const bool bad = canary.p99 > limit;
-      Add(r, "p99_latency_ratio", canary.p99, stable->p99, limit, cs, ss, bad);
-      if (bad) {
-        failures.push_back(absl::StrFormat("p99 %.1f ms vs stable %.1f ms (allowed x%.2f)",
-                                           canary.p99 * 1e3, stable->p99 * 1e3,
-                                           spec.max_p99_latency_ratio()));
-      }
-    }
-    if (spec.has_max_p99_latency() && std::isfinite(canary.p99)) {
-      const double limit = TimeUtil::DurationToNanoseconds(spec.max_p99_latency()) / 1e9;
-      if (limit > 0) {
-        const bool bad = canary.p99 > limit;
-        Add(r, "p99_latency", canary.p99, stable ? stable->p99 : 0, limit, cs, ss, bad);
+    // Latency quantiles: relative to stable, and absolute.
+    struct Quantile {
+      const char* name;
+      double canary, stable;
+      double max_ratio;
+      const google::protobuf::Duration* max;
+    };
+    for (const Quantile& q :
+         {Quantile{"p95", canary.p95, stable ? stable->p95 : NAN, spec.max_p95_latency_ratio(),
+                   spec.has_max_p95_latency() ? &spec.max_p95_latency() : nullptr},
+          Quantile{"p99", canary.p99, stable ? stable->p99 : NAN, spec.max_p99_latency_ratio(),
+                   spec.has_max_p99_latency() ? &spec.max_p99_latency() : nullptr}}) {
+      if (!std::isfinite(q.canary)) continue;
+      if (q.max_ratio > 0 && stable != nullptr && stable_enough && std::isfinite(q.stable) &&
+          q.stable > 0) {
+        const double limit = q.stable * q.max_ratio;
+        const bool bad = q.canary > limit;
+        Add(r, absl::StrCat(q.name, "_latency_ratio").c_str(), q.canary, q.stable, limit, cs, ss,
+            bad);
         if (bad) {
-          failures.push_back(absl::StrFormat("p99 %.1f ms above %.1f ms", canary.p99 * 1e3,
-                                             limit * 1e3));
+          failures.push_back(absl::StrFormat("%s %.1f ms vs stable %.1f ms (allowed x%.2f)",
+                                             q.name, q.canary * 1e3, q.stable * 1e3,
+                                             q.max_ratio));
         }
       }
+      if (q.max != nullptr) {
+        const double limit = TimeUtil::DurationToNanoseconds(*q.max) / 1e9;
+        if (limit > 0) {
+          const bool bad = q.canary > limit;
+          Add(r, absl::StrCat(q.name, "_latency").c_str(), q.canary,
+              std::isfinite(q.stable) ? q.stable : 0, limit, cs, ss, bad);
+          if (bad) {
+            failures.push_back(absl::StrFormat("%s %.1f ms above %.1f ms", q.name,
+                                               q.canary * 1e3, limit * 1e3));
+          }
+        }
+      }
+    }
+  }
+  std::vector<std::string> promql_missing;
+  for (const auto& check : spec.promql()) {
+    const std::string name = check.name().empty() ? check.query() : check.name();
+    auto it = promql.find(check.query());
+    if (it == promql.end() || !it->second.ok()) {
+      promql_missing.push_back(absl::StrCat(
+          name, ": ", it == promql.end() ? "not queried" : it->second.status().message()));
+      continue;
+    }
+    const bool bad = *it->second > check.max_value();
+    Add(r, absl::StrCat("promql:", name).c_str(), *it->second, 0, check.max_value(), cs, ss, bad);
+    if (bad) {
+      failures.push_back(absl::StrFormat("PromQL %s = %.6g above %.6g", name, *it->second,
+                                         check.max_value()));
     }
   }
   if (!failures.empty()) {
@@ -102,6 +135,11 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
                               stable ? absl::StrCat(", stable ", ss) : std::string(),
                               " requests in the window, ", spec.min_samples(),
                               " needed on each side"));
+  } else if (!promql_missing.empty()) {
+    r.set_verdict(hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+    std::string why;
+    for (const auto& m : promql_missing) absl::StrAppend(&why, why.empty() ? "" : "; ", m);
+    r.set_reason(absl::StrCat("no data from PromQL: ", why));
   } else {
     r.set_verdict(hosting::v1::ANALYSIS_VERDICT_PASSED);
     r.set_reason(absl::StrCat("canary within bounds over ", cs, " requests",

@@ -1,5 +1,9 @@
 #pragma once
 
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "controlplane/agent_registry.h"
 #include "hosting/v1/releases.pb.h"
@@ -15,9 +19,13 @@ hosting::v1::AnalysisSpec AnalysisDefaults(const hosting::v1::AnalysisSpec& spec
 //  - FAILED as soon as the canary has min_samples requests and breaks a bound (early abort);
 //  - INCONCLUSIVE when either side has fewer than min_samples (never a silent pass);
 //  - PASSED otherwise.
+// PromQL checks are judged from `promql`: each check's result keyed by its query as written
+// (before "{{revision}}" substitution); a missing or failed one is no data.
 // The caller decides whether the analysis' duration has run out.
+using PromqlResults = std::map<std::string, absl::StatusOr<double>>;
 hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& spec,
                                     const AgentRegistry::RevisionAggregate* stable,
-                                    const AgentRegistry::RevisionAggregate& canary);
+                                    const AgentRegistry::RevisionAggregate& canary,
+                                    const PromqlResults& promql = {});
 
 }  // namespace hosting::controlplane

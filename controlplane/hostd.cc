@@ -58,6 +58,10 @@ absl::Status Hostd::Init() {
   releases_ = std::make_unique<ReleaseManager>(*store_, *docker_, *agents_, *router_,
                                                *reconciler_, *events_, Clock::Real(),
                                                options_.releases);
+  if (!options_.prometheus.empty()) {
+    prometheus_ = std::make_unique<PrometheusQuery>(options_.prometheus);
+    releases_->SetMetricsQuery(prometheus_.get());
+  }
   releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>();
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>();

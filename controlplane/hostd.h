@@ -42,6 +42,8 @@ struct HostdOptions {
   bool allow_insecure_remote = false;
   // HAProxy runtime API: a unix socket path or host:port; empty: no exact weights.
   std::string haproxy;
+  // Prometheus base URL for PromQL analysis checks; empty: such checks have no data.
+  std::string prometheus;
   ReconcilerOptions reconciler;
   ReleaseManagerOptions releases;
   AgentRegistry::Options agents;
@@ -73,6 +75,7 @@ class Hostd {
   std::unique_ptr<AgentRegistry> agents_;
   std::unique_ptr<LoadBalancer> load_balancer_;
   std::unique_ptr<TrafficRouter> router_;
+  std::unique_ptr<MetricsQuery> prometheus_;
   std::unique_ptr<ReleaseManager> releases_;
   std::shared_ptr<prometheus::Collectable> agent_metrics_;
   std::unique_ptr<ServiceManagerGrpc> service_manager_grpc_;

@@ -28,6 +28,8 @@ ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(30),
 ABSL_FLAG(std::string, haproxy, "",
           "HAProxy runtime API (stats socket at admin level): a unix socket path or host:port. "
           "Empty: releases approximate traffic weights with replica counts.");
+ABSL_FLAG(std::string, prometheus, "",
+          "Prometheus base URL (e.g. http://127.0.0.1:9090) for PromQL analysis checks.");
 ABSL_FLAG(absl::Duration, release_tick, absl::Milliseconds(250),
           "How often releases advance and HAProxy backends are synced.");
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (enables TLS).");
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
   options.reconciler.network = absl::GetFlag(FLAGS_network);
   options.haproxy = absl::GetFlag(FLAGS_haproxy);
   options.releases.tick = absl::GetFlag(FLAGS_release_tick);
+  options.prometheus = absl::GetFlag(FLAGS_prometheus);
   options.reconciler.workers = absl::GetFlag(FLAGS_workers);
   options.reconciler.resync_interval = absl::GetFlag(FLAGS_resync_interval);
 

@@ -248,7 +248,7 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
   };
   hosting::v1::AnalysisResult res =
       Analyze(spec, compare_with_stable ? &find(r.stable_revision()) : nullptr,
-              find(rel->to_revision()));
+              find(rel->to_revision()), obs.promql);
   auto* current = rel->mutable_analyses(rel->analyses_size() - 1);
   *current->mutable_metrics() = res.metrics();
   current->set_reason(res.reason());
@@ -304,9 +304,12 @@ void ReleaseMachine::Rolling(ReleaseRecord& r, ServiceRecord& s, const Observati
   if (r.drain_revision() == stable || old_target < Replicas(s, stable)) {
     ScaleDown(r, s, obs, stable, r.drain_revision() == stable ? r.drain_to() : old_target, notes);
   }
-  // New tasks start while the total stays within n + max_surge.
+  // New tasks start while the total stays within n + max_surge. Tasks being drained already
+  // take no traffic and are about to stop: like Kubernetes' terminating pods, they do not
+  // count, so the next batch starts while they drain.
   const int32_t cur_new = Replicas(s, to);
-  const int32_t room = n + surge - (cur_new + Replicas(s, stable));
+  const int32_t old_serving = r.drain_revision() == stable ? r.drain_to() : Replicas(s, stable);
+  const int32_t room = n + surge - (cur_new + old_serving);
   const int32_t add = std::min(room, n - cur_new);
   if (add > 0) {
     SetReplicas(s, to, cur_new + add);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "controlplane/agent_registry.h"
 #include "controlplane/store.h"
@@ -35,6 +36,8 @@ struct Observation {
   bool router = false;
   // Open sessions per task on HAProxy (missing: none seen).
   std::map<std::string, int> sessions;
+  // Results of the policy's PromQL checks, by query as written.
+  std::map<std::string, absl::StatusOr<double>> promql;
 };
 
 // Something a step did, for the event log and WatchRelease.

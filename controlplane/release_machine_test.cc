@@ -2,6 +2,9 @@
 // metrics: every transition and failure path, step by step.
 #include "controlplane/release_machine.h"
 
+#include "controlplane/analysis.h"
+#include "controlplane/promql.h"
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
@@ -124,7 +127,9 @@ class ReleaseMachineTest : public ::testing::Test {
     cluster_.Converge(service_, service_.revision);
     cluster_.now += dt;
     // Invariant: a rolling release with max_unavailable 0 never has fewer ready tasks than n.
-    max_total_ = std::max(max_total_, cluster_.Count(1) + cluster_.Count(2));
+    // Tasks not being drained: what max_surge bounds.
+    max_total_ = std::max(max_total_, cluster_.Count(1) + cluster_.Count(2) -
+                                          service_.rollout.drain_tasks_size());
   }
   hosting::v1::ReleaseState RunUntilDone(int max_ticks = 2000) {
     for (int i = 0; i < max_ticks && !IsTerminalState(state()); ++i) {
@@ -437,6 +442,86 @@ TEST(ReleaseMachineStatic, ResolveCountsAndPercents) {
   v.set_percent(50);
   EXPECT_EQ(ReleaseMachine::Resolve(v, 5, 25, true), 3);
   EXPECT_EQ(ReleaseMachine::CanarySteps({}).size(), 5u);
+}
+
+AgentRegistry::RevisionAggregate Agg(double requests, double errors, double p95, double p99) {
+  AgentRegistry::RevisionAggregate a;
+  a.requests = requests;
+  a.errors = errors;
+  a.error_ratio = requests > 0 ? errors / requests : 0;
+  a.p95 = p95;
+  a.p99 = p99;
+  return a;
+}
+
+TEST(AnalyzeTest, ComparesErrorsAndLatencyQuantilesWithTheirNumbers) {
+  hosting::v1::AnalysisSpec spec;
+  spec.set_max_p95_latency_ratio(1.5);
+  spec.set_max_p99_latency_ratio(2);
+  const auto stable = Agg(1000, 5, 0.010, 0.020);
+  auto good = Analyze(spec, &stable, Agg(200, 1, 0.012, 0.030));
+  EXPECT_EQ(good.verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED) << good.reason();
+  EXPECT_EQ(good.metrics_size(), 3);  // error ratio increase, p95 ratio, p99 ratio
+  auto slow = Analyze(spec, &stable, Agg(200, 1, 0.020, 0.030));
+  EXPECT_EQ(slow.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(slow.reason(), HasSubstr("p95 20.0 ms vs stable 10.0 ms"));
+  auto errors = Analyze(spec, &stable, Agg(200, 20, 0.010, 0.020));
+  EXPECT_EQ(errors.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(errors.reason(), HasSubstr("5xx ratio 10.00%"));
+  // Too few samples on either side is never a pass.
+  auto few = Analyze(spec, &stable, Agg(50, 0, 0.010, 0.020));
+  EXPECT_EQ(few.verdict(), hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+  EXPECT_THAT(few.reason(), HasSubstr("canary 50"));
+  const auto quiet_stable = Agg(10, 0, 0.01, 0.02);
+  EXPECT_EQ(Analyze(spec, &quiet_stable, Agg(500, 0, 0.01, 0.02)).verdict(),
+            hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+  // Absolute bounds work without a stable side (blue-green preview).
+  hosting::v1::AnalysisSpec abs;
+  abs.mutable_max_p99_latency()->set_nanos(25'000'000);
+  abs.set_max_error_ratio(0.05);
+  EXPECT_EQ(Analyze(abs, nullptr, Agg(200, 1, 0.01, 0.02)).verdict(),
+            hosting::v1::ANALYSIS_VERDICT_PASSED);
+  EXPECT_EQ(Analyze(abs, nullptr, Agg(200, 1, 0.01, 0.03)).verdict(),
+            hosting::v1::ANALYSIS_VERDICT_FAILED);
+  // PromQL checks: over the bound fails; no data is never a pass.
+  auto* q = spec.add_promql();
+  q->set_name("errors");
+  q->set_query("rate(errors{revision=\"{{revision}}\"}[30s])");
+  q->set_max_value(0.5);
+  auto missing = Analyze(spec, &stable, Agg(200, 1, 0.012, 0.030));
+  EXPECT_EQ(missing.verdict(), hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+  EXPECT_THAT(missing.reason(), HasSubstr("no data from PromQL: errors"));
+  PromqlResults results;
+  results.insert_or_assign(q->query(), 0.2);
+  EXPECT_EQ(Analyze(spec, &stable, Agg(200, 1, 0.012, 0.030), results).verdict(),
+            hosting::v1::ANALYSIS_VERDICT_PASSED);
+  results.insert_or_assign(q->query(), 0.9);
+  auto over = Analyze(spec, &stable, Agg(200, 1, 0.012, 0.030), results);
+  EXPECT_EQ(over.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(over.reason(), HasSubstr("PromQL errors = 0.9 above 0.5"));
+  EXPECT_EQ(SubstituteQuery(q->query(), "web", 7), "rate(errors{revision=\"7\"}[30s])");
+}
+
+TEST(PrometheusQueryTest, ParsesInstantAnswers) {
+  EXPECT_DOUBLE_EQ(*PrometheusQuery::ParseInstant(
+                       R"({"status":"success","data":{"resultType":"vector","result":[)"
+                       R"({"metric":{},"value":[1700000000.1,"0.25"]}]}})"),
+                   0.25);
+  EXPECT_DOUBLE_EQ(*PrometheusQuery::ParseInstant(
+                       R"({"status":"success","data":{"resultType":"scalar","result":[1,"3"]}})"),
+                   3);
+  EXPECT_TRUE(absl::IsNotFound(
+      PrometheusQuery::ParseInstant(
+          R"({"status":"success","data":{"resultType":"vector","result":[]}})")
+          .status()));
+  auto bad = PrometheusQuery::ParseInstant(
+      R"({"status":"error","errorType":"bad_data","error":"parse error at char 4"})");
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+  EXPECT_THAT(bad.status().message(), HasSubstr("parse error"));
+  EXPECT_FALSE(PrometheusQuery::ParseInstant("<html>").ok());
+  // Nothing listening: unavailable, not a crash.
+  PrometheusQuery none("http://127.0.0.1:1");
+  EXPECT_TRUE(absl::IsUnavailable(none.Instant("up").status()));
 }
 
 }  // namespace

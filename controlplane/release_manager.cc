@@ -86,6 +86,33 @@ void ReleaseManager::SetImagePuller(ImagePuller puller) {
   puller_ = std::move(puller);
 }
 
+void ReleaseManager::SetMetricsQuery(MetricsQuery* query) {
+  absl::MutexLock lock(&mu_);
+  query_ = query;
+}
+
+std::map<std::string, absl::StatusOr<double>> ReleaseManager::QueryChecks(const ReleaseRecord& r) {
+  std::map<std::string, absl::StatusOr<double>> out;
+  if (r.release().state() != hosting::v1::RELEASE_STATE_PROGRESSING) return out;
+  std::vector<const hosting::v1::PromQLCheck*> checks;
+  for (const auto& step : r.policy().canary().steps()) {
+    for (const auto& c : step.analysis().promql()) checks.push_back(&c);
+  }
+  for (const auto& c : r.policy().canary().background_analysis().promql()) checks.push_back(&c);
+  for (const auto& c : r.policy().blue_green().pre_switch_analysis().promql()) checks.push_back(&c);
+  for (const auto* c : checks) {
+    if (out.contains(c->query())) continue;
+    out.insert_or_assign(
+        c->query(),
+        query_ == nullptr
+            ? absl::StatusOr<double>(absl::FailedPreconditionError(
+                  "no PromQL source: start hostd with --prometheus"))
+            : query_->Instant(
+                  SubstituteQuery(c->query(), r.release().service(), r.release().to_revision())));
+  }
+  return out;
+}
+
 bool ReleaseManager::IsReleaseEvent(const hosting::v1::Event& e, const std::string& id) {
   auto it = e.attributes().find("release");
   return absl::StartsWith(e.type(), "release.") && it != e.attributes().end() && it->second == id;
@@ -392,6 +419,7 @@ void ReleaseManager::AdvanceOne(ReleaseRecord r, const Cluster& cluster) {
     obs.sessions = route->second.sessions;
   }
   obs.metrics = agents_.Aggregate(service);
+  obs.promql = QueryChecks(r);
   std::map<std::string, hosting::v1::TaskReport> reports;
   for (auto& t : agents_.Tasks(service)) reports[t.task_id()] = t;
   if (auto it = cluster.tasks.find(service); it != cluster.tasks.end()) {

@@ -16,6 +16,7 @@
 #include "common/docker_client.h"
 #include "controlplane/agent_registry.h"
 #include "controlplane/event_log.h"
+#include "controlplane/promql.h"
 #include "controlplane/reconciler.h"
 #include "controlplane/release_machine.h"
 #include "controlplane/store.h"
@@ -51,6 +52,8 @@ class ReleaseManager {
   ~ReleaseManager();
 
   void SetImagePuller(ImagePuller puller);
+  // The PromQL source for analysis checks (hostd --prometheus); none: such checks have no data.
+  void SetMetricsQuery(MetricsQuery* query);
 
   absl::StatusOr<hosting::v1::Release> Start(const hosting::v1::StartReleaseRequest& request);
   absl::StatusOr<hosting::v1::Release> Get(const hosting::v1::GetReleaseRequest& request);
@@ -83,6 +86,9 @@ class ReleaseManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool PrePull(hosting::internal::ReleaseRecord& r, const ServiceRecord& s)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The release's PromQL checks, queried for its new revision.
+  std::map<std::string, absl::StatusOr<double>> QueryChecks(
+      const hosting::internal::ReleaseRecord& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The service's tasks as HAProxy servers: address, traffic port, and readiness (agent probe,
   // or running when no agent watches the node).
   std::vector<RouteTarget> Targets(const ServiceRecord& s, const Cluster& cluster);
@@ -104,6 +110,7 @@ class ReleaseManager {
 
   absl::Mutex mu_;  // serializes every change to releases
   ImagePuller puller_ ABSL_GUARDED_BY(mu_);
+  MetricsQuery* query_ ABSL_GUARDED_BY(mu_) = nullptr;
   // Pre-pulls in flight, by release ID.
   std::map<std::string, std::shared_ptr<absl::Notification>> pulls_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, RouteStatus> routes_ ABSL_GUARDED_BY(mu_);

@@ -70,6 +70,11 @@ std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePoli
     if (a.max_error_ratio() < 0 || a.max_error_ratio() > 1) {
       v.push_back({field + ".max_error_ratio", "must be 0..1"});
     }
+    if (a.max_p95_latency_ratio() < 0) {
+      v.push_back({field + ".max_p95_latency_ratio", "must not be negative"});
+    }
+    check_duration(a.max_p95_latency(), field + ".max_p95_latency");
+    check_duration(a.max_p99_latency(), field + ".max_p99_latency");
     if (a.max_p99_latency_ratio() < 0) {
       v.push_back({field + ".max_p99_latency_ratio", "must not be negative"});
     }

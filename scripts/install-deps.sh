@@ -15,7 +15,7 @@ packages=(
   # runtime: Docker Swarm and the base image builder
   docker.io debootstrap iproute2 curl ca-certificates procps netcat-openbsd openssl
   # real dependencies for the tests and benchmarks (started by the scripts, never at install)
-  postgresql-15 postgresql-client-15 redis-server nginx-light wrk haproxy
+  postgresql-15 postgresql-client-15 redis-server nginx-light wrk haproxy prometheus
   # node for the reflection-based external gRPC client used in tests
   nodejs
 )

@@ -363,6 +363,58 @@ int AppsvcProcess::Wait() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+PrometheusProcess::PrometheusProcess(std::string dir, std::vector<std::string> targets, int port)
+    : dir_(std::move(dir)), targets_(std::move(targets)), port_(port > 0 ? port : FreePort()) {}
+
+PrometheusProcess::~PrometheusProcess() { Stop(); }
+
+absl::Status PrometheusProcess::Start() {
+  Shell("mkdir -p " + dir_ + "/data");
+  std::string list;
+  for (const auto& t : targets_) absl::StrAppend(&list, list.empty() ? "" : ", ", "'", t, "'");
+  std::ofstream(dir_ + "/prometheus.yml")
+      << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+      << "scrape_configs:\n  - job_name: hosting\n    static_configs:\n      - targets: [" << list
+      << "]\n";
+  pid_ = fork();
+  if (pid_ == 0) {
+    const std::string log = dir_ + "/prometheus.log";
+    FILE* f = freopen(log.c_str(), "w", stdout);
+    (void)f;
+    dup2(fileno(stdout), 2);
+    const std::string config = "--config.file=" + dir_ + "/prometheus.yml";
+    const std::string data = "--storage.tsdb.path=" + dir_ + "/data";
+    const std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(port_);
+    execlp("prometheus", "prometheus", config.c_str(), data.c_str(), listen.c_str(),
+           static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (pid_ < 0) return absl::InternalError("fork failed");
+  return WaitFor(
+      [&] {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          return true;
+        }
+        return Http("GET", url() + "/-/ready").status == 200;
+      },
+      absl::Seconds(30), "Prometheus ready")
+      .ok() && pid_ > 0
+             ? absl::OkStatus()
+             : absl::UnavailableError(absl::StrCat(
+                   "Prometheus did not start (is the prometheus package installed?); see ", dir_,
+                   "/prometheus.log"));
+}
+
+void PrometheusProcess::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
 hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas,
                                            const std::string& gateway,
                                            const Datastores& datastores,

@@ -165,6 +165,25 @@ class AgentProcess {
   pid_t pid_ = -1;
 };
 
+// Prometheus (Debian's package) as a child process scraping `targets` ("host:port" of
+// /metrics endpoints) every second, with its data in `dir`.
+class PrometheusProcess {
+ public:
+  // `port` 0: a free one.
+  PrometheusProcess(std::string dir, std::vector<std::string> targets, int port = 0);
+  ~PrometheusProcess();
+  // Starts it and waits until it is ready.
+  absl::Status Start();
+  void Stop();
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string dir_;
+  std::vector<std::string> targets_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
 // appsvc as a hosted service for release tests and benchmarks: 1 s health checks (the agents'
 // probe and Docker's, three misses make a task unhealthy), the database and Redis of
 // `datastores` reached at `gateway` (DockerGatewayAddress), migrations on start, a 2 s drain.

@@ -30,7 +30,7 @@ using ::testing::HasSubstr;
 // Services the tests release; each has a frontend on HAProxy (published on a free port).
 const std::vector<std::string> kServices = {"rel-rolling", "rel-canary", "rel-good",
                                             "rel-bg",      "rel-bad",    "rel-crash",
-                                            "rel-restart", "rel-req"};
+                                            "rel-restart", "rel-req",    "rel-promql"};
 
 using Load = HttpLoad;
 
@@ -44,6 +44,7 @@ struct Platform {
   std::map<std::string, int> ports;  // service -> published frontend port
   int preview_port = 0;
   std::unique_ptr<HostdProcess> hostd;
+  std::unique_ptr<PrometheusProcess> prometheus;
   std::unique_ptr<AgentProcess> agent;
   absl::Status status;
 
@@ -68,7 +69,16 @@ struct Platform {
     for (const auto& s : kServices) ports[s] = haproxy->port(s);
     preview_port = haproxy->port("rel-bg-preview");
 
-    hostd = std::make_unique<HostdProcess>(dir + "/hostd", std::vector<std::string>{"--haproxy", socket});
+    // Prometheus scrapes hostd's /metrics (the agents' per-revision aggregates) for the
+    // PromQL analysis checks.
+    const int prom_port = FreePort();
+    hostd = std::make_unique<HostdProcess>(
+        dir + "/hostd",
+        std::vector<std::string>{"--haproxy", socket, "--prometheus",
+                                 absl::StrCat("http://127.0.0.1:", prom_port)});
+    prometheus = std::make_unique<PrometheusProcess>(
+        dir + "/prometheus", std::vector<std::string>{hostd->metrics_address()}, prom_port);
+    RETURN_IF_ERROR(prometheus->Start());
     RETURN_IF_ERROR(hostd->Start());
     agent = std::make_unique<AgentProcess>(hostd->address(), dir + "/agent.log", "1s");
     return agent->Start();
@@ -78,6 +88,7 @@ struct Platform {
     // hostd first: a running hostd would repair what is removed.
     if (agent) agent->Stop();
     if (hostd) hostd->Stop();
+    if (prometheus) prometheus->Stop();
     for (const auto& s : kServices) RemoveSwarmServicesOf(s);
     if (haproxy) haproxy->Stop();
     if (datastores) datastores->Stop();
@@ -271,6 +282,35 @@ TEST_F(ReleaseTest, CanaryOfABadVersionRollsBackByItself) {
   ASSERT_TRUE(services_->GetService(&ctx, get, &svc).ok());
   EXPECT_EQ(svc.revision(), 1);
   EXPECT_EQ(svc.spec().env().count("FAULT_ERROR_RATE"), 0u);
+}
+
+TEST_F(ReleaseTest, PromQLCheckFromARealPrometheusRollsBackABadCanary) {
+  const std::string name = "rel-promql";
+  Deploy(platform->Spec(name, 2));
+  if (HasFatalFailure()) return;
+  Load load(Url(name, "/api/users/1"), 2);
+  hosting::v1::StartReleaseRequest req;
+  req.set_service(name);
+  *req.mutable_spec() = platform->Spec(name, 2, {{"FAULT_ERROR_RATE", "0.3"}});
+  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  auto* c = req.mutable_policy()->mutable_canary();
+  c->add_steps()->set_set_weight(50);
+  auto* a = c->add_steps()->mutable_analysis();
+  a->mutable_duration()->set_seconds(60);
+  a->set_min_samples(20);
+  a->set_max_error_ratio_increase(1);  // the agents' comparison allows anything: PromQL decides
+  auto* q = a->add_promql();
+  q->set_name("canary-5xx");
+  q->set_query(R"(max(hostd_revision_error_ratio{service="{{service}}",revision="{{revision}}"}))");
+  q->set_max_value(0.1);
+  absl::StatusOr<hosting::v1::Release> started = Start(req);
+  ASSERT_TRUE(started.ok()) << started.status();
+  hosting::v1::Release r = WaitState(started->id(), absl::Seconds(120));
+  load.Stop();
+  EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_ROLLED_BACK) << r.DebugString();
+  ASSERT_GE(r.analyses_size(), 1);
+  EXPECT_THAT(r.analyses(0).reason(), HasSubstr("PromQL canary-5xx"));
+  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r1 2 2")));
 }
 
 TEST_F(ReleaseTest, CanaryOfAGoodVersionPromotesThroughEveryStepAndTheManualGate) {
