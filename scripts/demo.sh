@@ -46,7 +46,7 @@ in front of the service (http://127.0.0.1:8080/, stats on http://127.0.0.1:8404/
 Try:  build/hostctl/hostctl rollback web --wait
       build/hostctl/hostctl release start web --image hosting/sample:v1 --strategy blue-green
       build/hostctl/hostctl service scale web 5 --wait
-      docker service scale web-r2=0      # drift: hostd restores it within a second
+      docker service scale $(docker service ls --filter label=hosting.service=web --format "{{.Name}}")=0   # drift: restored within a second
       build/hostctl/hostctl events --follow
 Stop: kill \$(cat /var/lib/hosting/hostd.pid) \$(cat /var/lib/hosting/hostagent.pid); docker rm -f hosting-haproxy
 TXT
