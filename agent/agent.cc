@@ -192,7 +192,9 @@ void Agent::DiscoveryLoop() {
     // resync_interval the list is read again anyway.
     absl::Time next_resync = absl::Now() + options_.resync_interval;
     std::atomic<bool> dirty{false};
-    docker_.StreamEvents(
+    // The stream ends at the resync time, on stop, or when the engine goes away; each case
+    // loops back to a full list (which logs and backs off if the engine is gone).
+    absl::Status streamed = docker_.StreamEvents(
         absl::ToUnixSeconds(absl::Now()), {{"type", {"container"}}, {"label", {kTaskLabel}}},
         [&](const docker::Event& e) {
           if (e.action.rfind("health_status", 0) == 0) {
@@ -218,6 +220,9 @@ void Agent::DiscoveryLoop() {
           if (dirty.exchange(false)) Refresh().IgnoreError();
           return stop_.HasBeenNotified() || absl::Now() >= next_resync;
         });
+    if (!streamed.ok() && !stop_.HasBeenNotified()) {
+      LogWarning("container event stream ended", {{"error", streamed.ToString()}});
+    }
   }
 }
 

@@ -38,8 +38,6 @@ absl::StatusOr<hosting::v1::ReleaseStrategy> ParseStrategy(const std::string& s)
       "--strategy: '", s, "' is not one of rolling, canary, blue-green, recreate"));
 }
 
-bool IsTerminal(hosting::v1::ReleaseState s) { return s >= hosting::v1::RELEASE_STATE_SUCCEEDED; }
-
 // Follows a release until it ends (or `wait` runs out), printing its events; reconnects when
 // hostd restarts. Returns the exit code for how it ended.
 int Follow(Client& client, const std::string& id, absl::Duration wait, Format format,

@@ -195,7 +195,7 @@ class Bench {
     const std::string prefix = absl::StrCat("r", rel.to_revision(), "-");
     controlplane::HaproxyLoadBalancer lb(haproxy_->socket());
     absl::Time clean = absl::InfinitePast();
-    WaitFor(
+    absl::Status out_of_haproxy = WaitFor(
         [&] {
           absl::StatusOr<std::vector<controlplane::LbServer>> servers = lb.Servers("bench-hostd");
           if (!servers.ok()) return false;
@@ -209,15 +209,17 @@ class Bench {
           return true;
         },
         absl::Seconds(30), "canary out of HAProxy", absl::Milliseconds(5));
-    WaitFor([&] { return Get(rel.id()).state() >= hosting::v1::RELEASE_STATE_SUCCEEDED; },
-            absl::Minutes(2), "the rollback", absl::Milliseconds(100));
+    absl::Status ended =
+        WaitFor([&] { return Get(rel.id()).state() >= hosting::v1::RELEASE_STATE_SUCCEEDED; },
+                absl::Minutes(2), "the rollback", absl::Milliseconds(100));
     load.Stop();
     const hosting::v1::Release done = Get(rel.id());
     return {"hostd: canary analysis fails -> all traffic on stable",
             absl::ToDoubleSeconds(clean - decided), load.total(), load.failed(),
             absl::StrCat(hosting::v1::ReleaseState_Name(done.state()), "; whole canary ",
                          TimeUtil::DurationToMilliseconds(done.finished_at() - done.started_at()),
-                         " ms")};
+                         " ms", out_of_haproxy.ok() ? "" : "; " + out_of_haproxy.ToString(),
+                         ended.ok() ? "" : "; " + ended.ToString())};
   }
 
   void set_current_image(std::string image) { current_image_ = std::move(image); }
