@@ -266,14 +266,7 @@ class Bench {
     return up;
   }
 
-  hosting::v1::Release Get(const std::string& id) {
-    grpc::ClientContext ctx;
-    hosting::v1::GetReleaseRequest req;
-    req.set_id(id);
-    hosting::v1::Release r;
-    releases_->GetRelease(&ctx, req, &r);
-    return r;
-  }
+  hosting::v1::Release Get(const std::string& id) { return GetRelease(*releases_, id); }
 
   const int n_;
   std::string dir_, gateway_, current_image_ = "hosting/appsvc:dev";

@@ -415,6 +415,15 @@ void PrometheusProcess::Stop() {
   pid_ = -1;
 }
 
+hosting::v1::Release GetRelease(hosting::v1::Releases::Stub& releases, const std::string& id) {
+  grpc::ClientContext ctx;
+  hosting::v1::GetReleaseRequest req;
+  req.set_id(id);
+  hosting::v1::Release r;
+  (void)releases.GetRelease(&ctx, req, &r);
+  return r;
+}
+
 hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas,
                                            const std::string& gateway,
                                            const Datastores& datastores,

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
+#include "hosting/v1/releases.grpc.pb.h"
 #include "hosting/v1/service.pb.h"
 
 // Helpers for tests against the real thing: a real dockerd with a real Swarm and hostd run as a
@@ -183,6 +184,9 @@ class PrometheusProcess {
   int port_;
   pid_t pid_ = -1;
 };
+
+// A release by ID through the Releases API (an empty Release when the call fails).
+hosting::v1::Release GetRelease(hosting::v1::Releases::Stub& releases, const std::string& id);
 
 // appsvc as a hosted service for release tests and benchmarks: 1 s health checks (the agents'
 // probe and Docker's, three misses make a task unhealthy), the database and Redis of

@@ -179,14 +179,7 @@ class ReleaseTest : public ::testing::Test {
     return r;
   }
 
-  hosting::v1::Release Get(const std::string& id) {
-    grpc::ClientContext ctx;
-    hosting::v1::GetReleaseRequest req;
-    req.set_id(id);
-    hosting::v1::Release r;
-    releases_->GetRelease(&ctx, req, &r);
-    return r;
-  }
+  hosting::v1::Release Get(const std::string& id) { return GetRelease(*releases_, id); }
 
   // Waits until the release reaches a terminal state (or `state`).
   hosting::v1::Release WaitState(const std::string& id, absl::Duration timeout,
