@@ -70,7 +70,6 @@ struct ReleaseManager::Cluster {
   std::map<std::string, std::pair<std::string, int64_t>> services;
   // Hosted service -> tasks Swarm wants running, with their revision.
   std::map<std::string, std::vector<std::pair<int64_t, docker::TaskInfo>>> tasks;
-  bool ok = false;
 };
 
 ReleaseManager::ReleaseManager(Store& store, docker::DockerClient& docker, AgentRegistry& agents,
@@ -515,37 +514,40 @@ std::vector<RouteTarget> ReleaseManager::Targets(const ServiceRecord& s, const C
 
 void ReleaseManager::Tick() {
   absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::vector<ServiceRecord>> services = store_.ListServices();
+  if (!services.ok()) return;
+  ExpireWarmRevisions(*services);
+  absl::StatusOr<std::vector<ReleaseRecord>> active = store_.ListActiveReleases();
+  if (!active.ok()) return;
+  // Without a release to advance, Docker is read only to keep HAProxy in line with the tasks,
+  // and less often.
+  const absl::Time now = clock_.Now();
+  if (active->empty() &&
+      (!router_.enabled() || now - last_full_tick_ < options_.idle_route_interval)) {
+    return;
+  }
+  last_full_tick_ = now;
+
   Cluster cluster;
   absl::StatusOr<std::vector<docker::ServiceInfo>> swarm = docker_.ListServices(
       {{"label", {absl::StrCat(kLabelController, "=", options_.controller_id)}}});
   absl::StatusOr<std::vector<docker::TaskInfo>> tasks =
       docker_.ListTasks({{"desired-state", {"running"}}});
-  if (swarm.ok() && tasks.ok()) {
-    cluster.ok = true;
-    for (const auto& s : *swarm) {
-      std::optional<RevisionName> rn = ParseRevisionServiceName(s.name);
-      if (rn) cluster.services[s.id] = {rn->service, rn->revision};
-    }
-    for (auto& t : *tasks) {
-      auto it = cluster.services.find(t.service_id);
-      if (it == cluster.services.end()) continue;
-      cluster.tasks[it->second.first].emplace_back(it->second.second, t);
-    }
+  if (!swarm.ok() || !tasks.ok()) return;
+  for (const auto& s : *swarm) {
+    std::optional<RevisionName> rn = ParseRevisionServiceName(s.name);
+    if (rn) cluster.services[s.id] = {rn->service, rn->revision};
   }
-  absl::StatusOr<std::vector<ServiceRecord>> services = store_.ListServices();
-  if (!services.ok()) return;
-
+  for (auto& t : *tasks) {
+    auto it = cluster.services.find(t.service_id);
+    if (it == cluster.services.end()) continue;
+    cluster.tasks[it->second.first].emplace_back(it->second.second, t);
+  }
   // Traffic first: the releases below read what HAProxy shows now.
-  if (cluster.ok) {
-    for (const auto& s : *services) {
-      const std::string& name = s.spec.name();
-      routes_[name] = router_.Sync(name, s.rollout, Targets(s, cluster));
-    }
+  for (const auto& s : *services) {
+    const std::string& name = s.spec.name();
+    routes_[name] = router_.Sync(name, s.rollout, Targets(s, cluster));
   }
-  ExpireWarmRevisions(*services);
-  if (!cluster.ok) return;
-  absl::StatusOr<std::vector<ReleaseRecord>> active = store_.ListActiveReleases();
-  if (!active.ok()) return;
   for (auto& r : *active) AdvanceOne(std::move(r), cluster);
 }
 

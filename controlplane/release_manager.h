@@ -28,6 +28,8 @@ namespace hosting::controlplane {
 struct ReleaseManagerOptions {
   // How often releases advance and HAProxy is brought in line with the tasks.
   absl::Duration tick = absl::Milliseconds(250);
+  // With no release running, how often HAProxy is brought in line with the tasks.
+  absl::Duration idle_route_interval = absl::Seconds(1);
   // This hostd's identity (hosting.controller label).
   std::string controller_id = "test";
   // Bound on pre-pulling a new image on the nodes before the first batch.
@@ -115,6 +117,7 @@ class ReleaseManager {
   std::map<std::string, std::shared_ptr<absl::Notification>> pulls_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, RouteStatus> routes_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> pull_threads_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_full_tick_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::vector<std::thread> threads_;
   absl::Notification stop_;
   bool started_ = false;

@@ -45,6 +45,9 @@ class TrafficRouter {
   // `lb` may be null: nothing is routed and every status says so.
   TrafficRouter(LoadBalancer* lb, EventLog& events) : lb_(lb), events_(events) {}
 
+  // Whether a load balancer is configured.
+  bool enabled() const { return lb_ != nullptr; }
+
   RouteStatus Sync(const std::string& service, const hosting::internal::Rollout& rollout,
                    const std::vector<RouteTarget>& targets);
 
