@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
@@ -135,6 +136,19 @@ class ReleaseTest : public ::testing::Test {
     }
   }
 
+  // Swarm converges a moment after a release ends (the last old container stops, then the
+  // reconciler removes the emptied revision): waits up to 30 s for exactly `want`.
+  void ExpectSwarm(const std::string& service, std::vector<std::string> want) {
+    std::vector<std::string> got;
+    absl::Status st = WaitFor(
+        [&] {
+          got = SwarmServicesOf(service);
+          return got == want;
+        },
+        absl::Seconds(30), "Swarm services of " + service, absl::Milliseconds(200));
+    EXPECT_TRUE(st.ok()) << st << ": " << absl::StrJoin(got, "; ");
+  }
+
   std::string Url(const std::string& service, const std::string& path) {
     return absl::StrCat("http://127.0.0.1:", platform->ports.at(service), path);
   }
@@ -225,7 +239,7 @@ TEST_F(ReleaseTest, RollingReleaseUnderLoadLosesNoRequest) {
   EXPECT_THAT(r.output, HasSubstr("succeeded"));
   EXPECT_GT(load.total(), 1000);
   EXPECT_EQ(load.failed(), 0) << load.first_error() << " of " << load.total();
-  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r2 4 4")));
+  ExpectSwarm(name, {absl::StrCat(name, "-r2 4 4")});
   EXPECT_EQ(ReadyServers(name), 4);
   // Every old task was drained before it was stopped.
   EXPECT_THAT(Events(name), HasSubstr("drain.started"));
@@ -266,7 +280,7 @@ TEST_F(ReleaseTest, CanaryOfABadVersionRollsBackByItself) {
   const std::string events = Events(name);
   EXPECT_THAT(events, ::testing::Not(HasSubstr("revision 1 scaled")));
   EXPECT_THAT(events, HasSubstr("all traffic back on revision 1"));
-  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r1 4 4")));
+  ExpectSwarm(name, {absl::StrCat(name, "-r1 4 4")});
   // The service's desired state is the stable revision again.
   grpc::ClientContext ctx;
   hosting::v1::GetServiceRequest get;
@@ -303,7 +317,7 @@ TEST_F(ReleaseTest, PromQLCheckFromARealPrometheusRollsBackABadCanary) {
   EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_ROLLED_BACK) << r.DebugString();
   ASSERT_GE(r.analyses_size(), 1);
   EXPECT_THAT(r.analyses(0).reason(), HasSubstr("PromQL canary-5xx"));
-  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r1 2 2")));
+  ExpectSwarm(name, {absl::StrCat(name, "-r1 2 2")});
 }
 
 TEST_F(ReleaseTest, CanaryOfAGoodVersionPromotesThroughEveryStepAndTheManualGate) {
@@ -348,7 +362,7 @@ TEST_F(ReleaseTest, CanaryOfAGoodVersionPromotesThroughEveryStepAndTheManualGate
   load.Stop();
   EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_SUCCEEDED) << r.DebugString();
   EXPECT_EQ(load.failed(), 0) << load.first_error();
-  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r2 2 2")));
+  ExpectSwarm(name, {absl::StrCat(name, "-r2 2 2")});
   // Promoting a finished release is refused, naming its state.
   CommandResult again = Shell(absl::StrCat(HostctlBinary(), " --server ",
                                            platform->hostd->address(), " release promote ",
@@ -392,8 +406,8 @@ TEST_F(ReleaseTest, BlueGreenSwitchesAtOnceThenRollsBackInstantlyToTheWarmRevisi
         << Events(name);
   }
   // Blue stays warm: the rollback moves traffic without starting a task.
-  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r1 2 2"),
-                                                            absl::StrCat(name, "-r2 2 2")));
+  ExpectSwarm(name, {absl::StrCat(name, "-r1 2 2"),
+                                                            absl::StrCat(name, "-r2 2 2")});
   const absl::Time t0 = absl::Now();
   CommandResult rb = Shell(absl::StrCat(HostctlBinary(), " --server ", platform->hostd->address(),
                                         " rollback ", name, " --wait --wait-timeout 60"));
@@ -405,7 +419,7 @@ TEST_F(ReleaseTest, BlueGreenSwitchesAtOnceThenRollsBackInstantlyToTheWarmRevisi
     EXPECT_THAT(Http("GET", Url(name, "/api/version")).body, HasSubstr("\"hosting_revision\":\"1\""));
   }
   EXPECT_EQ(load.failed(), 0) << load.first_error();
-  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r1 2 2")));
+  ExpectSwarm(name, {absl::StrCat(name, "-r1 2 2")});
 }
 
 TEST_F(ReleaseTest, UnhealthyOrNeverRunningVersionsRollBackWithDistinctExitCodes) {
@@ -429,7 +443,7 @@ TEST_F(ReleaseTest, UnhealthyOrNeverRunningVersionsRollBackWithDistinctExitCodes
   EXPECT_EQ(r.exit_code, 10) << r.output;
   EXPECT_THAT(r.output, HasSubstr("failed their health check"));
   EXPECT_EQ(load.failed(), 0) << load.first_error();
-  EXPECT_THAT(SwarmServicesOf("rel-bad"), ::testing::ElementsAre("rel-bad-r1 2 2"));
+  ExpectSwarm("rel-bad", {"rel-bad-r1 2 2"});
 
   // Tasks that never run: the progress deadline ends it (exit 13), stable untouched.
   Deploy(platform->Spec("rel-crash", 2));
@@ -445,7 +459,7 @@ TEST_F(ReleaseTest, UnhealthyOrNeverRunningVersionsRollBackWithDistinctExitCodes
   hosting::v1::Release done = WaitState(started->id(), absl::Seconds(60));
   EXPECT_EQ(done.state(), hosting::v1::RELEASE_STATE_TIMED_OUT) << done.DebugString();
   EXPECT_THAT(Events("rel-crash"), HasSubstr("progress deadline"));
-  EXPECT_THAT(SwarmServicesOf("rel-crash"), ::testing::ElementsAre("rel-crash-r1 2 2"));
+  ExpectSwarm("rel-crash", {"rel-crash-r1 2 2"});
   CommandResult watch = Shell(absl::StrCat(HostctlBinary(), " --server ",
                                            platform->hostd->address(), " release watch ",
                                            started->id()));
@@ -476,7 +490,7 @@ TEST_F(ReleaseTest, HostdKilledMidReleaseResumesAndFinishes) {
   hosting::v1::Release r = WaitState(started->id(), absl::Seconds(120));
   EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_SUCCEEDED) << r.DebugString();
   // No duplicate and no orphan: exactly the new revision, at its count.
-  EXPECT_THAT(SwarmServicesOf(name), ::testing::ElementsAre(absl::StrCat(name, "-r2 3 3")));
+  ExpectSwarm(name, {absl::StrCat(name, "-r2 3 3")});
   EXPECT_EQ(ReadyServers(name), 3);
 }
 
