@@ -291,6 +291,9 @@ TEST_F(HostdIntegrationTest, WatchEventsStreamsWhatHappens) {
   grpc::ClientContext ctx;
   hosting::v1::WatchEventsRequest req;
   req.set_service(name_);
+  // The call may reach hostd after the apply below: replay this service's stored events first
+  // (none before this test), then follow.
+  req.set_from_start(true);
   auto reader = cluster_->WatchEvents(&ctx, req);
   ASSERT_TRUE(Apply(Spec(kImageV1, 1)).ok());
   std::vector<std::string> types;
