@@ -24,6 +24,21 @@ absl::Duration CounterWindow::Span() const {
   return points_.back().t - points_.front().t;
 }
 
+double CounterWindow::RecentRate(absl::Duration over) const {
+  if (points_.size() < 2) return NAN;
+  const Point& last = points_.back();
+  const Point* from = &points_.front();
+  for (auto it = points_.rbegin() + 1; it != points_.rend(); ++it) {
+    if (it->t <= last.t - over) {
+      from = &*it;
+      break;
+    }
+  }
+  const double seconds = absl::ToDoubleSeconds(last.t - from->t);
+  if (seconds <= 0) return NAN;
+  return (last.value - from->value) / seconds;
+}
+
 double CounterWindow::Rate() const {
   absl::Duration span = Span();
   if (span <= absl::ZeroDuration()) return 0;

@@ -18,6 +18,10 @@ class CounterWindow {
   void Add(absl::Time t, double cumulative);
   // Increase per second over the window; 0 with fewer than two samples.
   double Rate() const;
+  // Increase per second between the newest sample and the newest one at least `over` older
+  // (or the oldest held); NaN with fewer than two samples. A short-window rate within the
+  // window, for decisions that must follow a change quickly.
+  double RecentRate(absl::Duration over) const;
   // Increase over the window.
   double Increase() const;
   // Time covered by the samples held.

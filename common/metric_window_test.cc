@@ -26,6 +26,16 @@ TEST(CounterWindowTest, RateFollowsAChange) {
   EXPECT_DOUBLE_EQ(w.Rate(), 50);
 }
 
+TEST(CounterWindowTest, RecentRateSeesAStepBeforeTheWindowDoes) {
+  CounterWindow w(absl::Seconds(30));
+  EXPECT_TRUE(std::isnan(w.RecentRate(absl::Seconds(5))));
+  double v = 0;
+  for (int i = 0; i < 30; i += 2) w.Add(kT0 + absl::Seconds(i), v += 2 * 10);  // 10/s
+  for (int i = 30; i < 40; i += 2) w.Add(kT0 + absl::Seconds(i), v += 2 * 50);  // 50/s
+  EXPECT_DOUBLE_EQ(w.RecentRate(absl::Seconds(5)), 50);
+  EXPECT_LT(w.Rate(), 30);
+}
+
 TEST(CounterWindowTest, CounterResetIsNotANegativeRate) {
   CounterWindow w(absl::Seconds(60));
   w.Add(kT0, 1000);

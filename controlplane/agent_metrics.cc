@@ -6,9 +6,7 @@
 #include "prometheus/metric_family.h"
 
 namespace hosting::controlplane {
-namespace {
-
-prometheus::MetricFamily Gauge(const char* name, const char* help) {
+prometheus::MetricFamily GaugeFamily(const char* name, const char* help) {
   prometheus::MetricFamily f;
   f.name = name;
   f.help = help;
@@ -16,24 +14,26 @@ prometheus::MetricFamily Gauge(const char* name, const char* help) {
   return f;
 }
 
-void Add(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
-         double value) {
+void AddSample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
+               double value) {
   if (std::isnan(value)) return;  // no data is no sample, not a zero
   prometheus::ClientMetric m;
   m.label = std::move(labels);
-  m.gauge.value = value;
+  if (f.type == prometheus::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
   f.metric.push_back(std::move(m));
 }
 
-}  // namespace
-
 std::vector<prometheus::MetricFamily> AgentMetricsCollector::Collect() const {
-  auto tasks = Gauge("hostd_revision_tasks", "Tasks of a revision by probed health.");
-  auto rps = Gauge("hostd_revision_requests_per_second", "Requests per second over the window.");
-  auto errors = Gauge("hostd_revision_error_ratio", "5xx share of requests over the window.");
-  auto latency = Gauge("hostd_revision_latency_seconds", "Request latency quantiles over the window.");
-  auto cpu = Gauge("hostd_revision_cpu_cores", "Mean CPU use per task, in cores.");
-  auto memory = Gauge("hostd_revision_memory_bytes", "Mean memory use per task.");
+  auto tasks = GaugeFamily("hostd_revision_tasks", "Tasks of a revision by probed health.");
+  auto rps = GaugeFamily("hostd_revision_requests_per_second", "Requests per second over the window.");
+  auto errors = GaugeFamily("hostd_revision_error_ratio", "5xx share of requests over the window.");
+  auto latency = GaugeFamily("hostd_revision_latency_seconds", "Request latency quantiles over the window.");
+  auto cpu = GaugeFamily("hostd_revision_cpu_cores", "Mean CPU use per task, in cores.");
+  auto memory = GaugeFamily("hostd_revision_memory_bytes", "Mean memory use per task.");
   for (const std::string& service : registry_.Services()) {
     for (const auto& [revision, a] : registry_.Aggregate(service)) {
       const std::string rev = std::to_string(revision);
@@ -42,16 +42,16 @@ std::vector<prometheus::MetricFamily> AgentMetricsCollector::Collect() const {
         labels.insert(labels.end(), extra.begin(), extra.end());
         return labels;
       };
-      Add(tasks, l({{"health", "healthy"}}), a.healthy);
-      Add(tasks, l({{"health", "unhealthy"}}), a.unhealthy);
-      Add(tasks, l({{"health", "starting"}}), a.starting);
-      Add(rps, l(), a.rps);
-      Add(errors, l(), a.error_ratio);
-      Add(latency, l({{"quantile", "0.5"}}), a.p50);
-      Add(latency, l({{"quantile", "0.95"}}), a.p95);
-      Add(latency, l({{"quantile", "0.99"}}), a.p99);
-      Add(cpu, l(), a.cpu_cores);
-      Add(memory, l(), static_cast<double>(a.memory_bytes));
+      AddSample(tasks, l({{"health", "healthy"}}), a.healthy);
+      AddSample(tasks, l({{"health", "unhealthy"}}), a.unhealthy);
+      AddSample(tasks, l({{"health", "starting"}}), a.starting);
+      AddSample(rps, l(), a.rps);
+      AddSample(errors, l(), a.error_ratio);
+      AddSample(latency, l({{"quantile", "0.5"}}), a.p50);
+      AddSample(latency, l({{"quantile", "0.95"}}), a.p95);
+      AddSample(latency, l({{"quantile", "0.99"}}), a.p99);
+      AddSample(cpu, l(), a.cpu_cores);
+      AddSample(memory, l(), static_cast<double>(a.memory_bytes));
     }
   }
   return {tasks, rps, errors, latency, cpu, memory};

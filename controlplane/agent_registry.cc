@@ -156,7 +156,32 @@ void AgentRegistry::Metrics(const std::string& node_id, const hosting::v1::Metri
     }
     t.cpu_ns.Add(at, static_cast<double>(m.cpu_usage_ns()));
     t.memory_bytes = m.memory_bytes();
+    t.memory_limit_bytes = m.memory_limit_bytes();
+    t.in_flight = m.in_flight();
   }
+}
+
+std::vector<AgentRegistry::TaskMetricsView> AgentRegistry::TaskMetrics(const std::string& service,
+                                                                       absl::Duration over) {
+  absl::MutexLock lock(&mu_);
+  std::vector<TaskMetricsView> out;
+  for (const auto& [id, t] : tasks_) {
+    if (t->report.service() != service) continue;
+    TaskMetricsView v;
+    v.task_id = id;
+    v.revision = t->report.revision();
+    v.health = t->report.probe_health();
+    if (!t->metrics_missing) {
+      v.rps = t->requests.RecentRate(over);
+      v.in_flight = t->in_flight;
+    }
+    const double cpu = t->cpu_ns.RecentRate(over);
+    if (!std::isnan(cpu)) v.cpu_cores = cpu / 1e9;
+    v.memory_bytes = t->memory_bytes;
+    v.memory_limit_bytes = t->memory_limit_bytes;
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 void AgentRegistry::Sweep() {

@@ -76,6 +76,23 @@ class AgentRegistry {
   };
   std::map<int64_t, RevisionAggregate> Aggregate(const std::string& service);
 
+  // One task as the autoscaler reads it: health, and metrics over the last `over`.
+  struct TaskMetricsView {
+    std::string task_id;
+    int64_t revision = 0;
+    hosting::v1::TaskHealth health = hosting::v1::TASK_HEALTH_UNSPECIFIED;
+    // Requests per second; NaN when the application's metrics are missing or too few samples.
+    double rps = NAN;
+    // Requests in flight at the last scrape; NaN when missing.
+    double in_flight = NAN;
+    // CPU use in cores; NaN with too few samples.
+    double cpu_cores = NAN;
+    int64_t memory_bytes = 0;
+    // 0 when the container has no memory limit.
+    int64_t memory_limit_bytes = 0;
+  };
+  std::vector<TaskMetricsView> TaskMetrics(const std::string& service, absl::Duration over);
+
   // The node a task runs on, by task ID or a unique prefix of at least 6 characters.
   // NOT_FOUND for an unknown task, INVALID_ARGUMENT for an ambiguous or short prefix.
   absl::StatusOr<std::pair<std::string, hosting::v1::TaskReport>> FindTask(const std::string& id);
@@ -99,6 +116,8 @@ class AgentRegistry {
     CounterWindow cpu_ns;
     HistogramWindow latency;
     int64_t memory_bytes = 0;
+    int64_t memory_limit_bytes = 0;
+    double in_flight = 0;
     bool metrics_missing = true;
     TaskState(absl::Duration w) : requests(w), errors(w), cpu_ns(w), latency(w) {}
   };

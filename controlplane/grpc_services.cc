@@ -58,7 +58,6 @@ grpc::ServerWriteReactor<T>* NotYetStream(const char* method, const char* what) 
       absl::StrCat(method, " is not served by this hostd yet: ", what)));
 }
 
-constexpr char kAutoscalingLater[] = "autoscaling comes with the Autoscaling work";
 constexpr char kRunbooksLater[] = "runbook automation comes with the Runbooks work";
 
 hosting::v1::NodeAvailability AvailabilityFrom(const std::string& a) {
@@ -495,10 +494,11 @@ grpc::ServerUnaryReactor* ClusterGrpc::PullImage(grpc::CallbackServerContext* ct
 
 // ---- Releases ----
 
-#define HOSTING_RELEASE_UNARY(Method, Req, Resp, Call)                                        \
-  grpc::ServerUnaryReactor* ReleasesGrpc::Method(grpc::CallbackServerContext* ctx,           \
-                                                 const hosting::v1::Req* request,            \
-                                                 hosting::v1::Resp* response) {              \
+// A unary method whose domain call returns StatusOr<Resp>.
+#define HOSTING_UNARY(Svc, Method, Req, Resp, Call)                                          \
+  grpc::ServerUnaryReactor* Svc::Method(grpc::CallbackServerContext* ctx,                     \
+                                        const hosting::v1::Req* request,                      \
+                                        hosting::v1::Resp* response) {                        \
     return Unary(ctx, &metrics_, #Method, [&]() -> absl::Status {                            \
       absl::StatusOr<hosting::v1::Resp> r = Call;                                            \
       if (!r.ok()) return r.status();                                                        \
@@ -506,6 +506,7 @@ grpc::ServerUnaryReactor* ClusterGrpc::PullImage(grpc::CallbackServerContext* ct
       return absl::OkStatus();                                                               \
     });                                                                                      \
   }
+#define HOSTING_RELEASE_UNARY(...) HOSTING_UNARY(ReleasesGrpc, __VA_ARGS__)
 
 HOSTING_RELEASE_UNARY(StartRelease, StartReleaseRequest, Release, releases_.Start(*request))
 HOSTING_RELEASE_UNARY(GetRelease, GetReleaseRequest, Release, releases_.Get(*request))
@@ -517,6 +518,24 @@ HOSTING_RELEASE_UNARY(AbortRelease, AbortReleaseRequest, Release, releases_.Abor
 HOSTING_RELEASE_UNARY(RollbackService, RollbackServiceRequest, Release,
                       releases_.Rollback(*request))
 #undef HOSTING_RELEASE_UNARY
+
+#define HOSTING_AUTOSCALING_UNARY(...) HOSTING_UNARY(AutoscalingGrpc, __VA_ARGS__)
+
+HOSTING_AUTOSCALING_UNARY(SetPolicy, SetPolicyRequest, AutoscalingPolicy,
+                          autoscaler_.SetPolicy(*request))
+HOSTING_AUTOSCALING_UNARY(GetPolicy, GetPolicyRequest, AutoscalingPolicy,
+                          autoscaler_.GetPolicy(request->service()))
+HOSTING_AUTOSCALING_UNARY(GetStatus, GetAutoscalingStatusRequest, AutoscalingStatus,
+                          autoscaler_.GetStatus(request->service()))
+#undef HOSTING_AUTOSCALING_UNARY
+#undef HOSTING_UNARY
+
+grpc::ServerUnaryReactor* AutoscalingGrpc::DeletePolicy(
+    grpc::CallbackServerContext* ctx, const hosting::v1::DeletePolicyRequest* request,
+    hosting::v1::DeletePolicyResponse*) {
+  return Unary(ctx, &metrics_, "DeletePolicy",
+               [&]() -> absl::Status { return autoscaler_.DeletePolicy(request->service()); });
+}
 
 grpc::ServerUnaryReactor* ReleasesGrpc::ListReleases(grpc::CallbackServerContext* ctx,
                                                      const hosting::v1::ListReleasesRequest* request,
@@ -575,14 +594,6 @@ grpc::ServerWriteReactor<hosting::v1::ReleaseEvent>* ReleasesGrpc::WatchRelease(
     return NotYet(ctx, "hosting.v1." #Svc "/" #Method, What);                            \
   }
 
-HOSTING_NOT_YET_UNARY(Autoscaling, SetPolicy, SetPolicyRequest, AutoscalingPolicy,
-                      kAutoscalingLater)
-HOSTING_NOT_YET_UNARY(Autoscaling, GetPolicy, GetPolicyRequest, AutoscalingPolicy,
-                      kAutoscalingLater)
-HOSTING_NOT_YET_UNARY(Autoscaling, DeletePolicy, DeletePolicyRequest, DeletePolicyResponse,
-                      kAutoscalingLater)
-HOSTING_NOT_YET_UNARY(Autoscaling, GetStatus, GetAutoscalingStatusRequest, AutoscalingStatus,
-                      kAutoscalingLater)
 HOSTING_NOT_YET_UNARY(Runbooks, ListRunbooks, ListRunbooksRequest, ListRunbooksResponse,
                       kRunbooksLater)
 HOSTING_NOT_YET_UNARY(Runbooks, RunRunbook, RunRunbookRequest, RunbookRun, kRunbooksLater)

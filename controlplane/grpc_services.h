@@ -12,6 +12,7 @@
 #include "controlplane/service_manager.h"
 #include "controlplane/store.h"
 #include "hosting/v1/agent.grpc.pb.h"
+#include "controlplane/autoscale_manager.h"
 #include "hosting/v1/autoscaling.grpc.pb.h"
 #include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/releases.grpc.pb.h"
@@ -140,6 +141,8 @@ class ReleasesGrpc final : public hosting::v1::Releases::CallbackService {
 
 class AutoscalingGrpc final : public hosting::v1::Autoscaling::CallbackService {
  public:
+  AutoscalingGrpc(AutoscaleManager& autoscaler, HostdMetrics& metrics)
+      : autoscaler_(autoscaler), metrics_(metrics) {}
   grpc::ServerUnaryReactor* SetPolicy(grpc::CallbackServerContext* ctx,
                                       const hosting::v1::SetPolicyRequest*,
                                       hosting::v1::AutoscalingPolicy*) override;
@@ -152,6 +155,10 @@ class AutoscalingGrpc final : public hosting::v1::Autoscaling::CallbackService {
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* ctx,
                                       const hosting::v1::GetAutoscalingStatusRequest*,
                                       hosting::v1::AutoscalingStatus*) override;
+
+ private:
+  AutoscaleManager& autoscaler_;
+  HostdMetrics& metrics_;
 };
 
 class RunbooksGrpc final : public hosting::v1::Runbooks::CallbackService {

@@ -58,12 +58,15 @@ absl::Status Hostd::Init() {
   releases_ = std::make_unique<ReleaseManager>(*store_, *docker_, *agents_, *router_,
                                                *reconciler_, *events_, Clock::Real(),
                                                options_.releases);
+  autoscaler_ = std::make_unique<AutoscaleManager>(*store_, *manager_, *agents_, *events_,
+                                                   Clock::Real(), options_.autoscaler);
   if (!options_.prometheus.empty()) {
     prometheus_ = std::make_unique<PrometheusQuery>(options_.prometheus);
     releases_->SetMetricsQuery(prometheus_.get());
+    autoscaler_->SetMetricsQuery(prometheus_.get());
   }
   releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
-  autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>();
+  autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>(*autoscaler_, *metrics_);
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*agents_, *store_, *events_);
   cluster_grpc_->SetGateway(agent_gateway_grpc_.get());
@@ -127,6 +130,8 @@ absl::Status Hostd::Start() {
     exposer_->RegisterCollectable(metrics_->registry());
     agent_metrics_ = std::make_shared<AgentMetricsCollector>(*agents_);
     exposer_->RegisterCollectable(agent_metrics_);
+    autoscale_metrics_ = std::make_shared<AutoscaleMetricsCollector>(*autoscaler_);
+    exposer_->RegisterCollectable(autoscale_metrics_);
   }
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -146,6 +151,7 @@ absl::Status Hostd::Start() {
   }
   reconciler_->Start();
   releases_->Start();
+  autoscaler_->Start();
   sweeper_ = std::thread([this] {
     while (!stop_sweeper_.WaitForNotificationWithTimeout(options_.agents.heartbeat_interval)) {
       agents_->Sweep();
@@ -168,6 +174,7 @@ void Hostd::Shutdown() {
     // Streams (WatchEvents) are cancelled after the deadline; unary calls finish.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
+  if (autoscaler_) autoscaler_->Stop();
   if (releases_) releases_->Stop();
   if (reconciler_) reconciler_->Stop();
   if (sweeper_.joinable()) {

@@ -10,6 +10,7 @@
 #include "common/docker_client.h"
 #include "controlplane/agent_gateway.h"
 #include "controlplane/agent_registry.h"
+#include "controlplane/autoscale_manager.h"
 #include "controlplane/event_log.h"
 #include "controlplane/grpc_services.h"
 #include "controlplane/metrics.h"
@@ -46,6 +47,7 @@ struct HostdOptions {
   std::string prometheus;
   ReconcilerOptions reconciler;
   ReleaseManagerOptions releases;
+  AutoscaleManagerOptions autoscaler;
   AgentRegistry::Options agents;
 };
 
@@ -78,6 +80,8 @@ class Hostd {
   std::unique_ptr<MetricsQuery> prometheus_;
   std::unique_ptr<ReleaseManager> releases_;
   std::shared_ptr<prometheus::Collectable> agent_metrics_;
+  std::shared_ptr<prometheus::Collectable> autoscale_metrics_;
+  std::unique_ptr<AutoscaleManager> autoscaler_;
   std::unique_ptr<ServiceManagerGrpc> service_manager_grpc_;
   std::unique_ptr<ClusterGrpc> cluster_grpc_;
   std::unique_ptr<ReleasesGrpc> releases_grpc_;

@@ -168,9 +168,16 @@ void ReleaseMachine::SetWeights(ReleaseRecord& r, ServiceRecord& s, double weigh
 bool ReleaseMachine::ScaleDown(ReleaseRecord& r, ServiceRecord& s, const Observation& obs,
                                int64_t revision, int32_t to, Notes& notes) const {
   const int32_t current = Replicas(s, revision);
+  if (r.drain_revision() != 0 && r.drain_revision() != revision) {
+    // One drain at a time: the one under way goes on first.
+    ScaleDown(r, s, obs, r.drain_revision(), r.drain_to(), notes);
+    return false;
+  }
   if (r.drain_revision() != revision) {
     if (current <= to) return true;
     std::vector<TaskView> tasks = TasksOf(obs, revision);
+    // Swarm has yet to remove the tasks of the last scale-down: choose after it has.
+    if (obs.router && static_cast<int32_t>(tasks.size()) > current) return false;
     // Swarm removes the highest slots first: drain those.
     std::sort(tasks.begin(), tasks.end(),
               [](const TaskView& a, const TaskView& b) { return a.slot > b.slot; });
@@ -221,6 +228,56 @@ bool ReleaseMachine::ScaleDown(ReleaseRecord& r, ServiceRecord& s, const Observa
                              : std::string(" (no open sessions)")),
        {{"revision", absl::StrCat(revision)}, {"replicas", absl::StrCat(target)}});
   return target <= to;
+}
+
+void ReleaseMachine::FollowTarget(ReleaseRecord& r, ServiceRecord& s, const Observation& obs,
+                                  Notes& notes) const {
+  const int32_t n = r.target_replicas();
+  const int64_t to = r.release().to_revision();
+  const int64_t stable = r.stable_revision();
+  if (n <= 0 || to == stable) return;
+  if (r.release().strategy() != hosting::v1::RELEASE_STRATEGY_CANARY &&
+      r.release().strategy() != hosting::v1::RELEASE_STRATEGY_BLUE_GREEN) {
+    return;
+  }
+  if (r.release().strategy() == hosting::v1::RELEASE_STRATEGY_CANARY &&
+      r.release().current_step() >= r.release().total_steps()) {
+    return;  // finishing: Finish sizes the revisions
+  }
+  if (r.drain_revision() != 0) {
+    // A scale-down under way ends before the next change.
+    ScaleDown(r, s, obs, r.drain_revision(), r.drain_to(), notes);
+    return;
+  }
+  std::map<int64_t, int32_t> want;
+  if (r.release().strategy() == hosting::v1::RELEASE_STRATEGY_CANARY) {
+    // The stable revision serves the service; the canary its traffic share of it.
+    want[stable] = n;
+    const double w = r.release().weight();
+    if (w > 0 && w < 100) {
+      want[to] = std::max(1, obs.router
+                                 ? static_cast<int32_t>(std::ceil(n * w / 100.0 - 1e-9))
+                                 : static_cast<int32_t>(std::ceil(n * w / (100.0 - w) - 1e-9)));
+    }
+  } else if (r.release().strategy() == hosting::v1::RELEASE_STRATEGY_BLUE_GREEN) {
+    if (r.switched()) return;
+    want[stable] = n;
+    if (Replicas(s, to) > 0) want[to] = n;
+  } else {
+    return;
+  }
+  for (const auto& [rev, count] : want) {
+    const int32_t current = Replicas(s, rev);
+    if (count > current) {
+      SetReplicas(s, rev, count);
+      Note(r, notes, "batch.scaled",
+           absl::StrCat("revision ", rev, " follows the service's new size of ", n, ": ", current,
+                        " -> ", count, " tasks"),
+           {{"revision", absl::StrCat(rev)}, {"replicas", absl::StrCat(count)}});
+    } else if (count < current) {
+      ScaleDown(r, s, obs, rev, count, notes);
+    }
+  }
 }
 
 hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
@@ -663,6 +720,11 @@ std::vector<ReleaseNote> ReleaseMachine::Advance(ReleaseRecord& r, ServiceRecord
                       obs.router ? "exact weights through HAProxy"
                                  : "no HAProxy route: weights approximated by replica counts",
                       ")"));
+  }
+  if (rel->state() == hosting::v1::RELEASE_STATE_PROGRESSING ||
+      rel->state() == hosting::v1::RELEASE_STATE_PAUSED ||
+      rel->state() == hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION) {
+    FollowTarget(r, s, obs, notes);
   }
   switch (rel->state()) {
     case hosting::v1::RELEASE_STATE_PROGRESSING:

@@ -91,8 +91,14 @@ class ReleaseMachine {
   // Brings the new revision to all tasks and all traffic, drains the stable one, succeeds.
   void Finish(hosting::internal::ReleaseRecord& r, ServiceRecord& s, const Observation& obs,
               Notes& notes) const;
+  // The service was resized while the release runs (the autoscaler, a forced scale): canary
+  // and blue-green revisions follow the new size in the release's current proportions.
+  // Rolling releases need nothing: their batches work towards the target as it is.
+  void FollowTarget(hosting::internal::ReleaseRecord& r, ServiceRecord& s,
+                    const Observation& obs, Notes& notes) const;
   // Drains the highest-slot tasks of `revision` beyond `to` and then scales it to `to`.
-  // True once the revision's desired count is at most `to`.
+  // True once the revision's desired count is at most `to`; false while it drains, or while
+  // another revision drains (one drain at a time).
   bool ScaleDown(hosting::internal::ReleaseRecord& r, ServiceRecord& s, const Observation& obs,
                  int64_t revision, int32_t to, Notes& notes) const;
   // Starts rolling back: `final_state` is where the release ends once traffic and tasks are

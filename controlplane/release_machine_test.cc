@@ -295,6 +295,52 @@ TEST_F(ReleaseMachineTest, CanaryWeightsAreExactAndStableCapacityStays) {
   EXPECT_THAT(again.message(), HasSubstr("succeeded"));
 }
 
+TEST_F(ReleaseMachineTest, CanaryFollowsAResizeInItsProportions) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(25), Gate()});
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  // The autoscaler doubles the service while the canary waits at its gate.
+  service_.spec.set_replicas(8);
+  for (int i = 0; i < 10; ++i) Tick();
+  EXPECT_EQ(service_.rollout.replicas().at(1), 8);
+  EXPECT_EQ(service_.rollout.replicas().at(2), 2);  // 25 % of 8
+  EXPECT_EQ(service_.rollout.weights().at(2), 25);  // the traffic split is untouched
+  EXPECT_EQ(state(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  // And halves it: tasks are drained before they go, one revision at a time.
+  service_.spec.set_replicas(4);
+  for (int i = 0; i < 20; ++i) Tick();
+  EXPECT_EQ(service_.rollout.replicas().at(1), 4);
+  EXPECT_EQ(service_.rollout.replicas().at(2), 1);
+  EXPECT_EQ(cluster_.Count(1), 4);
+  EXPECT_EQ(cluster_.Count(2), 1);
+  EXPECT_NE(std::find(types_.begin(), types_.end(), "drain.started"), types_.end());
+  std::vector<ReleaseNote> notes;
+  ASSERT_TRUE(machine_.Promote(release_, false, cluster_.now, notes).ok());
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster_.Count(2), 4);
+  EXPECT_EQ(cluster_.Count(1), 0);
+}
+
+TEST_F(ReleaseMachineTest, RollingAbsorbsAResizeIntoItsBatches) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  for (int i = 0; i < 4; ++i) Tick();
+  service_.spec.set_replicas(7);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster_.Count(2), 7);
+  EXPECT_EQ(cluster_.Count(1), 0);
+  EXPECT_EQ(release_.target_replicas(), 7);
+}
+
+TEST_F(ReleaseMachineTest, BlueGreenFollowsAResizeBeforeTheSwitch) {
+  Start(hosting::v1::RELEASE_STRATEGY_BLUE_GREEN, 3);
+  release_.mutable_policy()->mutable_blue_green()->set_manual_promotion(true);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  service_.spec.set_replicas(5);
+  for (int i = 0; i < 10; ++i) Tick();
+  EXPECT_EQ(cluster_.Count(1), 5);  // blue serves the traffic meanwhile
+  EXPECT_EQ(cluster_.Count(2), 5);  // green is ready for all of it
+}
+
 TEST_F(ReleaseMachineTest, CanaryWithoutRouterApproximatesWithReplicas) {
   Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
   cluster_.router = false;

@@ -154,6 +154,9 @@ absl::StatusOr<hosting::v1::Release> ReleaseManager::Start(
   hosting::v1::ServiceSpec spec = request.has_spec() ? request.spec() : current.spec;
   if (!request.has_spec()) spec.set_image(request.image());
   ApplySpecDefaults(spec);
+  spec.clear_autoscaling();  // the service's policy stays as it is
+  // An autoscaled service releases at the size the autoscaler chose.
+  if (current.autoscaling.has_value()) spec.set_replicas(current.spec.replicas());
   if (TemplateHash(spec) == TemplateHash(current.spec)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "service '", request.service(), "' already runs this (revision ", current.revision, ", ",

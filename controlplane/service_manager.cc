@@ -1,5 +1,8 @@
 #include "controlplane/service_manager.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controlplane/swarm_spec.h"
@@ -24,6 +27,7 @@ constexpr int kCasAttempts = 5;
 hosting::v1::Service ServiceManager::ToProto(const ServiceRecord& record) {
   hosting::v1::Service s;
   *s.mutable_spec() = record.spec;
+  if (record.autoscaling.has_value()) *s.mutable_spec()->mutable_autoscaling() = *record.autoscaling;
   s.set_revision(record.revision);
   s.set_generation(record.generation);
   *s.mutable_created_at() = ToTimestamp(record.created_at);
@@ -37,9 +41,17 @@ absl::StatusOr<hosting::v1::ApplyServiceResponse> ServiceManager::Apply(
     return InvalidArgumentWithViolations({{"spec", "required"}});
   }
   RETURN_IF_ERROR(InvalidArgumentWithViolations(ValidateServiceSpec(request.spec())));
-  hosting::v1::ServiceSpec spec = request.spec();
-  ApplySpecDefaults(spec);
-  const std::string& name = spec.name();
+  hosting::v1::ServiceSpec requested_spec = request.spec();
+  ApplySpecDefaults(requested_spec);
+  // The policy is kept beside the spec, not in it (it is not part of what runs).
+  std::optional<hosting::v1::AutoscalingPolicy> requested_policy;
+  if (requested_spec.has_autoscaling()) {
+    requested_policy = requested_spec.autoscaling();
+    requested_policy->set_service(requested_spec.name());
+    ApplyAutoscalingDefaults(*requested_policy);
+    requested_spec.clear_autoscaling();
+  }
+  const std::string name = requested_spec.name();
 
   for (int attempt = 0;; ++attempt) {
     absl::StatusOr<ServiceRecord> existing = store_.GetService(name);
@@ -52,9 +64,23 @@ absl::StatusOr<hosting::v1::ApplyServiceResponse> ServiceManager::Apply(
           ", not the expected ", request.expected_generation(), ": read it again and re-apply"));
     }
 
+    hosting::v1::ServiceSpec spec = requested_spec;
+    const std::optional<hosting::v1::AutoscalingPolicy> policy =
+        requested_policy.has_value() ? requested_policy
+                                     : (exists ? existing->autoscaling : std::nullopt);
+    if (policy.has_value()) {
+      // The autoscaler owns the count: an apply only seeds a new service's.
+      spec.set_replicas(std::clamp(exists ? existing->spec.replicas() : spec.replicas(),
+                                   policy->min_replicas(), policy->max_replicas()));
+    }
+    const bool policy_changed =
+        policy.has_value() != (exists && existing->autoscaling.has_value()) ||
+        (policy.has_value() && !google::protobuf::util::MessageDifferencer::Equals(
+                                   *policy, *existing->autoscaling));
+
     hosting::v1::ApplyServiceResponse response;
     response.set_created(!exists);
-    if (exists &&
+    if (exists && !policy_changed &&
         google::protobuf::util::MessageDifferencer::Equals(existing->spec, spec)) {
       response.set_changed(false);
       *response.mutable_service() = ToProto(*existing);
@@ -64,6 +90,7 @@ absl::StatusOr<hosting::v1::ApplyServiceResponse> ServiceManager::Apply(
 
     ServiceRecord record;
     record.spec = spec;
+    record.autoscaling = policy;
     const bool new_revision = !exists || TemplateHash(existing->spec) != TemplateHash(spec);
     if (exists && !existing->rollout.release_id().empty()) {
       if (new_revision) {
@@ -113,6 +140,12 @@ absl::StatusOr<hosting::v1::ApplyServiceResponse> ServiceManager::Apply(
                     {{"generation", std::to_string(stored.generation)},
                      {"image", spec.image()},
                      {"replicas", std::to_string(spec.replicas())}});
+    if (policy_changed && policy.has_value()) {
+      events_.Publish("autoscale.policy_set", name, stored.revision,
+                      absl::StrCat("autoscaling policy of '", name, "' set with the spec: ",
+                                   policy->min_replicas(), "..", policy->max_replicas(),
+                                   " replicas"));
+    }
     if (new_revision) {
       events_.Publish("revision.created", name, stored.revision,
                       absl::StrCat("revision ", stored.revision, " of '", name, "' runs ",
@@ -165,6 +198,31 @@ absl::StatusOr<hosting::v1::Service> ServiceManager::Delete(const std::string& n
   }
 }
 
+absl::StatusOr<ServiceRecord> ServiceManager::Resize(
+    const std::string& name, int32_t expected_from, int32_t replicas,
+    const std::string& event_type, const std::string& message,
+    std::map<std::string, std::string> attributes) {
+  ASSIGN_OR_RETURN(ServiceRecord record, store_.GetService(name));
+  if (record.spec.replicas() != expected_from) {
+    return absl::AbortedError(absl::StrCat("service '", name, "' has ", record.spec.replicas(),
+                                           " replicas, not the expected ", expected_from));
+  }
+  if (expected_from == replicas) return record;
+  record.spec.set_replicas(replicas);
+  // A warm revision kept after a blue-green switch: the current one takes the new count.
+  // (During a release, the release itself follows spec.replicas.)
+  if (record.rollout.release_id().empty() && !record.rollout.replicas().empty()) {
+    (*record.rollout.mutable_replicas())[record.revision] = replicas;
+  }
+  ASSIGN_OR_RETURN(int64_t generation, store_.PutService(record, record.generation, nullptr));
+  record.generation = generation;
+  attributes["from"] = std::to_string(expected_from);
+  attributes["to"] = std::to_string(replicas);
+  events_.Publish(event_type, name, record.revision, message, std::move(attributes));
+  reconciler_.DesiredStateChanged(name, record.revision);
+  return record;
+}
+
 absl::StatusOr<hosting::v1::Service> ServiceManager::Scale(
     const hosting::v1::ScaleServiceRequest& request) {
   std::vector<FieldViolation> v = ValidateServiceName(request.name(), "name");
@@ -175,21 +233,24 @@ absl::StatusOr<hosting::v1::Service> ServiceManager::Scale(
   for (int attempt = 0;; ++attempt) {
     ASSIGN_OR_RETURN(ServiceRecord record, store_.GetService(request.name()));
     const int32_t from = record.spec.replicas();
+    if (record.autoscaling.has_value() && !request.force()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "service '", request.name(), "' is autoscaled (", record.autoscaling->min_replicas(),
+          "..", record.autoscaling->max_replicas(), " replicas, now ", from,
+          "): change the policy (hostctl autoscale set ", request.name(),
+          " --min/--max), delete it (hostctl autoscale delete ", request.name(),
+          "), or scale with --force (the autoscaler may scale it again at its next evaluation)"));
+    }
     if (from != request.replicas()) {
-      record.spec.set_replicas(request.replicas());
-      // A warm revision kept after a blue-green switch: the current one takes the new count.
-      // (During a release, the release itself follows spec.replicas.)
-      if (record.rollout.release_id().empty() && !record.rollout.replicas().empty()) {
-        (*record.rollout.mutable_replicas())[record.revision] = request.replicas();
-      }
-      absl::StatusOr<int64_t> generation = store_.PutService(record, record.generation, nullptr);
-      if (absl::IsAborted(generation.status()) && attempt + 1 < kCasAttempts) continue;
-      if (!generation.ok()) return generation.status();
-      events_.Publish("service.scaled", request.name(), record.revision,
-                      absl::StrCat("scaled '", request.name(), "' from ", from, " to ",
-                                   request.replicas(), " replicas"),
-                      {{"from", std::to_string(from)}, {"to", std::to_string(request.replicas())}});
-      reconciler_.DesiredStateChanged(request.name(), record.revision);
+      std::map<std::string, std::string> attrs;
+      if (record.autoscaling.has_value()) attrs["forced"] = "true";
+      absl::StatusOr<ServiceRecord> resized = Resize(
+          request.name(), from, request.replicas(), "service.scaled",
+          absl::StrCat("scaled '", request.name(), "' from ", from, " to ", request.replicas(),
+                       " replicas", record.autoscaling.has_value() ? " (forced, autoscaled)" : ""),
+          std::move(attrs));
+      if (absl::IsAborted(resized.status()) && attempt + 1 < kCasAttempts) continue;
+      if (!resized.ok()) return resized.status();
     }
     ASSIGN_OR_RETURN(ServiceRecord stored, store_.GetService(request.name()));
     hosting::v1::Service service = ToProto(stored);

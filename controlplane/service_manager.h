@@ -1,5 +1,7 @@
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -24,7 +26,16 @@ class ServiceManager {
   absl::StatusOr<hosting::v1::Service> Get(const std::string& name);
   absl::StatusOr<std::vector<hosting::v1::Service>> List();
   absl::StatusOr<hosting::v1::Service> Delete(const std::string& name);
+  // Refused (FAILED_PRECONDITION) on a service with an autoscaling policy unless forced.
   absl::StatusOr<hosting::v1::Service> Scale(const hosting::v1::ScaleServiceRequest& request);
+  // Sets the service's replicas when they are still `expected_from` (ABORTED otherwise, and
+  // when a concurrent write wins) and publishes `event_type` with `message`. A running release
+  // splits the new size over its revisions; a warm revision is left alone. The autoscaler's
+  // way in, and Scale's.
+  absl::StatusOr<ServiceRecord> Resize(const std::string& name, int32_t expected_from,
+                                       int32_t replicas, const std::string& event_type,
+                                       const std::string& message,
+                                       std::map<std::string, std::string> attributes);
 
   // Record -> API message (without status).
   static hosting::v1::Service ToProto(const ServiceRecord& record);

@@ -73,6 +73,10 @@ constexpr const char* kMigrations[] = {
       last        INTEGER NOT NULL
     );
     )sql",
+    // 4: the service's autoscaling policy (hosting.v1.AutoscalingPolicy, binary; empty: none).
+    R"sql(
+    ALTER TABLE services ADD COLUMN autoscaling BLOB NOT NULL DEFAULT x'';
+    )sql",
 };
 
 bool IsTerminal(hosting::v1::ReleaseState s) {
@@ -130,6 +134,23 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
 };
+
+// The rollout and autoscaling columns of a services row, from column `first` on.
+absl::Status ReadServiceBlobs(Stmt& q, int first, ServiceRecord& r) {
+  if (!r.rollout.ParseFromString(q.Blob(first))) {
+    return absl::DataLossError(absl::StrCat("stored rollout of '", r.spec.name(), "' unreadable"));
+  }
+  const std::string policy = q.Blob(first + 1);
+  if (!policy.empty()) {
+    hosting::v1::AutoscalingPolicy p;
+    if (!p.ParseFromString(policy)) {
+      return absl::DataLossError(
+          absl::StrCat("stored autoscaling policy of '", r.spec.name(), "' unreadable"));
+    }
+    r.autoscaling = std::move(p);
+  }
+  return absl::OkStatus();
+}
 
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
@@ -263,7 +284,8 @@ absl::StatusOr<int64_t> SqliteStore::CurrentGeneration(absl::string_view name) {
 absl::StatusOr<ServiceRecord> SqliteStore::GetService(absl::string_view name) {
   absl::MutexLock lock(&mu_);
   Stmt q(db_,
-         "SELECT spec, revision, generation, created_at, updated_at, rollout FROM services "
+         "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
+         "FROM services "
          "WHERE name = ?");
   RETURN_IF_ERROR(q.prepared());
   q.Bind(1, name);
@@ -275,16 +297,15 @@ absl::StatusOr<ServiceRecord> SqliteStore::GetService(absl::string_view name) {
   r.generation = q.Int(2);
   r.created_at = FromMicros(q.Int(3));
   r.updated_at = FromMicros(q.Int(4));
-  if (!r.rollout.ParseFromString(q.Blob(5))) {
-    return absl::DataLossError(absl::StrCat("stored rollout of '", name, "' unreadable"));
-  }
+  RETURN_IF_ERROR(ReadServiceBlobs(q, 5, r));
   return r;
 }
 
 absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
   absl::MutexLock lock(&mu_);
   Stmt q(db_,
-         "SELECT spec, revision, generation, created_at, updated_at, rollout FROM services "
+         "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
+         "FROM services "
          "ORDER BY name");
   RETURN_IF_ERROR(q.prepared());
   std::vector<ServiceRecord> out;
@@ -297,9 +318,7 @@ absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
     r.generation = q.Int(2);
     r.created_at = FromMicros(q.Int(3));
     r.updated_at = FromMicros(q.Int(4));
-    if (!r.rollout.ParseFromString(q.Blob(5))) {
-      return absl::DataLossError(absl::StrCat("stored rollout of '", r.spec.name(), "' unreadable"));
-    }
+    RETURN_IF_ERROR(ReadServiceBlobs(q, 5, r));
     out.push_back(std::move(r));
   }
   return out;
@@ -333,12 +352,17 @@ absl::StatusOr<int64_t> SqliteStore::PutServiceLocked(const ServiceRecord& recor
   {
     Stmt w(db_,
            "INSERT INTO services (name, spec, revision, generation, created_at, updated_at, "
-           "rollout) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT(name) DO UPDATE SET "
-           "spec = ?2, revision = ?3, generation = ?4, updated_at = ?5, rollout = ?6");
+           "rollout, autoscaling) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT(name) DO "
+           "UPDATE SET spec = ?2, revision = ?3, generation = ?4, updated_at = ?5, rollout = ?6, "
+           "autoscaling = ?7");
     RETURN_IF_ERROR(w.prepared());
     RETURN_IF_ERROR(w.Bind(1, name).Bind(2, spec_json).Bind(3, record.revision)
                         .Bind(4, generation).Bind(5, now)
-                        .BindBlob(6, record.rollout.SerializeAsString()).Run());
+                        .BindBlob(6, record.rollout.SerializeAsString())
+                        .BindBlob(7, record.autoscaling.has_value()
+                                         ? record.autoscaling->SerializeAsString()
+                                         : std::string())
+                        .Run());
   }
   if (new_revision != nullptr) {
     ASSIGN_OR_RETURN(std::string rev_json, SpecToJson(new_revision->spec));

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "hosting/internal/state.pb.h"
+#include "hosting/v1/autoscaling.pb.h"
 #include "hosting/v1/cluster.pb.h"
 #include "hosting/v1/service.pb.h"
 
@@ -26,6 +28,8 @@ struct ServiceRecord {
   absl::Time updated_at;
   // How revisions share the service while a release runs (empty otherwise).
   hosting::internal::Rollout rollout;
+  // The autoscaling policy, when the service has one.
+  std::optional<hosting::v1::AutoscalingPolicy> autoscaling;
 };
 
 // One revision of a service: the spec that defined it.

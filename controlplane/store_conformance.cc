@@ -48,6 +48,27 @@ TEST_P(StoreConformanceTest, CreateThenGetRoundTripsTheSpec) {
   EXPECT_EQ(got->created_at, got->updated_at);
 }
 
+TEST_P(StoreConformanceTest, AutoscalingPolicyRoundTripsAndClears) {
+  ServiceRecord r = Record("web", 1, "img:1");
+  hosting::v1::AutoscalingPolicy p;
+  p.set_service("web");
+  p.set_min_replicas(2);
+  p.set_max_replicas(9);
+  p.add_metrics()->set_target(50);
+  r.autoscaling = p;
+  ASSERT_TRUE(store_->PutService(r, 0, nullptr).ok());
+  absl::StatusOr<ServiceRecord> got = store_->GetService("web");
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->autoscaling.has_value());
+  EXPECT_EQ(got->autoscaling->SerializeAsString(), p.SerializeAsString());
+  EXPECT_TRUE(store_->ListServices()->front().autoscaling.has_value());
+
+  ServiceRecord cleared = *got;
+  cleared.autoscaling.reset();
+  ASSERT_TRUE(store_->PutService(cleared, got->generation, nullptr).ok());
+  EXPECT_FALSE(store_->GetService("web")->autoscaling.has_value());
+}
+
 TEST_P(StoreConformanceTest, CompareAndSwapOnGeneration) {
   ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, nullptr).ok());
   // Creating again with expectation 0 fails: it exists.

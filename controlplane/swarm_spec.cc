@@ -47,6 +47,7 @@ std::string TemplateHash(const hosting::v1::ServiceSpec& spec) {
   hosting::v1::ServiceSpec t = spec;
   t.clear_replicas();
   t.clear_release();
+  t.clear_autoscaling();
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream out(&bytes);

@@ -115,6 +115,100 @@ std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePoli
   return v;
 }
 
+std::vector<FieldViolation> ValidateAutoscalingPolicy(const hosting::v1::AutoscalingPolicy& p,
+                                                      const std::string& pf) {
+  std::vector<FieldViolation> v;
+  if (p.min_replicas() < 1 || p.min_replicas() > kMaxReplicas) {
+    v.push_back({pf + ".min_replicas",
+                 absl::StrCat("must be between 1 and ", kMaxReplicas, ", got ", p.min_replicas())});
+  }
+  if (p.max_replicas() < std::max(1, p.min_replicas()) || p.max_replicas() > kMaxReplicas) {
+    v.push_back({pf + ".max_replicas",
+                 absl::StrCat("must be between min_replicas (", p.min_replicas(), ") and ",
+                              kMaxReplicas, ", got ", p.max_replicas())});
+  }
+  if (p.metrics().empty()) {
+    v.push_back({pf + ".metrics", "at least one metric with a target is required"});
+  }
+  std::set<int> kinds;
+  bool has_rps = false;
+  for (int i = 0; i < p.metrics_size(); ++i) {
+    const auto& m = p.metrics(i);
+    const std::string mf = absl::StrCat(pf, ".metrics[", i, "]");
+    if (!hosting::v1::MetricKind_IsValid(m.kind()) ||
+        m.kind() == hosting::v1::METRIC_KIND_UNSPECIFIED) {
+      v.push_back({mf + ".kind", "required: cpu, memory, rps, inflight, p95 or promql"});
+      continue;
+    }
+    if (!(m.target() > 0) || m.target() > 1e9) {
+      v.push_back({mf + ".target", absl::StrCat("must be a positive number, got ", m.target())});
+    }
+    if (m.kind() == hosting::v1::METRIC_KIND_PROMQL) {
+      if (m.promql().empty()) v.push_back({mf + ".promql", "required for a PromQL metric"});
+    } else {
+      if (!m.promql().empty()) v.push_back({mf + ".promql", "only for a PromQL metric"});
+      if (!kinds.insert(m.kind()).second) {
+        v.push_back({mf + ".kind", absl::StrCat(hosting::v1::MetricKind_Name(m.kind()),
+                                                " is listed twice")});
+      }
+    }
+    has_rps |= m.kind() == hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND;
+  }
+  if (p.tolerance() < 0 || p.tolerance() >= 1) {
+    v.push_back({pf + ".tolerance", absl::StrCat("must be in [0, 1), got ", p.tolerance())});
+  }
+  auto check_window = [&](const google::protobuf::Duration& d, const std::string& field) {
+    if (Millis(d) < 0 || Millis(d) > 3600 * 1000) v.push_back({field, "must be between 0 and 1h"});
+  };
+  check_window(p.scale_up_stabilization(), pf + ".scale_up_stabilization");
+  check_window(p.scale_down_stabilization(), pf + ".scale_down_stabilization");
+  auto check_rate = [&](const hosting::v1::RateLimit& r, const std::string& field) {
+    if (r.tasks() < 0) v.push_back({field + ".tasks", "must not be negative"});
+    if (r.percent() < 0 || r.percent() > 10000) {
+      v.push_back({field + ".percent", "must be between 0 and 10000"});
+    }
+    if ((r.tasks() > 0 || r.percent() > 0) &&
+        (Millis(r.period()) < 1000 || Millis(r.period()) > 3600 * 1000)) {
+      v.push_back({field + ".period", "required with tasks or percent: between 1s and 1h"});
+    }
+    if (!r.select().empty() && r.select() != "max" && r.select() != "min") {
+      v.push_back({field + ".select", absl::StrCat("must be max or min, got '", r.select(), "'")});
+    }
+  };
+  check_rate(p.scale_up_rate(), pf + ".scale_up_rate");
+  check_rate(p.scale_down_rate(), pf + ".scale_down_rate");
+  if (p.has_evaluation_interval() &&
+      (Millis(p.evaluation_interval()) < 1000 || Millis(p.evaluation_interval()) > 600 * 1000)) {
+    v.push_back({pf + ".evaluation_interval", "must be between 1s and 10m"});
+  }
+  if (p.forecast().enabled()) {
+    if (!has_rps) {
+      v.push_back({pf + ".forecast",
+                   "forecasts the request rate: the policy needs a requests-per-second metric"});
+    }
+    if (Millis(p.forecast().horizon()) < 0 || Millis(p.forecast().horizon()) > 600 * 1000) {
+      v.push_back({pf + ".forecast.horizon", "must be between 0 and 10m"});
+    }
+  }
+  return v;
+}
+
+void ApplyAutoscalingDefaults(hosting::v1::AutoscalingPolicy& p) {
+  if (p.tolerance() == 0) p.set_tolerance(0.1);
+  if (!p.has_scale_down_stabilization()) {
+    *p.mutable_scale_down_stabilization() = TimeUtil::SecondsToDuration(300);
+  }
+  if (!p.has_scale_up_stabilization()) {
+    *p.mutable_scale_up_stabilization() = TimeUtil::SecondsToDuration(0);
+  }
+  if (!p.has_evaluation_interval()) {
+    *p.mutable_evaluation_interval() = TimeUtil::SecondsToDuration(5);
+  }
+  for (auto* r : {p.mutable_scale_up_rate(), p.mutable_scale_down_rate()}) {
+    if (r->select().empty()) r->set_select("max");
+  }
+}
+
 std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& spec,
                                                 const std::string& prefix) {
   auto f = [&](absl::string_view field) { return absl::StrCat(prefix, ".", field); };
@@ -237,6 +331,15 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
   if (spec.has_release()) {
     std::vector<FieldViolation> rv = ValidateReleasePolicy(spec.release(), f("release"));
     v.insert(v.end(), rv.begin(), rv.end());
+  }
+  if (spec.has_autoscaling()) {
+    std::vector<FieldViolation> av = ValidateAutoscalingPolicy(spec.autoscaling(), f("autoscaling"));
+    v.insert(v.end(), av.begin(), av.end());
+    if (!spec.autoscaling().service().empty() && spec.autoscaling().service() != spec.name()) {
+      v.push_back({f("autoscaling.service"),
+                   absl::StrCat("must be empty or the service's name ('", spec.name(), "'), got '",
+                                spec.autoscaling().service(), "'")});
+    }
   }
   return v;
 }

@@ -22,6 +22,14 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
 std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePolicy& policy,
                                                   const std::string& field);
 
+// Checks an autoscaling policy; `field` names it ("policy", "spec.autoscaling").
+std::vector<FieldViolation> ValidateAutoscalingPolicy(const hosting::v1::AutoscalingPolicy& policy,
+                                                      const std::string& field);
+
+// Fills the policy's defaults: tolerance 0.1, scale-down stabilization 300 s, evaluation every
+// 5 s, rate limits selecting "max". Call after validation.
+void ApplyAutoscalingDefaults(hosting::v1::AutoscalingPolicy& policy);
+
 // Checks a service name alone (also used for Get/Delete/Scale requests).
 std::vector<FieldViolation> ValidateServiceName(const std::string& name, const std::string& field);
 
