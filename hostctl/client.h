@@ -7,6 +7,7 @@
 
 #include "grpcpp/grpcpp.h"
 #include "hostctl/output.h"
+#include "hosting/v1/autoscaling.grpc.pb.h"
 #include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/releases.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
@@ -38,7 +39,8 @@ class Client {
         channel_(grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials())),
         services_(hosting::v1::ServiceManager::NewStub(channel_)),
         cluster_(hosting::v1::Cluster::NewStub(channel_)),
-        releases_(hosting::v1::Releases::NewStub(channel_)) {}
+        releases_(hosting::v1::Releases::NewStub(channel_)),
+        autoscaling_(hosting::v1::Autoscaling::NewStub(channel_)) {}
 
   // A context with the per-call deadline (--timeout).
   std::unique_ptr<grpc::ClientContext> Context() const {
@@ -50,6 +52,7 @@ class Client {
   hosting::v1::ServiceManager::Stub& services() { return *services_; }
   hosting::v1::Cluster::Stub& cluster() { return *cluster_; }
   hosting::v1::Releases::Stub& releases() { return *releases_; }
+  hosting::v1::Autoscaling::Stub& autoscaling() { return *autoscaling_; }
 
  private:
   const Globals& globals_;
@@ -57,6 +60,7 @@ class Client {
   std::unique_ptr<hosting::v1::ServiceManager::Stub> services_;
   std::unique_ptr<hosting::v1::Cluster::Stub> cluster_;
   std::unique_ptr<hosting::v1::Releases::Stub> releases_;
+  std::unique_ptr<hosting::v1::Autoscaling::Stub> autoscaling_;
 };
 
 }  // namespace hosting::hostctl

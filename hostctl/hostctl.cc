@@ -13,6 +13,7 @@
 #include "grpcpp/grpcpp.h"
 #include "hostctl/client.h"
 #include "hostctl/output.h"
+#include "hostctl/autoscale_commands.h"
 #include "hostctl/release_commands.h"
 #include "hostctl/spec_file.h"
 #include "hosting/v1/cluster.grpc.pb.h"
@@ -358,6 +359,7 @@ int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
 
   AddReleaseCommands(app, g, client, code, out, err);
+  AddAutoscaleCommands(app, g, client, code, out, err);
 
   app.parse_complete_callback([&] {
     absl::StatusOr<Format> f = ParseFormat(g.output);

@@ -6,6 +6,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "hostctl/output.h"
+#include "hostctl/autoscale_commands.h"
 #include "hostctl/release_commands.h"
 #include "hostctl/spec_file.h"
 
@@ -180,6 +181,48 @@ TEST(ReleaseFlagsTest, CanaryStepsParse) {
     EXPECT_FALSE(r.ok()) << bad;
   }
   EXPECT_THAT(ParseCanarySteps("10,banana").status().message(), HasSubstr("banana"));
+}
+
+TEST(AutoscaleFlagsTest, RateLimitsAndPromqlMetricsParse) {
+  auto r = ParseRateLimit("4,100%/15s");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->tasks(), 4);
+  EXPECT_EQ(r->percent(), 100);
+  EXPECT_EQ(TimeUtil::DurationToSeconds(r->period()), 15);
+  EXPECT_EQ(ParseRateLimit("50%/1m")->percent(), 50);
+  for (const char* bad : {"4", "4/", "x/15s", "0/15s", "4/soon", "/15s"}) {
+    EXPECT_FALSE(ParseRateLimit(bad).ok()) << bad;
+  }
+  auto m = ParsePromqlMetric("sum(rate(x{a=\"b\"}[1m]))=100");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->promql(), "sum(rate(x{a=\"b\"}[1m]))");
+  EXPECT_EQ(m->target(), 100);
+  EXPECT_THAT(ParsePromqlMetric("up").status().message(), HasSubstr("<query>=<target>"));
+}
+
+TEST(AutoscaleOutputTest, StatusShowsMetricsAndHistory) {
+  hosting::v1::AutoscalingStatus s;
+  s.set_service("web");
+  s.set_current_replicas(2);
+  s.set_desired_replicas(5);
+  s.set_ready_replicas(2);
+  *s.mutable_evaluated_at() = TimeUtil::GetCurrentTime();
+  s.set_message("scale up 2 -> 5");
+  auto* r = s.add_recommendations();
+  r->mutable_metric()->set_kind(hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND);
+  r->mutable_metric()->set_target(50);
+  r->set_value(120);
+  r->set_recommended_replicas(5);
+  auto* d = s.add_history();
+  d->set_from_replicas(2);
+  d->set_to_replicas(5);
+  d->set_reason("rps 120 vs target 50 -> 5");
+  std::ostringstream out;
+  PrintAutoscalingStatus(s, Format::kTable, out);
+  EXPECT_THAT(out.str(), HasSubstr("2 (desired 5, 2 ready)"));
+  EXPECT_THAT(out.str(), HasSubstr("rps/task"));
+  EXPECT_THAT(out.str(), HasSubstr("120"));
+  EXPECT_THAT(out.str(), HasSubstr("rps 120 vs target 50 -> 5"));
 }
 
 TEST(ReleaseFlagsTest, CountsAndPercents) {

@@ -349,4 +349,110 @@ void PrintReleaseEvent(const hosting::v1::ReleaseEvent& e, Format format, std::o
   out << FormatTime(e.time()) << "  " << e.type() << "  " << e.message() << "\n" << std::flush;
 }
 
+std::string MetricText(const hosting::v1::MetricTarget& m) {
+  switch (m.kind()) {
+    case hosting::v1::METRIC_KIND_CPU_UTILIZATION:
+      return "cpu %";
+    case hosting::v1::METRIC_KIND_MEMORY_UTILIZATION:
+      return "memory %";
+    case hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND:
+      return "rps/task";
+    case hosting::v1::METRIC_KIND_IN_FLIGHT_REQUESTS:
+      return "inflight/task";
+    case hosting::v1::METRIC_KIND_LATENCY_P95_MS:
+      return "p95 ms";
+    case hosting::v1::METRIC_KIND_PROMQL:
+      return absl::StrCat("promql(", m.promql(), ")");
+    default:
+      return "-";
+  }
+}
+
+namespace {
+
+std::string DurationText(const google::protobuf::Duration& d) {
+  return absl::FormatDuration(absl::Nanoseconds(TimeUtil::DurationToNanoseconds(d)));
+}
+
+std::string RateText(const hosting::v1::RateLimit& r) {
+  if (r.tasks() <= 0 && r.percent() <= 0) return "unlimited";
+  std::vector<std::string> parts;
+  if (r.tasks() > 0) parts.push_back(absl::StrCat(r.tasks(), " tasks"));
+  if (r.percent() > 0) parts.push_back(absl::StrCat(r.percent(), "%"));
+  return absl::StrCat(absl::StrJoin(parts, r.select() == "min" ? " and " : " or "), " per ",
+                      DurationText(r.period()));
+}
+
+}  // namespace
+
+void PrintAutoscalingPolicy(const hosting::v1::AutoscalingPolicy& p, Format format,
+                            std::ostream& out) {
+  if (format != Format::kTable) {
+    PrintMessage(p, format, out);
+    return;
+  }
+  out << "Service:      " << p.service() << "\n"
+      << "Replicas:     " << p.min_replicas() << ".." << p.max_replicas() << "\n";
+  for (const auto& m : p.metrics()) {
+    out << "Metric:       " << MetricText(m) << " target " << m.target() << "\n";
+  }
+  out << "Tolerance:    " << p.tolerance() * 100 << "%\n"
+      << "Windows:      scale-up " << DurationText(p.scale_up_stabilization()) << ", scale-down "
+      << DurationText(p.scale_down_stabilization()) << "\n"
+      << "Rate:         up " << RateText(p.scale_up_rate()) << "; down "
+      << RateText(p.scale_down_rate()) << "\n"
+      << "Interval:     " << DurationText(p.evaluation_interval()) << "\n"
+      << "Forecast:     "
+      << (!p.forecast().enabled() ? "off"
+          : p.forecast().shadow() ? "shadow (recorded, not acted on)"
+                                  : "on")
+      << (p.forecast().enabled() && p.forecast().has_horizon()
+              ? absl::StrCat(", horizon ", DurationText(p.forecast().horizon()))
+              : "")
+      << "\n";
+}
+
+void PrintAutoscalingStatus(const hosting::v1::AutoscalingStatus& s, Format format,
+                            std::ostream& out) {
+  if (format != Format::kTable) {
+    PrintMessage(s, format, out);
+    return;
+  }
+  out << "Service:      " << s.service() << "\n";
+  if (!s.has_evaluated_at()) {
+    out << "Message:      " << s.message() << "\n";
+    return;
+  }
+  out << "Replicas:     " << s.current_replicas() << " (desired " << s.desired_replicas() << ", "
+      << s.ready_replicas() << " ready)"
+      << (s.release_id().empty() ? "" : absl::StrCat(", split over release ", s.release_id()))
+      << "\n"
+      << "Evaluated:    " << FormatTime(s.evaluated_at()) << " (" << Age(s.evaluated_at())
+      << " ago)\n"
+      << "Message:      " << s.message() << "\n";
+  if (s.has_forecast_horizon()) {
+    out << "Forecast:     "
+        << absl::StrFormat("%.1f rps in %s", s.forecast_requests_per_second(),
+                           DurationText(s.forecast_horizon()))
+        << "\n";
+  }
+  out << "Task start-up: " << DurationText(s.task_startup()) << "\n\n";
+  std::vector<std::vector<std::string>> rows = {{"METRIC", "VALUE", "TARGET", "REPLICAS"}};
+  for (const auto& r : s.recommendations()) {
+    rows.push_back({MetricText(r.metric()),
+                    r.missing() ? "no data" : absl::StrFormat("%.4g", r.value()),
+                    absl::StrFormat("%.4g", r.metric().target()),
+                    r.missing() ? "-" : absl::StrCat(r.recommended_replicas())});
+  }
+  out << FormatTable(rows);
+  if (s.history_size() == 0) return;
+  out << "\n";
+  std::vector<std::vector<std::string>> history = {{"TIME", "FROM", "TO", "REASON"}};
+  for (const auto& d : s.history()) {
+    history.push_back({FormatTime(d.time()), absl::StrCat(d.from_replicas()),
+                       absl::StrCat(d.to_replicas(), d.shadow() ? " (shadow)" : ""), d.reason()});
+  }
+  out << FormatTable(history);
+}
+
 }  // namespace hosting::hostctl

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
+#include "hosting/v1/autoscaling.pb.h"
 #include "hosting/v1/cluster.pb.h"
 #include "hosting/v1/releases.pb.h"
 #include "hosting/v1/service.pb.h"
@@ -38,6 +39,13 @@ void PrintReleaseEvent(const hosting::v1::ReleaseEvent& event, Format format, st
 std::string ReleaseStateText(hosting::v1::ReleaseState state);
 // A one-line summary: state, step, weight, tasks.
 std::string ReleaseSummary(const hosting::v1::Release& r);
+
+void PrintAutoscalingPolicy(const hosting::v1::AutoscalingPolicy& policy, Format format,
+                            std::ostream& out);
+void PrintAutoscalingStatus(const hosting::v1::AutoscalingStatus& status, Format format,
+                            std::ostream& out);
+// "rps", "cpu", ... or "promql(<query>)".
+std::string MetricText(const hosting::v1::MetricTarget& metric);
 
 // Left-aligned columns separated by two spaces.
 std::string FormatTable(const std::vector<std::vector<std::string>>& rows);

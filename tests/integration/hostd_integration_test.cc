@@ -13,6 +13,7 @@
 #include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/autoscaling.grpc.pb.h"
 #include "hosting/v1/releases.grpc.pb.h"
+#include "hosting/v1/runbooks.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
 #include "tests/integration/harness.h"
 
@@ -274,13 +275,30 @@ TEST_F(HostdIntegrationTest, InvalidRequestsGetFieldErrorsAndHostdKeepsServing) 
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(st.error_message(), HasSubstr("service"));
   EXPECT_THAT(st.error_message(), HasSubstr("image"));
-  // Not-yet-served APIs say what will serve them.
+  // A bad autoscaling policy names its fields; an unknown service is NOT_FOUND.
   auto autoscaling = hosting::v1::Autoscaling::NewStub(hostd_->channel());
   grpc::ClientContext ctx4;
+  hosting::v1::SetPolicyRequest set;
+  set.mutable_policy()->set_service(name_);
+  set.mutable_policy()->set_max_replicas(3);
   hosting::v1::AutoscalingPolicy policy;
-  st = autoscaling->GetPolicy(&ctx4, {}, &policy);
+  st = autoscaling->SetPolicy(&ctx4, set, &policy);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("policy.min_replicas"));
+  EXPECT_THAT(st.error_message(), HasSubstr("policy.metrics"));
+  grpc::ClientContext ctx5;
+  hosting::v1::GetPolicyRequest get_policy;
+  get_policy.set_service("no-such-service");
+  st = autoscaling->GetPolicy(&ctx5, get_policy, &policy);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(st.error_message(), HasSubstr("no-such-service"));
+  // Not-yet-served APIs say what will serve them.
+  auto runbooks = hosting::v1::Runbooks::NewStub(hostd_->channel());
+  grpc::ClientContext ctx6;
+  hosting::v1::ListRunbooksResponse listed;
+  st = runbooks->ListRunbooks(&ctx6, {}, &listed);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(st.error_message(), HasSubstr("Autoscaling/GetPolicy"));
+  EXPECT_THAT(st.error_message(), HasSubstr("Runbooks/ListRunbooks"));
 
   // Still serving.
   ASSERT_TRUE(Apply(Spec(kImageV1, 1)).ok());
