@@ -73,9 +73,9 @@ std::set<int64_t> ServingRevisions(const ServiceRecord& r) {
   return out;
 }
 
-// The metric window: the evaluation interval, within what the agents' 2 s reports resolve.
+// The metric window: the evaluation interval (at least 2 s: agents report every 1-2 s).
 absl::Duration MetricWindow(const hosting::v1::AutoscalingPolicy& p) {
-  return std::clamp(FromDur(p.evaluation_interval()), absl::Seconds(4), absl::Seconds(60));
+  return std::clamp(FromDur(p.evaluation_interval()), absl::Seconds(2), absl::Seconds(60));
 }
 
 }  // namespace

@@ -458,7 +458,7 @@ hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas
   return spec;
 }
 
-HttpLoad::HttpLoad(std::string url, int threads) : url_(std::move(url)) {
+HttpLoad::HttpLoad(std::string url, int threads) : url_(std::move(url)), thread_count_(threads) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -493,7 +493,17 @@ void HttpLoad::Run() {
                    +[](char*, size_t size, size_t n, void*) -> size_t { return size * n; });
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  absl::Time next = absl::Now();
   while (!stop_) {
+    if (const double rate = rate_; rate > 0) {
+      // Each client sends its share at even intervals; a client that fell behind by more
+      // than a second does not burst to catch up.
+      const absl::Time now = absl::Now();
+      if (next < now - absl::Seconds(1)) next = now;
+      if (next > now) absl::SleepFor(std::min(next - now, absl::Milliseconds(200)));
+      if (absl::Now() < next) continue;  // re-reads the rate (and stop) at least every 200 ms
+      next += absl::Seconds(thread_count_ / rate);
+    }
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

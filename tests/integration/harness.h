@@ -203,6 +203,9 @@ class HttpLoad {
   HttpLoad(std::string url, int threads);
   ~HttpLoad();
   void Stop();
+  // Paces the clients to `requests_per_second` in total (open loop, evenly spread); 0 (the
+  // default) lets them run flat out.
+  void SetRate(double requests_per_second) { rate_ = requests_per_second; }
   int64_t ok() const { return ok_; }
   int64_t failed() const { return failed_; }
   int64_t total() const { return ok_ + failed_; }
@@ -214,6 +217,8 @@ class HttpLoad {
  private:
   void Run();
   const std::string url_;
+  int thread_count_;
+  std::atomic<double> rate_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> ok_{0}, failed_{0};
   std::vector<std::thread> threads_;

@@ -19,6 +19,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "harness.h"
+#include "platform.h"
 #include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/releases.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
@@ -35,106 +36,10 @@ const std::vector<std::string> kServices = {"rel-rolling", "rel-canary", "rel-go
 
 using Load = HttpLoad;
 
-// Everything the tests share: started once (a minute of setup), torn down at the end.
-struct Platform {
-  std::string dir;
-  std::string gateway;
-  std::unique_ptr<Datastores> datastores;
-  std::unique_ptr<HaproxyContainer> haproxy;
-  std::string socket;
-  std::map<std::string, int> ports;  // service -> published frontend port
-  int preview_port = 0;
-  std::unique_ptr<HostdProcess> hostd;
-  std::unique_ptr<PrometheusProcess> prometheus;
-  std::unique_ptr<AgentProcess> agent;
-  absl::Status status;
-
-  absl::Status Start() {
-    RETURN_IF_ERROR(CheckDockerSwarm());
-    for (const auto& s : kServices) RemoveSwarmServicesOf(s);  // left by an interrupted run
-    // "v2": the same build under another reference, i.e. a new revision.
-    if (Shell("docker tag hosting/appsvc:dev hosting/appsvc:v2").exit_code != 0) {
-      return absl::FailedPreconditionError("no hosting/appsvc:dev image: run scripts/images.sh");
-    }
-    dir = MakeTempDir("hosting-release-");
-    gateway = DockerGatewayAddress();
-    if (gateway.empty()) return absl::UnavailableError("no docker_gwbridge gateway address");
-    datastores = std::make_unique<Datastores>();
-    RETURN_IF_ERROR(datastores->Start(gateway));
-    std::vector<HaproxyContainer::Backend> backends;
-    for (const auto& s : kServices) backends.push_back({s, ""});
-    backends.push_back({"rel-bg-preview", ""});
-    haproxy = std::make_unique<HaproxyContainer>(dir, backends);
-    RETURN_IF_ERROR(haproxy->Start());
-    socket = haproxy->socket();
-    for (const auto& s : kServices) ports[s] = haproxy->port(s);
-    preview_port = haproxy->port("rel-bg-preview");
-
-    // Prometheus scrapes hostd's /metrics (the agents' per-revision aggregates) for the
-    // PromQL analysis checks.
-    const int prom_port = FreePort();
-    hostd = std::make_unique<HostdProcess>(
-        dir + "/hostd",
-        std::vector<std::string>{"--haproxy", socket, "--prometheus",
-                                 absl::StrCat("http://127.0.0.1:", prom_port)});
-    prometheus = std::make_unique<PrometheusProcess>(
-        dir + "/prometheus", std::vector<std::string>{hostd->metrics_address()}, prom_port);
-    RETURN_IF_ERROR(prometheus->Start());
-    RETURN_IF_ERROR(hostd->Start());
-    agent = std::make_unique<AgentProcess>(hostd->address(), dir + "/agent.log", "1s");
-    return agent->Start();
-  }
-
-  void Stop() {
-    // hostd first: a running hostd would repair what is removed.
-    if (agent) agent->Stop();
-    if (hostd) hostd->Stop();
-    if (prometheus) prometheus->Stop();
-    for (const auto& s : kServices) RemoveSwarmServicesOf(s);
-    if (haproxy) haproxy->Stop();
-    if (datastores) datastores->Stop();
-  }
-
-  hosting::v1::ServiceSpec Spec(const std::string& name, int replicas,
-                                std::map<std::string, std::string> extra_env = {}) const {
-    return AppsvcServiceSpec(name, replicas, gateway, *datastores, extra_env);
-  }
-};
-
-Platform* platform = nullptr;
-
-class ReleaseTest : public ::testing::Test {
+class ReleaseTest : public PlatformTest {
  protected:
-  static void SetUpTestSuite() {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    platform = new Platform();
-    platform->status = platform->Start();
-  }
-  static void TearDownTestSuite() {
-    platform->Stop();
-    delete platform;
-    platform = nullptr;
-  }
-
-  void SetUp() override {
-    // In CI a missing part is a failure, never a skip.
-    ASSERT_TRUE(platform->status.ok()) << platform->status;
-    channel_ = platform->hostd->channel();
-    services_ = hosting::v1::ServiceManager::NewStub(channel_);
-    releases_ = hosting::v1::Releases::NewStub(channel_);
-  }
-
-  // Each test's services go when it ends: idle tasks still cost their health checks.
-  void TearDown() override {
-    if (!platform->status.ok()) return;
-    for (const auto& s : kServices) {
-      grpc::ClientContext ctx;
-      hosting::v1::DeleteServiceRequest req;
-      req.set_name(s);
-      hosting::v1::DeleteServiceResponse resp;
-      services_->DeleteService(&ctx, req, &resp);
-    }
-  }
+  static void SetUpTestSuite() { StartPlatform("hosting-release-", kServices, {"rel-bg-preview"}); }
+  static void TearDownTestSuite() { StopPlatform(); }
 
   // Swarm converges a moment after a release ends (the last old container stops, then the
   // reconciler removes the emptied revision): waits up to 30 s for exactly `want`.
@@ -150,38 +55,13 @@ class ReleaseTest : public ::testing::Test {
   }
 
   std::string Url(const std::string& service, const std::string& path) {
-    return absl::StrCat("http://127.0.0.1:", platform->ports.at(service), path);
+    return platform->Url(service, path);
   }
-
-  // Applies the service and waits until HAProxy serves `replicas` tasks and a user exists.
   void Deploy(const hosting::v1::ServiceSpec& spec) {
-    grpc::ClientContext ctx;
-    hosting::v1::ApplyServiceRequest req;
-    *req.mutable_spec() = spec;
-    hosting::v1::ApplyServiceResponse resp;
-    grpc::Status st = services_->ApplyService(&ctx, req, &resp);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    absl::Status ready = WaitFor([&] { return ReadyServers(spec.name()) == spec.replicas(); },
-                                 absl::Seconds(90), "every task of " + spec.name() + " in HAProxy",
-                                 absl::Milliseconds(200));
-    ASSERT_TRUE(ready.ok()) << ready;
-    HttpResult created = Http("POST", Url(spec.name(), "/api/users"),
-                              R"({"name":"Ada","email":"ada@example.com"})");
-    ASSERT_TRUE(created.status == 201 || created.status == 409) << created.status << created.body;
-    HttpResult got = Http("GET", Url(spec.name(), "/api/users/1"));
-    ASSERT_EQ(got.status, 200) << got.body;
+    absl::Status st = platform->Deploy(*services_, spec);
+    ASSERT_TRUE(st.ok()) << st;
   }
-
-  int ReadyServers(const std::string& backend) {
-    controlplane::HaproxyLoadBalancer lb(platform->socket);
-    absl::StatusOr<std::vector<controlplane::LbServer>> servers = lb.Servers(backend);
-    if (!servers.ok()) return -1;
-    int n = 0;
-    for (const auto& s : *servers) {
-      n += s.state == controlplane::LbServer::State::kReady && s.weight > 0 ? 1 : 0;
-    }
-    return n;
-  }
+  int ReadyServers(const std::string& backend) { return platform->ReadyServers(backend); }
 
   absl::StatusOr<hosting::v1::Release> Start(const hosting::v1::StartReleaseRequest& req) {
     grpc::ClientContext ctx;
@@ -218,9 +98,6 @@ class ReleaseTest : public ::testing::Test {
         .output;
   }
 
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<hosting::v1::ServiceManager::Stub> services_;
-  std::unique_ptr<hosting::v1::Releases::Stub> releases_;
 };
 
 TEST_F(ReleaseTest, RollingReleaseUnderLoadLosesNoRequest) {
@@ -386,7 +263,7 @@ TEST_F(ReleaseTest, BlueGreenSwitchesAtOnceThenRollsBackInstantlyToTheWarmRevisi
   WaitState(started->id(), absl::Seconds(90), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
   // Green is reachable on the preview backend while blue serves everyone.
   HttpResult preview =
-      Http("GET", absl::StrCat("http://127.0.0.1:", platform->preview_port, "/api/version"));
+      Http("GET", absl::StrCat("http://127.0.0.1:", platform->ports.at("rel-bg-preview"), "/api/version"));
   EXPECT_THAT(preview.body, HasSubstr("\"hosting_revision\":\"2\""));
   for (int i = 0; i < 10; ++i) {
     EXPECT_THAT(Http("GET", Url(name, "/api/version")).body, HasSubstr("\"hosting_revision\":\"1\""));

@@ -1,0 +1,136 @@
+#include "platform.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "controlplane/load_balancer.h"
+#include "curl/curl.h"
+
+namespace hosting::testing {
+
+ServicePlatform::ServicePlatform(std::string prefix, std::vector<std::string> services,
+                                 std::vector<std::string> extra_backends)
+    : prefix(std::move(prefix)), services(std::move(services)),
+      extra_backends(std::move(extra_backends)) {}
+
+absl::Status ServicePlatform::Start() {
+  RETURN_IF_ERROR(CheckDockerSwarm());
+  for (const auto& s : services) RemoveSwarmServicesOf(s);  // left by an interrupted run
+  // "v2": the same build under another reference, i.e. a new revision.
+  if (Shell("docker tag hosting/appsvc:dev hosting/appsvc:v2").exit_code != 0) {
+    return absl::FailedPreconditionError("no hosting/appsvc:dev image: run scripts/images.sh");
+  }
+  dir = MakeTempDir(prefix);
+  gateway = DockerGatewayAddress();
+  if (gateway.empty()) return absl::UnavailableError("no docker_gwbridge gateway address");
+  datastores = std::make_unique<Datastores>();
+  RETURN_IF_ERROR(datastores->Start(gateway));
+  std::vector<HaproxyContainer::Backend> backends;
+  for (const auto& s : services) backends.push_back({s, ""});
+  for (const auto& b : extra_backends) backends.push_back({b, ""});
+  haproxy = std::make_unique<HaproxyContainer>(dir, backends);
+  RETURN_IF_ERROR(haproxy->Start());
+  socket = haproxy->socket();
+  for (const auto& b : backends) ports[b.name] = haproxy->port(b.name);
+
+  // Prometheus scrapes hostd's /metrics (the agents' per-revision aggregates) for PromQL
+  // checks and metrics.
+  const int prom_port = FreePort();
+  hostd = std::make_unique<HostdProcess>(
+      dir + "/hostd", std::vector<std::string>{"--haproxy", socket, "--prometheus",
+                                               absl::StrCat("http://127.0.0.1:", prom_port)});
+  prometheus = std::make_unique<PrometheusProcess>(
+      dir + "/prometheus", std::vector<std::string>{hostd->metrics_address()}, prom_port);
+  RETURN_IF_ERROR(prometheus->Start());
+  RETURN_IF_ERROR(hostd->Start());
+  agent = std::make_unique<AgentProcess>(hostd->address(), dir + "/agent.log", "1s");
+  return agent->Start();
+}
+
+void ServicePlatform::Stop() {
+  if (agent) agent->Stop();
+  if (hostd) hostd->Stop();
+  if (prometheus) prometheus->Stop();
+  for (const auto& s : services) RemoveSwarmServicesOf(s);
+  if (haproxy) haproxy->Stop();
+  if (datastores) datastores->Stop();
+}
+
+hosting::v1::ServiceSpec ServicePlatform::Spec(const std::string& name, int replicas,
+                                               std::map<std::string, std::string> extra_env) const {
+  return AppsvcServiceSpec(name, replicas, gateway, *datastores, extra_env);
+}
+
+std::string ServicePlatform::Url(const std::string& service, const std::string& path) const {
+  return absl::StrCat("http://127.0.0.1:", ports.at(service), path);
+}
+
+int ServicePlatform::ReadyServers(const std::string& backend) const {
+  controlplane::HaproxyLoadBalancer lb(socket);
+  absl::StatusOr<std::vector<controlplane::LbServer>> servers = lb.Servers(backend);
+  if (!servers.ok()) return -1;
+  int n = 0;
+  for (const auto& s : *servers) {
+    n += s.state == controlplane::LbServer::State::kReady && s.weight > 0 ? 1 : 0;
+  }
+  return n;
+}
+
+absl::Status ServicePlatform::Deploy(hosting::v1::ServiceManager::Stub& stub,
+                                     const hosting::v1::ServiceSpec& spec) const {
+  grpc::ClientContext ctx;
+  hosting::v1::ApplyServiceRequest req;
+  *req.mutable_spec() = spec;
+  hosting::v1::ApplyServiceResponse resp;
+  grpc::Status st = stub.ApplyService(&ctx, req, &resp);
+  if (!st.ok()) return absl::InternalError(absl::StrCat("apply: ", st.error_message()));
+  const int want = resp.service().spec().replicas();
+  RETURN_IF_ERROR(WaitFor([&] { return ReadyServers(spec.name()) == want; }, absl::Seconds(90),
+                          "every task of " + spec.name() + " in HAProxy",
+                          absl::Milliseconds(200)));
+  HttpResult created = Http("POST", Url(spec.name(), "/api/users"),
+                            R"({"name":"Ada","email":"ada@example.com"})");
+  if (created.status != 201 && created.status != 409) {
+    return absl::InternalError(absl::StrCat("POST /api/users: ", created.status, " ", created.body));
+  }
+  HttpResult got = Http("GET", Url(spec.name(), "/api/users/1"));
+  if (got.status != 200) {
+    return absl::InternalError(absl::StrCat("GET /api/users/1: ", got.status, " ", got.body));
+  }
+  return absl::OkStatus();
+}
+
+ServicePlatform* platform = nullptr;
+
+void PlatformTest::StartPlatform(std::string prefix, std::vector<std::string> services,
+                                 std::vector<std::string> extra_backends) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  platform = new ServicePlatform(std::move(prefix), std::move(services), std::move(extra_backends));
+  platform->status = platform->Start();
+}
+
+void PlatformTest::StopPlatform() {
+  platform->Stop();
+  delete platform;
+  platform = nullptr;
+}
+
+void PlatformTest::SetUp() {
+  // In CI a missing part is a failure, never a skip.
+  ASSERT_TRUE(platform->status.ok()) << platform->status;
+  channel_ = platform->hostd->channel();
+  services_ = hosting::v1::ServiceManager::NewStub(channel_);
+  releases_ = hosting::v1::Releases::NewStub(channel_);
+}
+
+void PlatformTest::TearDown() {
+  if (!platform->status.ok()) return;
+  for (const auto& s : platform->services) {
+    grpc::ClientContext ctx;
+    hosting::v1::DeleteServiceRequest req;
+    req.set_name(s);
+    hosting::v1::DeleteServiceResponse resp;
+    services_->DeleteService(&ctx, req, &resp);
+  }
+}
+
+}  // namespace hosting::testing
