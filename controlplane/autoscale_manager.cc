@@ -210,6 +210,7 @@ void AutoscaleManager::Tick() {
       if (!google::protobuf::util::MessageDifferencer::Equals(st.policy, *r.autoscaling)) {
         // A new policy starts from a clean history: nothing recommended under the old one holds.
         st.autoscaler.Reset();
+        st.autoscaler.Seed(now, r.spec.replicas());
         st.policy = *r.autoscaling;
         st.last_evaluated = absl::InfinitePast();
         if (!st.startup_measured) st.task_startup = options_.default_task_startup;

@@ -194,6 +194,7 @@ void Autoscaler::Scaled(absl::Time t, int32_t from, int32_t to) {
 void Autoscaler::Reset() {
   recommendations_.clear();
   changes_.clear();
+  seed_.reset();
 }
 
 int32_t Autoscaler::Stabilize(const hosting::v1::AutoscalingPolicy& policy, absl::Time now,
@@ -210,6 +211,7 @@ int32_t Autoscaler::Stabilize(const hosting::v1::AutoscalingPolicy& policy, absl
     if (t > now - up_window) up = std::min(up, r);
     if (t > now - down_window) down = std::max(down, r);
   }
+  if (seed_.has_value() && seed_->first > now - down_window) down = std::max(down, seed_->second);
   int32_t out = current;
   if (out < up) out = up;
   if (out > down) out = down;

@@ -89,6 +89,10 @@ class Autoscaler {
   void Scaled(absl::Time t, int32_t from, int32_t to);
   // Forgets the recommendation history (after a policy change).
   void Reset();
+  // Starts as if the service's current size had just been recommended, for scale-downs only:
+  // a new policy, or a restarted hostd with no history, waits a whole scale-down window before
+  // taking the service below `current`.
+  void Seed(absl::Time now, int32_t current) { seed_ = {now, current}; }
 
  private:
   struct Change {
@@ -102,6 +106,7 @@ class Autoscaler {
 
   std::deque<std::pair<absl::Time, int32_t>> recommendations_;
   std::deque<Change> changes_;
+  std::optional<std::pair<absl::Time, int32_t>> seed_;
   HoltForecast forecast_;
 };
 

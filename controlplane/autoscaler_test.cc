@@ -128,6 +128,22 @@ TEST(AutoscalerTest, ScaleDownWaitsForItsStabilizationWindow) {
   EXPECT_LE(sim.now() - drop, absl::Seconds(65));
 }
 
+TEST(AutoscalerTest, ASeededStartWaitsAWholeWindowBeforeScalingDown) {
+  // hostd restarted (or the policy is new): no history, yet no scale-down for one window.
+  AutoscalingPolicy p = RpsPolicy(50);
+  *p.mutable_scale_down_stabilization() = TimeUtil::SecondsToDuration(60);
+  Sim sim(p, 4);
+  sim.autoscaler().Seed(sim.now(), 4);
+  const absl::Time start = sim.now();
+  while (sim.replicas() == 4) sim.Step(50);
+  EXPECT_EQ(sim.replicas(), 1);
+  EXPECT_GE(sim.now() - start, absl::Seconds(60));
+  // A scale-up is not held by the seed.
+  Sim up(p, 2);
+  up.autoscaler().Seed(up.now(), 2);
+  EXPECT_EQ(up.Step(400).desired, 8);
+}
+
 TEST(AutoscalerTest, ScaleUpWindowTakesTheLowestRecommendation) {
   AutoscalingPolicy p = RpsPolicy(50);
   *p.mutable_scale_up_stabilization() = TimeUtil::SecondsToDuration(10);

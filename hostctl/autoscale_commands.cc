@@ -66,7 +66,7 @@ absl::StatusOr<hosting::v1::MetricTarget> ParsePromqlMetric(const std::string& t
   if (eq == std::string::npos || eq == 0 ||
       !absl::SimpleAtod(absl::StripAsciiWhitespace(text.substr(eq + 1)), &target)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--promql '", text, "': expected <query>=<target>, e.g. 'sum(queue_depth{service=\"$service\"})=100'"));
+        "--promql '", text, "': expected <query>=<target>, e.g. 'sum(queue_depth{service=\"{{service}}\"})=100'"));
   }
   hosting::v1::MetricTarget m;
   m.set_kind(hosting::v1::METRIC_KIND_PROMQL);
@@ -101,7 +101,7 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
   CLI::App* set = autoscale->add_subcommand(
       "set", "Create or change a service's policy (flags not given keep their current value)");
   set->add_option("service", so->service, "Service name")->required();
-  set->add_option("--min", so->min, "Fewest replicas (at least 1)");
+  set->add_option("--min", so->min, "Fewest replicas (default 1)");
   set->add_option("--max", so->max, "Most replicas");
   set->add_option("--cpu", so->cpu, "Target CPU utilisation per task, % of its limit (or a core)");
   set->add_option("--memory", so->memory, "Target memory use per task, % of its limit");
@@ -142,6 +142,7 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
     }
     p.set_service(so->service);
     if (so->min > 0) p.set_min_replicas(so->min);
+    if (p.min_replicas() == 0) p.set_min_replicas(1);  // a new policy: as kubectl autoscale
     if (so->max > 0) p.set_max_replicas(so->max);
     std::vector<hosting::v1::MetricTarget> metrics;
     for (auto [value, kind] : {std::pair{so->cpu, hosting::v1::METRIC_KIND_CPU_UTILIZATION},

@@ -1,5 +1,6 @@
 #include "hostctl/hostctl.h"
 
+#include <fstream>
 #include <sstream>
 
 #include "gmock/gmock.h"
@@ -198,6 +199,17 @@ TEST(AutoscaleFlagsTest, RateLimitsAndPromqlMetricsParse) {
   EXPECT_EQ(m->promql(), "sum(rate(x{a=\"b\"}[1m]))");
   EXPECT_EQ(m->target(), 100);
   EXPECT_THAT(ParsePromqlMetric("up").status().message(), HasSubstr("<query>=<target>"));
+}
+
+TEST(AutoscaleFlagsTest, ExampleSpecWithAPolicyParses) {
+  std::ifstream in(std::string(HOSTING_SOURCE_DIR) + "/deploy/examples/web-autoscaled.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto spec = ParseServiceSpec(text.str());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->autoscaling().min_replicas(), 2);
+  EXPECT_EQ(spec->autoscaling().metrics(0).kind(), hosting::v1::METRIC_KIND_CPU_UTILIZATION);
+  EXPECT_EQ(TimeUtil::DurationToSeconds(spec->autoscaling().scale_down_stabilization()), 120);
 }
 
 TEST(AutoscaleOutputTest, StatusShowsMetricsAndHistory) {
