@@ -120,9 +120,14 @@ TEST_F(AutoscaleTest, LoadStepScalesOutAndRemovingItScalesBackInAfterTheWindow) 
                             "scale-in to 1", absl::Milliseconds(250));
   ASSERT_TRUE(in.ok()) << in << "\n" << Hostctl("autoscale status " + name).output;
   EXPECT_GE(absl::Now() - stopped, absl::Seconds(12));
+  // Down only, ending at 1 (in one step, or two when the window still held a recommendation
+  // from while the load was falling).
   events = ScaleEvents(name);
-  ASSERT_EQ(events.size(), ups + 1) << absl::StrJoin(events, "\n");
-  EXPECT_THAT(events.back(), HasSubstr("scale down 4 -> 1"));
+  ASSERT_GE(events.size(), ups + 1);
+  ASSERT_LE(events.size(), ups + 2) << absl::StrJoin(events, "\n");
+  for (size_t i = ups; i < events.size(); ++i) EXPECT_THAT(events[i], HasSubstr("scale down "));
+  EXPECT_THAT(events[ups], HasSubstr("scale down 4 -> "));
+  EXPECT_THAT(events.back(), HasSubstr("-> 1"));
   EXPECT_TRUE(WaitServing(name, 1, absl::Seconds(60)).ok());
 
   // The policy goes; the service keeps its size and takes manual scales again.
