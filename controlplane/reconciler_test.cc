@@ -315,6 +315,53 @@ TEST_F(ReconcilerTest, DryRunStoresNothing) {
   EXPECT_TRUE(absl::IsNotFound(store_->GetService("web").status()));
 }
 
+TEST_F(ReconcilerTest, AnAutoscaledServiceKeepsTheAutoscalersCount) {
+  hosting::v1::ServiceSpec spec = Spec("img:1", 1);
+  auto* policy = spec.mutable_autoscaling();
+  policy->set_min_replicas(2);
+  policy->set_max_replicas(6);
+  auto* m = policy->add_metrics();
+  m->set_kind(hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND);
+  m->set_target(50);
+  hosting::v1::ApplyServiceResponse created = Apply(spec);
+  // The policy is stored beside the spec, defaults filled in; replicas start within its bounds.
+  ServiceRecord record = *store_->GetService("web");
+  ASSERT_TRUE(record.autoscaling.has_value());
+  EXPECT_EQ(record.autoscaling->service(), "web");
+  EXPECT_DOUBLE_EQ(record.autoscaling->tolerance(), 0.1);
+  EXPECT_FALSE(record.spec.has_autoscaling());
+  EXPECT_EQ(record.spec.replicas(), 2);
+  EXPECT_TRUE(created.service().spec().has_autoscaling());  // shown with the spec
+
+  // The autoscaler resizes; the same spec applied again changes nothing.
+  ASSERT_TRUE(manager_.Resize("web", 2, 5, "autoscale.scaled", "test", {}).ok());
+  hosting::v1::ApplyServiceResponse again = Apply(spec);
+  EXPECT_FALSE(again.changed());
+  EXPECT_EQ(store_->GetService("web")->spec.replicas(), 5);
+  // A new image is a new revision at the autoscaler's size.
+  hosting::v1::ApplyServiceResponse next = Apply(
+      [&] { auto s2 = spec; s2.set_image("img:2"); return s2; }());
+  EXPECT_TRUE(next.revision_created());
+  EXPECT_EQ(store_->GetService("web")->spec.replicas(), 5);
+  // A stale expectation loses.
+  EXPECT_TRUE(absl::IsAborted(manager_.Resize("web", 2, 3, "autoscale.scaled", "test", {}).status()));
+
+  // Manual scaling is refused unless forced.
+  hosting::v1::ScaleServiceRequest req;
+  req.set_name("web");
+  req.set_replicas(3);
+  absl::StatusOr<hosting::v1::Service> refused = manager_.Scale(req);
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status()));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("is autoscaled (2..6"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--force"));
+  req.set_force(true);
+  ASSERT_TRUE(manager_.Scale(req).ok());
+  EXPECT_EQ(store_->GetService("web")->spec.replicas(), 3);
+  std::vector<hosting::v1::Event> events = store_->ListEvents(0, 1000).value();
+  EXPECT_EQ(events.back().type(), "service.scaled");
+  EXPECT_EQ(events.back().attributes().at("forced"), "true");
+}
+
 TEST_F(ReconcilerTest, UnknownServiceErrorsNameIt) {
   auto g = manager_.Get("ghost");
   EXPECT_TRUE(absl::IsNotFound(g.status()));
