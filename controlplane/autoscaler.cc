@@ -348,6 +348,7 @@ AutoscaleResult Autoscaler::Evaluate(const hosting::v1::AutoscalingPolicy& polic
     why = "a metric has no data: not scaling down";
     recommendation = current;
   }
+  const int32_t unclamped = recommendation;
   recommendation = Clamp(recommendation, policy);
 
   // The forecast may only raise the size, and only when it sees more than the metrics do.
@@ -386,6 +387,9 @@ AutoscaleResult Autoscaler::Evaluate(const hosting::v1::AutoscalingPolicy& polic
                               desired, ": ", cause, why.empty() ? "" : absl::StrCat(" (", why, ")"));
   } else if (!why.empty()) {
     res.reason = why;
+  } else if (unclamped != recommendation) {
+    res.reason = absl::StrCat("held at the ", unclamped < recommendation ? "minimum" : "maximum",
+                              " of ", recommendation, " (", absl::StrJoin(drivers, ", "), ")");
   } else {
     res.reason = absl::StrCat("within tolerance (", tolerance * 100, "%) of every target at ",
                               current, " replicas");

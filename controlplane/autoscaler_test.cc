@@ -282,6 +282,11 @@ TEST(AutoscalerTest, ClampsToMinAndMax) {
   Sim sim(RpsPolicy(10, 2, 6), 2);
   AutoscaleResult r = sim.Step(1000);
   EXPECT_EQ(r.desired, 6);
+  r = sim.Step(1000);
+  EXPECT_EQ(r.desired, 6);
+  EXPECT_NE(r.reason.find("held at the maximum of 6 (rps 166.7 vs target 10 -> 100)"),
+            std::string::npos)
+      << r.reason;
   AutoscalingPolicy low = RpsPolicy(10, 3, 6);
   Autoscaler a;
   AutoscaleInput in;

@@ -39,13 +39,19 @@ docker service ps --filter desired-state=running \
 step "The release, as the event log recorded it"
 "$hostctl" events --service web --type release. | tail -20
 
+step "Autoscaling web on CPU: 3..6 tasks, 70 % of each task's 0.25-core limit"
+"$hostctl" autoscale set web --min 3 --max 6 --cpu 70 --interval 2s
+sleep 5
+"$hostctl" autoscale status web
+
 cat <<TXT
 
 hostd keeps running (127.0.0.1:50051; metrics on http://127.0.0.1:9464/metrics), with HAProxy
 in front of the service (http://127.0.0.1:8080/, stats on http://127.0.0.1:8404/stats).
 Try:  build/hostctl/hostctl rollback web --wait
       build/hostctl/hostctl release start web --image hosting/sample:v1 --strategy blue-green
-      build/hostctl/hostctl service scale web 5 --wait
+      build/hostctl/hostctl autoscale status web       # docs/autoscaling.md
+      build/hostctl/hostctl service scale web 5 --force --wait   # refused without --force: autoscaled
       docker service scale $(docker service ls --filter label=hosting.service=web --format "{{.Name}}")=0   # drift: restored within a second
       build/hostctl/hostctl events --follow
 Stop: kill \$(cat /var/lib/hosting/hostd.pid) \$(cat /var/lib/hosting/hostagent.pid); docker rm -f hosting-haproxy
