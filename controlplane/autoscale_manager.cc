@@ -189,6 +189,52 @@ void AutoscaleManager::Record(State& st, const hosting::v1::ScalingDecision& d) 
   *st.status.mutable_last_decision() = d;
 }
 
+AutoscaleInput AutoscaleManager::Observe(const ServiceRecord& r, MetricsQuery* query,
+                                         absl::Time now) {
+  const hosting::v1::AutoscalingPolicy& policy = *r.autoscaling;
+  const std::string& name = r.spec.name();
+  AutoscaleInput in;
+  in.now = now;
+  in.current_replicas = r.spec.replicas();
+  const std::set<int64_t> serving = ServingRevisions(r);
+  const std::set<std::string> draining(r.rollout.drain_tasks().begin(),
+                                       r.rollout.drain_tasks().end());
+  const double cpu_limit = r.spec.resources().cpu_limit() > 0 ? r.spec.resources().cpu_limit() : 1;
+  for (const auto& t : agents_.TaskMetrics(name, MetricWindow(policy))) {
+    if (!serving.contains(t.revision) || draining.contains(t.task_id)) continue;
+    TaskSample s;
+    s.id = t.task_id;
+    // A task counts as ready once it has served a whole metric window: before that its
+    // rate, and the older tasks' rates, still reflect the load as it was shared before it
+    // joined (the HPA's readiness delay, for the same reason).
+    s.ready = t.health == hosting::v1::TASK_HEALTH_HEALTHY &&
+              now - t.health_since >= MetricWindow(policy);
+    s.rps = t.rps;
+    s.in_flight = t.in_flight;
+    if (!std::isnan(t.cpu_cores)) s.cpu_percent = t.cpu_cores / cpu_limit * 100;
+    const int64_t limit = t.memory_limit_bytes > 0 ? t.memory_limit_bytes
+                                                   : r.spec.resources().memory_limit_bytes();
+    if (limit > 0 && t.memory_bytes > 0) {
+      s.memory_percent = static_cast<double>(t.memory_bytes) / static_cast<double>(limit) * 100;
+    }
+    in.tasks.push_back(std::move(s));
+  }
+  double p95 = NAN;
+  for (const auto& [rev, a] : agents_.Aggregate(name)) {
+    if (serving.contains(rev) && !std::isnan(a.p95)) p95 = std::isnan(p95) ? a.p95 : std::max(p95, a.p95);
+  }
+  in.p95_ms = p95 * 1000;
+  for (const auto& m : policy.metrics()) {
+    if (m.kind() != hosting::v1::METRIC_KIND_PROMQL || in.promql.contains(m.promql())) continue;
+    in.promql.insert_or_assign(
+        m.promql(), query == nullptr
+                        ? absl::StatusOr<double>(absl::FailedPreconditionError(
+                              "no PromQL source: start hostd with --prometheus"))
+                        : query->Instant(SubstituteQuery(m.promql(), name, r.revision)));
+  }
+  return in;
+}
+
 void AutoscaleManager::Tick() {
   absl::StatusOr<std::vector<ServiceRecord>> services = store_.ListServices();
   if (!services.ok()) {
@@ -244,46 +290,7 @@ void AutoscaleManager::Tick() {
     const hosting::v1::AutoscalingPolicy& policy = *r->autoscaling;
     const std::string& name = r->spec.name();
     // The input, read without the lock (PromQL may be slow).
-    AutoscaleInput in;
-    in.now = now;
-    in.current_replicas = r->spec.replicas();
-    const std::set<int64_t> serving = ServingRevisions(*r);
-    const std::set<std::string> draining(r->rollout.drain_tasks().begin(),
-                                         r->rollout.drain_tasks().end());
-    const double cpu_limit = r->spec.resources().cpu_limit() > 0 ? r->spec.resources().cpu_limit() : 1;
-    for (const auto& t : agents_.TaskMetrics(name, MetricWindow(policy))) {
-      if (!serving.contains(t.revision) || draining.contains(t.task_id)) continue;
-      TaskSample s;
-      s.id = t.task_id;
-      // A task counts as ready once it has served a whole metric window: before that its
-      // rate, and the older tasks' rates, still reflect the load as it was shared before it
-      // joined (the HPA's readiness delay, for the same reason).
-      s.ready = t.health == hosting::v1::TASK_HEALTH_HEALTHY &&
-                now - t.health_since >= MetricWindow(policy);
-      s.rps = t.rps;
-      s.in_flight = t.in_flight;
-      if (!std::isnan(t.cpu_cores)) s.cpu_percent = t.cpu_cores / cpu_limit * 100;
-      const int64_t limit = t.memory_limit_bytes > 0 ? t.memory_limit_bytes
-                                                     : r->spec.resources().memory_limit_bytes();
-      if (limit > 0 && t.memory_bytes > 0) {
-        s.memory_percent = static_cast<double>(t.memory_bytes) / static_cast<double>(limit) * 100;
-      }
-      in.tasks.push_back(std::move(s));
-    }
-    double p95 = NAN;
-    for (const auto& [rev, a] : agents_.Aggregate(name)) {
-      if (serving.contains(rev) && !std::isnan(a.p95)) p95 = std::isnan(p95) ? a.p95 : std::max(p95, a.p95);
-    }
-    in.p95_ms = p95 * 1000;
-    for (const auto& m : policy.metrics()) {
-      if (m.kind() != hosting::v1::METRIC_KIND_PROMQL || in.promql.contains(m.promql())) continue;
-      in.promql.insert_or_assign(
-          m.promql(), query == nullptr
-                          ? absl::StatusOr<double>(absl::FailedPreconditionError(
-                                "no PromQL source: start hostd with --prometheus"))
-                          : query->Instant(SubstituteQuery(m.promql(), name, r->revision)));
-    }
-
+    AutoscaleInput in = Observe(*r, query, now);
     AutoscaleResult res;
     int ready = 0;
     for (const auto& t : in.tasks) ready += t.ready ? 1 : 0;
@@ -328,51 +335,56 @@ void AutoscaleManager::Tick() {
       }
       st.last_shadow = res.shadow_desired.value_or(0);
     }
-    if (res.desired == in.current_replicas) continue;
+    if (res.desired != in.current_replicas) Apply(*r, in, res, ready);
+  }
+}
 
-    std::map<std::string, std::string> attrs = {
-        {"direction", res.desired > in.current_replicas ? "up" : "down"},
-        {"forecast", res.forecast_driven ? "true" : "false"},
-        {"ready", absl::StrCat(ready)}};
-    for (const auto& rec : res.recommendations) {
-      if (!rec.missing()) attrs[MetricLabel(rec.metric())] = absl::StrFormat("%.4g", rec.value());
-    }
-    if (!r->rollout.release_id().empty()) attrs["release"] = r->rollout.release_id();
-    const std::string message = absl::StrCat(
-        "autoscaler: ", res.reason,
-        r->rollout.release_id().empty()
-            ? ""
-            : absl::StrCat(" (split over the revisions of release ", r->rollout.release_id(), ")"));
-    absl::StatusOr<ServiceRecord> resized = services_.Resize(
-        name, in.current_replicas, res.desired, "autoscale.scaled", message, std::move(attrs));
-    absl::MutexLock lock(&mu_);
-    auto it = states_.find(name);
-    if (it == states_.end()) continue;
-    State& st = it->second;
-    if (!resized.ok()) {
-      // A concurrent write (a release step, an apply) won: evaluate again at the next tick.
-      st.last_evaluated = absl::InfinitePast();
-      st.status.set_message(absl::StrCat(st.status.message(), ". Not applied: ",
-                                         resized.status().message(), "; retrying"));
-      LogWarning("autoscale decision not applied",
-                 {{"service", name}, {"error", resized.status().ToString()}});
-      continue;
-    }
-    st.autoscaler.Scaled(now, in.current_replicas, res.desired);
-    hosting::v1::ScalingDecision d;
-    *d.mutable_time() = Ts(now);
-    d.set_from_replicas(in.current_replicas);
-    d.set_to_replicas(res.desired);
-    d.set_reason(res.reason);
-    d.set_forecast(res.forecast_driven);
-    Record(st, d);
-    decisions_[{name, res.desired > in.current_replicas ? "up" : "down"}] += 1;
-    if (res.desired > in.current_replicas) {
-      st.scale_up_at = now;
-      st.scale_up_to = res.desired;
-    } else {
-      st.scale_up_at = absl::InfinitePast();
-    }
+void AutoscaleManager::Apply(const ServiceRecord& r, const AutoscaleInput& in,
+                             const AutoscaleResult& res, int ready) {
+  const std::string& name = r.spec.name();
+  const absl::Time now = in.now;
+  std::map<std::string, std::string> attrs = {
+      {"direction", res.desired > in.current_replicas ? "up" : "down"},
+      {"forecast", res.forecast_driven ? "true" : "false"},
+      {"ready", absl::StrCat(ready)}};
+  for (const auto& rec : res.recommendations) {
+    if (!rec.missing()) attrs[MetricLabel(rec.metric())] = absl::StrFormat("%.4g", rec.value());
+  }
+  if (!r.rollout.release_id().empty()) attrs["release"] = r.rollout.release_id();
+  const std::string message = absl::StrCat(
+      "autoscaler: ", res.reason,
+      r.rollout.release_id().empty()
+          ? ""
+          : absl::StrCat(" (split over the revisions of release ", r.rollout.release_id(), ")"));
+  absl::StatusOr<ServiceRecord> resized = services_.Resize(
+      name, in.current_replicas, res.desired, "autoscale.scaled", message, std::move(attrs));
+  absl::MutexLock lock(&mu_);
+  auto it = states_.find(name);
+  if (it == states_.end()) return;
+  State& st = it->second;
+  if (!resized.ok()) {
+    // A concurrent write (a release step, an apply) won: evaluate again at the next tick.
+    st.last_evaluated = absl::InfinitePast();
+    st.status.set_message(absl::StrCat(st.status.message(), ". Not applied: ",
+                                       resized.status().message(), "; retrying"));
+    LogWarning("autoscale decision not applied",
+               {{"service", name}, {"error", resized.status().ToString()}});
+    return;
+  }
+  st.autoscaler.Scaled(now, in.current_replicas, res.desired);
+  hosting::v1::ScalingDecision d;
+  *d.mutable_time() = Ts(now);
+  d.set_from_replicas(in.current_replicas);
+  d.set_to_replicas(res.desired);
+  d.set_reason(res.reason);
+  d.set_forecast(res.forecast_driven);
+  Record(st, d);
+  decisions_[{name, res.desired > in.current_replicas ? "up" : "down"}] += 1;
+  if (res.desired > in.current_replicas) {
+    st.scale_up_at = now;
+    st.scale_up_to = res.desired;
+  } else {
+    st.scale_up_at = absl::InfinitePast();
   }
 }
 

@@ -76,7 +76,11 @@ class AutoscaleManager {
     bool startup_measured = false;
     int32_t last_shadow = 0;
   };
-  void Evaluate(const ServiceRecord& record, State& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What the autoscaler sees of a service now: its serving tasks' metrics, p95 and PromQL.
+  AutoscaleInput Observe(const ServiceRecord& record, MetricsQuery* query, absl::Time now);
+  // Resizes the service to the decision and records it (or the lost race, to retry).
+  void Apply(const ServiceRecord& record, const AutoscaleInput& in, const AutoscaleResult& res,
+             int ready);
   void Record(State& st, const hosting::v1::ScalingDecision& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();
 
