@@ -235,14 +235,16 @@ void ReleaseMachine::FollowTarget(ReleaseRecord& r, ServiceRecord& s, const Obse
   const int32_t n = r.target_replicas();
   const int64_t to = r.release().to_revision();
   const int64_t stable = r.stable_revision();
-  if (n <= 0 || to == stable) return;
-  if (r.release().strategy() != hosting::v1::RELEASE_STRATEGY_CANARY &&
-      r.release().strategy() != hosting::v1::RELEASE_STRATEGY_BLUE_GREEN) {
+  const auto strategy = r.release().strategy();
+  const bool canary = strategy == hosting::v1::RELEASE_STRATEGY_CANARY;
+  const std::vector<hosting::v1::CanaryStep> steps = CanarySteps(r.policy());
+  const int step = r.release().current_step();
+  // Nothing to fit: rolling batches work towards the target as it is, a finishing canary or a
+  // switched blue-green is sized by Finish.
+  if (n <= 0 || to == stable || (!canary && strategy != hosting::v1::RELEASE_STRATEGY_BLUE_GREEN) ||
+      (canary && step >= static_cast<int>(steps.size())) || (!canary && r.switched())) {
+    r.set_followed_replicas(n);
     return;
-  }
-  if (r.release().strategy() == hosting::v1::RELEASE_STRATEGY_CANARY &&
-      r.release().current_step() >= r.release().total_steps()) {
-    return;  // finishing: Finish sizes the revisions
   }
   if (r.drain_revision() != 0) {
     // A scale-down under way ends before the next change.
@@ -250,22 +252,23 @@ void ReleaseMachine::FollowTarget(ReleaseRecord& r, ServiceRecord& s, const Obse
     return;
   }
   std::map<int64_t, int32_t> want;
-  if (r.release().strategy() == hosting::v1::RELEASE_STRATEGY_CANARY) {
-    // The stable revision serves the service; the canary its traffic share of it.
-    want[stable] = n;
-    const double w = r.release().weight();
+  // The stable revision serves the service; a canary its traffic share of it (the share the
+  // current step is bringing it to, when that step sets a weight); green all of it.
+  want[stable] = n;
+  if (canary) {
+    double w = r.release().weight();
+    if (steps[step].action_case() == hosting::v1::CanaryStep::kSetWeight) {
+      w = std::max<double>(w, std::min<uint32_t>(steps[step].set_weight(), 100));
+    }
     if (w > 0 && w < 100) {
       want[to] = std::max(1, obs.router
                                  ? static_cast<int32_t>(std::ceil(n * w / 100.0 - 1e-9))
                                  : static_cast<int32_t>(std::ceil(n * w / (100.0 - w) - 1e-9)));
     }
-  } else if (r.release().strategy() == hosting::v1::RELEASE_STRATEGY_BLUE_GREEN) {
-    if (r.switched()) return;
-    want[stable] = n;
-    if (Replicas(s, to) > 0) want[to] = n;
-  } else {
-    return;
+  } else if (Replicas(s, to) > 0) {
+    want[to] = n;
   }
+  bool done = true;
   for (const auto& [rev, count] : want) {
     const int32_t current = Replicas(s, rev);
     if (count > current) {
@@ -275,9 +278,10 @@ void ReleaseMachine::FollowTarget(ReleaseRecord& r, ServiceRecord& s, const Obse
                         " -> ", count, " tasks"),
            {{"revision", absl::StrCat(rev)}, {"replicas", absl::StrCat(count)}});
     } else if (count < current) {
-      ScaleDown(r, s, obs, rev, count, notes);
+      done &= ScaleDown(r, s, obs, rev, count, notes);
     }
   }
+  if (done && r.drain_revision() == 0) r.set_followed_replicas(n);
 }
 
 hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
@@ -675,6 +679,7 @@ std::vector<ReleaseNote> ReleaseMachine::Advance(ReleaseRecord& r, ServiceRecord
   Notes notes;
   auto* rel = r.mutable_release();
   if (IsTerminalState(rel->state())) return notes;
+  if (r.followed_replicas() == 0) r.set_followed_replicas(r.target_replicas());
   if (s.spec.replicas() > 0 || r.target_replicas() == 0) r.set_target_replicas(s.spec.replicas());
   rel->set_exact_weights(obs.router);
 
@@ -721,9 +726,10 @@ std::vector<ReleaseNote> ReleaseMachine::Advance(ReleaseRecord& r, ServiceRecord
                                  : "no HAProxy route: weights approximated by replica counts",
                       ")"));
   }
-  if (rel->state() == hosting::v1::RELEASE_STATE_PROGRESSING ||
-      rel->state() == hosting::v1::RELEASE_STATE_PAUSED ||
-      rel->state() == hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION) {
+  if (r.followed_replicas() != r.target_replicas() &&
+      (rel->state() == hosting::v1::RELEASE_STATE_PROGRESSING ||
+       rel->state() == hosting::v1::RELEASE_STATE_PAUSED ||
+       rel->state() == hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION)) {
     FollowTarget(r, s, obs, notes);
   }
   switch (rel->state()) {

@@ -268,6 +268,9 @@ TEST_F(ReleaseMachineTest, CanaryGoodVersionPromotesThroughEveryStep) {
   Tick();
   EXPECT_EQ(service_.rollout.weights().at(2), 0);
   EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  // Each weight step starts its canary tasks once; nothing undoes them (the size never changed).
+  EXPECT_EQ(std::count(types_.begin(), types_.end(), "batch.started"), 2);
+  EXPECT_EQ(std::count(types_.begin(), types_.end(), "batch.scaled"), 0);
   ASSERT_EQ(release_.release().analyses_size(), 2);
   EXPECT_EQ(release_.release().analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED);
   EXPECT_EQ(release_.release().weight(), 100);
