@@ -103,10 +103,29 @@ absl::StatusOr<std::vector<Sample>> ParsePrometheusText(absl::string_view text) 
   return out;
 }
 
+namespace {
+
+// Health, readiness and metrics endpoints: probes and scrapes, not the application's traffic.
+// Counting them would put a floor under every rate (one probe a second per prober) and dilute
+// error ratios with 200s.
+bool IsOperationalRoute(const Sample& s) {
+  for (const char* key : {"route", "handler", "path"}) {
+    auto it = s.labels.find(key);
+    if (it == s.labels.end()) continue;
+    for (const char* r : {"/health", "/healthz", "/ready", "/readyz", "/livez", "/metrics"}) {
+      if (it->second == r) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 AppMetrics ExtractAppMetrics(const std::vector<Sample>& samples) {
   AppMetrics m;
   std::map<double, double> buckets;
   for (const Sample& s : samples) {
+    if (IsOperationalRoute(s)) continue;
     if (s.name == "http_requests_total") {
       m.has_requests = true;
       m.requests_total += s.value;

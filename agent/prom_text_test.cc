@@ -15,6 +15,8 @@ constexpr char kAppsvcMetrics[] = R"(# HELP http_requests_total HTTP requests.
 http_requests_total{method="GET",route="/api/users/:id",status="200"} 90
 http_requests_total{method="GET",route="/api/users/:id",status="503"} 7
 http_requests_total{method="POST",route="/api/users",status="500"} 3
+http_requests_total{method="GET",route="/health",status="200"} 500
+http_requests_total{method="GET",route="/metrics",status="200"} 50
 # TYPE http_request_duration_seconds histogram
 http_request_duration_seconds_bucket{method="GET",route="/api/users/:id",le="0.001"} 80
 http_request_duration_seconds_bucket{method="GET",route="/api/users/:id",le="0.01"} 95
@@ -22,6 +24,9 @@ http_request_duration_seconds_bucket{method="GET",route="/api/users/:id",le="+In
 http_request_duration_seconds_bucket{method="POST",route="/api/users",le="0.001"} 0
 http_request_duration_seconds_bucket{method="POST",route="/api/users",le="0.01"} 2
 http_request_duration_seconds_bucket{method="POST",route="/api/users",le="+Inf"} 3
+http_request_duration_seconds_bucket{method="GET",route="/health",le="0.001"} 500
+http_request_duration_seconds_bucket{method="GET",route="/health",le="0.01"} 500
+http_request_duration_seconds_bucket{method="GET",route="/health",le="+Inf"} 500
 http_request_duration_seconds_sum{method="GET",route="/api/users/:id"} 0.2
 http_request_duration_seconds_count{method="GET",route="/api/users/:id"} 97
 http_requests_in_flight 4
@@ -47,6 +52,7 @@ TEST(ParsePrometheusTextTest, MalformedInputNamesTheLine) {
   }
 }
 
+// Probes of /health and scrapes of /metrics are left out: only application traffic counts.
 TEST(ExtractAppMetricsTest, SumsRoutesAndCountsFiveHundreds) {
   auto samples = ParsePrometheusText(kAppsvcMetrics);
   ASSERT_TRUE(samples.ok());

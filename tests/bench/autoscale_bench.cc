@@ -158,7 +158,7 @@ int Run(int argc, char** argv) {
     return s.spec().replicas();
   };
 
-  HttpLoad load(platform.Url(kService, "/api/users/1"), 16);
+  HttpLoad load(platform.Url(kService, "/api/users/1"), 16, kBase);
   std::vector<Sample> trace;
   std::mt19937 rng(42);
   std::uniform_real_distribution<double> noise(0.75, 1.25);

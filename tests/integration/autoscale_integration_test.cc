@@ -70,8 +70,7 @@ TEST_F(AutoscaleTest, LoadStepScalesOutAndRemovingItScalesBackInAfterTheWindow) 
   ASSERT_EQ(set.exit_code, 0) << set.output;
   EXPECT_THAT(set.output, HasSubstr("1..4"));
 
-  HttpLoad load(platform->Url(name, "/api/users/1"), 8);
-  load.SetRate(15);  // 75 % of one task's target: nothing moves
+  HttpLoad load(platform->Url(name, "/api/users/1"), 8, 15);  // 75 % of one task's target
   absl::SleepFor(absl::Seconds(8));
   EXPECT_EQ(Replicas(name), 1);
   CommandResult status = Hostctl("autoscale status " + name);
@@ -144,8 +143,7 @@ TEST_F(AutoscaleTest, ReleaseDuringAutoscalingCompletesWithoutEitherFighting) {
                                            " --min 2 --max 5 --rps 20 --interval 2s "
                                            "--scale-down-window 60s"));
   ASSERT_EQ(set.exit_code, 0) << set.output;
-  HttpLoad load(platform->Url(name, "/api/users/1"), 8);
-  load.SetRate(30);  // 75 % of two tasks' target
+  HttpLoad load(platform->Url(name, "/api/users/1"), 8, 30);  // 75 % of two tasks' target
   absl::SleepFor(absl::Seconds(4));
 
   // A canary at 20 % waits at a manual gate.

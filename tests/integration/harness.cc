@@ -458,7 +458,8 @@ hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas
   return spec;
 }
 
-HttpLoad::HttpLoad(std::string url, int threads) : url_(std::move(url)), thread_count_(threads) {
+HttpLoad::HttpLoad(std::string url, int threads, double requests_per_second)
+    : url_(std::move(url)), thread_count_(threads), rate_(requests_per_second) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
 }
 

@@ -200,7 +200,8 @@ hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas
 // loop until Stop. Counts responses by outcome and keeps the time of each.
 class HttpLoad {
  public:
-  HttpLoad(std::string url, int threads);
+  // `requests_per_second` > 0 paces the clients from the first request (see SetRate).
+  HttpLoad(std::string url, int threads, double requests_per_second = 0);
   ~HttpLoad();
   void Stop();
   // Paces the clients to `requests_per_second` in total (open loop, evenly spread); 0 (the
