@@ -36,7 +36,9 @@ double CounterWindow::RecentRate(absl::Duration over) const {
   }
   const double seconds = absl::ToDoubleSeconds(last.t - from->t);
   if (seconds <= 0) return NAN;
-  return (last.value - from->value) / seconds;
+  // A counter younger than `over` counts as idle before its first sample, so that the rates of
+  // a group of counters (tasks) sum to the group's rate over the same window.
+  return (last.value - from->value) / std::max(seconds, absl::ToDoubleSeconds(over));
 }
 
 double CounterWindow::Rate() const {

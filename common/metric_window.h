@@ -19,8 +19,9 @@ class CounterWindow {
   // Increase per second over the window; 0 with fewer than two samples.
   double Rate() const;
   // Increase per second between the newest sample and the newest one at least `over` older
-  // (or the oldest held); NaN with fewer than two samples. A short-window rate within the
-  // window, for decisions that must follow a change quickly.
+  // (or the oldest held), over at least `over` (a younger counter was idle before its first
+  // sample); NaN with fewer than two samples. A short-window rate within the window, for
+  // decisions that must follow a change quickly.
   double RecentRate(absl::Duration over) const;
   // Increase over the window.
   double Increase() const;

@@ -34,6 +34,11 @@ TEST(CounterWindowTest, RecentRateSeesAStepBeforeTheWindowDoes) {
   for (int i = 30; i < 40; i += 2) w.Add(kT0 + absl::Seconds(i), v += 2 * 50);  // 50/s
   EXPECT_DOUBLE_EQ(w.RecentRate(absl::Seconds(5)), 50);
   EXPECT_LT(w.Rate(), 30);
+  // A counter two seconds old served 50/s for 2 of the last 5 s: 20/s over the window.
+  CounterWindow young(absl::Seconds(30));
+  young.Add(kT0, 0);
+  young.Add(kT0 + absl::Seconds(2), 100);
+  EXPECT_DOUBLE_EQ(young.RecentRate(absl::Seconds(5)), 20);
 }
 
 TEST(CounterWindowTest, CounterResetIsNotANegativeRate) {

@@ -171,10 +171,6 @@ std::vector<AgentRegistry::TaskMetricsView> AgentRegistry::TaskMetrics(const std
     v.task_id = id;
     v.revision = t->report.revision();
     v.health = t->report.probe_health();
-    v.health_since = t->report.has_changed_at()
-                         ? absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(
-                               t->report.changed_at()))
-                         : absl::InfinitePast();
     if (!t->metrics_missing) {
       v.rps = t->requests.RecentRate(over);
       v.in_flight = t->in_flight;

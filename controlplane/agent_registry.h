@@ -81,8 +81,6 @@ class AgentRegistry {
     std::string task_id;
     int64_t revision = 0;
     hosting::v1::TaskHealth health = hosting::v1::TASK_HEALTH_UNSPECIFIED;
-    // When the probe last changed the task's health (for a healthy task: healthy since).
-    absl::Time health_since;
     // Requests per second; NaN when the application's metrics are missing or too few samples.
     double rps = NAN;
     // Requests in flight at the last scrape; NaN when missing.

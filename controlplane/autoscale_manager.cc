@@ -204,11 +204,10 @@ AutoscaleInput AutoscaleManager::Observe(const ServiceRecord& r, MetricsQuery* q
     if (!serving.contains(t.revision) || draining.contains(t.task_id)) continue;
     TaskSample s;
     s.id = t.task_id;
-    // A task counts as ready once it has served a whole metric window: before that its
-    // rate, and the older tasks' rates, still reflect the load as it was shared before it
-    // joined (the HPA's readiness delay, for the same reason).
-    s.ready = t.health == hosting::v1::TASK_HEALTH_HEALTHY &&
-              now - t.health_since >= MetricWindow(policy);
+    // Healthy tasks take traffic. Their rates cover the same window (a task younger than it
+    // counts as idle before it started), so they sum to the service's rate over the window
+    // even while the load is being redistributed onto new tasks.
+    s.ready = t.health == hosting::v1::TASK_HEALTH_HEALTHY;
     s.rps = t.rps;
     s.in_flight = t.in_flight;
     if (!std::isnan(t.cpu_cores)) s.cpu_percent = t.cpu_cores / cpu_limit * 100;
@@ -413,7 +412,7 @@ std::vector<prometheus::MetricFamily> AutoscaleMetricsCollector::Collect() const
   auto current = GaugeFamily("hostd_autoscale_current_replicas",
                              "Replicas of the service when last evaluated.");
   auto ready = GaugeFamily("hostd_autoscale_ready_replicas",
-                           "Serving tasks ready for a whole metric window when last evaluated.");
+                           "Serving tasks ready when last evaluated.");
   auto value = GaugeFamily("hostd_autoscale_metric_value", "A policy metric's current value.");
   auto target = GaugeFamily("hostd_autoscale_metric_target", "A policy metric's target.");
   auto recommended = GaugeFamily("hostd_autoscale_metric_recommended_replicas",
