@@ -145,12 +145,13 @@ TEST_F(AgentIntegrationTest, TasksAppearHealthyAndAnUnhealthyOneIsReportedAtOnce
 }
 
 TEST_F(AgentIntegrationTest, ApplicationMetricsBecomeRatesAndLatencies) {
-  // appsvc without a database still serves /health and /metrics: enough traffic to measure.
+  // appsvc without a database still serves /api/version (probes of /health are not counted as
+  // the application's traffic): enough to measure.
   const int port = FreePort();
   Apply("hosting/appsvc:dev", 1, 3000, static_cast<uint32_t>(port),
         {"DB_HOST=127.0.0.1", "DB_PORT=1", "REDIS_PORT=1", "DRAIN_DELAY_MS=0"});
   ASSERT_TRUE(WaitHealthy(1).ok()) << Status().DebugString();
-  const std::string url = absl::StrCat("http://127.0.0.1:", port, "/health");
+  const std::string url = absl::StrCat("http://127.0.0.1:", port, "/api/version");
   ASSERT_TRUE(WaitFor([&] { return Http("GET", url).status == 200; }, absl::Seconds(10), "published port").ok());
   // About 100 requests/s for 4 s, then look at the aggregates.
   absl::Time end = absl::Now() + absl::Seconds(4);
