@@ -12,21 +12,6 @@
 #include "hostctl/hostctl.h"
 
 namespace hosting::hostctl {
-namespace {
-
-using google::protobuf::util::TimeUtil;
-
-absl::StatusOr<google::protobuf::Duration> ParseDuration(const std::string& text,
-                                                          const std::string& what) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": '", text, "' is not a duration (e.g. 0s, 30s, 5m)"));
-  }
-  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
-}
-
-}  // namespace
 
 absl::StatusOr<hosting::v1::RateLimit> ParseRateLimit(const std::string& text) {
   std::vector<std::string> halves = absl::StrSplit(text, '/');
@@ -54,7 +39,7 @@ absl::StatusOr<hosting::v1::RateLimit> ParseRateLimit(const std::string& text) {
     return absl::InvalidArgumentError(absl::StrCat("'", text, "': no tasks or percentage"));
   }
   absl::StatusOr<google::protobuf::Duration> period =
-      ParseDuration(halves[1], absl::StrCat("'", text, "' period"));
+      ParseDurationFlag(halves[1], absl::StrCat("'", text, "' period"));
   if (!period.ok()) return period.status();
   *r.mutable_period() = *period;
   return r;
@@ -77,14 +62,7 @@ absl::StatusOr<hosting::v1::MetricTarget> ParsePromqlMetric(const std::string& t
 
 void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&()>& client,
                           int& code, std::ostream& out, std::ostream& err) {
-  struct Env {
-    Globals& g;
-    std::function<Client&()> client;
-    int& code;
-    std::ostream& out;
-    std::ostream& err;
-  };
-  auto c = std::make_shared<Env>(Env{g, client, code, out, err});
+  auto c = std::make_shared<CommandEnv>(CommandEnv{g, client, code, out, err});
   CLI::App* autoscale = app.add_subcommand("autoscale", "Set, show and delete autoscaling policies");
   autoscale->require_subcommand(1);
 
@@ -129,6 +107,24 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
       c->err << "error: " << s.message() << "\n";
       c->code = kExitUsage;
     };
+    // A malformed flag is a usage error before hostd is asked anything.
+    for (auto [text, name] : {std::pair{&so->up_window, "--scale-up-window"},
+                              {&so->down_window, "--scale-down-window"},
+                              {&so->interval, "--interval"},
+                              {&so->horizon, "--forecast-horizon"}}) {
+      if (text->empty()) continue;
+      if (auto d = ParseDurationFlag(*text, name); !d.ok()) return usage(d.status());
+    }
+    for (auto [text, name] : {std::pair{&so->up_rate, "--scale-up-rate"},
+                              {&so->down_rate, "--scale-down-rate"}}) {
+      if (text->empty()) continue;
+      if (auto r = ParseRateLimit(*text); !r.ok()) {
+        return usage(absl::InvalidArgumentError(absl::StrCat(name, ": ", r.status().message())));
+      }
+    }
+    for (const std::string& q : so->promql) {
+      if (auto m = ParsePromqlMetric(q); !m.ok()) return usage(m.status());
+    }
     hosting::v1::AutoscalingPolicy p;
     if (!so->replace) {
       hosting::v1::GetPolicyRequest get;
@@ -182,7 +178,7 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
               [](hosting::v1::AutoscalingPolicy* q) { return q->mutable_evaluation_interval(); },
               "--interval"}}) {
       if (text->empty()) continue;  // only what is given creates its field
-      absl::StatusOr<google::protobuf::Duration> d = ParseDuration(*text, name);
+      absl::StatusOr<google::protobuf::Duration> d = ParseDurationFlag(*text, name);
       if (!d.ok()) return usage(d.status());
       *field(&p) = *d;
     }
@@ -203,7 +199,7 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
     }
     if (so->no_forecast) p.clear_forecast();
     if (!so->horizon.empty()) {
-      absl::StatusOr<google::protobuf::Duration> d = ParseDuration(so->horizon, "--forecast-horizon");
+      absl::StatusOr<google::protobuf::Duration> d = ParseDurationFlag(so->horizon, "--forecast-horizon");
       if (!d.ok()) return usage(d.status());
       *p.mutable_forecast()->mutable_horizon() = *d;
     }

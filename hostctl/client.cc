@@ -1,5 +1,8 @@
 #include "hostctl/client.h"
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/time_util.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "hostctl/hostctl.h"
@@ -48,6 +51,16 @@ int Fail(const grpc::Status& status, const std::string& what, std::ostream& err)
     }
   }
   return ExitCodeFor(status.error_code());
+}
+
+absl::StatusOr<google::protobuf::Duration> ParseDurationFlag(const std::string& text,
+                                                              const std::string& what) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": '", text, "' is not a duration (e.g. 30s, 5m, 1m30s)"));
+  }
+  return google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
 }
 
 }  // namespace hosting::hostctl

@@ -1,10 +1,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "google/protobuf/duration.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "hostctl/output.h"
 #include "hosting/v1/autoscaling.grpc.pb.h"
@@ -62,5 +65,19 @@ class Client {
   std::unique_ptr<hosting::v1::Releases::Stub> releases_;
   std::unique_ptr<hosting::v1::Autoscaling::Stub> autoscaling_;
 };
+
+// What a command group's callbacks share. Callbacks run after the group is added (during
+// parsing), so they hold it by pointer.
+struct CommandEnv {
+  Globals& g;
+  std::function<Client&()> client;
+  int& code;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+// A duration flag ("30s", "5m", "1m30s"); `what` names the flag in the error.
+absl::StatusOr<google::protobuf::Duration> ParseDurationFlag(const std::string& text,
+                                                              const std::string& what);
 
 }  // namespace hosting::hostctl

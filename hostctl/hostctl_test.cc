@@ -158,6 +158,14 @@ TEST(RunTest, BadSpecFileExitsTwoWithoutCallingHostd) {
   EXPECT_THAT(err, HasSubstr("/nonexistent.yaml"));
 }
 
+TEST(RunTest, MalformedAutoscaleFlagExitsTwoWithoutCallingHostd) {
+  std::string out, err;
+  EXPECT_EQ(RunArgs({"--server", "127.0.0.1:1", "autoscale", "set", "web", "--scale-up-rate", "4"},
+                    &out, &err),
+            kExitUsage);
+  EXPECT_THAT(err, HasSubstr("--scale-up-rate"));
+}
+
 TEST(RunTest, UnreachableServerExitsSix) {
   std::string out, err;
   EXPECT_EQ(RunArgs({"--server", "127.0.0.1:1", "--timeout", "2", "service", "list"}, &out, &err),

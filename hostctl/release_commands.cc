@@ -19,16 +19,6 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-absl::StatusOr<google::protobuf::Duration> ParseDurationFlag(const std::string& text,
-                                                              const char* what) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": '", text, "' is not a duration (e.g. 30s, 5m, 1m30s)"));
-  }
-  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
-}
-
 absl::StatusOr<hosting::v1::ReleaseStrategy> ParseStrategy(const std::string& s) {
   if (s == "rolling") return hosting::v1::RELEASE_STRATEGY_ROLLING;
   if (s == "canary") return hosting::v1::RELEASE_STRATEGY_CANARY;
@@ -154,15 +144,7 @@ absl::StatusOr<std::vector<hosting::v1::CanaryStep>> ParseCanarySteps(const std:
 
 void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()>& client,
                         int& code, std::ostream& out, std::ostream& err) {
-  // Callbacks run after this returns (during parsing): they share this by pointer.
-  struct Env {
-    Globals& g;
-    std::function<Client&()> client;
-    int& code;
-    std::ostream& out;
-    std::ostream& err;
-  };
-  auto c = std::make_shared<Env>(Env{g, client, code, out, err});
+  auto c = std::make_shared<CommandEnv>(CommandEnv{g, client, code, out, err});
   CLI::App* release = app.add_subcommand("release", "Start, follow and steer releases");
   release->require_subcommand(1);
 
