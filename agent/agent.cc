@@ -9,6 +9,7 @@
 #include "agent/prom_text.h"
 #include "common/log.h"
 #include "common/metric_window.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
@@ -30,7 +31,7 @@ absl::Duration ProbeInterval(const hosting::v1::ProbeConfig& c) {
 }
 
 google::protobuf::Timestamp Now() {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
+  return ToTimestamp(absl::Now());
 }
 
 std::string Label(const docker::Labels& labels, const char* key) {

@@ -134,6 +134,12 @@ absl::Status FakeDockerClient::RemoveService(absl::string_view id_or_name) {
 }
 
 absl::StatusOr<std::vector<TaskInfo>> FakeDockerClient::ListTasks(const Filters& filters) {
+  std::function<void()> hook;
+  {
+    absl::MutexLock lock(&mu_);
+    hook = list_tasks_hook_;
+  }
+  if (hook) hook();  // outside the lock: a test may hold the call here
   absl::MutexLock lock(&mu_);
   if (auto s = CheckAvailable(); !s.ok()) return s;
   std::vector<TaskInfo> out;
@@ -234,6 +240,11 @@ absl::Status FakeDockerClient::StreamEvents(int64_t, const Filters&,
     absl::SleepFor(absl::Milliseconds(5));
   }
   return absl::OkStatus();
+}
+
+void FakeDockerClient::SetListTasksHook(std::function<void()> hook) {
+  absl::MutexLock lock(&mu_);
+  list_tasks_hook_ = std::move(hook);
 }
 
 void FakeDockerClient::SetUnavailable(bool unavailable) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ class FakeDockerClient final : public DockerClient {
   // --- Test controls ---
   // Every call fails with UNAVAILABLE while set.
   void SetUnavailable(bool unavailable);
+  // Runs at the start of every ListTasks, with no lock held (a slow engine: a test may block
+  // there); empty to remove.
+  void SetListTasksHook(std::function<void()> hook);
   // The next `n` UpdateService calls fail with "update out of sequence" (and bump the version,
   // as Swarm's own status writes do).
   void FailNextUpdates(int n);
@@ -72,6 +76,7 @@ class FakeDockerClient final : public DockerClient {
   std::vector<std::string> actions_ ABSL_GUARDED_BY(mu_);
   std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
   bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<void()> list_tasks_hook_ ABSL_GUARDED_BY(mu_);
   int fail_updates_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_index_ ABSL_GUARDED_BY(mu_) = 10;
   int next_id_ ABSL_GUARDED_BY(mu_) = 1;

@@ -9,7 +9,7 @@
 #include "common/curl_docker_client.h"
 #include "common/log.h"
 #include "common/status_macros.h"
-#include "controlplane/agent_metrics.h"
+#include "controlplane/agents/agent_metrics.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -47,52 +47,37 @@ absl::Status Hostd::Init() {
   ASSIGN_OR_RETURN(options_.reconciler.controller_id, store_->InstanceId());
   reconciler_ = std::make_unique<Reconciler>(*store_, *docker_, *events_, *metrics_,
                                              options_.reconciler);
-  manager_ = std::make_unique<ServiceManager>(*store_, *reconciler_, *events_, Clock::Real());
+  state_ = std::make_unique<DesiredState>(*store_, *reconciler_, *events_, Clock::Real());
+  manager_ = std::make_unique<ServiceManager>(*store_, *state_, *reconciler_, Clock::Real());
   agents_ = std::make_unique<AgentRegistry>(options_.agents, *events_, Clock::Real());
-  service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*manager_, *metrics_);
-  cluster_grpc_ = std::make_unique<ClusterGrpc>(*docker_, *events_, *store_, *metrics_, *agents_,
-                                               *reconciler_);
+  hub_ = std::make_unique<AgentHub>(*agents_, *store_, *events_, Clock::Real());
+  cluster_ = std::make_unique<ClusterManager>(*docker_, *manager_, *hub_, *agents_, *events_);
   load_balancer_ = OpenLoadBalancer(options_.haproxy);
   router_ = std::make_unique<TrafficRouter>(load_balancer_.get(), *events_);
   options_.releases.controller_id = options_.reconciler.controller_id;
-  releases_ = std::make_unique<ReleaseManager>(*store_, *docker_, *agents_, *router_,
+  releases_ = std::make_unique<ReleaseManager>(*store_, *state_, *docker_, *agents_, *router_,
                                                *reconciler_, *events_, Clock::Real(),
                                                options_.releases);
-  autoscaler_ = std::make_unique<AutoscaleManager>(*store_, *manager_, *agents_, *events_,
-                                                   Clock::Real(), options_.autoscaler);
+  autoscaler_ = std::make_unique<AutoscaleManager>(*store_, *state_, *manager_, *agents_,
+                                                   *events_, Clock::Real(), options_.autoscaler);
   if (!options_.prometheus.empty()) {
     prometheus_ = std::make_unique<PrometheusQuery>(options_.prometheus);
     releases_->SetMetricsQuery(prometheus_.get());
     autoscaler_->SetMetricsQuery(prometheus_.get());
   }
+  // Pre-pull through the agents: every connected node, in parallel.
+  releases_->SetImagePuller(
+      [this](const std::string& image,
+             std::function<void(std::map<std::string, std::string>)> done) {
+        cluster_->PullOnNodes(image, agents_->ConnectedNodes(), options_.releases.pull_timeout,
+                              std::move(done));
+      });
+  service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*manager_, *metrics_);
+  cluster_grpc_ = std::make_unique<ClusterGrpc>(*cluster_, *events_, *store_, *metrics_);
   releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>(*autoscaler_, *metrics_);
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
-  agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*agents_, *store_, *events_);
-  cluster_grpc_->SetGateway(agent_gateway_grpc_.get());
-  // Pre-pull through the agents: every connected node, in parallel.
-  releases_->SetImagePuller([this](const std::string& image) {
-    std::vector<std::string> nodes = agents_->ConnectedNodes();
-    std::map<std::string, std::string> errors;
-    absl::Mutex mu;
-    std::vector<std::thread> threads;
-    for (const std::string& node : nodes) {
-      threads.emplace_back([&, node] {
-        hosting::v1::Command cmd;
-        cmd.mutable_pull_image()->set_image(image);
-        absl::StatusOr<hosting::v1::CommandResult> r =
-            agent_gateway_grpc_->RunCommand(node, cmd, options_.releases.pull_timeout);
-        std::string error = !r.ok() ? std::string(r.status().message())
-                            : !r->ok() ? r->error() : "";
-        if (!error.empty()) {
-          absl::MutexLock lock(&mu);
-          errors[node] = error;
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    return errors;
-  });
+  agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_);
   return absl::OkStatus();
 }
 
@@ -149,6 +134,7 @@ absl::Status Hostd::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options_.listen, " (in use, or not a valid address)"));
   }
+  hub_->Start();
   reconciler_->Start();
   releases_->Start();
   autoscaler_->Start();
@@ -170,6 +156,8 @@ absl::Status Hostd::Start() {
 void Hostd::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // Node commands still waiting end now (UNAVAILABLE), so no call waits for an agent.
+  if (hub_) hub_->Stop();
   if (server_) {
     // Streams (WatchEvents) are cancelled after the deadline; unary calls finish.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -8,18 +8,26 @@
 
 #include "absl/status/status.h"
 #include "common/docker_client.h"
-#include "controlplane/agent_gateway.h"
-#include "controlplane/agent_registry.h"
-#include "controlplane/autoscale_manager.h"
-#include "controlplane/event_log.h"
-#include "controlplane/grpc_services.h"
-#include "controlplane/metrics.h"
-#include "controlplane/load_balancer.h"
-#include "controlplane/reconciler.h"
-#include "controlplane/release_manager.h"
-#include "controlplane/traffic_router.h"
-#include "controlplane/service_manager.h"
-#include "controlplane/store.h"
+#include "controlplane/agents/agent_hub.h"
+#include "controlplane/agents/agent_registry.h"
+#include "controlplane/api/agent_gateway_service.h"
+#include "controlplane/api/autoscaling_service.h"
+#include "controlplane/api/cluster_service.h"
+#include "controlplane/api/releases_service.h"
+#include "controlplane/api/runbooks_service.h"
+#include "controlplane/api/service_manager_service.h"
+#include "controlplane/autoscale/autoscale_manager.h"
+#include "controlplane/cluster/cluster_manager.h"
+#include "controlplane/query/promql.h"
+#include "controlplane/reconcile/reconciler.h"
+#include "controlplane/release/release_manager.h"
+#include "controlplane/service/desired_state.h"
+#include "controlplane/service/service_manager.h"
+#include "controlplane/store/event_log.h"
+#include "controlplane/store/store.h"
+#include "controlplane/telemetry/metrics.h"
+#include "controlplane/traffic/load_balancer.h"
+#include "controlplane/traffic/traffic_router.h"
 #include "grpcpp/server.h"
 
 namespace prometheus {
@@ -73,8 +81,11 @@ class Hostd {
   std::unique_ptr<docker::DockerClient> docker_;
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<DesiredState> state_;
   std::unique_ptr<ServiceManager> manager_;
   std::unique_ptr<AgentRegistry> agents_;
+  std::unique_ptr<AgentHub> hub_;
+  std::unique_ptr<ClusterManager> cluster_;
   std::unique_ptr<LoadBalancer> load_balancer_;
   std::unique_ptr<TrafficRouter> router_;
   std::unique_ptr<MetricsQuery> prometheus_;

@@ -9,7 +9,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/time_util.h"
-#include "hostctl/hostctl.h"
+#include "hostctl/exit_codes.h"
 
 namespace hosting::hostctl {
 

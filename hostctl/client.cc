@@ -2,10 +2,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "hostctl/hostctl.h"
+#include "hostctl/exit_codes.h"
 
 namespace hosting::hostctl {
 
@@ -60,7 +61,7 @@ absl::StatusOr<google::protobuf::Duration> ParseDurationFlag(const std::string& 
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": '", text, "' is not a duration (e.g. 30s, 5m, 1m30s)"));
   }
-  return google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+  return ToDuration(d);
 }
 
 }  // namespace hosting::hostctl

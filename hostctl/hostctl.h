@@ -2,25 +2,10 @@
 
 #include <iosfwd>
 
+#include "hostctl/exit_codes.h"
+
 namespace hosting::hostctl {
 
-// Exit codes scripts and CI can rely on (documented in docs/hostctl.md).
-enum ExitCode : int {
-  kExitOk = 0,
-  kExitError = 1,             // anything not listed below
-  kExitUsage = 2,             // bad command line or spec file
-  kExitInvalid = 3,           // hostd rejected the request (INVALID_ARGUMENT)
-  kExitNotFound = 4,          // no such service / node
-  kExitConflict = 5,          // ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED
-  kExitUnavailable = 6,       // hostd or the Docker engine cannot be reached
-  kExitTimeout = 7,           // --wait or the call deadline ran out
-  kExitUnimplemented = 8,     // this hostd does not serve the call yet
-  // How a release waited for (release start --wait, rollback --wait, release watch) ended.
-  kExitRolledBack = 10,       // the release failed its checks and rolled back by itself
-  kExitReleaseFailed = 11,    // the release (or its rollback) failed
-  kExitAborted = 12,          // aborted by an operator
-  kExitReleaseTimedOut = 13,  // the release made no progress within its deadline; rolled back
-};
 
 // Runs hostctl with the given arguments; returns the process exit code.
 int Run(int argc, char** argv, std::ostream& out, std::ostream& err);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "nlohmann/json.hpp"
@@ -89,7 +90,7 @@ const char* AvailabilityName(hosting::v1::NodeAvailability a) {
 
 std::string FormatTime(const google::protobuf::Timestamp& ts) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
-                          absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(ts)),
+                          FromTimestamp(ts),
                           absl::UTCTimeZone());
 }
 
@@ -371,7 +372,7 @@ std::string MetricText(const hosting::v1::MetricTarget& m) {
 namespace {
 
 std::string DurationText(const google::protobuf::Duration& d) {
-  return absl::FormatDuration(absl::Nanoseconds(TimeUtil::DurationToNanoseconds(d)));
+  return absl::FormatDuration(FromDuration(d));
 }
 
 std::string RateText(const hosting::v1::RateLimit& r) {

@@ -11,7 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/time_util.h"
-#include "hostctl/hostctl.h"
+#include "hostctl/exit_codes.h"
 #include "hostctl/spec_file.h"
 
 namespace hosting::hostctl {

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "controlplane/load_balancer.h"
+#include "controlplane/traffic/load_balancer.h"
 #include "curl/curl.h"
 
 namespace hosting::testing {

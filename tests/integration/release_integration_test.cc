@@ -11,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
-#include "controlplane/load_balancer.h"
+#include "controlplane/traffic/load_balancer.h"
 #include "curl/curl.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"

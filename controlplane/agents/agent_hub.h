@@ -1,0 +1,98 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "controlplane/agents/agent_registry.h"
+#include "controlplane/store/event_log.h"
+#include "controlplane/store/store.h"
+#include "hosting/v1/agent.pb.h"
+
+namespace hosting::controlplane {
+
+// One connected agent as the hub sees it: where to send. The gRPC stream implements it.
+class AgentChannel {
+ public:
+  virtual ~AgentChannel() = default;
+  // Fixed once the channel is added to the hub.
+  virtual const std::string& node_id() const = 0;
+  // Queues a message; never blocks.
+  virtual void Send(hosting::v1::ControllerMessage message) = 0;
+};
+
+// The agents' side of hostd that is not gRPC: which channel reaches which node, the probe
+// settings every agent gets (again whenever the desired state changes), and node commands
+// with their results and deadlines.
+class AgentHub {
+ public:
+  AgentHub(AgentRegistry& registry, Store& store, EventLog& events, Clock& clock);
+  ~AgentHub();
+
+  // Expires commands past their deadline every `period` until Stop (tests call
+  // ExpireCommands themselves instead).
+  void Start(absl::Duration period = absl::Milliseconds(100));
+  // Fails every command still waiting (UNAVAILABLE) and refuses new ones. Idempotent.
+  void Stop();
+
+  void Add(AgentChannel* channel);
+  void Remove(AgentChannel* channel);
+
+  // The probe settings of every service, from the store.
+  hosting::v1::ControllerMessage ProbeConfigs();
+  void BroadcastProbeConfigs();
+
+  using CommandCallback = std::function<void(absl::StatusOr<hosting::v1::CommandResult>)>;
+  // Sends a command to the agent of `node_id`; `done` runs once, with the agent's result, or
+  // UNAVAILABLE when no agent of that node is connected (at once, on the caller's thread), or
+  // DEADLINE_EXCEEDED after `timeout` (on the expiry thread). Never blocks.
+  void RunCommandAsync(const std::string& node_id, hosting::v1::Command command,
+                       absl::Duration timeout, CommandCallback done);
+  // The same, waiting for the result.
+  absl::StatusOr<hosting::v1::CommandResult> RunCommand(const std::string& node_id,
+                                                        hosting::v1::Command command,
+                                                        absl::Duration timeout);
+  // An agent's answer.
+  void CommandDone(const hosting::v1::CommandResult& result);
+  // Fails the commands whose deadline has passed.
+  void ExpireCommands();
+
+  AgentRegistry& registry() { return registry_; }
+
+ private:
+  struct Pending {
+    std::string node_id;
+    absl::Time deadline;
+    absl::Duration timeout;
+    CommandCallback done;
+  };
+
+  // Registers and sends the command; its ID, or "" when no agent of the node is connected
+  // (then `done` is left as it was).
+  std::string Submit(const std::string& node_id, hosting::v1::Command command,
+                     absl::Duration timeout, CommandCallback& done);
+
+  AgentRegistry& registry_;
+  Store& store_;
+  EventLog& events_;
+  Clock& clock_;
+  int64_t subscription_ = 0;
+  absl::Mutex mu_;
+  std::set<AgentChannel*> channels_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  int64_t next_command_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::Notification stop_;
+  std::thread expiry_;
+};
+
+}  // namespace hosting::controlplane

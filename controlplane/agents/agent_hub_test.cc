@@ -1,0 +1,127 @@
+#include "controlplane/agents/agent_hub.h"
+
+#include <memory>
+#include <optional>
+
+#include "common/clock.h"
+#include "controlplane/store/sqlite_store.h"
+#include "controlplane/testing/fake_agent_channel.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+class AgentHubTest : public ::testing::Test {
+ protected:
+  AgentHubTest()
+      : store_(SqliteStore::Open(":memory:").value()),
+        events_(*store_, clock_),
+        registry_(AgentRegistry::Options{}, events_, clock_),
+        hub_(registry_, *store_, events_, clock_) {}
+
+  static hosting::v1::Command Logs(const std::string& task) {
+    hosting::v1::Command c;
+    c.mutable_task_logs()->set_task_id(task);
+    return c;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<Store> store_;
+  EventLog events_;
+  AgentRegistry registry_;
+  AgentHub hub_;
+};
+
+TEST_F(AgentHubTest, ACommandGoesToItsNodeAndItsAnswerComesBack) {
+  FakeAgentChannel n1("n1"), n2("n2");
+  hub_.Add(&n1);
+  hub_.Add(&n2);
+  std::optional<absl::StatusOr<hosting::v1::CommandResult>> got;
+  hub_.RunCommandAsync("n2", Logs("t1"), absl::Seconds(30),
+                       [&](absl::StatusOr<hosting::v1::CommandResult> r) { got = std::move(r); });
+  EXPECT_FALSE(got.has_value());  // not before the agent answers
+  EXPECT_TRUE(n1.commands().empty());
+  ASSERT_THAT(n2.commands(), SizeIs(1));
+  hosting::v1::CommandResult answer;
+  answer.set_command_id(n2.commands()[0].command_id());
+  answer.set_ok(true);
+  answer.set_output("hello");
+  hub_.CommandDone(answer);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_TRUE(got->ok()) << got->status();
+  EXPECT_EQ((*got)->output(), "hello");
+  hub_.CommandDone(answer);  // a repeated answer is dropped
+}
+
+TEST_F(AgentHubTest, AnUnknownNodeIsUnavailableAtOnce) {
+  std::optional<absl::Status> got;
+  hub_.RunCommandAsync("ghost", Logs("t1"), absl::Seconds(30),
+                       [&](absl::StatusOr<hosting::v1::CommandResult> r) { got = r.status(); });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::IsUnavailable(*got));
+  EXPECT_THAT(std::string(got->message()), HasSubstr("ghost"));
+  EXPECT_TRUE(absl::IsUnavailable(hub_.RunCommand("ghost", Logs("t1"), absl::Seconds(1)).status()));
+}
+
+TEST_F(AgentHubTest, AnUnansweredCommandExpiresAtItsDeadlineAndALateAnswerIsDropped) {
+  FakeAgentChannel n1("n1");
+  hub_.Add(&n1);
+  std::optional<absl::Status> got;
+  hub_.RunCommandAsync("n1", Logs("t1"), absl::Seconds(30),
+                       [&](absl::StatusOr<hosting::v1::CommandResult> r) { got = r.status(); });
+  clock_.Advance(absl::Seconds(29));
+  hub_.ExpireCommands();
+  EXPECT_FALSE(got.has_value());
+  clock_.Advance(absl::Seconds(2));
+  hub_.ExpireCommands();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(*got));
+  EXPECT_THAT(std::string(got->message()), HasSubstr("n1"));
+  hosting::v1::CommandResult late;
+  late.set_command_id(n1.commands()[0].command_id());
+  hub_.CommandDone(late);  // nobody waits for it any more: no second call
+}
+
+TEST_F(AgentHubTest, StopEndsEveryWaitingCommandAndRefusesNewOnes) {
+  FakeAgentChannel n1("n1");
+  hub_.Add(&n1);
+  int calls = 0;
+  absl::Status last;
+  auto done = [&](absl::StatusOr<hosting::v1::CommandResult> r) {
+    ++calls;
+    last = r.status();
+  };
+  hub_.RunCommandAsync("n1", Logs("t1"), absl::Minutes(10), done);
+  hub_.Stop();
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(absl::IsUnavailable(last));
+  EXPECT_THAT(std::string(last.message()), HasSubstr("shutting down"));
+  hub_.RunCommandAsync("n1", Logs("t2"), absl::Minutes(10), done);
+  EXPECT_EQ(calls, 2);
+  EXPECT_TRUE(absl::IsUnavailable(last));
+}
+
+TEST_F(AgentHubTest, ProbeSettingsFollowTheDesiredState) {
+  FakeAgentChannel n1("n1");
+  hub_.Add(&n1);
+  ServiceRecord web;
+  web.spec.set_name("web");
+  web.spec.set_image("img:1");
+  web.spec.mutable_health()->set_http_path("/health");
+  web.spec.mutable_health()->set_port(8080);
+  ASSERT_TRUE(store_->PutService(web, 0, nullptr).ok());
+  events_.Publish("service.applied", "web", 1, "applied");
+  ASSERT_FALSE(n1.sent().empty());
+  const hosting::v1::ControllerMessage last = n1.sent().back();
+  ASSERT_TRUE(last.has_probes());
+  ASSERT_EQ(last.probes().probes_size(), 1);
+  EXPECT_EQ(last.probes().probes(0).http_path(), "/health");
+  hub_.Remove(&n1);
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

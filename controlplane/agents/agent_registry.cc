@@ -1,0 +1,331 @@
+#include "controlplane/agents/agent_registry.h"
+
+#include <cmath>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using hosting::v1::TaskHealth;
+
+struct PendingEvent {
+  std::string type, service, message;
+  int64_t revision = 0;
+  std::map<std::string, std::string> attributes;
+};
+
+}  // namespace
+
+const char* TaskHealthName(TaskHealth h) {
+  switch (h) {
+    case hosting::v1::TASK_HEALTH_STARTING:
+      return "starting";
+    case hosting::v1::TASK_HEALTH_HEALTHY:
+      return "healthy";
+    case hosting::v1::TASK_HEALTH_UNHEALTHY:
+      return "unhealthy";
+    case hosting::v1::TASK_HEALTH_NONE:
+      return "none";
+    default:
+      return "unknown";
+  }
+}
+
+AgentRegistry::AgentRegistry(Options options, EventLog& events, Clock& clock)
+    : options_(options), events_(events), clock_(clock) {}
+
+int64_t AgentRegistry::Connect(const hosting::v1::Register& reg) {
+  int64_t id;
+  {
+    absl::MutexLock lock(&mu_);
+    Session& s = sessions_[reg.node_id()];
+    id = next_session_++;
+    s.id = id;
+    s.reg = reg;
+    s.last_seen = clock_.Now();
+    s.lost = false;
+    s.connected = true;
+  }
+  events_.Publish("agent.connected", "", 0,
+                  absl::StrCat("agent ", reg.agent_version(), " on ", reg.hostname(), " (",
+                               reg.node_id(), ") connected"),
+                  {{"node", reg.node_id()}, {"hostname", reg.hostname()}});
+  return id;
+}
+
+void AgentRegistry::Disconnect(const std::string& node_id, int64_t session) {
+  std::string hostname;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(node_id);
+    if (it == sessions_.end() || it->second.id != session) return;  // replaced by a newer one
+    it->second.connected = false;
+    hostname = it->second.reg.hostname();
+  }
+  events_.Publish("agent.disconnected", "", 0,
+                  absl::StrCat("agent on ", hostname, " (", node_id, ") disconnected"),
+                  {{"node", node_id}});
+}
+
+void AgentRegistry::Touch(const std::string& node_id, int64_t session) {
+  bool recovered = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(node_id);
+    if (it == sessions_.end() || it->second.id != session) return;
+    it->second.last_seen = clock_.Now();
+    recovered = it->second.lost;
+    it->second.lost = false;
+  }
+  if (recovered) {
+    events_.Publish("agent.connected", "", 0,
+                    absl::StrCat("agent on ", node_id, " reports again"), {{"node", node_id}});
+  }
+}
+
+void AgentRegistry::PublishHealthChange(const hosting::v1::TaskReport& before,
+                                        const hosting::v1::TaskReport& after,
+                                        const std::string& node_id) {
+  if (before.probe_health() == after.probe_health()) return;
+  const char* what = TaskHealthName(after.probe_health());
+  events_.Publish(absl::StrCat("task.", what), after.service(), after.revision(),
+                  absl::StrCat("task ", after.task_id().substr(0, 12), " of ", after.swarm_service(),
+                               " on ", node_id, " is ", what,
+                               after.last_probe_error().empty() ? "" : ": " + after.last_probe_error()),
+                  {{"task", after.task_id()},
+                   {"node", node_id},
+                   {"from", TaskHealthName(before.probe_health())}});
+}
+
+void AgentRegistry::TaskChanged(const std::string& node_id, const hosting::v1::TaskReport& task) {
+  hosting::v1::TaskReport before;
+  {
+    absl::MutexLock lock(&mu_);
+    auto& slot = tasks_[task.task_id()];
+    if (!slot) slot = std::make_unique<TaskState>(options_.window);
+    before = slot->report;
+    slot->report = task;
+    slot->node_id = node_id;
+  }
+  PublishHealthChange(before, task, node_id);
+}
+
+void AgentRegistry::Snapshot(const std::string& node_id, const hosting::v1::TaskSnapshot& snapshot) {
+  std::vector<std::pair<hosting::v1::TaskReport, hosting::v1::TaskReport>> changes;
+  {
+    absl::MutexLock lock(&mu_);
+    std::map<std::string, const hosting::v1::TaskReport*> present;
+    for (const auto& t : snapshot.tasks()) present[t.task_id()] = &t;
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      if (it->second->node_id == node_id && !present.count(it->first)) {
+        it = tasks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& [id, t] : present) {
+      auto& slot = tasks_[id];
+      if (!slot) slot = std::make_unique<TaskState>(options_.window);
+      if (slot->report.probe_health() != t->probe_health()) changes.emplace_back(slot->report, *t);
+      slot->report = *t;
+      slot->node_id = node_id;
+    }
+  }
+  for (const auto& [before, after] : changes) PublishHealthChange(before, after, node_id);
+}
+
+void AgentRegistry::Metrics(const std::string& node_id, const hosting::v1::MetricsReport& report) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& m : report.tasks()) {
+    auto it = tasks_.find(m.task_id());
+    if (it == tasks_.end()) continue;  // a snapshot will introduce it
+    TaskState& t = *it->second;
+    absl::Time at = m.has_scraped_at()
+                        ? FromTimestamp(m.scraped_at())
+                        : clock_.Now();
+    t.metrics_missing = m.app_metrics_missing();
+    if (!m.app_metrics_missing()) {
+      t.requests.Add(at, m.requests_total());
+      t.errors.Add(at, m.errors_total());
+      std::vector<double> bounds(m.latency_bucket_bounds().begin(), m.latency_bucket_bounds().end());
+      std::vector<double> counts(m.latency_bucket_counts().begin(), m.latency_bucket_counts().end());
+      if (!bounds.empty()) t.latency.Add(at, bounds, counts);
+    }
+    t.cpu_ns.Add(at, static_cast<double>(m.cpu_usage_ns()));
+    t.memory_bytes = m.memory_bytes();
+    t.memory_limit_bytes = m.memory_limit_bytes();
+    t.in_flight = m.in_flight();
+  }
+}
+
+std::vector<AgentRegistry::TaskMetricsView> AgentRegistry::TaskMetrics(const std::string& service,
+                                                                       absl::Duration over) {
+  absl::MutexLock lock(&mu_);
+  std::vector<TaskMetricsView> out;
+  for (const auto& [id, t] : tasks_) {
+    if (t->report.service() != service) continue;
+    TaskMetricsView v;
+    v.task_id = id;
+    v.revision = t->report.revision();
+    v.health = t->report.probe_health();
+    if (!t->metrics_missing) {
+      v.rps = t->requests.RecentRate(over);
+      v.in_flight = t->in_flight;
+    }
+    const double cpu = t->cpu_ns.RecentRate(over);
+    if (!std::isnan(cpu)) v.cpu_cores = cpu / 1e9;
+    v.memory_bytes = t->memory_bytes;
+    v.memory_limit_bytes = t->memory_limit_bytes;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+void AgentRegistry::Sweep() {
+  std::vector<std::pair<std::string, std::string>> lost;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time limit =
+        clock_.Now() - options_.heartbeat_interval * options_.missed_heartbeats;
+    for (auto& [node, s] : sessions_) {
+      if (!s.lost && s.last_seen < limit) {
+        s.lost = true;
+        lost.emplace_back(node, s.reg.hostname());
+      }
+    }
+  }
+  for (const auto& [node, hostname] : lost) {
+    events_.Publish("agent.lost", "", 0,
+                    absl::StrCat("agent on ", hostname, " (", node, ") missed ",
+                                 options_.missed_heartbeats, " heartbeats"),
+                    {{"node", node}});
+  }
+}
+
+AgentRegistry::AgentInfo AgentRegistry::Agent(const std::string& node_id) {
+  absl::MutexLock lock(&mu_);
+  AgentInfo info;
+  auto it = sessions_.find(node_id);
+  if (it == sessions_.end()) return info;
+  const Session& s = it->second;
+  info.state = (s.lost || !s.connected) ? hosting::v1::AGENT_STATE_LOST : hosting::v1::AGENT_STATE_CONNECTED;
+  info.version = s.reg.agent_version();
+  info.labels = {s.reg.labels().begin(), s.reg.labels().end()};
+  info.last_seen = s.last_seen;
+  for (const auto& [id, t] : tasks_) {
+    if (t->node_id == node_id && !t->report.service().empty()) ++info.running_tasks;
+  }
+  return info;
+}
+
+std::map<int64_t, RevisionMetrics> AgentRegistry::Aggregate(
+    const std::string& service) {
+  absl::MutexLock lock(&mu_);
+  std::map<int64_t, RevisionMetrics> out;
+  // Latency quantiles need the tasks' histograms merged: sum the windowed bucket deltas.
+  std::map<int64_t, std::vector<const TaskState*>> by_revision;
+  for (const auto& [id, t] : tasks_) {
+    if (t->report.service() != service) continue;
+    RevisionMetrics& a = out[t->report.revision()];
+    switch (t->report.probe_health()) {
+      case hosting::v1::TASK_HEALTH_HEALTHY:
+        ++a.healthy;
+        break;
+      case hosting::v1::TASK_HEALTH_UNHEALTHY:
+        ++a.unhealthy;
+        break;
+      default:
+        ++a.starting;
+    }
+    ++a.reporting_tasks;
+    if (t->metrics_missing) ++a.metrics_missing;
+    a.rps += t->requests.Rate();
+    a.cpu_cores += t->cpu_ns.Rate() / 1e9;
+    a.memory_bytes += t->memory_bytes;
+    by_revision[t->report.revision()].push_back(t.get());
+  }
+  for (auto& [rev, a] : out) {
+    double errors = 0, requests = 0;
+    for (const TaskState* t : by_revision[rev]) {
+      errors += t->errors.Increase();
+      requests += t->requests.Increase();
+    }
+    a.requests = requests;
+    a.errors = errors;
+    a.error_ratio = requests > 0 ? errors / requests : 0;
+    if (a.reporting_tasks > 0) {
+      a.cpu_cores /= a.reporting_tasks;
+      a.memory_bytes /= a.reporting_tasks;
+    }
+    // The revision's latency: quantiles of the tasks' window histograms summed bucket by
+    // bucket (tasks of one revision run one binary, so they share a bucket layout).
+    std::vector<double> bounds, counts;
+    for (const TaskState* t : by_revision[rev]) {
+      std::vector<double> c = t->latency.WindowCounts();
+      if (c.empty()) continue;
+      if (bounds.empty()) {
+        bounds = t->latency.bounds();
+        counts.assign(c.size(), 0);
+      }
+      if (t->latency.bounds() != bounds) continue;
+      for (size_t i = 0; i < c.size(); ++i) counts[i] += c[i];
+    }
+    a.p50 = BucketQuantile(bounds, counts, 0.5);
+    a.p95 = BucketQuantile(bounds, counts, 0.95);
+    a.p99 = BucketQuantile(bounds, counts, 0.99);
+  }
+  return out;
+}
+
+absl::StatusOr<std::pair<std::string, hosting::v1::TaskReport>> AgentRegistry::FindTask(
+    const std::string& id) {
+  if (id.size() < 6) {
+    return absl::InvalidArgumentError(absl::StrCat("task ID '", id, "' is too short (at least 6 characters)"));
+  }
+  absl::MutexLock lock(&mu_);
+  const TaskState* found = nullptr;
+  for (const auto& [task_id, t] : tasks_) {
+    if (task_id.compare(0, id.size(), id) != 0) continue;
+    if (found != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("task ID prefix '", id, "' is ambiguous"));
+    }
+    found = t.get();
+  }
+  if (found == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no task '", id, "' is reported by any agent"));
+  }
+  return std::make_pair(found->node_id, found->report);
+}
+
+std::vector<std::string> AgentRegistry::ConnectedNodes() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [node, s] : sessions_) {
+    if (s.connected && !s.lost) out.push_back(node);
+  }
+  return out;
+}
+
+std::vector<std::string> AgentRegistry::Services() {
+  absl::MutexLock lock(&mu_);
+  std::set<std::string> names;
+  for (const auto& [id, t] : tasks_) {
+    if (!t->report.service().empty()) names.insert(t->report.service());
+  }
+  return {names.begin(), names.end()};
+}
+
+std::vector<hosting::v1::TaskReport> AgentRegistry::Tasks(const std::string& service) {
+  absl::MutexLock lock(&mu_);
+  std::vector<hosting::v1::TaskReport> out;
+  for (const auto& [id, t] : tasks_) {
+    if (t->report.service() == service) out.push_back(t->report);
+  }
+  return out;
+}
+
+}  // namespace hosting::controlplane

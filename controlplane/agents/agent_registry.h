@@ -1,0 +1,131 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/metric_window.h"
+#include "controlplane/agents/revision_metrics.h"
+#include "controlplane/store/event_log.h"
+#include "hosting/v1/agent.pb.h"
+#include "hosting/v1/cluster.pb.h"
+
+namespace hosting::controlplane {
+
+// What hostd knows from the agents: their sessions (connected, last seen, lost after missed
+// heartbeats), every task's health as probed on its node, and per-task metric windows from
+// which per-service, per-revision aggregates are computed. The metrics source that releases
+// and the autoscaler read. Pure logic over a Clock; thread-safe.
+class AgentRegistry {
+ public:
+  struct Options {
+    absl::Duration heartbeat_interval = absl::Seconds(2);
+    // An agent is lost after this many intervals without a message.
+    int missed_heartbeats = 3;
+    // Length of the rate and quantile windows.
+    absl::Duration window = absl::Seconds(30);
+  };
+
+  AgentRegistry(Options options, EventLog& events, Clock& clock);
+
+  // A new session for the node; returns its session number (a reconnect replaces the old one).
+  int64_t Connect(const hosting::v1::Register& reg);
+  // The session ended (stream closed). A newer session of the same node is left alone.
+  void Disconnect(const std::string& node_id, int64_t session);
+  // Any message counts as a heartbeat.
+  void Touch(const std::string& node_id, int64_t session);
+  void TaskChanged(const std::string& node_id, const hosting::v1::TaskReport& task);
+  // The node's full task set; tasks not in it are gone.
+  void Snapshot(const std::string& node_id, const hosting::v1::TaskSnapshot& snapshot);
+  void Metrics(const std::string& node_id, const hosting::v1::MetricsReport& report);
+  // Marks agents lost whose last message is older than the allowed heartbeats; publishes
+  // agent.lost for each. Called periodically.
+  void Sweep();
+
+  struct AgentInfo {
+    hosting::v1::AgentState state = hosting::v1::AGENT_STATE_ABSENT;
+    std::string version;
+    std::map<std::string, std::string> labels;
+    absl::Time last_seen;
+    int running_tasks = 0;
+  };
+  AgentInfo Agent(const std::string& node_id);
+
+  // Aggregates of one revision over the window.
+  std::map<int64_t, RevisionMetrics> Aggregate(const std::string& service);
+
+  // One task as the autoscaler reads it: health, and metrics over the last `over`.
+  struct TaskMetricsView {
+    std::string task_id;
+    int64_t revision = 0;
+    hosting::v1::TaskHealth health = hosting::v1::TASK_HEALTH_UNSPECIFIED;
+    // Requests per second; NaN when the application's metrics are missing or too few samples.
+    double rps = NAN;
+    // Requests in flight at the last scrape; NaN when missing.
+    double in_flight = NAN;
+    // CPU use in cores; NaN with too few samples.
+    double cpu_cores = NAN;
+    int64_t memory_bytes = 0;
+    // 0 when the container has no memory limit.
+    int64_t memory_limit_bytes = 0;
+  };
+  std::vector<TaskMetricsView> TaskMetrics(const std::string& service, absl::Duration over);
+
+  // The node a task runs on, by task ID or a unique prefix of at least 6 characters.
+  // NOT_FOUND for an unknown task, INVALID_ARGUMENT for an ambiguous or short prefix.
+  absl::StatusOr<std::pair<std::string, hosting::v1::TaskReport>> FindTask(const std::string& id);
+  // Nodes whose agent is connected now.
+  std::vector<std::string> ConnectedNodes();
+
+  // Services with at least one reported task.
+  std::vector<std::string> Services();
+
+  // The health of every task of a service, for tests and status.
+  std::vector<hosting::v1::TaskReport> Tasks(const std::string& service);
+
+  const Options& options() const { return options_; }
+
+ private:
+  struct TaskState {
+    hosting::v1::TaskReport report;
+    std::string node_id;
+    CounterWindow requests;
+    CounterWindow errors;
+    CounterWindow cpu_ns;
+    HistogramWindow latency;
+    int64_t memory_bytes = 0;
+    int64_t memory_limit_bytes = 0;
+    double in_flight = 0;
+    bool metrics_missing = true;
+    TaskState(absl::Duration w) : requests(w), errors(w), cpu_ns(w), latency(w) {}
+  };
+  struct Session {
+    int64_t id = 0;
+    hosting::v1::Register reg;
+    absl::Time last_seen;
+    bool lost = false;
+    bool connected = false;
+  };
+  void PublishHealthChange(const hosting::v1::TaskReport& before,
+                           const hosting::v1::TaskReport& after, const std::string& node_id);
+
+  const Options options_;
+  EventLog& events_;
+  Clock& clock_;
+  absl::Mutex mu_;
+  int64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);  // by node
+  std::map<std::string, std::unique_ptr<TaskState>> tasks_ ABSL_GUARDED_BY(mu_);  // by task id
+};
+
+const char* TaskHealthName(hosting::v1::TaskHealth h);
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,195 @@
+#include "controlplane/agents/agent_registry.h"
+
+#include <cmath>
+
+#include "controlplane/agents/agent_metrics.h"
+#include "controlplane/store/sqlite_store.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using ::testing::Contains;
+
+class AgentRegistryTest : public ::testing::Test {
+ protected:
+  AgentRegistryTest()
+      : store_(SqliteStore::Open(":memory:").value()), events_(*store_, clock_),
+        registry_(AgentRegistry::Options{absl::Seconds(2), 3, absl::Seconds(30)}, events_, clock_) {}
+
+  hosting::v1::Register Reg(const std::string& node) {
+    hosting::v1::Register r;
+    r.set_node_id(node);
+    r.set_hostname(node + ".local");
+    r.set_agent_version("0.1.0");
+    (*r.mutable_labels())["zone"] = "eu-1";
+    return r;
+  }
+
+  hosting::v1::TaskReport Task(const std::string& id, int64_t revision, hosting::v1::TaskHealth h) {
+    hosting::v1::TaskReport t;
+    t.set_task_id(id);
+    t.set_service("web");
+    t.set_swarm_service("web-r" + std::to_string(revision));
+    t.set_revision(revision);
+    t.set_probe_health(h);
+    return t;
+  }
+
+  std::vector<std::string> EventTypes() {
+    std::vector<std::string> out;
+    std::vector<hosting::v1::Event> events = store_->ListEvents(0, 1000).value();
+    for (const auto& e : events) out.push_back(e.type());
+    return out;
+  }
+
+  // A metrics report for one task at the fake clock's now.
+  void Report(const std::string& task, int64_t revision, double requests, double errors,
+              std::vector<double> counts, uint64_t cpu_ns) {
+    hosting::v1::MetricsReport r;
+    auto* m = r.add_tasks();
+    m->set_task_id(task);
+    m->set_service("web");
+    m->set_revision(revision);
+    m->set_requests_total(requests);
+    m->set_errors_total(errors);
+    for (double b : {0.001, 0.01, 0.1, static_cast<double>(INFINITY)}) m->add_latency_bucket_bounds(b);
+    for (double c : counts) m->add_latency_bucket_counts(c);
+    m->set_cpu_usage_ns(cpu_ns);
+    m->set_memory_bytes(64 << 20);
+    *m->mutable_scraped_at() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_.Now()));
+    registry_.Metrics("n1", r);
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<Store> store_;
+  EventLog events_;
+  AgentRegistry registry_;
+};
+
+TEST_F(AgentRegistryTest, SessionsConnectGetLostAndComeBack) {
+  EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_ABSENT);
+  int64_t s = registry_.Connect(Reg("n1"));
+  EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_CONNECTED);
+  EXPECT_EQ(registry_.Agent("n1").version, "0.1.0");
+  EXPECT_EQ(registry_.Agent("n1").labels.at("zone"), "eu-1");
+  clock_.Advance(absl::Seconds(5));
+  registry_.Sweep();
+  EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_CONNECTED);  // 5 s < 3 x 2 s
+  clock_.Advance(absl::Seconds(2));
+  registry_.Sweep();
+  EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_LOST);
+  registry_.Sweep();  // reported once
+  registry_.Touch("n1", s);
+  EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_CONNECTED);
+  std::vector<std::string> types = EventTypes();
+  EXPECT_EQ(std::count(types.begin(), types.end(), "agent.lost"), 1);
+  EXPECT_EQ(std::count(types.begin(), types.end(), "agent.connected"), 2);
+}
+
+TEST_F(AgentRegistryTest, AReconnectReplacesTheOldSession) {
+  int64_t old_session = registry_.Connect(Reg("n1"));
+  int64_t new_session = registry_.Connect(Reg("n1"));
+  registry_.Disconnect("n1", old_session);  // the old stream ends late: ignored
+  EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_CONNECTED);
+  registry_.Disconnect("n1", new_session);
+  EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_LOST);
+  EXPECT_THAT(EventTypes(), Contains("agent.disconnected"));
+}
+
+TEST_F(AgentRegistryTest, HealthTransitionsAreEvents) {
+  registry_.Connect(Reg("n1"));
+  registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_STARTING));
+  registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_HEALTHY));
+  registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_HEALTHY));  // no change
+  registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_UNHEALTHY));
+  std::vector<std::string> types = EventTypes();
+  EXPECT_EQ(std::count(types.begin(), types.end(), "task.healthy"), 1);
+  EXPECT_EQ(std::count(types.begin(), types.end(), "task.unhealthy"), 1);
+  auto agg = registry_.Aggregate("web");
+  EXPECT_EQ(agg[1].unhealthy, 1);
+}
+
+TEST_F(AgentRegistryTest, SnapshotReplacesTheNodesTasks) {
+  registry_.Connect(Reg("n1"));
+  registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_HEALTHY));
+  registry_.TaskChanged("n1", Task("t2", 1, hosting::v1::TASK_HEALTH_HEALTHY));
+  hosting::v1::TaskSnapshot snap;
+  *snap.add_tasks() = Task("t2", 1, hosting::v1::TASK_HEALTH_HEALTHY);
+  *snap.add_tasks() = Task("t3", 2, hosting::v1::TASK_HEALTH_STARTING);
+  registry_.Snapshot("n1", snap);
+  EXPECT_EQ(registry_.Tasks("web").size(), 2u);
+  auto agg = registry_.Aggregate("web");
+  EXPECT_EQ(agg[1].healthy, 1);
+  EXPECT_EQ(agg[2].starting, 1);
+  EXPECT_EQ(registry_.Agent("n1").running_tasks, 2);
+}
+
+TEST_F(AgentRegistryTest, AggregatesRatesErrorsLatencyAndCpuPerRevision) {
+  registry_.Connect(Reg("n1"));
+  registry_.TaskChanged("n1", Task("a", 1, hosting::v1::TASK_HEALTH_HEALTHY));
+  registry_.TaskChanged("n1", Task("b", 1, hosting::v1::TASK_HEALTH_HEALTHY));
+  registry_.TaskChanged("n1", Task("c", 2, hosting::v1::TASK_HEALTH_HEALTHY));
+  // 10 s: each r1 task serves 100 req/s, 1 % errors, all under 10 ms, using half a core;
+  // the r2 task serves 50 req/s, 20 % errors, all between 10 and 100 ms.
+  for (int s = 0; s <= 10; ++s) {
+    double n = 100.0 * s;
+    Report("a", 1, n, n / 100, {n / 2, n, n, n}, static_cast<uint64_t>(s * 5e8));
+    Report("b", 1, n, n / 100, {n / 2, n, n, n}, static_cast<uint64_t>(s * 5e8));
+    double m = 50.0 * s;
+    Report("c", 2, m, m / 5, {0, 0, m, m}, 0);
+    clock_.Advance(absl::Seconds(1));
+  }
+  auto agg = registry_.Aggregate("web");
+  EXPECT_NEAR(agg[1].rps, 200, 1e-6);
+  EXPECT_NEAR(agg[1].error_ratio, 0.01, 1e-9);
+  EXPECT_LE(agg[1].p99, 0.01);
+  EXPECT_NEAR(agg[1].cpu_cores, 0.5, 1e-9);
+  EXPECT_EQ(agg[1].memory_bytes, 64 << 20);
+  EXPECT_EQ(agg[1].metrics_missing, 0);
+  EXPECT_NEAR(agg[2].rps, 50, 1e-6);
+  EXPECT_NEAR(agg[2].error_ratio, 0.2, 1e-9);
+  EXPECT_GT(agg[2].p50, 0.01);
+  EXPECT_LE(agg[2].p99, 0.1);
+}
+
+TEST_F(AgentRegistryTest, AggregatesAreExportedForPrometheus) {
+  registry_.Connect(Reg("n1"));
+  registry_.TaskChanged("n1", Task("a", 3, hosting::v1::TASK_HEALTH_HEALTHY));
+  for (int s = 0; s <= 2; ++s) {
+    Report("a", 3, 10.0 * s, 0, {10.0 * s, 10.0 * s, 10.0 * s, 10.0 * s}, 0);
+    clock_.Advance(absl::Seconds(1));
+  }
+  AgentMetricsCollector collector(registry_);
+  std::vector<prometheus::MetricFamily> families = collector.Collect();
+  std::map<std::string, const prometheus::MetricFamily*> by_name;
+  for (const auto& f : families) by_name[f.name] = &f;
+  ASSERT_TRUE(by_name.count("hostd_revision_requests_per_second"));
+  const auto& rps = *by_name["hostd_revision_requests_per_second"];
+  ASSERT_EQ(rps.metric.size(), 1u);
+  EXPECT_NEAR(rps.metric[0].gauge.value, 10, 1e-9);
+  EXPECT_EQ(rps.metric[0].label[0].value, "web");
+  EXPECT_EQ(rps.metric[0].label[1].value, "3");
+  EXPECT_EQ(by_name["hostd_revision_tasks"]->metric.size(), 3u);  // healthy, unhealthy, starting
+  EXPECT_EQ(by_name["hostd_revision_latency_seconds"]->metric.size(), 3u);
+}
+
+TEST_F(AgentRegistryTest, MissingMetricsAreCountedNotGuessed) {
+  registry_.Connect(Reg("n1"));
+  registry_.TaskChanged("n1", Task("a", 1, hosting::v1::TASK_HEALTH_HEALTHY));
+  hosting::v1::MetricsReport r;
+  auto* m = r.add_tasks();
+  m->set_task_id("a");
+  m->set_app_metrics_missing(true);
+  registry_.Metrics("n1", r);
+  auto agg = registry_.Aggregate("web");
+  EXPECT_EQ(agg[1].metrics_missing, 1);
+  EXPECT_EQ(agg[1].rps, 0);
+  EXPECT_TRUE(std::isnan(agg[1].p99));
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

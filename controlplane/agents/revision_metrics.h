@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace hosting::controlplane {
+
+// What the agents' windows say about one revision of a service: task health and traffic over
+// the registry's window. A plain value, so that the release machine and the analysis can take
+// it without linking the registry that computes it.
+struct RevisionMetrics {
+  int healthy = 0;
+  int unhealthy = 0;
+  int starting = 0;
+  int reporting_tasks = 0;
+  int metrics_missing = 0;
+  double rps = 0;
+  // Requests and 5xx responses counted over the window (the analysis' sample size).
+  double requests = 0;
+  double errors = 0;
+  double error_ratio = 0;
+  double p50 = NAN, p95 = NAN, p99 = NAN;  // seconds
+  double cpu_cores = 0;     // mean per task
+  int64_t memory_bytes = 0;  // mean per task
+};
+
+}  // namespace hosting::controlplane

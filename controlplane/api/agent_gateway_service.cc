@@ -1,0 +1,128 @@
+#include "controlplane/api/agent_gateway_service.h"
+
+#include <deque>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "common/proto_time.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using hosting::v1::AgentMessage;
+using hosting::v1::ControllerMessage;
+
+// One agent's stream: one outstanding read, one outstanding write (others queued).
+class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, ControllerMessage>,
+                           public AgentChannel {
+ public:
+  explicit AgentSession(AgentHub& hub) : hub_(hub), registry_(hub.registry()) { StartRead(&in_); }
+
+  const std::string& node_id() const override { return node_id_; }
+
+  void Send(ControllerMessage msg) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    out_.push_back(std::move(msg));
+    MaybeWriteLocked();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      FinishOnce(grpc::Status::OK);  // the agent closed its side
+      return;
+    }
+    if (session_ == 0) {
+      if (in_.body_case() != AgentMessage::kRegister || in_.register_().node_id().empty()) {
+        FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                "the first message on AgentGateway.Connect must be a Register "
+                                "with a node_id"));
+        return;
+      }
+      node_id_ = in_.register_().node_id();
+      session_ = registry_.Connect(in_.register_());
+      hub_.Add(this);
+      ControllerMessage registered;
+      *registered.mutable_registered()->mutable_heartbeat_interval() =
+          ToDuration(registry_.options().heartbeat_interval);
+      Send(std::move(registered));
+      Send(hub_.ProbeConfigs());
+    } else {
+      registry_.Touch(node_id_, session_);
+      switch (in_.body_case()) {
+        case AgentMessage::kTask:
+          registry_.TaskChanged(node_id_, in_.task());
+          break;
+        case AgentMessage::kSnapshot:
+          registry_.Snapshot(node_id_, in_.snapshot());
+          break;
+        case AgentMessage::kMetrics:
+          registry_.Metrics(node_id_, in_.metrics());
+          break;
+        case AgentMessage::kResult:
+          hub_.CommandDone(in_.result());
+          break;
+        default:
+          break;  // heartbeats and repeated registers only touch the session
+      }
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(grpc::Status::CANCELLED);
+      return;
+    }
+    MaybeWriteLocked();
+  }
+
+  void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    hub_.Remove(this);
+    if (session_ != 0) registry_.Disconnect(node_id_, session_);
+    delete this;
+  }
+
+ private:
+  void FinishOnce(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(std::move(status));
+  }
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_ || out_.empty()) return;
+    writing_ = true;
+    current_ = std::move(out_.front());
+    out_.pop_front();
+    StartWrite(&current_);
+  }
+
+  AgentHub& hub_;
+  AgentRegistry& registry_;
+  AgentMessage in_;
+  std::string node_id_;
+  int64_t session_ = 0;
+  absl::Mutex mu_;
+  std::deque<ControllerMessage> out_ ABSL_GUARDED_BY(mu_);
+  ControllerMessage current_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<AgentMessage, ControllerMessage>* AgentGatewayGrpc::Connect(
+    grpc::CallbackServerContext*) {
+  return new AgentSession(hub_);
+}
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,180 @@
+// The gRPC edge over the domain on fakes: a real in-process gRPC server, the fake engine, an
+// in-memory store, and fake agent streams.
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+#include "controlplane/agents/agent_hub.h"
+#include "controlplane/api/cluster_service.h"
+#include "controlplane/api/releases_service.h"
+#include "controlplane/api/service_manager_service.h"
+#include "controlplane/cluster/cluster_manager.h"
+#include "controlplane/release/release_manager.h"
+#include "controlplane/testing/fake_agent_channel.h"
+#include "controlplane/testing/fake_control_plane.h"
+#include "controlplane/traffic/traffic_router.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "hosting/v1/cluster.grpc.pb.h"
+#include "hosting/v1/releases.grpc.pb.h"
+#include "hosting/v1/service.grpc.pb.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using ::testing::SizeIs;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  ApiTest()
+      : cp_(Clock::Real()),
+        agents_(AgentRegistry::Options{}, cp_.events, Clock::Real()),
+        hub_(agents_, cp_.store, cp_.events, Clock::Real()),
+        cluster_(cp_.docker, cp_.services, hub_, agents_, cp_.events),
+        router_(nullptr, cp_.events),
+        releases_(cp_.store, cp_.state, cp_.docker, agents_, router_, cp_.reconciler, cp_.events,
+                  Clock::Real(), ReleaseManagerOptions{}),
+        service_grpc_(cp_.services, cp_.metrics),
+        cluster_grpc_(cluster_, cp_.events, cp_.store, cp_.metrics),
+        releases_grpc_(releases_, cp_.events, cp_.store, cp_.metrics) {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service_grpc_);
+    builder.RegisterService(&cluster_grpc_);
+    builder.RegisterService(&releases_grpc_);
+    server_ = builder.BuildAndStart();
+    channel_ = server_->InProcessChannel(grpc::ChannelArguments());
+  }
+
+  ~ApiTest() override {
+    hub_.Stop();
+    server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  double Gauge(const std::string& name) {
+    for (const auto& family : cp_.metrics.registry()->Collect()) {
+      if (family.name == name && !family.metric.empty()) return family.metric[0].gauge.value;
+    }
+    return -1;
+  }
+
+  // Waits (bounded) for the gauge to read `value`.
+  bool AwaitGauge(const std::string& name, double value) {
+    for (int i = 0; i < 500; ++i) {
+      if (Gauge(name) == value) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+
+  void ApplyWeb() { ASSERT_TRUE(cp_.Apply("web", "img:1").ok()); }
+
+  FakeControlPlane cp_;
+  AgentRegistry agents_;
+  AgentHub hub_;
+  ClusterManager cluster_;
+  TrafficRouter router_;
+  ReleaseManager releases_;
+  ServiceManagerGrpc service_grpc_;
+  ClusterGrpc cluster_grpc_;
+  ReleasesGrpc releases_grpc_;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// The gauge counts every open stream, whichever RPC opened it (it once lived in a static of
+// the stream template, one per instantiation, so the two RPCs overwrote each other's count).
+TEST_F(ApiTest, TheWatchersGaugeCountsEveryOpenStream) {
+  ApplyWeb();
+  hosting::v1::StartReleaseRequest start;
+  start.set_service("web");
+  start.set_image("img:2");
+  absl::StatusOr<hosting::v1::Release> release = releases_.Start(start);
+  ASSERT_TRUE(release.ok()) << release.status();
+
+  auto cluster = hosting::v1::Cluster::NewStub(channel_);
+  auto releases = hosting::v1::Releases::NewStub(channel_);
+  grpc::ClientContext events_ctx, release_ctx, events_ctx2;
+  hosting::v1::WatchEventsRequest watch;
+  auto events_stream = cluster->WatchEvents(&events_ctx, watch);
+  hosting::v1::WatchReleaseRequest watch_release;
+  watch_release.set_id(release->id());
+  auto release_stream = releases->WatchRelease(&release_ctx, watch_release);
+  hosting::v1::ReleaseEvent first;
+  ASSERT_TRUE(release_stream->Read(&first));  // the stream is open and replaying
+  EXPECT_TRUE(AwaitGauge("hostd_event_watchers", 2)) << Gauge("hostd_event_watchers");
+  auto events_stream2 = cluster->WatchEvents(&events_ctx2, watch);
+  EXPECT_TRUE(AwaitGauge("hostd_event_watchers", 3)) << Gauge("hostd_event_watchers");
+
+  release_ctx.TryCancel();
+  EXPECT_TRUE(AwaitGauge("hostd_event_watchers", 2)) << Gauge("hostd_event_watchers");
+  events_ctx.TryCancel();
+  events_ctx2.TryCancel();
+  EXPECT_TRUE(AwaitGauge("hostd_event_watchers", 0)) << Gauge("hostd_event_watchers");
+  events_stream->Finish().ok();
+  events_stream2->Finish().ok();
+  release_stream->Finish().ok();
+}
+
+// A node command holds no callback thread: the pull reaches every node before any answers.
+TEST_F(ApiTest, PullImageAsksEveryNodeAtOnceAndFinishesFromTheirAnswers) {
+  FakeAgentChannel n1("n1"), n2("n2");
+  hub_.Add(&n1);
+  hub_.Add(&n2);
+  auto cluster = hosting::v1::Cluster::NewStub(channel_);
+  hosting::v1::PullImageRequest req;
+  req.set_image("img:2");
+  req.add_nodes("n1");
+  req.add_nodes("n2");
+  hosting::v1::PullImageResponse resp;
+  grpc::Status status;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  std::thread call([&] { status = cluster->PullImage(&ctx, req, &resp); });
+  ASSERT_TRUE(n1.AwaitCommands(1, absl::Seconds(10)));
+  ASSERT_TRUE(n2.AwaitCommands(1, absl::Seconds(10)));  // n1 has not answered yet
+  hosting::v1::CommandResult ok;
+  ok.set_command_id(n1.commands()[0].command_id());
+  ok.set_ok(true);
+  hub_.CommandDone(ok);
+  hosting::v1::CommandResult failed;
+  failed.set_command_id(n2.commands()[0].command_id());
+  failed.set_error("manifest unknown");
+  hub_.CommandDone(failed);
+  call.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_THAT(resp.results(), SizeIs(2));
+  EXPECT_TRUE(resp.results(0).ok());
+  EXPECT_FALSE(resp.results(1).ok());
+  EXPECT_EQ(resp.results(1).error(), "pull: manifest unknown");
+  hub_.Remove(&n1);
+  hub_.Remove(&n2);
+}
+
+TEST_F(ApiTest, ErrorsKeepTheirCodesAcrossTheEdge) {
+  auto services = hosting::v1::ServiceManager::NewStub(channel_);
+  grpc::ClientContext ctx;
+  hosting::v1::GetServiceRequest get;
+  get.set_name("ghost");
+  hosting::v1::Service out;
+  EXPECT_EQ(services->GetService(&ctx, get, &out).error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext bad_ctx;
+  hosting::v1::ApplyServiceRequest bad;
+  hosting::v1::ApplyServiceResponse bad_out;
+  grpc::Status st = services->ApplyService(&bad_ctx, bad, &bad_out);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(st.error_details().empty());  // google.rpc.BadRequest naming the field
+  auto cluster = hosting::v1::Cluster::NewStub(channel_);
+  grpc::ClientContext logs_ctx;
+  hosting::v1::GetTaskLogsRequest logs;
+  logs.set_task_id("nosuchtask");
+  hosting::v1::GetTaskLogsResponse logs_out;
+  EXPECT_EQ(cluster->GetTaskLogs(&logs_ctx, logs, &logs_out).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

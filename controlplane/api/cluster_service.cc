@@ -1,0 +1,108 @@
+#include "controlplane/api/cluster_service.h"
+
+#include <string>
+#include <vector>
+
+#include "controlplane/api/log_stream.h"
+#include "controlplane/api/unary.h"
+
+namespace hosting::controlplane {
+namespace {
+
+// Finishes a unary call later, from a callback of the domain: *response is written just
+// before Finish, while gRPC keeps the call (and so `response`) alive.
+template <typename Response>
+ClusterManager::Done<Response> FinishLater(grpc::ServerUnaryReactor* reactor,
+                                           HostdMetrics& metrics, const char* method,
+                                           Response* response) {
+  return [reactor, &metrics, method, response](absl::StatusOr<Response> r) {
+    if (r.ok()) *response = *std::move(r);
+    FinishCall(reactor, metrics, method, r.status());
+  };
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ClusterGrpc::ListNodes(grpc::CallbackServerContext* ctx,
+                                                 const hosting::v1::ListNodesRequest*,
+                                                 hosting::v1::ListNodesResponse* response) {
+  return Serve(ctx, metrics_, "ListNodes", response,
+               [&]() -> absl::StatusOr<hosting::v1::ListNodesResponse> {
+                 absl::StatusOr<std::vector<hosting::v1::Node>> nodes = cluster_.ListNodes();
+                 if (!nodes.ok()) return nodes.status();
+                 hosting::v1::ListNodesResponse out;
+                 for (auto& n : *nodes) *out.add_nodes() = std::move(n);
+                 return out;
+               });
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::GetNode(grpc::CallbackServerContext* ctx,
+                                               const hosting::v1::GetNodeRequest* request,
+                                               hosting::v1::Node* response) {
+  return Serve(ctx, metrics_, "GetNode", response,
+               [&] { return cluster_.GetNode(request->node()); });
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::DrainNode(grpc::CallbackServerContext* ctx,
+                                                 const hosting::v1::DrainNodeRequest* request,
+                                                 hosting::v1::Node* response) {
+  return Serve(ctx, metrics_, "DrainNode", response,
+               [&] { return cluster_.SetAvailability(request->node(), "drain"); });
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::ActivateNode(
+    grpc::CallbackServerContext* ctx, const hosting::v1::ActivateNodeRequest* request,
+    hosting::v1::Node* response) {
+  return Serve(ctx, metrics_, "ActivateNode", response,
+               [&] { return cluster_.SetAvailability(request->node(), "active"); });
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::GetServiceStatus(
+    grpc::CallbackServerContext* ctx, const hosting::v1::GetServiceStatusRequest* request,
+    hosting::v1::ServiceHealthStatus* response) {
+  return Serve(ctx, metrics_, "GetServiceStatus", response,
+               [&] { return cluster_.ServiceHealth(request->name()); });
+}
+
+grpc::ServerWriteReactor<hosting::v1::Event>* ClusterGrpc::WatchEvents(
+    grpc::CallbackServerContext*, const hosting::v1::WatchEventsRequest* request) {
+  metrics_.CountGrpc("WatchEvents", "OK");
+  LogStream<hosting::v1::Event>::Options o;
+  const std::string service = request->service();
+  const std::vector<std::string> types(request->types().begin(), request->types().end());
+  o.match = [service, types](const hosting::v1::Event& e) {
+    return EventLog::Matches(e, service, types);
+  };
+  o.convert = [](const hosting::v1::Event& e) { return e; };
+  if (request->since_sequence() > 0 || request->from_start()) {
+    o.replay_after = request->from_start() ? 0 : request->since_sequence();
+  }
+  o.no_follow = request->no_follow();
+  return new LogStream<hosting::v1::Event>(events_, store_, metrics_, std::move(o));
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::GetTaskLogs(grpc::CallbackServerContext* ctx,
+                                                   const hosting::v1::GetTaskLogsRequest* request,
+                                                   hosting::v1::GetTaskLogsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  cluster_.TaskLogs(*request, FinishLater(reactor, metrics_, "GetTaskLogs", response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::RestartTask(grpc::CallbackServerContext* ctx,
+                                                   const hosting::v1::RestartTaskRequest* request,
+                                                   hosting::v1::RestartTaskResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  cluster_.RestartTask(*request, FinishLater(reactor, metrics_, "RestartTask", response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterGrpc::PullImage(grpc::CallbackServerContext* ctx,
+                                                 const hosting::v1::PullImageRequest* request,
+                                                 hosting::v1::PullImageResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  cluster_.PullImage(*request, FinishLater(reactor, metrics_, "PullImage", response));
+  return reactor;
+}
+
+}  // namespace hosting::controlplane

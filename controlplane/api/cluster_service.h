@@ -1,0 +1,52 @@
+#pragma once
+
+#include "controlplane/cluster/cluster_manager.h"
+#include "controlplane/store/event_log.h"
+#include "controlplane/store/store.h"
+#include "controlplane/telemetry/metrics.h"
+#include "hosting/v1/cluster.grpc.pb.h"
+
+namespace hosting::controlplane {
+
+// hosting.v1.Cluster on the ClusterManager; WatchEvents follows the event log. Node commands
+// finish their call from the agent's answer, holding no callback thread while they run.
+class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
+ public:
+  ClusterGrpc(ClusterManager& cluster, EventLog& events, Store& store, HostdMetrics& metrics)
+      : cluster_(cluster), events_(events), store_(store), metrics_(metrics) {}
+
+  grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx,
+                                      const hosting::v1::ListNodesRequest* request,
+                                      hosting::v1::ListNodesResponse* response) override;
+  grpc::ServerUnaryReactor* GetNode(grpc::CallbackServerContext* ctx,
+                                    const hosting::v1::GetNodeRequest* request,
+                                    hosting::v1::Node* response) override;
+  grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* ctx,
+                                      const hosting::v1::DrainNodeRequest* request,
+                                      hosting::v1::Node* response) override;
+  grpc::ServerUnaryReactor* ActivateNode(grpc::CallbackServerContext* ctx,
+                                         const hosting::v1::ActivateNodeRequest* request,
+                                         hosting::v1::Node* response) override;
+  grpc::ServerUnaryReactor* GetServiceStatus(grpc::CallbackServerContext* ctx,
+                                             const hosting::v1::GetServiceStatusRequest* request,
+                                             hosting::v1::ServiceHealthStatus* response) override;
+  grpc::ServerWriteReactor<hosting::v1::Event>* WatchEvents(
+      grpc::CallbackServerContext* ctx, const hosting::v1::WatchEventsRequest* request) override;
+  grpc::ServerUnaryReactor* GetTaskLogs(grpc::CallbackServerContext* ctx,
+                                        const hosting::v1::GetTaskLogsRequest* request,
+                                        hosting::v1::GetTaskLogsResponse* response) override;
+  grpc::ServerUnaryReactor* RestartTask(grpc::CallbackServerContext* ctx,
+                                        const hosting::v1::RestartTaskRequest* request,
+                                        hosting::v1::RestartTaskResponse* response) override;
+  grpc::ServerUnaryReactor* PullImage(grpc::CallbackServerContext* ctx,
+                                      const hosting::v1::PullImageRequest* request,
+                                      hosting::v1::PullImageResponse* response) override;
+
+ private:
+  ClusterManager& cluster_;
+  EventLog& events_;
+  Store& store_;
+  HostdMetrics& metrics_;
+};
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,165 @@
+#include "controlplane/autoscale/autoscale_manager.h"
+
+#include "common/fake_docker_client.h"
+#include "controlplane/telemetry/metrics.h"
+#include "controlplane/reconcile/reconciler.h"
+#include "controlplane/store/sqlite_store.h"
+#include "controlplane/testing/fake_metrics_query.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using ::testing::HasSubstr;
+
+// The manager over an in-memory store, the fake Docker engine, the agent registry fed by hand
+// and a fake PromQL source, on a fake clock.
+class AutoscaleManagerTest : public ::testing::Test {
+ protected:
+  AutoscaleManagerTest()
+      : store_(SqliteStore::Open(":memory:").value()),
+        events_(*store_, clock_),
+        reconciler_(*store_, docker_, events_, metrics_, ReconcilerOptions{}),
+        state_(*store_, reconciler_, events_, clock_),
+        services_(*store_, state_, reconciler_, clock_),
+        agents_(AgentRegistry::Options{}, events_, clock_),
+        manager_(*store_, state_, services_, agents_, events_, clock_) {
+    hosting::v1::ApplyServiceRequest req;
+    req.mutable_spec()->set_name("web");
+    req.mutable_spec()->set_image("img:1");
+    req.mutable_spec()->set_replicas(2);
+    EXPECT_TRUE(services_.Apply(req).ok());
+    hosting::v1::Register reg;
+    reg.set_node_id("n1");
+    agents_.Connect(reg);
+    manager_.SetMetricsQuery(&prometheus_);
+  }
+
+  static hosting::v1::SetPolicyRequest Policy(double rps_target) {
+    hosting::v1::SetPolicyRequest req;
+    auto* p = req.mutable_policy();
+    p->set_service("web");
+    p->set_min_replicas(1);
+    p->set_max_replicas(10);
+    auto* m = p->add_metrics();
+    m->set_kind(hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND);
+    m->set_target(rps_target);
+    *p->mutable_evaluation_interval() = TimeUtil::SecondsToDuration(2);
+    return req;
+  }
+
+  // `n` healthy tasks of revision 1, each having served `rps` for the last 10 s.
+  void Serve(int n, double rps) {
+    hosting::v1::TaskSnapshot snap;
+    for (int i = 0; i < n; ++i) {
+      auto* t = snap.add_tasks();
+      t->set_task_id("task" + std::to_string(i));
+      t->set_service("web");
+      t->set_revision(1);
+      t->set_probe_health(hosting::v1::TASK_HEALTH_HEALTHY);
+      *t->mutable_changed_at() = TimeUtil::NanosecondsToTimestamp(
+          absl::ToUnixNanos(clock_.Now() - absl::Minutes(1)));
+    }
+    agents_.Snapshot("n1", snap);
+    for (int s = 0; s <= 10; ++s) {
+      hosting::v1::MetricsReport report;
+      for (int i = 0; i < n; ++i) {
+        auto* m = report.add_tasks();
+        m->set_task_id("task" + std::to_string(i));
+        m->set_requests_total(requests_[i] += rps);
+        *m->mutable_scraped_at() =
+            TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_.Now()));
+      }
+      agents_.Metrics("n1", report);
+      clock_.Advance(absl::Seconds(1));
+    }
+  }
+
+  int Replicas() { return store_->GetService("web")->spec.replicas(); }
+
+  FakeClock clock_;
+  docker::FakeDockerClient docker_;
+  HostdMetrics metrics_;
+  std::unique_ptr<Store> store_;
+  EventLog events_;
+  Reconciler reconciler_;
+  DesiredState state_;
+  ServiceManager services_;
+  AgentRegistry agents_;
+  FakeMetricsQuery prometheus_;
+  AutoscaleManager manager_;
+  std::map<int, double> requests_;
+};
+
+TEST_F(AutoscaleManagerTest, BadPoliciesAndUnknownServicesAreNamed) {
+  hosting::v1::SetPolicyRequest bad = Policy(0);
+  bad.mutable_policy()->set_max_replicas(0);
+  absl::Status st = manager_.SetPolicy(bad).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("policy.max_replicas"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("policy.metrics[0].target"));
+  hosting::v1::SetPolicyRequest ghost = Policy(50);
+  ghost.mutable_policy()->set_service("ghost");
+  EXPECT_TRUE(absl::IsNotFound(manager_.SetPolicy(ghost).status()));
+  absl::Status none = manager_.GetPolicy("web").status();
+  EXPECT_TRUE(absl::IsNotFound(none));
+  EXPECT_THAT(std::string(none.message()), HasSubstr("hostctl autoscale set web"));
+  EXPECT_TRUE(absl::IsNotFound(manager_.DeletePolicy("web")));
+}
+
+TEST_F(AutoscaleManagerTest, ScalesOnTheAgentsMetricsAndRecordsTheDecision) {
+  ASSERT_TRUE(manager_.SetPolicy(Policy(50)).ok());
+  EXPECT_THAT(manager_.GetStatus("web")->message(), HasSubstr("not evaluated yet"));
+  Serve(2, 150);  // 150 rps per task, 3x the target
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 6);
+  hosting::v1::AutoscalingStatus s = manager_.GetStatus("web").value();
+  EXPECT_EQ(s.current_replicas(), 2);
+  EXPECT_EQ(s.desired_replicas(), 6);
+  ASSERT_EQ(s.recommendations_size(), 1);
+  EXPECT_NEAR(s.recommendations(0).value(), 150, 1);
+  ASSERT_EQ(s.history_size(), 1);
+  EXPECT_EQ(s.history(0).to_replicas(), 6);
+  std::vector<hosting::v1::Event> events = store_->ListEvents(0, 1000).value();
+  EXPECT_EQ(events.back().type(), "autoscale.scaled");
+  EXPECT_EQ(events.back().attributes().at("direction"), "up");
+  EXPECT_EQ(events.back().attributes().at("to"), "6");
+  // /metrics: the decision and the metric.
+  AutoscaleMetricsCollector collector(manager_);
+  bool saw_decision = false;
+  for (const auto& f : collector.Collect()) {
+    if (f.name == "hostd_autoscale_decisions_total") saw_decision = !f.metric.empty();
+  }
+  EXPECT_TRUE(saw_decision);
+
+  // Not due again before its interval; the policy deleted, the size stays.
+  manager_.Tick();
+  EXPECT_EQ(manager_.GetStatus("web")->history_size(), 1);
+  ASSERT_TRUE(manager_.DeletePolicy("web").ok());
+  EXPECT_EQ(Replicas(), 6);
+}
+
+TEST_F(AutoscaleManagerTest, APromqlMetricWithoutASourceHoldsScaleDownAndSaysWhy) {
+  hosting::v1::SetPolicyRequest req = Policy(50);
+  auto* q = req.mutable_policy()->add_metrics();
+  q->set_kind(hosting::v1::METRIC_KIND_PROMQL);
+  q->set_promql("sum(queue{service=\"{{service}}\"})");
+  q->set_target(10);
+  *req.mutable_policy()->mutable_scale_down_stabilization() = TimeUtil::SecondsToDuration(0);
+  ASSERT_TRUE(manager_.SetPolicy(req).ok());
+  prometheus_.Set("sum(queue{service=\"web\"})", absl::UnavailableError("connection refused"));
+  clock_.Advance(absl::Minutes(10));  // past the seeded window
+  Serve(2, 5);  // rps alone would take the service to 1
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 2);
+  hosting::v1::AutoscalingStatus s = manager_.GetStatus("web").value();
+  EXPECT_THAT(s.message(), HasSubstr("not scaling down"));
+  EXPECT_THAT(s.message(), HasSubstr("connection refused"));
+  EXPECT_TRUE(s.recommendations(1).missing());
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controlplane/agents/revision_metrics.h"
+#include "hosting/v1/releases.pb.h"
+#include "hosting/v1/service.pb.h"
+
+namespace hosting::controlplane {
+
+// AnalysisSpec with its documented defaults filled in.
+hosting::v1::AnalysisSpec AnalysisDefaults(const hosting::v1::AnalysisSpec& spec);
+
+// Judges a new revision against the stable one from the agents' windows. `stable` may be null
+// (blue-green preview: only the absolute bounds apply). Verdicts:
+//  - FAILED as soon as the canary has min_samples requests and breaks a bound (early abort);
+//  - INCONCLUSIVE when either side has fewer than min_samples (never a silent pass);
+//  - PASSED otherwise.
+// PromQL checks are judged from `promql`: each check's result keyed by its query as written
+// (before "{{revision}}" substitution); a missing or failed one is no data.
+// The caller decides whether the analysis' duration has run out.
+using PromqlResults = std::map<std::string, absl::StatusOr<double>>;
+hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& spec,
+                                    const RevisionMetrics* stable,
+                                    const RevisionMetrics& canary,
+                                    const PromqlResults& promql = {});
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,553 @@
+// The release strategies' state machines over a fake clock, a fake cluster (task views) and fake
+// metrics: every transition and failure path, step by step.
+#include "controlplane/release/release_machine.h"
+
+#include "controlplane/release/analysis.h"
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using hosting::internal::ReleaseRecord;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+// A tiny Swarm: per revision, tasks that start when the rollout asks for them and become ready
+// `start_delay` later (or turn unhealthy when the revision is marked bad).
+class FakeCluster {
+ public:
+  absl::Time now = absl::FromUnixSeconds(1'000'000);
+  absl::Duration start_delay = absl::Seconds(2);
+  std::set<int64_t> bad_revisions;
+  std::set<int64_t> never_ready_revisions;
+  bool router = true;
+  std::map<std::string, int> sessions;
+  std::map<int64_t, RevisionMetrics> metrics;
+
+  // Brings the tasks to the rollout's counts (Swarm removes the highest slots).
+  void Converge(const ServiceRecord& s, int64_t current_revision) {
+    std::map<int64_t, int32_t> want(s.rollout.replicas().begin(), s.rollout.replicas().end());
+    if (want.empty()) want[current_revision] = s.spec.replicas();
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      if (!want.contains(it->first)) {
+        it = tasks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& [rev, n] : want) {
+      auto& ts = tasks_[rev];
+      std::sort(ts.begin(), ts.end(), [](auto& a, auto& b) { return a.view.slot < b.view.slot; });
+      while (static_cast<int32_t>(ts.size()) > n) ts.pop_back();
+      while (static_cast<int32_t>(ts.size()) < n) {
+        Task t;
+        t.view.slot = static_cast<int64_t>(ts.size()) + 1;
+        t.view.id = absl::StrCat("t", rev, "-", t.view.slot, "-", next_id_++);
+        t.started = now;
+        ts.push_back(t);
+      }
+    }
+  }
+  Observation Observe() {
+    Observation obs;
+    obs.now = now;
+    obs.router = router;
+    obs.sessions = sessions;
+    obs.metrics = metrics;
+    for (auto& [rev, ts] : tasks_) {
+      auto& out = obs.tasks[rev];
+      for (auto& t : ts) {
+        TaskView v = t.view;
+        if (now - t.started >= start_delay && !never_ready_revisions.contains(rev)) {
+          if (bad_revisions.contains(rev)) {
+            v.unhealthy = true;
+            v.detail = "GET /health: 500";
+          } else {
+            v.ready = true;
+            v.ready_since = t.started + start_delay;
+          }
+        }
+        out.push_back(v);
+      }
+    }
+    return obs;
+  }
+  int Count(int64_t rev) { return tasks_.contains(rev) ? static_cast<int>(tasks_[rev].size()) : 0; }
+
+ private:
+  struct Task {
+    TaskView view;
+    absl::Time started;
+  };
+  std::map<int64_t, std::vector<Task>> tasks_;
+  int next_id_ = 0;
+};
+
+class ReleaseMachineTest : public ::testing::Test {
+ protected:
+  void Start(hosting::v1::ReleaseStrategy strategy, int32_t n = 4) {
+    service_.spec.set_name("web");
+    service_.spec.set_image("img:2");
+    service_.spec.set_replicas(n);
+    service_.revision = 2;
+    cluster_.Converge(Stable(n), 1);  // revision 1 runs
+    cluster_.now += absl::Seconds(10);
+    auto* rel = release_.mutable_release();
+    rel->set_id("web-1");
+    rel->set_service("web");
+    rel->set_from_revision(1);
+    rel->set_to_revision(2);
+    rel->set_strategy(strategy);
+    rel->set_state(hosting::v1::RELEASE_STATE_PENDING);
+    release_.set_stable_revision(1);
+    release_.mutable_stable_spec()->set_image("img:1");
+    release_.set_target_replicas(n);
+    (*service_.rollout.mutable_replicas())[1] = n;
+    (*service_.rollout.mutable_replicas())[2] = 0;
+    service_.rollout.set_release_id("web-1");
+  }
+  ServiceRecord Stable(int32_t n) {
+    ServiceRecord s;
+    s.spec.set_replicas(n);
+    return s;
+  }
+  // One step of the controller loop: advance, let "Swarm" converge, let time pass.
+  void Tick(absl::Duration dt = absl::Milliseconds(500)) {
+    Observation obs = cluster_.Observe();
+    for (auto& n : machine_.Advance(release_, service_, obs)) {
+      types_.push_back(n.type);
+      messages_.push_back(n.message);
+    }
+    cluster_.Converge(service_, service_.revision);
+    cluster_.now += dt;
+    // Invariant: a rolling release with max_unavailable 0 never has fewer ready tasks than n.
+    // Tasks not being drained: what max_surge bounds.
+    max_total_ = std::max(max_total_, cluster_.Count(1) + cluster_.Count(2) -
+                                          service_.rollout.drain_tasks_size());
+  }
+  hosting::v1::ReleaseState RunUntilDone(int max_ticks = 2000) {
+    for (int i = 0; i < max_ticks && !IsTerminalState(state()); ++i) {
+      if (state() == hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION ||
+          state() == hosting::v1::RELEASE_STATE_PAUSED) {
+        break;
+      }
+      Tick();
+      MinReadyCheck();
+    }
+    return state();
+  }
+  void MinReadyCheck() {
+    Observation obs = cluster_.Observe();
+    int ready = 0;
+    for (const auto& [rev, ts] : obs.tasks) {
+      for (const auto& t : ts) ready += t.ready ? 1 : 0;
+    }
+    min_ready_ = std::min(min_ready_, ready);
+  }
+  hosting::v1::ReleaseState state() const { return release_.release().state(); }
+  void SetPolicySteps(std::vector<hosting::v1::CanaryStep> steps) {
+    auto* c = release_.mutable_policy()->mutable_canary();
+    c->clear_steps();
+    for (auto& s : steps) *c->add_steps() = s;
+  }
+  static hosting::v1::CanaryStep Weight(uint32_t w) {
+    hosting::v1::CanaryStep s;
+    s.set_set_weight(w);
+    return s;
+  }
+  static hosting::v1::CanaryStep Analysis(int seconds, uint32_t min_samples = 100,
+                                          hosting::v1::NoDataPolicy no_data = {}) {
+    hosting::v1::CanaryStep s;
+    *s.mutable_analysis()->mutable_duration() = TimeUtil::SecondsToDuration(seconds);
+    s.mutable_analysis()->set_min_samples(min_samples);
+    s.mutable_analysis()->set_no_data(no_data);
+    return s;
+  }
+  static hosting::v1::CanaryStep Gate() {
+    hosting::v1::CanaryStep s;
+    s.mutable_pause();
+    return s;
+  }
+  void Traffic(int64_t rev, double requests, double errors) {
+    auto& a = cluster_.metrics[rev];
+    a.requests = requests;
+    a.errors = errors;
+    a.error_ratio = requests > 0 ? errors / requests : 0;
+  }
+
+  FakeCluster cluster_;
+  ReleaseMachine machine_;
+  ReleaseRecord release_;
+  ServiceRecord service_;
+  std::vector<std::string> types_;
+  std::vector<std::string> messages_;
+  int max_total_ = 0;
+  int min_ready_ = 1000;
+};
+
+TEST_F(ReleaseMachineTest, RollingReplacesInBatchesWithinSurgeAndNeverBelowDesired) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster_.Count(2), 4);
+  EXPECT_EQ(cluster_.Count(1), 0);
+  EXPECT_TRUE(service_.rollout.replicas().empty());  // back to plain desired state
+  EXPECT_LE(max_total_, 5);                           // 25 % surge of 4
+  EXPECT_GE(min_ready_, 4);                           // max_unavailable 0
+  EXPECT_THAT(types_, Contains("drain.started"));     // every old task drained first
+  EXPECT_THAT(types_, Contains("batch.scaled_down"));
+}
+
+TEST_F(ReleaseMachineTest, RollingWaitsForDrainedSessionsWithinTheBound) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 2);
+  for (int i = 0; i < 30 && release_.drain_revision() == 0; ++i) Tick();
+  ASSERT_EQ(release_.drain_revision(), 1);
+  ASSERT_EQ(service_.rollout.drain_tasks_size(), 1);
+  const std::string victim = service_.rollout.drain_tasks(0);
+  EXPECT_THAT(victim, HasSubstr("t1-2-"));  // the highest slot
+  cluster_.sessions[victim] = 3;
+  Tick(absl::Seconds(1));
+  Tick(absl::Seconds(1));
+  EXPECT_EQ(service_.rollout.replicas().at(1), 2);  // still waiting on sessions
+  cluster_.sessions[victim] = 0;
+  Tick();
+  EXPECT_EQ(service_.rollout.replicas().at(1), 1);
+  // With sessions that never end, the bound lets the scale-down proceed.
+  for (int i = 0; i < 30 && release_.drain_revision() == 0; ++i) Tick();
+  ASSERT_EQ(release_.drain_revision(), 1);
+  cluster_.sessions[service_.rollout.drain_tasks(0)] = 1;
+  for (int i = 0; i < 25; ++i) Tick();
+  EXPECT_EQ(cluster_.Count(1), 0);
+  EXPECT_EQ(state(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_THAT(messages_, Contains(HasSubstr("sessions still open")));
+}
+
+TEST_F(ReleaseMachineTest, RollingUnhealthyBatchRollsBackWithoutTouchingStable) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  cluster_.bad_revisions.insert(2);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  EXPECT_EQ(cluster_.Count(1), 4);
+  EXPECT_EQ(cluster_.Count(2), 0);
+  EXPECT_EQ(service_.revision, 1);
+  EXPECT_EQ(service_.spec.image(), "img:1");
+  EXPECT_EQ(service_.spec.replicas(), 4);
+  EXPECT_GE(min_ready_, 4);
+  EXPECT_THAT(release_.release().message(), HasSubstr("revision 1 runs all 4 tasks"));
+}
+
+TEST_F(ReleaseMachineTest, ProgressDeadlineTimesOutAndRollsBack) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 2);
+  cluster_.never_ready_revisions.insert(2);  // never ready, never failing
+  *release_.mutable_policy()->mutable_rolling()->mutable_progress_deadline() =
+      TimeUtil::SecondsToDuration(20);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_TIMED_OUT);
+  EXPECT_THAT(messages_, Contains(HasSubstr("progress deadline")));
+  EXPECT_EQ(cluster_.Count(2), 0);
+  EXPECT_EQ(cluster_.Count(1), 2);
+}
+
+TEST_F(ReleaseMachineTest, WithoutRouterScaleDownsAreImmediate) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 3);
+  cluster_.router = false;
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_THAT(types_, ::testing::Not(Contains("drain.started")));
+  EXPECT_FALSE(release_.release().exact_weights());
+}
+
+TEST_F(ReleaseMachineTest, CanaryGoodVersionPromotesThroughEveryStep) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(25), Analysis(10), Weight(50), Analysis(10)});
+  Traffic(1, 5000, 5);
+  Traffic(2, 1000, 1);
+  // Before the first weight step the canary gets nothing.
+  Tick();
+  EXPECT_EQ(service_.rollout.weights().at(2), 0);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  // Each weight step starts its canary tasks once; nothing undoes them (the size never changed).
+  EXPECT_EQ(std::count(types_.begin(), types_.end(), "batch.started"), 2);
+  EXPECT_EQ(std::count(types_.begin(), types_.end(), "batch.scaled"), 0);
+  ASSERT_EQ(release_.release().analyses_size(), 2);
+  EXPECT_EQ(release_.release().analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED);
+  EXPECT_EQ(release_.release().weight(), 100);
+  EXPECT_EQ(cluster_.Count(2), 4);
+  EXPECT_EQ(cluster_.Count(1), 0);
+}
+
+TEST_F(ReleaseMachineTest, CanaryWeightsAreExactAndStableCapacityStays) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(10), Gate()});
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  EXPECT_EQ(service_.rollout.weights().at(2), 10);
+  EXPECT_EQ(service_.rollout.weights().at(1), 90);
+  EXPECT_EQ(service_.rollout.replicas().at(1), 4);  // stable never scaled down
+  EXPECT_EQ(service_.rollout.replicas().at(2), 1);
+  // The gate waits however long it takes.
+  for (int i = 0; i < 100; ++i) Tick(absl::Seconds(10));
+  EXPECT_EQ(state(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  std::vector<ReleaseNote> notes;
+  ASSERT_TRUE(machine_.Promote(release_, false, cluster_.now, notes).ok());
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  // A finished release cannot be promoted again.
+  absl::Status again = machine_.Promote(release_, false, cluster_.now, notes);
+  EXPECT_TRUE(absl::IsFailedPrecondition(again));
+  EXPECT_THAT(again.message(), HasSubstr("succeeded"));
+}
+
+TEST_F(ReleaseMachineTest, CanaryFollowsAResizeInItsProportions) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(25), Gate()});
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  // The autoscaler doubles the service while the canary waits at its gate.
+  service_.spec.set_replicas(8);
+  for (int i = 0; i < 10; ++i) Tick();
+  EXPECT_EQ(service_.rollout.replicas().at(1), 8);
+  EXPECT_EQ(service_.rollout.replicas().at(2), 2);  // 25 % of 8
+  EXPECT_EQ(service_.rollout.weights().at(2), 25);  // the traffic split is untouched
+  EXPECT_EQ(state(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  // And halves it: tasks are drained before they go, one revision at a time.
+  service_.spec.set_replicas(4);
+  for (int i = 0; i < 20; ++i) Tick();
+  EXPECT_EQ(service_.rollout.replicas().at(1), 4);
+  EXPECT_EQ(service_.rollout.replicas().at(2), 1);
+  EXPECT_EQ(cluster_.Count(1), 4);
+  EXPECT_EQ(cluster_.Count(2), 1);
+  EXPECT_NE(std::find(types_.begin(), types_.end(), "drain.started"), types_.end());
+  std::vector<ReleaseNote> notes;
+  ASSERT_TRUE(machine_.Promote(release_, false, cluster_.now, notes).ok());
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster_.Count(2), 4);
+  EXPECT_EQ(cluster_.Count(1), 0);
+}
+
+TEST_F(ReleaseMachineTest, RollingAbsorbsAResizeIntoItsBatches) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  for (int i = 0; i < 4; ++i) Tick();
+  service_.spec.set_replicas(7);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster_.Count(2), 7);
+  EXPECT_EQ(cluster_.Count(1), 0);
+  EXPECT_EQ(release_.target_replicas(), 7);
+}
+
+TEST_F(ReleaseMachineTest, BlueGreenFollowsAResizeBeforeTheSwitch) {
+  Start(hosting::v1::RELEASE_STRATEGY_BLUE_GREEN, 3);
+  release_.mutable_policy()->mutable_blue_green()->set_manual_promotion(true);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  service_.spec.set_replicas(5);
+  for (int i = 0; i < 10; ++i) Tick();
+  EXPECT_EQ(cluster_.Count(1), 5);  // blue serves the traffic meanwhile
+  EXPECT_EQ(cluster_.Count(2), 5);  // green is ready for all of it
+}
+
+TEST_F(ReleaseMachineTest, CanaryWithoutRouterApproximatesWithReplicas) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  cluster_.router = false;
+  SetPolicySteps({Weight(20), Gate()});
+  RunUntilDone();
+  // 1 canary next to 4 stable tasks: 20 %.
+  EXPECT_EQ(service_.rollout.replicas().at(2), 1);
+  EXPECT_THAT(messages_, Contains(HasSubstr("approximated by replica counts")));
+}
+
+TEST_F(ReleaseMachineTest, CanaryBadVersionFailsAnalysisEarlyAndRollsBack) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(20), Analysis(60), Weight(50)});
+  Traffic(1, 4000, 0);
+  Traffic(2, 1000, 300);  // 30 % errors
+  const absl::Time start = cluster_.now;
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  EXPECT_LT(cluster_.now - start, absl::Seconds(60));  // did not wait out the analysis
+  ASSERT_EQ(release_.release().analyses_size(), 1);
+  const auto& a = release_.release().analyses(0);
+  EXPECT_EQ(a.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(a.reason(), HasSubstr("5xx ratio 30.00%"));
+  EXPECT_EQ(service_.rollout.replicas_size(), 0);
+  EXPECT_EQ(service_.revision, 1);
+  EXPECT_EQ(cluster_.Count(1), 4);
+  EXPECT_GE(min_ready_, 4);
+}
+
+TEST_F(ReleaseMachineTest, RollbackMovesAllTrafficToStableInOneStep) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(50), Analysis(60)});
+  Traffic(1, 4000, 0);
+  Traffic(2, 50, 0);  // not enough yet
+  for (int i = 0; i < 40 && release_.release().analyses_size() == 0; ++i) Tick();
+  ASSERT_EQ(service_.rollout.weights().at(2), 50);
+  Traffic(2, 1000, 500);
+  Tick();  // analysis fails, rolling back
+  Tick();  // stable is whole: all traffic moves at once
+  EXPECT_EQ(service_.rollout.weights_size(), 1);
+  EXPECT_EQ(service_.rollout.weights().at(1), 100);
+}
+
+TEST_F(ReleaseMachineTest, InconclusiveAnalysisPausesByDefaultAndFailsWhenAsked) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 2);
+  SetPolicySteps({Weight(50), Analysis(10)});
+  Traffic(1, 10, 0);
+  Traffic(2, 10, 0);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_PAUSED);
+  EXPECT_THAT(release_.release().message(), HasSubstr("not enough data"));
+  EXPECT_EQ(release_.release().analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+  // Resume analyses again; with traffic it passes.
+  std::vector<ReleaseNote> notes;
+  ASSERT_TRUE(machine_.Resume(release_, cluster_.now, notes).ok());
+  Traffic(1, 1000, 0);
+  Traffic(2, 1000, 0);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+}
+
+TEST_F(ReleaseMachineTest, InconclusiveWithFailPolicyRollsBack) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 2);
+  SetPolicySteps({Weight(50), Analysis(10, 100, hosting::v1::NO_DATA_POLICY_FAIL)});
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  EXPECT_THAT(messages_, Contains(HasSubstr("no-data policy is fail")));
+}
+
+TEST_F(ReleaseMachineTest, BlueGreenSwitchesAtOnceAndKeepsTheOldRevisionWarm) {
+  Start(hosting::v1::RELEASE_STRATEGY_BLUE_GREEN, 3);
+  Tick();
+  EXPECT_EQ(service_.rollout.preview_revision(), 2);
+  EXPECT_EQ(service_.rollout.weights().at(2), 0);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster_.Count(2), 3);
+  EXPECT_EQ(cluster_.Count(1), 3);  // warm
+  EXPECT_EQ(service_.rollout.warm_revision(), 1);
+  EXPECT_EQ(service_.rollout.weights().at(2), 100);
+  EXPECT_EQ(service_.rollout.weights().at(1), 0);
+  EXPECT_EQ(service_.rollout.preview_revision(), 0);
+}
+
+TEST_F(ReleaseMachineTest, BlueGreenManualPromotion) {
+  Start(hosting::v1::RELEASE_STRATEGY_BLUE_GREEN, 2);
+  release_.mutable_policy()->mutable_blue_green()->set_manual_promotion(true);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  EXPECT_EQ(service_.rollout.weights().at(2), 0);
+  std::vector<ReleaseNote> notes;
+  ASSERT_TRUE(machine_.Promote(release_, false, cluster_.now, notes).ok());
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(service_.rollout.weights().at(2), 100);
+}
+
+TEST_F(ReleaseMachineTest, RollbackToAWarmRevisionIsImmediate) {
+  // The state RollbackService creates after a blue-green switch: r2 serves, r1 is warm.
+  service_.spec.set_name("web");
+  service_.spec.set_replicas(3);
+  service_.revision = 2;
+  (*service_.rollout.mutable_replicas())[1] = 3;
+  (*service_.rollout.mutable_replicas())[2] = 3;
+  (*service_.rollout.mutable_weights())[2] = 100;
+  cluster_.Converge(service_, 2);
+  cluster_.now += absl::Seconds(10);
+  auto* rel = release_.mutable_release();
+  rel->set_id("web-2");
+  rel->set_from_revision(2);
+  rel->set_to_revision(1);
+  rel->set_rollback(true);
+  rel->set_state(hosting::v1::RELEASE_STATE_ROLLING_BACK);
+  release_.set_final_state(hosting::v1::RELEASE_STATE_SUCCEEDED);
+  release_.set_stable_revision(1);
+  release_.mutable_stable_spec()->set_image("img:1");
+  Tick();
+  EXPECT_EQ(service_.rollout.weights().at(1), 100);  // first tick: all traffic back
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(service_.revision, 1);
+  EXPECT_EQ(service_.spec.image(), "img:1");
+  EXPECT_EQ(cluster_.Count(2), 0);
+}
+
+TEST_F(ReleaseMachineTest, PauseResumeAndAbort) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  Tick();
+  std::vector<ReleaseNote> notes;
+  ASSERT_TRUE(machine_.Pause(release_, cluster_.now, notes).ok());
+  const auto replicas = service_.rollout.replicas();
+  for (int i = 0; i < 20; ++i) Tick();
+  EXPECT_EQ(state(), hosting::v1::RELEASE_STATE_PAUSED);
+  EXPECT_EQ(service_.rollout.replicas().at(2), replicas.at(2));  // nothing moved
+  EXPECT_TRUE(absl::IsFailedPrecondition(machine_.Pause(release_, cluster_.now, notes)));
+  ASSERT_TRUE(machine_.Resume(release_, cluster_.now, notes).ok());
+  Tick();
+  ASSERT_TRUE(machine_.Abort(release_, "operator said so", cluster_.now, notes).ok());
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ABORTED);
+  EXPECT_EQ(cluster_.Count(2), 0);
+  EXPECT_EQ(cluster_.Count(1), 4);
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      machine_.Abort(release_, "", cluster_.now, notes)));
+}
+
+TEST(ReleaseMachineStatic, ResolveCountsAndPercents) {
+  hosting::v1::IntOrPercent v;
+  EXPECT_EQ(ReleaseMachine::Resolve(v, 4, 25, true), 1);
+  EXPECT_EQ(ReleaseMachine::Resolve(v, 10, 25, true), 3);
+  EXPECT_EQ(ReleaseMachine::Resolve(v, 10, 25, false), 2);
+  v.set_count(2);
+  EXPECT_EQ(ReleaseMachine::Resolve(v, 10, 25, true), 2);
+  v.set_percent(50);
+  EXPECT_EQ(ReleaseMachine::Resolve(v, 5, 25, true), 3);
+  EXPECT_EQ(ReleaseMachine::CanarySteps({}).size(), 5u);
+}
+
+RevisionMetrics Agg(double requests, double errors, double p95, double p99) {
+  RevisionMetrics a;
+  a.requests = requests;
+  a.errors = errors;
+  a.error_ratio = requests > 0 ? errors / requests : 0;
+  a.p95 = p95;
+  a.p99 = p99;
+  return a;
+}
+
+TEST(AnalyzeTest, ComparesErrorsAndLatencyQuantilesWithTheirNumbers) {
+  hosting::v1::AnalysisSpec spec;
+  spec.set_max_p95_latency_ratio(1.5);
+  spec.set_max_p99_latency_ratio(2);
+  const auto stable = Agg(1000, 5, 0.010, 0.020);
+  auto good = Analyze(spec, &stable, Agg(200, 1, 0.012, 0.030));
+  EXPECT_EQ(good.verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED) << good.reason();
+  EXPECT_EQ(good.metrics_size(), 3);  // error ratio increase, p95 ratio, p99 ratio
+  auto slow = Analyze(spec, &stable, Agg(200, 1, 0.020, 0.030));
+  EXPECT_EQ(slow.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(slow.reason(), HasSubstr("p95 20.0 ms vs stable 10.0 ms"));
+  auto errors = Analyze(spec, &stable, Agg(200, 20, 0.010, 0.020));
+  EXPECT_EQ(errors.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(errors.reason(), HasSubstr("5xx ratio 10.00%"));
+  // Too few samples on either side is never a pass.
+  auto few = Analyze(spec, &stable, Agg(50, 0, 0.010, 0.020));
+  EXPECT_EQ(few.verdict(), hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+  EXPECT_THAT(few.reason(), HasSubstr("canary 50"));
+  const auto quiet_stable = Agg(10, 0, 0.01, 0.02);
+  EXPECT_EQ(Analyze(spec, &quiet_stable, Agg(500, 0, 0.01, 0.02)).verdict(),
+            hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+  // Absolute bounds work without a stable side (blue-green preview).
+  hosting::v1::AnalysisSpec abs;
+  abs.mutable_max_p99_latency()->set_nanos(25'000'000);
+  abs.set_max_error_ratio(0.05);
+  EXPECT_EQ(Analyze(abs, nullptr, Agg(200, 1, 0.01, 0.02)).verdict(),
+            hosting::v1::ANALYSIS_VERDICT_PASSED);
+  EXPECT_EQ(Analyze(abs, nullptr, Agg(200, 1, 0.01, 0.03)).verdict(),
+            hosting::v1::ANALYSIS_VERDICT_FAILED);
+  // PromQL checks: over the bound fails; no data is never a pass.
+  auto* q = spec.add_promql();
+  q->set_name("errors");
+  q->set_query("rate(errors{revision=\"{{revision}}\"}[30s])");
+  q->set_max_value(0.5);
+  auto missing = Analyze(spec, &stable, Agg(200, 1, 0.012, 0.030));
+  EXPECT_EQ(missing.verdict(), hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+  EXPECT_THAT(missing.reason(), HasSubstr("no data from PromQL: errors"));
+  PromqlResults results;
+  results.insert_or_assign(q->query(), 0.2);
+  EXPECT_EQ(Analyze(spec, &stable, Agg(200, 1, 0.012, 0.030), results).verdict(),
+            hosting::v1::ANALYSIS_VERDICT_PASSED);
+  results.insert_or_assign(q->query(), 0.9);
+  auto over = Analyze(spec, &stable, Agg(200, 1, 0.012, 0.030), results);
+  EXPECT_EQ(over.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(over.reason(), HasSubstr("PromQL errors = 0.9 above 0.5"));
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

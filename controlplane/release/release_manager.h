@@ -1,0 +1,131 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "common/docker_client.h"
+#include "controlplane/agents/agent_registry.h"
+#include "controlplane/store/event_log.h"
+#include "controlplane/query/promql.h"
+#include "controlplane/reconcile/reconciler.h"
+#include "controlplane/release/release_machine.h"
+#include "controlplane/service/desired_state.h"
+#include "controlplane/store/store.h"
+#include "controlplane/traffic/route_targets.h"
+#include "controlplane/traffic/traffic_router.h"
+#include "hosting/v1/releases.pb.h"
+
+namespace hosting::controlplane {
+
+struct ReleaseManagerOptions {
+  // How often releases advance and HAProxy is brought in line with the tasks.
+  absl::Duration tick = absl::Milliseconds(250);
+  // With no release running, how often HAProxy is brought in line with the tasks.
+  absl::Duration idle_route_interval = absl::Seconds(1);
+  // This hostd's identity (hosting.controller label).
+  std::string controller_id = "test";
+  // Bound on pre-pulling a new image on the nodes before the first batch.
+  absl::Duration pull_timeout = absl::Minutes(2);
+  MachineOptions machine;
+};
+
+// Pulls an image on every node that will run it, without blocking; `done` gets node -> error
+// ("" for pulled) once every node has answered. hostd wires it to ClusterManager::PullOnNodes;
+// tests may pass their own.
+using ImagePuller = std::function<void(
+    const std::string& image, std::function<void(std::map<std::string, std::string>)> done)>;
+
+// The Releases domain. The API calls validate and persist; one loop then advances every active
+// release through the ReleaseMachine from what Docker, the agents and HAProxy show, persisting
+// each change before acting on it (the reconciler applies rollouts, the router applies
+// weights), so a restarted hostd resumes every release where it was. The same loop keeps every
+// service's HAProxy backend in line with its ready tasks, releases or not.
+class ReleaseManager {
+ public:
+  ReleaseManager(Store& store, DesiredState& state, docker::DockerClient& docker,
+                 AgentRegistry& agents, TrafficRouter& router, Reconciler& reconciler,
+                 EventLog& events, Clock& clock, ReleaseManagerOptions options);
+  ~ReleaseManager();
+
+  void SetImagePuller(ImagePuller puller);
+  // The PromQL source for analysis checks (hostd --prometheus); none: such checks have no data.
+  void SetMetricsQuery(MetricsQuery* query);
+
+  absl::StatusOr<hosting::v1::Release> Start(const hosting::v1::StartReleaseRequest& request);
+  absl::StatusOr<hosting::v1::Release> Get(const hosting::v1::GetReleaseRequest& request);
+  absl::StatusOr<std::vector<hosting::v1::Release>> List(
+      const hosting::v1::ListReleasesRequest& request);
+  absl::StatusOr<hosting::v1::Release> Promote(const hosting::v1::PromoteReleaseRequest& request);
+  absl::StatusOr<hosting::v1::Release> Pause(const std::string& id);
+  absl::StatusOr<hosting::v1::Release> Resume(const std::string& id);
+  absl::StatusOr<hosting::v1::Release> Abort(const hosting::v1::AbortReleaseRequest& request);
+  absl::StatusOr<hosting::v1::Release> Rollback(
+      const hosting::v1::RollbackServiceRequest& request);
+
+  // One pass: route every service, advance every active release. The loop calls it; tests may.
+  void Tick();
+
+  void Start();
+  void Stop();
+
+  // The release event an event-log entry carries, if it is one of release `id`.
+  static bool IsReleaseEvent(const hosting::v1::Event& e, const std::string& id);
+
+ private:
+  struct Cluster;  // one tick's view of Docker
+  absl::StatusOr<hosting::v1::Release> Mutate(
+      const std::string& id,
+      const std::function<absl::Status(hosting::internal::ReleaseRecord&, std::vector<ReleaseNote>&)>&
+          change);
+  void Publish(const hosting::internal::ReleaseRecord& r, const std::vector<ReleaseNote>& notes);
+  void AdvanceOne(hosting::internal::ReleaseRecord r, const Cluster& cluster)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
+  bool PrePull(hosting::internal::ReleaseRecord& r, const ServiceRecord& s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
+  // The release's PromQL checks, queried for its new revision.
+  std::map<std::string, absl::StatusOr<double>> QueryChecks(
+      const hosting::internal::ReleaseRecord& r);
+  // The service's tasks as HAProxy servers: address, traffic port, and readiness (agent probe,
+  // or running when no agent watches the node).
+  std::vector<RouteTarget> Targets(const ServiceRecord& s, const Cluster& cluster);
+  void ExpireWarmRevisions(const std::vector<ServiceRecord>& services)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
+  void Loop();
+
+  Store& store_;
+  DesiredState& state_;
+  docker::DockerClient& docker_;
+  AgentRegistry& agents_;
+  TrafficRouter& router_;
+  Reconciler& reconciler_;
+  EventLog& events_;
+  Clock& clock_;
+  const ReleaseManagerOptions options_;
+  const ReleaseMachine machine_;
+
+  absl::Mutex mu_;  // the sources set after construction
+  ImagePuller puller_ ABSL_GUARDED_BY(mu_);
+  MetricsQuery* query_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // One tick at a time (the loop's, or a test's). Release records are written by compare-
+  // and-swap, so the API's calls take no lock a tick holds.
+  absl::Mutex tick_mu_;
+  // Pre-pulls in flight, by release ID.
+  std::map<std::string, std::shared_ptr<absl::Notification>> pulls_ ABSL_GUARDED_BY(tick_mu_);
+  std::map<std::string, RouteStatus> routes_ ABSL_GUARDED_BY(tick_mu_);
+  absl::Time last_full_tick_ ABSL_GUARDED_BY(tick_mu_) = absl::InfinitePast();
+  std::vector<std::thread> threads_;
+  absl::Notification stop_;
+  bool started_ = false;
+};
+
+}  // namespace hosting::controlplane

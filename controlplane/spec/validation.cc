@@ -1,0 +1,388 @@
+#include "controlplane/spec/validation.h"
+
+#include <regex>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/util/time_util.h"
+#include "google/rpc/error_details.pb.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr int kMaxReplicas = 1000;
+constexpr size_t kMaxNameLength = 40;
+
+bool IsLowerAlnumDash(const std::string& s) {
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+int64_t Millis(const google::protobuf::Duration& d) { return TimeUtil::DurationToMilliseconds(d); }
+
+}  // namespace
+
+std::vector<FieldViolation> ValidateServiceName(const std::string& name, const std::string& field) {
+  std::vector<FieldViolation> v;
+  if (name.empty()) {
+    v.push_back({field, "required"});
+  } else if (name.size() > kMaxNameLength) {
+    v.push_back({field, absl::StrCat("at most ", kMaxNameLength, " characters, got ", name.size())});
+  } else if (!IsLowerAlnumDash(name) || !(name[0] >= 'a' && name[0] <= 'z') ||
+             name.back() == '-') {
+    v.push_back({field, absl::StrCat("'", name,
+                                     "' must be lowercase letters, digits and '-', start with a "
+                                     "letter and not end with '-'")});
+  } else if (std::regex_match(name, std::regex(".*-r[0-9]+"))) {
+    v.push_back({field, absl::StrCat("'", name,
+                                     "' ends like a revision suffix (-r<N>), which hosting "
+                                     "reserves for the Swarm services of revisions")});
+  }
+  return v;
+}
+
+std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePolicy& r,
+                                                  const std::string& rf) {
+  std::vector<FieldViolation> v;
+  if (!hosting::v1::ReleaseStrategy_IsValid(r.strategy())) {
+    v.push_back({rf + ".strategy", "unknown strategy"});
+  }
+  auto check_iop = [&](const hosting::v1::IntOrPercent& x, const std::string& field) {
+    if (x.has_count() && x.count() < 0) v.push_back({field, "must not be negative"});
+    if (x.has_percent() && (x.percent() < 0 || x.percent() > 100)) {
+      v.push_back({field, "percent must be 0..100"});
+    }
+  };
+  auto check_duration = [&](const google::protobuf::Duration& d, const std::string& field) {
+    if (Millis(d) < 0) v.push_back({field, "must not be negative"});
+  };
+  auto check_analysis = [&](const hosting::v1::AnalysisSpec& a, const std::string& field) {
+    check_duration(a.duration(), field + ".duration");
+    if (a.max_error_ratio_increase() < 0 || a.max_error_ratio_increase() > 1) {
+      v.push_back({field + ".max_error_ratio_increase", "must be 0..1"});
+    }
+    if (a.max_error_ratio() < 0 || a.max_error_ratio() > 1) {
+      v.push_back({field + ".max_error_ratio", "must be 0..1"});
+    }
+    if (a.max_p95_latency_ratio() < 0) {
+      v.push_back({field + ".max_p95_latency_ratio", "must not be negative"});
+    }
+    check_duration(a.max_p95_latency(), field + ".max_p95_latency");
+    check_duration(a.max_p99_latency(), field + ".max_p99_latency");
+    if (a.max_p99_latency_ratio() < 0) {
+      v.push_back({field + ".max_p99_latency_ratio", "must not be negative"});
+    }
+    if (!hosting::v1::NoDataPolicy_IsValid(a.no_data())) {
+      v.push_back({field + ".no_data", "unknown no-data policy"});
+    }
+  };
+  check_iop(r.rolling().max_surge(), rf + ".rolling.max_surge");
+  check_iop(r.rolling().max_unavailable(), rf + ".rolling.max_unavailable");
+  check_duration(r.rolling().min_healthy_time(), rf + ".rolling.min_healthy_time");
+  check_duration(r.rolling().progress_deadline(), rf + ".rolling.progress_deadline");
+  for (int i = 0; i < r.canary().steps_size(); ++i) {
+    const auto& step = r.canary().steps(i);
+    const std::string sf = absl::StrCat(rf, ".canary.steps[", i, "]");
+    if (step.action_case() == hosting::v1::CanaryStep::kSetWeight && step.set_weight() > 100) {
+      v.push_back({sf + ".set_weight", absl::StrCat("must be 0..100, got ", step.set_weight())});
+    }
+    if (step.action_case() == hosting::v1::CanaryStep::kPause) {
+      check_duration(step.pause().duration(), sf + ".pause.duration");
+    }
+    if (step.action_case() == hosting::v1::CanaryStep::kAnalysis) {
+      check_analysis(step.analysis(), sf + ".analysis");
+    }
+    if (step.action_case() == hosting::v1::CanaryStep::ACTION_NOT_SET) {
+      v.push_back({sf, "needs one of set_weight, pause, analysis"});
+    }
+  }
+  if (r.canary().has_background_analysis()) {
+    check_analysis(r.canary().background_analysis(), rf + ".canary.background_analysis");
+  }
+  if (r.blue_green().has_pre_switch_analysis()) {
+    check_analysis(r.blue_green().pre_switch_analysis(), rf + ".blue_green.pre_switch_analysis");
+  }
+  check_duration(r.blue_green().scale_down_delay(), rf + ".blue_green.scale_down_delay");
+  if (r.revision_history_limit() > 100) {
+    v.push_back({rf + ".revision_history_limit", "at most 100"});
+  }
+  return v;
+}
+
+std::vector<FieldViolation> ValidateAutoscalingPolicy(const hosting::v1::AutoscalingPolicy& p,
+                                                      const std::string& pf) {
+  std::vector<FieldViolation> v;
+  if (p.min_replicas() < 1 || p.min_replicas() > kMaxReplicas) {
+    v.push_back({pf + ".min_replicas",
+                 absl::StrCat("must be between 1 and ", kMaxReplicas, ", got ", p.min_replicas())});
+  }
+  if (p.max_replicas() < std::max(1, p.min_replicas()) || p.max_replicas() > kMaxReplicas) {
+    v.push_back({pf + ".max_replicas",
+                 absl::StrCat("must be between min_replicas (", p.min_replicas(), ") and ",
+                              kMaxReplicas, ", got ", p.max_replicas())});
+  }
+  if (p.metrics().empty()) {
+    v.push_back({pf + ".metrics", "at least one metric with a target is required"});
+  }
+  std::set<int> kinds;
+  bool has_rps = false;
+  for (int i = 0; i < p.metrics_size(); ++i) {
+    const auto& m = p.metrics(i);
+    const std::string mf = absl::StrCat(pf, ".metrics[", i, "]");
+    if (!hosting::v1::MetricKind_IsValid(m.kind()) ||
+        m.kind() == hosting::v1::METRIC_KIND_UNSPECIFIED) {
+      v.push_back({mf + ".kind", "required: cpu, memory, rps, inflight, p95 or promql"});
+      continue;
+    }
+    if (!(m.target() > 0) || m.target() > 1e9) {
+      v.push_back({mf + ".target", absl::StrCat("must be a positive number, got ", m.target())});
+    }
+    if (m.kind() == hosting::v1::METRIC_KIND_PROMQL) {
+      if (m.promql().empty()) v.push_back({mf + ".promql", "required for a PromQL metric"});
+    } else {
+      if (!m.promql().empty()) v.push_back({mf + ".promql", "only for a PromQL metric"});
+      if (!kinds.insert(m.kind()).second) {
+        v.push_back({mf + ".kind", absl::StrCat(hosting::v1::MetricKind_Name(m.kind()),
+                                                " is listed twice")});
+      }
+    }
+    has_rps |= m.kind() == hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND;
+  }
+  if (p.tolerance() < 0 || p.tolerance() >= 1) {
+    v.push_back({pf + ".tolerance", absl::StrCat("must be in [0, 1), got ", p.tolerance())});
+  }
+  auto check_window = [&](const google::protobuf::Duration& d, const std::string& field) {
+    if (Millis(d) < 0 || Millis(d) > 3600 * 1000) v.push_back({field, "must be between 0 and 1h"});
+  };
+  check_window(p.scale_up_stabilization(), pf + ".scale_up_stabilization");
+  check_window(p.scale_down_stabilization(), pf + ".scale_down_stabilization");
+  auto check_rate = [&](const hosting::v1::RateLimit& r, const std::string& field) {
+    if (r.tasks() < 0) v.push_back({field + ".tasks", "must not be negative"});
+    if (r.percent() < 0 || r.percent() > 10000) {
+      v.push_back({field + ".percent", "must be between 0 and 10000"});
+    }
+    if ((r.tasks() > 0 || r.percent() > 0) &&
+        (Millis(r.period()) < 1000 || Millis(r.period()) > 3600 * 1000)) {
+      v.push_back({field + ".period", "required with tasks or percent: between 1s and 1h"});
+    }
+    if (!r.select().empty() && r.select() != "max" && r.select() != "min") {
+      v.push_back({field + ".select", absl::StrCat("must be max or min, got '", r.select(), "'")});
+    }
+  };
+  check_rate(p.scale_up_rate(), pf + ".scale_up_rate");
+  check_rate(p.scale_down_rate(), pf + ".scale_down_rate");
+  if (p.has_evaluation_interval() &&
+      (Millis(p.evaluation_interval()) < 1000 || Millis(p.evaluation_interval()) > 600 * 1000)) {
+    v.push_back({pf + ".evaluation_interval", "must be between 1s and 10m"});
+  }
+  if (p.forecast().enabled()) {
+    if (!has_rps) {
+      v.push_back({pf + ".forecast",
+                   "forecasts the request rate: the policy needs a requests-per-second metric"});
+    }
+    if (Millis(p.forecast().horizon()) < 0 || Millis(p.forecast().horizon()) > 600 * 1000) {
+      v.push_back({pf + ".forecast.horizon", "must be between 0 and 10m"});
+    }
+  }
+  return v;
+}
+
+void ApplyAutoscalingDefaults(hosting::v1::AutoscalingPolicy& p) {
+  if (p.tolerance() == 0) p.set_tolerance(0.1);
+  if (!p.has_scale_down_stabilization()) {
+    *p.mutable_scale_down_stabilization() = TimeUtil::SecondsToDuration(300);
+  }
+  if (!p.has_scale_up_stabilization()) {
+    *p.mutable_scale_up_stabilization() = TimeUtil::SecondsToDuration(0);
+  }
+  if (!p.has_evaluation_interval()) {
+    *p.mutable_evaluation_interval() = TimeUtil::SecondsToDuration(5);
+  }
+  for (auto* r : {p.mutable_scale_up_rate(), p.mutable_scale_down_rate()}) {
+    if (r->select().empty()) r->set_select("max");
+  }
+}
+
+std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& spec,
+                                                const std::string& prefix) {
+  auto f = [&](absl::string_view field) { return absl::StrCat(prefix, ".", field); };
+  std::vector<FieldViolation> v = ValidateServiceName(spec.name(), f("name"));
+
+  if (spec.image().empty()) {
+    v.push_back({f("image"), "required"});
+  } else if (absl::StrContains(spec.image(), " ") || spec.image().size() > 512) {
+    v.push_back({f("image"), absl::StrCat("'", spec.image(), "' is not an image reference")});
+  }
+  if (spec.replicas() < 0 || spec.replicas() > kMaxReplicas) {
+    v.push_back({f("replicas"),
+                 absl::StrCat("must be between 0 and ", kMaxReplicas, ", got ", spec.replicas())});
+  }
+  static const std::regex kEnvName("[A-Za-z_][A-Za-z0-9_]*");
+  for (const auto& [key, value] : spec.env()) {
+    if (!std::regex_match(key, kEnvName)) {
+      v.push_back({f(absl::StrCat("env[", key, "]")),
+                   "environment variable names are letters, digits and '_', not starting with a digit"});
+    }
+  }
+  std::set<std::pair<uint32_t, std::string>> published;
+  std::set<std::string> port_names;
+  for (int i = 0; i < spec.ports_size(); ++i) {
+    const auto& p = spec.ports(i);
+    std::string pf = f(absl::StrCat("ports[", i, "]"));
+    if (p.container_port() < 1 || p.container_port() > 65535) {
+      v.push_back({pf + ".container_port",
+                   absl::StrCat("must be 1..65535, got ", p.container_port())});
+    }
+    if (p.published_port() > 65535) {
+      v.push_back({pf + ".published_port",
+                   absl::StrCat("must be 0 (not published) or 1..65535, got ", p.published_port())});
+    }
+    if (!p.protocol().empty() && p.protocol() != "tcp" && p.protocol() != "udp") {
+      v.push_back({pf + ".protocol", absl::StrCat("must be tcp or udp, got '", p.protocol(), "'")});
+    }
+    if (p.published_port() != 0 &&
+        !published.insert({p.published_port(), p.protocol().empty() ? "tcp" : p.protocol()})
+             .second) {
+      v.push_back({pf + ".published_port",
+                   absl::StrCat("port ", p.published_port(), " is published twice")});
+    }
+    if (!p.name().empty()) {
+      if (p.name().size() > 15 || !IsLowerAlnumDash(p.name())) {
+        v.push_back({pf + ".name", "at most 15 characters of [a-z0-9-]"});
+      } else if (!port_names.insert(p.name()).second) {
+        v.push_back({pf + ".name", absl::StrCat("duplicate port name '", p.name(), "'")});
+      }
+    }
+  }
+  if (spec.has_health()) {
+    const auto& h = spec.health();
+    std::string hf = f("health");
+    if (!h.http_path().empty() && h.http_path()[0] != '/') {
+      v.push_back({hf + ".http_path", absl::StrCat("must start with '/', got '", h.http_path(), "'")});
+    }
+    if (h.port() > 65535) v.push_back({hf + ".port", "must be 0..65535"});
+    if (!h.http_path().empty() && h.port() == 0 && spec.ports_size() == 0) {
+      v.push_back({hf + ".port", "required when the spec has no ports to default to"});
+    }
+    if (h.has_interval() && Millis(h.interval()) < 100) {
+      v.push_back({hf + ".interval", "must be at least 100ms"});
+    }
+    if (h.has_timeout() && Millis(h.timeout()) <= 0) {
+      v.push_back({hf + ".timeout", "must be positive"});
+    }
+    if (h.has_interval() && h.has_timeout() && Millis(h.timeout()) > Millis(h.interval())) {
+      v.push_back({hf + ".timeout", "must not exceed interval"});
+    }
+    if (h.has_start_period() && Millis(h.start_period()) < 0) {
+      v.push_back({hf + ".start_period", "must not be negative"});
+    }
+    if (h.healthy_threshold() > 100) v.push_back({hf + ".healthy_threshold", "at most 100"});
+    if (h.unhealthy_threshold() > 100) v.push_back({hf + ".unhealthy_threshold", "at most 100"});
+  }
+  if (spec.has_resources()) {
+    const auto& r = spec.resources();
+    std::string rf = f("resources");
+    if (r.cpu_limit() < 0) v.push_back({rf + ".cpu_limit", "must not be negative"});
+    if (r.cpu_reservation() < 0) v.push_back({rf + ".cpu_reservation", "must not be negative"});
+    if (r.cpu_limit() > 0 && r.cpu_reservation() > r.cpu_limit()) {
+      v.push_back({rf + ".cpu_reservation", "must not exceed cpu_limit"});
+    }
+    if (r.memory_limit_bytes() < 0 ||
+        (r.memory_limit_bytes() > 0 && r.memory_limit_bytes() < 4 * 1024 * 1024)) {
+      v.push_back({rf + ".memory_limit_bytes", "must be 0 (unlimited) or at least 4 MiB"});
+    }
+    if (r.memory_reservation_bytes() < 0) {
+      v.push_back({rf + ".memory_reservation_bytes", "must not be negative"});
+    }
+    if (r.memory_limit_bytes() > 0 && r.memory_reservation_bytes() > r.memory_limit_bytes()) {
+      v.push_back({rf + ".memory_reservation_bytes", "must not exceed memory_limit_bytes"});
+    }
+    if (r.pids_limit() < 0) v.push_back({rf + ".pids_limit", "must not be negative"});
+  }
+  for (const auto& [key, value] : spec.labels()) {
+    if (absl::StartsWith(key, "hosting.")) {
+      v.push_back({f(absl::StrCat("labels[", key, "]")),
+                   "keys starting with 'hosting.' are reserved for hosting"});
+    } else if (key.empty()) {
+      v.push_back({f("labels"), "label keys must not be empty"});
+    }
+  }
+  for (int i = 0; i < spec.networks_size(); ++i) {
+    if (spec.networks(i).empty()) {
+      v.push_back({f(absl::StrCat("networks[", i, "]")), "must not be empty"});
+    }
+  }
+  for (int i = 0; i < spec.constraints_size(); ++i) {
+    const std::string& c = spec.constraints(i);
+    if (!absl::StrContains(c, "==") && !absl::StrContains(c, "!=")) {
+      v.push_back({f(absl::StrCat("constraints[", i, "]")),
+                   absl::StrCat("'", c, "' is not a Swarm constraint (expected key==value or key!=value)")});
+    }
+  }
+  if (spec.has_stop_grace_period() && Millis(spec.stop_grace_period()) < 0) {
+    v.push_back({f("stop_grace_period"), "must not be negative"});
+  }
+  if (spec.has_release()) {
+    std::vector<FieldViolation> rv = ValidateReleasePolicy(spec.release(), f("release"));
+    v.insert(v.end(), rv.begin(), rv.end());
+  }
+  if (spec.has_autoscaling()) {
+    std::vector<FieldViolation> av = ValidateAutoscalingPolicy(spec.autoscaling(), f("autoscaling"));
+    v.insert(v.end(), av.begin(), av.end());
+    if (!spec.autoscaling().service().empty() && spec.autoscaling().service() != spec.name()) {
+      v.push_back({f("autoscaling.service"),
+                   absl::StrCat("must be empty or the service's name ('", spec.name(), "'), got '",
+                                spec.autoscaling().service(), "'")});
+    }
+  }
+  return v;
+}
+
+absl::Status InvalidArgumentWithViolations(const std::vector<FieldViolation>& violations) {
+  if (violations.empty()) return absl::OkStatus();
+  std::vector<std::string> parts;
+  google::rpc::BadRequest bad_request;
+  for (const auto& fv : violations) {
+    parts.push_back(absl::StrCat(fv.field, ": ", fv.description));
+    auto* out = bad_request.add_field_violations();
+    out->set_field(fv.field);
+    out->set_description(fv.description);
+  }
+  absl::Status status = absl::InvalidArgumentError(
+      absl::StrCat("invalid request: ", absl::StrJoin(parts, "; ")));
+  status.SetPayload(kBadRequestTypeUrl, absl::Cord(bad_request.SerializeAsString()));
+  return status;
+}
+
+void ApplySpecDefaults(hosting::v1::ServiceSpec& spec) {
+  for (auto& p : *spec.mutable_ports()) {
+    if (p.protocol().empty()) p.set_protocol("tcp");
+  }
+  if (spec.has_health()) {
+    auto* h = spec.mutable_health();
+    if (!h->has_interval()) *h->mutable_interval() = TimeUtil::SecondsToDuration(5);
+    if (!h->has_timeout()) {
+      *h->mutable_timeout() = TimeUtil::MillisecondsToDuration(
+          std::min<int64_t>(2000, TimeUtil::DurationToMilliseconds(h->interval())));
+    }
+    if (h->healthy_threshold() == 0) h->set_healthy_threshold(1);
+    if (h->unhealthy_threshold() == 0) h->set_unhealthy_threshold(3);
+    if (h->port() == 0 && spec.ports_size() > 0 && !h->http_path().empty()) {
+      h->set_port(spec.ports(0).container_port());
+    }
+  }
+  if (!spec.has_stop_grace_period()) {
+    *spec.mutable_stop_grace_period() = TimeUtil::SecondsToDuration(10);
+  }
+  if (spec.release().revision_history_limit() == 0) {
+    spec.mutable_release()->set_revision_history_limit(10);
+  }
+}
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "hosting/internal/state.pb.h"
+#include "hosting/v1/autoscaling.pb.h"
+#include "hosting/v1/service.pb.h"
+
+// The records the Store keeps, as plain values: what the pure logic above the store (the
+// release machine, validation) takes and returns without linking a store implementation.
+namespace hosting::controlplane {
+
+// The desired state of one hosted service.
+struct ServiceRecord {
+  hosting::v1::ServiceSpec spec;
+  // The revision the spec runs as.
+  int64_t revision = 0;
+  // Version of the record; the store bumps it on every write (compare-and-swap).
+  int64_t generation = 0;
+  absl::Time created_at;
+  absl::Time updated_at;
+  // How revisions share the service while a release runs (empty otherwise).
+  hosting::internal::Rollout rollout;
+  // The autoscaling policy, when the service has one.
+  std::optional<hosting::v1::AutoscalingPolicy> autoscaling;
+};
+
+// One revision of a service: the spec that defined it.
+struct RevisionRecord {
+  std::string service;
+  int64_t revision = 0;
+  hosting::v1::ServiceSpec spec;
+  absl::Time created_at;
+};
+
+}  // namespace hosting::controlplane

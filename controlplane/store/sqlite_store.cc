@@ -1,0 +1,662 @@
+#include "controlplane/store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace hosting::controlplane {
+namespace {
+
+// Migrations in order; each runs once, in a transaction, and is recorded in schema_migrations.
+// Never edit a released entry: append a new one.
+constexpr const char* kMigrations[] = {
+    // 1: services, revisions and the event log.
+    R"sql(
+    CREATE TABLE services (
+      name        TEXT PRIMARY KEY,
+      spec        TEXT NOT NULL,     -- ServiceSpec as proto JSON
+      revision    INTEGER NOT NULL,
+      generation  INTEGER NOT NULL,
+      created_at  INTEGER NOT NULL,  -- Unix microseconds
+      updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE revisions (
+      service     TEXT NOT NULL,
+      revision    INTEGER NOT NULL,
+      spec        TEXT NOT NULL,
+      created_at  INTEGER NOT NULL,
+      PRIMARY KEY (service, revision)
+    );
+    -- Outlives deletes, so a re-created service never reuses a revision number (and so never
+    -- collides with a Swarm service of the old one that is still being removed).
+    CREATE TABLE revision_counters (
+      service     TEXT PRIMARY KEY,
+      last        INTEGER NOT NULL
+    );
+    CREATE TABLE events (
+      sequence    INTEGER PRIMARY KEY AUTOINCREMENT,
+      time        INTEGER NOT NULL,
+      type        TEXT NOT NULL,
+      service     TEXT NOT NULL,
+      body        BLOB NOT NULL      -- hosting.v1.Event, binary
+    );
+    CREATE INDEX events_by_service ON events (service, sequence);
+    )sql",
+    // 2: the store's identity, which labels the Swarm services it owns.
+    R"sql(
+    CREATE TABLE meta (
+      key         TEXT PRIMARY KEY,
+      value       TEXT NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('instance_id', lower(hex(randomblob(8))));
+    )sql",
+    // 3: releases, and how revisions share a service while one runs.
+    R"sql(
+    ALTER TABLE services ADD COLUMN rollout BLOB NOT NULL DEFAULT x'';
+    CREATE TABLE releases (
+      id          TEXT PRIMARY KEY,
+      service     TEXT NOT NULL,
+      sequence    INTEGER NOT NULL,
+      active      INTEGER NOT NULL,  -- 1 until the release reaches a terminal state
+      version     INTEGER NOT NULL,
+      started_at  INTEGER NOT NULL,
+      body        BLOB NOT NULL,     -- hosting.internal.ReleaseRecord, binary
+      UNIQUE (service, sequence)
+    );
+    CREATE INDEX releases_active ON releases (active, started_at);
+    -- Outlives deletes, like revision_counters: release IDs are never reused.
+    CREATE TABLE release_counters (
+      service     TEXT PRIMARY KEY,
+      last        INTEGER NOT NULL
+    );
+    )sql",
+    // 4: the service's autoscaling policy (hosting.v1.AutoscalingPolicy, binary; empty: none).
+    R"sql(
+    ALTER TABLE services ADD COLUMN autoscaling BLOB NOT NULL DEFAULT x'';
+    )sql",
+};
+
+bool IsTerminal(hosting::v1::ReleaseState s) {
+  return s >= hosting::v1::RELEASE_STATE_SUCCEEDED;
+}
+
+constexpr int kMaxEvents = 100000;
+
+// RAII prepared statement.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  absl::Status prepared() const {
+    if (rc_ == SQLITE_OK) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db_)));
+  }
+  Stmt& Bind(int i, absl::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& BindBlob(int i, absl::string_view v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  // SQLITE_ROW -> true, SQLITE_DONE -> false, else error.
+  absl::StatusOr<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return absl::InternalError(absl::StrCat("sqlite step: ", sqlite3_errmsg(db_)));
+  }
+  absl::Status Run() { return Step().status(); }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(stmt_, col)) : "";
+  }
+  std::string Blob(int col) {
+    const void* b = sqlite3_column_blob(stmt_, col);
+    return b ? std::string(static_cast<const char*>(b), sqlite3_column_bytes(stmt_, col)) : "";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+// The rollout and autoscaling columns of a services row, from column `first` on.
+absl::Status ReadServiceBlobs(Stmt& q, int first, ServiceRecord& r) {
+  if (!r.rollout.ParseFromString(q.Blob(first))) {
+    return absl::DataLossError(absl::StrCat("stored rollout of '", r.spec.name(), "' unreadable"));
+  }
+  const std::string policy = q.Blob(first + 1);
+  if (!policy.empty()) {
+    hosting::v1::AutoscalingPolicy p;
+    if (!p.ParseFromString(policy)) {
+      return absl::DataLossError(
+          absl::StrCat("stored autoscaling policy of '", r.spec.name(), "' unreadable"));
+    }
+    r.autoscaling = std::move(p);
+  }
+  return absl::OkStatus();
+}
+
+int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+
+absl::StatusOr<std::string> SpecToJson(const hosting::v1::ServiceSpec& spec) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  auto st = google::protobuf::util::MessageToJsonString(spec, &out, opts);
+  if (!st.ok()) return absl::InternalError(absl::StrCat("encoding spec: ", st.ToString()));
+  return out;
+}
+
+absl::StatusOr<hosting::v1::ServiceSpec> SpecFromJson(const std::string& json) {
+  hosting::v1::ServiceSpec spec;
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = true;  // a newer hostd may have written fields we do not know
+  auto st = google::protobuf::util::JsonStringToMessage(json, &spec, opts);
+  if (!st.ok()) return absl::DataLossError(absl::StrCat("stored spec unreadable: ", st.ToString()));
+  return spec;
+}
+
+// Begins a transaction; rolls back on destruction unless committed.
+class Txn {
+ public:
+  explicit Txn(sqlite3* db) : db_(db) {
+    ok_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  ~Txn() {
+    if (ok_ && !done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  absl::Status begun() const {
+    return ok_ ? absl::OkStatus()
+               : absl::InternalError(absl::StrCat("sqlite begin: ", sqlite3_errmsg(db_)));
+  }
+  absl::Status Commit() {
+    done_ = true;
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return absl::InternalError(absl::StrCat("sqlite commit: ", sqlite3_errmsg(db_)));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  sqlite3* db_;
+  bool ok_ = false;
+  bool done_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("cannot open store ", path, ": ", msg));
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  absl::MutexLock lock(&store->mu_);
+  sqlite3_busy_timeout(db, 5000);
+  RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(store->Exec("PRAGMA foreign_keys=ON"));
+  RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(db_);
+}
+
+absl::Status SqliteStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::InternalError(absl::StrCat("sqlite: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::Migrate() {
+  RETURN_IF_ERROR(Exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+      "applied_at INTEGER NOT NULL)"));
+  int64_t current = 0;
+  {
+    Stmt q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    RETURN_IF_ERROR(q.prepared());
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) current = q.Int(0);
+  }
+  constexpr int64_t kKnown = sizeof(kMigrations) / sizeof(kMigrations[0]);
+  if (current > kKnown) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store schema version ", current, " is newer than this hostd knows (", kKnown,
+        "): run a newer hostd"));
+  }
+  for (int64_t v = current + 1; v <= kKnown; ++v) {
+    Txn txn(db_);
+    RETURN_IF_ERROR(txn.begun());
+    RETURN_IF_ERROR(Exec(kMigrations[v - 1]));
+    Stmt rec(db_, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)");
+    RETURN_IF_ERROR(rec.prepared());
+    RETURN_IF_ERROR(rec.Bind(1, v).Bind(2, ToMicros(absl::Now())).Run());
+    RETURN_IF_ERROR(txn.Commit());
+  }
+  return absl::OkStatus();
+}
+
+int SqliteStore::SchemaVersionForTest() {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT MAX(version) FROM schema_migrations");
+  if (!q.prepared().ok() || !q.Step().value_or(false)) return 0;
+  return static_cast<int>(q.Int(0));
+}
+
+absl::StatusOr<int64_t> SqliteStore::CurrentGeneration(absl::string_view name) {
+  Stmt q(db_, "SELECT generation FROM services WHERE name = ?");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.Int(0) : 0;
+}
+
+absl::StatusOr<ServiceRecord> SqliteStore::GetService(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
+         "FROM services "
+         "WHERE name = ?");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("service '", name, "' not found"));
+  ServiceRecord r;
+  ASSIGN_OR_RETURN(r.spec, SpecFromJson(q.Text(0)));
+  r.revision = q.Int(1);
+  r.generation = q.Int(2);
+  r.created_at = FromMicros(q.Int(3));
+  r.updated_at = FromMicros(q.Int(4));
+  RETURN_IF_ERROR(ReadServiceBlobs(q, 5, r));
+  return r;
+}
+
+absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
+         "FROM services "
+         "ORDER BY name");
+  RETURN_IF_ERROR(q.prepared());
+  std::vector<ServiceRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    ServiceRecord r;
+    ASSIGN_OR_RETURN(r.spec, SpecFromJson(q.Text(0)));
+    r.revision = q.Int(1);
+    r.generation = q.Int(2);
+    r.created_at = FromMicros(q.Int(3));
+    r.updated_at = FromMicros(q.Int(4));
+    RETURN_IF_ERROR(ReadServiceBlobs(q, 5, r));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> SqliteStore::PutService(const ServiceRecord& record,
+                                                int64_t expected_generation,
+                                                const RevisionRecord* new_revision) {
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  ASSIGN_OR_RETURN(int64_t generation, PutServiceLocked(record, expected_generation, new_revision));
+  RETURN_IF_ERROR(txn.Commit());
+  return generation;
+}
+
+absl::StatusOr<int64_t> SqliteStore::PutServiceLocked(const ServiceRecord& record,
+                                                      int64_t expected_generation,
+                                                      const RevisionRecord* new_revision) {
+  const std::string& name = record.spec.name();
+  if (name.empty()) return absl::InvalidArgumentError("service record without a name");
+  ASSIGN_OR_RETURN(std::string spec_json, SpecToJson(record.spec));
+  ASSIGN_OR_RETURN(int64_t current, CurrentGeneration(name));
+  if (current != expected_generation) {
+    return absl::AbortedError(absl::StrCat("service '", name, "' was changed concurrently: stored ",
+                                           "generation ", current, ", expected ",
+                                           expected_generation));
+  }
+  const int64_t generation = current + 1;
+  const int64_t now = ToMicros(absl::Now());
+  {
+    Stmt w(db_,
+           "INSERT INTO services (name, spec, revision, generation, created_at, updated_at, "
+           "rollout, autoscaling) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT(name) DO "
+           "UPDATE SET spec = ?2, revision = ?3, generation = ?4, updated_at = ?5, rollout = ?6, "
+           "autoscaling = ?7");
+    RETURN_IF_ERROR(w.prepared());
+    RETURN_IF_ERROR(w.Bind(1, name).Bind(2, spec_json).Bind(3, record.revision)
+                        .Bind(4, generation).Bind(5, now)
+                        .BindBlob(6, record.rollout.SerializeAsString())
+                        .BindBlob(7, record.autoscaling.has_value()
+                                         ? record.autoscaling->SerializeAsString()
+                                         : std::string())
+                        .Run());
+  }
+  if (new_revision != nullptr) {
+    ASSIGN_OR_RETURN(std::string rev_json, SpecToJson(new_revision->spec));
+    Stmt w(db_,
+           "INSERT INTO revisions (service, revision, spec, created_at) VALUES (?, ?, ?, ?)");
+    RETURN_IF_ERROR(w.prepared());
+    absl::Status s = w.Bind(1, name).Bind(2, new_revision->revision).Bind(3, rev_json)
+                         .Bind(4, now).Run();
+    if (!s.ok()) {
+      if (absl::StrContains(s.message(), "UNIQUE")) {
+        return absl::AlreadyExistsError(absl::StrCat("revision ", new_revision->revision,
+                                                     " of '", name, "' exists already"));
+      }
+      return s;
+    }
+    Stmt c(db_,
+           "INSERT INTO revision_counters (service, last) VALUES (?1, ?2) "
+           "ON CONFLICT(service) DO UPDATE SET last = MAX(last, ?2)");
+    RETURN_IF_ERROR(c.prepared());
+    RETURN_IF_ERROR(c.Bind(1, name).Bind(2, new_revision->revision).Run());
+  }
+  return generation;
+}
+
+absl::StatusOr<hosting::internal::ReleaseRecord> SqliteStore::CreateRelease(
+    const ServiceRecord& service, int64_t expected_generation, const RevisionRecord* new_revision,
+    hosting::internal::ReleaseRecord release) {
+  const std::string& name = service.spec.name();
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  {
+    Stmt q(db_, "SELECT id FROM releases WHERE service = ? AND active = 1 LIMIT 1");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, name);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "release ", q.Text(0), " of '", name, "' is still running; wait for it, or ",
+          "abort it first (hostctl release abort ", q.Text(0), ")"));
+    }
+  }
+  int64_t sequence = 1;
+  {
+    Stmt q(db_, "SELECT last FROM release_counters WHERE service = ?");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, name);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) sequence = q.Int(0) + 1;
+  }
+  release.set_sequence(sequence);
+  release.set_version(1);
+  release.mutable_release()->set_id(absl::StrCat(name, "-", sequence));
+  release.mutable_release()->set_service(name);
+  ServiceRecord owned = service;
+  owned.rollout.set_release_id(release.release().id());
+  ASSIGN_OR_RETURN(int64_t generation, PutServiceLocked(owned, expected_generation, new_revision));
+  (void)generation;
+  {
+    Stmt c(db_,
+           "INSERT INTO release_counters (service, last) VALUES (?1, ?2) "
+           "ON CONFLICT(service) DO UPDATE SET last = ?2");
+    RETURN_IF_ERROR(c.prepared());
+    RETURN_IF_ERROR(c.Bind(1, name).Bind(2, sequence).Run());
+  }
+  {
+    Stmt w(db_,
+           "INSERT INTO releases (id, service, sequence, active, version, started_at, body) "
+           "VALUES (?, ?, ?, ?, 1, ?, ?)");
+    RETURN_IF_ERROR(w.prepared());
+    RETURN_IF_ERROR(w.Bind(1, release.release().id()).Bind(2, name).Bind(3, sequence)
+                        .Bind(4, int64_t{IsTerminal(release.release().state()) ? 0 : 1})
+                        .Bind(5, ToMicros(absl::Now()))
+                        .BindBlob(6, release.SerializeAsString()).Run());
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  return release;
+}
+
+absl::StatusOr<Store::ReleaseWrite> SqliteStore::UpdateRelease(
+    const hosting::internal::ReleaseRecord& release, const ServiceRecord* service,
+    int64_t expected_generation) {
+  const std::string& id = release.release().id();
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  {
+    Stmt q(db_, "SELECT version FROM releases WHERE id = ?");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, id);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("release '", id, "' not found"));
+    if (q.Int(0) != release.version()) {
+      return absl::AbortedError(absl::StrCat("release '", id, "' was changed concurrently: stored ",
+                                             "version ", q.Int(0), ", expected ",
+                                             release.version()));
+    }
+  }
+  ReleaseWrite out;
+  out.release_version = release.version() + 1;
+  if (service != nullptr) {
+    ASSIGN_OR_RETURN(out.service_generation,
+                     PutServiceLocked(*service, expected_generation, nullptr));
+  }
+  hosting::internal::ReleaseRecord stored = release;
+  stored.set_version(out.release_version);
+  Stmt w(db_, "UPDATE releases SET active = ?, version = ?, body = ? WHERE id = ?");
+  RETURN_IF_ERROR(w.prepared());
+  RETURN_IF_ERROR(w.Bind(1, int64_t{IsTerminal(release.release().state()) ? 0 : 1})
+                      .Bind(2, out.release_version)
+                      .BindBlob(3, stored.SerializeAsString()).Bind(4, id).Run());
+  RETURN_IF_ERROR(txn.Commit());
+  return out;
+}
+
+namespace {
+absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ReadReleases(Stmt& q) {
+  std::vector<hosting::internal::ReleaseRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    hosting::internal::ReleaseRecord r;
+    if (!r.ParseFromString(q.Blob(0))) {
+      return absl::DataLossError("stored release unreadable");
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+}  // namespace
+
+absl::StatusOr<hosting::internal::ReleaseRecord> SqliteStore::GetRelease(absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT body FROM releases WHERE id = ?");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, id);
+  ASSIGN_OR_RETURN(auto rows, ReadReleases(q));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("release '", id, "' not found"));
+  return rows.front();
+}
+
+absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> SqliteStore::ListReleases(
+    absl::string_view service, int limit) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         "SELECT body FROM releases WHERE (?1 = '' OR service = ?1) "
+         "ORDER BY started_at DESC, sequence DESC LIMIT ?2");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, service).Bind(2, int64_t{limit});
+  return ReadReleases(q);
+}
+
+absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> SqliteStore::ListActiveReleases() {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT body FROM releases WHERE active = 1 ORDER BY started_at, id");
+  RETURN_IF_ERROR(q.prepared());
+  return ReadReleases(q);
+}
+
+absl::Status SqliteStore::DeleteService(absl::string_view name, int64_t expected_generation) {
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  ASSIGN_OR_RETURN(int64_t current, CurrentGeneration(name));
+  if (current == 0) return absl::NotFoundError(absl::StrCat("service '", name, "' not found"));
+  if (current != expected_generation) {
+    return absl::AbortedError(absl::StrCat("service '", name, "' was changed concurrently: stored ",
+                                           "generation ", current, ", expected ",
+                                           expected_generation));
+  }
+  for (const char* sql : {"DELETE FROM services WHERE name = ?", "DELETE FROM revisions WHERE service = ?"}) {
+    Stmt d(db_, sql);
+    RETURN_IF_ERROR(d.prepared());
+    RETURN_IF_ERROR(d.Bind(1, name).Run());
+  }
+  return txn.Commit();
+}
+
+absl::StatusOr<std::vector<RevisionRecord>> SqliteStore::ListRevisions(absl::string_view service) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         "SELECT revision, spec, created_at FROM revisions WHERE service = ? "
+         "ORDER BY revision DESC");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, service);
+  std::vector<RevisionRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    RevisionRecord r;
+    r.service = std::string(service);
+    r.revision = q.Int(0);
+    ASSIGN_OR_RETURN(r.spec, SpecFromJson(q.Text(1)));
+    r.created_at = FromMicros(q.Int(2));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<int> SqliteStore::PruneRevisions(absl::string_view service, int keep) {
+  absl::MutexLock lock(&mu_);
+  Stmt d(db_,
+         "DELETE FROM revisions WHERE service = ?1 AND revision NOT IN "
+         "(SELECT revision FROM revisions WHERE service = ?1 ORDER BY revision DESC LIMIT ?2)");
+  RETURN_IF_ERROR(d.prepared());
+  RETURN_IF_ERROR(d.Bind(1, service).Bind(2, static_cast<int64_t>(keep)).Run());
+  return sqlite3_changes(db_);
+}
+
+absl::StatusOr<int64_t> SqliteStore::LastRevision(absl::string_view service) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT last FROM revision_counters WHERE service = ?");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, service);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.Int(0) : 0;
+}
+
+absl::StatusOr<std::string> SqliteStore::InstanceId() {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT value FROM meta WHERE key = 'instance_id'");
+  RETURN_IF_ERROR(q.prepared());
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return absl::DataLossError("store has no instance_id");
+  return q.Text(0);
+}
+
+absl::StatusOr<int64_t> SqliteStore::AppendEvent(const hosting::v1::Event& event) {
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  int64_t sequence = 0;
+  {
+    Stmt q(db_, "SELECT COALESCE(MAX(sequence), 0) + 1 FROM events");
+    RETURN_IF_ERROR(q.prepared());
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) sequence = q.Int(0);
+  }
+  hosting::v1::Event stored = event;
+  stored.set_sequence(sequence);
+  {
+    Stmt w(db_, "INSERT INTO events (sequence, time, type, service, body) VALUES (?, ?, ?, ?, ?)");
+    RETURN_IF_ERROR(w.prepared());
+    RETURN_IF_ERROR(w.Bind(1, sequence)
+                        .Bind(2, event.time().seconds() * 1'000'000 + event.time().nanos() / 1000)
+                        .Bind(3, event.type())
+                        .Bind(4, event.service())
+                        .BindBlob(5, stored.SerializeAsString())
+                        .Run());
+  }
+  if (sequence % 1000 == 0) {
+    Stmt d(db_, "DELETE FROM events WHERE sequence <= ?");
+    RETURN_IF_ERROR(d.prepared());
+    RETURN_IF_ERROR(d.Bind(1, sequence - kMaxEvents).Run());
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  return sequence;
+}
+
+absl::StatusOr<std::vector<hosting::v1::Event>> SqliteStore::ListEvents(int64_t after_sequence,
+                                                                        int limit) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT body FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, after_sequence).Bind(2, static_cast<int64_t>(limit));
+  std::vector<hosting::v1::Event> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    hosting::v1::Event e;
+    if (!e.ParseFromString(q.Blob(0))) return absl::DataLossError("stored event unreadable");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(absl::string_view url) {
+  constexpr absl::string_view kSqlite = "sqlite://";
+  if (absl::StartsWith(url, kSqlite)) {
+    std::string path(url.substr(kSqlite.size()));
+    if (path != ":memory:" && (path.empty() || path[0] != '/')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--store: sqlite needs an absolute path, as in sqlite:///var/lib/hosting/hostd.db; got '",
+          url, "'"));
+    }
+    ASSIGN_OR_RETURN(auto store, SqliteStore::Open(path));
+    return std::unique_ptr<Store>(std::move(store));
+  }
+  if (absl::StartsWith(url, "postgres://") || absl::StartsWith(url, "postgresql://")) {
+    return absl::InvalidArgumentError(
+        "--store: the PostgreSQL backend is not built into this hostd yet; use sqlite:///path");
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--store must be a sqlite:///absolute/path URL, got '", url, "'"));
+}
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "controlplane/store/store.h"
+
+struct sqlite3;
+
+namespace hosting::controlplane {
+
+// Store on an embedded SQLite file (WAL mode). One connection, serialized by a mutex: hostd's
+// write rate is low and this keeps transactions trivially correct. Schema migrations run at
+// Open and are recorded in schema_migrations.
+class SqliteStore final : public Store {
+ public:
+  // `path` may be ":memory:" for tests.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  ~SqliteStore() override;
+
+  absl::StatusOr<ServiceRecord> GetService(absl::string_view name) override;
+  absl::StatusOr<std::vector<ServiceRecord>> ListServices() override;
+  absl::StatusOr<int64_t> PutService(const ServiceRecord& record, int64_t expected_generation,
+                                     const RevisionRecord* new_revision) override;
+  absl::Status DeleteService(absl::string_view name, int64_t expected_generation) override;
+  absl::StatusOr<std::vector<RevisionRecord>> ListRevisions(absl::string_view service) override;
+  absl::StatusOr<int> PruneRevisions(absl::string_view service, int keep) override;
+  absl::StatusOr<int64_t> LastRevision(absl::string_view service) override;
+  absl::StatusOr<hosting::internal::ReleaseRecord> CreateRelease(
+      const ServiceRecord& service, int64_t expected_generation,
+      const RevisionRecord* new_revision, hosting::internal::ReleaseRecord release) override;
+  absl::StatusOr<ReleaseWrite> UpdateRelease(const hosting::internal::ReleaseRecord& release,
+                                             const ServiceRecord* service,
+                                             int64_t expected_generation) override;
+  absl::StatusOr<hosting::internal::ReleaseRecord> GetRelease(absl::string_view id) override;
+  absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ListReleases(
+      absl::string_view service, int limit) override;
+  absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ListActiveReleases() override;
+  absl::StatusOr<std::string> InstanceId() override;
+  absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) override;
+  absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
+                                                             int limit) override;
+
+  // The schema version after migrations (for tests).
+  int SchemaVersionForTest();
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> PutServiceLocked(const ServiceRecord& record,
+                                           int64_t expected_generation,
+                                           const RevisionRecord* new_revision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> CurrentGeneration(absl::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,263 @@
+#include "controlplane/store/store_conformance.h"
+
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+ServiceRecord Record(const std::string& name, int64_t revision, const std::string& image) {
+  ServiceRecord r;
+  r.spec.set_name(name);
+  r.spec.set_image(image);
+  r.spec.set_replicas(2);
+  (*r.spec.mutable_env())["K"] = "V";
+  r.revision = revision;
+  return r;
+}
+
+RevisionRecord Revision(const std::string& name, int64_t revision, const std::string& image) {
+  RevisionRecord r;
+  r.service = name;
+  r.revision = revision;
+  r.spec = Record(name, revision, image).spec;
+  return r;
+}
+
+TEST_P(StoreConformanceTest, GetUnknownIsNotFound) {
+  EXPECT_TRUE(absl::IsNotFound(store_->GetService("nope").status()));
+}
+
+TEST_P(StoreConformanceTest, CreateThenGetRoundTripsTheSpec) {
+  ServiceRecord r = Record("web", 1, "img:1");
+  RevisionRecord rev = Revision("web", 1, "img:1");
+  absl::StatusOr<int64_t> gen = store_->PutService(r, 0, &rev);
+  ASSERT_TRUE(gen.ok()) << gen.status();
+  EXPECT_EQ(*gen, 1);
+  absl::StatusOr<ServiceRecord> got = store_->GetService("web");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->spec.SerializeAsString(), r.spec.SerializeAsString());
+  EXPECT_EQ(got->revision, 1);
+  EXPECT_EQ(got->generation, 1);
+  EXPECT_GT(got->created_at, absl::UnixEpoch());
+  EXPECT_EQ(got->created_at, got->updated_at);
+}
+
+TEST_P(StoreConformanceTest, AutoscalingPolicyRoundTripsAndClears) {
+  ServiceRecord r = Record("web", 1, "img:1");
+  hosting::v1::AutoscalingPolicy p;
+  p.set_service("web");
+  p.set_min_replicas(2);
+  p.set_max_replicas(9);
+  p.add_metrics()->set_target(50);
+  r.autoscaling = p;
+  ASSERT_TRUE(store_->PutService(r, 0, nullptr).ok());
+  absl::StatusOr<ServiceRecord> got = store_->GetService("web");
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->autoscaling.has_value());
+  EXPECT_EQ(got->autoscaling->SerializeAsString(), p.SerializeAsString());
+  EXPECT_TRUE(store_->ListServices()->front().autoscaling.has_value());
+
+  ServiceRecord cleared = *got;
+  cleared.autoscaling.reset();
+  ASSERT_TRUE(store_->PutService(cleared, got->generation, nullptr).ok());
+  EXPECT_FALSE(store_->GetService("web")->autoscaling.has_value());
+}
+
+TEST_P(StoreConformanceTest, CompareAndSwapOnGeneration) {
+  ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, nullptr).ok());
+  // Creating again with expectation 0 fails: it exists.
+  EXPECT_TRUE(absl::IsAborted(store_->PutService(Record("web", 1, "b"), 0, nullptr).status()));
+  // A stale generation fails and changes nothing.
+  EXPECT_TRUE(absl::IsAborted(store_->PutService(Record("web", 1, "b"), 5, nullptr).status()));
+  EXPECT_EQ(store_->GetService("web")->spec.image(), "a");
+  // The right generation wins and bumps it.
+  absl::StatusOr<int64_t> gen = store_->PutService(Record("web", 1, "b"), 1, nullptr);
+  ASSERT_TRUE(gen.ok());
+  EXPECT_EQ(*gen, 2);
+  EXPECT_EQ(store_->GetService("web")->spec.image(), "b");
+  EXPECT_EQ(store_->GetService("web")->generation, 2);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentWritersExactlyOneWinsPerGeneration) {
+  ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, nullptr).ok());
+  std::atomic<int> wins{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      if (store_->PutService(Record("web", 1, "w" + std::to_string(i)), 1, nullptr).ok()) ++wins;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(store_->GetService("web")->generation, 2);
+}
+
+TEST_P(StoreConformanceTest, ListIsSortedByName) {
+  for (const char* n : {"zeta", "alpha", "mid"}) {
+    ASSERT_TRUE(store_->PutService(Record(n, 1, "x"), 0, nullptr).ok());
+  }
+  absl::StatusOr<std::vector<ServiceRecord>> all = store_->ListServices();
+  ASSERT_TRUE(all.ok());
+  std::vector<std::string> names;
+  for (const auto& r : *all) names.push_back(r.spec.name());
+  EXPECT_THAT(names, ElementsAre("alpha", "mid", "zeta"));
+}
+
+TEST_P(StoreConformanceTest, RevisionsNewestFirstAndDuplicateRefused) {
+  RevisionRecord r1 = Revision("web", 1, "a");
+  ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, &r1).ok());
+  RevisionRecord r2 = Revision("web", 2, "b");
+  ASSERT_TRUE(store_->PutService(Record("web", 2, "b"), 1, &r2).ok());
+  absl::StatusOr<std::vector<RevisionRecord>> revs = store_->ListRevisions("web");
+  ASSERT_TRUE(revs.ok());
+  ASSERT_EQ(revs->size(), 2u);
+  EXPECT_EQ((*revs)[0].revision, 2);
+  EXPECT_EQ((*revs)[0].spec.image(), "b");
+  EXPECT_EQ((*revs)[1].revision, 1);
+  // Same revision number again: refused, and the service write in that transaction too.
+  absl::Status dup = store_->PutService(Record("web", 2, "c"), 2, &r2).status();
+  EXPECT_TRUE(absl::IsAlreadyExists(dup)) << dup;
+  EXPECT_EQ(store_->GetService("web")->spec.image(), "b");
+  EXPECT_EQ(store_->GetService("web")->generation, 2);
+}
+
+TEST_P(StoreConformanceTest, PruneKeepsNewest) {
+  int64_t gen = 0;
+  for (int i = 1; i <= 5; ++i) {
+    RevisionRecord r = Revision("web", i, "v" + std::to_string(i));
+    absl::StatusOr<int64_t> g = store_->PutService(Record("web", i, r.spec.image()), gen, &r);
+    ASSERT_TRUE(g.ok()) << g.status();
+    gen = *g;
+  }
+  absl::StatusOr<int> pruned = store_->PruneRevisions("web", 2);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(*pruned, 3);
+  absl::StatusOr<std::vector<RevisionRecord>> revs = store_->ListRevisions("web");
+  ASSERT_EQ(revs->size(), 2u);
+  EXPECT_EQ((*revs)[0].revision, 5);
+  EXPECT_EQ((*revs)[1].revision, 4);
+}
+
+TEST_P(StoreConformanceTest, DeleteNeedsGenerationAndKeepsRevisionCounter) {
+  RevisionRecord r3 = Revision("web", 3, "a");
+  ASSERT_TRUE(store_->PutService(Record("web", 3, "a"), 0, &r3).ok());
+  EXPECT_TRUE(absl::IsAborted(store_->DeleteService("web", 7)));
+  EXPECT_TRUE(store_->GetService("web").ok());
+  ASSERT_TRUE(store_->DeleteService("web", 1).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->GetService("web").status()));
+  EXPECT_THAT(*store_->ListRevisions("web"), IsEmpty());
+  EXPECT_TRUE(absl::IsNotFound(store_->DeleteService("web", 1)));
+  // A re-created service continues the numbering.
+  EXPECT_EQ(*store_->LastRevision("web"), 3);
+  EXPECT_EQ(*store_->LastRevision("other"), 0);
+}
+
+TEST_P(StoreConformanceTest, InstanceIdIsStableAndNonEmpty) {
+  absl::StatusOr<std::string> a = store_->InstanceId();
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_GE(a->size(), 8u);
+  EXPECT_EQ(*store_->InstanceId(), *a);
+  std::unique_ptr<Store> other = GetParam().make();
+  EXPECT_NE(*other->InstanceId(), *a) << "two stores must not share an identity";
+}
+
+TEST_P(StoreConformanceTest, EventsGetIncreasingSequences) {
+  for (int i = 0; i < 5; ++i) {
+    hosting::v1::Event e;
+    e.set_type("t" + std::to_string(i));
+    e.set_service(i % 2 ? "a" : "b");
+    e.mutable_time()->set_seconds(1000 + i);
+    absl::StatusOr<int64_t> seq = store_->AppendEvent(e);
+    ASSERT_TRUE(seq.ok());
+    EXPECT_EQ(*seq, i + 1);
+  }
+  absl::StatusOr<std::vector<hosting::v1::Event>> after2 = store_->ListEvents(2, 100);
+  ASSERT_TRUE(after2.ok());
+  ASSERT_EQ(after2->size(), 3u);
+  EXPECT_EQ((*after2)[0].sequence(), 3);
+  EXPECT_EQ((*after2)[0].type(), "t2");
+  EXPECT_EQ((*after2)[2].sequence(), 5);
+  EXPECT_EQ(store_->ListEvents(0, 2)->size(), 2u);
+  EXPECT_THAT(*store_->ListEvents(5, 10), IsEmpty());
+}
+
+hosting::internal::ReleaseRecord NewRelease(int64_t from, int64_t to) {
+  hosting::internal::ReleaseRecord r;
+  r.mutable_release()->set_from_revision(from);
+  r.mutable_release()->set_to_revision(to);
+  r.mutable_release()->set_state(hosting::v1::RELEASE_STATE_PROGRESSING);
+  return r;
+}
+
+TEST_P(StoreConformanceTest, ReleasesGetIdsAndOnlyOneRunsPerService) {
+  ServiceRecord web = Record("web", 1, "a");
+  ASSERT_TRUE(store_->PutService(web, 0, nullptr).ok());
+  web = Record("web", 2, "b");
+  (*web.rollout.mutable_replicas())[1] = 2;
+  (*web.rollout.mutable_replicas())[2] = 1;
+  RevisionRecord rev = Revision("web", 2, "b");
+  auto created = store_->CreateRelease(web, 1, &rev, NewRelease(1, 2));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->release().id(), "web-1");
+  EXPECT_EQ(created->version(), 1);
+  // The service, its rollout and the revision were written with it.
+  auto got = store_->GetService("web");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->revision, 2);
+  EXPECT_EQ(got->generation, 2);
+  EXPECT_EQ(got->rollout.replicas().at(2), 1);
+  EXPECT_EQ(store_->ListRevisions("web")->size(), 1u);
+
+  // A second release of the same service is refused and names the running one.
+  absl::StatusOr<hosting::internal::ReleaseRecord> second =
+      store_->CreateRelease(*got, 2, nullptr, NewRelease(2, 3));
+  EXPECT_TRUE(absl::IsFailedPrecondition(second.status()));
+  EXPECT_THAT(second.status().message(), ::testing::HasSubstr("web-1"));
+  EXPECT_EQ(store_->GetService("web")->generation, 2);  // nothing written
+
+  // Updates are compare-and-swap on the version, and may carry the service.
+  hosting::internal::ReleaseRecord r = *created;
+  r.mutable_release()->set_state(hosting::v1::RELEASE_STATE_SUCCEEDED);
+  ServiceRecord done = *got;
+  done.rollout.Clear();
+  auto w = store_->UpdateRelease(r, &done, 2);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->release_version, 2);
+  EXPECT_EQ(w->service_generation, 3);
+  EXPECT_TRUE(absl::IsAborted(store_->UpdateRelease(r, nullptr, 0).status()));  // stale
+  EXPECT_TRUE(store_->GetService("web")->rollout.replicas().empty());
+  EXPECT_TRUE(store_->ListActiveReleases()->empty());
+
+  // Finished: the next one may start, with the next sequence.
+  auto next = store_->CreateRelease(*store_->GetService("web"), 3, nullptr, NewRelease(2, 1));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->release().id(), "web-2");
+  auto list = store_->ListReleases("web", 10);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].release().id(), "web-2");
+  EXPECT_EQ(store_->ListActiveReleases()->size(), 1u);
+  EXPECT_EQ(store_->GetRelease("web-1")->release().state(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_TRUE(absl::IsNotFound(store_->GetRelease("web-9").status()));
+}
+
+TEST_P(StoreConformanceTest, ReleaseUpdateWithStaleServiceChangesNothing) {
+  ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, nullptr).ok());
+  auto created = store_->CreateRelease(*store_->GetService("web"), 1, nullptr, NewRelease(1, 1));
+  ASSERT_TRUE(created.ok());
+  hosting::internal::ReleaseRecord r = *created;
+  r.mutable_release()->set_weight(50);
+  ServiceRecord svc = *store_->GetService("web");
+  EXPECT_TRUE(absl::IsAborted(store_->UpdateRelease(r, &svc, 1).status()));
+  EXPECT_EQ(store_->GetRelease(r.release().id())->version(), 1);
+  EXPECT_EQ(store_->GetRelease(r.release().id())->release().weight(), 0);
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

@@ -1,0 +1,60 @@
+#include "controlplane/telemetry/metrics.h"
+
+namespace hosting::controlplane {
+
+HostdMetrics::HostdMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      reconciles_(prometheus::BuildCounter()
+                      .Name("hostd_reconcile_total")
+                      .Help("Reconcile passes by result (ok, error).")
+                      .Register(*registry_)),
+      reconcile_seconds_(prometheus::BuildHistogram()
+                             .Name("hostd_reconcile_duration_seconds")
+                             .Help("Duration of one reconcile pass of one service.")
+                             .Register(*registry_)),
+      actions_(prometheus::BuildCounter()
+                   .Name("hostd_reconcile_actions_total")
+                   .Help("Changes made to Swarm by the reconciler, by action.")
+                   .Register(*registry_)),
+      grpc_(prometheus::BuildCounter()
+                .Name("hostd_grpc_requests_total")
+                .Help("gRPC calls served, by method and status code.")
+                .Register(*registry_)) {
+  queue_depth_ = &prometheus::BuildGauge()
+                      .Name("hostd_workqueue_depth")
+                      .Help("Service keys waiting to be reconciled.")
+                      .Register(*registry_)
+                      .Add({});
+  docker_reachable_ = &prometheus::BuildGauge()
+                           .Name("hostd_docker_reachable")
+                           .Help("1 while the Docker engine answers, else 0.")
+                           .Register(*registry_)
+                           .Add({});
+  services_ = &prometheus::BuildGauge()
+                   .Name("hostd_services")
+                   .Help("Hosted services in the desired state.")
+                   .Register(*registry_)
+                   .Add({});
+  watchers_ = &prometheus::BuildGauge()
+                   .Name("hostd_event_watchers")
+                   .Help("Open event streams (WatchEvents and WatchRelease).")
+                   .Register(*registry_)
+                   .Add({});
+}
+
+void HostdMetrics::ObserveReconcile(const std::string& result, double seconds) {
+  reconciles_.Add({{"result", result}}).Increment();
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  reconcile_seconds_.Add({}, kBuckets).Observe(seconds);
+}
+
+void HostdMetrics::CountAction(const std::string& action) {
+  actions_.Add({{"action", action}}).Increment();
+}
+
+void HostdMetrics::CountGrpc(const std::string& method, const std::string& code) {
+  grpc_.Add({{"method", method}, {"code", code}}).Increment();
+}
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace hosting::controlplane {
+
+// hostd's Prometheus metrics. One instance per hostd; exposed on --metrics-listen.
+class HostdMetrics {
+ public:
+  HostdMetrics();
+
+  std::shared_ptr<prometheus::Registry> registry() { return registry_; }
+
+  // result: ok, error.
+  void ObserveReconcile(const std::string& result, double seconds);
+  // action: created, scaled, updated, removed, repaired.
+  void CountAction(const std::string& action);
+  void SetQueueDepth(double depth) { queue_depth_->Set(depth); }
+  void SetDockerReachable(bool reachable) { docker_reachable_->Set(reachable ? 1 : 0); }
+  void SetServices(double n) { services_->Set(n); }
+  void CountGrpc(const std::string& method, const std::string& code);
+  // Every open event stream, whatever it follows (WatchEvents, WatchRelease).
+  void WatcherOpened() { watchers_->Increment(); }
+  void WatcherClosed() { watchers_->Decrement(); }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& reconciles_;
+  prometheus::Family<prometheus::Histogram>& reconcile_seconds_;
+  prometheus::Family<prometheus::Counter>& actions_;
+  prometheus::Family<prometheus::Counter>& grpc_;
+  prometheus::Gauge* queue_depth_;
+  prometheus::Gauge* docker_reachable_;
+  prometheus::Gauge* services_;
+  prometheus::Gauge* watchers_;
+};
+
+}  // namespace hosting::controlplane
