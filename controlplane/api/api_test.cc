@@ -154,6 +154,42 @@ TEST_F(ApiTest, PullImageAsksEveryNodeAtOnceAndFinishesFromTheirAnswers) {
   hub_.Remove(&n2);
 }
 
+TEST_F(ApiTest, WatchEventsReplaysFromASequenceThenEnds) {
+  for (int i = 1; i <= 5; ++i) cp_.events.Publish("test.tick", "web", 0, absl::StrCat("tick ", i));
+  auto cluster = hosting::v1::Cluster::NewStub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  hosting::v1::WatchEventsRequest req;
+  req.set_since_sequence(2);
+  req.set_no_follow(true);
+  auto reader = cluster->WatchEvents(&ctx, req);
+  std::vector<int64_t> seen;
+  for (hosting::v1::Event e; reader->Read(&e);) seen.push_back(e.sequence());
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(seen, (std::vector<int64_t>{3, 4, 5}));
+}
+
+// A watcher that reads nothing while events pile up is ended, naming where to resume; the
+// publishers are not held up by it.
+TEST_F(ApiTest, ASlowWatcherIsEndedWithTheSequenceToResumeFrom) {
+  auto cluster = hosting::v1::Cluster::NewStub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  hosting::v1::WatchEventsRequest req;
+  auto reader = cluster->WatchEvents(&ctx, req);
+  ASSERT_TRUE(AwaitGauge("hostd_event_watchers", 1));
+  // More than the backlog bound, with large messages so gRPC's buffers fill first.
+  const std::string big(4096, 'x');
+  for (int i = 0; i < 12000; ++i) cp_.events.Publish("test.flood", "web", 0, big);
+  hosting::v1::Event e;
+  int read = 0;
+  while (reader->Read(&e)) ++read;
+  grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_THAT(st.error_message(), ::testing::HasSubstr("since_sequence="));
+  EXPECT_LT(read, 12000);
+}
+
 TEST_F(ApiTest, ErrorsKeepTheirCodesAcrossTheEdge) {
   auto services = hosting::v1::ServiceManager::NewStub(channel_);
   grpc::ClientContext ctx;

@@ -332,6 +332,10 @@ TEST(AutoscalerTest, ForecastScalesAheadOfARampAndNeverDown) {
     EXPECT_GE(ahead.replicas(), reactive.replicas()) << i;
   }
   EXPECT_GT(ahead.replicas(), reactive.replicas());
+  // The forecast has the capacity for the load during the ramp, and no later than the
+  // reactive policy (which may not get there at all while the ramp lasts).
+  EXPECT_GT(ahead_first, 0) << "the forecast never caught up with the ramp";
+  if (reactive_first > 0) EXPECT_LE(ahead_first, reactive_first);
   // The ramp stops: the forecast never takes the size below what the metrics hold.
   const int before = ahead.replicas();
   for (int i = 0; i < 5; ++i) ahead.Step(1100);

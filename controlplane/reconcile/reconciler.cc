@@ -32,7 +32,13 @@ std::string LabelOr(const docker::ServiceInfo& s, const char* key) {
 Reconciler::Reconciler(Store& store, docker::DockerClient& docker, EventLog& events,
                        HostdMetrics& metrics, ReconcilerOptions options)
     : store_(store), docker_(docker), events_(events), metrics_(metrics),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      cache_(docker, Clock::Real(), SwarmCache::Options{options_.controller_id}) {}
+
+void Reconciler::Acted(const std::string& action) {
+  metrics_.CountAction(action);
+  cache_.Invalidate();  // what hostd just wrote shows in the next reads
+}
 
 Reconciler::~Reconciler() { Stop(); }
 
@@ -112,7 +118,7 @@ absl::StatusOr<int64_t> Reconciler::EnsureRevision(const std::string& name,
     }
     if (!id.ok()) return id.status();
     const bool repair = last.has_value();
-    metrics_.CountAction(repair ? "repaired" : "created");
+    Acted(repair ? "repaired" : "created");
     events_.Publish(repair ? "reconcile.repaired" : "reconcile.created", name, revision,
                     repair ? absl::StrCat("Swarm service ", want,
                                           " was removed outside hostd; created it again")
@@ -132,7 +138,7 @@ absl::StatusOr<int64_t> Reconciler::EnsureRevision(const std::string& name,
             return absl::OkStatus();
           }));
       const bool repair = last.has_value() && last->hash == hash;
-      metrics_.CountAction(repair ? "repaired" : "updated");
+      Acted(repair ? "repaired" : "updated");
       events_.Publish(repair ? "reconcile.repaired" : "reconcile.updated", name, revision,
                       absl::StrCat(repair ? "spec of Swarm service " : "rewrote Swarm service ",
                                    want, repair ? " was changed outside hostd; restored it" : ""),
@@ -144,7 +150,7 @@ absl::StatusOr<int64_t> Reconciler::EnsureRevision(const std::string& name,
             return absl::OkStatus();
           }));
       const bool repair = last.has_value() && last->replicas == replicas;
-      metrics_.CountAction(repair ? "repaired" : "scaled");
+      Acted(repair ? "repaired" : "scaled");
       events_.Publish(
           repair ? "reconcile.repaired" : "reconcile.scaled", name, revision,
           repair ? absl::StrCat("Swarm service ", want, " was scaled to ", current->replicas,
@@ -174,7 +180,7 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string
     for (const auto& s : swarm) {
       absl::Status st = docker_.RemoveService(s.id);
       if (!st.ok() && !absl::IsNotFound(st)) return st;
-      metrics_.CountAction("removed");
+      Acted("removed");
       events_.Publish("reconcile.removed", name, RevisionOf(s),
                       absl::StrCat("removed Swarm service ", s.name, ": service '", name,
                                    "' has no desired state"),
@@ -221,7 +227,7 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string
     for (const auto* o : others) {
       absl::Status st = docker_.RemoveService(o->id);
       if (!st.ok() && !absl::IsNotFound(st)) return st;
-      metrics_.CountAction("removed");
+      Acted("removed");
       events_.Publish("reconcile.removed", name, RevisionOf(*o),
                       absl::StrCat("removed Swarm service ", o->name, ": revision ", revision,
                                    " runs all ", replicas, " replicas"),
@@ -282,7 +288,7 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::SyncRollout(
     if (want.contains(RevisionOf(s))) continue;
     absl::Status st = docker_.RemoveService(s.id);
     if (!st.ok() && !absl::IsNotFound(st)) return st;
-    metrics_.CountAction("removed");
+    Acted("removed");
     events_.Publish("reconcile.removed", name, RevisionOf(s),
                     absl::StrCat("removed Swarm service ", s.name, ": not in the rollout of ",
                                  record.rollout.release_id().empty()
@@ -308,7 +314,8 @@ hosting::v1::ServiceStatus Reconciler::BuildStatus(const ServiceRecord& record,
   hosting::v1::ServiceStatus status;
   std::vector<const docker::ServiceInfo*> mine;
   for (const auto& s : swarm) {
-    if (LabelOr(s, kLabelService) == record.spec.name()) mine.push_back(&s);
+    auto it = s.labels.find(kLabelService);
+    if (it != s.labels.end() && it->second == record.spec.name()) mine.push_back(&s);
   }
   std::sort(mine.begin(), mine.end(), [](const auto* a, const auto* b) {
     return RevisionOf(*a) > RevisionOf(*b);
@@ -321,7 +328,9 @@ hosting::v1::ServiceStatus Reconciler::BuildStatus(const ServiceRecord& record,
     rs->set_revision(RevisionOf(*s));
     rs->set_swarm_service_name(s->name);
     rs->set_swarm_service_id(s->id);
-    rs->set_image(s->spec.value("/TaskTemplate/ContainerSpec/Image"_json_pointer, ""));
+    // Parsed once: status reads run at API rates.
+    static const nlohmann::json::json_pointer kImage("/TaskTemplate/ContainerSpec/Image");
+    rs->set_image(s->spec.value(kImage, ""));
     rs->set_desired_replicas(static_cast<int32_t>(std::max<int64_t>(s->replicas, 0)));
     rs->set_running_tasks(static_cast<int32_t>(std::max<int64_t>(s->running_tasks, 0)));
     rs->set_current(rs->revision() == record.revision);
@@ -379,17 +388,26 @@ hosting::v1::ServiceStatus Reconciler::BuildStatus(const ServiceRecord& record,
   return status;
 }
 
+absl::StatusOr<std::shared_ptr<const SwarmView>> Reconciler::CurrentView() {
+  if (!cache_running_.load()) return cache_.Relist();
+  return cache_.View();
+}
+
 absl::StatusOr<hosting::v1::ServiceStatus> Reconciler::Observe(const ServiceRecord& record) {
-  ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm,
-                   docker_.ListServices(OwnedBy(record.spec.name())));
-  return BuildStatus(record, swarm);
+  ASSIGN_OR_RETURN(std::shared_ptr<const SwarmView> view, CurrentView());
+  hosting::v1::ServiceStatus status = BuildStatus(record, view->services);
+  *status.mutable_observed_at() = ToTimestamp(view->listed_at);
+  return status;
 }
 
 absl::StatusOr<std::map<std::string, hosting::v1::ServiceStatus>> Reconciler::ObserveAll(
     const std::vector<ServiceRecord>& records) {
-  ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm, docker_.ListServices(OwnedBy("")));
+  ASSIGN_OR_RETURN(std::shared_ptr<const SwarmView> view, CurrentView());
   std::map<std::string, hosting::v1::ServiceStatus> out;
-  for (const auto& r : records) out[r.spec.name()] = BuildStatus(r, swarm);
+  for (const auto& r : records) {
+    hosting::v1::ServiceStatus& status = out[r.spec.name()] = BuildStatus(r, view->services);
+    *status.mutable_observed_at() = ToTimestamp(view->listed_at);
+  }
   return out;
 }
 
@@ -461,6 +479,7 @@ void Reconciler::EventLoop() {
     SetDockerReachable(true, absl::StrCat("engine ", info->server_version, ", node ",
                                           info->node_id, info->control_available ? " (manager)" : ""));
     // Lists are the truth: after (re)connecting, every service is looked at again.
+    cache_.Invalidate();
     EnqueueAll();
     if (since == 0) since = absl::ToUnixSeconds(absl::Now());
     absl::Status st = docker_.StreamEvents(
@@ -471,6 +490,7 @@ void Reconciler::EventLoop() {
           if (it == e.attributes.end()) return;
           std::optional<RevisionName> rn = ParseRevisionServiceName(it->second);
           if (!rn) return;
+          cache_.Invalidate();
           Enqueue(rn->service);
           std::map<std::string, std::string> attrs = {{"swarm_service", it->second}};
           for (const auto& [k, v] : e.attributes) {
@@ -504,6 +524,8 @@ void Reconciler::Start() {
   absl::MutexLock lock(&mu_);
   if (started_) return;
   started_ = true;
+  cache_.Start();
+  cache_running_ = true;
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { WorkerLoop(); });
   threads_.emplace_back([this] { EventLoop(); });
   threads_.emplace_back([this] { ResyncLoop(); });
@@ -519,6 +541,8 @@ void Reconciler::Stop() {
   queue_.ShutDown();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  cache_running_ = false;
+  cache_.Stop();
 }
 
 }  // namespace hosting::controlplane

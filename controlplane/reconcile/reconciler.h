@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "controlplane/store/event_log.h"
 #include "controlplane/telemetry/metrics.h"
 #include "controlplane/store/store.h"
+#include "controlplane/reconcile/swarm_cache.h"
 #include "controlplane/reconcile/work_queue.h"
 #include "hosting/v1/service.pb.h"
 
@@ -63,10 +65,11 @@ class Reconciler {
   // Every service in the store and every Swarm service labelled hosting.service.
   void EnqueueAll();
 
-  // The observed state of a service from the Docker API, with the phase of its last sync.
+  // The observed state of a service, with the phase of its last sync: from the watch cache
+  // once started (status.observed_at says when Swarm was listed), from a fresh list before.
   // UNAVAILABLE when Docker cannot be reached.
   absl::StatusOr<hosting::v1::ServiceStatus> Observe(const ServiceRecord& record);
-  // The same for many services with one Docker call.
+  // The same for many services from one view.
   absl::StatusOr<std::map<std::string, hosting::v1::ServiceStatus>> ObserveAll(
       const std::vector<ServiceRecord>& records);
 
@@ -94,12 +97,16 @@ class Reconciler {
   void EventLoop();
   void ResyncLoop();
   void SetDockerReachable(bool reachable, const std::string& detail);
+  // Counts a change made to Swarm and marks the watch cache for a relist.
+  void Acted(const std::string& action);
   void SetState(const std::string& service, hosting::v1::ServicePhase phase, std::string message);
   absl::Status EnsureNetwork();
   // Filters for the Swarm services this hostd owns (of one hosted service, or all when empty).
   docker::Filters OwnedBy(const std::string& service) const;
   hosting::v1::ServiceStatus BuildStatus(const ServiceRecord& record,
                                          const std::vector<docker::ServiceInfo>& swarm);
+  // The watch cache's view while the reconciler runs; a fresh list otherwise (unit tests).
+  absl::StatusOr<std::shared_ptr<const SwarmView>> CurrentView();
 
   Store& store_;
   docker::DockerClient& docker_;
@@ -107,6 +114,8 @@ class Reconciler {
   HostdMetrics& metrics_;
   const ReconcilerOptions options_;
   WorkQueue queue_;
+  SwarmCache cache_;
+  std::atomic<bool> cache_running_{false};
 
   std::atomic<bool> docker_reachable_{true};
   std::atomic<bool> network_ready_{false};

@@ -1,5 +1,7 @@
 #include "controlplane/release/release_manager.h"
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -7,6 +9,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
+#include "common/proto_time.h"
 #include "controlplane/agents/agent_registry.h"
 #include "controlplane/testing/fake_control_plane.h"
 #include "controlplane/traffic/traffic_router.h"
@@ -156,6 +159,51 @@ TEST_F(ReleaseManagerTest, OperatorCallsDoNotWaitBehindASlowTick) {
   ASSERT_TRUE(pause.ok()) << pause.status();
   // The tick that read the release before the pause did not overwrite it.
   EXPECT_EQ(State(r->id()), hosting::v1::RELEASE_STATE_PAUSED);
+}
+
+TEST_F(ReleaseManagerTest, TheNewImageIsPrePulledBeforeTheFirstBatch) {
+  ASSERT_TRUE(cp_.Apply("web", "img:1", 2).ok());
+  (void)cp_.reconciler.Sync("web");
+  std::vector<std::string> pulled;
+  std::function<void(std::map<std::string, std::string>)> finish;
+  releases_.SetImagePuller(
+      [&](const std::string& image, std::function<void(std::map<std::string, std::string>)> done) {
+        pulled.push_back(image);
+        finish = std::move(done);
+      });
+  absl::StatusOr<hosting::v1::Release> r = releases_.Start(Start("img:2"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (int i = 0; i < 3; ++i) {
+    releases_.Tick();
+    clock_.Advance(absl::Seconds(1));
+  }
+  EXPECT_EQ(pulled, std::vector<std::string>{"img:2"});  // once, not per tick
+  // Until the pull answers, no new task is asked for.
+  EXPECT_EQ(cp_.store.base().GetService("web")->rollout.replicas().at(2), 0);
+  finish({{"n1", ""}, {"n2", "manifest unknown"}});
+  EXPECT_THAT(cp_.EventTypes(), Contains("release.pre_pulled"));
+  EXPECT_EQ(RunToEnd(r->id()), hosting::v1::RELEASE_STATE_SUCCEEDED);
+}
+
+TEST_F(ReleaseManagerTest, AWarmRevisionIsRemovedWhenItsTimeIsUp) {
+  ASSERT_TRUE(cp_.Apply("web", "img:1", 2).ok());
+  ASSERT_TRUE(cp_.Apply("web", "img:2", 2).ok());
+  // As a finished blue-green release leaves it: revision 1 kept warm for a minute.
+  ServiceRecord web = cp_.store.base().GetService("web").value();
+  (*web.rollout.mutable_replicas())[1] = 2;
+  (*web.rollout.mutable_replicas())[2] = 2;
+  (*web.rollout.mutable_weights())[2] = 100;
+  web.rollout.set_warm_revision(1);
+  *web.rollout.mutable_warm_until() = ToTimestamp(clock_.Now() + absl::Minutes(1));
+  ASSERT_TRUE(cp_.store.base().PutService(web, web.generation, nullptr).ok());
+  releases_.Tick();
+  EXPECT_EQ(cp_.store.base().GetService("web")->rollout.warm_revision(), 1);
+  clock_.Advance(absl::Minutes(1) + absl::Seconds(1));
+  releases_.Tick();
+  ServiceRecord after = cp_.store.base().GetService("web").value();
+  EXPECT_EQ(after.rollout.warm_revision(), 0);
+  EXPECT_TRUE(after.rollout.replicas().empty());
+  EXPECT_THAT(cp_.EventTypes(), Contains("release.warm_expired"));
 }
 
 TEST_F(ReleaseManagerTest, RollbackNeedsAnEarlierRevision) {

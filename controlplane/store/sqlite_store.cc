@@ -281,8 +281,19 @@ absl::StatusOr<int64_t> SqliteStore::CurrentGeneration(absl::string_view name) {
   return row ? q.Int(0) : 0;
 }
 
-absl::StatusOr<ServiceRecord> SqliteStore::GetService(absl::string_view name) {
-  absl::MutexLock lock(&mu_);
+void SqliteStore::Invalidate(absl::string_view name, absl::string_view release_id) {
+  absl::MutexLock lock(&cache_mu_);
+  ++epoch_;
+  if (!name.empty()) {
+    if (auto it = services_.find(name); it != services_.end()) services_.erase(it);
+    all_services_.reset();
+  }
+  if (!release_id.empty()) {
+    if (auto it = releases_.find(release_id); it != releases_.end()) releases_.erase(it);
+  }
+}
+
+absl::StatusOr<ServiceRecord> SqliteStore::ReadService(absl::string_view name) {
   Stmt q(db_,
          "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
          "FROM services "
@@ -301,8 +312,7 @@ absl::StatusOr<ServiceRecord> SqliteStore::GetService(absl::string_view name) {
   return r;
 }
 
-absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
-  absl::MutexLock lock(&mu_);
+absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ReadServices() {
   Stmt q(db_,
          "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
          "FROM services "
@@ -324,6 +334,44 @@ absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
   return out;
 }
 
+absl::StatusOr<ServiceRecord> SqliteStore::GetService(absl::string_view name) {
+  {
+    absl::MutexLock lock(&cache_mu_);
+    if (auto it = services_.find(name); it != services_.end()) return it->second;
+  }
+  absl::MutexLock lock(&mu_);
+  int64_t epoch;
+  {
+    absl::MutexLock cache(&cache_mu_);
+    epoch = epoch_;
+  }
+  absl::StatusOr<ServiceRecord> r = ReadService(name);
+  if (r.ok()) {
+    absl::MutexLock cache(&cache_mu_);
+    if (epoch_ == epoch) services_.insert_or_assign(std::string(name), *r);
+  }
+  return r;
+}
+
+absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
+  {
+    absl::MutexLock lock(&cache_mu_);
+    if (all_services_.has_value()) return *all_services_;
+  }
+  absl::MutexLock lock(&mu_);
+  int64_t epoch;
+  {
+    absl::MutexLock cache(&cache_mu_);
+    epoch = epoch_;
+  }
+  absl::StatusOr<std::vector<ServiceRecord>> all = ReadServices();
+  if (all.ok()) {
+    absl::MutexLock cache(&cache_mu_);
+    if (epoch_ == epoch) all_services_ = *all;
+  }
+  return all;
+}
+
 absl::StatusOr<int64_t> SqliteStore::PutService(const ServiceRecord& record,
                                                 int64_t expected_generation,
                                                 const RevisionRecord* new_revision) {
@@ -340,6 +388,7 @@ absl::StatusOr<int64_t> SqliteStore::PutServiceLocked(const ServiceRecord& recor
                                                       const RevisionRecord* new_revision) {
   const std::string& name = record.spec.name();
   if (name.empty()) return absl::InvalidArgumentError("service record without a name");
+  Invalidate(name, "");
   ASSIGN_OR_RETURN(std::string spec_json, SpecToJson(record.spec));
   ASSIGN_OR_RETURN(int64_t current, CurrentGeneration(name));
   if (current != expected_generation) {
@@ -447,6 +496,7 @@ absl::StatusOr<Store::ReleaseWrite> SqliteStore::UpdateRelease(
     int64_t expected_generation) {
   const std::string& id = release.release().id();
   absl::MutexLock lock(&mu_);
+  Invalidate("", id);
   Txn txn(db_);
   RETURN_IF_ERROR(txn.begun());
   {
@@ -495,12 +545,23 @@ absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ReadReleases(Stmt&
 }  // namespace
 
 absl::StatusOr<hosting::internal::ReleaseRecord> SqliteStore::GetRelease(absl::string_view id) {
+  {
+    absl::MutexLock lock(&cache_mu_);
+    if (auto it = releases_.find(id); it != releases_.end()) return it->second;
+  }
   absl::MutexLock lock(&mu_);
+  int64_t epoch;
+  {
+    absl::MutexLock cache(&cache_mu_);
+    epoch = epoch_;
+  }
   Stmt q(db_, "SELECT body FROM releases WHERE id = ?");
   RETURN_IF_ERROR(q.prepared());
   q.Bind(1, id);
   ASSIGN_OR_RETURN(auto rows, ReadReleases(q));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("release '", id, "' not found"));
+  absl::MutexLock cache(&cache_mu_);
+  if (epoch_ == epoch) releases_.insert_or_assign(std::string(id), rows.front());
   return rows.front();
 }
 
@@ -524,6 +585,7 @@ absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> SqliteStore::ListA
 
 absl::Status SqliteStore::DeleteService(absl::string_view name, int64_t expected_generation) {
   absl::MutexLock lock(&mu_);
+  Invalidate(name, "");
   Txn txn(db_);
   RETURN_IF_ERROR(txn.begun());
   ASSIGN_OR_RETURN(int64_t current, CurrentGeneration(name));

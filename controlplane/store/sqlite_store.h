@@ -1,7 +1,11 @@
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -14,6 +18,11 @@ namespace hosting::controlplane {
 // Store on an embedded SQLite file (WAL mode). One connection, serialized by a mutex: hostd's
 // write rate is low and this keeps transactions trivially correct. Schema migrations run at
 // Open and are recorded in schema_migrations.
+//
+// Reads of services and releases are served from memory once read: one hostd owns the file, so
+// every write passes here and drops what it changes (before its transaction commits or rolls
+// back), and a read that raced a write does not keep what it read (an epoch check). Cached
+// reads take their own lock, never the connection's, so they do not wait for a write's fsync.
 class SqliteStore final : public Store {
  public:
   // `path` may be ":memory:" for tests.
@@ -56,8 +65,24 @@ class SqliteStore final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> CurrentGeneration(absl::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  // Drops cached copies of service `name` (and the full list) and of release `release_id`
+  // (may be empty). Called with mu_ held, inside the writing transaction.
+  void Invalidate(absl::string_view name, absl::string_view release_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<ServiceRecord> ReadService(absl::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<ServiceRecord>> ReadServices() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(cache_mu_);
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex cache_mu_;
+  // Bumped by every write; a read fills the cache only if it did not change meanwhile.
+  int64_t epoch_ ABSL_GUARDED_BY(cache_mu_) = 0;
+  std::map<std::string, ServiceRecord, std::less<>> services_ ABSL_GUARDED_BY(cache_mu_);
+  std::optional<std::vector<ServiceRecord>> all_services_ ABSL_GUARDED_BY(cache_mu_);
+  std::map<std::string, hosting::internal::ReleaseRecord, std::less<>> releases_
+      ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace hosting::controlplane

@@ -106,15 +106,10 @@ absl::StatusOr<std::string> HaproxyLoadBalancer::Execute(absl::string_view comma
   return out;
 }
 
-absl::StatusOr<std::vector<LbServer>> HaproxyLoadBalancer::Servers(const std::string& backend) {
-  absl::StatusOr<std::string> state = Execute(absl::StrCat("show servers state ", backend));
-  if (!state.ok()) return state.status();
-  if (absl::StrContains(*state, "Can't find backend")) {
-    return absl::NotFoundError(absl::StrCat("HAProxy has no backend '", backend, "'"));
-  }
+std::vector<LbServer> HaproxyLoadBalancer::ParseServersState(const std::string& backend,
+                                                             absl::string_view text) {
   std::vector<LbServer> out;
-  std::map<std::string, size_t> index;
-  for (absl::string_view line : absl::StrSplit(*state, '\n')) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (line.empty() || line[0] == '#' || line == "1") continue;
     std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
     if (f.size() < 19 || f[1] != backend) continue;
@@ -125,22 +120,40 @@ absl::StatusOr<std::vector<LbServer>> HaproxyLoadBalancer::Servers(const std::st
     (void)absl::SimpleAtoi(f[6], &admin);
     (void)absl::SimpleAtoi(f[7], &s.weight);
     (void)absl::SimpleAtoi(f[18], &s.port);
-    // srv_admin_state: 0x01 forced maintenance, 0x10 forced drain (haproxy/server-t.h).
-    s.state = (admin & 0x0F) ? LbServer::State::kMaint
-              : (admin & 0x30) ? LbServer::State::kDrain
+    // srv_admin_state (haproxy/server-t.h): maintenance 0x01 forced, 0x02 inherited, 0x04
+    // from a resolver, 0x20 resolution, 0x40 hostname; drain 0x08 forced (the runtime API's
+    // "set server state drain"), 0x10 inherited.
+    s.state = (admin & 0x67) ? LbServer::State::kMaint
+              : (admin & 0x18) ? LbServer::State::kDrain
                                : LbServer::State::kReady;
-    index[s.name] = out.size();
     out.push_back(std::move(s));
   }
-  absl::StatusOr<std::string> stat = Execute(absl::StrCat("show stat ", backend, " 4 -1"));
-  if (!stat.ok()) return stat.status();
-  for (absl::string_view line : absl::StrSplit(*stat, '\n')) {
+  return out;
+}
+
+void HaproxyLoadBalancer::AddSessions(const std::string& backend, absl::string_view stat_csv,
+                                      std::vector<LbServer>& servers) {
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < servers.size(); ++i) index[servers[i].name] = i;
+  for (absl::string_view line : absl::StrSplit(stat_csv, '\n')) {
     std::vector<absl::string_view> f = absl::StrSplit(line, ',');
     if (f.size() < 5 || f[0] != backend) continue;
     auto it = index.find(std::string(f[1]));
     if (it == index.end()) continue;
-    (void)absl::SimpleAtoi(f[4], &out[it->second].sessions);
+    (void)absl::SimpleAtoi(f[4], &servers[it->second].sessions);
   }
+}
+
+absl::StatusOr<std::vector<LbServer>> HaproxyLoadBalancer::Servers(const std::string& backend) {
+  absl::StatusOr<std::string> state = Execute(absl::StrCat("show servers state ", backend));
+  if (!state.ok()) return state.status();
+  if (absl::StrContains(*state, "Can't find backend")) {
+    return absl::NotFoundError(absl::StrCat("HAProxy has no backend '", backend, "'"));
+  }
+  std::vector<LbServer> out = ParseServersState(backend, *state);
+  absl::StatusOr<std::string> stat = Execute(absl::StrCat("show stat ", backend, " 4 -1"));
+  if (!stat.ok()) return stat.status();
+  AddSessions(backend, *stat, out);
   return out;
 }
 

@@ -62,6 +62,13 @@ class HaproxyLoadBalancer final : public LoadBalancer {
   // Sends one command and returns HAProxy's answer.
   absl::StatusOr<std::string> Execute(absl::string_view command);
 
+  // The servers of `backend` in an answer to "show servers state" (name, address, port, weight,
+  // admin state), and their open sessions from "show stat" CSV.
+  static std::vector<LbServer> ParseServersState(const std::string& backend,
+                                                 absl::string_view text);
+  static void AddSessions(const std::string& backend, absl::string_view stat_csv,
+                          std::vector<LbServer>& servers);
+
  private:
   std::string address_;
 };

@@ -183,6 +183,16 @@ absl::Status HostdProcess::Start() {
   return ready;
 }
 
+bool ChildRunning(pid_t pid) {
+  if (pid <= 0) return false;
+  siginfo_t info{};
+  // WNOWAIT leaves an exited child to be reaped by Stop/Wait, which report its status.
+  if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    return false;
+  }
+  return info.si_pid == 0;
+}
+
 int HostdProcess::Stop(int signal) {
   if (pid_ <= 0) return -1;
   kill(pid_, signal);

@@ -54,6 +54,10 @@ std::string HostdBinary();
 std::string HostctlBinary();
 std::string SourceDir();
 
+// Whether child `pid` (of this process) has not exited, without reaping it: a check of
+// "still alive" that can fail.
+bool ChildRunning(pid_t pid);
+
 // hostd as a child process on free loopback ports, with its own data directory.
 class HostdProcess {
  public:
@@ -66,7 +70,8 @@ class HostdProcess {
   absl::Status Start();
   // Sends `signal` and waits for the process to exit; returns its exit status.
   int Stop(int signal = 15);
-  bool running() const { return pid_ > 0; }
+  // Whether the process has not exited (asks the kernel: a crashed child reads false).
+  bool running() const { return ChildRunning(pid_); }
   pid_t pid() const { return pid_; }
 
   const std::string& address() const { return address_; }
@@ -134,7 +139,8 @@ class AppsvcProcess {
   int Wait();
   int port() const { return port_; }
   std::string url(const std::string& path) const;
-  bool running() const { return pid_ > 0; }
+  // Whether the process has not exited (asks the kernel: a crashed child reads false).
+  bool running() const { return ChildRunning(pid_); }
 
  private:
   std::vector<std::string> env_;
@@ -154,7 +160,8 @@ class AgentProcess {
   ~AgentProcess();
   absl::Status Start();
   int Stop(int signal = 15);
-  bool running() const { return pid_ > 0; }
+  // Whether the process has not exited (asks the kernel: a crashed child reads false).
+  bool running() const { return ChildRunning(pid_); }
   pid_t pid() const { return pid_; }
   const std::string& metrics_address() const { return metrics_address_; }
 

@@ -452,15 +452,16 @@ TEST(HostdRestartTest, RestartChangesNothingThatWasRight) {
                     grpc::ClientContext ctx;
                     hosting::v1::GetServiceRequest req;
                     req.set_name(name);
+                    // last_reconciled is set once the restarted reconciler has synced this
+                    // service (READY alone is the live comparison, true before any sync).
                     return stub->GetService(&ctx, req, &s).ok() &&
-                           s.status().phase() == hosting::v1::SERVICE_PHASE_READY;
+                           s.status().phase() == hosting::v1::SERVICE_PHASE_READY &&
+                           s.status().has_last_reconciled();
                   },
-                  kConverge, "READY after restart")
+                  kConverge, "READY and synced after restart")
                   .ok());
   EXPECT_EQ(s.revision(), 1);
   EXPECT_EQ(s.generation(), 1);
-  // Give the restarted reconciler its full pass (start-up enqueues everything).
-  absl::SleepFor(absl::Seconds(2));
   EXPECT_EQ(SwarmServicesOf(name), std::vector<std::string>{name + "-r1 2 2"});
   const std::string after = Shell(absl::StrCat("docker service inspect ", name,
                                               "-r1 --format '{{.ID}} {{.Version.Index}}'")).output;

@@ -1,0 +1,295 @@
+// Measures the control API's read and no-op write rates against a real hostd on the real
+// Docker engine: closed-loop callers on the generated stubs (not a timed test: a benchmark that
+// prints figures for docs/performance.md).
+//
+//   build/tests/bench/api_bench [callers=16] [seconds=5] [services=5]
+//
+// It starts hostd, applies `services` services (1 task each of hosting/sample:v1) and releases
+// one of them to v2, then for each call runs `callers` threads, each sending its next call as
+// soon as the last returns, for `seconds` after a one-second warm-up. Every call's latency is
+// kept; errors are counted and printed, never folded into the latencies.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "grpcpp/grpcpp.h"
+#include "hosting/v1/releases.grpc.pb.h"
+#include "hosting/v1/service.grpc.pb.h"
+#include "tests/integration/harness.h"
+
+namespace {
+
+using hosting::testing::HostdProcess;
+
+struct Result {
+  int64_t calls = 0;
+  int64_t errors = 0;
+  std::string first_error;
+  std::vector<double> latencies_us;
+};
+
+// An asynchronous call: starts one call and runs `done` with its status when it ends.
+using AsyncCall = std::function<void(std::function<void(grpc::Status)> done)>;
+
+// One closed loop per caller on gRPC's callback API (the next call starts from the last one's
+// completion), so that the client's threads cost little of the machine the server runs on.
+Result Run(int callers, absl::Duration warmup, absl::Duration duration,
+           const std::function<AsyncCall(int caller)>& make_call) {
+  struct Caller {
+    AsyncCall call;
+    Result result;
+    absl::Time started;
+  };
+  std::vector<Caller> per(callers);
+  std::atomic<bool> measuring{false}, done{false};
+  absl::Mutex mu;
+  int running = callers;
+  std::function<void(int)> issue = [&](int i) {
+    Caller& c = per[i];
+    c.started = absl::Now();
+    c.call([&, i](grpc::Status st) {
+      Caller& c = per[i];
+      const double us = absl::ToDoubleMicroseconds(absl::Now() - c.started);
+      if (measuring.load(std::memory_order_relaxed)) {
+        ++c.result.calls;
+        if (!st.ok()) {
+          if (c.result.errors++ == 0) c.result.first_error = st.error_message();
+        } else {
+          c.result.latencies_us.push_back(us);
+        }
+      }
+      if (done.load(std::memory_order_relaxed)) {
+        absl::MutexLock lock(&mu);
+        --running;
+        return;
+      }
+      issue(i);
+    });
+  };
+  for (int i = 0; i < callers; ++i) {
+    per[i].call = make_call(i);
+    per[i].result.latencies_us.reserve(200000);
+  }
+  for (int i = 0; i < callers; ++i) issue(i);
+  absl::SleepFor(warmup);
+  measuring = true;
+  absl::SleepFor(duration);
+  measuring = false;
+  done = true;
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &running));
+  }
+  Result all;
+  for (auto& c : per) {
+    all.calls += c.result.calls;
+    all.errors += c.result.errors;
+    if (all.first_error.empty()) all.first_error = c.result.first_error;
+    all.latencies_us.insert(all.latencies_us.end(), c.result.latencies_us.begin(),
+                            c.result.latencies_us.end());
+  }
+  std::sort(all.latencies_us.begin(), all.latencies_us.end());
+  return all;
+}
+
+double Pct(const std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int callers = argc > 1 ? std::atoi(argv[1]) : 16;
+  const double seconds = argc > 2 ? std::atof(argv[2]) : 5;
+  const int services = argc > 3 ? std::atoi(argv[3]) : 5;
+  if (absl::Status s = hosting::testing::CheckDockerSwarm(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+  HostdProcess hostd(hosting::testing::MakeTempDir("hosting-apibench-"));
+  if (absl::Status s = hostd.Start(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+  auto setup = hosting::v1::ServiceManager::NewStub(hostd.channel());
+  std::vector<hosting::v1::ApplyServiceRequest> applies;
+  for (int i = 0; i < services; ++i) {
+    const std::string name = absl::StrCat("apibench-", i);
+    hosting::testing::RemoveSwarmServicesOf(name);
+    hosting::v1::ApplyServiceRequest req;
+    req.mutable_spec()->set_name(name);
+    req.mutable_spec()->set_image("hosting/sample:v1");
+    req.mutable_spec()->set_replicas(1);
+    req.mutable_spec()->mutable_stop_grace_period()->set_seconds(1);
+    hosting::v1::ApplyServiceResponse resp;
+    grpc::ClientContext ctx;
+    if (grpc::Status st = setup->ApplyService(&ctx, req, &resp); !st.ok()) {
+      std::fprintf(stderr, "apply %s: %s\n", name.c_str(), st.error_message().c_str());
+      return 1;
+    }
+    applies.push_back(req);
+  }
+  // One release (rolling to v2) for GetRelease, waited for.
+  auto releases_setup = hosting::v1::Releases::NewStub(hostd.channel());
+  hosting::v1::StartReleaseRequest start;
+  start.set_service("apibench-0");
+  start.set_image("hosting/sample:v2");
+  hosting::v1::Release release;
+  {
+    grpc::ClientContext ctx;
+    if (grpc::Status st = releases_setup->StartRelease(&ctx, start, &release); !st.ok()) {
+      std::fprintf(stderr, "release: %s\n", st.error_message().c_str());
+      return 1;
+    }
+  }
+  const absl::Time limit = absl::Now() + absl::Minutes(3);
+  for (hosting::v1::Release r;; absl::SleepFor(absl::Milliseconds(200))) {
+    grpc::ClientContext ctx;
+    hosting::v1::GetReleaseRequest get;
+    get.set_id(release.id());
+    if (releases_setup->GetRelease(&ctx, get, &r).ok() &&
+        r.state() == hosting::v1::RELEASE_STATE_SUCCEEDED) {
+      break;
+    }
+    if (absl::Now() > limit) {
+      std::fprintf(stderr, "release %s did not succeed: %s\n", release.id().c_str(),
+                   r.message().c_str());
+      return 1;
+    }
+  }
+  applies[0].mutable_spec()->set_image("hosting/sample:v2");  // what it runs now
+
+  // Several connections, as several clients would have.
+  constexpr int kChannels = 4;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < kChannels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    channels.push_back(grpc::CreateCustomChannel(hostd.address(),
+                                                 grpc::InsecureChannelCredentials(), args));
+  }
+
+  struct Case {
+    std::string name;
+    std::function<AsyncCall(int)> make;
+  };
+  // Each call owns its context and response until its callback has run. `start` begins the
+  // call with the callback API; `check` turns a wrong answer into an error.
+  auto unary = [](auto start, auto check) -> AsyncCall {
+    return [start, check](std::function<void(grpc::Status)> done) {
+      using Response = std::remove_cvref_t<
+          typename decltype(std::function(check))::argument_type>;
+      struct Call {
+        grpc::ClientContext ctx;
+        Response response;
+      };
+      auto call = std::make_shared<Call>();
+      start(&call->ctx, &call->response, [call, check, done](grpc::Status st) {
+        if (st.ok()) st = check(call->response);
+        done(st);
+      });
+    };
+  };
+  using SM = hosting::v1::ServiceManager;
+  using RS = hosting::v1::Releases;
+  using Callback = std::function<void(grpc::Status)>;
+  std::vector<Case> cases = {
+      {"GetService", [&](int i) {
+         std::shared_ptr<SM::Stub> stub = SM::NewStub(channels[i % kChannels]);
+         auto req = std::make_shared<hosting::v1::GetServiceRequest>();
+         req->set_name(absl::StrCat("apibench-", i % services));
+         return unary(
+             [stub, req](grpc::ClientContext* ctx, hosting::v1::Service* out, Callback cb) {
+               stub->async()->GetService(ctx, req.get(), out, std::move(cb));
+             },
+             [](const hosting::v1::Service& s) {
+               return s.status().revisions().empty()
+                          ? grpc::Status(grpc::StatusCode::INTERNAL, "no observed status")
+                          : grpc::Status::OK;
+             });
+       }},
+      {"ListServices", [&](int i) {
+         std::shared_ptr<SM::Stub> stub = SM::NewStub(channels[i % kChannels]);
+         auto req = std::make_shared<hosting::v1::ListServicesRequest>();
+         return unary(
+             [stub, req](grpc::ClientContext* ctx, hosting::v1::ListServicesResponse* out,
+                         Callback cb) {
+               stub->async()->ListServices(ctx, req.get(), out, std::move(cb));
+             },
+             [services](const hosting::v1::ListServicesResponse& r) {
+               return r.services_size() == services
+                          ? grpc::Status::OK
+                          : grpc::Status(grpc::StatusCode::INTERNAL, "short list");
+             });
+       }},
+      {"GetRelease", [&](int i) {
+         std::shared_ptr<RS::Stub> stub = RS::NewStub(channels[i % kChannels]);
+         auto req = std::make_shared<hosting::v1::GetReleaseRequest>();
+         req->set_id(release.id());
+         return unary(
+             [stub, req](grpc::ClientContext* ctx, hosting::v1::Release* out, Callback cb) {
+               stub->async()->GetRelease(ctx, req.get(), out, std::move(cb));
+             },
+             [](const hosting::v1::Release& r) {
+               return r.state() == hosting::v1::RELEASE_STATE_SUCCEEDED
+                          ? grpc::Status::OK
+                          : grpc::Status(grpc::StatusCode::INTERNAL, "wrong release");
+             });
+       }},
+      {"ApplyService (unchanged)", [&](int i) {
+         std::shared_ptr<SM::Stub> stub = SM::NewStub(channels[i % kChannels]);
+         auto req = std::make_shared<hosting::v1::ApplyServiceRequest>(applies[i % services]);
+         return unary(
+             [stub, req](grpc::ClientContext* ctx, hosting::v1::ApplyServiceResponse* out,
+                         Callback cb) {
+               stub->async()->ApplyService(ctx, req.get(), out, std::move(cb));
+             },
+             [](const hosting::v1::ApplyServiceResponse& r) {
+               return r.changed() ? grpc::Status(grpc::StatusCode::INTERNAL,
+                                                 "an unchanged apply changed")
+                                  : grpc::Status::OK;
+             });
+       }},
+  };
+
+  std::printf("api_bench: %d callers, %.0f s per call, %d services, hostd %s\n\n", callers,
+              seconds, services, hostd.address().c_str());
+  std::printf("| call | calls/s | p50 ms | p99 ms | max ms | errors |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+  int failed = 0;
+  for (const Case& c : cases) {
+    Result r = Run(callers, absl::Seconds(1), absl::Seconds(seconds), c.make);
+    std::printf("| %s | %.0f | %.3f | %.3f | %.3f | %lld |\n", c.name.c_str(),
+                static_cast<double>(r.calls - r.errors) / seconds, Pct(r.latencies_us, 0.5) / 1e3,
+                Pct(r.latencies_us, 0.99) / 1e3,
+                r.latencies_us.empty() ? 0 : r.latencies_us.back() / 1e3,
+                static_cast<long long>(r.errors));
+    if (r.errors > 0) {
+      std::fprintf(stderr, "%s: first error: %s\n", c.name.c_str(), r.first_error.c_str());
+      ++failed;
+    }
+  }
+  for (int i = 0; i < services; ++i) {
+    hosting::v1::DeleteServiceRequest del;
+    del.set_name(absl::StrCat("apibench-", i));
+    hosting::v1::DeleteServiceResponse out;
+    grpc::ClientContext ctx;
+    (void)setup->DeleteService(&ctx, del, &out);
+  }
+  absl::SleepFor(absl::Seconds(2));  // let hostd remove the Swarm services it made
+  for (int i = 0; i < services; ++i) {
+    hosting::testing::RemoveSwarmServicesOf(absl::StrCat("apibench-", i));
+  }
+  return failed == 0 ? 0 : 1;
+}
