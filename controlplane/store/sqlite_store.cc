@@ -293,6 +293,11 @@ void SqliteStore::Invalidate(absl::string_view name, absl::string_view release_i
   }
 }
 
+int64_t SqliteStore::CacheEpoch() {
+  absl::MutexLock lock(&cache_mu_);
+  return epoch_;
+}
+
 absl::StatusOr<ServiceRecord> SqliteStore::ReadService(absl::string_view name) {
   Stmt q(db_,
          "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
@@ -340,11 +345,7 @@ absl::StatusOr<ServiceRecord> SqliteStore::GetService(absl::string_view name) {
     if (auto it = services_.find(name); it != services_.end()) return it->second;
   }
   absl::MutexLock lock(&mu_);
-  int64_t epoch;
-  {
-    absl::MutexLock cache(&cache_mu_);
-    epoch = epoch_;
-  }
+  const int64_t epoch = CacheEpoch();
   absl::StatusOr<ServiceRecord> r = ReadService(name);
   if (r.ok()) {
     absl::MutexLock cache(&cache_mu_);
@@ -359,11 +360,7 @@ absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
     if (all_services_.has_value()) return *all_services_;
   }
   absl::MutexLock lock(&mu_);
-  int64_t epoch;
-  {
-    absl::MutexLock cache(&cache_mu_);
-    epoch = epoch_;
-  }
+  const int64_t epoch = CacheEpoch();
   absl::StatusOr<std::vector<ServiceRecord>> all = ReadServices();
   if (all.ok()) {
     absl::MutexLock cache(&cache_mu_);
@@ -550,11 +547,7 @@ absl::StatusOr<hosting::internal::ReleaseRecord> SqliteStore::GetRelease(absl::s
     if (auto it = releases_.find(id); it != releases_.end()) return it->second;
   }
   absl::MutexLock lock(&mu_);
-  int64_t epoch;
-  {
-    absl::MutexLock cache(&cache_mu_);
-    epoch = epoch_;
-  }
+  const int64_t epoch = CacheEpoch();
   Stmt q(db_, "SELECT body FROM releases WHERE id = ?");
   RETURN_IF_ERROR(q.prepared());
   q.Bind(1, id);

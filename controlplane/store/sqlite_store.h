@@ -69,6 +69,8 @@ class SqliteStore final : public Store {
   // (may be empty). Called with mu_ held, inside the writing transaction.
   void Invalidate(absl::string_view name, absl::string_view release_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The cache's epoch, read before a database read that may fill the cache.
+  int64_t CacheEpoch();
   absl::StatusOr<ServiceRecord> ReadService(absl::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<ServiceRecord>> ReadServices() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
