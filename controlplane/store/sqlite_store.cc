@@ -135,6 +135,11 @@ class Stmt {
   int rc_;
 };
 
+// The columns a services row is read with (ServiceRow's order).
+constexpr char kServiceColumns[] =
+    "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
+    "FROM services ";
+
 // The rollout and autoscaling columns of a services row, from column `first` on.
 absl::Status ReadServiceBlobs(Stmt& q, int first, ServiceRecord& r) {
   if (!r.rollout.ParseFromString(q.Blob(first))) {
@@ -293,20 +298,10 @@ void SqliteStore::Invalidate(absl::string_view name, absl::string_view release_i
   }
 }
 
-int64_t SqliteStore::CacheEpoch() {
-  absl::MutexLock lock(&cache_mu_);
-  return epoch_;
-}
+namespace {
 
-absl::StatusOr<ServiceRecord> SqliteStore::ReadService(absl::string_view name) {
-  Stmt q(db_,
-         "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
-         "FROM services "
-         "WHERE name = ?");
-  RETURN_IF_ERROR(q.prepared());
-  q.Bind(1, name);
-  ASSIGN_OR_RETURN(bool row, q.Step());
-  if (!row) return absl::NotFoundError(absl::StrCat("service '", name, "' not found"));
+// One services row read with kServiceColumns.
+absl::StatusOr<ServiceRecord> ServiceRow(Stmt& q) {
   ServiceRecord r;
   ASSIGN_OR_RETURN(r.spec, SpecFromJson(q.Text(0)));
   r.revision = q.Int(1);
@@ -317,23 +312,30 @@ absl::StatusOr<ServiceRecord> SqliteStore::ReadService(absl::string_view name) {
   return r;
 }
 
+}  // namespace
+
+int64_t SqliteStore::CacheEpoch() {
+  absl::MutexLock lock(&cache_mu_);
+  return epoch_;
+}
+
+absl::StatusOr<ServiceRecord> SqliteStore::ReadService(absl::string_view name) {
+  Stmt q(db_, absl::StrCat(kServiceColumns, "WHERE name = ?").c_str());
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("service '", name, "' not found"));
+  return ServiceRow(q);
+}
+
 absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ReadServices() {
-  Stmt q(db_,
-         "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
-         "FROM services "
-         "ORDER BY name");
+  Stmt q(db_, absl::StrCat(kServiceColumns, "ORDER BY name").c_str());
   RETURN_IF_ERROR(q.prepared());
   std::vector<ServiceRecord> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    ServiceRecord r;
-    ASSIGN_OR_RETURN(r.spec, SpecFromJson(q.Text(0)));
-    r.revision = q.Int(1);
-    r.generation = q.Int(2);
-    r.created_at = FromMicros(q.Int(3));
-    r.updated_at = FromMicros(q.Int(4));
-    RETURN_IF_ERROR(ReadServiceBlobs(q, 5, r));
+    ASSIGN_OR_RETURN(ServiceRecord r, ServiceRow(q));
     out.push_back(std::move(r));
   }
   return out;
