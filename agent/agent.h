@@ -1,21 +1,23 @@
 #pragma once
 
-#include <atomic>
-#include <deque>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "agent/agent_metrics.h"
+#include "agent/command_runner.h"
+#include "agent/controller_stream.h"
+#include "agent/node_access.h"
+#include "agent/prober.h"
+#include "agent/reporter.h"
+#include "agent/task_table.h"
+#include "agent/task_watcher.h"
+#include "common/clock.h"
 #include "common/docker_client.h"
-#include "grpcpp/grpcpp.h"
-#include "hosting/v1/agent.grpc.pb.h"
 
 namespace prometheus {
 class Exposer;
@@ -34,85 +36,48 @@ struct AgentOptions {
   // a second while hostd is unreachable.
   absl::Duration max_backoff = absl::Seconds(2);
   int probe_threads = 4;
-  // Where the host's cgroup hierarchy is mounted.
-  std::string cgroup_root = "/sys/fs/cgroup";
 };
 
-// hostagent: observes this node's Swarm task containers (Docker events as hints, full lists as
-// the truth), probes their HTTP health inside each task's network namespace, scrapes their
-// /metrics and cgroup, and reports over one AgentGateway.Connect stream to hostd, reconnecting
-// with backoff and jitter. Observation never stops while hostd is away.
+// hostagent: observes this node's Swarm task containers, probes their HTTP health inside each
+// task's network namespace, scrapes their /metrics and cgroup, and reports over one
+// AgentGateway.Connect stream to hostd. It is the wiring of its parts, each its own class with
+// its own unit test: TaskWatcher (the task set), Prober (health), Reporter (metrics and
+// snapshots), CommandRunner (node commands) and ControllerStream (the stream, heartbeats), all
+// sharing one TaskTable. Observation never stops while hostd is away.
 class Agent {
  public:
-  Agent(AgentOptions options, docker::DockerClient& docker);
+  Agent(AgentOptions options, docker::DockerClient& docker, NodeAccess& node,
+        Clock& clock = Clock::Real());
   ~Agent();
 
+  // Reads the node's identity from the engine, opens /metrics, lists the tasks once.
   absl::Status Init();
   void Start();
   void Stop();
 
-  const std::string& node_id() const { return node_id_; }
-  bool connected() const { return connected_.load(); }
+  const std::string& node_id() const { return identity_.node_id; }
+  bool connected() const { return stream_ != nullptr && stream_->connected(); }
 
  private:
-  struct Task {
-    hosting::v1::TaskReport report;
-    int pid = 0;
-    // Probe state.
-    int successes = 0;
-    int failures = 0;
-    absl::Time started;
-    absl::Time next_probe;
-    bool probing = false;
-    // An application without usable /metrics is asked again only after a pause.
-    absl::Time next_scrape;
-  };
-
-  void DiscoveryLoop();
-  absl::Status Refresh();
-  void InspectInto(const std::string& container_id, Task& task);
-  void CommandLoop();
-  hosting::v1::CommandResult Execute(const hosting::v1::Command& command);
-  void ScheduleLoop();
-  void ProbeLoop();
-  void ReportLoop();
-  void StreamLoop();
-  void HeartbeatLoop();
-  void Send(const hosting::v1::AgentMessage& msg);
-  void SendSnapshot();
-  void ApplyProbeConfigs(const hosting::v1::ProbeConfigs& configs);
-  const hosting::v1::ProbeConfig* ConfigFor(const std::string& service) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void ReportTask(const hosting::v1::TaskReport& report);
-
   const AgentOptions options_;
   docker::DockerClient& docker_;
-  std::string node_id_;
-  std::string hostname_;
-  int cpus_ = 0;
-  int64_t memory_ = 0;
-  docker::Labels labels_;
-
-  absl::Notification stop_;
-  std::vector<std::thread> threads_;
-  std::atomic<bool> connected_{false};
-  std::atomic<int64_t> heartbeat_ms_{2000};
-
-  absl::Mutex mu_;
-  std::map<std::string, Task> tasks_ ABSL_GUARDED_BY(mu_);  // by container ID
-  std::map<std::string, hosting::v1::ProbeConfig> probes_ ABSL_GUARDED_BY(mu_);  // by service
-  std::deque<std::string> due_ ABSL_GUARDED_BY(mu_);  // container IDs to probe now
-  std::deque<hosting::v1::Command> commands_ ABSL_GUARDED_BY(mu_);
-
-  absl::Mutex stream_mu_;
-  grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(stream_mu_) = nullptr;
-  grpc::ClientReaderWriter<hosting::v1::AgentMessage, hosting::v1::ControllerMessage>* stream_
-      ABSL_GUARDED_BY(stream_mu_) = nullptr;
+  NodeAccess& node_;
+  Clock& clock_;
+  NodeIdentity identity_;
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
-  struct Metrics;
-  std::unique_ptr<Metrics> metrics_;
+  AgentMetrics metrics_;
+  TaskTable table_;
+  // Created by Init (the stream needs the node's identity); the parts send through it.
+  std::unique_ptr<ControllerStream> stream_;
+  std::unique_ptr<TaskWatcher> watcher_;
+  std::unique_ptr<Prober> prober_;
+  std::unique_ptr<Reporter> reporter_;
+  std::unique_ptr<CommandRunner> commands_;
+
+  absl::Notification stop_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace hosting::agent

@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
   options.report_interval = absl::GetFlag(FLAGS_report_interval);
   options.resync_interval = absl::GetFlag(FLAGS_resync_interval);
   options.probe_threads = absl::GetFlag(FLAGS_probe_threads);
-  options.cgroup_root = absl::GetFlag(FLAGS_cgroup_root);
-  hosting::agent::Agent agent(options, **docker);
+  hosting::agent::HostNodeAccess node(absl::GetFlag(FLAGS_cgroup_root));
+  hosting::agent::Agent agent(options, **docker, node);
   if (absl::Status s = agent.Init(); !s.ok()) {
     hosting::LogError("hostagent failed to start", {{"error", s.ToString()}});
     return 1;

@@ -45,4 +45,35 @@ struct CgroupStats {
 absl::StatusOr<CgroupStats> ReadCgroupStats(int pid,
                                             const std::string& cgroup_root = "/sys/fs/cgroup");
 
+// What the agent reaches on its node besides the Docker API: a task's network namespace and its
+// cgroup. The agent's parts take this interface; HostNodeAccess is the real one (the functions
+// above), FakeNodeAccess (agent/testing) the one unit tests script.
+class NodeAccess {
+ public:
+  virtual ~NodeAccess() = default;
+  // GET http://127.0.0.1:<port><path> inside the network namespace of `pid`.
+  virtual HttpResult HttpGet(int pid, uint16_t port, const std::string& path,
+                             absl::Duration timeout, size_t max_body) = 0;
+  virtual absl::StatusOr<CgroupStats> ReadCgroup(int pid) = 0;
+  // The task with this pid is gone: release what was kept for it.
+  virtual void Forget(int pid) = 0;
+};
+
+class HostNodeAccess final : public NodeAccess {
+ public:
+  explicit HostNodeAccess(std::string cgroup_root = "/sys/fs/cgroup")
+      : cgroup_root_(std::move(cgroup_root)) {}
+  HttpResult HttpGet(int pid, uint16_t port, const std::string& path, absl::Duration timeout,
+                     size_t max_body) override {
+    return HttpGetInNetns(pid, port, path, timeout, max_body);
+  }
+  absl::StatusOr<CgroupStats> ReadCgroup(int pid) override {
+    return ReadCgroupStats(pid, cgroup_root_);
+  }
+  void Forget(int pid) override { ForgetNetns(pid); }
+
+ private:
+  const std::string cgroup_root_;
+};
+
 }  // namespace hosting::agent

@@ -194,11 +194,28 @@ absl::Status FakeDockerClient::UpdateNode(absl::string_view, uint64_t, const nlo
 absl::StatusOr<std::vector<ContainerInfo>> FakeDockerClient::ListContainers(const Filters&) {
   absl::MutexLock lock(&mu_);
   if (auto s = CheckAvailable(); !s.ok()) return s;
-  return std::vector<ContainerInfo>{};
+  std::vector<ContainerInfo> out;
+  for (const auto& [id, c] : containers_) out.push_back(c.first);
+  return out;
 }
 
 absl::StatusOr<nlohmann::json> FakeDockerClient::InspectContainer(absl::string_view id) {
-  return absl::NotFoundError(absl::StrCat("container ", id, " not found"));
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  auto it = containers_.find(std::string(id));
+  if (it == containers_.end()) return absl::NotFoundError(absl::StrCat("container ", id, " not found"));
+  return it->second.second;
+}
+
+void FakeDockerClient::AddContainer(ContainerInfo info, nlohmann::json inspect) {
+  absl::MutexLock lock(&mu_);
+  std::string id = info.id;
+  containers_[id] = {std::move(info), std::move(inspect)};
+}
+
+void FakeDockerClient::RemoveContainer(absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  containers_.erase(std::string(id));
 }
 
 absl::Status FakeDockerClient::EnsureOverlayNetwork(absl::string_view name) {

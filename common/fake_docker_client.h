@@ -55,6 +55,10 @@ class FakeDockerClient final : public DockerClient {
   void ScaleOutside(absl::string_view name, int64_t replicas);
   void RemoveOutside(absl::string_view name);
   void PushEvent(Event event);
+  // A running container on this engine (as an agent lists them), with what InspectContainer
+  // returns for it; RemoveContainer makes it gone.
+  void AddContainer(ContainerInfo info, nlohmann::json inspect);
+  void RemoveContainer(absl::string_view id);
   // "create app-r1", "update app-r1 replicas=3", "remove app-r1", in order.
   std::vector<std::string> actions() const;
   void ClearActions();
@@ -75,6 +79,7 @@ class FakeDockerClient final : public DockerClient {
   std::map<std::string, Service> services_ ABSL_GUARDED_BY(mu_);  // by ID
   std::vector<std::string> actions_ ABSL_GUARDED_BY(mu_);
   std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::pair<ContainerInfo, nlohmann::json>> containers_ ABSL_GUARDED_BY(mu_);
   bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
   std::function<void()> list_tasks_hook_ ABSL_GUARDED_BY(mu_);
   int fail_updates_ ABSL_GUARDED_BY(mu_) = 0;

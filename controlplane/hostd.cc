@@ -51,11 +51,11 @@ absl::Status Hostd::Init() {
   manager_ = std::make_unique<ServiceManager>(*store_, *state_, *reconciler_, Clock::Real());
   agents_ = std::make_unique<AgentRegistry>(options_.agents, *events_, Clock::Real());
   hub_ = std::make_unique<AgentHub>(*agents_, *store_, *events_, Clock::Real());
-  cluster_ = std::make_unique<ClusterManager>(*docker_, *manager_, *hub_, *agents_, *events_);
+  cluster_ = std::make_unique<ClusterManager>(*docker_, *reconciler_, *manager_, *hub_, *agents_, *events_);
   load_balancer_ = OpenLoadBalancer(options_.haproxy);
   router_ = std::make_unique<TrafficRouter>(load_balancer_.get(), *events_);
   options_.releases.controller_id = options_.reconciler.controller_id;
-  releases_ = std::make_unique<ReleaseManager>(*store_, *state_, *docker_, *agents_, *router_,
+  releases_ = std::make_unique<ReleaseManager>(*store_, *state_, *agents_, *router_,
                                                *reconciler_, *events_, Clock::Real(),
                                                options_.releases);
   autoscaler_ = std::make_unique<AutoscaleManager>(*store_, *state_, *manager_, *agents_,

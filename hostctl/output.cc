@@ -336,7 +336,8 @@ void PrintRelease(const hosting::v1::Release& r, Format format, std::ostream& ou
     std::string verdict = hosting::v1::AnalysisVerdict_Name(a.verdict());
     absl::string_view v = verdict;
     absl::ConsumePrefix(&v, "ANALYSIS_VERDICT_");
-    out << "Analysis " << i + 1 << ": " << absl::AsciiStrToLower(v) << ": " << a.reason() << "\n";
+    out << "Analysis " << i + 1 << (a.kind().empty() ? "" : " (" + a.kind() + ")") << ": "
+        << absl::AsciiStrToLower(v) << ": " << a.reason() << "\n";
     for (const auto& m : a.metrics()) {
       out << "  " << m.metric() << absl::StrFormat(": canary %.4g, stable %.4g, threshold %.4g",
                                                    m.canary(), m.stable(), m.threshold())

@@ -5,6 +5,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "controlplane/api/stream_writes.h"
 #include "common/proto_time.h"
 
 namespace hosting::controlplane {
@@ -23,7 +24,7 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
 
   void Send(ControllerMessage msg) override {
     absl::MutexLock lock(&mu_);
-    if (finished_) return;
+    if (writes_.finished()) return;
     out_.push_back(std::move(msg));
     MaybeWriteLocked();
   }
@@ -72,9 +73,9 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
-    writing_ = false;
+    writes_.WriteDone();
     if (!ok) {
-      FinishLocked(grpc::Status::CANCELLED);
+      writes_.Finish(this, grpc::Status::CANCELLED);
       return;
     }
     MaybeWriteLocked();
@@ -91,19 +92,13 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
  private:
   void FinishOnce(grpc::Status status) {
     absl::MutexLock lock(&mu_);
-    FinishLocked(std::move(status));
-  }
-  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(std::move(status));
+    writes_.Finish(this, std::move(status));
   }
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_ || out_.empty()) return;
-    writing_ = true;
-    current_ = std::move(out_.front());
+    if (!writes_.CanWrite() || out_.empty()) return;
+    ControllerMessage next = std::move(out_.front());
     out_.pop_front();
-    StartWrite(&current_);
+    writes_.Write(this, std::move(next));
   }
 
   AgentHub& hub_;
@@ -113,9 +108,7 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
   int64_t session_ = 0;
   absl::Mutex mu_;
   std::deque<ControllerMessage> out_ ABSL_GUARDED_BY(mu_);
-  ControllerMessage current_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  StreamWrites<ControllerMessage> writes_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "controlplane/api/grpc_status.h"
+#include "controlplane/api/stream_writes.h"
 #include "controlplane/store/event_log.h"
 #include "controlplane/store/store.h"
 #include "controlplane/telemetry/metrics.h"
@@ -90,7 +91,7 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
-    writing_ = false;
+    writes_.WriteDone();
     if (!ok) {
       FinishLocked(grpc::Status::CANCELLED);
       return;
@@ -116,7 +117,7 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
  private:
   void OnLiveEvent(const hosting::v1::Event& e) {
     absl::MutexLock lock(&mu_);
-    if (finished_ || options_.no_follow || ended_) return;
+    if (writes_.finished() || options_.no_follow || ended_) return;
     if (!options_.match(e)) return;
     if (replaying_) {
       early_.push_back(e);
@@ -135,24 +136,20 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
   }
 
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_ || ended_ || replaying_) return;
+    if (!writes_.CanWrite() || ended_ || replaying_) return;
     if (backlog_.empty()) {
       if (options_.no_follow) FinishLocked(grpc::Status::OK);
       return;
     }
-    writing_ = true;
     const hosting::v1::Event e = std::move(backlog_.front());
     backlog_.pop_front();
     last_sent_ = e.sequence();
     ended_ = options_.last && options_.last(e);
-    current_ = options_.convert(e);
-    this->StartWrite(&current_);
+    writes_.Write(this, options_.convert(e));
   }
 
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    this->Finish(std::move(status));
+    writes_.Finish(this, std::move(status));
   }
 
   EventLog& log_;
@@ -162,13 +159,11 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
   absl::Mutex mu_;
   std::deque<hosting::v1::Event> backlog_ ABSL_GUARDED_BY(mu_);
   std::vector<hosting::v1::Event> early_ ABSL_GUARDED_BY(mu_);
-  Out current_ ABSL_GUARDED_BY(mu_);
+  StreamWrites<Out> writes_ ABSL_GUARDED_BY(mu_);
   int64_t replayed_through_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_sent_ ABSL_GUARDED_BY(mu_) = 0;
   bool replaying_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace hosting::controlplane

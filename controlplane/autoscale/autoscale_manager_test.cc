@@ -1,5 +1,9 @@
 #include "controlplane/autoscale/autoscale_manager.h"
 
+#include <cmath>
+#include <functional>
+#include <map>
+
 #include "common/fake_docker_client.h"
 #include "controlplane/telemetry/metrics.h"
 #include "controlplane/reconcile/reconciler.h"
@@ -38,21 +42,24 @@ class AutoscaleManagerTest : public ::testing::Test {
     manager_.SetMetricsQuery(&prometheus_);
   }
 
-  static hosting::v1::SetPolicyRequest Policy(double rps_target) {
+  static hosting::v1::SetPolicyRequest Policy(
+      double target, hosting::v1::MetricKind kind = hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND) {
     hosting::v1::SetPolicyRequest req;
     auto* p = req.mutable_policy();
     p->set_service("web");
     p->set_min_replicas(1);
     p->set_max_replicas(10);
     auto* m = p->add_metrics();
-    m->set_kind(hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND);
-    m->set_target(rps_target);
+    m->set_kind(kind);
+    m->set_target(target);
     *p->mutable_evaluation_interval() = TimeUtil::SecondsToDuration(2);
     return req;
   }
 
-  // `n` healthy tasks of revision 1, each having served `rps` for the last 10 s.
-  void Serve(int n, double rps) {
+  // `n` healthy tasks of revision 1, each having served `rps` for the last 10 s; `fill` sets
+  // what else each report carries.
+  void Serve(int n, double rps,
+             const std::function<void(hosting::v1::TaskMetrics&)>& fill = nullptr) {
     hosting::v1::TaskSnapshot snap;
     for (int i = 0; i < n; ++i) {
       auto* t = snap.add_tasks();
@@ -70,6 +77,7 @@ class AutoscaleManagerTest : public ::testing::Test {
         auto* m = report.add_tasks();
         m->set_task_id("task" + std::to_string(i));
         m->set_requests_total(requests_[i] += rps);
+        if (fill) fill(*m);
         *m->mutable_scraped_at() =
             TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_.Now()));
       }
@@ -140,6 +148,52 @@ TEST_F(AutoscaleManagerTest, ScalesOnTheAgentsMetricsAndRecordsTheDecision) {
   EXPECT_EQ(manager_.GetStatus("web")->history_size(), 1);
   ASSERT_TRUE(manager_.DeletePolicy("web").ok());
   EXPECT_EQ(Replicas(), 6);
+}
+
+// Each built-in metric read from what the agents report, driving the size: memory against the
+// task's limit, in-flight requests per task, and the service's p95 from the tasks' histograms.
+TEST_F(AutoscaleManagerTest, ScalesOnMemoryAgainstTheTasksLimit) {
+  ASSERT_TRUE(manager_.SetPolicy(Policy(30, hosting::v1::METRIC_KIND_MEMORY_UTILIZATION)).ok());
+  Serve(2, 10, [](hosting::v1::TaskMetrics& m) {
+    m.set_memory_bytes(450 << 20);
+    m.set_memory_limit_bytes(500 << 20);  // 90 %, three times the target
+  });
+  manager_.Tick();
+  hosting::v1::AutoscalingStatus s = manager_.GetStatus("web").value();
+  ASSERT_EQ(s.recommendations_size(), 1);
+  EXPECT_NEAR(s.recommendations(0).value(), 90, 0.5);
+  EXPECT_EQ(Replicas(), 6);
+}
+
+TEST_F(AutoscaleManagerTest, ScalesOnInFlightRequestsPerTask) {
+  ASSERT_TRUE(manager_.SetPolicy(Policy(4, hosting::v1::METRIC_KIND_IN_FLIGHT_REQUESTS)).ok());
+  Serve(2, 10, [](hosting::v1::TaskMetrics& m) { m.set_in_flight(12); });
+  manager_.Tick();
+  hosting::v1::AutoscalingStatus s = manager_.GetStatus("web").value();
+  ASSERT_EQ(s.recommendations_size(), 1);
+  EXPECT_NEAR(s.recommendations(0).value(), 12, 0.5);
+  EXPECT_EQ(Replicas(), 6);
+}
+
+TEST_F(AutoscaleManagerTest, ScalesOnTheServicesP95Latency) {
+  ASSERT_TRUE(manager_.SetPolicy(Policy(250, hosting::v1::METRIC_KIND_LATENCY_P95_MS)).ok());
+  // Every request took between 100 and 500 ms: the p95 interpolates to 480 ms.
+  std::map<int, double> slow;
+  int task = 0;
+  Serve(2, 10, [&](hosting::v1::TaskMetrics& m) {
+    const double total = slow[task++ % 2] += 10;
+    m.add_latency_bucket_bounds(0.1);
+    m.add_latency_bucket_counts(0);
+    m.add_latency_bucket_bounds(0.5);
+    m.add_latency_bucket_counts(total);
+    m.add_latency_bucket_bounds(INFINITY);
+    m.add_latency_bucket_counts(total);
+  });
+  manager_.Tick();
+  hosting::v1::AutoscalingStatus s = manager_.GetStatus("web").value();
+  ASSERT_EQ(s.recommendations_size(), 1);
+  EXPECT_NEAR(s.recommendations(0).value(), 480, 25);
+  EXPECT_EQ(Replicas(), 4);  // ceil(2 x 480 / 250)
 }
 
 TEST_F(AutoscaleManagerTest, APromqlMetricWithoutASourceHoldsScaleDownAndSaysWhy) {

@@ -34,8 +34,9 @@ absl::Status CommandStatus(const absl::StatusOr<hosting::v1::CommandResult>& r,
 
 }  // namespace
 
-hosting::v1::Node ClusterManager::ToProto(const docker::NodeInfo& n) {
+hosting::v1::Node ClusterManager::ToProto(const docker::NodeInfo& n, absl::Time observed_at) {
   hosting::v1::Node out;
+  *out.mutable_observed_at() = ToTimestamp(observed_at);
   out.set_id(n.id);
   out.set_hostname(n.hostname);
   out.set_role(n.role);
@@ -57,33 +58,37 @@ hosting::v1::Node ClusterManager::ToProto(const docker::NodeInfo& n) {
   return out;
 }
 
-absl::StatusOr<docker::NodeInfo> ClusterManager::FindNode(const std::string& node) {
+absl::StatusOr<docker::NodeInfo> ClusterManager::FindNode(
+    const std::vector<docker::NodeInfo>& nodes, const std::string& node) {
   if (node.empty()) return InvalidArgumentWithViolations({{"node", "required (ID or hostname)"}});
-  absl::StatusOr<std::vector<docker::NodeInfo>> nodes = docker_.ListNodes();
-  if (!nodes.ok()) return nodes.status();
-  for (const auto& n : *nodes) {
+  for (const auto& n : nodes) {
     if (n.id == node || n.hostname == node) return n;
   }
   return absl::NotFoundError(absl::StrCat("no Swarm node with ID or hostname '", node, "'"));
 }
 
 absl::StatusOr<std::vector<hosting::v1::Node>> ClusterManager::ListNodes() {
-  absl::StatusOr<std::vector<docker::NodeInfo>> nodes = docker_.ListNodes();
-  if (!nodes.ok()) return nodes.status();
+  absl::StatusOr<std::shared_ptr<const SwarmView>> view = reconciler_.View();
+  if (!view.ok()) return view.status();
   std::vector<hosting::v1::Node> out;
-  for (const auto& n : *nodes) out.push_back(ToProto(n));
+  for (const auto& n : (*view)->nodes) out.push_back(ToProto(n, (*view)->listed_at));
   return out;
 }
 
 absl::StatusOr<hosting::v1::Node> ClusterManager::GetNode(const std::string& node) {
-  absl::StatusOr<docker::NodeInfo> n = FindNode(node);
+  absl::StatusOr<std::shared_ptr<const SwarmView>> view = reconciler_.View();
+  if (!view.ok()) return view.status();
+  absl::StatusOr<docker::NodeInfo> n = FindNode((*view)->nodes, node);
   if (!n.ok()) return n.status();
-  return ToProto(*n);
+  return ToProto(*n, (*view)->listed_at);
 }
 
 absl::StatusOr<hosting::v1::Node> ClusterManager::SetAvailability(
     const std::string& node, const std::string& availability) {
-  absl::StatusOr<docker::NodeInfo> n = FindNode(node);
+  // A write acts on the node's current version: read Swarm, not the cache.
+  absl::StatusOr<std::vector<docker::NodeInfo>> nodes = docker_.ListNodes();
+  if (!nodes.ok()) return nodes.status();
+  absl::StatusOr<docker::NodeInfo> n = FindNode(*nodes, node);
   if (!n.ok()) return n.status();
   constexpr int kAttempts = 5;
   for (int attempt = 1;; ++attempt) {
@@ -99,9 +104,12 @@ absl::StatusOr<hosting::v1::Node> ClusterManager::SetAvailability(
   events_.Publish(absl::StrCat("node.", availability), "", 0,
                   absl::StrCat("node ", n->hostname, " (", n->id, ") set to ", availability),
                   {{"node", n->id}});
+  const absl::Time read_at = absl::Now();
   absl::StatusOr<docker::NodeInfo> updated = docker_.InspectNode(n->id);
   if (!updated.ok()) return updated.status();
-  return ToProto(*updated);
+  // The node list changed: relist now, so every read after this answer sees the write.
+  (void)reconciler_.FreshView();
+  return ToProto(*updated, read_at);
 }
 
 absl::StatusOr<hosting::v1::ServiceHealthStatus> ClusterManager::ServiceHealth(

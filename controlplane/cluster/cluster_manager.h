@@ -10,6 +10,7 @@
 #include "common/docker_client.h"
 #include "controlplane/agents/agent_hub.h"
 #include "controlplane/agents/agent_registry.h"
+#include "controlplane/reconcile/reconciler.h"
 #include "controlplane/service/service_manager.h"
 #include "controlplane/store/event_log.h"
 #include "hosting/v1/cluster.pb.h"
@@ -22,14 +23,17 @@ namespace hosting::controlplane {
 // block the caller: an image pull may take minutes.
 class ClusterManager {
  public:
-  ClusterManager(docker::DockerClient& docker, ServiceManager& services, AgentHub& hub,
-                 AgentRegistry& agents, EventLog& events)
-      : docker_(docker), services_(services), hub_(hub), agents_(agents), events_(events) {}
+  ClusterManager(docker::DockerClient& docker, Reconciler& reconciler, ServiceManager& services,
+                 AgentHub& hub, AgentRegistry& agents, EventLog& events)
+      : docker_(docker), reconciler_(reconciler), services_(services), hub_(hub),
+        agents_(agents), events_(events) {}
 
+  // From the watch cache (Node.observed_at says when Swarm was listed), joined with the agents.
   absl::StatusOr<std::vector<hosting::v1::Node>> ListNodes();
-  // By ID or hostname.
+  // By ID or hostname, from the watch cache.
   absl::StatusOr<hosting::v1::Node> GetNode(const std::string& node);
-  // "active", "pause" or "drain"; retried on Swarm's version conflicts.
+  // "active", "pause" or "drain", on a fresh read of the node; retried on Swarm's version
+  // conflicts.
   absl::StatusOr<hosting::v1::Node> SetAvailability(const std::string& node,
                                                     const std::string& availability);
   // The service's status (as GetService reports it) joined with the agents' aggregates.
@@ -55,10 +59,13 @@ class ClusterManager {
   static constexpr absl::Duration kPullTimeout = absl::Minutes(10);
 
  private:
-  hosting::v1::Node ToProto(const docker::NodeInfo& n);
-  absl::StatusOr<docker::NodeInfo> FindNode(const std::string& node);
+  hosting::v1::Node ToProto(const docker::NodeInfo& n, absl::Time observed_at);
+  // Finds `node` (ID or hostname) among `nodes`.
+  static absl::StatusOr<docker::NodeInfo> FindNode(const std::vector<docker::NodeInfo>& nodes,
+                                                   const std::string& node);
 
   docker::DockerClient& docker_;
+  Reconciler& reconciler_;
   ServiceManager& services_;
   AgentHub& hub_;
   AgentRegistry& agents_;

@@ -388,13 +388,13 @@ hosting::v1::ServiceStatus Reconciler::BuildStatus(const ServiceRecord& record,
   return status;
 }
 
-absl::StatusOr<std::shared_ptr<const SwarmView>> Reconciler::CurrentView() {
+absl::StatusOr<std::shared_ptr<const SwarmView>> Reconciler::View() {
   if (!cache_running_.load()) return cache_.Relist();
   return cache_.View();
 }
 
 absl::StatusOr<hosting::v1::ServiceStatus> Reconciler::Observe(const ServiceRecord& record) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const SwarmView> view, CurrentView());
+  ASSIGN_OR_RETURN(std::shared_ptr<const SwarmView> view, View());
   hosting::v1::ServiceStatus status = BuildStatus(record, view->services);
   *status.mutable_observed_at() = ToTimestamp(view->listed_at);
   return status;
@@ -402,7 +402,7 @@ absl::StatusOr<hosting::v1::ServiceStatus> Reconciler::Observe(const ServiceReco
 
 absl::StatusOr<std::map<std::string, hosting::v1::ServiceStatus>> Reconciler::ObserveAll(
     const std::vector<ServiceRecord>& records) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const SwarmView> view, CurrentView());
+  ASSIGN_OR_RETURN(std::shared_ptr<const SwarmView> view, View());
   std::map<std::string, hosting::v1::ServiceStatus> out;
   for (const auto& r : records) {
     hosting::v1::ServiceStatus& status = out[r.spec.name()] = BuildStatus(r, view->services);

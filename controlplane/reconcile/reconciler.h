@@ -69,6 +69,10 @@ class Reconciler {
   // once started (status.observed_at says when Swarm was listed), from a fresh list before.
   // UNAVAILABLE when Docker cannot be reached.
   absl::StatusOr<hosting::v1::ServiceStatus> Observe(const ServiceRecord& record);
+  // The watch cache's newest view while the reconciler runs; a fresh list before (unit tests).
+  absl::StatusOr<std::shared_ptr<const SwarmView>> View();
+  // A fresh list, for a decision that must not act on a stale view; published to every reader.
+  absl::StatusOr<std::shared_ptr<const SwarmView>> FreshView() { return cache_.Relist(); }
   // The same for many services from one view.
   absl::StatusOr<std::map<std::string, hosting::v1::ServiceStatus>> ObserveAll(
       const std::vector<ServiceRecord>& records);
@@ -105,8 +109,6 @@ class Reconciler {
   docker::Filters OwnedBy(const std::string& service) const;
   hosting::v1::ServiceStatus BuildStatus(const ServiceRecord& record,
                                          const std::vector<docker::ServiceInfo>& swarm);
-  // The watch cache's view while the reconciler runs; a fresh list otherwise (unit tests).
-  absl::StatusOr<std::shared_ptr<const SwarmView>> CurrentView();
 
   Store& store_;
   docker::DockerClient& docker_;

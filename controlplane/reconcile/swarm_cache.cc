@@ -48,21 +48,30 @@ absl::StatusOr<std::shared_ptr<const SwarmView>> SwarmCache::Relist() {
     absl::MutexLock lock(&mu_);
     dirty_ = false;
   }
+  const absl::Time started = clock_.Now();
   absl::StatusOr<std::vector<docker::ServiceInfo>> services = docker_.ListServices(
       {{"label", {absl::StrCat(kLabelController, "=", options_.controller_id)}}});
+  absl::StatusOr<std::vector<docker::TaskInfo>> tasks =
+      services.ok() ? docker_.ListTasks({{"desired-state", {"running"}}})
+                    : absl::StatusOr<std::vector<docker::TaskInfo>>(services.status());
+  absl::StatusOr<std::vector<docker::NodeInfo>> nodes =
+      tasks.ok() ? docker_.ListNodes() : absl::StatusOr<std::vector<docker::NodeInfo>>(tasks.status());
   absl::MutexLock lock(&mu_);
   ++lists_;
-  if (!services.ok()) {
-    last_error_ = absl::Status(services.status().code(),
-                              absl::StrCat("cannot list Swarm services: ",
-                                           services.status().message()));
+  if (!nodes.ok()) {
+    const char* what = !services.ok() ? "services" : !tasks.ok() ? "tasks" : "nodes";
+    last_error_ = absl::Status(nodes.status().code(), absl::StrCat("cannot list Swarm ", what,
+                                                                   ": ", nodes.status().message()));
     return last_error_;
   }
+  last_error_ = absl::OkStatus();
+  if (view_ != nullptr && view_->listed_at > started) return view_;  // a newer list won
   auto view = std::make_shared<SwarmView>();
   view->services = *std::move(services);
-  view->listed_at = clock_.Now();
+  view->tasks = *std::move(tasks);
+  view->nodes = *std::move(nodes);
+  view->listed_at = started;
   view_ = std::move(view);
-  last_error_ = absl::OkStatus();
   return view_;
 }
 

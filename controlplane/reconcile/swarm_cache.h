@@ -15,18 +15,24 @@
 
 namespace hosting::controlplane {
 
-// What Swarm runs, as last listed: the Swarm services this hostd owns, with their running-task
-// counts. Immutable once published.
+// What Swarm runs, as last listed: the Swarm services this hostd owns with their running-task
+// counts, every task Swarm wants running, and the nodes. Immutable once published.
 struct SwarmView {
   std::vector<docker::ServiceInfo> services;
+  std::vector<docker::TaskInfo> tasks;  // desired state "running"
+  std::vector<docker::NodeInfo> nodes;
+  // When the list that made this view began: the view is at least this fresh.
   absl::Time listed_at = absl::InfinitePast();
 };
 
-// An informer-style cache of Swarm's services (client-go's reflector in small): one list, then
-// a relist on every hint (a Docker service event, a write hostd made) and at least every
-// `relist_interval`, since task counts change without events. API reads and status are served
-// from it, with `listed_at` telling how fresh they are; decisions that must not act on a stale
-// view (the reconciler's sync, a release's step) read Docker themselves.
+// An informer-style cache of Swarm's services, tasks and nodes (client-go's reflector in
+// small): one list, then a relist on every hint (a Docker event, a write hostd made) and at
+// least every `relist_interval`, since task states change without service events. API reads
+// (GetService, ListServices, nodes, service health) and the release loop's idle route sync are
+// served from it, with `listed_at` telling how fresh they are. Decisions that must not act on a
+// stale view take a fresh list instead (Relist, which publishes it to every reader): the
+// reconciler's sync, a release step, a node's availability write. docs/architecture.md lists
+// which reads are which.
 class SwarmCache {
  public:
   struct Options {
@@ -50,7 +56,8 @@ class SwarmCache {
   absl::StatusOr<std::shared_ptr<const SwarmView>> View();
   // Something changed: relist soon.
   void Invalidate();
-  // Lists now and publishes the result; the view, or the engine's error.
+  // Lists now and publishes the result (unless a newer list was published meanwhile); the view,
+  // or the engine's error.
   absl::StatusOr<std::shared_ptr<const SwarmView>> Relist();
 
   // Lists done so far (for tests and the benchmark's report).

@@ -49,7 +49,17 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
   std::vector<std::string> failures;
 
   if (canary_enough) {
-    if (stable != nullptr && stable_enough) {
+    if (stable == nullptr) {
+      // No stable side to compare with (a blue-green preview before its switch): the allowed
+      // increase is over a baseline of zero errors, or a 30 % error preview would pass.
+      const double limit = spec.max_error_ratio_increase();
+      const bool bad = canary.error_ratio > limit;
+      Add(r, "error_ratio_increase", canary.error_ratio, 0, limit, cs, ss, bad);
+      if (bad) {
+        failures.push_back(absl::StrFormat("5xx ratio %.2f%% with no stable baseline (allowed %.2f%%)",
+                                           canary.error_ratio * 100, limit * 100));
+      }
+    } else if (stable_enough) {
       const double limit = stable->error_ratio + spec.max_error_ratio_increase();
       const bool bad = canary.error_ratio > limit;
       Add(r, "error_ratio_increase", canary.error_ratio, stable->error_ratio, limit, cs, ss, bad);

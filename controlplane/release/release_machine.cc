@@ -211,6 +211,7 @@ void ReleaseMachine::Fail(ReleaseRecord& r, ReleaseState final_state, const std:
   *r.mutable_progress_at() = ToTimestamp(now);
   *r.mutable_deadline() = ToTimestamp(now + kRollbackDeadline);
   r.clear_analysis_started_at();
+  EndBackground(r, now, "the release is rolling back");
   Note(r, notes, "rolling_back",
        absl::StrCat(reason, "; rolling back to revision ", r.stable_revision()),
        {{"final_state", ReleaseStateName(final_state)}});
@@ -369,6 +370,7 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
                                                          const hosting::v1::AnalysisSpec& in,
                                                          const Observation& obs,
                                                          bool compare_with_stable,
+                                                         const char* kind,
                                                          Notes& notes) const {
   const hosting::v1::AnalysisSpec spec = AnalysisDefaults(in);
   auto* rel = r.mutable_release();
@@ -376,7 +378,9 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
     *r.mutable_analysis_started_at() = ToTimestamp(obs.now);
     auto* a = rel->add_analyses();
     a->set_verdict(hosting::v1::ANALYSIS_VERDICT_RUNNING);
+    a->set_kind(kind);
     *a->mutable_started_at() = ToTimestamp(obs.now);
+    r.set_analysis_index(rel->analyses_size());
     Note(r, notes, "analysis.started",
          absl::StrCat("analysing revision ", rel->to_revision(),
                       compare_with_stable ? absl::StrCat(" against revision ", r.stable_revision())
@@ -391,7 +395,7 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
   hosting::v1::AnalysisResult res =
       Analyze(spec, compare_with_stable ? &find(r.stable_revision()) : nullptr,
               find(rel->to_revision()), obs.promql);
-  auto* current = rel->mutable_analyses(rel->analyses_size() - 1);
+  hosting::v1::AnalysisResult* current = StepAnalysis(r);
   *current->mutable_metrics() = res.metrics();
   current->set_reason(res.reason());
   const bool expired = obs.now - FromTimestamp(r.analysis_started_at()) >= FromDuration(spec.duration());
@@ -412,6 +416,71 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
   attrs["canary_requests"] = absl::StrFormat("%.0f", it == obs.metrics.end() ? 0 : it->second.requests);
   Note(r, notes, "analysis.finished", res.reason(), std::move(attrs));
   return res.verdict();
+}
+
+hosting::v1::AnalysisResult* ReleaseMachine::StepAnalysis(ReleaseRecord& r) {
+  auto* rel = r.mutable_release();
+  const int i = r.analysis_index();
+  return rel->mutable_analyses(i > 0 && i <= rel->analyses_size() ? i - 1
+                                                                  : rel->analyses_size() - 1);
+}
+
+bool ReleaseMachine::Background(ReleaseRecord& r, const Observation& obs, Notes& notes) const {
+  const hosting::v1::AnalysisSpec spec = AnalysisDefaults(r.policy().canary().background_analysis());
+  auto* rel = r.mutable_release();
+  const int i = r.background_index();
+  if (!IsSet(r.background_started_at()) || i <= 0 || i > rel->analyses_size()) {
+    *r.mutable_background_started_at() = ToTimestamp(obs.now);
+    auto* a = rel->add_analyses();
+    a->set_kind("background");
+    a->set_verdict(hosting::v1::ANALYSIS_VERDICT_RUNNING);
+    *a->mutable_started_at() = ToTimestamp(obs.now);
+    r.set_background_index(rel->analyses_size());
+    Note(r, notes, "analysis.started",
+         absl::StrCat("background analysis of revision ", rel->to_revision(), " against revision ",
+                      r.stable_revision(), " in windows of ",
+                      absl::FormatDuration(FromDuration(spec.duration()))));
+  }
+  static const RevisionMetrics kEmpty;
+  auto find = [&](int64_t rev) -> const RevisionMetrics& {
+    auto it = obs.metrics.find(rev);
+    return it == obs.metrics.end() ? kEmpty : it->second;
+  };
+  hosting::v1::AnalysisResult res =
+      Analyze(spec, &find(r.stable_revision()), find(rel->to_revision()), obs.promql);
+  auto* current = rel->mutable_analyses(r.background_index() - 1);
+  *current->mutable_metrics() = res.metrics();
+  current->set_reason(res.reason());
+  const bool failed = res.verdict() == hosting::v1::ANALYSIS_VERDICT_FAILED;
+  const bool expired =
+      obs.now - FromTimestamp(r.background_started_at()) >= FromDuration(spec.duration());
+  if (!failed && !expired) return false;
+  // The window is judged: recorded, and the next one starts on the next tick. Only a failure
+  // acts; an inconclusive window (too little traffic) leaves the steps to decide.
+  current->set_verdict(res.verdict());
+  *current->mutable_finished_at() = ToTimestamp(obs.now);
+  r.clear_background_started_at();
+  Note(r, notes, "analysis.finished", absl::StrCat("background: ", res.reason()),
+       {{"verdict", hosting::v1::AnalysisVerdict_Name(res.verdict())}, {"kind", "background"}});
+  if (failed) {
+    Fail(r, hosting::v1::RELEASE_STATE_ROLLED_BACK,
+         absl::StrCat("background analysis failed: ", res.reason()), obs.now, notes);
+  }
+  return failed;
+}
+
+void ReleaseMachine::EndBackground(ReleaseRecord& r, absl::Time now, const std::string& why) {
+  if (!IsSet(r.background_started_at())) return;
+  auto* rel = r.mutable_release();
+  const int i = r.background_index();
+  if (i > 0 && i <= rel->analyses_size() &&
+      rel->analyses(i - 1).verdict() == hosting::v1::ANALYSIS_VERDICT_RUNNING) {
+    auto* a = rel->mutable_analyses(i - 1);
+    a->set_verdict(hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+    a->set_reason(absl::StrCat(a->reason(), a->reason().empty() ? "" : "; ", why));
+    *a->mutable_finished_at() = ToTimestamp(now);
+  }
+  r.clear_background_started_at();
 }
 
 void ReleaseMachine::Rolling(ReleaseRecord& r, ServiceRecord& s, const Observation& obs,
@@ -471,6 +540,7 @@ void ReleaseMachine::Rolling(ReleaseRecord& r, ServiceRecord& s, const Observati
 
 void ReleaseMachine::Finish(ReleaseRecord& r, ServiceRecord& s, const Observation& obs,
                             Notes& notes) const {
+  EndBackground(r, obs.now, "ended with the last step");
   const int32_t n = r.target_replicas();
   const int64_t to = r.release().to_revision();
   if (Replicas(s, to) < n) SetReplicas(s, to, n);
@@ -511,6 +581,11 @@ void ReleaseMachine::Canary(ReleaseRecord& r, ServiceRecord& s, const Observatio
          absl::StrCat(bad, " canary task(s) of revision ", to, " failed their health check",
                       detail.empty() ? std::string() : ": " + detail),
          obs.now, notes);
+    return;
+  }
+  // The background analysis watches the canary from its first share of traffic on.
+  if (r.policy().canary().has_background_analysis() && rel->weight() > 0 &&
+      rel->state() == hosting::v1::RELEASE_STATE_PROGRESSING && Background(r, obs, notes)) {
     return;
   }
   for (int guard = 0; guard < 64; ++guard) {
@@ -579,13 +654,14 @@ void ReleaseMachine::Canary(ReleaseRecord& r, ServiceRecord& s, const Observatio
         continue;
       }
       case hosting::v1::CanaryStep::kAnalysis: {
-        const hosting::v1::AnalysisVerdict v = RunAnalysis(r, step.analysis(), obs, true, notes);
+        const hosting::v1::AnalysisVerdict v =
+            RunAnalysis(r, step.analysis(), obs, true, "step", notes);
         if (v == hosting::v1::ANALYSIS_VERDICT_RUNNING) return;
         if (v == hosting::v1::ANALYSIS_VERDICT_PASSED) {
           next();
           continue;
         }
-        const std::string reason = rel->analyses(rel->analyses_size() - 1).reason();
+        const std::string reason = StepAnalysis(r)->reason();
         if (v == hosting::v1::ANALYSIS_VERDICT_FAILED) {
           Fail(r, hosting::v1::RELEASE_STATE_ROLLED_BACK, absl::StrCat("analysis failed: ", reason),
                obs.now, notes);
@@ -648,9 +724,10 @@ void ReleaseMachine::BlueGreen(ReleaseRecord& r, ServiceRecord& s, const Observa
   }
   if (rel->current_step() == 1) {
     if (r.policy().blue_green().has_pre_switch_analysis()) {
-      const auto v = RunAnalysis(r, r.policy().blue_green().pre_switch_analysis(), obs, false, notes);
+      const auto v = RunAnalysis(r, r.policy().blue_green().pre_switch_analysis(), obs, false,
+                                 "pre-switch", notes);
       if (v == hosting::v1::ANALYSIS_VERDICT_RUNNING) return;
-      const std::string reason = rel->analyses(rel->analyses_size() - 1).reason();
+      const std::string reason = StepAnalysis(r)->reason();
       const auto no_data = r.policy().blue_green().pre_switch_analysis().no_data();
       if (v == hosting::v1::ANALYSIS_VERDICT_FAILED ||
           (v == hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE &&
@@ -873,10 +950,11 @@ absl::Status ReleaseMachine::Promote(ReleaseRecord& r, bool full, absl::Time now
   } else {
     r.set_promoted(true);
   }
+  const bool step_analysis_running = IsSet(r.analysis_started_at());
   r.clear_analysis_started_at();
-  if (rel->analyses_size() > 0 &&
-      rel->analyses(rel->analyses_size() - 1).verdict() == hosting::v1::ANALYSIS_VERDICT_RUNNING) {
-    auto* a = rel->mutable_analyses(rel->analyses_size() - 1);
+  if (step_analysis_running && rel->analyses_size() > 0 &&
+      StepAnalysis(r)->verdict() == hosting::v1::ANALYSIS_VERDICT_RUNNING) {
+    auto* a = StepAnalysis(r);
     a->set_verdict(hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
     a->set_reason("skipped by PromoteRelease");
     *a->mutable_finished_at() = ToTimestamp(now);

@@ -130,7 +130,16 @@ class ReleaseMachine {
   hosting::v1::AnalysisVerdict RunAnalysis(hosting::internal::ReleaseRecord& r,
                                            const hosting::v1::AnalysisSpec& spec,
                                            const Observation& obs, bool compare_with_stable,
-                                           Notes& notes) const;
+                                           const char* kind, Notes& notes) const;
+  // The step's (or pre-switch) analysis entry RunAnalysis keeps.
+  static hosting::v1::AnalysisResult* StepAnalysis(hosting::internal::ReleaseRecord& r);
+  // The canary's background analysis: judged on every tick while the canary takes traffic, in
+  // windows of its duration, each recorded. True when it failed (the release is rolling back).
+  bool Background(hosting::internal::ReleaseRecord& r, const Observation& obs,
+                  Notes& notes) const;
+  // Closes a background window still open when the release ends.
+  static void EndBackground(hosting::internal::ReleaseRecord& r, absl::Time now,
+                            const std::string& why);
   void SetWeights(hosting::internal::ReleaseRecord& r, ServiceRecord& s, double weight,
                   Notes& notes) const;
   bool DeadlinePassed(hosting::internal::ReleaseRecord& r, absl::Time now, Notes& notes) const;

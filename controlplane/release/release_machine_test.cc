@@ -422,6 +422,82 @@ TEST_F(ReleaseMachineTest, BlueGreenSwitchesAtOnceAndKeepsTheOldRevisionWarm) {
   EXPECT_EQ(service_.rollout.preview_revision(), 0);
 }
 
+TEST_F(ReleaseMachineTest, BlueGreenPreSwitchAnalysisPassesThenSwitches) {
+  Start(hosting::v1::RELEASE_STRATEGY_BLUE_GREEN, 2);
+  auto* a = release_.mutable_policy()->mutable_blue_green()->mutable_pre_switch_analysis();
+  *a->mutable_duration() = TimeUtil::SecondsToDuration(10);
+  a->set_min_samples(100);
+  Traffic(1, 4000, 4);
+  Traffic(2, 1000, 1);  // the preview's traffic: as good as stable
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  ASSERT_EQ(release_.release().analyses_size(), 1);
+  EXPECT_EQ(release_.release().analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED);
+  EXPECT_EQ(service_.rollout.weights().at(2), 100);
+}
+
+TEST_F(ReleaseMachineTest, BlueGreenPreSwitchAnalysisFailureRollsBackBeforeAnyTrafficMoves) {
+  Start(hosting::v1::RELEASE_STRATEGY_BLUE_GREEN, 2);
+  auto* a = release_.mutable_policy()->mutable_blue_green()->mutable_pre_switch_analysis();
+  *a->mutable_duration() = TimeUtil::SecondsToDuration(10);
+  a->set_min_samples(100);
+  Traffic(1, 4000, 0);
+  Traffic(2, 1000, 300);  // the preview answers 30 % errors
+  uint32_t max_green_weight = 0;
+  for (int i = 0; i < 2000 && !IsTerminalState(state()); ++i) {
+    Tick();
+    if (auto it = service_.rollout.weights().find(2); it != service_.rollout.weights().end()) {
+      max_green_weight = std::max<uint32_t>(max_green_weight, it->second);
+    }
+  }
+  EXPECT_EQ(state(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  EXPECT_EQ(max_green_weight, 0u);  // users never reached the green revision
+  ASSERT_EQ(release_.release().analyses_size(), 1);
+  EXPECT_EQ(release_.release().analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(release_.release().analyses(0).reason(), HasSubstr("5xx ratio 30.00%"));
+  EXPECT_EQ(service_.revision, 1);
+  EXPECT_EQ(cluster_.Count(1), 2);
+}
+
+TEST_F(ReleaseMachineTest, CanaryBackgroundAnalysisAbortsDuringAStep) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  hosting::v1::CanaryStep wait;
+  *wait.mutable_pause()->mutable_duration() = TimeUtil::SecondsToDuration(120);
+  SetPolicySteps({Weight(20), wait, Weight(50)});
+  auto* bg = release_.mutable_policy()->mutable_canary()->mutable_background_analysis();
+  *bg->mutable_duration() = TimeUtil::SecondsToDuration(5);
+  bg->set_min_samples(100);
+  Traffic(1, 4000, 0);
+  Traffic(2, 1000, 300);
+  const absl::Time start = cluster_.now;
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  EXPECT_LT(cluster_.now - start, absl::Seconds(120));  // did not wait out the timed pause
+  ASSERT_GE(release_.release().analyses_size(), 1);
+  const auto& last = release_.release().analyses(release_.release().analyses_size() - 1);
+  EXPECT_EQ(last.kind(), "background");
+  EXPECT_EQ(last.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(messages_, Contains(HasSubstr("background analysis failed")));
+  EXPECT_EQ(release_.release().weight(), 0);
+  EXPECT_EQ(cluster_.Count(1), 4);
+}
+
+TEST_F(ReleaseMachineTest, CanaryBackgroundAnalysisOfAGoodVersionLetsTheStepsRun) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(20), Analysis(10), Weight(50)});
+  auto* bg = release_.mutable_policy()->mutable_canary()->mutable_background_analysis();
+  *bg->mutable_duration() = TimeUtil::SecondsToDuration(5);
+  bg->set_min_samples(100);
+  Traffic(1, 4000, 4);
+  Traffic(2, 1000, 1);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  int background = 0;
+  for (const auto& a : release_.release().analyses()) {
+    EXPECT_NE(a.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED) << a.reason();
+    EXPECT_NE(a.verdict(), hosting::v1::ANALYSIS_VERDICT_RUNNING) << a.kind();  // all closed
+    background += a.kind() == "background" ? 1 : 0;
+  }
+  EXPECT_GE(background, 2);  // one window per 5 s from the first weight on
+}
+
 TEST_F(ReleaseMachineTest, BlueGreenManualPromotion) {
   Start(hosting::v1::RELEASE_STRATEGY_BLUE_GREEN, 2);
   release_.mutable_policy()->mutable_blue_green()->set_manual_promotion(true);

@@ -36,11 +36,11 @@ struct ReleaseManager::Cluster {
   std::map<std::string, std::vector<std::pair<int64_t, docker::TaskInfo>>> tasks;
 };
 
-ReleaseManager::ReleaseManager(Store& store, DesiredState& state, docker::DockerClient& docker,
-                               AgentRegistry& agents, TrafficRouter& router,
+ReleaseManager::ReleaseManager(Store& store, DesiredState& state, AgentRegistry& agents,
+                               TrafficRouter& router,
                                Reconciler& reconciler, EventLog& events, Clock& clock,
                                ReleaseManagerOptions options)
-    : store_(store), state_(state), docker_(docker), agents_(agents), router_(router),
+    : store_(store), state_(state), agents_(agents), router_(router),
       reconciler_(reconciler), events_(events), clock_(clock), options_(std::move(options)),
       machine_(options_.machine) {}
 
@@ -466,17 +466,17 @@ void ReleaseManager::Tick() {
   }
   last_full_tick_ = now;
 
+  // A release step decides on a fresh list (which the watch cache then serves to every
+  // reader); keeping HAProxy in line while no release runs reads the cache's view.
+  absl::StatusOr<std::shared_ptr<const SwarmView>> view =
+      active->empty() ? reconciler_.View() : reconciler_.FreshView();
+  if (!view.ok()) return;
   Cluster cluster;
-  absl::StatusOr<std::vector<docker::ServiceInfo>> swarm = docker_.ListServices(
-      {{"label", {absl::StrCat(kLabelController, "=", options_.controller_id)}}});
-  absl::StatusOr<std::vector<docker::TaskInfo>> tasks =
-      docker_.ListTasks({{"desired-state", {"running"}}});
-  if (!swarm.ok() || !tasks.ok()) return;
-  for (const auto& s : *swarm) {
+  for (const auto& s : (*view)->services) {
     std::optional<RevisionName> rn = ParseRevisionServiceName(s.name);
     if (rn) cluster.services[s.id] = {rn->service, rn->revision};
   }
-  for (auto& t : *tasks) {
+  for (const auto& t : (*view)->tasks) {
     auto it = cluster.services.find(t.service_id);
     if (it == cluster.services.end()) continue;
     cluster.tasks[it->second.first].emplace_back(it->second.second, t);

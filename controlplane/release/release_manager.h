@@ -52,8 +52,8 @@ using ImagePuller = std::function<void(
 // service's HAProxy backend in line with its ready tasks, releases or not.
 class ReleaseManager {
  public:
-  ReleaseManager(Store& store, DesiredState& state, docker::DockerClient& docker,
-                 AgentRegistry& agents, TrafficRouter& router, Reconciler& reconciler,
+  ReleaseManager(Store& store, DesiredState& state, AgentRegistry& agents,
+                 TrafficRouter& router, Reconciler& reconciler,
                  EventLog& events, Clock& clock, ReleaseManagerOptions options);
   ~ReleaseManager();
 
@@ -104,7 +104,6 @@ class ReleaseManager {
 
   Store& store_;
   DesiredState& state_;
-  docker::DockerClient& docker_;
   AgentRegistry& agents_;
   TrafficRouter& router_;
   Reconciler& reconciler_;

@@ -30,7 +30,7 @@ class ReleaseManagerTest : public ::testing::Test {
   ReleaseManagerTest()
       : agents_(AgentRegistry::Options{}, cp_.events, clock_),
         router_(nullptr, cp_.events),
-        releases_(cp_.store, cp_.state, cp_.docker, agents_, router_, cp_.reconciler, cp_.events,
+        releases_(cp_.store, cp_.state, agents_, router_, cp_.reconciler, cp_.events,
                   clock_, ReleaseManagerOptions{}) {}
 
   hosting::v1::StartReleaseRequest Start(const std::string& image) {

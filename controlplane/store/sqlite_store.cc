@@ -83,7 +83,6 @@ bool IsTerminal(hosting::v1::ReleaseState s) {
   return s >= hosting::v1::RELEASE_STATE_SUCCEEDED;
 }
 
-constexpr int kMaxEvents = 100000;
 
 // RAII prepared statement.
 class Stmt {
@@ -207,7 +206,8 @@ class Txn {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                               int64_t max_events) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -217,7 +217,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     sqlite3_close(db);
     return absl::UnavailableError(absl::StrCat("cannot open store ", path, ": ", msg));
   }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, max_events));
   absl::MutexLock lock(&store->mu_);
   sqlite3_busy_timeout(db, 5000);
   RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
@@ -673,7 +673,7 @@ absl::StatusOr<int64_t> SqliteStore::AppendEvent(const hosting::v1::Event& event
   if (sequence % 1000 == 0) {
     Stmt d(db_, "DELETE FROM events WHERE sequence <= ?");
     RETURN_IF_ERROR(d.prepared());
-    RETURN_IF_ERROR(d.Bind(1, sequence - kMaxEvents).Run());
+    RETURN_IF_ERROR(d.Bind(1, sequence - max_events_).Run());
   }
   RETURN_IF_ERROR(txn.Commit());
   return sequence;

@@ -25,8 +25,13 @@ namespace hosting::controlplane {
 // reads take their own lock, never the connection's, so they do not wait for a write's fsync.
 class SqliteStore final : public Store {
  public:
+  // The event log keeps the newest `max_events` events; older ones are pruned every 1,000
+  // appends, so up to 999 more may be listed between prunes.
+  static constexpr int64_t kDefaultMaxEvents = 100000;
+
   // `path` may be ":memory:" for tests.
-  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(
+      const std::string& path, int64_t max_events = kDefaultMaxEvents);
   ~SqliteStore() override;
 
   absl::StatusOr<ServiceRecord> GetService(absl::string_view name) override;
@@ -56,7 +61,7 @@ class SqliteStore final : public Store {
   int SchemaVersionForTest();
 
  private:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  SqliteStore(sqlite3* db, int64_t max_events) : db_(db), max_events_(max_events) {}
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> PutServiceLocked(const ServiceRecord& record,
@@ -77,6 +82,7 @@ class SqliteStore final : public Store {
 
   absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(cache_mu_);
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  const int64_t max_events_;
 
   absl::Mutex cache_mu_;
   // Bumped by every write; a read fills the cache only if it did not change meanwhile.

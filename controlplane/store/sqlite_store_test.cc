@@ -67,3 +67,35 @@ TEST(OpenStoreTest, Urls) {
 
 }  // namespace
 }  // namespace hosting::controlplane
+
+namespace hosting::controlplane {
+namespace {
+
+// The event log keeps the newest events and prunes the rest: replay starts at the oldest kept.
+TEST(SqliteStoreTest, EventRetentionKeepsTheNewestAndPrunesTheOldest) {
+  auto store = SqliteStore::Open(":memory:", /*max_events=*/1000).value();
+  for (int i = 1; i <= 3500; ++i) {
+    hosting::v1::Event e;
+    e.set_type("test.event");
+    e.set_message(std::to_string(i));
+    ASSERT_EQ(store->AppendEvent(e).value(), i);
+  }
+  // Pruned at 3000 (every 1,000 appends): everything up to 2000 is gone, 2001..3500 kept.
+  std::vector<hosting::v1::Event> kept = store->ListEvents(0, 10000).value();
+  ASSERT_EQ(kept.size(), 1500u);
+  EXPECT_EQ(kept.front().sequence(), 2001);
+  EXPECT_EQ(kept.front().message(), "2001");
+  EXPECT_EQ(kept.back().sequence(), 3500);
+  // A replay from a pruned sequence starts at the oldest kept event, in order.
+  std::vector<hosting::v1::Event> from = store->ListEvents(10, 5).value();
+  ASSERT_EQ(from.size(), 5u);
+  EXPECT_EQ(from.front().sequence(), 2001);
+  EXPECT_EQ(from.back().sequence(), 2005);
+  // Sequences keep counting after a prune.
+  hosting::v1::Event next;
+  next.set_type("test.event");
+  EXPECT_EQ(store->AppendEvent(next).value(), 3501);
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

@@ -27,7 +27,7 @@ class AgentIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(agent_->Start().ok());
     Connect();
     name_ = absl::StrCat("ag-", ::testing::UnitTest::GetInstance()->current_test_info()->line());
-    RemoveSwarmServicesOf(name_);
+    EXPECT_EQ(RemoveSwarmServicesOf(name_), absl::OkStatus());
   }
 
   void TearDown() override {
@@ -38,7 +38,7 @@ class AgentIntegrationTest : public ::testing::Test {
       hosting::v1::DeleteServiceResponse resp;
       services_->DeleteService(&ctx, del, &resp);
     }
-    RemoveSwarmServicesOf(name_);
+    EXPECT_EQ(RemoveSwarmServicesOf(name_), absl::OkStatus());
   }
 
   void Connect() {
@@ -123,6 +123,8 @@ TEST_F(AgentIntegrationTest, TasksAppearHealthyAndAnUnhealthyOneIsReportedAtOnce
 
   // Break one task's health endpoint and time the report from the watch stream.
   grpc::ClientContext watch_ctx;
+  // A missed event fails the read at the deadline instead of hanging the test.
+  watch_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
   hosting::v1::WatchEventsRequest watch;
   watch.set_service(name_);
   watch.add_types("task.unhealthy");
@@ -271,7 +273,7 @@ TEST(AgentImageTest, RunsAsAContainerBesideTheEngine) {
   HostdProcess hostd(dir);
   ASSERT_TRUE(hostd.Start().ok());
   const std::string name = "ag-image";
-  RemoveSwarmServicesOf(name);
+  EXPECT_EQ(RemoveSwarmServicesOf(name), absl::OkStatus());
   const std::string container = absl::StrCat("hostagent-it-", getpid());
   CommandResult run = Shell(absl::StrCat(
       "docker run -d --name ", container, " --pid host --network host --cap-add SYS_ADMIN ",

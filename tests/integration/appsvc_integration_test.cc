@@ -221,7 +221,10 @@ TEST_F(AppsvcIntegrationTest, ReadsGoToTheReplicaWhileItKeepsUp) {
   int64_t id = CreateUser(*a_, "unseen");
   absl::SleepFor(absl::Milliseconds(200));
   // Paginated lists are never cached: this read is the replica's, which has not replayed it.
-  std::string page = Http("GET", tolerant->url("/api/users?limit=5")).body;
+  HttpResult listed = Http("GET", tolerant->url("/api/users?limit=5"));
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  ASSERT_TRUE(J(listed)["data"].is_array()) << listed.body;
+  const std::string& page = listed.body;
   EXPECT_EQ(page.find("\"id\":" + std::to_string(id) + ","), std::string::npos)
       << "the list came from the primary: " << page;
   // A single user not on the replica is read from the primary: clients read their own writes.
@@ -269,14 +272,33 @@ TEST_F(AppsvcIntegrationTest, ReadsFallBackWhenTheReplicaStops) {
 }
 
 TEST_F(AppsvcIntegrationTest, RedisDownServesFromPostgresAndRecovers) {
+  // B holds a user in its in-process cache before Redis goes away.
+  int64_t cached = CreateUser(*a_, "cachedbefore");
+  const std::string cached_path = "/api/users/" + std::to_string(cached);
+  ASSERT_EQ(Http("GET", b_->url(cached_path)).status, 200);
+  ASSERT_EQ(J(Http("GET", b_->url(cached_path)))["source"], "cache");
+
   ASSERT_TRUE(ds_->Do("stop-redis").ok());
+  absl::Status st = WaitFor(
+      [&] {
+        return J(Http("GET", a_->url("/ready")))["redis"] == "disconnected" &&
+               J(Http("GET", b_->url("/ready")))["redis"] == "disconnected";
+      },
+      absl::Seconds(3), "/ready of both replicas to report Redis down");
+  EXPECT_TRUE(st.ok()) << st;
   int64_t id = CreateUser(*a_, "noredis");  // writes work without Redis
   HttpResult r = Http("GET", b_->url("/api/users/" + std::to_string(id)));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(J(r)["source"], "database");
-  absl::Status st = WaitFor([&] { return J(Http("GET", a_->url("/ready")))["redis"] == "disconnected"; },
-                            absl::Seconds(3), "/ready to report Redis down");
-  EXPECT_TRUE(st.ok()) << st;
+  // A changes the user B has cached; its invalidation cannot reach B. B must not serve its
+  // in-process copy while invalidations are not live: the read shows the change, from the
+  // database.
+  ASSERT_EQ(Http("PUT", a_->url(cached_path), R"({"name":"changed while redis was down"})").status,
+            200);
+  HttpResult stale_guard = Http("GET", b_->url(cached_path));
+  ASSERT_EQ(stale_guard.status, 200) << stale_guard.body;
+  EXPECT_EQ(J(stale_guard)["data"]["name"], "changed while redis was down") << stale_guard.body;
+  EXPECT_EQ(J(stale_guard)["source"], "database");
   HttpResult ready = Http("GET", a_->url("/ready"));
   EXPECT_EQ(ready.status, 200);
   EXPECT_EQ(J(ready)["status"], "degraded");

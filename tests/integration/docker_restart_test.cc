@@ -20,7 +20,7 @@ using ::testing::HasSubstr;
 TEST(DockerRestartTest, HostdSurvivesAndConvergesWhenDockerReturns) {
   ASSERT_TRUE(CheckDockerSwarm().ok()) << CheckDockerSwarm();
   const std::string name = "it-dockerd";
-  RemoveSwarmServicesOf(name);
+  EXPECT_EQ(RemoveSwarmServicesOf(name), absl::OkStatus());
   const std::string dir = MakeTempDir("hosting-dockerd-");
   HostdProcess hostd(dir);
   ASSERT_TRUE(hostd.Start().ok());

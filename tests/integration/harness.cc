@@ -97,9 +97,21 @@ std::vector<std::string> SwarmServicesOf(const std::string& service) {
   return out;
 }
 
-void RemoveSwarmServicesOf(const std::string& service) {
-  Shell(absl::StrCat("ids=$(docker service ls -q --filter label=hosting.service=", service,
-                   "); [ -z \"$ids\" ] || docker service rm $ids"));
+absl::Status RemoveSwarmServicesOf(const std::string& service) {
+  const std::string services =
+      absl::StrCat("docker service ls -q --filter label=hosting.service=", service);
+  const std::string containers =
+      absl::StrCat("docker ps -aq --filter label=hosting.service=", service);
+  Shell(absl::StrCat("ids=$(", services, "); [ -z \"$ids\" ] || docker service rm $ids"));
+  std::string left;
+  absl::Status gone = WaitFor(
+      [&] {
+        left = Shell(services).output + Shell(containers).output;
+        return left.empty();
+      },
+      absl::Seconds(60), absl::StrCat("Swarm to remove the services and tasks of ", service));
+  if (!gone.ok()) return absl::DeadlineExceededError(absl::StrCat(gone.message(), "; left: ", left));
+  return absl::OkStatus();
 }
 
 std::string HostdBinary() { return HOSTING_HOSTD_BINARY; }

@@ -46,8 +46,10 @@ std::vector<std::string> SwarmServicesOf(const std::string& service);
 // The docker_gwbridge gateway: the address at which Swarm tasks reach this machine.
 std::string DockerGatewayAddress();
 
-// Removes every Swarm service labelled hosting.service=<service>.
-void RemoveSwarmServicesOf(const std::string& service);
+// Removes every Swarm service labelled hosting.service=<service> and waits (up to a minute)
+// until Swarm has removed them and their task containers, so the next test starts clean;
+// the error says what was still there.
+absl::Status RemoveSwarmServicesOf(const std::string& service);
 
 // The binaries under test, from the build.
 std::string HostdBinary();

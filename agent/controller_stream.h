@@ -1,0 +1,79 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "agent/agent_metrics.h"
+#include "agent/message_sink.h"
+#include "common/clock.h"
+#include "grpcpp/grpcpp.h"
+#include "hosting/v1/agent.grpc.pb.h"
+
+namespace hosting::agent {
+
+// Who this agent is, as it registers with hostd.
+struct NodeIdentity {
+  std::string node_id;
+  std::string hostname;
+  int cpus = 0;
+  int64_t memory_bytes = 0;
+  std::map<std::string, std::string> labels;
+};
+
+// The one AgentGateway.Connect stream to hostd: registers, then reads probe configs and
+// commands and hands them to the agent; Send writes reports while the stream is up. A broken
+// stream is reopened with backoff and jitter; the channel reconnects within a second while hostd
+// is away, and the stream waits for it instead of failing fast.
+class ControllerStream final : public MessageSink {
+ public:
+  struct Handlers {
+    std::function<void()> on_connected;  // the stream is up: send the whole state
+    std::function<void(const hosting::v1::ProbeConfigs&)> on_probes;
+    std::function<void(const hosting::v1::Command&)> on_command;  // must not block
+  };
+  ControllerStream(std::shared_ptr<grpc::Channel> channel, NodeIdentity identity,
+                   absl::Duration max_backoff, AgentMetrics& metrics, Clock& clock,
+                   Handlers handlers);
+
+  // An insecure channel to `controller` with the agent's reconnect and keepalive settings.
+  static std::shared_ptr<grpc::Channel> MakeChannel(const std::string& controller);
+
+  void Send(const hosting::v1::AgentMessage& msg) override;
+
+  // Connects and reconnects until `stop`; Cancel() ends a stream that is open or waiting.
+  void Run(const absl::Notification& stop);
+  // Heartbeats at the interval hostd asked for, until `stop`.
+  void RunHeartbeats(const absl::Notification& stop);
+  void Cancel();
+
+  bool connected() const { return connected_.load(); }
+
+ private:
+  using Stream =
+      grpc::ClientReaderWriter<hosting::v1::AgentMessage, hosting::v1::ControllerMessage>;
+  // One stream's life; returns its final status.
+  grpc::Status RunOnce(const absl::Notification& stop, bool* registered);
+
+  std::unique_ptr<hosting::v1::AgentGateway::Stub> stub_;
+  const NodeIdentity identity_;
+  const absl::Duration max_backoff_;
+  AgentMetrics& metrics_;
+  Clock& clock_;
+  const Handlers handlers_;
+  std::atomic<bool> connected_{false};
+  std::atomic<int64_t> heartbeat_ms_{2000};
+
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+}  // namespace hosting::agent

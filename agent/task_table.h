@@ -1,0 +1,101 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/docker_client.h"
+#include "hosting/v1/agent.pb.h"
+
+namespace hosting::agent {
+
+// The agent's view of the Swarm task containers on its node and of the probe configuration
+// hostd sent: the one state its parts (watcher, prober, reporter, command runner) share, each
+// through the methods below under one lock. No I/O happens here.
+class TaskTable {
+ public:
+  explicit TaskTable(Clock& clock) : clock_(clock) {}
+
+  // --- The task watcher ---
+  struct SyncResult {
+    std::vector<std::string> added;  // container IDs now tracked, not yet inspected
+    std::vector<int> removed_pids;   // of the tasks that are gone (0 when never inspected)
+    bool changed() const { return !added.empty() || !removed_pids.empty(); }
+  };
+  // Makes the table hold exactly the running task containers in `running`.
+  SyncResult Sync(const std::vector<docker::ContainerInfo>& running);
+  // What an inspect of a newly added container found.
+  void SetInspected(const std::string& container_id, int pid, const std::string& docker_health,
+                    const std::string& address);
+  // Docker's own health verdict changed; the updated report, or nullopt for an unknown container.
+  std::optional<hosting::v1::TaskReport> SetDockerHealth(const std::string& container_id,
+                                                         const std::string& status);
+
+  // --- Probe configuration (from hostd) ---
+  void SetProbeConfigs(const hosting::v1::ProbeConfigs& configs);
+
+  // --- The prober ---
+  // Marks every task whose probe is due at or before now as probing and returns their container
+  // IDs; *next is set to the earliest time another probe falls due (at most `horizon` away).
+  std::vector<std::string> TakeDueProbes(absl::Duration horizon, absl::Time* next);
+  struct ProbeJob {
+    int pid = 0;
+    hosting::v1::ProbeConfig config;
+  };
+  // The probe to run for a task taken by TakeDueProbes; nullopt (and the task no longer
+  // probing) when the task or its service's probe is gone.
+  std::optional<ProbeJob> ProbeJobFor(const std::string& container_id);
+  // Counts a probe's outcome against the service's thresholds; returns the report when the
+  // task's probe health changed (to be sent at once).
+  std::optional<hosting::v1::TaskReport> RecordProbe(const std::string& container_id, bool ok,
+                                                     const std::string& error);
+
+  // --- The reporter ---
+  struct ScrapeTarget {
+    std::string container_id, task_id, service;
+    int64_t revision = 0;
+    int pid = 0;
+    uint32_t port = 0;  // 0: do not scrape /metrics this time
+  };
+  std::vector<ScrapeTarget> ScrapeTargets();
+  // The task's /metrics could not be read: a healthy task is asked again only after `pause`.
+  void ScrapeFailed(const std::string& container_id, absl::Duration pause);
+
+  // --- Commands ---
+  // The container running a Swarm task, or "" when it is not on this node.
+  std::string ContainerOf(const std::string& task_id) const;
+
+  // Every task's report, as a snapshot message.
+  hosting::v1::AgentMessage Snapshot() const;
+  size_t size() const;
+
+ private:
+  struct Task {
+    hosting::v1::TaskReport report;
+    int pid = 0;
+    int successes = 0;
+    int failures = 0;
+    absl::Time next_probe;
+    bool probing = false;
+    absl::Time next_scrape;  // an application without usable /metrics is asked again later
+  };
+  const hosting::v1::ProbeConfig* ConfigFor(const std::string& service) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  Clock& clock_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Task> tasks_ ABSL_GUARDED_BY(mu_);  // by container ID
+  std::map<std::string, hosting::v1::ProbeConfig> probes_ ABSL_GUARDED_BY(mu_);  // by service
+};
+
+// A probe config's interval (at least 100 ms) and timeout (at least 50 ms).
+absl::Duration ProbeInterval(const hosting::v1::ProbeConfig& config);
+absl::Duration ProbeTimeout(const hosting::v1::ProbeConfig& config);
+
+}  // namespace hosting::agent
