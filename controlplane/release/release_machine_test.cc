@@ -371,6 +371,25 @@ TEST_F(ReleaseMachineTest, CanaryBadVersionFailsAnalysisEarlyAndRollsBack) {
   EXPECT_GE(min_ready_, 4);
 }
 
+// A rollback that cannot make the stable revision whole again (its tasks never get ready)
+// ends FAILED at its deadline with both revisions left running; hostctl exits 11 for it
+// (ExitCodeForRelease in hostctl_test).
+TEST_F(ReleaseMachineTest, ARollbackThatRunsOutOfTimeFailsAndLeavesBothRevisionsRunning) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(20), Analysis(60), Weight(50)});
+  Traffic(1, 4000, 0);
+  Traffic(2, 1000, 300);
+  for (int i = 0; i < 2000 && state() != hosting::v1::RELEASE_STATE_ROLLING_BACK; ++i) Tick();
+  ASSERT_EQ(state(), hosting::v1::RELEASE_STATE_ROLLING_BACK);
+  cluster_.never_ready_revisions.insert(1);  // e.g. the stable image is gone from the nodes
+  const absl::Time failed_at = cluster_.now;
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_FAILED);
+  EXPECT_GE(cluster_.now - failed_at, absl::Minutes(2));  // it waited for its deadline
+  EXPECT_THAT(messages_, Contains(HasSubstr("rollback did not finish")));
+  EXPECT_GT(cluster_.Count(1), 0);
+  EXPECT_GT(cluster_.Count(2), 0);  // nothing healthy was stopped
+}
+
 TEST_F(ReleaseMachineTest, RollbackMovesAllTrafficToStableInOneStep) {
   Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
   SetPolicySteps({Weight(50), Analysis(60)});
