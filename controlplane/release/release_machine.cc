@@ -208,6 +208,7 @@ void ReleaseMachine::Fail(ReleaseRecord& r, ReleaseState final_state, const std:
                           absl::Time now, Notes& notes) const {
   r.mutable_release()->set_state(hosting::v1::RELEASE_STATE_ROLLING_BACK);
   r.set_final_state(final_state);
+  r.set_failure_reason(reason);
   *r.mutable_progress_at() = ToTimestamp(now);
   *r.mutable_deadline() = ToTimestamp(now + kRollbackDeadline);
   r.clear_analysis_started_at();
@@ -828,7 +829,8 @@ void ReleaseMachine::RollBack(ReleaseRecord& r, ServiceRecord& s, const Observat
   Note(r, notes, "finished",
        absl::StrCat(rel->rollback() ? "rollback succeeded" : "release ended",
                     ": revision ", stable, " runs all ", n, " tasks and all traffic (",
-                    ReleaseStateName(rel->state()), ")"),
+                    ReleaseStateName(rel->state()),
+                    r.failure_reason().empty() ? "" : ": " + r.failure_reason(), ")"),
        {{"state", ReleaseStateName(rel->state())}});
 }
 

@@ -237,6 +237,8 @@ TEST_F(ReleaseMachineTest, RollingUnhealthyBatchRollsBackWithoutTouchingStable) 
   EXPECT_EQ(service_.spec.replicas(), 4);
   EXPECT_GE(min_ready_, 4);
   EXPECT_THAT(release_.release().message(), HasSubstr("revision 1 runs all 4 tasks"));
+  // The final line keeps the cause, for a pipeline that prints only it.
+  EXPECT_THAT(release_.release().message(), HasSubstr("failed their health check"));
 }
 
 TEST_F(ReleaseMachineTest, ProgressDeadlineTimesOutAndRollsBack) {

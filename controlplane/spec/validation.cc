@@ -1,8 +1,8 @@
 #include "controlplane/spec/validation.h"
 
-#include <regex>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -24,6 +24,22 @@ bool IsLowerAlnumDash(const std::string& s) {
   return true;
 }
 
+// "<anything>-r<digits>": the suffix of a revision's Swarm service.
+bool EndsLikeRevisionSuffix(absl::string_view s) {
+  size_t i = s.size();
+  while (i > 0 && absl::ascii_isdigit(static_cast<unsigned char>(s[i - 1]))) --i;
+  return i < s.size() && i >= 2 && s[i - 1] == 'r' && s[i - 2] == '-';
+}
+
+// Letters, digits and '_', not starting with a digit.
+bool IsEnvName(absl::string_view s) {
+  if (s.empty() || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
 int64_t Millis(const google::protobuf::Duration& d) { return TimeUtil::DurationToMilliseconds(d); }
 
 }  // namespace
@@ -39,7 +55,7 @@ std::vector<FieldViolation> ValidateServiceName(const std::string& name, const s
     v.push_back({field, absl::StrCat("'", name,
                                      "' must be lowercase letters, digits and '-', start with a "
                                      "letter and not end with '-'")});
-  } else if (std::regex_match(name, std::regex(".*-r[0-9]+"))) {
+  } else if (EndsLikeRevisionSuffix(name)) {
     v.push_back({field, absl::StrCat("'", name,
                                      "' ends like a revision suffix (-r<N>), which hosting "
                                      "reserves for the Swarm services of revisions")});
@@ -223,9 +239,8 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
     v.push_back({f("replicas"),
                  absl::StrCat("must be between 0 and ", kMaxReplicas, ", got ", spec.replicas())});
   }
-  static const std::regex kEnvName("[A-Za-z_][A-Za-z0-9_]*");
   for (const auto& [key, value] : spec.env()) {
-    if (!std::regex_match(key, kEnvName)) {
+    if (!IsEnvName(key)) {
       v.push_back({f(absl::StrCat("env[", key, "]")),
                    "environment variable names are letters, digits and '_', not starting with a digit"});
     }

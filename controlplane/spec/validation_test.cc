@@ -15,6 +15,7 @@ using ::testing::Contains;
 using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 hosting::v1::ServiceSpec ValidSpec() {
   hosting::v1::ServiceSpec spec;
@@ -44,6 +45,8 @@ TEST(ValidateServiceSpecTest, NamesEveryBadField) {
   spec.clear_image();
   spec.set_replicas(-1);
   (*spec.mutable_env())["1BAD"] = "x";
+  (*spec.mutable_env())["BAD-DASH"] = "x";
+  (*spec.mutable_env())["_GOOD_1"] = "x";
   spec.mutable_ports(0)->set_container_port(70000);
   spec.mutable_ports(0)->set_protocol("sctp");
   spec.mutable_health()->set_http_path("health");
@@ -56,6 +59,8 @@ TEST(ValidateServiceSpecTest, NamesEveryBadField) {
   EXPECT_THAT(fields, Contains("spec.image"));
   EXPECT_THAT(fields, Contains("spec.replicas"));
   EXPECT_THAT(fields, Contains("spec.env[1BAD]"));
+  EXPECT_THAT(fields, Contains("spec.env[BAD-DASH]"));
+  EXPECT_THAT(fields, Not(Contains("spec.env[_GOOD_1]")));
   EXPECT_THAT(fields, Contains("spec.ports[0].container_port"));
   EXPECT_THAT(fields, Contains("spec.ports[0].protocol"));
   EXPECT_THAT(fields, Contains("spec.health.http_path"));
@@ -76,6 +81,10 @@ TEST(ValidateServiceNameTest, Rules) {
   auto v = ValidateServiceName("app-r3", "name");
   ASSERT_THAT(v, ::testing::SizeIs(1));
   EXPECT_THAT(v[0].description, HasSubstr("revision suffix"));
+  EXPECT_THAT(ValidateServiceName("a-r-r12", "name"), ::testing::SizeIs(1));
+  EXPECT_THAT(ValidateServiceName("app-r", "name"), IsEmpty());
+  EXPECT_THAT(ValidateServiceName("app-rx1", "name"), IsEmpty());
+  EXPECT_THAT(ValidateServiceName("appr3", "name"), IsEmpty());
 }
 
 TEST(ValidateServiceSpecTest, HealthPortNeededWithoutPorts) {
