@@ -3,6 +3,7 @@
 // going away and coming back.
 #include <csignal>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -212,10 +213,14 @@ TEST_F(AgentIntegrationTest, NodeCommandsGoThroughTheAgent) {
   std::string hostctl = absl::StrCat(HostctlBinary(), " --server ", hostd_->address());
 
   // Logs: busybox httpd -v logs every response, the agent's probes among them.
-  absl::SleepFor(absl::Seconds(2));
-  CommandResult logs = Shell(hostctl + " logs " + task.substr(0, 10) + " -n 20");
-  EXPECT_EQ(logs.exit_code, 0) << logs.output;
-  EXPECT_THAT(logs.output, HasSubstr("response:200"));
+  CommandResult logs;
+  absl::Status logged = WaitFor(
+      [&] {
+        logs = Shell(hostctl + " logs " + task.substr(0, 10) + " -n 20");
+        return logs.exit_code == 0 && absl::StrContains(logs.output, "response:200");
+      },
+      absl::Seconds(10), "a probe's response in the task's logs", absl::Milliseconds(500));
+  EXPECT_TRUE(logged.ok()) << logged << "\n" << logs.exit_code << " " << logs.output;
 
   // Restart in place: the same container starts again.
   std::string container = Shell(absl::StrCat("docker ps -q --no-trunc --filter label=com.docker.swarm.task.id=",

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <regex>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -219,7 +220,15 @@ TEST_F(AppsvcIntegrationTest, ReadsGoToTheReplicaWhileItKeepsUp) {
                       absl::Seconds(5), "replica in use").ok());
   ds_->Sql("SELECT pg_wal_replay_pause()", true);
   int64_t id = CreateUser(*a_, "unseen");
-  absl::SleepFor(absl::Milliseconds(200));
+  // The replica has received the insert's WAL (it has only not replayed it).
+  const std::string lsn(absl::StripAsciiWhitespace(ds_->Sql("SELECT pg_current_wal_lsn()")));
+  ASSERT_TRUE(WaitFor([&] {
+                return absl::StripAsciiWhitespace(ds_->Sql(
+                           "SELECT pg_last_wal_receive_lsn() >= '" + lsn + "'::pg_lsn", true)) ==
+                       "t";
+              },
+              absl::Seconds(5), "the replica to receive " + lsn)
+                  .ok());
   // Paginated lists are never cached: this read is the replica's, which has not replayed it.
   HttpResult listed = Http("GET", tolerant->url("/api/users?limit=5"));
   ASSERT_EQ(listed.status, 200) << listed.body;
@@ -230,13 +239,12 @@ TEST_F(AppsvcIntegrationTest, ReadsGoToTheReplicaWhileItKeepsUp) {
   // A single user not on the replica is read from the primary: clients read their own writes.
   EXPECT_EQ(Http("GET", tolerant->url("/api/users/" + std::to_string(id))).status, 200);
   // appsvc a_ allows 1 s of lag: once over it, it reads from the primary and counts it.
-  absl::SleepFor(absl::Milliseconds(1500));
   absl::Status st = WaitFor(
       [&] {
         return Http("GET", a_->url("/api/users?limit=5")).body.find("\"id\":" + std::to_string(id) + ",") !=
                std::string::npos;
       },
-      absl::Seconds(3), "a lagging replica to be bypassed");
+      absl::Seconds(5), "a lagging replica to be bypassed");
   EXPECT_TRUE(st.ok()) << st;
   EXPECT_THAT(J(Http("GET", a_->url("/ready")))["checks"]["replica"]["detail"].get<std::string>(),
               HasSubstr("over the limit"));
@@ -310,8 +318,7 @@ TEST_F(AppsvcIntegrationTest, RedisDownServesFromPostgresAndRecovers) {
   EXPECT_TRUE(st.ok()) << st;
   int64_t id2 = CreateUser(*a_, "redisback");
   std::string path = "/api/users/" + std::to_string(id2);
-  Http("GET", a_->url(path));
-  absl::SleepFor(absl::Milliseconds(50));
+  Http("GET", a_->url(path));  // fills Redis before it answers
   // B has never read it: a hit now comes from Redis, filled by A.
   HttpResult via_b = Http("GET", b_->url(path));
   EXPECT_EQ(J(via_b)["source"], "cache") << via_b.body;
@@ -333,7 +340,7 @@ TEST_F(AppsvcIntegrationTest, SigtermUnderLoadLosesNoRequest) {
   std::string cfg = *dir_ + "/haproxy.cfg";
   {
     std::ofstream out(cfg);
-    out << "global\n  maxconn 2000\n"
+    out << "global\n  maxconn 2000\n  stats socket " << *dir_ << "/haproxy.sock mode 600 level admin\n"
         << "defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n"
         << "  timeout server 30s\n  option redispatch\n  retries 3\n"
         << "frontend fe\n  bind 127.0.0.1:" << front << "\n  default_backend app\n"
@@ -351,7 +358,9 @@ TEST_F(AppsvcIntegrationTest, SigtermUnderLoadLosesNoRequest) {
   }
   const std::string front_url = absl::StrCat("http://127.0.0.1:", front, "/api/users/", id);
   ASSERT_TRUE(WaitFor([&] { return Http("GET", front_url).status == 200; }, absl::Seconds(5), "HAProxy").ok());
-  absl::SleepFor(absl::Milliseconds(600));  // both servers UP (rise 2)
+  ASSERT_TRUE(WaitFor([&] { return HaproxyReadyServers(*dir_ + "/haproxy.sock", "app") == 2; },
+                      absl::Seconds(5), "both servers UP")
+                  .ok());
 
   // wrk for 6 s; SIGTERM c after 1.5 s.
   std::string out_file = *dir_ + "/wrk.out";

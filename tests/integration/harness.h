@@ -32,6 +32,11 @@ CommandResult Shell(const std::string& command);
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
 
+// Servers of an HAProxy backend that are UP (or unchecked) with a weight above 0, read from
+// `show stat` on the admin socket at `socket`, independently of the production parser; -1 when
+// HAProxy cannot tell.
+int HaproxyReadyServers(const std::string& socket, const std::string& backend);
+
 // Polls `condition` every `interval` until it holds or `timeout` passes. The error names `what`.
 absl::Status WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
                      const std::string& what, absl::Duration interval = absl::Milliseconds(50));

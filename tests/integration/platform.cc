@@ -77,63 +77,8 @@ std::string ServicePlatform::Url(const std::string& service, const std::string& 
   return absl::StrCat("http://127.0.0.1:", ports.at(service), path);
 }
 
-namespace {
-
-// One HAProxy runtime command over the stats socket, answered until HAProxy closes.
-absl::StatusOr<std::string> HaproxyRuntime(const std::string& socket_path,
-                                           const std::string& command) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0) return absl::UnavailableError("socket()");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path.c_str());
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return absl::UnavailableError(absl::StrCat("connect ", socket_path));
-  }
-  const std::string line = command + "\n";
-  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    ::close(fd);
-    return absl::UnavailableError("write to the HAProxy socket");
-  }
-  std::string out;
-  char buf[8192];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
-}
-
-}  // namespace
-
-// Read independently of the production parser (HaproxyLoadBalancer): `show stat` as CSV,
-// columns found by the header's names; a server counts when its status is UP (or "no check")
-// and its weight is above 0. DRAIN, MAINT, DOWN and weight 0 do not count.
 int ServicePlatform::ReadyServers(const std::string& backend) const {
-  absl::StatusOr<std::string> csv = HaproxyRuntime(socket, "show stat");
-  if (!csv.ok()) return -1;
-  std::vector<std::string> lines = absl::StrSplit(*csv, '\n', absl::SkipEmpty());
-  if (lines.empty() || !absl::StartsWith(lines[0], "# ")) return -1;
-  std::vector<std::string> header = absl::StrSplit(lines[0].substr(2), ',');
-  auto column = [&](const std::string& name) {
-    auto it = std::find(header.begin(), header.end(), name);
-    return it == header.end() ? -1 : static_cast<int>(it - header.begin());
-  };
-  const int px = column("pxname"), sv = column("svname"), status = column("status"),
-            weight = column("weight");
-  if (px < 0 || sv < 0 || status < 0 || weight < 0) return -1;
-  int n = 0;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    std::vector<std::string> f = absl::StrSplit(lines[i], ',');
-    if (static_cast<int>(f.size()) <= std::max({px, sv, status, weight})) continue;
-    if (f[px] != backend || f[sv] == "BACKEND" || f[sv] == "FRONTEND") continue;
-    int w = 0;
-    const bool up = f[status] == "UP" || absl::StartsWith(f[status], "UP ") ||
-                    f[status] == "no check";
-    if (up && absl::SimpleAtoi(f[weight], &w) && w > 0) ++n;
-  }
-  return n;
+  return HaproxyReadyServers(socket, backend);
 }
 
 absl::Status ServicePlatform::Deploy(hosting::v1::ServiceManager::Stub& stub,
