@@ -1,6 +1,5 @@
 #include "appsvc/pg_repository.h"
 
-#include <libpq-fe.h>
 
 #include <map>
 #include <unordered_map>
@@ -8,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/pg_conn.h"
 #include "common/status_macros.h"
 
 namespace hosting::appsvc {
@@ -90,95 +90,29 @@ Order RowToOrder(PGresult* r, int row, int col = 0) {
   return o;
 }
 
-struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using Result = std::unique_ptr<PGresult, ResultDeleter>;
-
 std::atomic<uint64_t> next_instance{1};
 
 }  // namespace
 
-// One libpq connection with the statements prepared; reconnects on demand, at most every
-// 500 ms after a failure so a dead database costs callers little.
-class PgRepository::Conn {
+// One connection with the statements prepared on connect.
+class PgRepository::Conn : public PgConn {
  public:
-  Conn(std::string conninfo, const char* role) : conninfo_(std::move(conninfo)), role_(role) {}
-  ~Conn() { Close(); }
+  Conn(std::string conninfo, const char* role)
+      : PgConn(std::move(conninfo), absl::StrCat("database ", role), &Prepare) {}
 
-  absl::Status Ensure() {
-    if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) return absl::OkStatus();
-    Close();
-    absl::Time now = absl::Now();
-    if (now < retry_after_) {
-      return absl::UnavailableError(absl::StrCat("database ", role_, " unavailable: ", last_error_));
-    }
-    conn_ = PQconnectdb(conninfo_.c_str());
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      last_error_ = PQerrorMessage(conn_);
-      while (!last_error_.empty() && last_error_.back() == '\n') last_error_.pop_back();
-      Close();
-      retry_after_ = now + absl::Milliseconds(500);
-      return absl::UnavailableError(absl::StrCat("database ", role_, " unavailable: ", last_error_));
-    }
+ private:
+  static absl::Status Prepare(PGconn* conn) {
     for (const auto& s : Statements()) {
-      Result r(PQprepare(conn_, s.name, s.sql.c_str(), s.params, nullptr));
+      PgResult r(PQprepare(conn, s.name, s.sql.c_str(), s.params, nullptr));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-        std::string err = PQresultErrorMessage(r.get());
-        Close();
-        retry_after_ = now + absl::Milliseconds(500);
-        last_error_ = absl::StrCat("preparing ", s.name, ": ", err);
         // Most likely the schema is missing: say so.
-        return absl::UnavailableError(absl::StrCat("database ", role_, ": ", last_error_,
+        return absl::UnavailableError(absl::StrCat("preparing ", s.name, ": ",
+                                                   PgMessage(PQresultErrorMessage(r.get())),
                                                    " (has `appsvc migrate` run?)"));
       }
     }
     return absl::OkStatus();
   }
-
-  // Executes a prepared statement; nullptr params are SQL NULLs.
-  absl::StatusOr<Result> Exec(const char* name, const std::vector<const char*>& params) {
-    RETURN_IF_ERROR(Ensure());
-    Result r(PQexecPrepared(conn_, name, static_cast<int>(params.size()), params.data(), nullptr,
-                            nullptr, 0));
-    return Check(std::move(r));
-  }
-
-  absl::StatusOr<Result> Query(const char* sql) {
-    RETURN_IF_ERROR(Ensure());
-    return Check(Result(PQexec(conn_, sql)));
-  }
-
-  void Close() {
-    if (conn_ != nullptr) PQfinish(conn_);
-    conn_ = nullptr;
-  }
-
- private:
-  absl::StatusOr<Result> Check(Result r) {
-    ExecStatusType st = PQresultStatus(r.get());
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return r;
-    const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-    std::string sqlstate = state ? state : "";
-    std::string msg = r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn_);
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    if (PQstatus(conn_) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01") {
-      Close();
-      return absl::UnavailableError(absl::StrCat("database ", role_, " connection lost: ", msg));
-    }
-    if (sqlstate == "23505") return absl::AlreadyExistsError(msg);
-    if (sqlstate == "23503") return absl::NotFoundError(msg);
-    if (sqlstate == "57014") return absl::DeadlineExceededError(msg);
-    if (sqlstate == "25006") return absl::FailedPreconditionError(msg);  // read-only (replica)
-    return absl::InternalError(absl::StrCat("database ", role_, ": ", msg, " [", sqlstate, "]"));
-  }
-
-  const std::string conninfo_;
-  const char* role_;
-  PGconn* conn_ = nullptr;
-  absl::Time retry_after_ = absl::InfinitePast();
-  std::string last_error_;
 };
 
 struct PgRepository::ThreadConns {
@@ -222,7 +156,7 @@ absl::StatusOr<std::optional<User>> PgRepository::GetUser(int64_t id) {
   std::string ids = std::to_string(id);
   return Read<std::optional<User>>(
       [&](Conn& conn) -> absl::StatusOr<std::optional<User>> {
-        ASSIGN_OR_RETURN(Result r, conn.Exec("get_user", {ids.c_str()}));
+        ASSIGN_OR_RETURN(PgResult r, conn.ExecPrepared("get_user", {ids.c_str()}));
         if (PQntuples(r.get()) == 0) return std::optional<User>();
         return std::optional<User>(RowToUser(r.get(), 0));
       },
@@ -234,7 +168,7 @@ absl::StatusOr<std::vector<User>> PgRepository::ListUsers(int limit, int64_t bef
   std::string b = std::to_string(before_id);
   return Read<std::vector<User>>(
       [&](Conn& conn) -> absl::StatusOr<std::vector<User>> {
-        ASSIGN_OR_RETURN(Result r, conn.Exec("list_users", {l.c_str(), b.c_str()}));
+        ASSIGN_OR_RETURN(PgResult r, conn.ExecPrepared("list_users", {l.c_str(), b.c_str()}));
         std::vector<User> out;
         for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(RowToUser(r.get(), i));
         return out;
@@ -243,13 +177,13 @@ absl::StatusOr<std::vector<User>> PgRepository::ListUsers(int limit, int64_t bef
 }
 
 absl::StatusOr<User> PgRepository::CreateUser(const std::string& name, const std::string& email) {
-  ASSIGN_OR_RETURN(Result r, Conns().primary->Exec("create_user", {name.c_str(), email.c_str()}));
+  ASSIGN_OR_RETURN(PgResult r, Conns().primary->ExecPrepared("create_user", {name.c_str(), email.c_str()}));
   return RowToUser(r.get(), 0);
 }
 
 absl::StatusOr<std::optional<User>> PgRepository::UpdateUser(int64_t id, const UserInput& input) {
   std::string ids = std::to_string(id);
-  ASSIGN_OR_RETURN(Result r, Conns().primary->Exec(
+  ASSIGN_OR_RETURN(PgResult r, Conns().primary->ExecPrepared(
                                  "update_user", {ids.c_str(), input.name ? input.name->c_str() : nullptr,
                                                  input.email ? input.email->c_str() : nullptr}));
   if (PQntuples(r.get()) == 0) return std::optional<User>();
@@ -258,7 +192,7 @@ absl::StatusOr<std::optional<User>> PgRepository::UpdateUser(int64_t id, const U
 
 absl::StatusOr<bool> PgRepository::DeleteUser(int64_t id) {
   std::string ids = std::to_string(id);
-  ASSIGN_OR_RETURN(Result r, Conns().primary->Exec("delete_user", {ids.c_str()}));
+  ASSIGN_OR_RETURN(PgResult r, Conns().primary->ExecPrepared("delete_user", {ids.c_str()}));
   return std::string(PQcmdTuples(r.get())) != "0";
 }
 
@@ -267,7 +201,7 @@ absl::StatusOr<std::optional<std::vector<Order>>> PgRepository::ListOrders(int64
   using Out = std::optional<std::vector<Order>>;
   return Read<Out>(
       [&](Conn& conn) -> absl::StatusOr<Out> {
-        ASSIGN_OR_RETURN(Result r, conn.Exec("list_orders", {ids.c_str()}));
+        ASSIGN_OR_RETURN(PgResult r, conn.ExecPrepared("list_orders", {ids.c_str()}));
         if (PQntuples(r.get()) == 0) return Out();
         std::vector<Order> orders;
         for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -282,7 +216,7 @@ absl::StatusOr<std::optional<std::vector<Order>>> PgRepository::ListOrders(int64
 absl::StatusOr<std::optional<Order>> PgRepository::CreateOrder(int64_t user_id,
                                                                const OrderInput& input) {
   std::string ids = std::to_string(user_id);
-  absl::StatusOr<Result> r = Conns().primary->Exec(
+  absl::StatusOr<PgResult> r = Conns().primary->ExecPrepared(
       "create_order", {ids.c_str(), input.total_amount.c_str(), input.status.c_str()});
   if (absl::IsNotFound(r.status())) return std::optional<Order>();  // foreign key: no such user
   if (!r.ok()) return r.status();
@@ -293,7 +227,7 @@ absl::StatusOr<std::optional<Order>> PgRepository::GetOrder(int64_t id) {
   std::string ids = std::to_string(id);
   return Read<std::optional<Order>>(
       [&](Conn& conn) -> absl::StatusOr<std::optional<Order>> {
-        ASSIGN_OR_RETURN(Result r, conn.Exec("get_order", {ids.c_str()}));
+        ASSIGN_OR_RETURN(PgResult r, conn.ExecPrepared("get_order", {ids.c_str()}));
         if (PQntuples(r.get()) == 0) return std::optional<Order>();
         return std::optional<Order>(RowToOrder(r.get(), 0));
       },
@@ -302,7 +236,7 @@ absl::StatusOr<std::optional<Order>> PgRepository::GetOrder(int64_t id) {
 
 DependencyHealth PgRepository::CheckPrimary() {
   DependencyHealth h;
-  absl::StatusOr<Result> r = Conns().primary->Query("SELECT 1");
+  absl::StatusOr<PgResult> r = Conns().primary->Query("SELECT 1");
   h.up = r.ok();
   if (!r.ok()) h.detail = std::string(r.status().message());
   return h;
@@ -315,7 +249,7 @@ DependencyHealth PgRepository::CheckReplica() {
     return h;
   }
   // Lag: zero when everything received is replayed, else the age of the last replayed commit.
-  absl::StatusOr<Result> r = Conns().replica->Query(
+  absl::StatusOr<PgResult> r = Conns().replica->Query(
       "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
       "THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) "
       "END");
@@ -338,13 +272,8 @@ DependencyHealth PgRepository::CheckReplica() {
 namespace {
 
 // Numbered migrations; never edit a released one, append.
-struct Migration {
-  int version;
-  const char* name;
-  const char* sql;
-};
-
-const Migration kMigrations[] = {
+const std::vector<PgMigration>& Migrations() {
+  static const auto* m = new std::vector<PgMigration>{
     {1, "reference schema: users, orders, indexes, updated_at triggers", R"sql(
 CREATE TABLE users (
   id          SERIAL PRIMARY KEY,
@@ -376,63 +305,23 @@ CREATE TRIGGER users_updated_at BEFORE UPDATE ON users
 CREATE TRIGGER orders_updated_at BEFORE UPDATE ON orders
   FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 )sql"},
-};
+  };
+  return *m;
+}
 
 // Any fixed number: the advisory lock that serializes migrators.
-constexpr char kMigrationLock[] = "SELECT pg_advisory_xact_lock(7402114)";
+constexpr int64_t kMigrationLock = 7402114;
 
 }  // namespace
 
 absl::StatusOr<std::vector<int>> Migrate(const Config& config) {
-  PGconn* conn = PQconnectdb(PgConnInfo(config, false).c_str());
-  std::unique_ptr<PGconn, decltype(&PQfinish)> guard(conn, &PQfinish);
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
-  if (PQstatus(conn) != CONNECTION_OK) {
-    return absl::UnavailableError(absl::StrCat("migrate: cannot connect to the primary: ",
-                                               PQerrorMessage(conn)));
-  }
-  auto exec = [&](const char* sql) -> absl::Status {
-    Result r(PQexec(conn, sql));
-    ExecStatusType st = PQresultStatus(r.get());
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      return absl::InternalError(absl::StrCat("migrate: ", PQresultErrorMessage(r.get())));
+  PgConn conn(PgConnInfo(config, false), "database primary", nullptr, absl::ZeroDuration());
+  ASSIGN_OR_RETURN(std::vector<int> applied,
+                   PgMigrate(conn, "schema_migrations", kMigrationLock, Migrations()));
+  for (int v : applied) {
+    for (const PgMigration& m : Migrations()) {
+      if (m.version == v) LogInfo("migration applied", {{"version", std::to_string(v)}, {"name", m.name}});
     }
-    return absl::OkStatus();
-  };
-  RETURN_IF_ERROR(exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT "
-      "NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"));
-  std::vector<int> applied;
-  for (const Migration& m : kMigrations) {
-    RETURN_IF_ERROR(exec("BEGIN"));
-    RETURN_IF_ERROR(exec(kMigrationLock));
-    std::string v = std::to_string(m.version);
-    const char* params[] = {v.c_str()};
-    Result r(PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, nullptr,
-                          params, nullptr, nullptr, 0));
-    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
-      exec("ROLLBACK").IgnoreError();
-      return absl::InternalError(absl::StrCat("migrate: ", PQresultErrorMessage(r.get())));
-    }
-    if (PQntuples(r.get()) > 0) {
-      RETURN_IF_ERROR(exec("COMMIT"));
-      continue;
-    }
-    absl::Status st = exec(m.sql);
-    if (!st.ok()) {
-      exec("ROLLBACK").IgnoreError();
-      return absl::Status(st.code(), absl::StrCat("migration ", m.version, " (", m.name, "): ", st.message()));
-    }
-    const char* rec[] = {v.c_str(), m.name};
-    Result w(PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
-                          nullptr, rec, nullptr, nullptr, 0));
-    if (PQresultStatus(w.get()) != PGRES_COMMAND_OK) {
-      exec("ROLLBACK").IgnoreError();
-      return absl::InternalError(absl::StrCat("migrate: ", PQresultErrorMessage(w.get())));
-    }
-    RETURN_IF_ERROR(exec("COMMIT"));
-    applied.push_back(m.version);
-    LogInfo("migration applied", {{"version", v}, {"name", m.name}});
   }
   return applied;
 }

@@ -313,8 +313,12 @@ TEST_F(AppsvcIntegrationTest, RedisDownServesFromPostgresAndRecovers) {
   EXPECT_EQ(MetricValue(Http("GET", a_->url("/metrics")).body, "appsvc_degraded"), 1);
 
   ASSERT_TRUE(ds_->Do("start-redis").ok());
-  st = WaitFor([&] { return J(Http("GET", a_->url("/ready")))["redis"] == "connected"; },
-               absl::Seconds(5), "Redis to be used again");
+  st = WaitFor(
+      [&] {
+        return J(Http("GET", a_->url("/ready")))["redis"] == "connected" &&
+               J(Http("GET", b_->url("/ready")))["redis"] == "connected";
+      },
+      absl::Seconds(5), "both servers to use Redis again");
   EXPECT_TRUE(st.ok()) << st;
   int64_t id2 = CreateUser(*a_, "redisback");
   std::string path = "/api/users/" + std::to_string(id2);

@@ -1,0 +1,201 @@
+#include "common/pg_conn.h"
+
+#include <endian.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace hosting {
+
+std::string PgMessage(const char* message) {
+  std::string msg = message ? message : "";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return msg;
+}
+
+PgConn::PgConn(std::string conninfo, std::string role, OnConnect on_connect,
+               absl::Duration retry_delay)
+    : conninfo_(std::move(conninfo)), role_(std::move(role)),
+      on_connect_(std::move(on_connect)), retry_delay_(retry_delay) {}
+
+PgConn::~PgConn() { Close(); }
+
+void PgConn::Close() {
+  if (conn_ != nullptr) PQfinish(conn_);
+  conn_ = nullptr;
+}
+
+std::string PgConn::server() const {
+  if (!connected()) return "";
+  return absl::StrCat(PQhost(conn_), ":", PQport(conn_));
+}
+
+absl::Status PgConn::Ensure() {
+  if (connected()) return absl::OkStatus();
+  Close();
+  const absl::Time now = absl::Now();
+  if (now < retry_after_) {
+    return absl::UnavailableError(absl::StrCat(role_, " unavailable: ", last_error_));
+  }
+  conn_ = PQconnectdb(conninfo_.c_str());
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    last_error_ = PgMessage(PQerrorMessage(conn_));
+    Close();
+    retry_after_ = now + retry_delay_;
+    return absl::UnavailableError(absl::StrCat(role_, " unavailable: ", last_error_));
+  }
+  if (on_connect_) {
+    if (absl::Status st = on_connect_(conn_); !st.ok()) {
+      Close();
+      retry_after_ = now + retry_delay_;
+      last_error_ = std::string(st.message());
+      return absl::Status(st.code(), absl::StrCat(role_, ": ", st.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PgResult> PgConn::Exec(const char* sql, const std::vector<PgParam>& params,
+                                      int result_format) {
+  if (absl::Status st = Ensure(); !st.ok()) return st;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  for (const PgParam& p : params) {
+    values.push_back(p.value.has_value() ? p.value->data() : nullptr);
+    lengths.push_back(p.value.has_value() ? static_cast<int>(p.value->size()) : 0);
+    formats.push_back(p.binary ? 1 : 0);
+  }
+  return Check(PgResult(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr,
+                                     values.data(), lengths.data(), formats.data(),
+                                     result_format)));
+}
+
+absl::StatusOr<PgResult> PgConn::ExecPrepared(const char* name,
+                                              const std::vector<const char*>& params) {
+  if (absl::Status st = Ensure(); !st.ok()) return st;
+  return Check(PgResult(PQexecPrepared(conn_, name, static_cast<int>(params.size()),
+                                       params.data(), nullptr, nullptr, 0)));
+}
+
+absl::StatusOr<PgResult> PgConn::Query(const char* sql) {
+  if (absl::Status st = Ensure(); !st.ok()) return st;
+  return Check(PgResult(PQexec(conn_, sql)));
+}
+
+absl::StatusOr<PgResult> PgConn::Check(PgResult r) {
+  const ExecStatusType st = PQresultStatus(r.get());
+  if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return r;
+  const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+  const std::string sqlstate = state ? state : "";
+  const std::string msg = PgMessage(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn_));
+  // 08: connection exceptions; 57P01-57P03: the server shutting down or starting.
+  if (PQstatus(conn_) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 ||
+      sqlstate.rfind("57P0", 0) == 0) {
+    last_error_ = msg;
+    Close();
+    return absl::UnavailableError(absl::StrCat(role_, " connection lost: ", msg));
+  }
+  if (sqlstate == "23505") return absl::AlreadyExistsError(msg);
+  if (sqlstate == "23503") return absl::NotFoundError(msg);
+  if (sqlstate == "57014") return absl::DeadlineExceededError(msg);
+  if (sqlstate == "40001" || sqlstate == "40P01") return absl::AbortedError(msg);
+  if (sqlstate == "25006") {
+    // Read-only: a replica (or a primary demoted under us). The next call reconnects, which
+    // with target_session_attrs=read-write finds the new primary.
+    Close();
+    return absl::UnavailableError(absl::StrCat(role_, " is read-only (a replica): ", msg));
+  }
+  return absl::InternalError(absl::StrCat(role_, ": ", msg, " [", sqlstate, "]"));
+}
+
+int64_t PgInt(const PGresult* r, int row, int col) {
+  const char* v = PQgetvalue(r, row, col);
+  if (PQfformat(r, col) == 0) return std::strtoll(v, nullptr, 10);
+  switch (PQgetlength(r, row, col)) {
+    case 2: {
+      uint16_t x;
+      std::memcpy(&x, v, 2);
+      return static_cast<int16_t>(be16toh(x));
+    }
+    case 4: {
+      uint32_t x;
+      std::memcpy(&x, v, 4);
+      return static_cast<int32_t>(be32toh(x));
+    }
+    case 8: {
+      uint64_t x;
+      std::memcpy(&x, v, 8);
+      return static_cast<int64_t>(be64toh(x));
+    }
+    default:
+      return 0;
+  }
+}
+
+std::string PgBytes(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
+}
+
+}  // namespace hosting
+
+namespace hosting {
+
+absl::StatusOr<std::vector<int>> PgMigrate(PgConn& conn, const std::string& table,
+                                           int64_t lock_key,
+                                           const std::vector<PgMigration>& migrations) {
+  auto fail = [&](const absl::Status& st, absl::string_view what) {
+    if (conn.connected()) conn.Query("ROLLBACK").IgnoreError();
+    return absl::Status(st.code(), absl::StrCat("migrate ", table, ": ", what, ": ", st.message()));
+  };
+  int known = 0;
+  for (const PgMigration& m : migrations) known = std::max(known, m.version);
+  std::vector<int> applied;
+  const std::string lock = absl::StrCat("SELECT pg_advisory_xact_lock(", lock_key, ")");
+  // Created under the lock too: two first starts at once would otherwise race on the CREATE.
+  const std::string create = absl::StrCat("CREATE TABLE IF NOT EXISTS ", table,
+                                          " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                                          "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
+  const std::string newest = absl::StrCat("SELECT COALESCE(MAX(version), 0) FROM ", table);
+  const std::string seen = absl::StrCat("SELECT 1 FROM ", table, " WHERE version = $1");
+  const std::string record = absl::StrCat("INSERT INTO ", table, " (version, name) VALUES ($1, $2)");
+  for (const PgMigration& m : migrations) {
+    if (absl::StatusOr<PgResult> r = conn.Query("BEGIN"); !r.ok()) return fail(r.status(), "begin");
+    if (absl::StatusOr<PgResult> r = conn.Query(lock.c_str()); !r.ok()) {
+      return fail(r.status(), "taking the migration lock");
+    }
+    if (absl::StatusOr<PgResult> r = conn.Query(create.c_str()); !r.ok()) {
+      return fail(r.status(), "creating the table");
+    }
+    absl::StatusOr<PgResult> top = conn.Query(newest.c_str());
+    if (!top.ok()) return fail(top.status(), "reading the schema version");
+    if (const int64_t v = PgInt(top->get(), 0, 0); v > known) {
+      return fail(absl::FailedPreconditionError(absl::StrCat(
+                      "the schema is at version ", v, ", newer than this binary knows (", known,
+                      "): run a newer one")),
+                  "version check");
+    }
+    absl::StatusOr<PgResult> r = conn.Exec(seen.c_str(), {PgParam::Int(m.version)});
+    if (!r.ok()) return fail(r.status(), "reading the applied versions");
+    if (PQntuples(r->get()) == 0) {
+      if (absl::StatusOr<PgResult> w = conn.Query(m.sql); !w.ok()) {
+        return fail(w.status(), absl::StrCat("migration ", m.version, " (", m.name, ")"));
+      }
+      if (absl::StatusOr<PgResult> w =
+              conn.Exec(record.c_str(), {PgParam::Int(m.version), PgParam::Text(m.name)});
+          !w.ok()) {
+        return fail(w.status(), "recording the version");
+      }
+      applied.push_back(m.version);
+    }
+    if (absl::StatusOr<PgResult> c = conn.Query("COMMIT"); !c.ok()) return fail(c.status(), "commit");
+  }
+  return applied;
+}
+
+}  // namespace hosting
