@@ -5,6 +5,8 @@
 #   scripts/datastores.sh start DIR [PG_PORT [REPLICA_PORT [REDIS_PORT]]]
 #   scripts/datastores.sh stop DIR
 #   scripts/datastores.sh stop-replica DIR | start-replica DIR | stop-redis DIR | start-redis DIR
+#   scripts/datastores.sh stop-primary DIR | start-primary DIR
+#   scripts/datastores.sh promote-replica DIR   (the replica becomes a primary; for failover tests)
 #
 # The database "app" belongs to the role "app" (password "app"). Ports default to 55432,
 # 55433 and 56379. Prints the environment appsvc needs.
@@ -116,6 +118,9 @@ ENV
     stop_pg "$dir/primary"
     ;;
   stop-replica) stop_pg "$dir/replica" ;;
+  stop-primary) stop_pg "$dir/primary" ;;
+  start-primary) as_pg "$pgbin/pg_ctl" -D "$dir/primary" -l "$dir/primary.log" -w -t 60 start >/dev/null ;;
+  promote-replica) as_pg "$pgbin/pg_ctl" -D "$dir/replica" -w -t 60 promote >/dev/null ;;
   start-replica) start_replica ;;
   stop-redis) stop_redis ;;
   start-redis) start_redis ;;

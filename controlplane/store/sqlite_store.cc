@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "google/protobuf/util/json_util.h"
+#include "controlplane/store/record_codec.h"
 
 namespace hosting::controlplane {
 namespace {
@@ -79,10 +79,6 @@ constexpr const char* kMigrations[] = {
     )sql",
 };
 
-bool IsTerminal(hosting::v1::ReleaseState s) {
-  return s >= hosting::v1::RELEASE_STATE_SUCCEEDED;
-}
-
 
 // RAII prepared statement.
 class Stmt {
@@ -139,43 +135,8 @@ constexpr char kServiceColumns[] =
     "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling "
     "FROM services ";
 
-// The rollout and autoscaling columns of a services row, from column `first` on.
-absl::Status ReadServiceBlobs(Stmt& q, int first, ServiceRecord& r) {
-  if (!r.rollout.ParseFromString(q.Blob(first))) {
-    return absl::DataLossError(absl::StrCat("stored rollout of '", r.spec.name(), "' unreadable"));
-  }
-  const std::string policy = q.Blob(first + 1);
-  if (!policy.empty()) {
-    hosting::v1::AutoscalingPolicy p;
-    if (!p.ParseFromString(policy)) {
-      return absl::DataLossError(
-          absl::StrCat("stored autoscaling policy of '", r.spec.name(), "' unreadable"));
-    }
-    r.autoscaling = std::move(p);
-  }
-  return absl::OkStatus();
-}
-
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
-
-absl::StatusOr<std::string> SpecToJson(const hosting::v1::ServiceSpec& spec) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  auto st = google::protobuf::util::MessageToJsonString(spec, &out, opts);
-  if (!st.ok()) return absl::InternalError(absl::StrCat("encoding spec: ", st.ToString()));
-  return out;
-}
-
-absl::StatusOr<hosting::v1::ServiceSpec> SpecFromJson(const std::string& json) {
-  hosting::v1::ServiceSpec spec;
-  google::protobuf::util::JsonParseOptions opts;
-  opts.ignore_unknown_fields = true;  // a newer hostd may have written fields we do not know
-  auto st = google::protobuf::util::JsonStringToMessage(json, &spec, opts);
-  if (!st.ok()) return absl::DataLossError(absl::StrCat("stored spec unreadable: ", st.ToString()));
-  return spec;
-}
 
 // Begins a transaction; rolls back on destruction unless committed.
 class Txn {
@@ -308,7 +269,7 @@ absl::StatusOr<ServiceRecord> ServiceRow(Stmt& q) {
   r.generation = q.Int(2);
   r.created_at = FromMicros(q.Int(3));
   r.updated_at = FromMicros(q.Int(4));
-  RETURN_IF_ERROR(ReadServiceBlobs(q, 5, r));
+  RETURN_IF_ERROR(DecodeServiceBlobs(q.Blob(5), q.Blob(6), r));
   return r;
 }
 
@@ -391,9 +352,7 @@ absl::StatusOr<int64_t> SqliteStore::PutServiceLocked(const ServiceRecord& recor
   ASSIGN_OR_RETURN(std::string spec_json, SpecToJson(record.spec));
   ASSIGN_OR_RETURN(int64_t current, CurrentGeneration(name));
   if (current != expected_generation) {
-    return absl::AbortedError(absl::StrCat("service '", name, "' was changed concurrently: stored ",
-                                           "generation ", current, ", expected ",
-                                           expected_generation));
+    return ServiceChangedConcurrently(name, current, expected_generation);
   }
   const int64_t generation = current + 1;
   const int64_t now = ToMicros(absl::Now());
@@ -407,9 +366,7 @@ absl::StatusOr<int64_t> SqliteStore::PutServiceLocked(const ServiceRecord& recor
     RETURN_IF_ERROR(w.Bind(1, name).Bind(2, spec_json).Bind(3, record.revision)
                         .Bind(4, generation).Bind(5, now)
                         .BindBlob(6, record.rollout.SerializeAsString())
-                        .BindBlob(7, record.autoscaling.has_value()
-                                         ? record.autoscaling->SerializeAsString()
-                                         : std::string())
+                        .BindBlob(7, EncodeAutoscaling(record))
                         .Run());
   }
   if (new_revision != nullptr) {
@@ -482,7 +439,7 @@ absl::StatusOr<hosting::internal::ReleaseRecord> SqliteStore::CreateRelease(
            "VALUES (?, ?, ?, ?, 1, ?, ?)");
     RETURN_IF_ERROR(w.prepared());
     RETURN_IF_ERROR(w.Bind(1, release.release().id()).Bind(2, name).Bind(3, sequence)
-                        .Bind(4, int64_t{IsTerminal(release.release().state()) ? 0 : 1})
+                        .Bind(4, int64_t{IsTerminalRelease(release) ? 0 : 1})
                         .Bind(5, ToMicros(absl::Now()))
                         .BindBlob(6, release.SerializeAsString()).Run());
   }
@@ -520,7 +477,7 @@ absl::StatusOr<Store::ReleaseWrite> SqliteStore::UpdateRelease(
   stored.set_version(out.release_version);
   Stmt w(db_, "UPDATE releases SET active = ?, version = ?, body = ? WHERE id = ?");
   RETURN_IF_ERROR(w.prepared());
-  RETURN_IF_ERROR(w.Bind(1, int64_t{IsTerminal(release.release().state()) ? 0 : 1})
+  RETURN_IF_ERROR(w.Bind(1, int64_t{IsTerminalRelease(release) ? 0 : 1})
                       .Bind(2, out.release_version)
                       .BindBlob(3, stored.SerializeAsString()).Bind(4, id).Run());
   RETURN_IF_ERROR(txn.Commit());
@@ -586,9 +543,7 @@ absl::Status SqliteStore::DeleteService(absl::string_view name, int64_t expected
   ASSIGN_OR_RETURN(int64_t current, CurrentGeneration(name));
   if (current == 0) return absl::NotFoundError(absl::StrCat("service '", name, "' not found"));
   if (current != expected_generation) {
-    return absl::AbortedError(absl::StrCat("service '", name, "' was changed concurrently: stored ",
-                                           "generation ", current, ", expected ",
-                                           expected_generation));
+    return ServiceChangedConcurrently(name, current, expected_generation);
   }
   for (const char* sql : {"DELETE FROM services WHERE name = ?", "DELETE FROM revisions WHERE service = ?"}) {
     Stmt d(db_, sql);
@@ -694,26 +649,6 @@ absl::StatusOr<std::vector<hosting::v1::Event>> SqliteStore::ListEvents(int64_t 
     out.push_back(std::move(e));
   }
   return out;
-}
-
-absl::StatusOr<std::unique_ptr<Store>> OpenStore(absl::string_view url) {
-  constexpr absl::string_view kSqlite = "sqlite://";
-  if (absl::StartsWith(url, kSqlite)) {
-    std::string path(url.substr(kSqlite.size()));
-    if (path != ":memory:" && (path.empty() || path[0] != '/')) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--store: sqlite needs an absolute path, as in sqlite:///var/lib/hosting/hostd.db; got '",
-          url, "'"));
-    }
-    ASSIGN_OR_RETURN(auto store, SqliteStore::Open(path));
-    return std::unique_ptr<Store>(std::move(store));
-  }
-  if (absl::StartsWith(url, "postgres://") || absl::StartsWith(url, "postgresql://")) {
-    return absl::InvalidArgumentError(
-        "--store: the PostgreSQL backend is not built into this hostd yet; use sqlite:///path");
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--store must be a sqlite:///absolute/path URL, got '", url, "'"));
 }
 
 }  // namespace hosting::controlplane

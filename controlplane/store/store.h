@@ -82,7 +82,9 @@ class Store {
                                                                      int limit) = 0;
 };
 
-// Opens the store a URL names: "sqlite:///absolute/path.db" (created when missing).
+// Opens the store a URL names: "sqlite:///absolute/path.db" (created when missing), or a
+// PostgreSQL URL "postgres://user@host[:port][,host2[:port]]/db[?params]" (the schema
+// `hosting` is created and migrated).
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(absl::string_view url);
 
 }  // namespace hosting::controlplane

@@ -305,9 +305,9 @@ std::vector<std::string> Datastores::Env() const {
           absl::StrCat("REDIS_PORT=", redis_port_)};
 }
 
-std::string Datastores::Sql(const std::string& sql, bool replica) const {
+std::string Datastores::Sql(const std::string& sql, bool replica, const std::string& db) const {
   return Shell(absl::StrCat("psql -h 127.0.0.1 -p ", replica ? replica_port_ : pg_port_,
-                            " -U postgres -d app -qtA -c \"", sql, "\""))
+                            " -U postgres -d ", db, " -qtA -c \"", sql, "\""))
       .output;
 }
 

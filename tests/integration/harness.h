@@ -118,12 +118,15 @@ class Datastores {
   // `extra_listen`: an address to listen on besides loopback (see DockerGatewayAddress).
   absl::Status Start(const std::string& extra_listen = "");
   void Stop();
-  // "stop-replica", "start-replica", "stop-redis", "start-redis".
+  // "stop-replica", "start-replica", "stop-redis", "start-redis", "stop-primary",
+  // "start-primary", "promote-replica".
   absl::Status Do(const std::string& command);
   // Environment for appsvc: DB_*, DB_REPLICA_*, REDIS_*.
   std::vector<std::string> Env() const;
-  // Runs SQL on the primary or the replica as the postgres superuser; returns the output.
-  std::string Sql(const std::string& sql, bool replica = false) const;
+  // Runs SQL on the primary or the replica as the postgres superuser, in database `db`;
+  // returns the output.
+  std::string Sql(const std::string& sql, bool replica = false,
+                  const std::string& db = "app") const;
   int pg_port() const { return pg_port_; }
   int replica_port() const { return replica_port_; }
   int redis_port() const { return redis_port_; }

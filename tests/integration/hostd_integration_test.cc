@@ -2,6 +2,8 @@
 // gRPC (and with hostctl and an outside reflection client) and check Swarm with the docker CLI.
 #include <csignal>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -421,12 +423,14 @@ TEST_F(HostdIntegrationTest, NodesAreListed) {
 
 // A hostd restarted on the same store changes nothing that was right: no Swarm writes, no
 // duplicates, the same desired state.
-TEST(HostdRestartTest, RestartChangesNothingThatWasRight) {
+// Applies a service, restarts hostd on the same store, and checks the restarted one finds it
+// right and writes nothing to Swarm.
+void RestartChangesNothingThatWasRight(const std::string& name,
+                                       const std::vector<std::string>& flags) {
   ASSERT_TRUE(CheckDockerSwarm().ok()) << CheckDockerSwarm();
-  const std::string name = "it-restart";
   EXPECT_EQ(RemoveSwarmServicesOf(name), absl::OkStatus());
   std::string dir = MakeTempDir("hosting-restart-");
-  auto hostd = std::make_unique<HostdProcess>(dir);
+  auto hostd = std::make_unique<HostdProcess>(dir, flags);
   ASSERT_TRUE(hostd->Start().ok());
   {
     auto stub = hosting::v1::ServiceManager::NewStub(hostd->channel());
@@ -444,8 +448,8 @@ TEST(HostdRestartTest, RestartChangesNothingThatWasRight) {
   const std::string before = Shell(absl::StrCat("docker service inspect ", name,
                                                "-r1 --format '{{.ID}} {{.Version.Index}}'")).output;
   EXPECT_EQ(hostd->Stop(SIGTERM), 0);
-  // Same data dir, new process and ports.
-  hostd = std::make_unique<HostdProcess>(dir);
+  // Same store, new process and ports.
+  hostd = std::make_unique<HostdProcess>(dir, flags);
   ASSERT_TRUE(hostd->Start().ok());
   auto stub = hosting::v1::ServiceManager::NewStub(hostd->channel());
   hosting::v1::Service s;
@@ -475,6 +479,25 @@ TEST(HostdRestartTest, RestartChangesNothingThatWasRight) {
   hosting::v1::DeleteServiceResponse resp;
   EXPECT_TRUE(stub->DeleteService(&ctx, del, &resp).ok());
   EXPECT_TRUE(WaitFor([&] { return SwarmServicesOf(name).empty(); }, kConverge, "removal").ok());
+}
+
+TEST(HostdRestartTest, RestartChangesNothingThatWasRight) {
+  RestartChangesNothingThatWasRight("it-restart", {});
+}
+
+TEST(HostdRestartTest, RestartOnPostgresChangesNothingThatWasRight) {
+  Datastores ds;
+  ASSERT_EQ(ds.Start(), absl::OkStatus());
+  ds.Sql("CREATE DATABASE hostd", false, "postgres");
+  RestartChangesNothingThatWasRight(
+      "it-restart-pg",
+      {absl::StrCat("--store=postgresql://postgres@127.0.0.1:", ds.pg_port(), "/hostd")});
+  // The state was on PostgreSQL, not in a file.
+  int events = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(ds.Sql("SELECT count(*) FROM hosting.events", false, "hostd")),
+      &events));
+  EXPECT_GT(events, 0);
 }
 
 // Off loopback, hostd serves only over TLS; a client that trusts the certificate gets in, a

@@ -1,0 +1,441 @@
+#include "controlplane/store/postgres_store.h"
+
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "controlplane/store/record_codec.h"
+
+namespace hosting::controlplane {
+namespace {
+
+// Numbered migrations of the schema `hosting`; never edit a released one, append.
+const std::vector<PgMigration>& Migrations() {
+  static const auto* m = new std::vector<PgMigration>{
+      {1, "services, revisions, releases, the event log and the store's identity", R"sql(
+CREATE TABLE hosting.services (
+  name         TEXT PRIMARY KEY,
+  spec         TEXT NOT NULL,              -- ServiceSpec as proto JSON
+  revision     BIGINT NOT NULL,
+  generation   BIGINT NOT NULL,
+  created_at   BIGINT NOT NULL,            -- Unix microseconds
+  updated_at   BIGINT NOT NULL,
+  rollout      BYTEA NOT NULL DEFAULT '',  -- hosting.internal.Rollout, binary
+  autoscaling  BYTEA NOT NULL DEFAULT ''   -- hosting.v1.AutoscalingPolicy, binary; empty: none
+);
+CREATE TABLE hosting.revisions (
+  service     TEXT NOT NULL,
+  revision    BIGINT NOT NULL,
+  spec        TEXT NOT NULL,
+  created_at  BIGINT NOT NULL,
+  PRIMARY KEY (service, revision)
+);
+-- Outlive deletes, so a re-created service never reuses a revision number or release ID.
+CREATE TABLE hosting.revision_counters (service TEXT PRIMARY KEY, last BIGINT NOT NULL);
+CREATE TABLE hosting.release_counters (service TEXT PRIMARY KEY, last BIGINT NOT NULL);
+CREATE TABLE hosting.releases (
+  id          TEXT PRIMARY KEY,
+  service     TEXT NOT NULL,
+  sequence    BIGINT NOT NULL,
+  active      BOOLEAN NOT NULL,            -- true until the release reaches a terminal state
+  version     BIGINT NOT NULL,
+  started_at  BIGINT NOT NULL,
+  body        BYTEA NOT NULL,              -- hosting.internal.ReleaseRecord, binary
+  UNIQUE (service, sequence)
+);
+CREATE INDEX releases_active ON hosting.releases (active, started_at);
+CREATE TABLE hosting.events (
+  sequence    BIGINT PRIMARY KEY,
+  time        BIGINT NOT NULL,
+  type        TEXT NOT NULL,
+  service     TEXT NOT NULL,
+  body        BYTEA NOT NULL               -- hosting.v1.Event, binary
+);
+CREATE INDEX events_by_service ON hosting.events (service, sequence);
+-- One row: appenders take its lock in turn, so sequences commit in order.
+CREATE TABLE hosting.event_counter (id INT PRIMARY KEY CHECK (id = 1), last BIGINT NOT NULL);
+INSERT INTO hosting.event_counter VALUES (1, 0);
+CREATE TABLE hosting.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO hosting.meta (key, value)
+  VALUES ('instance_id', substr(md5(random()::text || clock_timestamp()::text), 1, 16));
+)sql"},
+  };
+  return *m;
+}
+
+// Any fixed number: the advisory lock migrators take.
+constexpr int64_t kMigrationLock = 7402115;
+
+constexpr char kServiceColumns[] =
+    "SELECT spec, revision, generation, created_at, updated_at, rollout, autoscaling, name "
+    "FROM hosting.services ";
+
+int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+}  // namespace
+
+std::string PostgresStore::Redacted(absl::string_view conninfo) {
+  std::string s(conninfo);
+  // URL form: scheme://user:password@host...
+  s = std::regex_replace(s, std::regex("(://[^:/@?]*):[^@/?]*@"), "$1:***@");
+  // key=value form and URL parameters.
+  s = std::regex_replace(s, std::regex("(password\\s*=\\s*)('[^']*'|[^ &]*)"), "$1***");
+  return s;
+}
+
+PostgresStore::PostgresStore(const std::string& conninfo, int64_t max_events)
+    : conn_(conninfo, absl::StrCat("store ", Redacted(conninfo)), nullptr,
+            absl::Milliseconds(200)),
+      max_events_(max_events) {}
+
+absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& conninfo,
+                                                                   int64_t max_events) {
+  std::unique_ptr<PostgresStore> store(new PostgresStore(conninfo, max_events));
+  absl::MutexLock lock(&store->mu_);
+  // Two first starts may race on the schema itself; the advisory lock covers it.
+  RETURN_IF_ERROR(store->InTransaction("", [&]() -> absl::Status {
+    RETURN_IF_ERROR(store->Exec("SELECT pg_advisory_xact_lock($1)",
+                                {PgParam::Int(kMigrationLock)})
+                        .status());
+    return store->Exec("CREATE SCHEMA IF NOT EXISTS hosting").status();
+  }));
+  RETURN_IF_ERROR(
+      PgMigrate(store->conn_, "hosting.schema_migrations", kMigrationLock, Migrations()).status());
+  return store;
+}
+
+absl::StatusOr<int> PostgresStore::SchemaVersion() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(PgResult r, Exec("SELECT COALESCE(MAX(version), 0) FROM hosting.schema_migrations"));
+  return static_cast<int>(PgInt(r.get(), 0, 0));
+}
+
+absl::StatusOr<PgResult> PostgresStore::Exec(const char* sql, const std::vector<PgParam>& params) {
+  return conn_.Exec(sql, params, /*result_format=*/1);
+}
+
+absl::Status PostgresStore::InTransaction(absl::string_view name,
+                                          const std::function<absl::Status()>& body) {
+  RETURN_IF_ERROR(Exec("BEGIN").status());
+  absl::Status st;
+  if (!name.empty()) {
+    st = Exec("SELECT pg_advisory_xact_lock(hashtext('hosting.service:' || $1::text))",
+              {PgParam::Text(std::string(name))})
+             .status();
+  }
+  if (st.ok()) st = body();
+  if (st.ok()) return Exec("COMMIT").status();
+  if (conn_.connected()) Exec("ROLLBACK").IgnoreError();
+  return st;
+}
+
+absl::StatusOr<std::vector<ServiceRecord>> PostgresStore::ReadServices(
+    const char* where, const std::vector<PgParam>& params) {
+  ASSIGN_OR_RETURN(PgResult r, Exec(absl::StrCat(kServiceColumns, where).c_str(), params));
+  std::vector<ServiceRecord> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    ServiceRecord s;
+    ASSIGN_OR_RETURN(s.spec, SpecFromJson(PgBytes(r.get(), i, 0)));
+    s.spec.set_name(PgBytes(r.get(), i, 7));
+    s.revision = PgInt(r.get(), i, 1);
+    s.generation = PgInt(r.get(), i, 2);
+    s.created_at = absl::FromUnixMicros(PgInt(r.get(), i, 3));
+    s.updated_at = absl::FromUnixMicros(PgInt(r.get(), i, 4));
+    RETURN_IF_ERROR(DecodeServiceBlobs(PgBytes(r.get(), i, 5), PgBytes(r.get(), i, 6), s));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<ServiceRecord> PostgresStore::GetService(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(std::vector<ServiceRecord> rows,
+                   ReadServices("WHERE name = $1", {PgParam::Text(std::string(name))}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("service '", name, "' not found"));
+  return std::move(rows.front());
+}
+
+absl::StatusOr<std::vector<ServiceRecord>> PostgresStore::ListServices() {
+  absl::MutexLock lock(&mu_);
+  return ReadServices("ORDER BY name COLLATE \"C\"", {});
+}
+
+absl::StatusOr<int64_t> PostgresStore::PutService(const ServiceRecord& record,
+                                                  int64_t expected_generation,
+                                                  const RevisionRecord* new_revision) {
+  if (record.spec.name().empty()) return absl::InvalidArgumentError("service record without a name");
+  absl::MutexLock lock(&mu_);
+  int64_t generation = 0;
+  RETURN_IF_ERROR(InTransaction(record.spec.name(), [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(generation, PutServiceLocked(record, expected_generation, new_revision));
+    return absl::OkStatus();
+  }));
+  return generation;
+}
+
+absl::StatusOr<int64_t> PostgresStore::PutServiceLocked(const ServiceRecord& record,
+                                                        int64_t expected_generation,
+                                                        const RevisionRecord* new_revision) {
+  const std::string& name = record.spec.name();
+  if (name.empty()) return absl::InvalidArgumentError("service record without a name");
+  ASSIGN_OR_RETURN(PgResult cur, Exec("SELECT generation FROM hosting.services WHERE name = $1",
+                                      {PgParam::Text(name)}));
+  const int64_t current = PQntuples(cur.get()) > 0 ? PgInt(cur.get(), 0, 0) : 0;
+  if (current != expected_generation) {
+    return ServiceChangedConcurrently(name, current, expected_generation);
+  }
+  const int64_t generation = current + 1;
+  const int64_t now = NowMicros();
+  ASSIGN_OR_RETURN(std::string spec_json, SpecToJson(record.spec));
+  RETURN_IF_ERROR(
+      Exec("INSERT INTO hosting.services (name, spec, revision, generation, created_at, "
+           "updated_at, rollout, autoscaling) VALUES ($1, $2, $3, $4, $5, $5, $6, $7) "
+           "ON CONFLICT (name) DO UPDATE SET spec = $2, revision = $3, generation = $4, "
+           "updated_at = $5, rollout = $6, autoscaling = $7",
+           {PgParam::Text(name), PgParam::Text(spec_json), PgParam::Int(record.revision),
+            PgParam::Int(generation), PgParam::Int(now),
+            PgParam::Bytes(record.rollout.SerializeAsString()),
+            PgParam::Bytes(EncodeAutoscaling(record))})
+          .status());
+  if (new_revision != nullptr) {
+    ASSIGN_OR_RETURN(std::string rev_json, SpecToJson(new_revision->spec));
+    absl::StatusOr<PgResult> w = Exec(
+        "INSERT INTO hosting.revisions (service, revision, spec, created_at) "
+        "VALUES ($1, $2, $3, $4)",
+        {PgParam::Text(name), PgParam::Int(new_revision->revision), PgParam::Text(rev_json),
+         PgParam::Int(now)});
+    if (absl::IsAlreadyExists(w.status())) {
+      return absl::AlreadyExistsError(absl::StrCat("revision ", new_revision->revision, " of '",
+                                                   name, "' exists already"));
+    }
+    RETURN_IF_ERROR(w.status());
+    RETURN_IF_ERROR(Exec("INSERT INTO hosting.revision_counters (service, last) VALUES ($1, $2) "
+                         "ON CONFLICT (service) DO UPDATE SET "
+                         "last = GREATEST(hosting.revision_counters.last, EXCLUDED.last)",
+                         {PgParam::Text(name), PgParam::Int(new_revision->revision)})
+                        .status());
+  }
+  return generation;
+}
+
+absl::Status PostgresStore::DeleteService(absl::string_view name, int64_t expected_generation) {
+  absl::MutexLock lock(&mu_);
+  const std::string n(name);
+  return InTransaction(n, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult cur, Exec("SELECT generation FROM hosting.services WHERE name = $1",
+                                        {PgParam::Text(n)}));
+    if (PQntuples(cur.get()) == 0) {
+      return absl::NotFoundError(absl::StrCat("service '", n, "' not found"));
+    }
+    const int64_t current = PgInt(cur.get(), 0, 0);
+    if (current != expected_generation) {
+      return ServiceChangedConcurrently(n, current, expected_generation);
+    }
+    RETURN_IF_ERROR(Exec("DELETE FROM hosting.services WHERE name = $1", {PgParam::Text(n)}).status());
+    return Exec("DELETE FROM hosting.revisions WHERE service = $1", {PgParam::Text(n)}).status();
+  });
+}
+
+absl::StatusOr<std::vector<RevisionRecord>> PostgresStore::ListRevisions(
+    absl::string_view service) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(PgResult r, Exec("SELECT revision, spec, created_at FROM hosting.revisions "
+                                    "WHERE service = $1 ORDER BY revision DESC",
+                                    {PgParam::Text(std::string(service))}));
+  std::vector<RevisionRecord> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    RevisionRecord rev;
+    rev.service = std::string(service);
+    rev.revision = PgInt(r.get(), i, 0);
+    ASSIGN_OR_RETURN(rev.spec, SpecFromJson(PgBytes(r.get(), i, 1)));
+    rev.created_at = absl::FromUnixMicros(PgInt(r.get(), i, 2));
+    out.push_back(std::move(rev));
+  }
+  return out;
+}
+
+absl::StatusOr<int> PostgresStore::PruneRevisions(absl::string_view service, int keep) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(PgResult r,
+                   Exec("DELETE FROM hosting.revisions WHERE service = $1 AND revision NOT IN "
+                        "(SELECT revision FROM hosting.revisions WHERE service = $1 "
+                        "ORDER BY revision DESC LIMIT $2)",
+                        {PgParam::Text(std::string(service)), PgParam::Int(keep)}));
+  return std::atoi(PQcmdTuples(r.get()));
+}
+
+absl::StatusOr<int64_t> PostgresStore::LastRevision(absl::string_view service) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(PgResult r, Exec("SELECT last FROM hosting.revision_counters WHERE service = $1",
+                                    {PgParam::Text(std::string(service))}));
+  return PQntuples(r.get()) > 0 ? PgInt(r.get(), 0, 0) : 0;
+}
+
+absl::StatusOr<hosting::internal::ReleaseRecord> PostgresStore::CreateRelease(
+    const ServiceRecord& service, int64_t expected_generation, const RevisionRecord* new_revision,
+    hosting::internal::ReleaseRecord release) {
+  const std::string& name = service.spec.name();
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(InTransaction(name, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult running,
+                     Exec("SELECT id FROM hosting.releases WHERE service = $1 AND active LIMIT 1",
+                          {PgParam::Text(name)}));
+    if (PQntuples(running.get()) > 0) {
+      const std::string id = PgBytes(running.get(), 0, 0);
+      return absl::FailedPreconditionError(
+          absl::StrCat("release ", id, " of '", name, "' is still running; wait for it, or ",
+                       "abort it first (hostctl release abort ", id, ")"));
+    }
+    ASSIGN_OR_RETURN(PgResult counter,
+                     Exec("INSERT INTO hosting.release_counters (service, last) VALUES ($1, 1) "
+                          "ON CONFLICT (service) DO UPDATE SET "
+                          "last = hosting.release_counters.last + 1 RETURNING last",
+                          {PgParam::Text(name)}));
+    const int64_t sequence = PgInt(counter.get(), 0, 0);
+    release.set_sequence(sequence);
+    release.set_version(1);
+    release.mutable_release()->set_id(absl::StrCat(name, "-", sequence));
+    release.mutable_release()->set_service(name);
+    ServiceRecord owned = service;
+    owned.rollout.set_release_id(release.release().id());
+    RETURN_IF_ERROR(PutServiceLocked(owned, expected_generation, new_revision).status());
+    return Exec("INSERT INTO hosting.releases (id, service, sequence, active, version, "
+                "started_at, body) VALUES ($1, $2, $3, $4, 1, $5, $6)",
+                {PgParam::Text(release.release().id()), PgParam::Text(name),
+                 PgParam::Int(sequence),
+                 PgParam::Text(IsTerminalRelease(release) ? "false" : "true"),
+                 PgParam::Int(NowMicros()), PgParam::Bytes(release.SerializeAsString())})
+        .status();
+  }));
+  return release;
+}
+
+absl::StatusOr<Store::ReleaseWrite> PostgresStore::UpdateRelease(
+    const hosting::internal::ReleaseRecord& release, const ServiceRecord* service,
+    int64_t expected_generation) {
+  const std::string& id = release.release().id();
+  absl::MutexLock lock(&mu_);
+  ReleaseWrite out;
+  RETURN_IF_ERROR(InTransaction(
+      service != nullptr ? service->spec.name() : std::string(), [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(PgResult cur,
+                         Exec("SELECT version FROM hosting.releases WHERE id = $1 FOR UPDATE",
+                              {PgParam::Text(id)}));
+        if (PQntuples(cur.get()) == 0) {
+          return absl::NotFoundError(absl::StrCat("release '", id, "' not found"));
+        }
+        const int64_t stored_version = PgInt(cur.get(), 0, 0);
+        if (stored_version != release.version()) {
+          return absl::AbortedError(absl::StrCat("release '", id,
+                                                 "' was changed concurrently: stored version ",
+                                                 stored_version, ", expected ", release.version()));
+        }
+        out.release_version = release.version() + 1;
+        if (service != nullptr) {
+          ASSIGN_OR_RETURN(out.service_generation,
+                           PutServiceLocked(*service, expected_generation, nullptr));
+        }
+        hosting::internal::ReleaseRecord stored = release;
+        stored.set_version(out.release_version);
+        return Exec("UPDATE hosting.releases SET active = $1, version = $2, body = $3 "
+                    "WHERE id = $4",
+                    {PgParam::Text(IsTerminalRelease(release) ? "false" : "true"),
+                     PgParam::Int(out.release_version),
+                     PgParam::Bytes(stored.SerializeAsString()), PgParam::Text(id)})
+            .status();
+      }));
+  return out;
+}
+
+absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> PostgresStore::ReadReleases(
+    const char* sql, const std::vector<PgParam>& params) {
+  ASSIGN_OR_RETURN(PgResult r, Exec(sql, params));
+  std::vector<hosting::internal::ReleaseRecord> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    hosting::internal::ReleaseRecord rec;
+    const std::string body = PgBytes(r.get(), i, 0);
+    if (!rec.ParseFromString(body)) return absl::DataLossError("stored release unreadable");
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+absl::StatusOr<hosting::internal::ReleaseRecord> PostgresStore::GetRelease(absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(auto rows, ReadReleases("SELECT body FROM hosting.releases WHERE id = $1",
+                                           {PgParam::Text(std::string(id))}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("release '", id, "' not found"));
+  return std::move(rows.front());
+}
+
+absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> PostgresStore::ListReleases(
+    absl::string_view service, int limit) {
+  absl::MutexLock lock(&mu_);
+  return ReadReleases(
+      "SELECT body FROM hosting.releases WHERE ($1::text = '' OR service = $1::text) "
+      "ORDER BY started_at DESC, sequence DESC LIMIT $2",
+      {PgParam::Text(std::string(service)), PgParam::Int(limit)});
+}
+
+absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>>
+PostgresStore::ListActiveReleases() {
+  absl::MutexLock lock(&mu_);
+  return ReadReleases(
+      "SELECT body FROM hosting.releases WHERE active ORDER BY started_at, id COLLATE \"C\"", {});
+}
+
+absl::StatusOr<std::string> PostgresStore::InstanceId() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(PgResult r,
+                   Exec("SELECT value FROM hosting.meta WHERE key = 'instance_id'"));
+  if (PQntuples(r.get()) == 0) return absl::DataLossError("store has no instance_id");
+  return PgBytes(r.get(), 0, 0);
+}
+
+absl::StatusOr<int64_t> PostgresStore::AppendEvent(const hosting::v1::Event& event) {
+  absl::MutexLock lock(&mu_);
+  int64_t sequence = 0;
+  RETURN_IF_ERROR(InTransaction("", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult c, Exec("UPDATE hosting.event_counter SET last = last + 1 "
+                                      "WHERE id = 1 RETURNING last"));
+    if (PQntuples(c.get()) != 1) return absl::DataLossError("store has no event counter");
+    sequence = PgInt(c.get(), 0, 0);
+    hosting::v1::Event stored = event;
+    stored.set_sequence(sequence);
+    RETURN_IF_ERROR(
+        Exec("INSERT INTO hosting.events (sequence, time, type, service, body) "
+             "VALUES ($1, $2, $3, $4, $5)",
+             {PgParam::Int(sequence),
+              PgParam::Int(event.time().seconds() * 1'000'000 + event.time().nanos() / 1000),
+              PgParam::Text(event.type()), PgParam::Text(event.service()),
+              PgParam::Bytes(stored.SerializeAsString())})
+            .status());
+    if (sequence % 1000 == 0) {
+      RETURN_IF_ERROR(Exec("DELETE FROM hosting.events WHERE sequence <= $1",
+                           {PgParam::Int(sequence - max_events_)})
+                          .status());
+    }
+    return absl::OkStatus();
+  }));
+  return sequence;
+}
+
+absl::StatusOr<std::vector<hosting::v1::Event>> PostgresStore::ListEvents(int64_t after_sequence,
+                                                                          int limit) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(PgResult r, Exec("SELECT body FROM hosting.events WHERE sequence > $1 "
+                                    "ORDER BY sequence LIMIT $2",
+                                    {PgParam::Int(after_sequence), PgParam::Int(limit)}));
+  std::vector<hosting::v1::Event> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    hosting::v1::Event e;
+    if (!e.ParseFromString(PgBytes(r.get(), i, 0))) {
+      return absl::DataLossError("stored event unreadable");
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace hosting::controlplane

@@ -1,0 +1,57 @@
+#include "controlplane/store/record_codec.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace hosting::controlplane {
+
+absl::StatusOr<std::string> SpecToJson(const hosting::v1::ServiceSpec& spec) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  auto st = google::protobuf::util::MessageToJsonString(spec, &out, opts);
+  if (!st.ok()) return absl::InternalError(absl::StrCat("encoding spec: ", st.ToString()));
+  return out;
+}
+
+absl::StatusOr<hosting::v1::ServiceSpec> SpecFromJson(absl::string_view json) {
+  hosting::v1::ServiceSpec spec;
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = true;  // a newer hostd may have written fields we do not know
+  auto st = google::protobuf::util::JsonStringToMessage(std::string(json), &spec, opts);
+  if (!st.ok()) return absl::DataLossError(absl::StrCat("stored spec unreadable: ", st.ToString()));
+  return spec;
+}
+
+std::string EncodeAutoscaling(const ServiceRecord& r) {
+  return r.autoscaling.has_value() ? r.autoscaling->SerializeAsString() : std::string();
+}
+
+absl::Status DecodeServiceBlobs(absl::string_view rollout, absl::string_view autoscaling,
+                                ServiceRecord& r) {
+  if (!r.rollout.ParseFromArray(rollout.data(), static_cast<int>(rollout.size()))) {
+    return absl::DataLossError(absl::StrCat("stored rollout of '", r.spec.name(), "' unreadable"));
+  }
+  r.autoscaling.reset();
+  if (!autoscaling.empty()) {
+    hosting::v1::AutoscalingPolicy p;
+    if (!p.ParseFromArray(autoscaling.data(), static_cast<int>(autoscaling.size()))) {
+      return absl::DataLossError(
+          absl::StrCat("stored autoscaling policy of '", r.spec.name(), "' unreadable"));
+    }
+    r.autoscaling = std::move(p);
+  }
+  return absl::OkStatus();
+}
+
+bool IsTerminalRelease(const hosting::internal::ReleaseRecord& r) {
+  return r.release().state() >= hosting::v1::RELEASE_STATE_SUCCEEDED;
+}
+
+absl::Status ServiceChangedConcurrently(absl::string_view name, int64_t stored,
+                                        int64_t expected) {
+  return absl::AbortedError(absl::StrCat("service '", name, "' was changed concurrently: stored ",
+                                         "generation ", stored, ", expected ", expected));
+}
+
+}  // namespace hosting::controlplane

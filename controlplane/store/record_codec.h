@@ -1,0 +1,33 @@
+#pragma once
+
+// How the SQL backends encode a record's columns, shared so both read and write the same bytes:
+// specs as proto JSON (readable with any SQL client, and tolerant of fields a newer hostd
+// added), the rollout and autoscaling policy as binary protos.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "controlplane/store/records.h"
+
+namespace hosting::controlplane {
+
+absl::StatusOr<std::string> SpecToJson(const hosting::v1::ServiceSpec& spec);
+// DATA_LOSS when the stored text is not a spec.
+absl::StatusOr<hosting::v1::ServiceSpec> SpecFromJson(absl::string_view json);
+
+// The autoscaling column: the policy's bytes, empty when the service has none.
+std::string EncodeAutoscaling(const ServiceRecord& r);
+// Reads the rollout and autoscaling columns into `r` (whose spec names it in errors).
+absl::Status DecodeServiceBlobs(absl::string_view rollout, absl::string_view autoscaling,
+                                ServiceRecord& r);
+
+// A release in a terminal state is no longer "active" (the column both backends index).
+bool IsTerminalRelease(const hosting::internal::ReleaseRecord& r);
+
+// The error both backends return for a lost compare-and-swap.
+absl::Status ServiceChangedConcurrently(absl::string_view name, int64_t stored,
+                                        int64_t expected);
+
+}  // namespace hosting::controlplane
