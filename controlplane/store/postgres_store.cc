@@ -60,6 +60,14 @@ CREATE TABLE hosting.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO hosting.meta (key, value)
   VALUES ('instance_id', substr(md5(random()::text || clock_timestamp()::text), 1, 16));
 )sql"},
+      {2, "the leader lease", R"sql(
+CREATE TABLE hosting.leader (
+  id          INT PRIMARY KEY CHECK (id = 1),
+  holder      TEXT NOT NULL,
+  epoch       BIGINT NOT NULL,
+  expires_at  BIGINT NOT NULL                -- Unix microseconds, by PostgreSQL's clock
+);
+)sql"},
   };
   return *m;
 }
@@ -72,6 +80,25 @@ constexpr char kServiceColumns[] =
     "FROM hosting.services ";
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+// PostgreSQL's clock, in Unix microseconds: the lease's only clock, so hostd's clocks may differ.
+#define PG_NOW_US "(extract(epoch from clock_timestamp()) * 1000000)::bigint"
+
+Store::Lease LeaseRow(const PGresult* r) {
+  Store::Lease lease;
+  lease.now = absl::FromUnixMicros(PgInt(r, 0, 0));
+  if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 1)) {
+    lease.holder = PgBytes(r, 0, 1);
+    lease.epoch = PgInt(r, 0, 2);
+    lease.expires_at = absl::FromUnixMicros(PgInt(r, 0, 3));
+  }
+  return lease;
+}
+
+// The lease with the database's clock; one row even before the lease was ever taken.
+constexpr char kReadLease[] =
+    "SELECT " PG_NOW_US ", l.holder, l.epoch, l.expires_at FROM (SELECT 1) AS one "
+    "LEFT JOIN hosting.leader l ON l.id = 1";
 
 }  // namespace
 
@@ -116,10 +143,23 @@ absl::StatusOr<PgResult> PostgresStore::Exec(const char* sql, const std::vector<
 }
 
 absl::Status PostgresStore::InTransaction(absl::string_view name,
-                                          const std::function<absl::Status()>& body) {
+                                          const std::function<absl::Status()>& body,
+                                          bool fenced) {
   RETURN_IF_ERROR(Exec("BEGIN").status());
   absl::Status st;
-  if (!name.empty()) {
+  if (fenced && fence_epoch_ != 0) {
+    // FOR SHARE: a takeover (an UPDATE of this row) waits until this write has committed or
+    // rolled back, so no write of the old leader lands after the new one took over.
+    absl::StatusOr<PgResult> lease = Exec(
+        "SELECT " PG_NOW_US ", holder, epoch, expires_at FROM hosting.leader WHERE id = 1 "
+        "FOR SHARE");
+    st = lease.status();
+    if (st.ok()) {
+      Lease l = PQntuples(lease->get()) > 0 ? LeaseRow(lease->get()) : Lease{};
+      st = FenceHolds(l, fence_holder_, fence_epoch_);
+    }
+  }
+  if (st.ok() && !name.empty()) {
     st = Exec("SELECT pg_advisory_xact_lock(hashtext('hosting.service:' || $1::text))",
               {PgParam::Text(std::string(name))})
              .status();
@@ -167,10 +207,13 @@ absl::StatusOr<int64_t> PostgresStore::PutService(const ServiceRecord& record,
   if (record.spec.name().empty()) return absl::InvalidArgumentError("service record without a name");
   absl::MutexLock lock(&mu_);
   int64_t generation = 0;
-  RETURN_IF_ERROR(InTransaction(record.spec.name(), [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(generation, PutServiceLocked(record, expected_generation, new_revision));
-    return absl::OkStatus();
-  }));
+  RETURN_IF_ERROR(InTransaction(
+      record.spec.name(),
+      [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(generation, PutServiceLocked(record, expected_generation, new_revision));
+        return absl::OkStatus();
+      },
+      /*fenced=*/true));
   return generation;
 }
 
@@ -234,7 +277,7 @@ absl::Status PostgresStore::DeleteService(absl::string_view name, int64_t expect
     }
     RETURN_IF_ERROR(Exec("DELETE FROM hosting.services WHERE name = $1", {PgParam::Text(n)}).status());
     return Exec("DELETE FROM hosting.revisions WHERE service = $1", {PgParam::Text(n)}).status();
-  });
+  }, /*fenced=*/true);
 }
 
 absl::StatusOr<std::vector<RevisionRecord>> PostgresStore::ListRevisions(
@@ -257,12 +300,20 @@ absl::StatusOr<std::vector<RevisionRecord>> PostgresStore::ListRevisions(
 
 absl::StatusOr<int> PostgresStore::PruneRevisions(absl::string_view service, int keep) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(PgResult r,
-                   Exec("DELETE FROM hosting.revisions WHERE service = $1 AND revision NOT IN "
-                        "(SELECT revision FROM hosting.revisions WHERE service = $1 "
-                        "ORDER BY revision DESC LIMIT $2)",
-                        {PgParam::Text(std::string(service)), PgParam::Int(keep)}));
-  return std::atoi(PQcmdTuples(r.get()));
+  int deleted = 0;
+  RETURN_IF_ERROR(InTransaction(
+      "",
+      [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(PgResult r,
+                         Exec("DELETE FROM hosting.revisions WHERE service = $1 AND revision "
+                              "NOT IN (SELECT revision FROM hosting.revisions WHERE service = $1 "
+                              "ORDER BY revision DESC LIMIT $2)",
+                              {PgParam::Text(std::string(service)), PgParam::Int(keep)}));
+        deleted = std::atoi(PQcmdTuples(r.get()));
+        return absl::OkStatus();
+      },
+      /*fenced=*/true));
+  return deleted;
 }
 
 absl::StatusOr<int64_t> PostgresStore::LastRevision(absl::string_view service) {
@@ -307,7 +358,7 @@ absl::StatusOr<hosting::internal::ReleaseRecord> PostgresStore::CreateRelease(
                  PgParam::Text(IsTerminalRelease(release) ? "false" : "true"),
                  PgParam::Int(NowMicros()), PgParam::Bytes(release.SerializeAsString())})
         .status();
-  }));
+  }, /*fenced=*/true));
   return release;
 }
 
@@ -344,7 +395,8 @@ absl::StatusOr<Store::ReleaseWrite> PostgresStore::UpdateRelease(
                      PgParam::Int(out.release_version),
                      PgParam::Bytes(stored.SerializeAsString()), PgParam::Text(id)})
             .status();
-      }));
+      },
+      /*fenced=*/true));
   return out;
 }
 
@@ -391,6 +443,44 @@ absl::StatusOr<std::string> PostgresStore::InstanceId() {
                    Exec("SELECT value FROM hosting.meta WHERE key = 'instance_id'"));
   if (PQntuples(r.get()) == 0) return absl::DataLossError("store has no instance_id");
   return PgBytes(r.get(), 0, 0);
+}
+
+absl::StatusOr<Store::Lease> PostgresStore::AcquireLease(absl::string_view holder,
+                                                         absl::Duration ttl) {
+  absl::MutexLock lock(&mu_);
+  Lease lease;
+  const std::string h(holder);
+  RETURN_IF_ERROR(InTransaction("", [&]() -> absl::Status {
+    // Taken when free, lapsed, or already ours; a renewal of a live lease keeps the epoch.
+    RETURN_IF_ERROR(
+        Exec("INSERT INTO hosting.leader AS l (id, holder, epoch, expires_at) "
+             "VALUES (1, $1, 1, " PG_NOW_US " + $2) "
+             "ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, "
+             "epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > " PG_NOW_US
+             " THEN l.epoch ELSE l.epoch + 1 END, expires_at = EXCLUDED.expires_at "
+             "WHERE (l.holder = EXCLUDED.holder AND l.expires_at > " PG_NOW_US ") "
+             "OR l.expires_at <= " PG_NOW_US,
+             {PgParam::Text(h), PgParam::Int(absl::ToInt64Microseconds(ttl))})
+            .status());
+    ASSIGN_OR_RETURN(PgResult r, Exec(kReadLease));
+    lease = LeaseRow(r.get());
+    return absl::OkStatus();
+  }));
+  return lease;
+}
+
+absl::Status PostgresStore::ReleaseLease(absl::string_view holder, int64_t epoch) {
+  absl::MutexLock lock(&mu_);
+  return Exec("UPDATE hosting.leader SET expires_at = " PG_NOW_US
+              " WHERE id = 1 AND holder = $1 AND epoch = $2",
+              {PgParam::Text(std::string(holder)), PgParam::Int(epoch)})
+      .status();
+}
+
+void PostgresStore::SetFence(absl::string_view holder, int64_t epoch) {
+  absl::MutexLock lock(&mu_);
+  fence_holder_ = std::string(holder);
+  fence_epoch_ = epoch;
 }
 
 absl::StatusOr<int64_t> PostgresStore::AppendEvent(const hosting::v1::Event& event) {

@@ -52,6 +52,9 @@ class PostgresStore final : public Store {
       absl::string_view service, int limit) override;
   absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ListActiveReleases() override;
   absl::StatusOr<std::string> InstanceId() override;
+  absl::StatusOr<Lease> AcquireLease(absl::string_view holder, absl::Duration ttl) override;
+  absl::Status ReleaseLease(absl::string_view holder, int64_t epoch) override;
+  void SetFence(absl::string_view holder, int64_t epoch) override;
   absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) override;
   absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
                                                              int limit) override;
@@ -69,8 +72,9 @@ class PostgresStore final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `body` in a transaction holding the advisory lock of service `name` (if not empty);
   // commits when it returns OK, rolls back otherwise.
-  absl::Status InTransaction(absl::string_view name, const std::function<absl::Status()>& body)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `fenced`: a write of desired state, which commits only under this hostd's lease (SetFence).
+  absl::Status InTransaction(absl::string_view name, const std::function<absl::Status()>& body,
+                             bool fenced = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> PutServiceLocked(const ServiceRecord& record,
                                            int64_t expected_generation,
                                            const RevisionRecord* new_revision)
@@ -83,6 +87,8 @@ class PostgresStore final : public Store {
 
   absl::Mutex mu_;
   PgConn conn_ ABSL_GUARDED_BY(mu_);
+  std::string fence_holder_ ABSL_GUARDED_BY(mu_);
+  int64_t fence_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   const int64_t max_events_;
 };
 

@@ -54,4 +54,15 @@ absl::Status ServiceChangedConcurrently(absl::string_view name, int64_t stored,
                                          "generation ", stored, ", expected ", expected));
 }
 
+absl::Status FenceHolds(const Store::Lease& lease, absl::string_view holder, int64_t epoch) {
+  if (lease.holder == holder && lease.epoch == epoch && lease.expires_at > lease.now) {
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "fenced: this hostd (", holder, ") led at epoch ", epoch, " but the lease is now ",
+      lease.holder.empty() ? "free" : absl::StrCat("held by ", lease.holder),
+      " at epoch ", lease.epoch, lease.expires_at > lease.now ? "" : " (lapsed)",
+      "; nothing was written"));
+}
+
 }  // namespace hosting::controlplane

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "controlplane/store/records.h"
+#include "controlplane/store/store.h"
 
 namespace hosting::controlplane {
 
@@ -29,5 +30,8 @@ bool IsTerminalRelease(const hosting::internal::ReleaseRecord& r);
 // The error both backends return for a lost compare-and-swap.
 absl::Status ServiceChangedConcurrently(absl::string_view name, int64_t stored,
                                         int64_t expected);
+
+// OK when `lease` is still `holder`'s at `epoch` and unexpired; the fencing error otherwise.
+absl::Status FenceHolds(const Store::Lease& lease, absl::string_view holder, int64_t epoch);
 
 }  // namespace hosting::controlplane

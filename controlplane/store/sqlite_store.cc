@@ -77,6 +77,15 @@ constexpr const char* kMigrations[] = {
     R"sql(
     ALTER TABLE services ADD COLUMN autoscaling BLOB NOT NULL DEFAULT x'';
     )sql",
+    // 5: the leader lease (one row once taken).
+    R"sql(
+    CREATE TABLE leader (
+      id          INTEGER PRIMARY KEY CHECK (id = 1),
+      holder      TEXT NOT NULL,
+      epoch       INTEGER NOT NULL,
+      expires_at  INTEGER NOT NULL   -- Unix microseconds
+    );
+    )sql",
 };
 
 
@@ -348,6 +357,7 @@ absl::StatusOr<int64_t> SqliteStore::PutServiceLocked(const ServiceRecord& recor
                                                       const RevisionRecord* new_revision) {
   const std::string& name = record.spec.name();
   if (name.empty()) return absl::InvalidArgumentError("service record without a name");
+  RETURN_IF_ERROR(CheckFence());
   Invalidate(name, "");
   ASSIGN_OR_RETURN(std::string spec_json, SpecToJson(record.spec));
   ASSIGN_OR_RETURN(int64_t current, CurrentGeneration(name));
@@ -455,6 +465,7 @@ absl::StatusOr<Store::ReleaseWrite> SqliteStore::UpdateRelease(
   Invalidate("", id);
   Txn txn(db_);
   RETURN_IF_ERROR(txn.begun());
+  RETURN_IF_ERROR(CheckFence());
   {
     Stmt q(db_, "SELECT version FROM releases WHERE id = ?");
     RETURN_IF_ERROR(q.prepared());
@@ -540,6 +551,7 @@ absl::Status SqliteStore::DeleteService(absl::string_view name, int64_t expected
   Invalidate(name, "");
   Txn txn(db_);
   RETURN_IF_ERROR(txn.begun());
+  RETURN_IF_ERROR(CheckFence());
   ASSIGN_OR_RETURN(int64_t current, CurrentGeneration(name));
   if (current == 0) return absl::NotFoundError(absl::StrCat("service '", name, "' not found"));
   if (current != expected_generation) {
@@ -576,6 +588,7 @@ absl::StatusOr<std::vector<RevisionRecord>> SqliteStore::ListRevisions(absl::str
 
 absl::StatusOr<int> SqliteStore::PruneRevisions(absl::string_view service, int keep) {
   absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckFence());
   Stmt d(db_,
          "DELETE FROM revisions WHERE service = ?1 AND revision NOT IN "
          "(SELECT revision FROM revisions WHERE service = ?1 ORDER BY revision DESC LIMIT ?2)");
@@ -600,6 +613,60 @@ absl::StatusOr<std::string> SqliteStore::InstanceId() {
   ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return absl::DataLossError("store has no instance_id");
   return q.Text(0);
+}
+
+absl::StatusOr<Store::Lease> SqliteStore::ReadLease() {
+  Lease lease;
+  lease.now = absl::Now();
+  Stmt q(db_, "SELECT holder, epoch, expires_at FROM leader WHERE id = 1");
+  RETURN_IF_ERROR(q.prepared());
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (row) {
+    lease.holder = q.Text(0);
+    lease.epoch = q.Int(1);
+    lease.expires_at = FromMicros(q.Int(2));
+  }
+  return lease;
+}
+
+absl::Status SqliteStore::CheckFence() {
+  if (fence_epoch_ == 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Lease lease, ReadLease());
+  return FenceHolds(lease, fence_holder_, fence_epoch_);
+}
+
+absl::StatusOr<Store::Lease> SqliteStore::AcquireLease(absl::string_view holder,
+                                                       absl::Duration ttl) {
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  ASSIGN_OR_RETURN(Lease lease, ReadLease());
+  const bool mine_and_live = lease.holder == holder && lease.expires_at > lease.now;
+  if (!mine_and_live && lease.expires_at > lease.now) return lease;  // someone else's
+  lease.epoch = mine_and_live ? lease.epoch : lease.epoch + 1;
+  lease.holder = std::string(holder);
+  lease.expires_at = lease.now + ttl;
+  Stmt w(db_,
+         "INSERT INTO leader (id, holder, epoch, expires_at) VALUES (1, ?1, ?2, ?3) "
+         "ON CONFLICT(id) DO UPDATE SET holder = ?1, epoch = ?2, expires_at = ?3");
+  RETURN_IF_ERROR(w.prepared());
+  RETURN_IF_ERROR(
+      w.Bind(1, holder).Bind(2, lease.epoch).Bind(3, ToMicros(lease.expires_at)).Run());
+  RETURN_IF_ERROR(txn.Commit());
+  return lease;
+}
+
+absl::Status SqliteStore::ReleaseLease(absl::string_view holder, int64_t epoch) {
+  absl::MutexLock lock(&mu_);
+  Stmt w(db_, "UPDATE leader SET expires_at = ?3 WHERE id = 1 AND holder = ?1 AND epoch = ?2");
+  RETURN_IF_ERROR(w.prepared());
+  return w.Bind(1, holder).Bind(2, epoch).Bind(3, ToMicros(absl::Now())).Run();
+}
+
+void SqliteStore::SetFence(absl::string_view holder, int64_t epoch) {
+  absl::MutexLock lock(&mu_);
+  fence_holder_ = std::string(holder);
+  fence_epoch_ = epoch;
 }
 
 absl::StatusOr<int64_t> SqliteStore::AppendEvent(const hosting::v1::Event& event) {

@@ -53,6 +53,9 @@ class SqliteStore final : public Store {
       absl::string_view service, int limit) override;
   absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ListActiveReleases() override;
   absl::StatusOr<std::string> InstanceId() override;
+  absl::StatusOr<Lease> AcquireLease(absl::string_view holder, absl::Duration ttl) override;
+  absl::Status ReleaseLease(absl::string_view holder, int64_t epoch) override;
+  void SetFence(absl::string_view holder, int64_t epoch) override;
   absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) override;
   absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
                                                              int limit) override;
@@ -80,7 +83,13 @@ class SqliteStore final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<ServiceRecord>> ReadServices() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  absl::StatusOr<Lease> ReadLease() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK unless a fence is set and the lease moved on (SetFence).
+  absl::Status CheckFence() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(cache_mu_);
+  std::string fence_holder_ ABSL_GUARDED_BY(mu_);
+  int64_t fence_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
   const int64_t max_events_;
 

@@ -75,6 +75,25 @@ class Store {
   // Swarm services made from this store (label hosting.controller).
   virtual absl::StatusOr<std::string> InstanceId() = 0;
 
+  // The leader lease, one per store: several hostd on one store elect their leader with it.
+  struct Lease {
+    std::string holder;     // empty: never taken
+    int64_t epoch = 0;      // bumped whenever the lease is taken after it lapsed or changed hands
+    absl::Time expires_at;  // by the store's clock
+    absl::Time now;         // the store's clock when this was read
+  };
+  // Takes or renews the lease for `holder` for `ttl`, by the store's clock, when it is free,
+  // lapsed or already `holder`'s (a renewal keeps the epoch). Returns the lease as it stands
+  // afterwards: held by someone else when it was not taken.
+  virtual absl::StatusOr<Lease> AcquireLease(absl::string_view holder, absl::Duration ttl) = 0;
+  // Ends the lease at once if `holder` still holds it at `epoch` (a clean step-down).
+  virtual absl::Status ReleaseLease(absl::string_view holder, int64_t epoch) = 0;
+  // Fencing: from now on, a write of desired state (services, revisions, releases) commits
+  // only while `holder` holds an unexpired lease at `epoch`, checked inside the write's own
+  // transaction; UNAVAILABLE naming the current holder otherwise. Epoch 0: no fence (a single
+  // hostd). Events are not fenced: they are facts any hostd may report.
+  virtual void SetFence(absl::string_view holder, int64_t epoch) = 0;
+
   // Appends to the event log; assigns and returns the event's sequence.
   virtual absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) = 0;
   // Events with sequence > after_sequence, oldest first, at most `limit`.

@@ -3,6 +3,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 
 namespace hosting::controlplane {
@@ -257,6 +258,70 @@ TEST_P(StoreConformanceTest, ReleaseUpdateWithStaleServiceChangesNothing) {
   EXPECT_TRUE(absl::IsAborted(store_->UpdateRelease(r, &svc, 1).status()));
   EXPECT_EQ(store_->GetRelease(r.release().id())->version(), 1);
   EXPECT_EQ(store_->GetRelease(r.release().id())->release().weight(), 0);
+}
+
+TEST_P(StoreConformanceTest, LeaseIsHeldByOneRenewedInPlaceAndTakenOverOnlyOnceLapsed) {
+  absl::StatusOr<Store::Lease> a = store_->AcquireLease("a", absl::Seconds(30));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->holder, "a");
+  EXPECT_EQ(a->epoch, 1);
+  EXPECT_GT(a->expires_at, a->now);
+  // A renewal keeps the epoch and moves the expiry.
+  absl::StatusOr<Store::Lease> renewed = store_->AcquireLease("a", absl::Seconds(60));
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(renewed->epoch, 1);
+  EXPECT_GT(renewed->expires_at, a->expires_at);
+  // Another candidate sees the holder and does not take it.
+  absl::StatusOr<Store::Lease> b = store_->AcquireLease("b", absl::Seconds(30));
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->holder, "a");
+  EXPECT_EQ(b->epoch, 1);
+  // A clean step-down frees it at once; the next holder gets a new epoch.
+  ASSERT_TRUE(store_->ReleaseLease("a", 1).ok());
+  b = store_->AcquireLease("b", absl::Milliseconds(300));
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->holder, "b");
+  EXPECT_EQ(b->epoch, 2);
+  // A lapsed lease is taken over (this waits out the 300 ms lease above).
+  absl::SleepFor(absl::Milliseconds(400));
+  a = store_->AcquireLease("a", absl::Seconds(30));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->holder, "a");
+  EXPECT_EQ(a->epoch, 3);
+  // A stale step-down (an old epoch) changes nothing.
+  ASSERT_TRUE(store_->ReleaseLease("b", 2).ok());
+  EXPECT_EQ(store_->AcquireLease("b", absl::Seconds(30))->holder, "a");
+}
+
+TEST_P(StoreConformanceTest, FencedWritesCommitOnlyUnderTheirOwnLease) {
+  ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, nullptr).ok());
+  ASSERT_EQ(store_->AcquireLease("a", absl::Milliseconds(300))->epoch, 1);
+  store_->SetFence("a", 1);
+  ASSERT_EQ(*store_->PutService(Record("web", 1, "b"), 1, nullptr), 2);
+  auto created = store_->CreateRelease(*store_->GetService("web"), 2, nullptr, NewRelease(1, 1));
+  ASSERT_TRUE(created.ok()) << created.status();
+  // "a" pauses past its lease; "b" takes over. Every kind of desired-state write by "a" fails,
+  // names the new holder, and changes nothing.
+  absl::SleepFor(absl::Milliseconds(400));
+  ASSERT_EQ(store_->AcquireLease("b", absl::Seconds(30))->epoch, 2);
+  absl::StatusOr<int64_t> put = store_->PutService(Record("web", 1, "c"), 3, nullptr);
+  EXPECT_TRUE(absl::IsUnavailable(put.status())) << put.status();
+  EXPECT_THAT(std::string(put.status().message()), ::testing::HasSubstr("held by b"));
+  EXPECT_TRUE(absl::IsUnavailable(store_->DeleteService("web", 3)));
+  hosting::internal::ReleaseRecord r = *created;
+  r.mutable_release()->set_weight(50);
+  EXPECT_TRUE(absl::IsUnavailable(store_->UpdateRelease(r, nullptr, 0).status()));
+  EXPECT_TRUE(absl::IsUnavailable(store_->PruneRevisions("web", 0).status()));
+  EXPECT_EQ(store_->GetService("web")->spec.image(), "b");
+  EXPECT_EQ(store_->GetService("web")->generation, 3);
+  EXPECT_EQ(store_->GetRelease(r.release().id())->release().weight(), 0);
+  // Events are facts any hostd may report: not fenced.
+  EXPECT_TRUE(store_->AppendEvent(hosting::v1::Event()).ok());
+  // Under the new lease the same writes go through.
+  store_->SetFence("b", 2);
+  EXPECT_TRUE(store_->UpdateRelease(r, nullptr, 0).ok());
+  EXPECT_EQ(*store_->PutService(Record("web", 1, "c"), 3, nullptr), 4);
+  store_->SetFence("", 0);
 }
 
 }  // namespace

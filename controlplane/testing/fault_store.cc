@@ -114,6 +114,21 @@ absl::StatusOr<std::string> FaultStore::InstanceId() {
   return base_->InstanceId();
 }
 
+absl::StatusOr<Store::Lease> FaultStore::AcquireLease(absl::string_view holder,
+                                                       absl::Duration ttl) {
+  if (absl::Status st = Enter(Op::kLease); !st.ok()) return st;
+  return base_->AcquireLease(holder, ttl);
+}
+
+absl::Status FaultStore::ReleaseLease(absl::string_view holder, int64_t epoch) {
+  if (absl::Status st = Enter(Op::kLease); !st.ok()) return st;
+  return base_->ReleaseLease(holder, epoch);
+}
+
+void FaultStore::SetFence(absl::string_view holder, int64_t epoch) {
+  base_->SetFence(holder, epoch);
+}
+
 absl::StatusOr<int64_t> FaultStore::AppendEvent(const hosting::v1::Event& event) {
   if (absl::Status st = Enter(Op::kAppendEvent); !st.ok()) return st;
   return base_->AppendEvent(event);

@@ -21,7 +21,7 @@ class FaultStore final : public Store {
   enum class Op {
     kGetService, kListServices, kPutService, kDeleteService, kListRevisions, kPruneRevisions,
     kLastRevision, kCreateRelease, kUpdateRelease, kGetRelease, kListReleases,
-    kListActiveReleases, kInstanceId, kAppendEvent, kListEvents,
+    kListActiveReleases, kInstanceId, kAppendEvent, kListEvents, kLease,
   };
 
   explicit FaultStore(std::unique_ptr<Store> base) : base_(std::move(base)) {}
@@ -57,6 +57,9 @@ class FaultStore final : public Store {
       absl::string_view service, int limit) override;
   absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ListActiveReleases() override;
   absl::StatusOr<std::string> InstanceId() override;
+  absl::StatusOr<Lease> AcquireLease(absl::string_view holder, absl::Duration ttl) override;
+  absl::Status ReleaseLease(absl::string_view holder, int64_t epoch) override;
+  void SetFence(absl::string_view holder, int64_t epoch) override;
   absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) override;
   absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
                                                              int limit) override;
