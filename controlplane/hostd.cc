@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "controlplane/agents/agent_metrics.h"
+#include "controlplane/store/postgres_store.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -44,6 +45,12 @@ absl::Status Hostd::Init() {
   ASSIGN_OR_RETURN(auto docker, docker::CurlDockerClient::Create(options_.docker_host));
   docker_ = std::move(docker);
   events_ = std::make_unique<EventLog>(*store_, Clock::Real());
+  // Nothing this hostd writes to desired state commits before it is elected (Start).
+  store_->SetFence("hostd-starting", -1);
+  auto acting = [this] { return elector_ != nullptr && elector_->IsLeader(); };
+  options_.reconciler.acting = acting;
+  options_.releases.acting = acting;
+  options_.autoscaler.acting = acting;
   ASSIGN_OR_RETURN(options_.reconciler.controller_id, store_->InstanceId());
   reconciler_ = std::make_unique<Reconciler>(*store_, *docker_, *events_, *metrics_,
                                              options_.reconciler);
@@ -73,7 +80,11 @@ absl::Status Hostd::Init() {
                               std::move(done));
       });
   service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*manager_, *metrics_);
-  cluster_grpc_ = std::make_unique<ClusterGrpc>(*cluster_, *events_, *store_, *metrics_);
+  cluster_grpc_ = std::make_unique<ClusterGrpc>(
+      *cluster_, *events_, *store_, *metrics_, [this]() -> absl::Status {
+        if (elector_ == nullptr) return absl::UnavailableError("hostd is starting");
+        return elector_->CheckLeader();
+      });
   releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>(*autoscaler_, *metrics_);
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
@@ -134,6 +145,17 @@ absl::Status Hostd::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options_.listen, " (in use, or not a valid address)"));
   }
+  LeaderOptions leader = options_.leader;
+  if (leader.address.empty()) {
+    leader.address = absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":",
+                                  grpc_port_);
+  }
+  elector_ = std::make_unique<LeaderElector>(*store_, *events_, *metrics_, Clock::Real(), leader);
+  // A new leader catches up on everything: the standby it was synced nothing.
+  elector_->OnElected([this] { reconciler_->EnqueueAll(); });
+  // One round now: a lone hostd leads before its loops start, as before there was election.
+  elector_->Step();
+  elector_->Start();
   hub_->Start();
   reconciler_->Start();
   releases_->Start();
@@ -146,7 +168,8 @@ absl::Status Hostd::Start() {
   LogInfo("hostd serving", {{"grpc", options_.listen},
                             {"port", std::to_string(grpc_port_)},
                             {"metrics", options_.metrics_listen},
-                            {"store", options_.store_url},
+                            {"store", PostgresStore::Redacted(options_.store_url)},
+                            {"leader", elector_->IsLeader() ? "this hostd" : elector_->leader_address()},
                             {"controller", options_.reconciler.controller_id},
                             {"docker", options_.docker_host},
                             {"haproxy", options_.haproxy.empty() ? "none" : options_.haproxy}});
@@ -165,6 +188,8 @@ void Hostd::Shutdown() {
   if (autoscaler_) autoscaler_->Stop();
   if (releases_) releases_->Stop();
   if (reconciler_) reconciler_->Stop();
+  // Last: the loops that act have stopped, so the lease can go to a standby at once.
+  if (elector_) elector_->Stop();
   if (sweeper_.joinable()) {
     stop_sweeper_.Notify();
     sweeper_.join();

@@ -18,6 +18,7 @@
 #include "controlplane/api/service_manager_service.h"
 #include "controlplane/autoscale/autoscale_manager.h"
 #include "controlplane/cluster/cluster_manager.h"
+#include "controlplane/leader/leader_elector.h"
 #include "controlplane/query/promql.h"
 #include "controlplane/reconcile/reconciler.h"
 #include "controlplane/release/release_manager.h"
@@ -53,6 +54,9 @@ struct HostdOptions {
   std::string haproxy;
   // Prometheus base URL for PromQL analysis checks; empty: such checks have no data.
   std::string prometheus;
+  // Leader election among the hostd sharing the store. leader.address empty: the listen
+  // address with the port bound.
+  LeaderOptions leader;
   ReconcilerOptions reconciler;
   ReleaseManagerOptions releases;
   AutoscaleManagerOptions autoscaler;
@@ -73,6 +77,8 @@ class Hostd {
 
   // The port the gRPC server bound (useful with ":0").
   int grpc_port() const { return grpc_port_; }
+  // Whether this hostd leads (acts on Swarm and takes writes).
+  bool IsLeader() const { return elector_ != nullptr && elector_->IsLeader(); }
 
  private:
   HostdOptions options_;
@@ -80,6 +86,9 @@ class Hostd {
   std::unique_ptr<Store> store_;
   std::unique_ptr<docker::DockerClient> docker_;
   std::unique_ptr<EventLog> events_;
+  // Made in Start, once the port is bound (its address is what standbys show); read only by
+  // threads started after it.
+  std::unique_ptr<LeaderElector> elector_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<DesiredState> state_;
   std::unique_ptr<ServiceManager> manager_;

@@ -15,7 +15,16 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address (host:port).");
 ABSL_FLAG(std::string, store, "",
-          "Store URL, sqlite:///absolute/path.db. Default: sqlite://<data-dir>/hostd.db.");
+          "Store URL: sqlite:///absolute/path.db, or postgres://user@host[:port][,host2]/db "
+          "(several hostd on one PostgreSQL elect a leader). Default: "
+          "sqlite://<data-dir>/hostd.db.");
+ABSL_FLAG(std::string, advertise_address, "",
+          "host:port where clients and other hostd reach this one (shown by standbys). "
+          "Default: the --listen address.");
+ABSL_FLAG(absl::Duration, leader_lease, absl::Seconds(3),
+          "Leader lease: how long a dead leader holds up the standbys.");
+ABSL_FLAG(absl::Duration, leader_retry, absl::Milliseconds(500),
+          "How often the leader renews its lease and a standby tries to take it.");
 ABSL_FLAG(std::string, data_dir, "/var/lib/hosting", "Directory for the default store.");
 ABSL_FLAG(std::string, docker_host, "unix:///var/run/docker.sock",
           "Docker Engine endpoint: unix:///path or tcp://host:port.");
@@ -67,6 +76,15 @@ int main(int argc, char** argv) {
   options.prometheus = absl::GetFlag(FLAGS_prometheus);
   options.reconciler.workers = absl::GetFlag(FLAGS_workers);
   options.reconciler.resync_interval = absl::GetFlag(FLAGS_resync_interval);
+  options.leader.address = absl::GetFlag(FLAGS_advertise_address);
+  options.leader.lease = absl::GetFlag(FLAGS_leader_lease);
+  options.leader.retry = absl::GetFlag(FLAGS_leader_retry);
+  if (options.leader.retry * 2 >= options.leader.lease) {
+    hosting::LogError("hostd failed to start",
+                      {{"error", "--leader-retry must be under half of --leader-lease, so the "
+                                 "leader renews at least twice per lease"}});
+    return 1;
+  }
 
   hosting::BlockStopSignals();
 

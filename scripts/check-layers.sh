@@ -10,6 +10,7 @@ cd "$root/controlplane"
 declare -A allowed=(
   [spec]=""
   [store]=""
+  [leader]="store telemetry"
   [telemetry]=""
   [query]=""
   [reconcile]="store spec telemetry"
@@ -21,7 +22,7 @@ declare -A allowed=(
   [autoscale]="service agents query reconcile store spec telemetry"
   [api]="cluster release autoscale service traffic agents query reconcile store spec telemetry"
   [testing]="cluster release autoscale service traffic agents query reconcile store spec telemetry"
-  [.]="api cluster release autoscale service traffic agents query reconcile store spec telemetry"
+  [.]="leader api cluster release autoscale service traffic agents query reconcile store spec telemetry"
 )
 # Pure logic that must not pull in a registry, a reconciler or a store backend for a struct.
 declare -A pure=(

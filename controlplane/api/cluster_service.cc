@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "controlplane/api/log_stream.h"
+#include "common/status_macros.h"
 #include "controlplane/api/unary.h"
 
 namespace hosting::controlplane {
@@ -47,14 +48,20 @@ grpc::ServerUnaryReactor* ClusterGrpc::DrainNode(grpc::CallbackServerContext* ct
                                                  const hosting::v1::DrainNodeRequest* request,
                                                  hosting::v1::Node* response) {
   return Serve(ctx, metrics_, "DrainNode", response,
-               [&] { return cluster_.SetAvailability(request->node(), "drain"); });
+               [&]() -> absl::StatusOr<hosting::v1::Node> {
+                 RETURN_IF_ERROR(PassGate(gate_));
+                 return cluster_.SetAvailability(request->node(), "drain");
+               });
 }
 
 grpc::ServerUnaryReactor* ClusterGrpc::ActivateNode(
     grpc::CallbackServerContext* ctx, const hosting::v1::ActivateNodeRequest* request,
     hosting::v1::Node* response) {
   return Serve(ctx, metrics_, "ActivateNode", response,
-               [&] { return cluster_.SetAvailability(request->node(), "active"); });
+               [&]() -> absl::StatusOr<hosting::v1::Node> {
+                 RETURN_IF_ERROR(PassGate(gate_));
+                 return cluster_.SetAvailability(request->node(), "active");
+               });
 }
 
 grpc::ServerUnaryReactor* ClusterGrpc::GetServiceStatus(
@@ -93,6 +100,10 @@ grpc::ServerUnaryReactor* ClusterGrpc::RestartTask(grpc::CallbackServerContext* 
                                                    const hosting::v1::RestartTaskRequest* request,
                                                    hosting::v1::RestartTaskResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status st = PassGate(gate_); !st.ok()) {
+    FinishCall(reactor, metrics_, "RestartTask", st);
+    return reactor;
+  }
   cluster_.RestartTask(*request, FinishLater(reactor, metrics_, "RestartTask", response));
   return reactor;
 }
@@ -101,6 +112,10 @@ grpc::ServerUnaryReactor* ClusterGrpc::PullImage(grpc::CallbackServerContext* ct
                                                  const hosting::v1::PullImageRequest* request,
                                                  hosting::v1::PullImageResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status st = PassGate(gate_); !st.ok()) {
+    FinishCall(reactor, metrics_, "PullImage", st);
+    return reactor;
+  }
   cluster_.PullImage(*request, FinishLater(reactor, metrics_, "PullImage", response));
   return reactor;
 }

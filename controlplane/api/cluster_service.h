@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+
 #include "controlplane/cluster/cluster_manager.h"
 #include "controlplane/store/event_log.h"
 #include "controlplane/store/store.h"
@@ -12,8 +14,11 @@ namespace hosting::controlplane {
 // finish their call from the agent's answer, holding no callback thread while they run.
 class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
  public:
-  ClusterGrpc(ClusterManager& cluster, EventLog& events, Store& store, HostdMetrics& metrics)
-      : cluster_(cluster), events_(events), store_(store), metrics_(metrics) {}
+  // `gate`: node and task commands act on the cluster, so only the leader runs them.
+  ClusterGrpc(ClusterManager& cluster, EventLog& events, Store& store, HostdMetrics& metrics,
+              std::function<absl::Status()> gate = nullptr)
+      : cluster_(cluster), events_(events), store_(store), metrics_(metrics),
+        gate_(std::move(gate)) {}
 
   grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx,
                                       const hosting::v1::ListNodesRequest* request,
@@ -47,6 +52,7 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
   EventLog& events_;
   Store& store_;
   HostdMetrics& metrics_;
+  const std::function<absl::Status()> gate_;
 };
 
 }  // namespace hosting::controlplane

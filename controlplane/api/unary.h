@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <type_traits>
 #include <utility>
 
@@ -40,6 +41,11 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, HostdMetrics& 
   }
   return reactor;
 }
+
+// What a call that acts outside the store (Docker, the agents) passes first: OK on the
+// leader, UNAVAILABLE naming it on a standby. Empty: always open (a single hostd).
+using ActGate = std::function<absl::Status()>;
+inline absl::Status PassGate(const ActGate& gate) { return gate ? gate() : absl::OkStatus(); }
 
 // A server stream that ends at once with a status.
 template <typename T>

@@ -374,7 +374,9 @@ void AutoscaleManager::Apply(const ServiceRecord& r, const AutoscaleInput& in,
 }
 
 void AutoscaleManager::Loop() {
-  while (!stop_.WaitForNotificationWithTimeout(options_.tick)) Tick();
+  while (!stop_.WaitForNotificationWithTimeout(options_.tick)) {
+    if (!options_.acting || options_.acting()) Tick();
+  }
 }
 
 void AutoscaleManager::Start() {

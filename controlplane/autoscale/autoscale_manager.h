@@ -1,6 +1,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,6 +31,9 @@ struct AutoscaleManagerOptions {
   int history = 20;
   // The forecast's horizon before a scale-up has been measured.
   absl::Duration default_task_startup = absl::Seconds(15);
+  // Whether this hostd may act now (the leader); unset: always. Ticks are skipped otherwise;
+  // everything they need is in the store, so a new leader resumes where the last one stopped.
+  std::function<bool()> acting;
 };
 
 // The Autoscaling domain: policies (stored with their service), and one loop that evaluates

@@ -435,6 +435,11 @@ void Reconciler::SetDockerReachable(bool reachable, const std::string& detail) {
 
 void Reconciler::WorkerLoop() {
   while (std::optional<std::string> key = queue_.Get()) {
+    if (options_.acting && !options_.acting()) {
+      queue_.Forget(*key);  // the leader syncs it; if this hostd is elected, EnqueueAll
+      queue_.Done(*key);
+      continue;
+    }
     absl::Time start = absl::Now();
     absl::StatusOr<std::optional<absl::Duration>> result = Sync(*key);
     metrics_.ObserveReconcile(result.ok() ? "ok" : "error",
@@ -516,7 +521,7 @@ void Reconciler::EventLoop() {
 
 void Reconciler::ResyncLoop() {
   while (!stop_.WaitForNotificationWithTimeout(options_.resync_interval)) {
-    if (docker_reachable_.load()) EnqueueAll();
+    if (docker_reachable_.load() && (!options_.acting || options_.acting())) EnqueueAll();
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <map>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,9 @@ struct ReconcilerOptions {
   absl::Duration resync_interval = absl::Seconds(30);
   // How soon a converging service is looked at again.
   absl::Duration progress_poll = absl::Seconds(1);
+  // Whether this hostd may act on Swarm now (the leader); unset: always. A standby keeps its
+  // watch cache (it serves reads) but syncs nothing; EnqueueAll on election catches up.
+  std::function<bool()> acting;
 };
 
 // Level-triggered reconciliation of Swarm against the desired state (brief, decision 6).

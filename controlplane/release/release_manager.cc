@@ -490,7 +490,9 @@ void ReleaseManager::Tick() {
 }
 
 void ReleaseManager::Loop() {
-  while (!stop_.WaitForNotificationWithTimeout(options_.tick)) Tick();
+  while (!stop_.WaitForNotificationWithTimeout(options_.tick)) {
+    if (!options_.acting || options_.acting()) Tick();
+  }
 }
 
 void ReleaseManager::Start() {

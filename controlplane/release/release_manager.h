@@ -37,6 +37,9 @@ struct ReleaseManagerOptions {
   // Bound on pre-pulling a new image on the nodes before the first batch.
   absl::Duration pull_timeout = absl::Minutes(2);
   MachineOptions machine;
+  // Whether this hostd may act now (the leader); unset: always. Ticks are skipped otherwise;
+  // everything they need is in the store, so a new leader resumes where the last one stopped.
+  std::function<bool()> acting;
 };
 
 // Pulls an image on every node that will run it, without blocking; `done` gets node -> error

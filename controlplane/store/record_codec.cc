@@ -58,10 +58,20 @@ absl::Status FenceHolds(const Store::Lease& lease, absl::string_view holder, int
   if (lease.holder == holder && lease.epoch == epoch && lease.expires_at > lease.now) {
     return absl::OkStatus();
   }
+  const bool live = lease.expires_at > lease.now;
+  // Holders are "host:port#nonce"; people want the address.
+  auto address = [](absl::string_view h) { return h.substr(0, h.rfind('#')); };
+  if (epoch <= 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "this hostd (", address(holder), ") is not the leader",
+        live && !lease.holder.empty() ? absl::StrCat("; the leader is ", address(lease.holder))
+                                      : std::string("; no leader holds the lease right now"),
+        ": nothing was written"));
+  }
   return absl::UnavailableError(absl::StrCat(
-      "fenced: this hostd (", holder, ") led at epoch ", epoch, " but the lease is now ",
-      lease.holder.empty() ? "free" : absl::StrCat("held by ", lease.holder),
-      " at epoch ", lease.epoch, lease.expires_at > lease.now ? "" : " (lapsed)",
+      "fenced: this hostd (", address(holder), ") led at epoch ", epoch, " but the lease is now ",
+      lease.holder.empty() ? "free" : absl::StrCat("held by ", address(lease.holder)),
+      " at epoch ", lease.epoch, live ? "" : " (lapsed)",
       "; nothing was written"));
 }
 

@@ -19,7 +19,11 @@ HostdMetrics::HostdMetrics()
       grpc_(prometheus::BuildCounter()
                 .Name("hostd_grpc_requests_total")
                 .Help("gRPC calls served, by method and status code.")
-                .Register(*registry_)) {
+                .Register(*registry_)),
+      leader_transitions_(prometheus::BuildCounter()
+                              .Name("hostd_leader_transitions_total")
+                              .Help("Leadership changes of this hostd, by kind (elected, lost).")
+                              .Register(*registry_)) {
   queue_depth_ = &prometheus::BuildGauge()
                       .Name("hostd_workqueue_depth")
                       .Help("Service keys waiting to be reconciled.")
@@ -40,6 +44,20 @@ HostdMetrics::HostdMetrics()
                    .Help("Open event streams (WatchEvents and WatchRelease).")
                    .Register(*registry_)
                    .Add({});
+  leader_ = &prometheus::BuildGauge()
+                 .Name("hostd_leader")
+                 .Help("1 while this hostd holds the leader lease and acts, else 0.")
+                 .Register(*registry_)
+                 .Add({});
+  leader_epoch_ = &prometheus::BuildGauge()
+                       .Name("hostd_leader_epoch")
+                       .Help("The lease epoch this hostd leads at, or last saw another lead at.")
+                       .Register(*registry_)
+                       .Add({});
+}
+
+void HostdMetrics::CountLeaderTransition(const std::string& kind) {
+  leader_transitions_.Add({{"kind", kind}}).Increment();
 }
 
 void HostdMetrics::ObserveReconcile(const std::string& result, double seconds) {

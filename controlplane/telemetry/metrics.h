@@ -29,6 +29,13 @@ class HostdMetrics {
   // Every open event stream, whatever it follows (WatchEvents, WatchRelease).
   void WatcherOpened() { watchers_->Increment(); }
   void WatcherClosed() { watchers_->Decrement(); }
+  // Leader election: 1 while this hostd leads, the epoch it leads (or last saw), and
+  // transitions by kind (elected, lost).
+  void SetLeader(bool leader, int64_t epoch) {
+    leader_->Set(leader ? 1 : 0);
+    leader_epoch_->Set(static_cast<double>(epoch));
+  }
+  void CountLeaderTransition(const std::string& kind);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -40,6 +47,9 @@ class HostdMetrics {
   prometheus::Gauge* docker_reachable_;
   prometheus::Gauge* services_;
   prometheus::Gauge* watchers_;
+  prometheus::Gauge* leader_;
+  prometheus::Gauge* leader_epoch_;
+  prometheus::Family<prometheus::Counter>& leader_transitions_;
 };
 
 }  // namespace hosting::controlplane

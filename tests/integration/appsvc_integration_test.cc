@@ -21,17 +21,6 @@ nlohmann::json J(const HttpResult& r) {
   return nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
 }
 
-double MetricValue(const std::string& text, const std::string& series) {
-  for (size_t pos = text.find(series); pos != std::string::npos; pos = text.find(series, pos + 1)) {
-    if (pos > 0 && text[pos - 1] != '\n') continue;
-    size_t sp = text.find(' ', pos + series.size() - 1);
-    if (text.compare(pos, series.size(), series) == 0 &&
-        (text[pos + series.size()] == ' ')) {
-      return std::strtod(text.c_str() + sp + 1, nullptr);
-    }
-  }
-  return -1;
-}
 
 class AppsvcIntegrationTest : public ::testing::Test {
  protected:

@@ -37,6 +37,9 @@ int FreePort();
 // HAProxy cannot tell.
 int HaproxyReadyServers(const std::string& socket, const std::string& backend);
 
+// The value of an unlabelled series in a Prometheus text exposition; -1 when absent.
+double MetricValue(const std::string& text, const std::string& series);
+
 // Polls `condition` every `interval` until it holds or `timeout` passes. The error names `what`.
 absl::Status WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
                      const std::string& what, absl::Duration interval = absl::Milliseconds(50));

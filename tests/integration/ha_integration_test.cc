@@ -1,0 +1,178 @@
+// Two hostd on one PostgreSQL store and one real Swarm: one leads, the other serves reads and
+// refuses writes naming the leader; a leader killed with SIGKILL is replaced within its lease
+// and nothing is duplicated or lost; a leader paused (SIGSTOP) past its lease wakes up fenced.
+#include <csignal>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "hosting/v1/service.grpc.pb.h"
+#include "tests/integration/harness.h"
+
+namespace hosting::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kImage[] = "hosting/sample:v1";
+constexpr absl::Duration kConverge = absl::Seconds(60);
+
+class HaTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ds_ = new Datastores();
+    absl::Status st = ds_->Start();
+    ASSERT_TRUE(st.ok()) << st;
+  }
+  static void TearDownTestSuite() {
+    delete ds_;
+    ds_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(CheckDockerSwarm().ok()) << CheckDockerSwarm();
+    static int n = 0;
+    db_ = absl::StrCat("ha_", getpid(), "_", n++);
+    ds_->Sql("CREATE DATABASE " + db_, false, "postgres");
+    name_ = absl::StrCat("it-ha-", n);
+    ASSERT_EQ(RemoveSwarmServicesOf(name_), absl::OkStatus());
+  }
+  void TearDown() override {
+    for (auto& h : hostd_) {
+      if (h) h->Stop(SIGKILL);
+    }
+    EXPECT_EQ(RemoveSwarmServicesOf(name_), absl::OkStatus());
+  }
+
+  // A hostd on the test's database, with a short lease so the tests run quickly.
+  HostdProcess& StartHostd(int i) {
+    const std::string url = absl::StrCat("postgresql://postgres@127.0.0.1:", ds_->pg_port(), "/",
+                                         db_, "?connect_timeout=2");
+    hostd_[i] = std::make_unique<HostdProcess>(
+        MakeTempDir("hosting-ha-"),
+        std::vector<std::string>{"--store=" + url, "--leader-lease=2s", "--leader-retry=200ms"});
+    absl::Status st = hostd_[i]->Start();
+    EXPECT_TRUE(st.ok()) << st;
+    return *hostd_[i];
+  }
+
+  grpc::Status Apply(HostdProcess& h, int replicas) {
+    auto stub = hosting::v1::ServiceManager::NewStub(h.channel());
+    hosting::v1::ApplyServiceRequest req;
+    req.mutable_spec()->set_name(name_);
+    req.mutable_spec()->set_image(kImage);
+    req.mutable_spec()->set_replicas(replicas);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    hosting::v1::ApplyServiceResponse resp;
+    return stub->ApplyService(&ctx, req, &resp);
+  }
+
+  grpc::Status Get(HostdProcess& h, hosting::v1::Service* out) {
+    auto stub = hosting::v1::ServiceManager::NewStub(h.channel());
+    hosting::v1::GetServiceRequest req;
+    req.set_name(name_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return stub->GetService(&ctx, req, out);
+  }
+
+  double Metric(HostdProcess& h, const std::string& series) {
+    return MetricValue(Http("GET", "http://" + h.metrics_address() + "/metrics").body, series);
+  }
+
+  int CountEvents(const std::string& type) {
+    std::string out = ds_->Sql(
+        absl::StrCat("SELECT count(*) FROM hosting.events WHERE type = '", type, "'"), false, db_);
+    return std::atoi(out.c_str());
+  }
+
+  static Datastores* ds_;
+  std::string db_;
+  std::string name_;
+  std::unique_ptr<HostdProcess> hostd_[2];
+};
+
+Datastores* HaTest::ds_ = nullptr;
+
+TEST_F(HaTest, StandbyServesReadsRefusesWritesAndTakesOverFromAKilledLeader) {
+  HostdProcess& a = StartHostd(0);
+  HostdProcess& b = StartHostd(1);
+  EXPECT_EQ(Metric(a, "hostd_leader"), 1);
+  EXPECT_EQ(Metric(b, "hostd_leader"), 0);
+
+  ASSERT_TRUE(Apply(a, 1).ok());
+  ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 1 1"}; },
+                      kConverge, "the leader to create the service")
+                  .ok());
+  // The standby reads the same desired state, and refuses a write naming the leader.
+  hosting::v1::Service s;
+  ASSERT_TRUE(Get(b, &s).ok());
+  EXPECT_EQ(s.spec().replicas(), 1);
+  grpc::Status refused = Apply(b, 2);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(refused.error_message(), HasSubstr("the leader is " + a.address()));
+
+  // The leader dies without a word. The standby takes the lease once it lapses.
+  const absl::Time killed = absl::Now();
+  a.Stop(SIGKILL);
+  absl::Time took_over;
+  absl::Status st = WaitFor(
+      [&] {
+        if (!Apply(b, 2).ok()) return false;
+        took_over = absl::Now();
+        return true;
+      },
+      absl::Seconds(20), "the standby to accept a write", absl::Milliseconds(50));
+  ASSERT_TRUE(st.ok()) << st;
+  std::printf("[ measure ] leader killed -> standby accepts writes: %.0f ms\n",
+              absl::ToDoubleMilliseconds(took_over - killed));
+  // Acting, not just accepting: the new leader reconciles the change.
+  ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 2 2"}; },
+                      kConverge, "the new leader to scale the service")
+                  .ok())
+      << absl::StrJoin(SwarmServicesOf(name_), "; ");
+  EXPECT_EQ(Metric(b, "hostd_leader"), 1);
+  EXPECT_EQ(Metric(b, "hostd_leader_epoch"), 2);
+  EXPECT_EQ(CountEvents("leader.elected"), 2);
+  ASSERT_TRUE(Get(b, &s).ok());
+  EXPECT_EQ(s.revision(), 1) << "a scale is no new revision";
+  EXPECT_EQ(s.generation(), 2);
+}
+
+TEST_F(HaTest, ALeaderPausedPastItsLeaseWakesUpFencedAndFollows) {
+  HostdProcess& a = StartHostd(0);
+  HostdProcess& b = StartHostd(1);
+  ASSERT_EQ(Metric(a, "hostd_leader"), 1);
+  ASSERT_TRUE(Apply(a, 1).ok());
+
+  kill(a.pid(), SIGSTOP);
+  absl::Status st = WaitFor([&] { return Apply(b, 2).ok(); }, absl::Seconds(20),
+                            "the standby to take over from the paused leader",
+                            absl::Milliseconds(100));
+  ASSERT_TRUE(st.ok()) << st;
+  kill(a.pid(), SIGCONT);
+  // Whatever a's threads were doing when it froze, a write from it now commits nothing.
+  grpc::Status late = Apply(a, 5);
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::UNAVAILABLE) << late.error_message();
+  hosting::v1::Service s;
+  ASSERT_TRUE(Get(b, &s).ok());
+  EXPECT_EQ(s.spec().replicas(), 2);
+  // It steps down for good and names the new leader.
+  ASSERT_TRUE(WaitFor([&] { return Metric(a, "hostd_leader") == 0; }, absl::Seconds(10),
+                      "the old leader to step down")
+                  .ok());
+  EXPECT_EQ(Metric(a, "hostd_leader_epoch"), 2);
+  EXPECT_THAT(Apply(a, 5).error_message(), HasSubstr("the leader is " + b.address()));
+  EXPECT_EQ(CountEvents("leader.lost"), 1);
+  ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 2 2"}; },
+                      kConverge, "the service at the new leader's size")
+                  .ok())
+      << absl::StrJoin(SwarmServicesOf(name_), "; ");
+}
+
+}  // namespace
+}  // namespace hosting::testing
