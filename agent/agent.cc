@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 
@@ -40,8 +41,12 @@ absl::Status Agent::Init() {
     stream_->Send(table_.Snapshot());
   };
   handlers.on_command = [this](const hosting::v1::Command& c) { commands_->Enqueue(c); };
-  stream_ = std::make_unique<ControllerStream>(ControllerStream::MakeChannel(options_.controller),
-                                               identity_, options_.max_backoff, metrics_, clock_,
+  std::vector<std::string> controllers =
+      absl::StrSplit(options_.controller, ',', absl::SkipWhitespace());
+  if (controllers.empty()) {
+    return absl::InvalidArgumentError("--controller: no hostd address given");
+  }
+  stream_ = std::make_unique<ControllerStream>(std::move(controllers), identity_, options_.max_backoff, metrics_, clock_,
                                                std::move(handlers));
   watcher_ = std::make_unique<TaskWatcher>(docker_, node_, table_, *stream_, metrics_, clock_,
                                            options_.resync_interval, options_.max_backoff);

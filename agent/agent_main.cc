@@ -10,7 +10,9 @@
 #include "common/log.h"
 #include "common/signals.h"
 
-ABSL_FLAG(std::string, controller, "127.0.0.1:50051", "hostd address (host:port).");
+ABSL_FLAG(std::string, controller, "127.0.0.1:50051",
+          "hostd address (host:port), or several, comma-separated, of an HA control plane: the "
+          "agent reports to whichever leads.");
 ABSL_FLAG(std::string, docker_host, "unix:///var/run/docker.sock", "Local Docker Engine endpoint.");
 ABSL_FLAG(std::string, node_id, "", "Swarm node ID; default: the local engine's Swarm.NodeID.");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9465", "Prometheus /metrics address; empty disables.");

@@ -214,7 +214,9 @@ TEST_F(AgentPartsTest, ProbesCountAgainstThresholdsAndReportOnlyTransitions) {
     clock_.Advance(absl::Seconds(1));
     prober_.ScheduleDue();
     ASSERT_TRUE(prober_.ProbeNext());
-    if (i < 2) EXPECT_THAT(sink_.Take(), IsEmpty()) << "failure " << i + 1;
+    if (i < 2) {
+      EXPECT_THAT(sink_.Take(), IsEmpty()) << "failure " << i + 1;
+    }
   }
   sent = sink_.Take();
   ASSERT_EQ(sent.size(), 1u);
@@ -351,6 +353,13 @@ class FakeGateway final : public hosting::v1::AgentGateway::Service {
     if (!stream->Read(&in) || !in.has_register_()) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "register first");
     }
+    {
+      absl::MutexLock lock(&mu_);
+      if (!refusal_.empty()) {
+        ++refusals_;
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, refusal_);
+      }
+    }
     ControllerMessage registered;
     *registered.mutable_registered()->mutable_heartbeat_interval() =
         ToDuration(absl::Milliseconds(100));
@@ -370,6 +379,16 @@ class FakeGateway final : public hosting::v1::AgentGateway::Service {
     stream_ = nullptr;
     ctx_ = nullptr;
     return grpc::Status::OK;
+  }
+
+  // As a standby: end every stream at Register with UNAVAILABLE and `message` ("" accepts).
+  void Refuse(std::string message) {
+    absl::MutexLock lock(&mu_);
+    refusal_ = std::move(message);
+  }
+  int refusals() {
+    absl::MutexLock lock(&mu_);
+    return refusals_;
   }
 
   bool Push(const ControllerMessage& msg) {
@@ -403,6 +422,8 @@ class FakeGateway final : public hosting::v1::AgentGateway::Service {
   absl::Mutex mu_;
   std::vector<AgentMessage> received_ ABSL_GUARDED_BY(mu_);
   int connects_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string refusal_ ABSL_GUARDED_BY(mu_);
+  int refusals_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::ServerReaderWriter<ControllerMessage, AgentMessage>* stream_ ABSL_GUARDED_BY(mu_) =
       nullptr;
   grpc::ServerContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -446,7 +467,7 @@ TEST_F(AgentStreamTest, RegistersHandsOnProbesAndCommandsAndReconnectsWhenDroppe
     got.push_back("command " + c.command_id());
   };
   NodeIdentity identity{"node-a", "host-a", 2, 1 << 30, {{"zone", "z1"}}};
-  ControllerStream stream(ControllerStream::MakeChannel(address_), identity, absl::Seconds(1),
+  ControllerStream stream({address_}, identity, absl::Seconds(1),
                           metrics, Clock::Real(), handlers);
   absl::Notification stop;
   std::thread run([&] { stream.Run(stop); });
@@ -494,6 +515,60 @@ TEST_F(AgentStreamTest, RegistersHandsOnProbesAndCommandsAndReconnectsWhenDroppe
   run.join();
   beats.join();
   EXPECT_FALSE(stream.connected());
+}
+
+TEST(ControllerStreamTest, ReadsTheLeaderOutOfAStandbysRefusal) {
+  EXPECT_EQ(ControllerStream::LeaderNamedIn(
+                "hostd 10.0.0.2:50051 is a standby; the leader is 10.0.0.1:50051: send it there"),
+            "10.0.0.1:50051");
+  EXPECT_EQ(ControllerStream::LeaderNamedIn("... the leader is [fd00::1]:7000"), "[fd00::1]:7000");
+  EXPECT_EQ(ControllerStream::LeaderNamedIn("hostd a:1 is not the leader and knows of none"), "");
+  EXPECT_EQ(ControllerStream::LeaderNamedIn("the leader is nohost"), "");
+}
+
+// Two hostd (a standby and the leader) and one dead address: the stream passes over the dead
+// one, is refused by the standby, goes to the leader it names, and moves when leadership does.
+TEST_F(AgentStreamTest, FollowsTheLeaderAcrossSeveralAddresses) {
+  FakeGateway other;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&other);
+  std::unique_ptr<grpc::Server> other_server = builder.BuildAndStart();
+  ASSERT_NE(other_server, nullptr);
+  const std::string standby = "127.0.0.1:" + std::to_string(port);
+  const std::string dead = "127.0.0.1:1";
+  other.Refuse("hostd " + standby + " is a standby; the leader is " + address_ +
+               ": send it there");
+
+  prometheus::Registry registry;
+  AgentMetrics metrics(registry);
+  ControllerStream::Handlers handlers;
+  handlers.on_connected = [] {};
+  handlers.on_probes = [](const hosting::v1::ProbeConfigs&) {};
+  handlers.on_command = [](const hosting::v1::Command&) {};
+  ControllerStream stream({dead, standby, address_}, NodeIdentity{"node-a", "host-a", 1, 1, {}},
+                          absl::Milliseconds(200), metrics, Clock::Real(), handlers,
+                          absl::Milliseconds(300));
+  absl::Notification stop;
+  std::thread run([&] { stream.Run(stop); });
+
+  ASSERT_TRUE(gateway_.WaitForConnects(1));
+  EXPECT_EQ(other.refusals(), 1);
+  EXPECT_EQ(stream.controller(), address_);
+
+  // Leadership moves: the old leader refuses and drops the stream, the other accepts.
+  gateway_.Refuse("hostd " + address_ + " is a standby; the leader is " + standby +
+                  ": send it there");
+  other.Refuse("");
+  gateway_.Drop();
+  ASSERT_TRUE(other.WaitForConnects(1));
+  EXPECT_EQ(stream.controller(), standby);
+
+  stop.Notify();
+  stream.Cancel();
+  run.join();
+  other_server->Shutdown(absl::ToChronoTime(absl::Now() + kWait));
 }
 
 TEST_F(AgentStreamTest, TheWholeAgentReportsItsTasksAndTheirProbedHealth) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/metric_window.h"
 #include "common/proto_time.h"
@@ -13,12 +15,51 @@ constexpr char kVersion[] = "0.1.0";
 
 }  // namespace
 
-ControllerStream::ControllerStream(std::shared_ptr<grpc::Channel> channel, NodeIdentity identity,
+ControllerStream::ControllerStream(std::vector<std::string> controllers, NodeIdentity identity,
                                    absl::Duration max_backoff, AgentMetrics& metrics,
-                                   Clock& clock, Handlers handlers)
-    : stub_(hosting::v1::AgentGateway::NewStub(std::move(channel))),
+                                   Clock& clock, Handlers handlers,
+                                   absl::Duration connect_timeout)
+    : controllers_(std::move(controllers)), connect_timeout_(connect_timeout),
       identity_(std::move(identity)), max_backoff_(max_backoff), metrics_(metrics),
-      clock_(clock), handlers_(std::move(handlers)) {}
+      clock_(clock), handlers_(std::move(handlers)) {
+  for (const std::string& c : controllers_) {
+    channels_.push_back(MakeChannel(c));
+    stubs_.push_back(hosting::v1::AgentGateway::NewStub(channels_.back()));
+  }
+}
+
+std::string ControllerStream::LeaderNamedIn(absl::string_view message) {
+  constexpr absl::string_view kMarker = "the leader is ";
+  size_t at = message.find(kMarker);
+  if (at == absl::string_view::npos) return "";
+  absl::string_view rest = message.substr(at + kMarker.size());
+  // "host:port: send it there" or "host:port" at the end; IPv6 hosts come bracketed.
+  size_t colon = rest.rfind(']') != absl::string_view::npos ? rest.find(':', rest.rfind(']'))
+                                                             : rest.find(':');
+  if (colon == absl::string_view::npos) return "";
+  size_t end = colon + 1;
+  while (end < rest.size() && absl::ascii_isdigit(rest[end])) ++end;
+  if (end == colon + 1) return "";
+  return std::string(rest.substr(0, end));
+}
+
+std::string ControllerStream::controller() {
+  absl::MutexLock lock(&mu_);
+  return controllers_[current_];
+}
+
+void ControllerStream::PickNext(const grpc::Status& status) {
+  if (controllers_.size() < 2) return;
+  absl::MutexLock lock(&mu_);
+  const std::string leader = LeaderNamedIn(status.error_message());
+  for (size_t i = 0; i < controllers_.size(); ++i) {
+    if (!leader.empty() && controllers_[i] == leader && i != current_) {
+      current_ = i;
+      return;
+    }
+  }
+  current_ = (current_ + 1) % controllers_.size();
+}
 
 std::shared_ptr<grpc::Channel> ControllerStream::MakeChannel(const std::string& controller) {
   // gRPC's reconnect backoff (1 s growing to 2 min by default) shortened so a restarted hostd
@@ -48,6 +89,19 @@ void ControllerStream::Cancel() {
 }
 
 grpc::Status ControllerStream::RunOnce(const absl::Notification& stop, bool* registered) {
+  size_t index;
+  {
+    absl::MutexLock lock(&mu_);
+    index = current_;
+  }
+  // With one address the stream waits for it; with several, one that does not connect soon is
+  // passed over for the next.
+  if (controllers_.size() > 1 &&
+      !channels_[index]->WaitForConnected(absl::ToChronoTime(absl::Now() + connect_timeout_))) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        absl::StrCat(controllers_[index], " did not connect within ",
+                                     absl::FormatDuration(connect_timeout_)));
+  }
   grpc::ClientContext ctx;
   ctx.set_wait_for_ready(true);
   {
@@ -55,7 +109,7 @@ grpc::Status ControllerStream::RunOnce(const absl::Notification& stop, bool* reg
     if (cancelled_ || stop.HasBeenNotified()) return grpc::Status::CANCELLED;
     ctx_ = &ctx;
   }
-  std::unique_ptr<Stream> stream = stub_->Connect(&ctx);
+  std::unique_ptr<Stream> stream = stubs_[index]->Connect(&ctx);
   hosting::v1::AgentMessage reg;
   auto* r = reg.mutable_register_();
   r->set_node_id(identity_.node_id);
@@ -77,7 +131,7 @@ grpc::Status ControllerStream::RunOnce(const absl::Notification& stop, bool* reg
     }
     connected_ = true;
     metrics_.connected->Set(1);
-    LogInfo("connected to hostd", {{"node", identity_.node_id}});
+    LogInfo("connected to hostd", {{"node", identity_.node_id}, {"hostd", controllers_[index]}});
     handlers_.on_connected();
     while (stream->Read(&in)) {
       if (in.has_probes()) {
@@ -106,6 +160,7 @@ void ControllerStream::Run(const absl::Notification& stop) {
     bool registered = false;
     grpc::Status st = RunOnce(stop, &registered);
     if (registered) backoff.Reset();
+    PickNext(st);
     if (stop.HasBeenNotified()) break;
     {
       absl::MutexLock lock(&mu_);
@@ -113,7 +168,8 @@ void ControllerStream::Run(const absl::Notification& stop) {
     }
     absl::Duration wait = backoff.Next();
     LogWarning("stream to hostd broken; reconnecting",
-               {{"error", st.error_message()}, {"retry_in", absl::FormatDuration(wait)}});
+               {{"error", st.error_message()}, {"next", controller()},
+                {"retry_in", absl::FormatDuration(wait)}});
     stop.WaitForNotificationWithTimeout(wait);
   }
 }

@@ -79,16 +79,28 @@ absl::Status Hostd::Init() {
         cluster_->PullOnNodes(image, agents_->ConnectedNodes(), options_.releases.pull_timeout,
                               std::move(done));
       });
+  // Calls that act on the cluster (node and task commands, agent streams) go to the leader.
+  ActGate leader_gate = [this]() -> absl::Status {
+    if (elector_ == nullptr) return absl::UnavailableError("hostd is starting");
+    return elector_->CheckLeader();
+  };
   service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*manager_, *metrics_);
   cluster_grpc_ = std::make_unique<ClusterGrpc>(
-      *cluster_, *events_, *store_, *metrics_, [this]() -> absl::Status {
-        if (elector_ == nullptr) return absl::UnavailableError("hostd is starting");
-        return elector_->CheckLeader();
+      *cluster_, *events_, *store_, *metrics_, leader_gate,
+      [this] {
+        hosting::v1::ControlPlane cp;
+        cp.set_store(absl::StartsWith(options_.store_url, "sqlite:") ? "sqlite" : "postgres");
+        if (elector_ == nullptr) return cp;
+        cp.set_address(elector_->address());
+        cp.set_leader(elector_->IsLeader());
+        cp.set_leader_address(elector_->leader_address());
+        cp.set_epoch(elector_->epoch());
+        return cp;
       });
   releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>(*autoscaler_, *metrics_);
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
-  agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_);
+  agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_, leader_gate);
   return absl::OkStatus();
 }
 
@@ -153,6 +165,11 @@ absl::Status Hostd::Start() {
   elector_ = std::make_unique<LeaderElector>(*store_, *events_, *metrics_, Clock::Real(), leader);
   // A new leader catches up on everything: the standby it was synced nothing.
   elector_->OnElected([this] { reconciler_->EnqueueAll(); });
+  // Agents report to the leader: a hostd that stops leading sends them on.
+  elector_->OnSteppedDown([this] {
+    int closed = hub_->CloseAll(elector_->CheckLeader());
+    if (closed > 0) LogInfo("agents sent on to the leader", {{"agents", std::to_string(closed)}});
+  });
   // One round now: a lone hostd leads before its loops start, as before there was election.
   elector_->Step();
   elector_->Start();

@@ -1,6 +1,9 @@
 #include "hostctl/client.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
@@ -52,6 +55,30 @@ int Fail(const grpc::Status& status, const std::string& what, std::ostream& err)
     }
   }
   return ExitCodeFor(status.error_code());
+}
+
+std::vector<std::string> Client::Servers(const Globals& g) {
+  return absl::StrSplit(g.server, ',', absl::SkipWhitespace());
+}
+
+std::shared_ptr<grpc::Channel> Client::Connect(const Globals& g) {
+  const std::vector<std::string> servers = Servers(g);
+  auto channel = [](const std::string& address) {
+    return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  };
+  if (servers.size() <= 1) return channel(g.server);
+  for (const std::string& address : servers) {
+    std::shared_ptr<grpc::Channel> ch = channel(address);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(
+                         std::min(g.timeout_seconds, 3.0) * 1000)));
+    hosting::v1::ControlPlane cp;
+    if (!hosting::v1::Cluster::NewStub(ch)->GetControlPlane(&ctx, {}, &cp).ok()) continue;
+    if (cp.leader()) return ch;
+    if (!cp.leader_address().empty()) return channel(cp.leader_address());
+  }
+  return channel(servers.front());
 }
 
 absl::StatusOr<google::protobuf::Duration> ParseDurationFlag(const std::string& text,

@@ -5,6 +5,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/duration.pb.h"
@@ -28,6 +29,7 @@ int Fail(const grpc::Status& status, const std::string& what, std::ostream& err)
 
 // Options every command shares.
 struct Globals {
+  // One hostd address, or several separated by commas: the leader among them is used.
   std::string server;
   std::string output = "table";
   double timeout_seconds = 30;
@@ -39,7 +41,7 @@ class Client {
  public:
   explicit Client(const Globals& g)
       : globals_(g),
-        channel_(grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials())),
+        channel_(Connect(g)),
         services_(hosting::v1::ServiceManager::NewStub(channel_)),
         cluster_(hosting::v1::Cluster::NewStub(channel_)),
         releases_(hosting::v1::Releases::NewStub(channel_)),
@@ -56,6 +58,13 @@ class Client {
   hosting::v1::Cluster::Stub& cluster() { return *cluster_; }
   hosting::v1::Releases::Stub& releases() { return *releases_; }
   hosting::v1::Autoscaling::Stub& autoscaling() { return *autoscaling_; }
+
+  // The addresses in --server, in order.
+  static std::vector<std::string> Servers(const Globals& g);
+  // A channel to the one address given, or to the leader among several: the first that answers
+  // GetControlPlane says whether it leads or who does. When none answers, the first address
+  // (whose calls then fail with UNAVAILABLE).
+  static std::shared_ptr<grpc::Channel> Connect(const Globals& g);
 
  private:
   const Globals& globals_;

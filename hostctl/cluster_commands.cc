@@ -1,6 +1,8 @@
 #include "hostctl/cluster_commands.h"
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
@@ -110,6 +112,38 @@ void AddClusterCommands(CLI::App& app, Globals& g, const std::function<Client&()
       }
       if (!r.ok()) c->code = kExitConflict;
     }
+  });
+
+  // --- cluster status: who leads, as each hostd in --server sees it ---
+  CLI::App* cluster_cmd = app.add_subcommand("cluster", "The control plane's hostd");
+  cluster_cmd->require_subcommand(1);
+  CLI::App* cluster_status = cluster_cmd->add_subcommand(
+      "status", "Each hostd in --server: leader or standby, the leader it sees, the epoch");
+  cluster_status->callback([c] {
+    std::vector<std::vector<std::string>> rows = {{"HOSTD", "ROLE", "LEADER", "EPOCH", "STORE"}};
+    int answered = 0;
+    for (const std::string& address : Client::Servers(c->g)) {
+      auto stub = hosting::v1::Cluster::NewStub(
+          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+      auto ctx = c->client().Context();
+      hosting::v1::ControlPlane cp;
+      grpc::Status st = stub->GetControlPlane(ctx.get(), {}, &cp);
+      if (!st.ok()) {
+        rows.push_back({address, "unreachable"});
+        c->err << "hostd " << address << ": " << st.error_message() << "\n";
+        continue;
+      }
+      ++answered;
+      if (c->g.format != Format::kTable) {
+        PrintMessage(cp, c->g.format, c->out);
+        continue;
+      }
+      rows.push_back({address, cp.leader() ? "leader" : "standby",
+                      cp.leader_address().empty() ? "(none known)" : cp.leader_address(),
+                      std::to_string(cp.epoch()), cp.store()});
+    }
+    if (c->g.format == Format::kTable) c->out << FormatTable(rows);
+    if (answered == 0) c->code = kExitUnavailable;
   });
 
   // --- nodes ---

@@ -53,6 +53,13 @@ void AgentHub::Remove(AgentChannel* channel) {
   channels_.erase(channel);
 }
 
+int AgentHub::CloseAll(const absl::Status& why) {
+  absl::MutexLock lock(&mu_);
+  // Close only finishes the stream; Remove runs later, on the stream's own thread.
+  for (AgentChannel* channel : channels_) channel->Close(why);
+  return static_cast<int>(channels_.size());
+}
+
 hosting::v1::ControllerMessage AgentHub::ProbeConfigs() {
   hosting::v1::ControllerMessage msg;
   auto* probes = msg.mutable_probes();

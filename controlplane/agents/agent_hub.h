@@ -29,6 +29,8 @@ class AgentChannel {
   virtual const std::string& node_id() const = 0;
   // Queues a message; never blocks.
   virtual void Send(hosting::v1::ControllerMessage message) = 0;
+  // Ends the stream with `why` (the agent reconnects, possibly elsewhere); never blocks.
+  virtual void Close(const absl::Status& why) = 0;
 };
 
 // The agents' side of hostd that is not gRPC: which channel reaches which node, the probe
@@ -47,6 +49,9 @@ class AgentHub {
 
   void Add(AgentChannel* channel);
   void Remove(AgentChannel* channel);
+  // Ends every agent's stream with `why`: a hostd that stopped leading sends its agents on to
+  // the new leader. Returns how many streams were closed.
+  int CloseAll(const absl::Status& why);
 
   // The probe settings of every service, from the store.
   hosting::v1::ControllerMessage ProbeConfigs();

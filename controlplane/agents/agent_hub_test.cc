@@ -123,5 +123,18 @@ TEST_F(AgentHubTest, ProbeSettingsFollowTheDesiredState) {
   hub_.Remove(&n1);
 }
 
+TEST_F(AgentHubTest, CloseAllEndsEveryStreamWithTheReason) {
+  FakeAgentChannel n1("n1"), n2("n2");
+  hub_.Add(&n1);
+  hub_.Add(&n2);
+  const absl::Status why = absl::UnavailableError("the leader is b:1");
+  EXPECT_EQ(hub_.CloseAll(why), 2);
+  EXPECT_EQ(n1.closed(), why);
+  EXPECT_EQ(n2.closed(), why);
+  hub_.Remove(&n1);
+  hub_.Remove(&n2);
+  EXPECT_EQ(hub_.CloseAll(why), 0);
+}
+
 }  // namespace
 }  // namespace hosting::controlplane

@@ -5,6 +5,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "controlplane/api/grpc_status.h"
 #include "controlplane/api/stream_writes.h"
 #include "common/proto_time.h"
 
@@ -18,7 +19,10 @@ using hosting::v1::ControllerMessage;
 class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, ControllerMessage>,
                            public AgentChannel {
  public:
-  explicit AgentSession(AgentHub& hub) : hub_(hub), registry_(hub.registry()) { StartRead(&in_); }
+  AgentSession(AgentHub& hub, const ActGate& gate)
+      : hub_(hub), registry_(hub.registry()), gate_(gate) {
+    StartRead(&in_);
+  }
 
   const std::string& node_id() const override { return node_id_; }
 
@@ -28,6 +32,8 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
     out_.push_back(std::move(msg));
     MaybeWriteLocked();
   }
+
+  void Close(const absl::Status& why) override { FinishOnce(ToGrpcStatus(why)); }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -39,6 +45,10 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
         FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                 "the first message on AgentGateway.Connect must be a Register "
                                 "with a node_id"));
+        return;
+      }
+      if (absl::Status gate = PassGate(gate_); !gate.ok()) {
+        FinishOnce(ToGrpcStatus(gate));
         return;
       }
       node_id_ = in_.register_().node_id();
@@ -67,6 +77,10 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
         default:
           break;  // heartbeats and repeated registers only touch the session
       }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (writes_.finished()) return;  // closed by the hub: no further reads
     }
     StartRead(&in_);
   }
@@ -103,6 +117,7 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
 
   AgentHub& hub_;
   AgentRegistry& registry_;
+  const ActGate& gate_;
   AgentMessage in_;
   std::string node_id_;
   int64_t session_ = 0;
@@ -115,7 +130,7 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
 
 grpc::ServerBidiReactor<AgentMessage, ControllerMessage>* AgentGatewayGrpc::Connect(
     grpc::CallbackServerContext*) {
-  return new AgentSession(hub_);
+  return new AgentSession(hub_, gate_);
 }
 
 }  // namespace hosting::controlplane

@@ -120,4 +120,16 @@ grpc::ServerUnaryReactor* ClusterGrpc::PullImage(grpc::CallbackServerContext* ct
   return reactor;
 }
 
+grpc::ServerUnaryReactor* ClusterGrpc::GetControlPlane(
+    grpc::CallbackServerContext* ctx, const hosting::v1::GetControlPlaneRequest*,
+    hosting::v1::ControlPlane* response) {
+  return Serve(ctx, metrics_, "GetControlPlane", response,
+               [&]() -> absl::StatusOr<hosting::v1::ControlPlane> {
+                 if (!control_plane_) {
+                   return absl::UnimplementedError("this hostd was built without election");
+                 }
+                 return control_plane_();
+               });
+}
+
 }  // namespace hosting::controlplane

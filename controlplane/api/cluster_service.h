@@ -15,10 +15,16 @@ namespace hosting::controlplane {
 class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
  public:
   // `gate`: node and task commands act on the cluster, so only the leader runs them.
+  // `control_plane`: who leads (GetControlPlane); unset: UNIMPLEMENTED.
   ClusterGrpc(ClusterManager& cluster, EventLog& events, Store& store, HostdMetrics& metrics,
-              std::function<absl::Status()> gate = nullptr)
+              std::function<absl::Status()> gate = nullptr,
+              std::function<hosting::v1::ControlPlane()> control_plane = nullptr)
       : cluster_(cluster), events_(events), store_(store), metrics_(metrics),
-        gate_(std::move(gate)) {}
+        gate_(std::move(gate)), control_plane_(std::move(control_plane)) {}
+
+  grpc::ServerUnaryReactor* GetControlPlane(grpc::CallbackServerContext* ctx,
+                                            const hosting::v1::GetControlPlaneRequest* request,
+                                            hosting::v1::ControlPlane* response) override;
 
   grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx,
                                       const hosting::v1::ListNodesRequest* request,
@@ -53,6 +59,7 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
   Store& store_;
   HostdMetrics& metrics_;
   const std::function<absl::Status()> gate_;
+  const std::function<hosting::v1::ControlPlane()> control_plane_;
 };
 
 }  // namespace hosting::controlplane

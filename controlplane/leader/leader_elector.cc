@@ -38,6 +38,11 @@ void LeaderElector::OnElected(std::function<void()> fn) {
   on_elected_.push_back(std::move(fn));
 }
 
+void LeaderElector::OnSteppedDown(std::function<void()> fn) {
+  absl::MutexLock lock(&mu_);
+  on_stepped_down_.push_back(std::move(fn));
+}
+
 bool LeaderElector::IsLeader() {
   absl::MutexLock lock(&mu_);
   return leader_ && clock_.Now() < deadline_;
@@ -131,6 +136,14 @@ void LeaderElector::Step() {
   }
   if (transition) Transition(transition->first, epoch, transition->second);
   for (auto& fn : elected) fn();
+  if (transition && !transition->first) {
+    std::vector<std::function<void()>> stepped_down;
+    {
+      absl::MutexLock lock(&mu_);
+      stepped_down = on_stepped_down_;
+    }
+    for (auto& fn : stepped_down) fn();
+  }
 }
 
 void LeaderElector::Start() {

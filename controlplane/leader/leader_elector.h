@@ -56,9 +56,12 @@ class LeaderElector {
   std::string leader_address();
   int64_t epoch();
   const std::string& holder() const { return holder_; }
+  const std::string& address() const { return options_.address; }
 
   // Runs (on the election thread) each time this hostd becomes the leader.
   void OnElected(std::function<void()> fn);
+  // Runs (on the election thread) each time this hostd stops leading while it keeps running.
+  void OnSteppedDown(std::function<void()> fn);
 
   // "host:port" from a holder string "host:port#nonce".
   static std::string AddressOf(const std::string& holder);
@@ -80,6 +83,7 @@ class LeaderElector {
   std::string seen_holder_ ABSL_GUARDED_BY(mu_);
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<void()>> on_elected_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> on_stepped_down_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex step_mu_;  // one round at a time
   absl::Notification stop_;

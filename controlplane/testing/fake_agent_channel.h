@@ -20,6 +20,16 @@ class FakeAgentChannel final : public AgentChannel {
     sent_.push_back(std::move(message));
   }
 
+  void Close(const absl::Status& why) override {
+    absl::MutexLock lock(&mu_);
+    closed_ = why;
+  }
+  // The status the hub closed this channel with (OK: still open).
+  absl::Status closed() {
+    absl::MutexLock lock(&mu_);
+    return closed_;
+  }
+
   // The commands sent so far.
   std::vector<hosting::v1::Command> commands() {
     absl::MutexLock lock(&mu_);
@@ -48,6 +58,7 @@ class FakeAgentChannel final : public AgentChannel {
   const std::string node_id_;
   absl::Mutex mu_;
   std::vector<hosting::v1::ControllerMessage> sent_ ABSL_GUARDED_BY(mu_);
+  absl::Status closed_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hosting::controlplane

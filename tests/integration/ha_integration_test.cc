@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
 #include "tests/integration/harness.h"
 
@@ -84,6 +85,18 @@ class HaTest : public ::testing::Test {
     return MetricValue(Http("GET", "http://" + h.metrics_address() + "/metrics").body, series);
   }
 
+  // The agent state of the (one) node as hostd `h` sees it.
+  hosting::v1::AgentState AgentState(HostdProcess& h) {
+    auto stub = hosting::v1::Cluster::NewStub(h.channel());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    hosting::v1::ListNodesResponse nodes;
+    if (!stub->ListNodes(&ctx, {}, &nodes).ok() || nodes.nodes_size() == 0) {
+      return hosting::v1::AGENT_STATE_UNSPECIFIED;
+    }
+    return nodes.nodes(0).agent_state();
+  }
+
   int CountEvents(const std::string& type) {
     std::string out = ds_->Sql(
         absl::StrCat("SELECT count(*) FROM hosting.events WHERE type = '", type, "'"), false, db_);
@@ -103,6 +116,14 @@ TEST_F(HaTest, StandbyServesReadsRefusesWritesAndTakesOverFromAKilledLeader) {
   HostdProcess& b = StartHostd(1);
   EXPECT_EQ(Metric(a, "hostd_leader"), 1);
   EXPECT_EQ(Metric(b, "hostd_leader"), 0);
+  // An agent given both addresses (the standby first) reports to the leader only.
+  AgentProcess agent(b.address() + "," + a.address(), MakeTempDir("hosting-ha-agent-") + "/agent.log");
+  ASSERT_TRUE(agent.Start().ok());
+  absl::Status st = WaitFor(
+      [&] { return AgentState(a) == hosting::v1::AGENT_STATE_CONNECTED; }, absl::Seconds(20),
+      "the agent to connect to the leader");
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_NE(AgentState(b), hosting::v1::AGENT_STATE_CONNECTED);
 
   ASSERT_TRUE(Apply(a, 1).ok());
   ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 1 1"}; },
@@ -120,7 +141,7 @@ TEST_F(HaTest, StandbyServesReadsRefusesWritesAndTakesOverFromAKilledLeader) {
   const absl::Time killed = absl::Now();
   a.Stop(SIGKILL);
   absl::Time took_over;
-  absl::Status st = WaitFor(
+  st = WaitFor(
       [&] {
         if (!Apply(b, 2).ok()) return false;
         took_over = absl::Now();
@@ -141,6 +162,22 @@ TEST_F(HaTest, StandbyServesReadsRefusesWritesAndTakesOverFromAKilledLeader) {
   ASSERT_TRUE(Get(b, &s).ok());
   EXPECT_EQ(s.revision(), 1) << "a scale is no new revision";
   EXPECT_EQ(s.generation(), 2);
+  // The agent lost its stream with the old leader and found the new one.
+  st = WaitFor([&] { return AgentState(b) == hosting::v1::AGENT_STATE_CONNECTED; },
+               absl::Seconds(20), "the agent to connect to the new leader");
+  EXPECT_TRUE(st.ok()) << st;
+
+  // hostctl with both addresses (the dead one first) finds the leader and says who leads.
+  const std::string both = absl::StrCat(HostctlBinary(), " --timeout 5 --server ", a.address(),
+                                        ",", b.address());
+  CommandResult status = Shell(both + " cluster status");
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_THAT(status.output, HasSubstr(b.address() + "  leader"));
+  EXPECT_THAT(status.output, HasSubstr("unreachable"));
+  CommandResult scaled = Shell(both + " service scale " + name_ + " 1");
+  EXPECT_EQ(scaled.exit_code, 0) << scaled.output;
+  ASSERT_TRUE(Get(b, &s).ok());
+  EXPECT_EQ(s.spec().replicas(), 1);
 }
 
 TEST_F(HaTest, ALeaderPausedPastItsLeaseWakesUpFencedAndFollows) {
@@ -148,6 +185,11 @@ TEST_F(HaTest, ALeaderPausedPastItsLeaseWakesUpFencedAndFollows) {
   HostdProcess& b = StartHostd(1);
   ASSERT_EQ(Metric(a, "hostd_leader"), 1);
   ASSERT_TRUE(Apply(a, 1).ok());
+  AgentProcess agent(a.address() + "," + b.address(), MakeTempDir("hosting-ha-agent-") + "/agent.log");
+  ASSERT_TRUE(agent.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return AgentState(a) == hosting::v1::AGENT_STATE_CONNECTED; },
+                      absl::Seconds(20), "the agent to connect to the leader")
+                  .ok());
 
   kill(a.pid(), SIGSTOP);
   absl::Status st = WaitFor([&] { return Apply(b, 2).ok(); }, absl::Seconds(20),
@@ -168,6 +210,10 @@ TEST_F(HaTest, ALeaderPausedPastItsLeaseWakesUpFencedAndFollows) {
   EXPECT_EQ(Metric(a, "hostd_leader_epoch"), 2);
   EXPECT_THAT(Apply(a, 5).error_message(), HasSubstr("the leader is " + b.address()));
   EXPECT_EQ(CountEvents("leader.lost"), 1);
+  // Stepping down, it sent its agent on to the new leader.
+  st = WaitFor([&] { return AgentState(b) == hosting::v1::AGENT_STATE_CONNECTED; },
+               absl::Seconds(20), "the agent to follow the new leader");
+  EXPECT_TRUE(st.ok()) << st;
   ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 2 2"}; },
                       kConverge, "the service at the new leader's size")
                   .ok())

@@ -185,7 +185,9 @@ absl::Status HostdProcess::Start() {
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
         addr.sin_port = htons(static_cast<uint16_t>(port));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (inet_pton(AF_INET, address_.substr(0, address_.rfind(':')).c_str(), &addr.sin_addr) != 1) {
+          addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        }
         bool accepted = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
         close(fd);
         return accepted;
@@ -359,9 +361,16 @@ AgentProcess::~AgentProcess() {
 }
 
 absl::Status AgentProcess::Start() {
-  pid_ = Spawn({AgentBinary(), "--controller", controller_, "--metrics-listen", metrics_address_,
-                "--report-interval", report_interval_},
-               {}, log_path_);
+  std::vector<std::string> args = netns_.empty()
+                                      ? std::vector<std::string>{}
+                                      : std::vector<std::string>{"nsenter", "--net=" + netns_, "--"};
+  for (const std::string& a :
+       {AgentBinary(), std::string("--controller"), controller_, std::string("--metrics-listen"),
+        metrics_address_, std::string("--report-interval"), report_interval_}) {
+    args.push_back(a);
+  }
+  if (!docker_host_.empty()) args.push_back("--docker-host=" + docker_host_);
+  pid_ = Spawn(args, {}, log_path_);
   if (pid_ < 0) return absl::InternalError("fork failed");
   return WaitFor([&] { return Http("GET", "http://" + metrics_address_ + "/metrics").status == 200; },
                  absl::Seconds(10), "hostagent to serve its metrics");

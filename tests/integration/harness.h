@@ -171,6 +171,14 @@ class AgentProcess {
   AgentProcess(std::string controller, std::string log_path,
                std::string report_interval = "1s");
   ~AgentProcess();
+  // Runs it in a network namespace (a node of the local cluster: /run/netns/hc-nI) on that
+  // node's engine, serving /metrics at `metrics_address` (an address of the namespace).
+  // Before Start.
+  void InNode(std::string netns, std::string docker_host, std::string metrics_address) {
+    netns_ = std::move(netns);
+    docker_host_ = std::move(docker_host);
+    metrics_address_ = std::move(metrics_address);
+  }
   absl::Status Start();
   int Stop(int signal = 15);
   // Whether the process has not exited (asks the kernel: a crashed child reads false).
@@ -179,6 +187,8 @@ class AgentProcess {
   const std::string& metrics_address() const { return metrics_address_; }
 
  private:
+  std::string netns_;
+  std::string docker_host_;
   std::string controller_;
   std::string log_path_;
   std::string report_interval_;
