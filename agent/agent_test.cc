@@ -236,6 +236,69 @@ TEST_F(AgentPartsTest, NoProbeWithoutAConfigOrAfterItIsWithdrawn) {
   EXPECT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_NONE);
 }
 
+// hostd sends the whole set again and again (every 30 s, and on each change elsewhere): a set
+// that does not change a task's probe leaves its health and cadence alone.
+TEST_F(AgentPartsTest, TheSameProbeSettingsAgainChangeNothing) {
+  OneTask();
+  table_.SetProbeConfigs(Probes("app", 1, 1));
+  node_.SetHttp(101, "/healthz", 200);
+  prober_.ScheduleDue();
+  ASSERT_TRUE(prober_.ProbeNext());
+  ASSERT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_HEALTHY);
+  hosting::v1::ProbeConfigs again = Probes("app", 1, 1);
+  auto* other = again.add_probes();  // another service's probe joins the set
+  other->set_service("api");
+  other->set_http_path("/ok");
+  table_.SetProbeConfigs(again);
+  EXPECT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_HEALTHY);
+  prober_.ScheduleDue();
+  EXPECT_FALSE(prober_.ProbeNext()) << "not probed again before its interval";
+}
+
+// A release that changes the check: each revision is probed with its own path.
+TEST_F(AgentPartsTest, ATaskIsProbedWithItsRevisionsSettings) {
+  OneTask();  // app revision 3
+  hosting::v1::ProbeConfigs configs = Probes("app", 1, 1);
+  configs.mutable_probes(0)->set_revision(2);
+  auto* r3 = configs.add_probes();
+  *r3 = configs.probes(0);
+  r3->set_revision(3);
+  r3->set_http_path("/v3/healthz");
+  table_.SetProbeConfigs(configs);
+  node_.SetHttp(101, "/v3/healthz", 200);
+  prober_.ScheduleDue();
+  ASSERT_TRUE(prober_.ProbeNext());
+  EXPECT_THAT(node_.requests(), ElementsAre("101:8080/v3/healthz"));
+  EXPECT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_HEALTHY);
+}
+
+// A release's pre-pull asks only for what the node lacks: an image built or loaded on the
+// node, with no registry to come from, is not pulled (the pull would fail at Docker Hub).
+TEST_F(AgentPartsTest, APullIfMissingLeavesAPresentImageAndNamesAMissingRegistry) {
+  docker_.AddImage("hosting/sample:v2");
+  hosting::v1::Command pull;
+  pull.set_command_id("p1");
+  pull.mutable_pull_image()->set_image("hosting/sample:v2");
+  pull.mutable_pull_image()->set_if_missing(true);
+  hosting::v1::CommandResult r = commands_.Execute(pull);
+  EXPECT_TRUE(r.ok()) << r.error();
+  EXPECT_THAT(r.output(), HasSubstr("present"));
+  EXPECT_THAT(docker_.actions(), IsEmpty());
+
+  docker_.SetPullError("pull access denied");
+  pull.mutable_pull_image()->set_image("hosting/other:v1");
+  r = commands_.Execute(pull);
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(r.error(), HasSubstr("names no registry"));
+  pull.mutable_pull_image()->set_image("registry.example:5000/app:1");
+  r = commands_.Execute(pull);
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(r.error(), ::testing::Not(HasSubstr("names no registry")));
+  EXPECT_TRUE(CommandRunner::NamesRegistry("localhost/app:1"));
+  EXPECT_FALSE(CommandRunner::NamesRegistry("library/app:1"));
+  EXPECT_FALSE(CommandRunner::NamesRegistry("app"));
+}
+
 TEST_F(AgentPartsTest, ReportCarriesCgroupAndApplicationMetrics) {
   OneTask();
   table_.SetProbeConfigs(Probes("app", 1, 1));

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
@@ -27,9 +28,12 @@ hosting::v1::CommandResult CommandRunner::Execute(const hosting::v1::Command& co
   };
   absl::Status st;
   switch (command.body_case()) {
-    case hosting::v1::Command::kPullImage:
-      st = docker_.PullImage(command.pull_image().image());
+    case hosting::v1::Command::kPullImage: {
+      absl::StatusOr<std::string> pulled = Pull(command.pull_image());
+      st = pulled.status();
+      if (pulled.ok()) result.set_output(*std::move(pulled));
       break;
+    }
     case hosting::v1::Command::kRestartTask: {
       absl::StatusOr<std::string> cid = container_of(command.restart_task().task_id());
       st = cid.ok() ? docker_.RestartContainer(*cid) : cid.status();
@@ -53,6 +57,33 @@ hosting::v1::CommandResult CommandRunner::Execute(const hosting::v1::Command& co
                            {"ok", st.ok() ? "true" : "false"},
                            {"error", std::string(st.message())}});
   return result;
+}
+
+absl::StatusOr<std::string> CommandRunner::Pull(const hosting::v1::PullImage& pull) {
+  const std::string& image = pull.image();
+  if (pull.if_missing()) {
+    absl::StatusOr<bool> present = docker_.HasImage(image);
+    if (!present.ok()) return present.status();
+    if (*present) return absl::StrCat(image, " is present on this node: not pulled");
+  }
+  absl::Status st = docker_.PullImage(image);
+  if (st.ok()) return absl::StrCat("pulled ", image);
+  if (!NamesRegistry(image)) {
+    return absl::Status(st.code(),
+                        absl::StrCat(st.message(), " (", image, " names no registry, so Docker ",
+                                     "asked Docker Hub; an image built or loaded on the nodes ",
+                                     "needs no pull)"));
+  }
+  return st;
+}
+
+bool CommandRunner::NamesRegistry(absl::string_view image) {
+  // Docker's rule: the first path component is a registry when it has a '.' or ':', or is
+  // "localhost".
+  const size_t slash = image.find('/');
+  if (slash == absl::string_view::npos) return false;
+  const absl::string_view first = image.substr(0, slash);
+  return first == "localhost" || absl::StrContains(first, '.') || absl::StrContains(first, ':');
 }
 
 void CommandRunner::Run(const absl::Notification& stop) {

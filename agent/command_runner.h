@@ -3,6 +3,8 @@
 #include <deque>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "agent/message_sink.h"
@@ -25,7 +27,13 @@ class CommandRunner {
   // Runs queued commands and sends their results until `stop`.
   void Run(const absl::Notification& stop);
 
+  // Whether an image reference names its registry (else Docker asks Docker Hub).
+  static bool NamesRegistry(absl::string_view image);
+
  private:
+  // A pull (or, with if_missing and a local copy, none); what was done.
+  absl::StatusOr<std::string> Pull(const hosting::v1::PullImage& pull);
+
   docker::DockerClient& docker_;
   TaskTable& table_;
   MessageSink& sink_;

@@ -28,8 +28,9 @@ absl::Duration ProbeTimeout(const hosting::v1::ProbeConfig& c) {
   return std::max(absl::Milliseconds(50), FromDuration(c.timeout()));
 }
 
-const hosting::v1::ProbeConfig* TaskTable::ConfigFor(const std::string& service) const {
-  auto it = probes_.find(service);
+const hosting::v1::ProbeConfig* TaskTable::ConfigFor(const hosting::v1::TaskReport& task) const {
+  auto it = probes_.find({task.service(), task.revision()});
+  if (it == probes_.end()) it = probes_.find({task.service(), 0});
   return it == probes_.end() ? nullptr : &it->second;
 }
 
@@ -56,7 +57,7 @@ TaskTable::SyncResult TaskTable::Sync(const std::vector<docker::ContainerInfo>& 
     t.report.set_service(Label(c->labels, "hosting.service"));
     int64_t rev = 0;
     if (absl::SimpleAtoi(Label(c->labels, "hosting.revision"), &rev)) t.report.set_revision(rev);
-    t.report.set_probe_health(ConfigFor(t.report.service()) != nullptr
+    t.report.set_probe_health(ConfigFor(t.report) != nullptr
                                   ? hosting::v1::TASK_HEALTH_STARTING
                                   : hosting::v1::TASK_HEALTH_NONE);
     *t.report.mutable_changed_at() = ToTimestamp(now);
@@ -90,14 +91,28 @@ std::optional<hosting::v1::TaskReport> TaskTable::SetDockerHealth(const std::str
 void TaskTable::SetProbeConfigs(const hosting::v1::ProbeConfigs& configs) {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
+  // What a task's probe does (whichever entry it comes from), to tell which tasks a change
+  // concerns.
+  auto probe_of = [this](const Task& t) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const hosting::v1::ProbeConfig* c = ConfigFor(t.report);
+    if (c == nullptr) return std::string();
+    hosting::v1::ProbeConfig what = *c;
+    what.clear_revision();
+    return what.SerializeAsString();
+  };
+  std::map<std::string, std::string> before;
+  for (const auto& [id, t] : tasks_) before[id] = probe_of(t);
   probes_.clear();
-  for (const auto& p : configs.probes()) probes_[p.service()] = p;
+  for (const auto& p : configs.probes()) probes_[{p.service(), p.revision()}] = p;
   for (auto& [id, t] : tasks_) {
-    if (ConfigFor(t.report.service()) == nullptr) {
+    if (probe_of(t) == before[id]) continue;
+    if (ConfigFor(t.report) == nullptr) {
       t.report.set_probe_health(hosting::v1::TASK_HEALTH_NONE);
     } else if (t.report.probe_health() == hosting::v1::TASK_HEALTH_NONE) {
       t.report.set_probe_health(hosting::v1::TASK_HEALTH_STARTING);
     }
+    t.successes = 0;
+    t.failures = 0;
     t.next_probe = now;
   }
 }
@@ -108,7 +123,7 @@ std::vector<std::string> TaskTable::TakeDueProbes(absl::Duration horizon, absl::
   std::vector<std::string> due;
   absl::MutexLock lock(&mu_);
   for (auto& [cid, t] : tasks_) {
-    const hosting::v1::ProbeConfig* c = ConfigFor(t.report.service());
+    const hosting::v1::ProbeConfig* c = ConfigFor(t.report);
     if (t.pid == 0 || c == nullptr) continue;
     if (t.probing) {
       // Probes keep a fixed cadence: its next one is due one interval after this one was.
@@ -128,7 +143,7 @@ std::optional<TaskTable::ProbeJob> TaskTable::ProbeJobFor(const std::string& con
   absl::MutexLock lock(&mu_);
   auto it = tasks_.find(container_id);
   if (it == tasks_.end()) return std::nullopt;
-  const hosting::v1::ProbeConfig* c = ConfigFor(it->second.report.service());
+  const hosting::v1::ProbeConfig* c = ConfigFor(it->second.report);
   if (c == nullptr) {
     it->second.probing = false;
     return std::nullopt;
@@ -144,7 +159,7 @@ std::optional<hosting::v1::TaskReport> TaskTable::RecordProbe(const std::string&
   if (it == tasks_.end()) return std::nullopt;
   Task& t = it->second;
   t.probing = false;
-  const hosting::v1::ProbeConfig* c = ConfigFor(t.report.service());
+  const hosting::v1::ProbeConfig* c = ConfigFor(t.report);
   if (c == nullptr) return std::nullopt;  // the probe was withdrawn while it ran
   t.next_probe = std::max(t.next_probe + ProbeInterval(*c), now);
   const int healthy_after = static_cast<int>(std::max<uint32_t>(1, c->healthy_threshold()));
@@ -171,7 +186,7 @@ std::vector<TaskTable::ScrapeTarget> TaskTable::ScrapeTargets() {
   absl::MutexLock lock(&mu_);
   for (const auto& [cid, t] : tasks_) {
     if (t.report.service().empty() || t.pid == 0) continue;
-    const hosting::v1::ProbeConfig* c = ConfigFor(t.report.service());
+    const hosting::v1::ProbeConfig* c = ConfigFor(t.report);
     const bool scrape = c != nullptr && t.next_scrape <= now;
     targets.push_back({cid, t.report.task_id(), t.report.service(), t.report.revision(), t.pid,
                        scrape ? c->port() : 0});

@@ -38,6 +38,9 @@ class TaskTable {
                                                          const std::string& status);
 
   // --- Probe configuration (from hostd) ---
+  // The whole set hostd sends (per service and revision; revision 0: every revision of the
+  // service). A task whose probe did not change keeps its health and its cadence: hostd sends
+  // the set again periodically, and a resend must not put healthy tasks back to "starting".
   void SetProbeConfigs(const hosting::v1::ProbeConfigs& configs);
 
   // --- The prober ---
@@ -85,13 +88,15 @@ class TaskTable {
     bool probing = false;
     absl::Time next_scrape;  // an application without usable /metrics is asked again later
   };
-  const hosting::v1::ProbeConfig* ConfigFor(const std::string& service) const
+  // The probe of a task of `service` at `revision`: the revision's own, else the service's.
+  const hosting::v1::ProbeConfig* ConfigFor(const hosting::v1::TaskReport& task) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   Clock& clock_;
   mutable absl::Mutex mu_;
   std::map<std::string, Task> tasks_ ABSL_GUARDED_BY(mu_);  // by container ID
-  std::map<std::string, hosting::v1::ProbeConfig> probes_ ABSL_GUARDED_BY(mu_);  // by service
+  // By (service, revision).
+  std::map<std::pair<std::string, int64_t>, hosting::v1::ProbeConfig> probes_ ABSL_GUARDED_BY(mu_);
 };
 
 // A probe config's interval (at least 100 ms) and timeout (at least 50 ms).

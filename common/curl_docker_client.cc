@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/fault.h"
 #include "common/line_splitter.h"
 #include "common/status_macros.h"
 
@@ -160,8 +161,10 @@ absl::StatusOr<CurlDockerClient::Response> CurlDockerClient::Request(absl::strin
   curl_slist_free_all(headers);
   if (rc != CURLE_OK) {
     curl_easy_cleanup(curl);  // a failed handle may hold a broken connection
-    return absl::UnavailableError(absl::StrCat("docker engine unreachable (", method, " ", path,
-                                               "): ", curl_easy_strerror(rc)));
+    return WithFaultSource(
+        absl::UnavailableError(absl::StrCat("docker engine unreachable (", method, " ", path,
+                                            "): ", curl_easy_strerror(rc))),
+        FaultSource::kDocker);
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.code);
   ReleaseHandle(curl);
@@ -319,6 +322,13 @@ absl::Status CurlDockerClient::PullImage(absl::string_view image) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> CurlDockerClient::HasImage(absl::string_view image) {
+  absl::StatusOr<nlohmann::json> j = Call("GET", absl::StrCat("/images/", UrlEscape(image), "/json"));
+  if (j.ok()) return true;
+  if (absl::IsNotFound(j.status())) return false;
+  return j.status();
+}
+
 absl::Status CurlDockerClient::RestartContainer(absl::string_view id) {
   return Call("POST", absl::StrCat("/containers/", UrlEscape(id), "/restart?t=5")).status();
 }
@@ -390,10 +400,12 @@ absl::Status CurlDockerClient::StreamEvents(int64_t since, const Filters& filter
   if (state.stopped) return absl::OkStatus();
   if (state.http_code >= 300) return StatusFromHttp(state.http_code, "GET", path, state.error_body);
   if (rc != CURLE_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("docker events stream broken: ", curl_easy_strerror(rc)));
+    return WithFaultSource(absl::UnavailableError(absl::StrCat("docker events stream broken: ",
+                                                               curl_easy_strerror(rc))),
+                           FaultSource::kDocker);
   }
-  return absl::UnavailableError("docker events stream ended");
+  return WithFaultSource(absl::UnavailableError("docker events stream ended"),
+                         FaultSource::kDocker);
 }
 
 }  // namespace hosting::docker

@@ -36,6 +36,7 @@ class CurlDockerClient final : public DockerClient {
   absl::StatusOr<nlohmann::json> InspectContainer(absl::string_view id) override;
   absl::Status EnsureOverlayNetwork(absl::string_view name) override;
   absl::Status PullImage(absl::string_view image) override;
+  absl::StatusOr<bool> HasImage(absl::string_view image) override;
   absl::Status RestartContainer(absl::string_view id) override;
   absl::StatusOr<std::string> ContainerLogs(absl::string_view id, int tail) override;
   absl::Status StreamEvents(int64_t since, const Filters& filters,

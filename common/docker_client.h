@@ -128,6 +128,8 @@ class DockerClient {
   // POST /images/create?fromImage=...; waits for the pull to finish. Errors carry the
   // registry's message.
   virtual absl::Status PullImage(absl::string_view image) = 0;
+  // GET /images/{name}/json: whether the engine has the image locally.
+  virtual absl::StatusOr<bool> HasImage(absl::string_view image) = 0;
   // POST /containers/{id}/restart.
   virtual absl::Status RestartContainer(absl::string_view id) = 0;
   // The last `tail` lines of stdout and stderr (demultiplexed).

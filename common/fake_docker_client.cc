@@ -1,8 +1,12 @@
 #include "common/fake_docker_client.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/fault.h"
+#include "common/status_macros.h"
 
 namespace hosting::docker {
 namespace {
@@ -29,25 +33,44 @@ bool MatchesFilters(const ServiceInfo& s, const Filters& filters) {
   return true;
 }
 
+// Where a service's first task lands: its number ("svc12" -> 12), so services start on
+// different nodes.
+int64_t SpreadStart(const std::string& id) {
+  int64_t n = 0;
+  for (char c : id) {
+    if (c >= '0' && c <= '9') n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
 }  // namespace
 
 FakeDockerClient::FakeDockerClient() = default;
 
 absl::Status FakeDockerClient::CheckAvailable() const {
-  if (unavailable_) return absl::UnavailableError("docker engine unreachable (fake)");
+  if (unavailable_) {
+    return WithFaultSource(absl::UnavailableError("docker engine unreachable (fake)"),
+                           FaultSource::kDocker);
+  }
   return absl::OkStatus();
 }
 
 FakeDockerClient::Service* FakeDockerClient::Find(absl::string_view id_or_name) {
-  for (auto& [id, s] : services_) {
-    if (id == id_or_name || s.spec.value("Name", "") == id_or_name) return &s;
+  if (auto it = services_.find(std::string(id_or_name)); it != services_.end()) return &it->second;
+  if (auto it = ids_by_name_.find(std::string(id_or_name)); it != ids_by_name_.end()) {
+    return &services_.at(it->second);
   }
   return nullptr;
 }
 
-ServiceInfo FakeDockerClient::ToInfo(const Service& s) const {
+void FakeDockerClient::Refresh(Service& s) {
   nlohmann::json j = {{"ID", s.id}, {"Version", {{"Index", s.version}}}, {"Spec", s.spec}};
-  ServiceInfo info = ParseService(j);
+  s.info = ParseService(j);
+}
+
+ServiceInfo FakeDockerClient::ToInfo(const Service& s) const {
+  ServiceInfo info = s.info;
+  info.version = s.version;  // bumped without a spec change too (FailNextUpdates)
   int64_t replicas = ReplicasOf(s.spec);
   info.running_tasks = s.running_override >= 0 ? s.running_override : replicas;
   info.desired_tasks = replicas;
@@ -76,7 +99,9 @@ absl::StatusOr<std::string> FakeDockerClient::CreateService(const nlohmann::json
                                                  "rpc error: name conflicts with an existing object"));
   }
   std::string id = absl::StrCat("svc", next_id_++);
-  services_[id] = Service{id, next_index_++, spec};
+  Service& created = services_[id] = Service{id, next_index_++, spec};
+  Refresh(created);
+  ids_by_name_[name] = id;
   actions_.push_back(absl::StrCat("create ", name));
   return id;
 }
@@ -117,8 +142,11 @@ absl::Status FakeDockerClient::UpdateService(absl::string_view id, uint64_t vers
   if (version != s->version) {
     return absl::AbortedError("docker POST /services/update: HTTP 500: update out of sequence");
   }
+  ids_by_name_.erase(s->spec.value("Name", ""));
   s->spec = spec;
   s->version = next_index_++;
+  Refresh(*s);
+  ids_by_name_[spec.value("Name", "")] = s->id;
   actions_.push_back(absl::StrCat("update ", spec.value("Name", ""), " replicas=", ReplicasOf(spec)));
   return absl::OkStatus();
 }
@@ -129,6 +157,7 @@ absl::Status FakeDockerClient::RemoveService(absl::string_view id_or_name) {
   Service* s = Find(id_or_name);
   if (s == nullptr) return absl::NotFoundError(absl::StrCat("service ", id_or_name, " not found"));
   actions_.push_back(absl::StrCat("remove ", s->spec.value("Name", "")));
+  ids_by_name_.erase(s->spec.value("Name", ""));
   services_.erase(s->id);
   return absl::OkStatus();
 }
@@ -154,7 +183,7 @@ absl::StatusOr<std::vector<TaskInfo>> FakeDockerClient::ListTasks(const Filters&
       TaskInfo t;
       t.id = absl::StrCat(s.id, ".", i + 1);
       t.service_id = s.id;
-      t.node_id = "node1";
+      t.node_id = absl::StrCat("node", 1 + (SpreadStart(s.id) + i) % node_count_);
       t.slot = i + 1;
       t.desired_state = "running";
       t.state = "running";
@@ -167,17 +196,37 @@ absl::StatusOr<std::vector<TaskInfo>> FakeDockerClient::ListTasks(const Filters&
 absl::StatusOr<std::vector<NodeInfo>> FakeDockerClient::ListNodes() {
   absl::MutexLock lock(&mu_);
   if (auto s = CheckAvailable(); !s.ok()) return s;
-  NodeInfo n;
-  n.id = "node1";
-  n.hostname = "fake";
-  n.role = "manager";
-  n.availability = "active";
-  n.state = "ready";
-  return std::vector<NodeInfo>{n};
+  std::vector<NodeInfo> nodes;
+  for (int i = 1; i <= node_count_; ++i) {
+    NodeInfo n;
+    n.id = absl::StrCat("node", i);
+    n.hostname = i == 1 ? "fake" : absl::StrCat("fake-", i);
+    n.role = i == 1 ? "manager" : "worker";
+    n.availability = "active";
+    n.state = "ready";
+    if (auto it = node_specs_.find(n.id); it != node_specs_.end()) {
+      n.spec = it->second;
+      n.availability = it->second.value("Availability", "active");
+      if (it->second.contains("Labels") && it->second["Labels"].is_object()) {
+        for (const auto& [k, v] : it->second["Labels"].items()) {
+          if (v.is_string()) n.labels[k] = v.get<std::string>();
+        }
+      }
+    }
+    nodes.push_back(std::move(n));
+  }
+  return nodes;
 }
 
 absl::StatusOr<NodeInfo> FakeDockerClient::InspectNode(absl::string_view id) {
-
+  {
+    absl::MutexLock lock(&mu_);
+    if (fail_node_inspects_ > 0) {
+      --fail_node_inspects_;
+      return WithFaultSource(absl::UnavailableError("docker engine unreachable (fake inspect)"),
+                             FaultSource::kDocker);
+    }
+  }
   auto nodes = ListNodes();
   if (!nodes.ok()) return nodes.status();
   for (auto& n : *nodes) {
@@ -186,9 +235,17 @@ absl::StatusOr<NodeInfo> FakeDockerClient::InspectNode(absl::string_view id) {
   return absl::NotFoundError(absl::StrCat("node ", id, " not found"));
 }
 
-absl::Status FakeDockerClient::UpdateNode(absl::string_view, uint64_t, const nlohmann::json&) {
+absl::Status FakeDockerClient::UpdateNode(absl::string_view id, uint64_t,
+                                          const nlohmann::json& spec) {
   absl::MutexLock lock(&mu_);
-  return CheckAvailable();
+  RETURN_IF_ERROR(CheckAvailable());
+  node_specs_[std::string(id)] = spec;
+  return absl::OkStatus();
+}
+
+void FakeDockerClient::FailNextNodeInspects(int n) {
+  absl::MutexLock lock(&mu_);
+  fail_node_inspects_ = n;
 }
 
 absl::StatusOr<std::vector<ContainerInfo>> FakeDockerClient::ListContainers(const Filters&) {
@@ -227,7 +284,27 @@ absl::Status FakeDockerClient::PullImage(absl::string_view image) {
   absl::MutexLock lock(&mu_);
   if (auto s = CheckAvailable(); !s.ok()) return s;
   actions_.push_back(absl::StrCat("pull ", image));
+  if (!pull_error_.empty()) {
+    return absl::NotFoundError(absl::StrCat("pulling ", image, ": ", pull_error_));
+  }
+  images_.insert(std::string(image));
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> FakeDockerClient::HasImage(absl::string_view image) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckAvailable());
+  return images_.contains(std::string(image));
+}
+
+void FakeDockerClient::AddImage(absl::string_view image) {
+  absl::MutexLock lock(&mu_);
+  images_.insert(std::string(image));
+}
+
+void FakeDockerClient::SetPullError(std::string error) {
+  absl::MutexLock lock(&mu_);
+  pull_error_ = std::move(error);
 }
 
 absl::Status FakeDockerClient::RestartContainer(absl::string_view id) {
@@ -250,7 +327,10 @@ absl::Status FakeDockerClient::StreamEvents(int64_t, const Filters&,
     std::vector<Event> batch;
     {
       absl::MutexLock lock(&mu_);
-      if (unavailable_) return absl::UnavailableError("docker engine unreachable (fake)");
+      if (unavailable_) {
+    return WithFaultSource(absl::UnavailableError("docker engine unreachable (fake)"),
+                           FaultSource::kDocker);
+  }
       batch.swap(events_);
     }
     for (const Event& e : batch) on_event(e);
@@ -284,12 +364,21 @@ void FakeDockerClient::ScaleOutside(absl::string_view name, int64_t replicas) {
   if (Service* s = Find(name)) {
     s->spec["Mode"]["Replicated"]["Replicas"] = replicas;
     s->version = next_index_++;
+    Refresh(*s);
   }
 }
 
 void FakeDockerClient::RemoveOutside(absl::string_view name) {
   absl::MutexLock lock(&mu_);
-  if (Service* s = Find(name)) services_.erase(s->id);
+  if (Service* s = Find(name)) {
+    ids_by_name_.erase(s->spec.value("Name", ""));
+    services_.erase(s->id);
+  }
+}
+
+void FakeDockerClient::SetNodeCount(int count) {
+  absl::MutexLock lock(&mu_);
+  node_count_ = std::max(1, count);
 }
 
 void FakeDockerClient::PushEvent(Event event) {

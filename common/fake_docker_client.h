@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ class FakeDockerClient final : public DockerClient {
   absl::StatusOr<nlohmann::json> InspectContainer(absl::string_view id) override;
   absl::Status EnsureOverlayNetwork(absl::string_view name) override;
   absl::Status PullImage(absl::string_view image) override;
+  absl::StatusOr<bool> HasImage(absl::string_view image) override;
   absl::Status RestartContainer(absl::string_view id) override;
   absl::StatusOr<std::string> ContainerLogs(absl::string_view id, int tail) override;
   // Delivers queued events (PushEvent) and returns when should_stop is true.
@@ -55,6 +57,15 @@ class FakeDockerClient final : public DockerClient {
   void ScaleOutside(absl::string_view name, int64_t replicas);
   void RemoveOutside(absl::string_view name);
   void PushEvent(Event event);
+  // The Swarm has `count` ready nodes, node1..nodeN (default 1); a service's tasks spread over
+  // them, slot by slot.
+  void SetNodeCount(int count);
+  // The engine has `image` locally (HasImage), as after a build or a load.
+  void AddImage(absl::string_view image);
+  // Pulls fail with `error` (NOT_FOUND, as a registry that does not know the image) while set.
+  void SetPullError(std::string error);
+  // The next `n` InspectNode calls fail with UNAVAILABLE.
+  void FailNextNodeInspects(int n);
   // A running container on this engine (as an agent lists them), with what InspectContainer
   // returns for it; RemoveContainer makes it gone.
   void AddContainer(ContainerInfo info, nlohmann::json inspect);
@@ -70,13 +81,24 @@ class FakeDockerClient final : public DockerClient {
     uint64_t version;
     nlohmann::json spec;
     int64_t running_override = -1;
+    // What the spec parses to, kept with every write (lists do not parse again).
+    ServiceInfo info;
   };
   absl::Status CheckAvailable() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   Service* Find(absl::string_view id_or_name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ServiceInfo ToInfo(const Service& s) const;
+  // Parses the spec into s.info after a write.
+  static void Refresh(Service& s);
 
   mutable absl::Mutex mu_;
   std::map<std::string, Service> services_ ABSL_GUARDED_BY(mu_);  // by ID
+  std::map<std::string, std::string> ids_by_name_ ABSL_GUARDED_BY(mu_);
+  int node_count_ ABSL_GUARDED_BY(mu_) = 1;
+  int fail_node_inspects_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<std::string> images_ ABSL_GUARDED_BY(mu_);
+  std::string pull_error_ ABSL_GUARDED_BY(mu_);
+  // Node specs written through UpdateNode, by node ID (availability and labels show in lists).
+  std::map<std::string, nlohmann::json> node_specs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> actions_ ABSL_GUARDED_BY(mu_);
   std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::pair<ContainerInfo, nlohmann::json>> containers_ ABSL_GUARDED_BY(mu_);

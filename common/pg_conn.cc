@@ -1,6 +1,9 @@
 #include "common/pg_conn.h"
 
 #include <endian.h>
+#include <poll.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstdlib>
@@ -41,7 +44,17 @@ absl::Status PgConn::Ensure() {
   if (now < retry_after_) {
     return absl::UnavailableError(absl::StrCat(role_, " unavailable: ", last_error_));
   }
-  conn_ = PQconnectdb(conninfo_.c_str());
+  if (timeout_ == absl::InfiniteDuration()) {
+    conn_ = PQconnectdb(conninfo_.c_str());
+  } else {
+    // The connection string (or URL) is expanded in place of dbname; a connect_timeout after
+    // it overrides any it holds.
+    const std::string seconds = std::to_string(
+        std::max<int64_t>(2, absl::ToInt64Seconds(absl::Ceil(timeout_, absl::Seconds(1)))));
+    const char* keys[] = {"dbname", "connect_timeout", nullptr};
+    const char* values[] = {conninfo_.c_str(), seconds.c_str(), nullptr};
+    conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  }
   PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
   if (PQstatus(conn_) != CONNECTION_OK) {
     last_error_ = PgMessage(PQerrorMessage(conn_));
@@ -71,21 +84,60 @@ absl::StatusOr<PgResult> PgConn::Exec(const char* sql, const std::vector<PgParam
     lengths.push_back(p.value.has_value() ? static_cast<int>(p.value->size()) : 0);
     formats.push_back(p.binary ? 1 : 0);
   }
-  return Check(PgResult(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr,
-                                     values.data(), lengths.data(), formats.data(),
-                                     result_format)));
+  return Await(PQsendQueryParams(conn_, sql, static_cast<int>(params.size()), nullptr,
+                                 values.data(), lengths.data(), formats.data(), result_format));
+}
+
+absl::StatusOr<PgResult> PgConn::Await(int sent) {
+  if (sent == 0) return Check(PgResult(nullptr));
+  const absl::Time deadline = timeout_ == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + timeout_;
+  while (PQisBusy(conn_)) {
+    int wait_ms = -1;
+    if (deadline != absl::InfiniteFuture()) {
+      wait_ms = static_cast<int>(
+          std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    }
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    const int rc = poll(&p, 1, wait_ms);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc == 0) {
+      last_error_ = absl::StrCat("no answer within ", absl::FormatDuration(timeout_));
+      // Whatever the server does with the statement, this connection is done with it.
+      Close();
+      return absl::UnavailableError(absl::StrCat(role_, " did not answer within ",
+                                                 absl::FormatDuration(timeout_)));
+    }
+    if (PQconsumeInput(conn_) == 0) break;  // the error shows in the result below
+  }
+  // The last result, or the first error among them (a script of several statements).
+  PgResult out;
+  while (PGresult* r = PQgetResult(conn_)) {
+    const ExecStatusType st = PQresultStatus(r);
+    const bool failed = st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK;
+    const bool have_failure =
+        out != nullptr && PQresultStatus(out.get()) != PGRES_TUPLES_OK &&
+        PQresultStatus(out.get()) != PGRES_COMMAND_OK;
+    if (have_failure && !failed) {
+      PQclear(r);
+    } else {
+      out.reset(r);
+    }
+  }
+  return Check(std::move(out));
 }
 
 absl::StatusOr<PgResult> PgConn::ExecPrepared(const char* name,
                                               const std::vector<const char*>& params) {
   if (absl::Status st = Ensure(); !st.ok()) return st;
-  return Check(PgResult(PQexecPrepared(conn_, name, static_cast<int>(params.size()),
-                                       params.data(), nullptr, nullptr, 0)));
+  return Await(PQsendQueryPrepared(conn_, name, static_cast<int>(params.size()), params.data(),
+                                   nullptr, nullptr, 0));
 }
 
 absl::StatusOr<PgResult> PgConn::Query(const char* sql) {
   if (absl::Status st = Ensure(); !st.ok()) return st;
-  return Check(PgResult(PQexec(conn_, sql)));
+  return Await(PQsendQuery(conn_, sql));
 }
 
 absl::StatusOr<PgResult> PgConn::Check(PgResult r) {

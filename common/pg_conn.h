@@ -47,6 +47,12 @@ class PgConn {
   PgConn(const PgConn&) = delete;
   PgConn& operator=(const PgConn&) = delete;
 
+  // Bounds every statement (and the connect, at libpq's granularity of whole seconds, at least
+  // 2): a server that stops answering (paused, a dead network path) fails the call with
+  // UNAVAILABLE after `timeout` and the connection is closed, instead of blocking the caller
+  // for good. Infinite by default.
+  void set_timeout(absl::Duration timeout) { timeout_ = timeout; }
+
   // Connects when not connected. UNAVAILABLE naming the role and libpq's reason.
   absl::Status Ensure();
   // A statement with parameters ($1 ...). Results in text (0) or binary (1) format.
@@ -64,11 +70,15 @@ class PgConn {
 
  private:
   absl::StatusOr<PgResult> Check(PgResult r);
+  // Waits (within the timeout) for the results of a statement sent with PQsend*; `sent` is
+  // what PQsend* returned.
+  absl::StatusOr<PgResult> Await(int sent);
 
   const std::string conninfo_;
   const std::string role_;
   const OnConnect on_connect_;
   const absl::Duration retry_delay_;
+  absl::Duration timeout_ = absl::InfiniteDuration();
   PGconn* conn_ = nullptr;
   absl::Time retry_after_ = absl::InfinitePast();
   std::string last_error_;

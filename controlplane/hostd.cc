@@ -47,19 +47,20 @@ absl::Status Hostd::Init() {
   events_ = std::make_unique<EventLog>(*store_, Clock::Real());
   // Nothing this hostd writes to desired state commits before it is elected (Start).
   store_->SetFence("hostd-starting", -1);
-  auto acting = [this] { return elector_ != nullptr && elector_->IsLeader(); };
+  auto acting = [this] { return IsLeader(); };
   options_.reconciler.acting = acting;
   options_.releases.acting = acting;
   options_.autoscaler.acting = acting;
   ASSIGN_OR_RETURN(options_.reconciler.controller_id, store_->InstanceId());
   reconciler_ = std::make_unique<Reconciler>(*store_, *docker_, *events_, *metrics_,
-                                             options_.reconciler);
+                                             Clock::Real(), options_.reconciler);
   state_ = std::make_unique<DesiredState>(*store_, *reconciler_, *events_, Clock::Real());
   manager_ = std::make_unique<ServiceManager>(*store_, *state_, *reconciler_, Clock::Real());
   agents_ = std::make_unique<AgentRegistry>(options_.agents, *events_, Clock::Real());
   hub_ = std::make_unique<AgentHub>(*agents_, *store_, *events_, Clock::Real());
   cluster_ = std::make_unique<ClusterManager>(*docker_, *reconciler_, *manager_, *hub_, *agents_, *events_);
   load_balancer_ = OpenLoadBalancer(options_.haproxy);
+  if (load_balancer_ != nullptr) cluster_->SetTrafficGrace(options_.drain_traffic_grace);
   router_ = std::make_unique<TrafficRouter>(load_balancer_.get(), *events_);
   options_.releases.controller_id = options_.reconciler.controller_id;
   releases_ = std::make_unique<ReleaseManager>(*store_, *state_, *agents_, *router_,
@@ -77,12 +78,13 @@ absl::Status Hostd::Init() {
       [this](const std::string& image,
              std::function<void(std::map<std::string, std::string>)> done) {
         cluster_->PullOnNodes(image, agents_->ConnectedNodes(), options_.releases.pull_timeout,
-                              std::move(done));
+                              /*if_missing=*/true, std::move(done));
       });
   // Calls that act on the cluster (node and task commands, agent streams) go to the leader.
   ActGate leader_gate = [this]() -> absl::Status {
-    if (elector_ == nullptr) return absl::UnavailableError("hostd is starting");
-    return elector_->CheckLeader();
+    LeaderElector* elector = this->elector();
+    if (elector == nullptr) return absl::UnavailableError("hostd is starting");
+    return elector->CheckLeader();
   };
   service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*manager_, *metrics_);
   cluster_grpc_ = std::make_unique<ClusterGrpc>(
@@ -90,11 +92,12 @@ absl::Status Hostd::Init() {
       [this] {
         hosting::v1::ControlPlane cp;
         cp.set_store(absl::StartsWith(options_.store_url, "sqlite:") ? "sqlite" : "postgres");
-        if (elector_ == nullptr) return cp;
-        cp.set_address(elector_->address());
-        cp.set_leader(elector_->IsLeader());
-        cp.set_leader_address(elector_->leader_address());
-        cp.set_epoch(elector_->epoch());
+        LeaderElector* elector = this->elector();
+        if (elector == nullptr) return cp;
+        cp.set_address(elector->address());
+        cp.set_leader(elector->IsLeader());
+        cp.set_leader_address(elector->leader_address());
+        cp.set_epoch(elector->epoch());
         return cp;
       });
   releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
@@ -170,6 +173,7 @@ absl::Status Hostd::Start() {
     int closed = hub_->CloseAll(elector_->CheckLeader());
     if (closed > 0) LogInfo("agents sent on to the leader", {{"agents", std::to_string(closed)}});
   });
+  elector_published_.store(elector_.get(), std::memory_order_release);
   // One round now: a lone hostd leads before its loops start, as before there was election.
   elector_->Step();
   elector_->Start();

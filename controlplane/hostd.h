@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -52,6 +53,9 @@ struct HostdOptions {
   bool allow_insecure_remote = false;
   // HAProxy runtime API: a unix socket path or host:port; empty: no exact weights.
   std::string haproxy;
+  // With HAProxy: how long a node drain keeps the node's tasks running after taking them out
+  // of the balancer, before Swarm moves them.
+  absl::Duration drain_traffic_grace = absl::Seconds(3);
   // Prometheus base URL for PromQL analysis checks; empty: such checks have no data.
   std::string prometheus;
   // Leader election among the hostd sharing the store. leader.address empty: the listen
@@ -78,7 +82,10 @@ class Hostd {
   // The port the gRPC server bound (useful with ":0").
   int grpc_port() const { return grpc_port_; }
   // Whether this hostd leads (acts on Swarm and takes writes).
-  bool IsLeader() const { return elector_ != nullptr && elector_->IsLeader(); }
+  bool IsLeader() const {
+    LeaderElector* e = elector();
+    return e != nullptr && e->IsLeader();
+  }
 
  private:
   HostdOptions options_;
@@ -86,9 +93,12 @@ class Hostd {
   std::unique_ptr<Store> store_;
   std::unique_ptr<docker::DockerClient> docker_;
   std::unique_ptr<EventLog> events_;
-  // Made in Start, once the port is bound (its address is what standbys show); read only by
-  // threads started after it.
+  // Made in Start, once the port is bound (its address is what standbys show). The gRPC
+  // handlers run from then on, before it exists: they read it through elector(), an atomic
+  // published once it is made (null: hostd is starting).
   std::unique_ptr<LeaderElector> elector_;
+  std::atomic<LeaderElector*> elector_published_{nullptr};
+  LeaderElector* elector() const { return elector_published_.load(std::memory_order_acquire); }
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<DesiredState> state_;
   std::unique_ptr<ServiceManager> manager_;

@@ -21,9 +21,9 @@ ABSL_FLAG(std::string, store, "",
 ABSL_FLAG(std::string, advertise_address, "",
           "host:port where clients and other hostd reach this one (shown by standbys). "
           "Default: the --listen address.");
-ABSL_FLAG(absl::Duration, leader_lease, absl::Seconds(3),
+ABSL_FLAG(absl::Duration, leader_lease, absl::Milliseconds(750),
           "Leader lease: how long a dead leader holds up the standbys.");
-ABSL_FLAG(absl::Duration, leader_retry, absl::Milliseconds(500),
+ABSL_FLAG(absl::Duration, leader_retry, absl::Milliseconds(150),
           "How often the leader renews its lease and a standby tries to take it.");
 ABSL_FLAG(std::string, data_dir, "/var/lib/hosting", "Directory for the default store.");
 ABSL_FLAG(std::string, docker_host, "unix:///var/run/docker.sock",
@@ -37,6 +37,9 @@ ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(30),
 ABSL_FLAG(std::string, haproxy, "",
           "HAProxy runtime API (stats socket at admin level): a unix socket path or host:port. "
           "Empty: releases approximate traffic weights with replica counts.");
+ABSL_FLAG(absl::Duration, drain_traffic_grace, absl::Seconds(3),
+          "With --haproxy: a node drain takes the node's tasks out of HAProxy, waits this long "
+          "for their open requests, then has Swarm move them.");
 ABSL_FLAG(std::string, prometheus, "",
           "Prometheus base URL (e.g. http://127.0.0.1:9090) for PromQL analysis checks.");
 ABSL_FLAG(absl::Duration, release_tick, absl::Milliseconds(250),
@@ -72,6 +75,7 @@ int main(int argc, char** argv) {
   options.allow_insecure_remote = absl::GetFlag(FLAGS_allow_insecure_remote);
   options.reconciler.network = absl::GetFlag(FLAGS_network);
   options.haproxy = absl::GetFlag(FLAGS_haproxy);
+  options.drain_traffic_grace = absl::GetFlag(FLAGS_drain_traffic_grace);
   options.releases.tick = absl::GetFlag(FLAGS_release_tick);
   options.prometheus = absl::GetFlag(FLAGS_prometheus);
   options.reconciler.workers = absl::GetFlag(FLAGS_workers);

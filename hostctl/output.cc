@@ -206,11 +206,12 @@ void PrintServiceHealth(const hosting::v1::ServiceHealthStatus& status, Format f
   out << status.name() << ": " << PhaseName(status.status().phase()) << ", "
       << status.status().message() << "\n\n";
   std::vector<std::vector<std::string>> rows = {{"REVISION", "DESIRED", "RUNNING", "HEALTHY",
-                                                 "UNHEALTHY", "STARTING", "RPS", "ERRORS", "P50",
+                                                 "UNHEALTHY", "STARTING", "UNKNOWN", "RPS", "ERRORS", "P50",
                                                  "P95", "P99", "CPU", "MEMORY"}};
   for (const auto& r : status.revisions()) {
     rows.push_back({absl::StrCat(r.revision()), absl::StrCat(r.desired()), absl::StrCat(r.running()),
                     absl::StrCat(r.healthy()), absl::StrCat(r.unhealthy()), absl::StrCat(r.starting()),
+                    absl::StrCat(r.unknown()),
                     absl::StrFormat("%.1f", r.requests_per_second()),
                     absl::StrFormat("%.2f%%", r.error_ratio() * 100), Millis(r.latency_p50()),
                     Millis(r.latency_p95()), Millis(r.latency_p99()),

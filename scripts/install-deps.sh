@@ -2,6 +2,8 @@
 # Installs every Debian package hosting needs to build, test and run. Idempotent: packages that
 # are already installed are left alone, so a second run costs one dpkg query.
 set -euo pipefail
+# shellcheck source=retry.sh
+source "$(dirname "$0")/retry.sh"
 
 packages=(
   # build
@@ -14,6 +16,8 @@ packages=(
   libboost1.81-dev libpq-dev libhiredis-dev
   # runtime: Docker Swarm and the base image builder
   docker.io debootstrap iproute2 curl ca-certificates procps netcat-openbsd openssl
+  # the local multi-node Swarm (scripts/cluster-up.sh): a containerd per node, nsenter, iptables
+  containerd util-linux iptables
   # real dependencies for the tests and benchmarks (started by the scripts, never at install)
   postgresql-15 postgresql-client-15 redis-server nginx-light wrk haproxy prometheus
   # node for the reflection-based external gRPC client used in tests
@@ -44,5 +48,6 @@ if [ "$had_policy" = 0 ]; then
   chmod +x "$policy"
   trap 'rm -f "$policy"' EXIT
 fi
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+retry 3 300 "apt-get update (the Debian mirror)" -- apt-get "${APT_OPTS[@]}" update -q
+retry 3 1800 "apt-get install" -- \
+  apt-get "${APT_OPTS[@]}" install -y -q --no-install-recommends "${missing[@]}"

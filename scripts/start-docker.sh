@@ -4,6 +4,10 @@
 set -euo pipefail
 
 log_dir=${HOSTING_STATE_DIR:-/var/lib/hosting}/log
+# Every docker call is bounded: a dockerd that accepts the connection and never answers would
+# otherwise hang this script (and CI) for good.
+docker_bin=$(type -P docker || echo docker)
+docker() { timeout --kill-after=5 30 "$docker_bin" "$@"; }
 mkdir -p "$log_dir"
 
 # A dockerd that is starting or shutting down: wait for it to answer or to be gone.

@@ -4,6 +4,8 @@
 # the real engine. A missing dockerd or Swarm is a failure, never a skip.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=retry.sh
+source "$root/scripts/retry.sh"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "Installing dependencies";          "$root/scripts/install-deps.sh"
@@ -11,7 +13,9 @@ step "Building";                         "$root/scripts/build.sh"
 step "Starting dockerd and the Swarm";   "$root/scripts/start-docker.sh"
 step "Building images";                  "$root/scripts/images.sh"
 step "Installing the reflection client (npm)"
-npm ci --prefix "$root/tests/reflection" --no-audit --no-fund --loglevel=error
+retry 3 300 "npm ci (the npm registry)" -- \
+  npm ci --prefix "$root/tests/reflection" --no-audit --no-fund --loglevel=error \
+  --fetch-timeout=60000 --fetch-retries=2
 
 cd "$root/build"
 step "Unit tests"

@@ -4,14 +4,20 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
 
 namespace hosting::controlplane {
 
 AgentHub::AgentHub(AgentRegistry& registry, Store& store, EventLog& events, Clock& clock)
     : registry_(registry), store_(store), events_(events), clock_(clock) {
-  // Probe settings follow the desired state.
+  // Probe settings follow the desired state: a service's check, and the revisions a release
+  // (or a rollback) brings.
   subscription_ = events_.Subscribe([this](const hosting::v1::Event& e) {
-    if (e.type() == "service.applied" || e.type() == "service.deleted") BroadcastProbeConfigs();
+    if (e.type() == "service.applied" || e.type() == "service.deleted" ||
+        e.type() == "release.created") {
+      BroadcastProbeConfigs();
+    }
   });
 }
 
@@ -20,10 +26,19 @@ AgentHub::~AgentHub() {
   events_.Unsubscribe(subscription_);
 }
 
-void AgentHub::Start(absl::Duration period) {
+void AgentHub::Start(absl::Duration period, absl::Duration probe_resend) {
   if (expiry_.joinable()) return;
-  expiry_ = std::thread([this, period] {
-    while (!stop_.WaitForNotificationWithTimeout(period)) ExpireCommands();
+  expiry_ = std::thread([this, period, probe_resend] {
+    absl::Time resent = clock_.Now();
+    while (!stop_.WaitForNotificationWithTimeout(period)) {
+      ExpireCommands();
+      // Again and again: an agent that missed a change (or restarted) catches up, and
+      // settings of revisions that no longer run go away.
+      if (clock_.Now() - resent >= probe_resend) {
+        resent = clock_.Now();
+        BroadcastProbeConfigs();
+      }
+    }
   });
 }
 
@@ -45,7 +60,7 @@ void AgentHub::Stop() {
 
 void AgentHub::Add(AgentChannel* channel) {
   absl::MutexLock lock(&mu_);
-  channels_.insert(channel);
+  channels_[channel] = next_channel_++;
 }
 
 void AgentHub::Remove(AgentChannel* channel) {
@@ -56,45 +71,86 @@ void AgentHub::Remove(AgentChannel* channel) {
 int AgentHub::CloseAll(const absl::Status& why) {
   absl::MutexLock lock(&mu_);
   // Close only finishes the stream; Remove runs later, on the stream's own thread.
-  for (AgentChannel* channel : channels_) channel->Close(why);
+  for (const auto& [channel, order] : channels_) channel->Close(why);
   return static_cast<int>(channels_.size());
 }
 
-hosting::v1::ControllerMessage AgentHub::ProbeConfigs() {
+namespace {
+
+void AddProbe(const std::string& service, int64_t revision, const hosting::v1::ServiceSpec& spec,
+              hosting::v1::ProbeConfigs& out) {
+  const auto& h = spec.health();
+  if (h.http_path().empty()) return;
+  auto* p = out.add_probes();
+  p->set_service(service);
+  p->set_revision(revision);
+  p->set_http_path(h.http_path());
+  p->set_port(h.port());
+  *p->mutable_interval() = h.interval();
+  *p->mutable_timeout() = h.timeout();
+  p->set_healthy_threshold(h.healthy_threshold());
+  p->set_unhealthy_threshold(h.unhealthy_threshold());
+}
+
+}  // namespace
+
+absl::StatusOr<hosting::v1::ControllerMessage> AgentHub::ProbeConfigs() {
   hosting::v1::ControllerMessage msg;
   auto* probes = msg.mutable_probes();
-  absl::StatusOr<std::vector<ServiceRecord>> records = store_.ListServices();
-  if (!records.ok()) return msg;
-  for (const auto& r : *records) {
-    const auto& h = r.spec.health();
-    if (h.http_path().empty()) continue;
-    auto* p = probes->add_probes();
-    p->set_service(r.spec.name());
-    p->set_revision(0);  // every revision of the service
-    p->set_http_path(h.http_path());
-    p->set_port(h.port());
-    *p->mutable_interval() = h.interval();
-    *p->mutable_timeout() = h.timeout();
-    p->set_healthy_threshold(h.healthy_threshold());
-    p->set_unhealthy_threshold(h.unhealthy_threshold());
+  ASSIGN_OR_RETURN(std::vector<ServiceRecord> records, store_.ListServices());
+  for (const auto& r : records) {
+    const std::string& name = r.spec.name();
+    AddProbe(name, r.revision, r.spec, *probes);
+    // The other revisions that run while a release moves between them, with their own checks.
+    std::set<int64_t> others;
+    for (const auto& [rev, replicas] : r.rollout.replicas()) others.insert(rev);
+    if (r.rollout.warm_revision() != 0) others.insert(r.rollout.warm_revision());
+    if (r.rollout.preview_revision() != 0) others.insert(r.rollout.preview_revision());
+    others.erase(r.revision);
+    if (others.empty()) continue;
+    ASSIGN_OR_RETURN(std::vector<RevisionRecord> revisions, store_.ListRevisions(name));
+    for (const auto& rev : revisions) {
+      if (others.contains(rev.revision)) AddProbe(name, rev.revision, rev.spec, *probes);
+    }
   }
+  absl::MutexLock lock(&mu_);
+  last_probes_ = msg;
   return msg;
 }
 
-void AgentHub::BroadcastProbeConfigs() {
-  hosting::v1::ControllerMessage msg = ProbeConfigs();
+std::optional<hosting::v1::ControllerMessage> AgentHub::CurrentProbeConfigs() {
+  absl::StatusOr<hosting::v1::ControllerMessage> fresh = ProbeConfigs();
+  if (fresh.ok()) return *std::move(fresh);
   absl::MutexLock lock(&mu_);
-  for (AgentChannel* c : channels_) c->Send(msg);
+  LogWarning("probe settings not read; the agents keep the last good ones",
+             {{"error", fresh.status().ToString()}, {"have_last", last_probes_ ? "yes" : "no"}});
+  return last_probes_;
+}
+
+void AgentHub::BroadcastProbeConfigs() {
+  std::optional<hosting::v1::ControllerMessage> msg = CurrentProbeConfigs();
+  if (!msg.has_value()) return;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [channel, order] : channels_) channel->Send(*msg);
+}
+
+AgentChannel* AgentHub::ChannelOf(const std::string& node_id) {
+  AgentChannel* newest = nullptr;
+  int64_t newest_order = 0;
+  for (const auto& [channel, order] : channels_) {
+    if (channel->node_id() == node_id && order > newest_order) {
+      newest = channel;
+      newest_order = order;
+    }
+  }
+  return newest;
 }
 
 std::string AgentHub::Submit(const std::string& node_id, hosting::v1::Command command,
                              absl::Duration timeout, CommandCallback& done) {
   absl::MutexLock lock(&mu_);
   if (stop_.HasBeenNotified()) return "";
-  AgentChannel* target = nullptr;
-  for (AgentChannel* c : channels_) {
-    if (c->node_id() == node_id) target = c;
-  }
+  AgentChannel* target = ChannelOf(node_id);
   if (target == nullptr) return "";
   command.set_command_id(absl::StrCat("c", next_command_++));
   const std::string id = command.command_id();

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -34,16 +35,22 @@ class AgentChannel {
 };
 
 // The agents' side of hostd that is not gRPC: which channel reaches which node, the probe
-// settings every agent gets (again whenever the desired state changes), and node commands
-// with their results and deadlines.
+// settings every agent gets (again whenever the desired state changes, and periodically), and
+// node commands with their results and deadlines.
+//
+// Probe settings are capacity: an agent without them reports its tasks unprobed, and a task
+// nobody probes is never routed. So a store that cannot be read never produces a settings
+// message: the hub keeps the last one it built and sends that again.
 class AgentHub {
  public:
   AgentHub(AgentRegistry& registry, Store& store, EventLog& events, Clock& clock);
   ~AgentHub();
 
-  // Expires commands past their deadline every `period` until Stop (tests call
-  // ExpireCommands themselves instead).
-  void Start(absl::Duration period = absl::Milliseconds(100));
+  // Expires commands past their deadline every `period`, and sends the probe settings again
+  // every `probe_resend`, until Stop (tests call ExpireCommands and BroadcastProbeConfigs
+  // themselves instead).
+  void Start(absl::Duration period = absl::Milliseconds(100),
+             absl::Duration probe_resend = absl::Seconds(30));
   // Fails every command still waiting (UNAVAILABLE) and refuses new ones. Idempotent.
   void Stop();
 
@@ -53,8 +60,14 @@ class AgentHub {
   // the new leader. Returns how many streams were closed.
   int CloseAll(const absl::Status& why);
 
-  // The probe settings of every service, from the store.
-  hosting::v1::ControllerMessage ProbeConfigs();
+  // The probe settings of every service and of each revision that runs (a release's new
+  // revision may check another path than the old one), read from the store now; the store's
+  // error when it cannot be read. Remembered as the last good settings.
+  absl::StatusOr<hosting::v1::ControllerMessage> ProbeConfigs();
+  // The settings read now, or when the store does not answer the last good ones; nullopt when
+  // there are none (the agent keeps what it has).
+  std::optional<hosting::v1::ControllerMessage> CurrentProbeConfigs();
+  // Sends CurrentProbeConfigs to every agent.
   void BroadcastProbeConfigs();
 
   using CommandCallback = std::function<void(absl::StatusOr<hosting::v1::CommandResult>)>;
@@ -87,13 +100,19 @@ class AgentHub {
   std::string Submit(const std::string& node_id, hosting::v1::Command command,
                      absl::Duration timeout, CommandCallback& done);
 
+  // The newest channel of `node_id` (a reconnect can overlap its old stream's last moments).
+  AgentChannel* ChannelOf(const std::string& node_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   AgentRegistry& registry_;
   Store& store_;
   EventLog& events_;
   Clock& clock_;
   int64_t subscription_ = 0;
   absl::Mutex mu_;
-  std::set<AgentChannel*> channels_ ABSL_GUARDED_BY(mu_);
+  // Every channel, with the order it was added in.
+  std::map<AgentChannel*, int64_t> channels_ ABSL_GUARDED_BY(mu_);
+  int64_t next_channel_ ABSL_GUARDED_BY(mu_) = 1;
+  std::optional<hosting::v1::ControllerMessage> last_probes_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
   int64_t next_command_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Notification stop_;

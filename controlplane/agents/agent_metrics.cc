@@ -45,6 +45,7 @@ std::vector<prometheus::MetricFamily> AgentMetricsCollector::Collect() const {
       AddSample(tasks, l({{"health", "healthy"}}), a.healthy);
       AddSample(tasks, l({{"health", "unhealthy"}}), a.unhealthy);
       AddSample(tasks, l({{"health", "starting"}}), a.starting);
+      AddSample(tasks, l({{"health", "unknown"}}), a.unknown);
       AddSample(rps, l(), a.rps);
       AddSample(errors, l(), a.error_ratio);
       AddSample(latency, l({{"quantile", "0.5"}}), a.p50);

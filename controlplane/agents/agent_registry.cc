@@ -1,5 +1,6 @@
 #include "controlplane/agents/agent_registry.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -49,6 +50,7 @@ int64_t AgentRegistry::Connect(const hosting::v1::Register& reg) {
     s.last_seen = clock_.Now();
     s.lost = false;
     s.connected = true;
+    s.gone_since = absl::InfiniteFuture();
   }
   events_.Publish("agent.connected", "", 0,
                   absl::StrCat("agent ", reg.agent_version(), " on ", reg.hostname(), " (",
@@ -64,6 +66,7 @@ void AgentRegistry::Disconnect(const std::string& node_id, int64_t session) {
     auto it = sessions_.find(node_id);
     if (it == sessions_.end() || it->second.id != session) return;  // replaced by a newer one
     it->second.connected = false;
+    it->second.gone_since = std::min(it->second.gone_since, clock_.Now());
     hostname = it->second.reg.hostname();
   }
   events_.Publish("agent.disconnected", "", 0,
@@ -80,6 +83,7 @@ void AgentRegistry::Touch(const std::string& node_id, int64_t session) {
     it->second.last_seen = clock_.Now();
     recovered = it->second.lost;
     it->second.lost = false;
+    if (it->second.connected) it->second.gone_since = absl::InfiniteFuture();
   }
   if (recovered) {
     events_.Publish("agent.connected", "", 0,
@@ -171,6 +175,12 @@ std::vector<AgentRegistry::TaskMetricsView> AgentRegistry::TaskMetrics(const std
     TaskMetricsView v;
     v.task_id = id;
     v.revision = t->report.revision();
+    if (!Live(t->node_id)) {
+      // Its node's agent is gone: nothing about it is current. Health unknown, no rates.
+      v.health = hosting::v1::TASK_HEALTH_UNSPECIFIED;
+      out.push_back(std::move(v));
+      continue;
+    }
     v.health = t->report.probe_health();
     if (!t->metrics_missing) {
       v.rps = t->requests.RecentRate(over);
@@ -185,17 +195,28 @@ std::vector<AgentRegistry::TaskMetricsView> AgentRegistry::TaskMetrics(const std
   return out;
 }
 
+bool AgentRegistry::Live(const std::string& node_id) const {
+  auto it = sessions_.find(node_id);
+  return it != sessions_.end() && it->second.connected && !it->second.lost;
+}
+
 void AgentRegistry::Sweep() {
   std::vector<std::pair<std::string, std::string>> lost;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time limit =
-        clock_.Now() - options_.heartbeat_interval * options_.missed_heartbeats;
+    const absl::Time now = clock_.Now();
+    const absl::Time limit = now - options_.heartbeat_interval * options_.missed_heartbeats;
+    std::set<std::string> forget;
     for (auto& [node, s] : sessions_) {
       if (!s.lost && s.last_seen < limit) {
         s.lost = true;
+        s.gone_since = std::min(s.gone_since, now);
         lost.emplace_back(node, s.reg.hostname());
       }
+      if (now - s.gone_since >= options_.forget_lost_after) forget.insert(node);
+    }
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      it = forget.contains(it->second->node_id) ? tasks_.erase(it) : std::next(it);
     }
   }
   for (const auto& [node, hostname] : lost) {
@@ -231,6 +252,10 @@ std::map<int64_t, RevisionMetrics> AgentRegistry::Aggregate(
   for (const auto& [id, t] : tasks_) {
     if (t->report.service() != service) continue;
     RevisionMetrics& a = out[t->report.revision()];
+    if (!Live(t->node_id)) {
+      ++a.unknown;
+      continue;
+    }
     switch (t->report.probe_health()) {
       case hosting::v1::TASK_HEALTH_HEALTHY:
         ++a.healthy;
@@ -323,7 +348,9 @@ std::vector<hosting::v1::TaskReport> AgentRegistry::Tasks(const std::string& ser
   absl::MutexLock lock(&mu_);
   std::vector<hosting::v1::TaskReport> out;
   for (const auto& [id, t] : tasks_) {
-    if (t->report.service() == service) out.push_back(t->report);
+    if (t->report.service() != service) continue;
+    out.push_back(t->report);
+    if (!Live(t->node_id)) out.back().set_probe_health(hosting::v1::TASK_HEALTH_UNSPECIFIED);
   }
   return out;
 }

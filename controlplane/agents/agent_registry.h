@@ -32,6 +32,9 @@ class AgentRegistry {
     int missed_heartbeats = 3;
     // Length of the rate and quantile windows.
     absl::Duration window = absl::Seconds(30);
+    // Tasks of a node whose agent has been lost this long are forgotten (Swarm has moved them
+    // or will; a returning agent reports them again).
+    absl::Duration forget_lost_after = absl::Minutes(5);
   };
 
   AgentRegistry(Options options, EventLog& events, Clock& clock);
@@ -47,7 +50,12 @@ class AgentRegistry {
   void Snapshot(const std::string& node_id, const hosting::v1::TaskSnapshot& snapshot);
   void Metrics(const std::string& node_id, const hosting::v1::MetricsReport& report);
   // Marks agents lost whose last message is older than the allowed heartbeats; publishes
-  // agent.lost for each. Called periodically.
+  // agent.lost for each; forgets the tasks of nodes lost longer than forget_lost_after.
+  // Called periodically.
+  //
+  // A lost (or disconnected) node's tasks are not deleted at once, but everything read about
+  // them says they are unknown: Tasks() reports their health TASK_HEALTH_UNSPECIFIED,
+  // TaskMetrics() their rates as missing, and Aggregate() counts them as `unknown` only.
   void Sweep();
 
   struct AgentInfo {
@@ -88,7 +96,7 @@ class AgentRegistry {
   // Services with at least one reported task.
   std::vector<std::string> Services();
 
-  // The health of every task of a service, for tests and status.
+  // The health of every task of a service (unknown for a lost node's), for routing and status.
   std::vector<hosting::v1::TaskReport> Tasks(const std::string& service);
 
   const Options& options() const { return options_; }
@@ -113,7 +121,11 @@ class AgentRegistry {
     absl::Time last_seen;
     bool lost = false;
     bool connected = false;
+    // When it stopped reporting (lost or disconnected).
+    absl::Time gone_since = absl::InfiniteFuture();
   };
+  // Whether the node's agent reports now (connected and not lost).
+  bool Live(const std::string& node_id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void PublishHealthChange(const hosting::v1::TaskReport& before,
                            const hosting::v1::TaskReport& after, const std::string& node_id);
 

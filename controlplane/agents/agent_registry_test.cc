@@ -173,7 +173,8 @@ TEST_F(AgentRegistryTest, AggregatesAreExportedForPrometheus) {
   EXPECT_NEAR(rps.metric[0].gauge.value, 10, 1e-9);
   EXPECT_EQ(rps.metric[0].label[0].value, "web");
   EXPECT_EQ(rps.metric[0].label[1].value, "3");
-  EXPECT_EQ(by_name["hostd_revision_tasks"]->metric.size(), 3u);  // healthy, unhealthy, starting
+  // healthy, unhealthy, starting, unknown
+  EXPECT_EQ(by_name["hostd_revision_tasks"]->metric.size(), 4u);  // healthy, unhealthy, starting
   EXPECT_EQ(by_name["hostd_revision_latency_seconds"]->metric.size(), 3u);
 }
 
@@ -189,6 +190,52 @@ TEST_F(AgentRegistryTest, MissingMetricsAreCountedNotGuessed) {
   EXPECT_EQ(agg[1].metrics_missing, 1);
   EXPECT_EQ(agg[1].rps, 0);
   EXPECT_TRUE(std::isnan(agg[1].p99));
+}
+
+// A node whose agent is lost: its tasks' last health and rates are stale. Nothing reads them
+// as healthy or busy; they are counted as unknown, and forgotten after a while.
+TEST_F(AgentRegistryTest, ALostNodesTasksReadUnknownAndAgeOut) {
+  const int64_t n1 = registry_.Connect(Reg("n1"));
+  const int64_t n2 = registry_.Connect(Reg("n2"));
+  registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_HEALTHY));
+  registry_.TaskChanged("n2", Task("t2", 1, hosting::v1::TASK_HEALTH_HEALTHY));
+  Report("t1", 1, 0, 0, {0, 0, 0, 0}, 0);
+  Report("t2", 1, 0, 0, {0, 0, 0, 0}, 0);
+  clock_.Advance(absl::Seconds(5));
+  registry_.Touch("n1", n1);
+  Report("t1", 1, 500, 0, {500, 500, 500, 500}, 0);
+  Report("t2", 1, 500, 0, {500, 500, 500, 500}, 0);
+  (void)n2;
+  // n2 goes silent past its heartbeats.
+  clock_.Advance(absl::Seconds(2));
+  registry_.Touch("n1", n1);
+  registry_.Sweep();
+  ASSERT_EQ(registry_.Agent("n2").state, hosting::v1::AGENT_STATE_LOST);
+
+  RevisionMetrics a = registry_.Aggregate("web").at(1);
+  EXPECT_EQ(a.healthy, 1);
+  EXPECT_EQ(a.unknown, 1);
+  EXPECT_EQ(a.reporting_tasks, 1);
+  std::map<std::string, hosting::v1::TaskHealth> health;
+  for (const auto& t : registry_.Tasks("web")) health[t.task_id()] = t.probe_health();
+  EXPECT_EQ(health["t1"], hosting::v1::TASK_HEALTH_HEALTHY);
+  EXPECT_EQ(health["t2"], hosting::v1::TASK_HEALTH_UNSPECIFIED);
+  for (const auto& v : registry_.TaskMetrics("web", absl::Seconds(30))) {
+    if (v.task_id == "t2") {
+      EXPECT_EQ(v.health, hosting::v1::TASK_HEALTH_UNSPECIFIED);
+      EXPECT_TRUE(std::isnan(v.rps)) << "a lost node's rate is missing data, not its last rate";
+    } else {
+      EXPECT_EQ(v.health, hosting::v1::TASK_HEALTH_HEALTHY);
+    }
+  }
+  // Lost long enough: forgotten.
+  clock_.Advance(absl::Minutes(5));
+  registry_.Touch("n1", n1);
+  registry_.Sweep();
+  EXPECT_EQ(registry_.Tasks("web").size(), 1u);
+  // A disconnected (not yet lost) agent's tasks are unknown at once.
+  registry_.Disconnect("n1", n1);
+  EXPECT_EQ(registry_.Tasks("web")[0].probe_health(), hosting::v1::TASK_HEALTH_UNSPECIFIED);
 }
 
 }  // namespace

@@ -12,6 +12,10 @@ struct RevisionMetrics {
   int healthy = 0;
   int unhealthy = 0;
   int starting = 0;
+  // Tasks on a node whose agent is lost or disconnected: their last health and rates are
+  // stale, so they count here and nowhere else (not healthy, not in rates or errors).
+  int unknown = 0;
+  // Tasks whose agent reports now: the rest of the fields are over these.
   int reporting_tasks = 0;
   int metrics_missing = 0;
   double rps = 0;

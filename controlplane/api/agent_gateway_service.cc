@@ -58,7 +58,9 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
       *registered.mutable_registered()->mutable_heartbeat_interval() =
           ToDuration(registry_.options().heartbeat_interval);
       Send(std::move(registered));
-      Send(hub_.ProbeConfigs());
+      // None when the store cannot be read and nothing was read before: the agent keeps the
+      // settings it has (the periodic resend brings them once the store answers).
+      if (auto probes = hub_.CurrentProbeConfigs(); probes.has_value()) Send(*std::move(probes));
     } else {
       registry_.Touch(node_id_, session_);
       switch (in_.body_case()) {

@@ -1,5 +1,6 @@
 // The gRPC edge over the domain on fakes: a real in-process gRPC server, the fake engine, an
 // in-memory store, and fake agent streams.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <thread>
@@ -188,6 +189,37 @@ TEST_F(ApiTest, ASlowWatcherIsEndedWithTheSequenceToResumeFrom) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
   EXPECT_THAT(st.error_message(), ::testing::HasSubstr("since_sequence="));
   EXPECT_LT(read, 12000);
+}
+
+// A replay longer than the live backlog's bound is paged from the store, not held at once: a
+// live event that arrives while it runs neither ends the stream nor gets lost.
+TEST_F(ApiTest, AReplayLongerThanTheBacklogBoundThenFollowsLiveEvents) {
+  constexpr int kStored = 12000;
+  for (int i = 0; i < kStored; ++i) cp_.events.Publish("test.old", "web", 0, "stored");
+  auto cluster = hosting::v1::Cluster::NewStub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  hosting::v1::WatchEventsRequest req;
+  req.set_from_start(true);
+  auto reader = cluster->WatchEvents(&ctx, req);
+  ASSERT_TRUE(AwaitGauge("hostd_event_watchers", 1));
+  cp_.events.Publish("test.live", "web", 0, "live");  // before the caller read anything
+  int stored = 0;
+  bool live = false;
+  std::vector<int64_t> sequences;
+  for (hosting::v1::Event e; !live && reader->Read(&e);) {
+    sequences.push_back(e.sequence());
+    if (e.type() == "test.old") ++stored;
+    live = e.type() == "test.live";
+  }
+  EXPECT_EQ(stored, kStored);
+  EXPECT_TRUE(live) << "the live event after the replay";
+  EXPECT_TRUE(std::is_sorted(sequences.begin(), sequences.end()));
+  EXPECT_EQ(std::adjacent_find(sequences.begin(), sequences.end()), sequences.end())
+      << "no event twice";
+  ctx.TryCancel();
+  grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED) << st.error_message();
 }
 
 TEST_F(ApiTest, ErrorsKeepTheirCodesAcrossTheEdge) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -23,11 +24,18 @@ namespace hosting::controlplane {
 // Streams event-log entries to one caller: replays stored events after a sequence, then
 // follows live ones, converting each for the stream. Writes are queued (one outstanding write
 // per stream). Serves WatchEvents (events as they are) and WatchRelease (one release's events).
+//
+// The replay reads the store a page at a time on its own thread (never on a gRPC callback
+// thread), a page ahead of the writes at most, so a replay of any length takes bounded memory
+// and never counts against the live backlog's bound.
 template <typename Out>
 class LogStream final : public grpc::ServerWriteReactor<Out> {
  public:
-  // Backlog beyond which a watcher is too slow and is ended (it can resume from a sequence).
+  // Backlog of live events beyond which a watcher is too slow and is ended (it can resume from
+  // a sequence).
   static constexpr size_t kMaxBacklog = 10000;
+  // Events read from the store at once during a replay.
+  static constexpr int kReplayPage = 1000;
 
   struct Options {
     std::function<bool(const hosting::v1::Event&)> match;
@@ -46,46 +54,20 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
   // arrive during the replay wait in `early_` and join behind it (duplicates dropped by
   // sequence). The store is read with no lock held that a publisher could wait on.
   LogStream(EventLog& log, Store& store, HostdMetrics& metrics, Options options)
-      : log_(log), metrics_(metrics), options_(std::move(options)) {
+      : log_(log), store_(store), metrics_(metrics), options_(std::move(options)) {
     metrics_.WatcherOpened();
     const bool replay = options_.replay_after >= 0;
     {
       absl::MutexLock lock(&mu_);
       replaying_ = replay;
+      replay_after_ = options_.replay_after;
     }
     subscription_ = log_.Subscribe([this](const hosting::v1::Event& e) { OnLiveEvent(e); });
-    if (!replay) {
-      absl::MutexLock lock(&mu_);
-      MaybeWriteLocked();
+    if (replay) {
+      replayer_ = std::thread([this] { Replay(); });
       return;
-    }
-    std::deque<hosting::v1::Event> replayed;
-    int64_t after = options_.replay_after;
-    absl::Status status;
-    while (true) {
-      absl::StatusOr<std::vector<hosting::v1::Event>> batch = store.ListEvents(after, 1000);
-      if (!batch.ok()) {
-        status = batch.status();
-        break;
-      }
-      for (auto& e : *batch) {
-        after = e.sequence();
-        if (options_.match(e)) replayed.push_back(std::move(e));
-      }
-      if (batch->size() < 1000) break;
     }
     absl::MutexLock lock(&mu_);
-    replaying_ = false;
-    if (!status.ok()) {
-      FinishLocked(ToGrpcStatus(status));
-      return;
-    }
-    replayed_through_ = after;
-    backlog_ = std::move(replayed);
-    for (auto& e : early_) {
-      if (e.sequence() == 0 || e.sequence() > replayed_through_) backlog_.push_back(std::move(e));
-    }
-    early_.clear();
     MaybeWriteLocked();
   }
 
@@ -110,16 +92,62 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
 
   void OnDone() override {
     log_.Unsubscribe(subscription_);
+    // The replayer sees the stream finished (or its store read returns) and ends.
+    if (replayer_.joinable()) replayer_.join();
     metrics_.WatcherClosed();
     delete this;
   }
 
  private:
+  void Replay() {
+    while (true) {
+      int64_t after;
+      {
+        absl::MutexLock lock(&mu_);
+        // A page ahead of the writes at most.
+        auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return writes_.finished() || backlog_.size() < static_cast<size_t>(kReplayPage);
+        };
+        mu_.Await(absl::Condition(&room));
+        if (writes_.finished()) return;
+        after = replay_after_;
+      }
+      absl::StatusOr<std::vector<hosting::v1::Event>> batch =
+          store_.ListEvents(after, kReplayPage);
+      absl::MutexLock lock(&mu_);
+      if (writes_.finished()) return;
+      if (!batch.ok()) {
+        replaying_ = false;
+        FinishLocked(ToGrpcStatus(batch.status()));
+        return;
+      }
+      for (auto& e : *batch) {
+        replay_after_ = e.sequence();
+        if (options_.match(e)) backlog_.push_back(std::move(e));
+      }
+      if (batch->size() < static_cast<size_t>(kReplayPage)) {
+        // Caught up with the store: live events from here on.
+        replaying_ = false;
+        replayed_through_ = replay_after_;
+        for (auto& e : early_) {
+          if (e.sequence() == 0 || e.sequence() > replayed_through_) backlog_.push_back(std::move(e));
+        }
+        early_.clear();
+        MaybeWriteLocked();
+        return;
+      }
+      MaybeWriteLocked();
+    }
+  }
+
   void OnLiveEvent(const hosting::v1::Event& e) {
     absl::MutexLock lock(&mu_);
     if (writes_.finished() || options_.no_follow || ended_) return;
     if (!options_.match(e)) return;
     if (replaying_) {
+      // Stored events are read again by the replay's later pages: past the bound, the ones
+      // held here are dropped and come from the store instead.
+      if (early_.size() >= options_.max_backlog) early_.clear();
       early_.push_back(e);
       return;
     }
@@ -136,9 +164,9 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
   }
 
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!writes_.CanWrite() || ended_ || replaying_) return;
+    if (!writes_.CanWrite() || ended_) return;
     if (backlog_.empty()) {
-      if (options_.no_follow) FinishLocked(grpc::Status::OK);
+      if (options_.no_follow && !replaying_) FinishLocked(grpc::Status::OK);
       return;
     }
     const hosting::v1::Event e = std::move(backlog_.front());
@@ -153,13 +181,16 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
   }
 
   EventLog& log_;
+  Store& store_;
   HostdMetrics& metrics_;
   const Options options_;
   int64_t subscription_ = 0;
+  std::thread replayer_;
   absl::Mutex mu_;
   std::deque<hosting::v1::Event> backlog_ ABSL_GUARDED_BY(mu_);
   std::vector<hosting::v1::Event> early_ ABSL_GUARDED_BY(mu_);
   StreamWrites<Out> writes_ ABSL_GUARDED_BY(mu_);
+  int64_t replay_after_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t replayed_through_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_sent_ ABSL_GUARDED_BY(mu_) = 0;
   bool replaying_ ABSL_GUARDED_BY(mu_) = false;

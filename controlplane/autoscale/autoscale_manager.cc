@@ -269,6 +269,10 @@ void AutoscaleManager::Tick() {
     for (auto it = states_.begin(); it != states_.end();) {
       it = with_policy.contains(it->first) ? std::next(it) : states_.erase(it);
     }
+    // Counts of services that no longer autoscale end with them (their series stop).
+    for (auto it = decisions_.begin(); it != decisions_.end();) {
+      it = with_policy.contains(it->first.first) ? std::next(it) : decisions_.erase(it);
+    }
   }
 
   for (const ServiceRecord* r : due) {

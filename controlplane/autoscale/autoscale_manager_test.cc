@@ -26,7 +26,7 @@ class AutoscaleManagerTest : public ::testing::Test {
   AutoscaleManagerTest()
       : store_(SqliteStore::Open(":memory:").value()),
         events_(*store_, clock_),
-        reconciler_(*store_, docker_, events_, metrics_, ReconcilerOptions{}),
+        reconciler_(*store_, docker_, events_, metrics_, clock_, ReconcilerOptions{}),
         state_(*store_, reconciler_, events_, clock_),
         services_(*store_, state_, reconciler_, clock_),
         agents_(AgentRegistry::Options{}, events_, clock_),
@@ -148,6 +148,10 @@ TEST_F(AutoscaleManagerTest, ScalesOnTheAgentsMetricsAndRecordsTheDecision) {
   EXPECT_EQ(manager_.GetStatus("web")->history_size(), 1);
   ASSERT_TRUE(manager_.DeletePolicy("web").ok());
   EXPECT_EQ(Replicas(), 6);
+  // Its decision counts end with the policy: nothing is kept for services that do not
+  // autoscale (they once were, forever).
+  manager_.Tick();
+  EXPECT_TRUE(manager_.DecisionCounts().empty());
 }
 
 // Each built-in metric read from what the agents report, driving the size: memory against the

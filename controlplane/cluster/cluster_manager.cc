@@ -6,7 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
 #include "common/proto_time.h"
+#include "common/status_macros.h"
 #include "controlplane/spec/validation.h"
 
 namespace hosting::controlplane {
@@ -90,26 +93,61 @@ absl::StatusOr<hosting::v1::Node> ClusterManager::SetAvailability(
   if (!nodes.ok()) return nodes.status();
   absl::StatusOr<docker::NodeInfo> n = FindNode(*nodes, node);
   if (!n.ok()) return n.status();
-  constexpr int kAttempts = 5;
-  for (int attempt = 1;; ++attempt) {
-    nlohmann::json spec = n->spec;
-    spec["Availability"] = availability;
-    absl::Status st = docker_.UpdateNode(n->id, n->version, spec);
-    if (st.ok()) break;
-    if (!absl::IsAborted(st) || attempt == kAttempts) return st;
+  if (availability == "drain" && traffic_grace_ > absl::ZeroDuration() && !TrafficOff(*n) &&
+      n->availability != "drain") {
+    // Traffic first: the router (on its next tick) takes the node's tasks out of the load
+    // balancer; Swarm stops them only after the grace.
+    RETURN_IF_ERROR(UpdateNodeSpec(*n, [](nlohmann::json& spec) {
+      spec["Labels"][kTrafficOffLabel] = "true";
+    }));
+    (void)reconciler_.FreshView();
+    events_.Publish("node.traffic_off", "", 0,
+                    absl::StrCat("node ", n->hostname, " (", n->id, "): traffic taken off its "
+                                 "tasks; draining them in ", absl::FormatDuration(traffic_grace_)),
+                    {{"node", n->id}});
+    absl::SleepFor(traffic_grace_);
     absl::StatusOr<docker::NodeInfo> fresh = docker_.InspectNode(n->id);
     if (!fresh.ok()) return fresh.status();
     n = std::move(fresh);
   }
+  RETURN_IF_ERROR(UpdateNodeSpec(*n, [&](nlohmann::json& spec) {
+    spec["Availability"] = availability;
+    if (availability == "active" && spec.contains("Labels") && spec["Labels"].is_object()) {
+      spec["Labels"].erase(kTrafficOffLabel);
+    }
+  }));
   events_.Publish(absl::StrCat("node.", availability), "", 0,
                   absl::StrCat("node ", n->hostname, " (", n->id, ") set to ", availability),
                   {{"node", n->id}});
   const absl::Time read_at = absl::Now();
-  absl::StatusOr<docker::NodeInfo> updated = docker_.InspectNode(n->id);
-  if (!updated.ok()) return updated.status();
   // The node list changed: relist now, so every read after this answer sees the write.
   (void)reconciler_.FreshView();
+  absl::StatusOr<docker::NodeInfo> updated = docker_.InspectNode(n->id);
+  if (!updated.ok()) {
+    // The change is made: a failed read after it must not turn the call into a failure (the
+    // caller would retry a drain that happened). Answer with what was written.
+    LogWarning("node read after its change failed; answering with the change",
+               {{"node", n->id}, {"error", updated.status().ToString()}});
+    n->availability = availability;
+    if (availability == "active") n->labels.erase(kTrafficOffLabel);
+    return ToProto(*n, read_at);
+  }
   return ToProto(*updated, read_at);
+}
+
+absl::Status ClusterManager::UpdateNodeSpec(docker::NodeInfo& n,
+                                            const std::function<void(nlohmann::json&)>& change) {
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    nlohmann::json spec = n.spec;
+    change(spec);
+    absl::Status st = docker_.UpdateNode(n.id, n.version, spec);
+    if (st.ok()) return absl::OkStatus();
+    if (!absl::IsAborted(st) || attempt == kAttempts) return st;
+    absl::StatusOr<docker::NodeInfo> fresh = docker_.InspectNode(n.id);
+    if (!fresh.ok()) return fresh.status();
+    n = std::move(*fresh);
+  }
 }
 
 absl::StatusOr<hosting::v1::ServiceHealthStatus> ClusterManager::ServiceHealth(
@@ -129,6 +167,7 @@ absl::StatusOr<hosting::v1::ServiceHealthStatus> ClusterManager::ServiceHealth(
       r->set_healthy(a.healthy);
       r->set_unhealthy(a.unhealthy);
       r->set_starting(a.starting);
+      r->set_unknown(a.unknown);
       r->set_requests_per_second(a.rps);
       r->set_error_ratio(a.error_ratio);
       *r->mutable_latency_p50() = Seconds(a.p50);
@@ -213,7 +252,7 @@ void ClusterManager::PullImage(const hosting::v1::PullImageRequest& request,
     done(absl::UnavailableError("no agent is connected"));
     return;
   }
-  PullOnNodes(request.image(), nodes, kPullTimeout,
+  PullOnNodes(request.image(), nodes, kPullTimeout, /*if_missing=*/false,
               [done, nodes](std::map<std::string, std::string> errors) {
                 hosting::v1::PullImageResponse out;
                 for (const std::string& node : nodes) {
@@ -228,7 +267,7 @@ void ClusterManager::PullImage(const hosting::v1::PullImageRequest& request,
 }
 
 void ClusterManager::PullOnNodes(const std::string& image, std::vector<std::string> nodes,
-                                 absl::Duration timeout,
+                                 absl::Duration timeout, bool if_missing,
                                  std::function<void(std::map<std::string, std::string>)> done) {
   struct Gather {
     absl::Mutex mu;
@@ -249,6 +288,7 @@ void ClusterManager::PullOnNodes(const std::string& image, std::vector<std::stri
   for (const std::string& node : nodes) {
     hosting::v1::Command cmd;
     cmd.mutable_pull_image()->set_image(image);
+    cmd.mutable_pull_image()->set_if_missing(if_missing);
     hub_.RunCommandAsync(node, std::move(cmd), timeout,
                          [gather, node](absl::StatusOr<hosting::v1::CommandResult> r) {
                            const absl::Status s = CommandStatus(r, "pull");

@@ -33,7 +33,10 @@ class ClusterManager {
   // By ID or hostname, from the watch cache.
   absl::StatusOr<hosting::v1::Node> GetNode(const std::string& node);
   // "active", "pause" or "drain", on a fresh read of the node; retried on Swarm's version
-  // conflicts.
+  // conflicts. With a traffic grace (SetTrafficGrace), "drain" takes traffic off the node's
+  // tasks first (kTrafficOffLabel), waits the grace so the load balancer stops sending them
+  // requests and lets the open ones finish, and only then has Swarm move them; "active" lifts
+  // the label with the availability.
   absl::StatusOr<hosting::v1::Node> SetAvailability(const std::string& node,
                                                     const std::string& availability);
   // The service's status (as GetService reports it) joined with the agents' aggregates.
@@ -49,11 +52,16 @@ class ClusterManager {
   void PullImage(const hosting::v1::PullImageRequest& request,
                  Done<hosting::v1::PullImageResponse> done);
 
-  // The one way an image is pulled on the nodes (PullImage, and a release's pre-pull):
-  // `done` gets node -> error ("" for pulled) once every node has answered or timed out.
+  // The one way an image is pulled on the nodes (PullImage, and a release's pre-pull, which
+  // sets `if_missing`: a node that has the image does not pull it): `done` gets node -> error
+  // ("" for pulled or present) once every node has answered or timed out.
   void PullOnNodes(const std::string& image, std::vector<std::string> nodes,
-                   absl::Duration timeout,
+                   absl::Duration timeout, bool if_missing,
                    std::function<void(std::map<std::string, std::string>)> done);
+
+  // How long a drain waits between taking traffic off a node and moving its tasks; zero (no
+  // load balancer) drains at once.
+  void SetTrafficGrace(absl::Duration grace) { traffic_grace_ = grace; }
 
   static constexpr absl::Duration kCommandTimeout = absl::Seconds(30);
   static constexpr absl::Duration kPullTimeout = absl::Minutes(10);
@@ -63,6 +71,9 @@ class ClusterManager {
   // Finds `node` (ID or hostname) among `nodes`.
   static absl::StatusOr<docker::NodeInfo> FindNode(const std::vector<docker::NodeInfo>& nodes,
                                                    const std::string& node);
+  // Applies `change` to node `n`'s spec at its current version, re-reading it on a version
+  // conflict; `n` ends up as it was read last.
+  absl::Status UpdateNodeSpec(docker::NodeInfo& n, const std::function<void(nlohmann::json&)>& change);
 
   docker::DockerClient& docker_;
   Reconciler& reconciler_;
@@ -70,6 +81,7 @@ class ClusterManager {
   AgentHub& hub_;
   AgentRegistry& agents_;
   EventLog& events_;
+  absl::Duration traffic_grace_ = absl::ZeroDuration();
 };
 
 }  // namespace hosting::controlplane

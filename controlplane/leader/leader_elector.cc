@@ -1,5 +1,6 @@
 #include "controlplane/leader/leader_elector.h"
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -149,7 +150,12 @@ void LeaderElector::Step() {
 void LeaderElector::Start() {
   if (thread_.joinable()) return;
   thread_ = std::thread([this] {
-    while (!stop_.WaitForNotificationWithTimeout(options_.retry)) Step();
+    // A fixed cadence: a slow round does not push the next renewal further out.
+    absl::Time next = clock_.Now() + options_.retry;
+    while (!stop_.WaitForNotificationWithTimeout(std::max(absl::ZeroDuration(), next - clock_.Now()))) {
+      next = std::max(next + options_.retry, clock_.Now());
+      Step();
+    }
   });
 }
 

@@ -22,9 +22,14 @@ struct LeaderOptions {
   // Where clients reach this hostd (host:port), shown to them by standbys.
   std::string address;
   // How long a lease lasts without renewal: the longest a dead leader holds up its standby.
-  absl::Duration lease = absl::Seconds(3);
-  // How often the leader renews and a standby tries to take over.
-  absl::Duration retry = absl::Milliseconds(500);
+  // With `retry` it bounds a failover (kill -> a standby takes writes: at most lease + retry,
+  // under a second), and it must outlast a leader's pause plus a slow renewal: 750 ms less
+  // one renewal period leaves 600 ms for both (a 300 ms stop of the leader and a slowed
+  // database are measured not to fail over: docs/performance.md).
+  absl::Duration lease = absl::Milliseconds(750);
+  // How often the leader renews and a standby tries to take over (rounds start on this
+  // cadence whatever a round takes).
+  absl::Duration retry = absl::Milliseconds(150);
 };
 
 // One hostd's part in electing the control plane's leader through the store's lease (as

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
@@ -30,10 +31,11 @@ std::string LabelOr(const docker::ServiceInfo& s, const char* key) {
 }  // namespace
 
 Reconciler::Reconciler(Store& store, docker::DockerClient& docker, EventLog& events,
-                       HostdMetrics& metrics, ReconcilerOptions options)
-    : store_(store), docker_(docker), events_(events), metrics_(metrics),
+                       HostdMetrics& metrics, Clock& clock, ReconcilerOptions options)
+    : store_(store), docker_(docker), events_(events), metrics_(metrics), clock_(clock),
       options_(std::move(options)),
-      cache_(docker, Clock::Real(), SwarmCache::Options{options_.controller_id}) {}
+      queue_(clock),
+      cache_(docker, clock, SwarmCache::Options{options_.controller_id}) {}
 
 void Reconciler::Acted(const std::string& action) {
   metrics_.CountAction(action);
@@ -76,7 +78,7 @@ void Reconciler::SetState(const std::string& service, ServicePhase phase, std::s
   SyncState& st = state_[service];
   st.phase = phase;
   st.message = std::move(message);
-  st.last = absl::Now();
+  st.last = clock_.Now();
 }
 
 absl::Status Reconciler::EnsureNetwork() {
@@ -172,7 +174,9 @@ absl::StatusOr<int64_t> Reconciler::EnsureRevision(const std::string& name,
 
 absl::StatusOr<std::optional<absl::Duration>> Reconciler::Sync(const std::string& name) {
   absl::StatusOr<ServiceRecord> record = store_.GetService(name);
-  if (!record.ok() && !absl::IsNotFound(record.status())) return record.status();
+  if (!record.ok() && !absl::IsNotFound(record.status())) {
+    return WithFaultSource(record.status(), FaultSource::kStore);
+  }
   ASSIGN_OR_RETURN(std::vector<docker::ServiceInfo> swarm, docker_.ListServices(OwnedBy(name)));
 
   if (!record.ok()) {
@@ -433,6 +437,50 @@ void Reconciler::SetDockerReachable(bool reachable, const std::string& detail) {
   }
 }
 
+void Reconciler::SetStoreReachable(bool reachable, const std::string& detail) {
+  const bool was = store_reachable_.exchange(reachable);
+  metrics_.SetStoreReachable(reachable);
+  if (was == reachable) return;
+  if (reachable) {
+    LogInfo("store reachable again", {{"detail", detail}});
+    events_.Publish("store.reachable", "", 0, absl::StrCat("the store answers again: ", detail));
+  } else {
+    LogWarning("store unreachable", {{"error", detail}});
+    events_.Publish("store.unreachable", "", 0,
+                    absl::StrCat("the store does not answer: ", detail,
+                                 "; Swarm keeps running what it runs, syncs are retried"));
+  }
+}
+
+void Reconciler::SyncFailed(const std::string& service, const absl::Status& status) {
+  const FaultSource source = FaultSourceOf(status);
+  const bool unreachable = IsUnreachable(status);
+  std::string message(status.message());
+  if (unreachable && source == FaultSource::kStore) {
+    message = absl::StrCat("the store is unreachable: ", message);
+  } else if (unreachable && source == FaultSource::kDocker) {
+    message = absl::StrCat("Docker is unreachable: ", message);
+  }
+  bool changed;
+  {
+    absl::MutexLock lock(&mu_);
+    SyncState& st = state_[service];
+    changed = st.phase != hosting::v1::SERVICE_PHASE_DEGRADED || st.message != message;
+  }
+  SetState(service, hosting::v1::SERVICE_PHASE_DEGRADED, message);
+  if (unreachable && source == FaultSource::kDocker) {
+    SetDockerReachable(false, std::string(status.message()));
+  } else if (unreachable && source == FaultSource::kStore) {
+    SetStoreReachable(false, std::string(status.message()));
+  } else if (changed) {
+    // Only transitions: a failing service retried with backoff must not flood the log. A fenced
+    // sync is the elector's business; it is named, not counted as Docker's or the store's.
+    events_.Publish("reconcile.failed", service, 0, message,
+                    {{"code", absl::StatusCodeToString(status.code())},
+                     {"source", FaultSourceName(source)}});
+  }
+}
+
 void Reconciler::WorkerLoop() {
   while (std::optional<std::string> key = queue_.Get()) {
     if (options_.acting && !options_.acting()) {
@@ -440,28 +488,18 @@ void Reconciler::WorkerLoop() {
       queue_.Done(*key);
       continue;
     }
-    absl::Time start = absl::Now();
+    const absl::Time start = clock_.Now();
     absl::StatusOr<std::optional<absl::Duration>> result = Sync(*key);
     metrics_.ObserveReconcile(result.ok() ? "ok" : "error",
-                              absl::ToDoubleSeconds(absl::Now() - start));
+                              absl::ToDoubleSeconds(clock_.Now() - start));
     if (result.ok()) {
+      // A sync reads the store and lists Swarm: both answered.
+      SetStoreReachable(true, "a sync read the desired state");
+      if (!docker_reachable_.load()) SetDockerReachable(true, "a sync listed Swarm");
       queue_.Forget(*key);
       if (result->has_value()) queue_.AddAfter(*key, **result);
     } else {
-      std::string message = std::string(result.status().message());
-      bool changed;
-      {
-        absl::MutexLock lock(&mu_);
-        SyncState& st = state_[*key];
-        changed = st.phase != hosting::v1::SERVICE_PHASE_DEGRADED || st.message != message;
-      }
-      SetState(*key, hosting::v1::SERVICE_PHASE_DEGRADED, message);
-      if (absl::IsUnavailable(result.status())) {
-        SetDockerReachable(false, message);
-      } else if (changed) {
-        // Only transitions: a failing service retried with backoff must not flood the log.
-        events_.Publish("reconcile.failed", *key, 0, message, {{"code", absl::StatusCodeToString(result.status().code())}});
-      }
+      SyncFailed(*key, result.status());
       queue_.AddRateLimited(*key);
     }
     queue_.Done(*key);
@@ -486,6 +524,7 @@ void Reconciler::EventLoop() {
     // Lists are the truth: after (re)connecting, every service is looked at again.
     cache_.Invalidate();
     EnqueueAll();
+    // Docker's own time, not the injected clock: the engine compares it with its clock.
     if (since == 0) since = absl::ToUnixSeconds(absl::Now());
     absl::Status st = docker_.StreamEvents(
         since, {{"type", {"service"}}},
@@ -520,8 +559,14 @@ void Reconciler::EventLoop() {
 }
 
 void Reconciler::ResyncLoop() {
-  while (!stop_.WaitForNotificationWithTimeout(options_.resync_interval)) {
-    if (docker_reachable_.load() && (!options_.acting || options_.acting())) EnqueueAll();
+  // On the clock, looked at often: whatever failed before (Docker, the store), the next
+  // resync comes. A sync against an engine that is down fails fast and backs off.
+  const absl::Duration poll = std::min(options_.resync_interval, absl::Milliseconds(100));
+  absl::Time last = clock_.Now();
+  while (!stop_.WaitForNotificationWithTimeout(poll)) {
+    if (clock_.Now() - last < options_.resync_interval) continue;
+    last = clock_.Now();
+    if (!options_.acting || options_.acting()) EnqueueAll();
   }
 }
 

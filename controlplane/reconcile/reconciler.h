@@ -50,7 +50,7 @@ struct ReconcilerOptions {
 class Reconciler {
  public:
   Reconciler(Store& store, docker::DockerClient& docker, EventLog& events, HostdMetrics& metrics,
-             ReconcilerOptions options);
+             Clock& clock, ReconcilerOptions options);
   ~Reconciler();
 
   // One pass over one service. Returns when it should be looked at again (nullopt: only on the
@@ -105,6 +105,10 @@ class Reconciler {
   void EventLoop();
   void ResyncLoop();
   void SetDockerReachable(bool reachable, const std::string& detail);
+  // The store answered (or did not) a sync's read; announced on transitions only.
+  void SetStoreReachable(bool reachable, const std::string& detail);
+  // A failed sync: the service's status, and what it says about Docker and the store.
+  void SyncFailed(const std::string& service, const absl::Status& status);
   // Counts a change made to Swarm and marks the watch cache for a relist.
   void Acted(const std::string& action);
   void SetState(const std::string& service, hosting::v1::ServicePhase phase, std::string message);
@@ -118,12 +122,14 @@ class Reconciler {
   docker::DockerClient& docker_;
   EventLog& events_;
   HostdMetrics& metrics_;
+  Clock& clock_;
   const ReconcilerOptions options_;
   WorkQueue queue_;
   SwarmCache cache_;
   std::atomic<bool> cache_running_{false};
 
   std::atomic<bool> docker_reachable_{true};
+  std::atomic<bool> store_reachable_{true};
   std::atomic<bool> network_ready_{false};
   absl::Notification stop_;
   std::vector<std::thread> threads_;

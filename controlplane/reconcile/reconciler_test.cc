@@ -21,7 +21,7 @@ class ReconcilerTest : public ::testing::Test {
   ReconcilerTest()
       : store_(SqliteStore::Open(":memory:").value()),
         events_(*store_, clock_),
-        reconciler_(std::make_unique<Reconciler>(*store_, docker_, events_, metrics_,
+        reconciler_(std::make_unique<Reconciler>(*store_, docker_, events_, metrics_, clock_,
                                                  ReconcilerOptions{})),
         state_(*store_, *reconciler_, events_, clock_),
         manager_(*store_, state_, *reconciler_, clock_) {}
@@ -226,7 +226,7 @@ TEST_F(ReconcilerTest, RestartedReconcilerCreatesNoDuplicates) {
   SyncOk();
   docker_.ClearActions();
   // A new reconciler (hostd restarted) knows nothing in memory; Docker's lists are the truth.
-  Reconciler fresh(*store_, docker_, events_, metrics_, ReconcilerOptions{});
+  Reconciler fresh(*store_, docker_, events_, metrics_, clock_, ReconcilerOptions{});
   auto r = fresh.Sync("web");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(docker_.actions(), IsEmpty());

@@ -15,6 +15,15 @@
 
 namespace hosting::controlplane {
 
+// A Swarm node label hostd sets while it drains a node: the tasks there get no new traffic
+// (the router takes them out of the load balancer) before Swarm stops them. Kept in Swarm so
+// that every hostd, and a new leader, sees it.
+inline constexpr char kTrafficOffLabel[] = "hosting.traffic-off";
+inline bool TrafficOff(const docker::NodeInfo& node) {
+  auto it = node.labels.find(kTrafficOffLabel);
+  return it != node.labels.end() && it->second == "true";
+}
+
 // What Swarm runs, as last listed: the Swarm services this hostd owns with their running-task
 // counts, every task Swarm wants running, and the nodes. Immutable once published.
 struct SwarmView {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "absl/time/clock.h"
 
 namespace hosting::controlplane {
 
@@ -23,7 +22,14 @@ void WorkQueue::AddAfter(const std::string& key, absl::Duration delay) {
   }
   absl::MutexLock lock(&mu_);
   if (shutdown_) return;
-  delayed_.emplace(absl::Now() + delay, key);
+  const absl::Time at = clock_.Now() + delay;
+  if (auto it = delayed_keys_.find(key); it != delayed_keys_.end()) {
+    if (it->second->first <= at) return;
+    delayed_.erase(it->second);
+    it->second = delayed_.emplace(at, key);
+    return;
+  }
+  delayed_keys_.emplace(key, delayed_.emplace(at, key));
 }
 
 void WorkQueue::AddRateLimited(const std::string& key) {
@@ -42,10 +48,11 @@ void WorkQueue::Forget(const std::string& key) {
 }
 
 void WorkQueue::PromoteDueLocked() {
-  absl::Time now = absl::Now();
+  absl::Time now = clock_.Now();
   while (!delayed_.empty() && delayed_.begin()->first <= now) {
     std::string key = delayed_.begin()->second;
     delayed_.erase(delayed_.begin());
+    delayed_keys_.erase(key);
     if (processing_.count(key)) {
       dirty_.insert(key);
     } else if (queued_.insert(key).second) {
@@ -63,13 +70,24 @@ std::optional<std::string> WorkQueue::Get() {
     absl::Duration wait = absl::Milliseconds(500);
     if (!delayed_.empty()) {
       wait = std::max(absl::ZeroDuration(),
-                      std::min(wait, delayed_.begin()->first - absl::Now()));
+                      std::min(wait, delayed_.begin()->first - clock_.Now()));
     }
     auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return shutdown_ || !order_.empty();
     };
     mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
   }
+  return TakeLocked();
+}
+
+std::optional<std::string> WorkQueue::TryGet() {
+  absl::MutexLock lock(&mu_);
+  PromoteDueLocked();
+  if (shutdown_ || order_.empty()) return std::nullopt;
+  return TakeLocked();
+}
+
+std::string WorkQueue::TakeLocked() {
   std::string key = order_.begin()->second;
   order_.erase(order_.begin());
   queued_.erase(key);
@@ -92,7 +110,10 @@ void WorkQueue::ShutDown() {
 
 size_t WorkQueue::Depth() {
   absl::MutexLock lock(&mu_);
-  return queued_.size() + delayed_.size() + dirty_.size();
+  std::set<std::string> keys = queued_;
+  keys.insert(dirty_.begin(), dirty_.end());
+  for (const auto& [key, unused] : delayed_keys_) keys.insert(key);
+  return keys.size();
 }
 
 }  // namespace hosting::controlplane

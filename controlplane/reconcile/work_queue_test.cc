@@ -64,39 +64,68 @@ TEST(WorkQueueTest, NeverHandsOneKeyToTwoWorkers) {
   EXPECT_GE(processed.load(), 1);
 }
 
-TEST(WorkQueueTest, AddAfterDelays) {
-  WorkQueue q;
-  q.AddAfter("later", absl::Milliseconds(50));
+TEST(WorkQueueTest, AddAfterWaitsOnTheClock) {
+  FakeClock clock;
+  WorkQueue q(clock);
+  q.AddAfter("later", absl::Seconds(5));
   q.Add("now");
-  EXPECT_EQ(q.Get(), "now");
+  EXPECT_EQ(q.TryGet(), "now");
   q.Done("now");
-  absl::Time start = absl::Now();
-  EXPECT_EQ(q.Get(), "later");
-  // Compared with the requested delay, not timed against a budget.
-  EXPECT_GE(absl::Now() - start, absl::Milliseconds(30));
+  clock.Advance(absl::Milliseconds(4999));
+  EXPECT_EQ(q.TryGet(), std::nullopt);
+  clock.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(q.TryGet(), "later");
   q.Done("later");
 }
 
-TEST(WorkQueueTest, RateLimitBacksOffAndForgetResets) {
-  WorkQueue q(absl::Milliseconds(10), absl::Milliseconds(40));
-  absl::Time t0 = absl::Now();
-  q.AddRateLimited("k");  // 10 ms
-  ASSERT_EQ(q.Get(), "k");
-  q.Done("k");
-  absl::Duration first = absl::Now() - t0;
-  t0 = absl::Now();
-  q.AddRateLimited("k");  // 20 ms
-  ASSERT_EQ(q.Get(), "k");
-  q.Done("k");
-  absl::Duration second = absl::Now() - t0;
-  EXPECT_GE(second, absl::Milliseconds(20));
-  EXPECT_GE(second, first);
+// A stuck service gets a hint on every event; each used to add another self-renewing poll.
+TEST(WorkQueueTest, AddAfterKeepsOneWaitPerKeyAndTheSoonerTime) {
+  FakeClock clock;
+  WorkQueue q(clock);
+  for (int i = 0; i < 100; ++i) q.AddAfter("stuck", absl::Seconds(1));
+  EXPECT_EQ(q.Depth(), 1u);
+  q.AddAfter("stuck", absl::Seconds(5));  // later than the wait it has: ignored
+  q.AddAfter("other", absl::Seconds(5));
+  q.AddAfter("other", absl::Seconds(2));  // sooner: replaces
+  EXPECT_EQ(q.Depth(), 2u);
+  clock.Advance(absl::Seconds(1));
+  EXPECT_EQ(q.TryGet(), "stuck");
+  q.Done("stuck");
+  EXPECT_EQ(q.TryGet(), std::nullopt) << "one copy of the key, not a hundred";
+  clock.Advance(absl::Seconds(1));
+  EXPECT_EQ(q.TryGet(), "other");
+  q.Done("other");
+  clock.Advance(absl::Seconds(10));
+  EXPECT_EQ(q.TryGet(), std::nullopt);
+  EXPECT_EQ(q.Depth(), 0u);
+}
+
+TEST(WorkQueueTest, RateLimitBacksOffOnTheClockAndForgetResets) {
+  FakeClock clock;
+  WorkQueue q(clock, absl::Milliseconds(10), absl::Milliseconds(40));
+  // Due after `delay` on the clock, not a moment before.
+  auto due_after = [&](absl::Duration delay) {
+    q.AddRateLimited("k");
+    clock.Advance(delay - absl::Milliseconds(1));
+    if (q.TryGet().has_value()) return false;
+    clock.Advance(absl::Milliseconds(1));
+    std::optional<std::string> key = q.TryGet();
+    if (key) q.Done(*key);
+    return key == "k";
+  };
+  EXPECT_TRUE(due_after(absl::Milliseconds(10)));
+  EXPECT_TRUE(due_after(absl::Milliseconds(20)));
+  EXPECT_TRUE(due_after(absl::Milliseconds(40)));
+  EXPECT_TRUE(due_after(absl::Milliseconds(40))) << "capped at the maximum";
   q.Forget("k");
-  t0 = absl::Now();
-  q.AddRateLimited("k");  // back to 10 ms
-  ASSERT_EQ(q.Get(), "k");
-  q.Done("k");
-  EXPECT_GE(absl::Now() - t0, absl::Milliseconds(10));
+  EXPECT_TRUE(due_after(absl::Milliseconds(10)));
+}
+
+TEST(WorkQueueTest, GetWakesForADelayedKey) {
+  WorkQueue q;
+  q.AddAfter("later", absl::Milliseconds(20));
+  EXPECT_EQ(q.Get(), "later");
+  q.Done("later");
 }
 
 TEST(WorkQueueTest, ShutDownWakesWaiters) {

@@ -34,6 +34,8 @@ struct ReleaseManager::Cluster {
   std::map<std::string, std::pair<std::string, int64_t>> services;
   // Hosted service -> tasks Swarm wants running, with their revision.
   std::map<std::string, std::vector<std::pair<int64_t, docker::TaskInfo>>> tasks;
+  // Nodes whose tasks get no traffic: being drained (kTrafficOffLabel) or drained.
+  std::set<std::string> traffic_off;
 };
 
 ReleaseManager::ReleaseManager(Store& store, DesiredState& state, AgentRegistry& agents,
@@ -52,8 +54,11 @@ void ReleaseManager::SetImagePuller(ImagePuller puller) {
 }
 
 void ReleaseManager::SetMetricsQuery(MetricsQuery* query) {
+  // Made outside the lock: its destructor (of a previous source) waits for a query in flight.
+  std::unique_ptr<AsyncMetricsQuery> async =
+      query == nullptr ? nullptr : std::make_unique<AsyncMetricsQuery>(*query, clock_);
   absl::MutexLock lock(&mu_);
-  query_ = query;
+  query_.swap(async);
 }
 
 std::map<std::string, absl::StatusOr<double>> ReleaseManager::QueryChecks(const ReleaseRecord& r) {
@@ -65,19 +70,17 @@ std::map<std::string, absl::StatusOr<double>> ReleaseManager::QueryChecks(const 
   }
   for (const auto& c : r.policy().canary().background_analysis().promql()) checks.push_back(&c);
   for (const auto& c : r.policy().blue_green().pre_switch_analysis().promql()) checks.push_back(&c);
-  MetricsQuery* query = nullptr;
-  {
-    absl::MutexLock lock(&mu_);
-    query = query_;
-  }
+  // Never waits on Prometheus: the answers are the newest the background queries brought (a
+  // check without one yet has no data, which the analysis reads as inconclusive).
+  absl::MutexLock lock(&mu_);
   for (const auto* c : checks) {
     if (out.contains(c->query())) continue;
     out.insert_or_assign(
         c->query(),
-        query == nullptr
+        query_ == nullptr
             ? absl::StatusOr<double>(absl::FailedPreconditionError(
                   "no PromQL source: start hostd with --prometheus"))
-            : query->Instant(
+            : query_->Latest(
                   SubstituteQuery(c->query(), r.release().service(), r.release().to_revision())));
   }
   return out;
@@ -330,7 +333,7 @@ bool ReleaseManager::PrePull(ReleaseRecord& r, const ServiceRecord& s) {
       }
       Publish(r, {{"pre_pulled",
                    parts.empty()
-                       ? absl::StrCat("pulled ", image, " on the nodes")
+                       ? absl::StrCat(image, " is on every node (pulled where it was missing)")
                        : absl::StrCat("pre-pull of ", image, " failed on ", parts.size(),
                                       " node(s) (", absl::StrJoin(parts, "; "),
                                       "); Swarm uses a local copy or pulls it itself"),
@@ -358,7 +361,11 @@ void ReleaseManager::AdvanceOne(ReleaseRecord r, const Cluster& cluster) {
     if (store_.UpdateRelease(r, nullptr, 0).ok()) Publish(r, notes);
     return;
   }
-  if (!record.ok()) return;
+  if (!record.ok()) {
+    TickProblem(r.release().id(), absl::StrCat("reading service ", service), record.status());
+    return;
+  }
+  TickProblem(r.release().id(), "", absl::OkStatus());
   ServiceRecord s = *record;
   if (!PrePull(r, s)) return;
 
@@ -443,7 +450,13 @@ std::vector<RouteTarget> ReleaseManager::Targets(const ServiceRecord& s, const C
   if (tasks == cluster.tasks.end()) return {};
   std::map<std::string, hosting::v1::TaskReport> reports;
   for (auto& t : agents_.Tasks(name)) reports[t.task_id()] = t;
-  return RouteTargets(s.spec, tasks->second, reports, [this](const std::string& node) {
+  // Tasks on a node being drained leave the balancer (drained, then deleted once idle) before
+  // Swarm stops them.
+  std::vector<std::pair<int64_t, docker::TaskInfo>> routable;
+  for (const auto& rt : tasks->second) {
+    if (!cluster.traffic_off.contains(rt.second.node_id)) routable.push_back(rt);
+  }
+  return RouteTargets(s.spec, routable, reports, [this](const std::string& node) {
     return agents_.Agent(node).state == hosting::v1::AGENT_STATE_CONNECTED;
   });
 }
@@ -453,10 +466,17 @@ void ReleaseManager::Tick() {
   // wait behind the Docker, HAProxy or Prometheus calls made here.
   absl::MutexLock lock(&tick_mu_);
   absl::StatusOr<std::vector<ServiceRecord>> services = store_.ListServices();
-  if (!services.ok()) return;
+  if (!services.ok()) {
+    // HAProxy keeps what it has (and its own checks): nothing is routed from a failed read.
+    TickProblem("tick", "listing services", services.status());
+    return;
+  }
   ExpireWarmRevisions(*services);
   absl::StatusOr<std::vector<ReleaseRecord>> active = store_.ListActiveReleases();
-  if (!active.ok()) return;
+  if (!active.ok()) {
+    TickProblem("tick", "listing active releases", active.status());
+    return;
+  }
   // Without a release to advance, Docker is read only to keep HAProxy in line with the tasks,
   // and less often.
   const absl::Time now = clock_.Now();
@@ -470,23 +490,57 @@ void ReleaseManager::Tick() {
   // reader); keeping HAProxy in line while no release runs reads the cache's view.
   absl::StatusOr<std::shared_ptr<const SwarmView>> view =
       active->empty() ? reconciler_.View() : reconciler_.FreshView();
-  if (!view.ok()) return;
+  if (!view.ok()) {
+    TickProblem("tick", "listing Swarm", view.status());
+    return;
+  }
+  TickProblem("tick", "", absl::OkStatus());
   Cluster cluster;
   for (const auto& s : (*view)->services) {
     std::optional<RevisionName> rn = ParseRevisionServiceName(s.name);
     if (rn) cluster.services[s.id] = {rn->service, rn->revision};
+  }
+  for (const auto& n : (*view)->nodes) {
+    if (TrafficOff(n) || n.availability == "drain") cluster.traffic_off.insert(n.id);
   }
   for (const auto& t : (*view)->tasks) {
     auto it = cluster.services.find(t.service_id);
     if (it == cluster.services.end()) continue;
     cluster.tasks[it->second.first].emplace_back(it->second.second, t);
   }
-  // Traffic first: the releases below read what HAProxy shows now.
+  // Traffic first: the releases below read what HAProxy shows now. Only services that exist
+  // are remembered.
+  std::map<std::string, RouteStatus> routes;
+  std::set<std::string> names;
   for (const auto& s : *services) {
     const std::string& name = s.spec.name();
-    routes_[name] = router_.Sync(name, s.rollout, Targets(s, cluster));
+    names.insert(name);
+    routes[name] = router_.Sync(name, s.rollout, Targets(s, cluster));
+  }
+  routes_.swap(routes);
+  router_.Retain(names);
+  std::set<std::string> running = {"tick"};
+  for (const auto& r : *active) running.insert(r.release().id());
+  for (auto it = tick_problems_.begin(); it != tick_problems_.end();) {
+    it = running.contains(it->first) ? std::next(it) : tick_problems_.erase(it);
   }
   for (auto& r : *active) AdvanceOne(std::move(r), cluster);
+}
+
+void ReleaseManager::TickProblem(const std::string& key, absl::string_view what,
+                                 const absl::Status& status) {
+  std::string problem = status.ok() ? "" : absl::StrCat(what, ": ", status.ToString());
+  auto it = tick_problems_.find(key);
+  const std::string last = it == tick_problems_.end() ? "" : it->second;
+  if (problem == last) return;
+  if (status.ok()) {
+    LogInfo("release tick works again", {{"part", key}, {"was", last}});
+    tick_problems_.erase(key);
+    return;
+  }
+  LogWarning("release tick skipped a part (retried every tick; logged once)",
+             {{"part", key}, {"error", problem}});
+  tick_problems_[key] = std::move(problem);
 }
 
 void ReleaseManager::Loop() {

@@ -16,6 +16,7 @@
 #include "common/docker_client.h"
 #include "controlplane/agents/agent_registry.h"
 #include "controlplane/store/event_log.h"
+#include "controlplane/query/async_query.h"
 #include "controlplane/query/promql.h"
 #include "controlplane/reconcile/reconciler.h"
 #include "controlplane/release/release_machine.h"
@@ -95,13 +96,17 @@ class ReleaseManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
   bool PrePull(hosting::internal::ReleaseRecord& r, const ServiceRecord& s)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
-  // The release's PromQL checks, queried for its new revision.
+  // The release's PromQL checks for its new revision: the newest answers, never waited for.
   std::map<std::string, absl::StatusOr<double>> QueryChecks(
       const hosting::internal::ReleaseRecord& r);
   // The service's tasks as HAProxy servers: address, traffic port, and readiness (agent probe,
   // or running when no agent watches the node).
   std::vector<RouteTarget> Targets(const ServiceRecord& s, const Cluster& cluster);
   void ExpireWarmRevisions(const std::vector<ServiceRecord>& services)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
+  // Logs why a tick (key "tick") or one release's step (key: its ID) did nothing, once per
+  // distinct problem (ticks run four times a second); OK clears it.
+  void TickProblem(const std::string& key, absl::string_view what, const absl::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
   void Loop();
 
@@ -117,7 +122,8 @@ class ReleaseManager {
 
   absl::Mutex mu_;  // the sources set after construction
   ImagePuller puller_ ABSL_GUARDED_BY(mu_);
-  MetricsQuery* query_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The PromQL source, queried off the tick's thread.
+  std::unique_ptr<AsyncMetricsQuery> query_ ABSL_GUARDED_BY(mu_);
   // One tick at a time (the loop's, or a test's). Release records are written by compare-
   // and-swap, so the API's calls take no lock a tick holds.
   absl::Mutex tick_mu_;
@@ -125,6 +131,7 @@ class ReleaseManager {
   std::map<std::string, std::shared_ptr<absl::Notification>> pulls_ ABSL_GUARDED_BY(tick_mu_);
   std::map<std::string, RouteStatus> routes_ ABSL_GUARDED_BY(tick_mu_);
   absl::Time last_full_tick_ ABSL_GUARDED_BY(tick_mu_) = absl::InfinitePast();
+  std::map<std::string, std::string> tick_problems_ ABSL_GUARDED_BY(tick_mu_);
   std::vector<std::thread> threads_;
   absl::Notification stop_;
   bool started_ = false;

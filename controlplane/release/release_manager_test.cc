@@ -161,6 +161,43 @@ TEST_F(ReleaseManagerTest, OperatorCallsDoNotWaitBehindASlowTick) {
   EXPECT_EQ(State(r->id()), hosting::v1::RELEASE_STATE_PAUSED);
 }
 
+// Prometheus that answers in 10 s: the tick (which also keeps HAProxy in line for every
+// service) must not wait for it.
+TEST_F(ReleaseManagerTest, ASlowPromqlSourceNeverHoldsUpTheTick) {
+  class SlowQuery final : public MetricsQuery {
+   public:
+    absl::StatusOr<double> Instant(const std::string&) override {
+      release.WaitForNotificationWithTimeout(absl::Seconds(10));
+      return 0.0;
+    }
+    absl::Notification release;
+  } slow;
+  releases_.SetMetricsQuery(&slow);
+  ASSERT_TRUE(cp_.Apply("web", "img:1", 2).ok());
+  (void)cp_.reconciler.Sync("web");
+  hosting::v1::StartReleaseRequest req = Start("img:2");
+  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  auto* canary = req.mutable_policy()->mutable_canary();
+  canary->add_steps()->set_set_weight(50);
+  auto* check = canary->mutable_background_analysis()->add_promql();
+  check->set_name("errors");
+  check->set_query("sum(rate(errors{revision=\"{{revision}}\"}[1m]))");
+  check->set_max_value(1);
+  absl::StatusOr<hosting::v1::Release> r = releases_.Start(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::Notification ticked;
+  std::thread tick([&] {
+    releases_.Tick();
+    releases_.Tick();
+    ticked.Notify();
+  });
+  const bool quick = ticked.WaitForNotificationWithTimeout(absl::Seconds(5));
+  slow.release.Notify();
+  tick.join();
+  EXPECT_TRUE(quick) << "the tick waited for the PromQL source";
+  releases_.SetMetricsQuery(nullptr);
+}
+
 TEST_F(ReleaseManagerTest, TheNewImageIsPrePulledBeforeTheFirstBatch) {
   ASSERT_TRUE(cp_.Apply("web", "img:1", 2).ok());
   (void)cp_.reconciler.Sync("web");

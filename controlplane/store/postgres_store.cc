@@ -114,7 +114,12 @@ std::string PostgresStore::Redacted(absl::string_view conninfo) {
 PostgresStore::PostgresStore(const std::string& conninfo, int64_t max_events)
     : conn_(conninfo, absl::StrCat("store ", Redacted(conninfo)), nullptr,
             absl::Milliseconds(200)),
-      max_events_(max_events) {}
+      lease_conn_(conninfo, absl::StrCat("store ", Redacted(conninfo), " (lease)"), nullptr,
+                  absl::Milliseconds(100)),
+      max_events_(max_events) {
+  absl::MutexLock lock(&mu_);
+  conn_.set_timeout(kStatementTimeout);
+}
 
 absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& conninfo,
                                                                    int64_t max_events) {
@@ -145,9 +150,16 @@ absl::StatusOr<PgResult> PostgresStore::Exec(const char* sql, const std::vector<
 absl::Status PostgresStore::InTransaction(absl::string_view name,
                                           const std::function<absl::Status()>& body,
                                           bool fenced) {
+  std::string fence_holder;
+  int64_t fence_epoch;
+  {
+    absl::MutexLock lock(&fence_mu_);
+    fence_holder = fence_holder_;
+    fence_epoch = fence_epoch_;
+  }
   RETURN_IF_ERROR(Exec("BEGIN").status());
   absl::Status st;
-  if (fenced && fence_epoch_ != 0) {
+  if (fenced && fence_epoch != 0) {
     // FOR SHARE: a takeover (an UPDATE of this row) waits until this write has committed or
     // rolled back, so no write of the old leader lands after the new one took over.
     absl::StatusOr<PgResult> lease = Exec(
@@ -156,7 +168,7 @@ absl::Status PostgresStore::InTransaction(absl::string_view name,
     st = lease.status();
     if (st.ok()) {
       Lease l = PQntuples(lease->get()) > 0 ? LeaseRow(lease->get()) : Lease{};
-      st = FenceHolds(l, fence_holder_, fence_epoch_);
+      st = FenceHolds(l, fence_holder, fence_epoch);
     }
   }
   if (st.ok() && !name.empty()) {
@@ -447,38 +459,45 @@ absl::StatusOr<std::string> PostgresStore::InstanceId() {
 
 absl::StatusOr<Store::Lease> PostgresStore::AcquireLease(absl::string_view holder,
                                                          absl::Duration ttl) {
-  absl::MutexLock lock(&mu_);
-  Lease lease;
+  absl::MutexLock lock(&lease_mu_);
+  // A renewal that takes half the lease is as good as lost: give up and let the elector's own
+  // deadline decide, rather than hold the caller.
+  lease_conn_.set_timeout(std::max(absl::Milliseconds(100), ttl / 2));
   const std::string h(holder);
-  RETURN_IF_ERROR(InTransaction("", [&]() -> absl::Status {
-    // Taken when free, lapsed, or already ours; a renewal of a live lease keeps the epoch.
-    RETURN_IF_ERROR(
-        Exec("INSERT INTO hosting.leader AS l (id, holder, epoch, expires_at) "
-             "VALUES (1, $1, 1, " PG_NOW_US " + $2) "
-             "ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, "
-             "epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > " PG_NOW_US
-             " THEN l.epoch ELSE l.epoch + 1 END, expires_at = EXCLUDED.expires_at "
-             "WHERE (l.holder = EXCLUDED.holder AND l.expires_at > " PG_NOW_US ") "
-             "OR l.expires_at <= " PG_NOW_US,
-             {PgParam::Text(h), PgParam::Int(absl::ToInt64Microseconds(ttl))})
-            .status());
-    ASSIGN_OR_RETURN(PgResult r, Exec(kReadLease));
-    lease = LeaseRow(r.get());
-    return absl::OkStatus();
-  }));
-  return lease;
+  // One statement, so no transaction of its own is needed: taken when free, lapsed, or
+  // already ours (a renewal of a live lease keeps the epoch); then read back.
+  absl::StatusOr<PgResult> r = lease_conn_.Exec(
+      "WITH taken AS ("
+      "INSERT INTO hosting.leader AS l (id, holder, epoch, expires_at) "
+      "VALUES (1, $1, 1, " PG_NOW_US " + $2) "
+      "ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, "
+      "epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > " PG_NOW_US
+      " THEN l.epoch ELSE l.epoch + 1 END, expires_at = EXCLUDED.expires_at "
+      "WHERE (l.holder = EXCLUDED.holder AND l.expires_at > " PG_NOW_US ") "
+      "OR l.expires_at <= " PG_NOW_US " "
+      "RETURNING " PG_NOW_US " AS now, holder, epoch, expires_at) "
+      "SELECT * FROM taken UNION ALL "
+      "SELECT " PG_NOW_US ", holder, epoch, expires_at FROM hosting.leader "
+      "WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM taken)",
+      {PgParam::Text(h), PgParam::Int(absl::ToInt64Microseconds(ttl))}, /*result_format=*/1);
+  if (!r.ok()) return r.status();
+  if (PQntuples(r->get()) != 1) {
+    return absl::InternalError("store: the lease row could be neither taken nor read");
+  }
+  return LeaseRow(r->get());
 }
 
 absl::Status PostgresStore::ReleaseLease(absl::string_view holder, int64_t epoch) {
-  absl::MutexLock lock(&mu_);
-  return Exec("UPDATE hosting.leader SET expires_at = " PG_NOW_US
-              " WHERE id = 1 AND holder = $1 AND epoch = $2",
-              {PgParam::Text(std::string(holder)), PgParam::Int(epoch)})
+  absl::MutexLock lock(&lease_mu_);
+  return lease_conn_
+      .Exec("UPDATE hosting.leader SET expires_at = " PG_NOW_US
+            " WHERE id = 1 AND holder = $1 AND epoch = $2",
+            {PgParam::Text(std::string(holder)), PgParam::Int(epoch)})
       .status();
 }
 
 void PostgresStore::SetFence(absl::string_view holder, int64_t epoch) {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&fence_mu_);
   fence_holder_ = std::string(holder);
   fence_epoch_ = epoch;
 }

@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/pg_conn.h"
 #include "controlplane/store/store.h"
 
@@ -19,7 +20,12 @@ namespace hosting::controlplane {
 // One connection, serialized by a mutex, reconnected on demand: a libpq connection string or
 // URL with several hosts and target_session_attrs=read-write follows a promoted replica. While
 // the database is unreachable every call answers UNAVAILABLE naming the store; nothing is
-// cached, because another hostd may write the same rows.
+// cached, because another hostd may write the same rows. Every statement has a bound
+// (kStatementTimeout): a database that stops answering fails calls instead of holding them.
+//
+// The leader lease has a connection of its own, bounded by half the lease: a renewal never
+// waits behind the API's queries (under load, one slow read would otherwise delay it past the
+// lease and hand leadership to a standby for nothing).
 //
 // Writes to one service are serialized by a transaction-level advisory lock on its name and
 // compare-and-swap on its generation (ABORTED when stale); event sequences come from one
@@ -28,6 +34,7 @@ namespace hosting::controlplane {
 class PostgresStore final : public Store {
  public:
   static constexpr int64_t kDefaultMaxEvents = 100000;
+  static constexpr absl::Duration kStatementTimeout = absl::Seconds(10);
 
   // `conninfo`: a libpq connection string or postgres:// URL.
   static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(
@@ -87,8 +94,13 @@ class PostgresStore final : public Store {
 
   absl::Mutex mu_;
   PgConn conn_ ABSL_GUARDED_BY(mu_);
-  std::string fence_holder_ ABSL_GUARDED_BY(mu_);
-  int64_t fence_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  // The lease's own connection (AcquireLease, ReleaseLease).
+  absl::Mutex lease_mu_;
+  PgConn lease_conn_ ABSL_GUARDED_BY(lease_mu_);
+  // Set by the elector (SetFence) without waiting for a query in flight.
+  absl::Mutex fence_mu_;
+  std::string fence_holder_ ABSL_GUARDED_BY(fence_mu_);
+  int64_t fence_epoch_ ABSL_GUARDED_BY(fence_mu_) = 0;
   const int64_t max_events_;
 };
 

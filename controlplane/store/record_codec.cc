@@ -1,6 +1,7 @@
 #include "controlplane/store/record_codec.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/fault.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace hosting::controlplane {
@@ -62,17 +63,17 @@ absl::Status FenceHolds(const Store::Lease& lease, absl::string_view holder, int
   // Holders are "host:port#nonce"; people want the address.
   auto address = [](absl::string_view h) { return h.substr(0, h.rfind('#')); };
   if (epoch <= 0) {
-    return absl::UnavailableError(absl::StrCat(
+    return WithFaultSource(absl::UnavailableError(absl::StrCat(
         "this hostd (", address(holder), ") is not the leader",
         live && !lease.holder.empty() ? absl::StrCat("; the leader is ", address(lease.holder))
                                       : std::string("; no leader holds the lease right now"),
-        ": nothing was written"));
+        ": nothing was written")), FaultSource::kFence);
   }
-  return absl::UnavailableError(absl::StrCat(
+  return WithFaultSource(absl::UnavailableError(absl::StrCat(
       "fenced: this hostd (", address(holder), ") led at epoch ", epoch, " but the lease is now ",
       lease.holder.empty() ? "free" : absl::StrCat("held by ", address(lease.holder)),
       " at epoch ", lease.epoch, live ? "" : " (lapsed)",
-      "; nothing was written"));
+      "; nothing was written")), FaultSource::kFence);
 }
 
 }  // namespace hosting::controlplane

@@ -34,6 +34,12 @@ HostdMetrics::HostdMetrics()
                            .Help("1 while the Docker engine answers, else 0.")
                            .Register(*registry_)
                            .Add({});
+  store_reachable_ = &prometheus::BuildGauge()
+                          .Name("hostd_store_reachable")
+                          .Help("1 while the desired-state store answers the reconciler, else 0.")
+                          .Register(*registry_)
+                          .Add({});
+  store_reachable_->Set(1);
   services_ = &prometheus::BuildGauge()
                    .Name("hostd_services")
                    .Help("Hosted services in the desired state.")

@@ -24,6 +24,7 @@ class HostdMetrics {
   void CountAction(const std::string& action);
   void SetQueueDepth(double depth) { queue_depth_->Set(depth); }
   void SetDockerReachable(bool reachable) { docker_reachable_->Set(reachable ? 1 : 0); }
+  void SetStoreReachable(bool reachable) { store_reachable_->Set(reachable ? 1 : 0); }
   void SetServices(double n) { services_->Set(n); }
   void CountGrpc(const std::string& method, const std::string& code);
   // Every open event stream, whatever it follows (WatchEvents, WatchRelease).
@@ -45,6 +46,7 @@ class HostdMetrics {
   prometheus::Family<prometheus::Counter>& grpc_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* docker_reachable_;
+  prometheus::Gauge* store_reachable_;
   prometheus::Gauge* services_;
   prometheus::Gauge* watchers_;
   prometheus::Gauge* leader_;

@@ -8,7 +8,7 @@ FakeControlPlane::FakeControlPlane(Clock& clock)
     : clock(clock),
       store(SqliteStore::Open(":memory:").value()),
       events(store, clock),
-      reconciler(store, docker, events, metrics, ReconcilerOptions{}),
+      reconciler(store, docker, events, metrics, clock, ReconcilerOptions{}),
       state(store, reconciler, events, clock),
       services(store, state, reconciler, clock) {}
 

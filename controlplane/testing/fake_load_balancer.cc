@@ -17,6 +17,14 @@ void FakeLoadBalancer::SetSessions(const std::string& backend, const std::string
   backends_[backend][name].sessions = sessions;
 }
 
+void FakeLoadBalancer::SetCheck(const std::string& backend, const std::string& name,
+                                std::string status, bool up) {
+  absl::MutexLock lock(&mu_);
+  LbServer& s = backends_[backend][name];
+  s.check_status = std::move(status);
+  s.up = up;
+}
+
 void FakeLoadBalancer::SetUnavailable(bool v) {
   absl::MutexLock lock(&mu_);
   unavailable_ = v;

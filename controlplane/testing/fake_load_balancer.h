@@ -16,6 +16,9 @@ class FakeLoadBalancer final : public LoadBalancer {
  public:
   void AddBackend(const std::string& backend);
   void SetSessions(const std::string& backend, const std::string& name, int sessions);
+  // What the balancer's own check says of a server ("L4OK", "L7OK", "L4CON", ...), and
+  // whether it holds the server down.
+  void SetCheck(const std::string& backend, const std::string& name, std::string status, bool up);
   void SetUnavailable(bool v);
   // The lowest total weight of ready servers any backend had after a change (from the moment
   // it had one): 0 means some request could have found no server.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -117,6 +118,8 @@ std::vector<LbServer> HaproxyLoadBalancer::ParseServersState(const std::string& 
     s.name = std::string(f[3]);
     s.address = std::string(f[4]);
     int admin = 0;
+    int operational = 2;
+    (void)absl::SimpleAtoi(f[5], &operational);
     (void)absl::SimpleAtoi(f[6], &admin);
     (void)absl::SimpleAtoi(f[7], &s.weight);
     (void)absl::SimpleAtoi(f[18], &s.port);
@@ -126,13 +129,16 @@ std::vector<LbServer> HaproxyLoadBalancer::ParseServersState(const std::string& 
     s.state = (admin & 0x67) ? LbServer::State::kMaint
               : (admin & 0x18) ? LbServer::State::kDrain
                                : LbServer::State::kReady;
+    // srv_op_state (haproxy/server-t.h): 0 stopped, 1 starting, 2 running, 3 stopping. A
+    // server without a check is always running unless in maintenance.
+    s.up = operational != 0;
     out.push_back(std::move(s));
   }
   return out;
 }
 
-void HaproxyLoadBalancer::AddSessions(const std::string& backend, absl::string_view stat_csv,
-                                      std::vector<LbServer>& servers) {
+void HaproxyLoadBalancer::AddStats(const std::string& backend, absl::string_view stat_csv,
+                                   std::vector<LbServer>& servers) {
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < servers.size(); ++i) index[servers[i].name] = i;
   for (absl::string_view line : absl::StrSplit(stat_csv, '\n')) {
@@ -141,6 +147,12 @@ void HaproxyLoadBalancer::AddSessions(const std::string& backend, absl::string_v
     auto it = index.find(std::string(f[1]));
     if (it == index.end()) continue;
     (void)absl::SimpleAtoi(f[4], &servers[it->second].sessions);
+    // Field 36 is check_status ("show stat" CSV layout, HAProxy 2.x); "INI" before the first.
+    if (f.size() > 36) {
+      LbServer& s = servers[it->second];
+      s.check_status = std::string(f[36]);
+      s.check.enabled = !s.check_status.empty();
+    }
   }
 }
 
@@ -153,7 +165,7 @@ absl::StatusOr<std::vector<LbServer>> HaproxyLoadBalancer::Servers(const std::st
   std::vector<LbServer> out = ParseServersState(backend, *state);
   absl::StatusOr<std::string> stat = Execute(absl::StrCat("show stat ", backend, " 4 -1"));
   if (!stat.ok()) return stat.status();
-  AddSessions(backend, *stat, out);
+  AddStats(backend, *stat, out);
   return out;
 }
 
@@ -180,10 +192,31 @@ absl::Status Check(const absl::StatusOr<std::string>& answer, absl::string_view 
 }
 }  // namespace
 
-absl::Status HaproxyLoadBalancer::AddServer(const std::string& backend, const LbServer& s) {
+std::string HaproxyLoadBalancer::AddServerCommand(const std::string& backend,
+                                                  const LbServer& s) {
   std::string add = absl::StrCat("add server ", backend, "/", s.name, " ", s.address, ":", s.port,
                                  " weight ", s.weight);
+  if (s.check.enabled) {
+    // The backend's "option httpchk" (if any) makes it an HTTP check; without one it is a TCP
+    // connect. Passive observation marks a server down after failed connections between
+    // checks (the requests themselves are retried on another server).
+    absl::StrAppend(&add, " check inter ",
+                    std::max<int64_t>(100, absl::ToInt64Milliseconds(s.check.interval)), "ms",
+                    " fall ", std::max(1, s.check.fall), " rise ", std::max(1, s.check.rise),
+                    " observe layer4 error-limit 2 on-error mark-down");
+    if (s.check.port > 0 && s.check.port != s.port) absl::StrAppend(&add, " port ", s.check.port);
+  }
+  return add;
+}
+
+absl::Status HaproxyLoadBalancer::AddServer(const std::string& backend, const LbServer& s) {
+  std::string add = AddServerCommand(backend, s);
   if (absl::Status st = Check(Execute(add), add); !st.ok()) return st;
+  if (s.check.enabled) {
+    // Checks of a dynamic server start disabled.
+    std::string health = absl::StrCat("enable health ", backend, "/", s.name);
+    if (absl::Status st = Check(Execute(health), health); !st.ok()) return st;
+  }
   std::string enable = absl::StrCat("enable server ", backend, "/", s.name);
   return Check(Execute(enable), enable);
 }

@@ -9,8 +9,21 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace hosting::controlplane {
+
+// The balancer's own check of a server: it keeps working when the control plane does not, so
+// a task that dies while hostd is away leaves rotation by itself (brief, decision 3).
+struct LbCheck {
+  bool enabled = false;
+  // Where the check connects; 0: the server's port.
+  int port = 0;
+  absl::Duration interval = absl::Seconds(2);
+  // Consecutive failures that take the server down, successes that bring it back.
+  int fall = 2;
+  int rise = 1;
+};
 
 // One server of a load-balancer backend (one task).
 struct LbServer {
@@ -23,6 +36,14 @@ struct LbServer {
   State state = State::kReady;
   // Sessions currently using the server.
   int sessions = 0;
+  // AddServer: the balancer's own check to give the server.
+  LbCheck check;
+  // Servers: false while the balancer's own check (or its passive observation of failed
+  // connections) holds the server down, whatever its admin state.
+  bool up = true;
+  // Servers: the last check's result as the balancer names it ("L7OK", "L4OK", "L4CON", ...;
+  // empty without a check). L4OK means a TCP check: the backend checks no HTTP path.
+  std::string check_status;
 };
 
 const char* LbStateName(LbServer::State s);
@@ -34,7 +55,8 @@ class LoadBalancer {
   virtual ~LoadBalancer() = default;
   // NOT_FOUND when the backend does not exist; UNAVAILABLE when the balancer cannot be reached.
   virtual absl::StatusOr<std::vector<LbServer>> Servers(const std::string& backend) = 0;
-  // Adds a server that takes traffic at once (state ready).
+  // Adds a server that takes traffic at once (state ready), with its own check when
+  // `server.check.enabled`.
   virtual absl::Status AddServer(const std::string& backend, const LbServer& server) = 0;
   virtual absl::Status SetWeight(const std::string& backend, const std::string& name,
                                  int weight) = 0;
@@ -63,11 +85,14 @@ class HaproxyLoadBalancer final : public LoadBalancer {
   absl::StatusOr<std::string> Execute(absl::string_view command);
 
   // The servers of `backend` in an answer to "show servers state" (name, address, port, weight,
-  // admin state), and their open sessions from "show stat" CSV.
+  // admin and operational state), and their open sessions and check results from "show stat"
+  // CSV.
   static std::vector<LbServer> ParseServersState(const std::string& backend,
                                                  absl::string_view text);
-  static void AddSessions(const std::string& backend, absl::string_view stat_csv,
-                          std::vector<LbServer>& servers);
+  static void AddStats(const std::string& backend, absl::string_view stat_csv,
+                       std::vector<LbServer>& servers);
+  // The "add server" command for `server` (with its check's keywords).
+  static std::string AddServerCommand(const std::string& backend, const LbServer& server);
 
  private:
   std::string address_;

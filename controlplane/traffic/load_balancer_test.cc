@@ -42,10 +42,58 @@ TEST(HaproxyParseTest, ServersStateGivesEachServerOfTheBackend) {
 
 TEST(HaproxyParseTest, SessionsComeFromTheStatCsv) {
   std::vector<LbServer> s = HaproxyLoadBalancer::ParseServersState("rel-rolling", kServersState);
-  HaproxyLoadBalancer::AddSessions("rel-rolling", kStat, s);
+  HaproxyLoadBalancer::AddStats("rel-rolling", kStat, s);
   EXPECT_EQ(s[0].sessions, 3);
   EXPECT_EQ(s[1].sessions, 7);
   EXPECT_EQ(s[2].sessions, 0);
+}
+
+// Captured from HAProxy 2.6.12 with servers added by AddServerCommand: "a" fails its HTTP check
+// (404), "b" refuses connections; both are down (op state 0) while their admin state is ready.
+constexpr char kCheckedState[] =
+    "1\n"
+    "3 web 1 a 127.0.0.1 0 0 1 1 300 17 2 0 6 0 0 0 - 18090 - 0 0 - - 0\n"
+    "3 web 2 b 127.0.0.1 0 0 1 1 299 8 2 0 6 0 0 0 - 18091 - 0 0 - - 0\n"
+    "3 web 4 c 127.0.0.1 2 0 1 1 16 6 3 3 6 0 0 0 - 18092 - 0 0 - - 0\n";
+constexpr char kCheckedStat[] =
+    "web,a,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,1,1,0,1,1,300,300,,1,3,1,,0,,2,0,,0,L7STS,404,2,0,0,0,"
+    "0,0,0,0,,,0,0,0,,,,,-1,File not found,,0,0,0,0,,,,Layer7 wrong status,,1,2,0,,,,\n"
+    "web,b,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,1,1,0,1,1,299,299,,1,3,2,,0,,2,0,,0,L4CON,,0,0,0,0,0,"
+    "0,0,,,,0,0,0,,,,,-1,Connection refused,,0,0,0,0,,,,Layer4 connection problem,,1,2,0,,,,\n"
+    "web,c,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,16,0,,1,3,4,,0,,2,0,,0,L4OK,,0,0,0,0,0,0,0,,,,"
+    "0,0,0,,,,,-1,,,0,0,0,0,,,,Layer4 check passed,,2,2,3,,,,\n";
+
+TEST(HaproxyParseTest, TheBalancersOwnCheckVerdictIsRead) {
+  std::vector<LbServer> s = HaproxyLoadBalancer::ParseServersState("web", kCheckedState);
+  HaproxyLoadBalancer::AddStats("web", kCheckedStat, s);
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_FALSE(s[0].up);
+  EXPECT_EQ(s[0].state, LbServer::State::kReady) << "down by check, not by hostd";
+  EXPECT_EQ(s[0].check_status, "L7STS");
+  EXPECT_FALSE(s[1].up);
+  EXPECT_EQ(s[1].check_status, "L4CON");
+  EXPECT_TRUE(s[2].up);
+  EXPECT_EQ(s[2].check_status, "L4OK");
+  EXPECT_TRUE(s[2].check.enabled);
+  // The earlier capture had no checks: every server up, no check status.
+  std::vector<LbServer> plain = HaproxyLoadBalancer::ParseServersState("rel-rolling", kServersState);
+  HaproxyLoadBalancer::AddStats("rel-rolling", kStat, plain);
+  EXPECT_TRUE(plain[1].up);
+  EXPECT_FALSE(plain[1].check.enabled);
+}
+
+TEST(HaproxyCommandTest, AServerWithACheckGetsItsKeywords) {
+  LbServer s;
+  s.name = "r3-abc";
+  s.address = "10.0.1.7";
+  s.port = 8080;
+  s.weight = 128;
+  EXPECT_EQ(HaproxyLoadBalancer::AddServerCommand("web", s),
+            "add server web/r3-abc 10.0.1.7:8080 weight 128");
+  s.check = {.enabled = true, .port = 9000, .interval = absl::Seconds(5), .fall = 2, .rise = 1};
+  EXPECT_EQ(HaproxyLoadBalancer::AddServerCommand("web", s),
+            "add server web/r3-abc 10.0.1.7:8080 weight 128 check inter 5000ms fall 2 rise 1 "
+            "observe layer4 error-limit 2 on-error mark-down port 9000");
 }
 
 TEST(HaproxyParseTest, AnotherBackendOrGarbageGivesNothing) {

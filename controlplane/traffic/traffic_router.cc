@@ -48,10 +48,10 @@ std::map<std::string, int> TrafficRouter::Weights(const hosting::internal::Rollo
   return out;
 }
 
-absl::Status TrafficRouter::SyncBackend(const std::string& service, const std::string& backend,
-                                        const std::vector<RouteTarget>& targets,
-                                        const std::map<std::string, int>& weights,
-                                        const std::set<std::string>& drain, RouteStatus* status) {
+absl::StatusOr<std::vector<LbServer>> TrafficRouter::SyncBackend(
+    const std::string& backend, const std::vector<RouteTarget>& targets,
+    const std::map<std::string, int>& weights, const std::set<std::string>& drain,
+    RouteStatus* status, bool* panic) {
   absl::StatusOr<std::vector<LbServer>> current = lb_->Servers(backend);
   if (!current.ok()) return current.status();
   std::map<std::string, const RouteTarget*> want;
@@ -60,6 +60,15 @@ absl::Status TrafficRouter::SyncBackend(const std::string& service, const std::s
   }
   std::map<std::string, LbServer> have;
   for (auto& s : *current) have[s.name] = s;
+  // Servers left as they are: tasks whose health nobody knows now, and, when no task is known
+  // ready, every running one (an empty backend would fail every request).
+  std::set<std::string> keep;
+  const bool running = std::any_of(targets.begin(), targets.end(),
+                                   [](const RouteTarget& t) { return t.running; });
+  *panic = want.empty() && running;
+  for (const auto& t : targets) {
+    if (t.unknown || (*panic && t.running)) keep.insert(ServerName(t));
+  }
 
   // Two passes: first everything that adds capacity (new servers, higher weights, back to
   // ready), then what takes it away, so that a switch never leaves a moment with no server.
@@ -76,6 +85,7 @@ absl::Status TrafficRouter::SyncBackend(const std::string& service, const std::s
         s.address = t->address;
         s.port = t->port;
         s.weight = weight;
+        s.check = t->check;
         absl::Status st = lb_->AddServer(backend, s);
         if (absl::IsAlreadyExists(st)) {
           // Still there in maintenance from an earlier life: bring it back.
@@ -98,11 +108,16 @@ absl::Status TrafficRouter::SyncBackend(const std::string& service, const std::s
       }
     }
   }
-  std::vector<std::string> deleted;
+  std::map<std::string, const RouteTarget*> by_name;
+  for (const auto& t : targets) by_name[ServerName(t)] = &t;
   for (const auto& [name, s] : have) {
-    auto it = want.find(name);
-    if (status != nullptr && it != want.end()) status->sessions[it->second->task_id] = s.sessions;
-    if (it != want.end()) continue;
+    auto target = by_name.find(name);
+    if (status != nullptr && target != by_name.end()) {
+      status->sessions[target->second->task_id] = s.sessions;
+    }
+    if (want.contains(name) || (keep.contains(name) && s.state != LbServer::State::kMaint)) {
+      continue;
+    }
     // Gone or unready (last: capacity goes after it was added): no new requests, then
     // deleted once idle.
     if (s.state != LbServer::State::kMaint) {
@@ -114,10 +129,27 @@ absl::Status TrafficRouter::SyncBackend(const std::string& service, const std::s
       absl::Status st = lb_->DeleteServer(backend, name);
       if (!st.ok() && !absl::IsFailedPrecondition(st) && !absl::IsNotFound(st)) return st;
     }
-    deleted.push_back(name);
   }
-  (void)service;
-  return absl::OkStatus();
+  return current;
+}
+
+void TrafficRouter::Report(const std::string& service, const std::string& kind,
+                           const std::string& problem, const std::string& event_type,
+                           const std::string& message) {
+  {
+    absl::MutexLock lock(&mu_);
+    std::string& last = reported_[{service, kind}];
+    if (last == problem) return;
+    last = problem;
+  }
+  events_.Publish(event_type, service, 0, message);
+}
+
+void TrafficRouter::Retain(const std::set<std::string>& services) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = reported_.begin(); it != reported_.end();) {
+    it = services.contains(it->first.first) ? std::next(it) : reported_.erase(it);
+  }
 }
 
 RouteStatus TrafficRouter::Sync(const std::string& service,
@@ -130,8 +162,10 @@ RouteStatus TrafficRouter::Sync(const std::string& service,
   }
   const std::map<std::string, int> weights = Weights(rollout, targets);
   const std::set<std::string> drain(rollout.drain_tasks().begin(), rollout.drain_tasks().end());
-  absl::Status st = SyncBackend(service, service, targets, weights, drain, &status);
-  if (st.ok()) {
+  bool panic = false;
+  absl::StatusOr<std::vector<LbServer>> servers =
+      SyncBackend(service, targets, weights, drain, &status, &panic);
+  if (servers.ok()) {
     status.routed = true;
     double total = 0;
     std::map<int64_t, double> per_rev;
@@ -143,7 +177,7 @@ RouteStatus TrafficRouter::Sync(const std::string& service,
     }
     for (const auto& [rev, w] : per_rev) status.shares[rev] = total > 0 ? 100 * w / total : 0;
   } else {
-    status.detail = std::string(st.message());
+    status.detail = std::string(servers.status().message());
   }
   // The preview backend (blue-green) is optional.
   std::vector<RouteTarget> preview;
@@ -153,31 +187,43 @@ RouteStatus TrafficRouter::Sync(const std::string& service,
     }
   }
   hosting::internal::Rollout equal;
-  absl::Status pst = SyncBackend(service, service + "-preview", preview, Weights(equal, preview),
-                                 {}, nullptr);
-  if (!pst.ok() && !absl::IsNotFound(pst)) {
-    LogWarning("preview backend sync failed", {{"service", service}, {"error", pst.ToString()}});
+  bool preview_panic = false;
+  absl::StatusOr<std::vector<LbServer>> pst = SyncBackend(
+      service + "-preview", preview, Weights(equal, preview), {}, nullptr, &preview_panic);
+  if (!pst.ok() && !absl::IsNotFound(pst.status())) {
+    LogWarning("preview backend sync failed",
+               {{"service", service}, {"error", pst.status().ToString()}});
   }
 
-  const std::string problem = st.ok() ? "" : status.detail;
-  bool publish = false;
-  {
-    absl::MutexLock lock(&mu_);
-    std::string& last = reported_[service];
-    publish = last != problem;
-    last = problem;
+  const std::string problem = servers.ok() ? "" : status.detail;
+  Report(service, "routed", problem, servers.ok() ? "traffic.routed" : "traffic.unrouted",
+         servers.ok()
+             ? absl::StrCat("HAProxy backend '", service, "' programmed with the service's ",
+                            "ready tasks")
+             : absl::StrCat("HAProxy backend '", service, "' not programmed: ", problem,
+                            "; release weights fall back to replica counts"));
+  if (!servers.ok()) return status;
+  int running = 0;
+  for (const auto& t : targets) running += t.running ? 1 : 0;
+  Report(service, "panic", panic ? "panic" : "", panic ? "traffic.panic" : "traffic.unpanicked",
+         panic ? absl::StrCat("no task of '", service, "' reads ready while ", running,
+                              " run: their servers stay in HAProxy and its own checks choose")
+               : absl::StrCat("tasks of '", service, "' read ready again"));
+  // HAProxy checks a path per backend; a backend without "option httpchk" checks TCP only.
+  std::string http_path;
+  for (const auto& t : targets) {
+    if (!t.http_path.empty()) http_path = t.http_path;
   }
-  if (publish) {
-    if (st.ok()) {
-      events_.Publish("traffic.routed", service, 0,
-                      absl::StrCat("HAProxy backend '", service, "' programmed with the ",
-                                   "service's ready tasks"));
-    } else {
-      events_.Publish("traffic.unrouted", service, 0,
-                      absl::StrCat("HAProxy backend '", service, "' not programmed: ", problem,
-                                   "; release weights fall back to replica counts"));
-    }
-  }
+  const bool tcp_only =
+      !http_path.empty() && std::any_of(servers->begin(), servers->end(), [](const LbServer& s) {
+        return s.check_status == "L4OK";
+      });
+  Report(service, "check", tcp_only ? "tcp" : "",
+         tcp_only ? "traffic.check_mismatch" : "traffic.check_matched",
+         tcp_only ? absl::StrCat("HAProxy checks the tasks of '", service, "' with TCP connects: ",
+                                 "its backend has no 'option httpchk'; add 'option httpchk' and ",
+                                 "'http-check send meth GET uri ", http_path, "' to it")
+                  : absl::StrCat("HAProxy checks the tasks of '", service, "' over HTTP"));
   return status;
 }
 

@@ -9,14 +9,32 @@
 namespace hosting::controlplane {
 namespace {
 
+// A task Swarm runs, ready or not.
 RouteTarget Task(const std::string& id, int64_t rev, bool ready = true) {
-  return RouteTarget{id, rev, "10.0.0." + id.substr(1), 3000, ready};
+  RouteTarget t{id, rev, "10.0.0." + id.substr(1), 3000, ready};
+  t.running = true;
+  t.check = {.enabled = true, .port = 3000, .interval = absl::Seconds(2), .fall = 2, .rise = 1};
+  t.http_path = "/health";
+  return t;
+}
+
+// A running task whose health the control plane does not know now.
+RouteTarget Unknown(const std::string& id, int64_t rev) {
+  RouteTarget t = Task(id, rev, false);
+  t.unknown = true;
+  return t;
 }
 
 class TrafficRouterTest : public ::testing::Test {
  protected:
   TrafficRouterTest() : store_(SqliteStore::Open(":memory:").value()), events_(*store_, clock_) {
     lb_.AddBackend("web");
+  }
+  std::vector<std::string> EventTypes() {
+    std::vector<std::string> out;
+    const std::vector<hosting::v1::Event> events = store_->ListEvents(0, 1000).value();
+    for (const auto& e : events) out.push_back(e.type());
+    return out;
   }
   std::map<std::string, LbServer> Servers(const std::string& backend = "web") {
     std::map<std::string, LbServer> out;
@@ -101,6 +119,69 @@ TEST_F(TrafficRouterTest, ASwitchNeverLeavesTheBackendWithoutAServer) {
   EXPECT_GT(lb_.min_ready_weight("web"), 0);
   EXPECT_EQ(Servers().at("r1-a1").weight, 256);
   EXPECT_EQ(Servers().at("r2-b1").weight, 0);
+}
+
+TEST_F(TrafficRouterTest, ServersCarryTheBalancersOwnCheck) {
+  router_.Sync("web", {}, {Task("a1", 1)});
+  const LbServer s = Servers().at("r1-a1");
+  EXPECT_TRUE(s.check.enabled);
+  EXPECT_EQ(s.check.interval, absl::Seconds(2));
+  EXPECT_EQ(s.check.fall, 2);
+}
+
+// A hostd that restarts, or whose agent reconnects, does not know its tasks' health for a
+// moment: the servers stay as the balancer has them (its own checks guard them meanwhile).
+TEST_F(TrafficRouterTest, ATaskOfUnknownHealthKeepsItsServerAndIsNeverAdded) {
+  router_.Sync("web", {}, {Task("a1", 1), Task("a2", 1)});
+  ASSERT_EQ(Servers().size(), 2u);
+  TrafficRouter restarted(&lb_, events_);
+  RouteStatus st = restarted.Sync("web", {}, {Unknown("a1", 1), Unknown("a2", 1), Unknown("a3", 1)});
+  ASSERT_TRUE(st.routed) << st.detail;
+  EXPECT_EQ(Servers().size(), 2u) << "a3 is not added before anyone knows it is healthy";
+  EXPECT_EQ(Servers().at("r1-a1").state, LbServer::State::kReady);
+  EXPECT_EQ(Servers().at("r1-a2").state, LbServer::State::kReady);
+  // Once known: a1 healthy stays, a2 unhealthy goes (deleted once idle), a3 healthy joins.
+  restarted.Sync("web", {}, {Task("a1", 1), Task("a2", 1, false), Task("a3", 1)});
+  EXPECT_FALSE(Servers().contains("r1-a2"));
+  EXPECT_EQ(Servers().at("r1-a3").state, LbServer::State::kReady);
+  EXPECT_GT(lb_.min_ready_weight("web"), 0);
+}
+
+TEST_F(TrafficRouterTest, NoSyncEmptiesABackendWhileItsTasksRun) {
+  router_.Sync("web", {}, {Task("a1", 1), Task("a2", 1)});
+  // Every task reads unready (a probe outage, a wrong path): an empty backend would fail every
+  // request, so the servers stay and the balancer's checks choose among them.
+  RouteStatus st = router_.Sync("web", {}, {Task("a1", 1, false), Task("a2", 1, false)});
+  ASSERT_TRUE(st.routed);
+  EXPECT_EQ(Servers().at("r1-a1").state, LbServer::State::kReady);
+  EXPECT_EQ(Servers().at("r1-a2").state, LbServer::State::kReady);
+  EXPECT_GT(lb_.min_ready_weight("web"), 0);
+  EXPECT_THAT(EventTypes(), ::testing::Contains("traffic.panic"));
+  // One task ready again: the rest go, as usual.
+  lb_.SetSessions("web", "r1-a2", 1);
+  router_.Sync("web", {}, {Task("a1", 1), Task("a2", 1, false)});
+  EXPECT_EQ(Servers().at("r1-a2").state, LbServer::State::kMaint);
+  EXPECT_THAT(EventTypes(), ::testing::Contains("traffic.unpanicked"));
+  // Tasks that no longer run are taken out, even the last.
+  lb_.SetSessions("web", "r1-a1", 1);
+  router_.Sync("web", {}, {});
+  EXPECT_EQ(Servers().at("r1-a1").state, LbServer::State::kMaint);
+}
+
+TEST_F(TrafficRouterTest, ABackendThatChecksOnlyTcpIsReportedOnce) {
+  router_.Sync("web", {}, {Task("a1", 1)});
+  lb_.SetCheck("web", "r1-a1", "L4OK", true);
+  router_.Sync("web", {}, {Task("a1", 1)});
+  router_.Sync("web", {}, {Task("a1", 1)});
+  std::vector<std::string> types = EventTypes();
+  EXPECT_EQ(std::count(types.begin(), types.end(), "traffic.check_mismatch"), 1);
+  std::vector<hosting::v1::Event> events = store_->ListEvents(0, 1000).value();
+  for (const auto& e : events) {
+    if (e.type() == "traffic.check_mismatch") {
+      EXPECT_THAT(e.message(), ::testing::HasSubstr("option httpchk"));
+      EXPECT_THAT(e.message(), ::testing::HasSubstr("/health"));
+    }
+  }
 }
 
 TEST_F(TrafficRouterTest, MissingBackendOrBalancerIsReportedNotFatal) {

@@ -47,7 +47,7 @@ class Bench {
 
   absl::Status Setup() {
     RETURN_IF_ERROR(CheckDockerSwarm());
-    RemoveSwarmServicesOf("bench-hostd");
+    RETURN_IF_ERROR(RemoveSwarmServicesOf("bench-hostd"));  // left by an interrupted run
     Shell("docker service rm bench-swarm >/dev/null 2>&1");
     dir_ = MakeTempDir("hosting-release-bench-");
     gateway_ = DockerGatewayAddress();
@@ -105,7 +105,9 @@ class Bench {
   void Teardown() {
     if (agent_) agent_->Stop();
     if (hostd_) hostd_->Stop();
-    RemoveSwarmServicesOf("bench-hostd");
+    if (absl::Status gone = RemoveSwarmServicesOf("bench-hostd"); !gone.ok()) {
+      std::cerr << "teardown: " << gone << "\n";
+    }
     Shell("docker service rm bench-swarm >/dev/null 2>&1");
     if (haproxy_) haproxy_->Stop();
     datastores_.Stop();

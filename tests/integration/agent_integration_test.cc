@@ -32,13 +32,7 @@ class AgentIntegrationTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (services_) {
-      grpc::ClientContext ctx;
-      hosting::v1::DeleteServiceRequest del;
-      del.set_name(name_);
-      hosting::v1::DeleteServiceResponse resp;
-      services_->DeleteService(&ctx, del, &resp);
-    }
+    if (services_) DeleteHostedService(hostd_->channel(), name_);
     EXPECT_EQ(RemoveSwarmServicesOf(name_), absl::OkStatus());
   }
 

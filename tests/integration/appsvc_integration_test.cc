@@ -32,6 +32,10 @@ class AppsvcIntegrationTest : public ::testing::Test {
     for (const auto& kv : ds_->Env()) absl::StrAppend(&env, kv, " ");
     CommandResult migrate = Shell(absl::StrCat("env ", env, AppsvcBinary(), " migrate"));
     ASSERT_EQ(migrate.exit_code, 0) << migrate.output;
+    // appsvc prepares its statements on the replica when it connects: a replica that has not
+    // replayed the migration yet reads as disconnected until the next retry.
+    st = ds_->WaitReplicaReplayed();
+    ASSERT_TRUE(st.ok()) << st;
     dir_ = new std::string(MakeTempDir("hosting-appsvc-"));
     a_ = NewApp("a", {});
     b_ = NewApp("b", {});
@@ -83,7 +87,15 @@ TEST_F(AppsvcIntegrationTest, EveryRoute) {
   HttpResult health = Http("GET", a_->url("/health"));
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(J(health)["status"], "ok");
-  HttpResult ready = Http("GET", a_->url("/ready"));
+  HttpResult ready;
+  // Readiness is a periodic check: wait for one that saw every dependency.
+  absl::Status all_up = WaitFor(
+      [&] {
+        ready = Http("GET", a_->url("/ready"));
+        return J(ready)["replica"] == "connected" && J(ready)["redis"] == "connected";
+      },
+      absl::Seconds(5), "every dependency connected");
+  EXPECT_TRUE(all_up.ok()) << all_up << ": " << ready.body;
   EXPECT_EQ(ready.status, 200) << ready.body;
   EXPECT_EQ(J(ready)["database"], "connected");
   EXPECT_EQ(J(ready)["redis"], "connected");

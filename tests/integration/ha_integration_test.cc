@@ -48,13 +48,12 @@ class HaTest : public ::testing::Test {
     EXPECT_EQ(RemoveSwarmServicesOf(name_), absl::OkStatus());
   }
 
-  // A hostd on the test's database, with a short lease so the tests run quickly.
+  // A hostd on the test's database, with the default lease and renewal (what users run).
   HostdProcess& StartHostd(int i) {
     const std::string url = absl::StrCat("postgresql://postgres@127.0.0.1:", ds_->pg_port(), "/",
                                          db_, "?connect_timeout=2");
-    hostd_[i] = std::make_unique<HostdProcess>(
-        MakeTempDir("hosting-ha-"),
-        std::vector<std::string>{"--store=" + url, "--leader-lease=2s", "--leader-retry=200ms"});
+    hostd_[i] = std::make_unique<HostdProcess>(MakeTempDir("hosting-ha-"),
+                                               std::vector<std::string>{"--store=" + url});
     absl::Status st = hostd_[i]->Start();
     EXPECT_TRUE(st.ok()) << st;
     return *hostd_[i];
@@ -216,6 +215,45 @@ TEST_F(HaTest, ALeaderPausedPastItsLeaseWakesUpFencedAndFollows) {
   EXPECT_TRUE(st.ok()) << st;
   ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 2 2"}; },
                       kConverge, "the service at the new leader's size")
+                  .ok())
+      << absl::StrJoin(SwarmServicesOf(name_), "; ");
+}
+
+TEST_F(HaTest, TheStoresPrimaryStoppedLeavesReadsOfSwarmWritesRefusedAndRecoversByItself) {
+  HostdProcess& a = StartHostd(0);
+  // The last test's hostd may hold the lease until it lapses.
+  ASSERT_TRUE(WaitFor([&] { return Apply(a, 1).ok(); }, absl::Seconds(10), "a to lead",
+                      absl::Milliseconds(50))
+                  .ok());
+  ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 1 1"}; },
+                      kConverge, "the service created")
+                  .ok());
+  ASSERT_TRUE(ds_->Do("stop-primary").ok());
+  // Writes are refused with a status that says the store is down; the daemon keeps serving
+  // what does not need the store (the cluster's nodes come from its watch cache of Swarm).
+  grpc::Status refused = Apply(a, 2);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  auto cluster = hosting::v1::Cluster::NewStub(a.channel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  hosting::v1::ListNodesResponse nodes;
+  grpc::Status listed = cluster->ListNodes(&ctx, {}, &nodes);
+  EXPECT_TRUE(listed.ok()) << listed.error_message();
+  EXPECT_GT(nodes.nodes_size(), 0);
+  // Past its lease without the store, it stops leading (it cannot renew).
+  EXPECT_TRUE(WaitFor([&] { return Metric(a, "hostd_leader") == 0; }, absl::Seconds(15),
+                      "hostd to stop leading without its store")
+                  .ok());
+  EXPECT_TRUE(a.running());
+
+  // The database returns: hostd leads again and takes writes, with nothing to restart.
+  ASSERT_TRUE(ds_->Do("start-primary").ok());
+  absl::Status st = WaitFor([&] { return Apply(a, 2).ok(); }, absl::Seconds(30),
+                            "hostd to take writes again", absl::Milliseconds(200));
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Metric(a, "hostd_leader"), 1);
+  ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 2 2"}; },
+                      kConverge, "the write reconciled")
                   .ok())
       << absl::StrJoin(SwarmServicesOf(name_), "; ");
 }

@@ -82,6 +82,16 @@ absl::Status CheckDockerSwarm() {
   return absl::OkStatus();
 }
 
+void DeleteHostedService(const std::shared_ptr<grpc::Channel>& hostd, const std::string& name) {
+  auto stub = hosting::v1::ServiceManager::NewStub(hostd);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  hosting::v1::DeleteServiceRequest req;
+  req.set_name(name);
+  hosting::v1::DeleteServiceResponse resp;
+  (void)stub->DeleteService(&ctx, req, &resp);
+}
+
 std::vector<std::string> SwarmServicesOf(const std::string& service) {
   CommandResult r = Shell(absl::StrCat(
       "docker service ls --filter label=hosting.service=", service,
@@ -313,6 +323,17 @@ std::string Datastores::Sql(const std::string& sql, bool replica, const std::str
       .output;
 }
 
+absl::Status Datastores::WaitReplicaReplayed(absl::Duration timeout) const {
+  const std::string lsn(absl::StripAsciiWhitespace(Sql("SELECT pg_current_wal_lsn()")));
+  if (lsn.empty()) return absl::UnavailableError("the primary did not report its WAL position");
+  return WaitFor(
+      [&] {
+        return absl::StripAsciiWhitespace(
+                   Sql("SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn", true)) == "t";
+      },
+      timeout, "the replica to replay the primary's WAL up to " + lsn);
+}
+
 AppsvcProcess::AppsvcProcess(std::vector<std::string> env, std::string log_path)
     : env_(std::move(env)), log_path_(std::move(log_path)), port_(FreePort()) {}
 
@@ -363,7 +384,7 @@ AgentProcess::~AgentProcess() {
 absl::Status AgentProcess::Start() {
   std::vector<std::string> args = netns_.empty()
                                       ? std::vector<std::string>{}
-                                      : std::vector<std::string>{"nsenter", "--net=" + netns_, "--"};
+                                      : std::vector<std::string>{"/usr/bin/nsenter", "--net=" + netns_, "--"};
   for (const std::string& a :
        {AgentBinary(), std::string("--controller"), controller_, std::string("--metrics-listen"),
         metrics_address_, std::string("--report-interval"), report_interval_}) {
@@ -579,7 +600,7 @@ absl::Status HaproxyContainer::Start() {
     const int host_port = FreePort();
     cfg << "frontend fe-" << b.name << "\n  bind :" << container_port << "\n  default_backend "
         << b.name << "\nbackend " << b.name << "\n  balance roundrobin\n" << b.extra << "\n";
-    absl::StrAppend(&publish, " -p 127.0.0.1:", host_port, ":", container_port);
+    absl::StrAppend(&publish, " -p ", publish_address_, ":", host_port, ":", container_port);
     ports_[b.name] = host_port;
     ++container_port;
   }

@@ -51,6 +51,10 @@ absl::Status CheckDockerSwarm();
 // Swarm services labelled hosting.service=<service>: "name replicas running" per line, sorted.
 std::vector<std::string> SwarmServicesOf(const std::string& service);
 
+// Deletes a hosted service through hostd's API (a test's clean-up; errors are ignored: the
+// Swarm services are removed by RemoveSwarmServicesOf in any case).
+void DeleteHostedService(const std::shared_ptr<grpc::Channel>& hostd, const std::string& name);
+
 // The docker_gwbridge gateway: the address at which Swarm tasks reach this machine.
 std::string DockerGatewayAddress();
 
@@ -130,6 +134,9 @@ class Datastores {
   // returns the output.
   std::string Sql(const std::string& sql, bool replica = false,
                   const std::string& db = "app") const;
+  // Waits until the replica has replayed everything the primary has written so far (a
+  // migration just run, say): until then a client of the replica may not see it.
+  absl::Status WaitReplicaReplayed(absl::Duration timeout = absl::Seconds(15)) const;
   int pg_port() const { return pg_port_; }
   int replica_port() const { return replica_port_; }
   int redis_port() const { return redis_port_; }
@@ -271,16 +278,23 @@ class HaproxyContainer {
   // `prelude`: sections placed before the frontends (e.g. "resolvers docker ...").
   HaproxyContainer(std::string dir, std::vector<Backend> backends, std::string prelude = "");
   ~HaproxyContainer();
+  // Where the frontends are published (default 127.0.0.1; a cluster node's address when the
+  // container runs on a node of the local cluster). Before Start.
+  void PublishOn(std::string address) { publish_address_ = std::move(address); }
   absl::Status Start();
   void Stop();
-  // The published 127.0.0.1 port of a backend's frontend.
+  // The published port of a backend's frontend (on the publish address).
   int port(const std::string& backend) const;
+  std::string url(const std::string& backend, const std::string& path) const {
+    return "http://" + publish_address_ + ":" + std::to_string(port(backend)) + path;
+  }
   const std::string& socket() const { return socket_; }
 
  private:
   std::string dir_;
   std::vector<Backend> backends_;
   std::string prelude_;
+  std::string publish_address_ = "127.0.0.1";
   std::string container_;
   std::string socket_;
   std::map<std::string, int> ports_;
