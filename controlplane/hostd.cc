@@ -168,6 +168,8 @@ absl::Status Hostd::Start() {
   elector_ = std::make_unique<LeaderElector>(*store_, *events_, *metrics_, Clock::Real(), leader);
   // A new leader catches up on everything: the standby it was synced nothing.
   elector_->OnElected([this] { reconciler_->EnqueueAll(); });
+  // The lease is the one read every hostd makes, leader or not: the store's reachability.
+  elector_->OnStoreAnswer([this](const absl::Status& st) { reconciler_->ObserveStore(st); });
   // Agents report to the leader: a hostd that stops leading sends them on.
   elector_->OnSteppedDown([this] {
     int closed = hub_->CloseAll(elector_->CheckLeader());

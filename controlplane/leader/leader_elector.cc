@@ -39,6 +39,11 @@ void LeaderElector::OnElected(std::function<void()> fn) {
   on_elected_.push_back(std::move(fn));
 }
 
+void LeaderElector::OnStoreAnswer(std::function<void(const absl::Status&)> fn) {
+  absl::MutexLock lock(&mu_);
+  on_store_answer_.push_back(std::move(fn));
+}
+
 void LeaderElector::OnSteppedDown(std::function<void()> fn) {
   absl::MutexLock lock(&mu_);
   on_stepped_down_.push_back(std::move(fn));
@@ -95,10 +100,12 @@ void LeaderElector::Step() {
   absl::StatusOr<Store::Lease> lease = store_.AcquireLease(holder_, options_.lease);
   const absl::Time now = clock_.Now();
   std::vector<std::function<void()>> elected;
+  std::vector<std::function<void(const absl::Status&)>> store_answer;
   std::optional<std::pair<bool, std::string>> transition;
   int64_t epoch = 0;
   {
     absl::MutexLock lock(&mu_);
+    store_answer = on_store_answer_;
     if (!lease.ok()) {
       last_error_ = absl::StrCat("store: ", lease.status().message());
       if (leader_ && now >= deadline_) {
@@ -135,6 +142,7 @@ void LeaderElector::Step() {
       metrics_.SetLeader(false, epoch);
     }
   }
+  for (auto& fn : store_answer) fn(lease.status());
   if (transition) Transition(transition->first, epoch, transition->second);
   for (auto& fn : elected) fn();
   if (transition && !transition->first) {

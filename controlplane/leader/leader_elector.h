@@ -67,12 +67,16 @@ class LeaderElector {
   void OnElected(std::function<void()> fn);
   // Runs (on the election thread) each time this hostd stops leading while it keeps running.
   void OnSteppedDown(std::function<void()> fn);
+  // Runs (on the election thread) after every round with how the store answered the lease:
+  // while the store is down no hostd leads and nothing else reads it, so this is what tells.
+  void OnStoreAnswer(std::function<void(const absl::Status&)> fn);
 
   // "host:port" from a holder string "host:port#nonce".
   static std::string AddressOf(const std::string& holder);
 
  private:
   void Transition(bool leader, int64_t epoch, const std::string& why);
+  std::vector<std::function<void(const absl::Status&)>> on_store_answer_ ABSL_GUARDED_BY(mu_);
 
   Store& store_;
   EventLog& events_;

@@ -64,8 +64,11 @@ docker::Filters Reconciler::OwnedBy(const std::string& service) const {
 
 void Reconciler::EnqueueAll() {
   if (auto records = store_.ListServices(); records.ok()) {
+    SetStoreReachable(true, "the resync listed the desired state");
     for (const auto& r : *records) Enqueue(r.spec.name());
     metrics_.SetServices(static_cast<double>(records->size()));
+  } else if (IsUnreachable(records.status())) {
+    SetStoreReachable(false, std::string(records.status().message()));
   }
   // Orphans: Swarm services of hosted services that no longer have a desired state.
   if (auto swarm = docker_.ListServices(OwnedBy("")); swarm.ok()) {
@@ -449,6 +452,14 @@ void Reconciler::SetStoreReachable(bool reachable, const std::string& detail) {
     events_.Publish("store.unreachable", "", 0,
                     absl::StrCat("the store does not answer: ", detail,
                                  "; Swarm keeps running what it runs, syncs are retried"));
+  }
+}
+
+void Reconciler::ObserveStore(const absl::Status& status) {
+  if (status.ok()) {
+    SetStoreReachable(true, "the leader lease was read");
+  } else if (IsUnreachable(status)) {
+    SetStoreReachable(false, std::string(status.message()));
   }
 }
 

@@ -81,6 +81,10 @@ class Reconciler {
   absl::StatusOr<std::map<std::string, hosting::v1::ServiceStatus>> ObserveAll(
       const std::vector<ServiceRecord>& records);
 
+  // What another reader of the store saw (the elector's lease rounds): OK marks it reachable,
+  // an unreachable status unreachable; other errors say nothing about reachability.
+  void ObserveStore(const absl::Status& status);
+
  private:
   struct Applied {
     int64_t replicas;

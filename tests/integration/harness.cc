@@ -609,9 +609,18 @@ absl::Status HaproxyContainer::Start() {
   Shell("mkdir -p " + dir_ + "/haproxy");
   socket_ = dir_ + "/haproxy/admin.sock";
   container_ = absl::StrCat("hosting-test-haproxy-", getpid(), "-", FreePort());
-  CommandResult r = Shell(absl::StrCat("docker run -d --name ", container_, " --network hosting",
+  const std::string run = absl::StrCat("docker run -d --name ", container_, " --network hosting",
                                        publish, " -v ", dir_, "/haproxy:/run/haproxy -v ",
-                                       cfg_path, ":/etc/haproxy/haproxy.cfg:ro hosting/haproxy:dev"));
+                                       cfg_path, ":/etc/haproxy/haproxy.cfg:ro hosting/haproxy:dev");
+  CommandResult r = Shell(run);
+  // dockerd 20.10 sometimes answers "network ... not found" for an attachable overlay network
+  // that exists (its local copy not made yet); the same run a moment later works.
+  for (int attempt = 1; r.exit_code != 0 && absl::StrContains(r.output, "not found") && attempt < 4;
+       ++attempt) {
+    Shell("docker rm -f " + container_ + " >/dev/null 2>&1");
+    absl::SleepFor(absl::Seconds(attempt));
+    r = Shell(run);
+  }
   if (r.exit_code != 0) return absl::UnavailableError("haproxy container: " + r.output);
   return WaitFor([&] { return Shell("test -S " + socket_).exit_code == 0; }, absl::Seconds(20),
                  "the HAProxy runtime API socket");
