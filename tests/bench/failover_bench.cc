@@ -1,12 +1,22 @@
 // Measures leader failover of the control plane: two hostd on one PostgreSQL store and the
-// real Swarm; each round SIGKILLs the leader and times, from the kill,
+// real Swarm, with hostd's default lease and renewal unless a lease is given; each round
+// SIGKILLs the leader and times, from the kill,
 //   - the standby accepting a write (ApplyService of a new replica count), and
 //   - the new leader acting on it (the Swarm service at that count, by the Docker CLI),
 // then starts the killed hostd again as the new standby. Not a timed test: prints figures for
 // docs/performance.md.
 //
-//   build/tests/bench/failover_bench [rounds=5] [lease=3s]
+//   build/tests/bench/failover_bench [rounds=5] [lease]
+//
+// And that the defaults do not fail over falsely: the soak runs API and release load on the
+// leader for `minutes`, stops the leader (SIGSTOP) for `pause_ms` every `every_s` seconds, and
+// has PostgreSQL answer `pg_delay_ms` late (a proxy holds every answer); it counts leader
+// changes (there must be none) and failed calls, and exits non-zero on a leader change.
+//
+//   build/tests/bench/failover_bench soak [minutes=10] [pause_ms=300] [every_s=30] [pg_delay_ms=20]
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -17,6 +27,8 @@
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "hosting/v1/service.grpc.pb.h"
+#include "hosting/v1/releases.grpc.pb.h"
+#include "tests/integration/delay_proxy.h"
 #include "tests/integration/harness.h"
 
 namespace {
@@ -52,9 +64,127 @@ void Print(const char* what, std::vector<double> ms) {
 
 }  // namespace
 
+double Metric(HostdProcess& h, const std::string& series) {
+  return hosting::testing::MetricValue(
+      hosting::testing::Http("GET", "http://" + h.metrics_address() + "/metrics").body, series);
+}
+
+int Soak(int argc, char** argv) {
+  const double minutes = argc > 2 ? std::atof(argv[2]) : 10;
+  const int pause_ms = argc > 3 ? std::atoi(argv[3]) : 300;
+  const int every_s = argc > 4 ? std::atoi(argv[4]) : 30;
+  const int pg_delay_ms = argc > 5 ? std::atoi(argv[5]) : 20;
+  if (absl::Status st = hosting::testing::CheckDockerSwarm(); !st.ok()) {
+    std::fprintf(stderr, "failover_bench: %s\n", std::string(st.message()).c_str());
+    return 1;
+  }
+  hosting::testing::RemoveSwarmServicesOf(kService).IgnoreError();
+  Datastores ds;
+  if (absl::Status st = ds.Start(); !st.ok()) {
+    std::fprintf(stderr, "failover_bench: %s\n", std::string(st.message()).c_str());
+    return 1;
+  }
+  ds.Sql("CREATE DATABASE soak", false, "postgres");
+  hosting::testing::DelayProxy slow_pg(ds.pg_port());
+  if (!slow_pg.Start().ok()) return 1;
+  slow_pg.SetDelay(absl::Milliseconds(pg_delay_ms));
+  const std::vector<std::string> flags = {absl::StrCat(
+      "--store=postgresql://postgres@127.0.0.1:", slow_pg.port(), "/soak?connect_timeout=2")};
+  std::unique_ptr<HostdProcess> hostd[2];
+  for (auto& h : hostd) {
+    h = std::make_unique<HostdProcess>(hosting::testing::MakeTempDir("hosting-soak-"), flags);
+    if (!h->Start().ok()) return 1;
+  }
+  absl::SleepFor(absl::Seconds(2));
+  const int leader = Leads(*hostd[0]) ? 0 : 1;
+  HostdProcess& lead = *hostd[leader];
+  const double epoch = Metric(lead, "hostd_leader_epoch");
+  if (!Apply(lead, 2).ok()) return 1;
+
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> calls{0}, failed_calls{0}, releases{0}, failed_releases{0};
+  // API load: reads and a write every few calls, as fast as one client goes.
+  std::thread api([&] {
+    auto stub = hosting::v1::ServiceManager::NewStub(lead.channel());
+    for (int i = 0; !stop; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      grpc::Status st;
+      if (i % 10 == 0) {
+        st = Apply(lead, 2);
+      } else {
+        hosting::v1::GetServiceRequest req;
+        req.set_name(kService);
+        hosting::v1::Service s;
+        st = stub->GetService(&ctx, req, &s);
+      }
+      ++calls;
+      if (!st.ok()) ++failed_calls;
+    }
+  });
+  // Release load: rolling releases back and forth, one after another.
+  std::thread release([&] {
+    auto stub = hosting::v1::Releases::NewStub(lead.channel());
+    for (int i = 0; !stop; ++i) {
+      hosting::v1::StartReleaseRequest req;
+      req.set_service(kService);
+      req.set_image(i % 2 == 0 ? "hosting/sample:v2" : "hosting/sample:v1");
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      hosting::v1::Release r;
+      if (!stub->StartRelease(&ctx, req, &r).ok()) {
+        ++failed_releases;
+        absl::SleepFor(absl::Seconds(1));
+        continue;
+      }
+      hosting::testing::WaitFor(
+          [&] {
+            return stop || hosting::v1::ReleaseState(
+                               hosting::testing::GetRelease(*stub, r.id()).state()) >=
+                               hosting::v1::RELEASE_STATE_SUCCEEDED;
+          },
+          absl::Minutes(3), "the release", absl::Milliseconds(250))
+          .IgnoreError();
+      const auto state = hosting::testing::GetRelease(*stub, r.id()).state();
+      (state == hosting::v1::RELEASE_STATE_SUCCEEDED ? releases : failed_releases)++;
+    }
+  });
+  // The leader stops now and then.
+  const absl::Time end = absl::Now() + absl::Seconds(minutes * 60);
+  int pauses = 0;
+  while (absl::Now() < end) {
+    absl::SleepFor(std::min(absl::Seconds(every_s), end - absl::Now()));
+    if (absl::Now() >= end) break;
+    kill(lead.pid(), SIGSTOP);
+    absl::SleepFor(absl::Milliseconds(pause_ms));
+    kill(lead.pid(), SIGCONT);
+    ++pauses;
+  }
+  stop = true;
+  api.join();
+  release.join();
+  const double transitions = Metric(lead, "hostd_leader_transitions_total");
+  const double epoch_after = Metric(lead, "hostd_leader_epoch");
+  const bool still = Leads(lead) && !Leads(*hostd[1 - leader]);
+  for (auto& h : hostd) h->Stop(SIGTERM);
+  hosting::testing::RemoveSwarmServicesOf(kService).IgnoreError();
+  std::printf("soak: %.1f min, leader SIGSTOP %d ms every %d s (%d pauses), PostgreSQL answers "
+              "%d ms late; default lease and renewal\n\n",
+              minutes, pause_ms, every_s, pauses, pg_delay_ms);
+  std::printf("| leader changes | epoch before -> after | API calls (failed) | releases (failed) |\n"
+              "| ---: | --- | ---: | ---: |\n| %d | %.0f -> %.0f | %lld (%lld) | %lld (%lld) |\n",
+              still && epoch_after == epoch ? 0 : 1, epoch, epoch_after,
+              static_cast<long long>(calls.load()), static_cast<long long>(failed_calls.load()),
+              static_cast<long long>(releases.load()),
+              static_cast<long long>(failed_releases.load()));
+  (void)transitions;
+  return still && epoch_after == epoch ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "soak") return Soak(argc, argv);
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
-  const std::string lease = argc > 2 ? argv[2] : "3s";
+  const std::string lease = argc > 2 ? argv[2] : "";
   if (absl::Status st = hosting::testing::CheckDockerSwarm(); !st.ok()) {
     std::fprintf(stderr, "failover_bench: %s\n", std::string(st.message()).c_str());
     return 1;
@@ -66,10 +196,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   ds.Sql("CREATE DATABASE failover", false, "postgres");
-  const std::vector<std::string> flags = {
-      absl::StrCat("--store=postgresql://postgres@127.0.0.1:", ds.pg_port(),
-                   "/failover?connect_timeout=2"),
-      "--leader-lease=" + lease, "--leader-retry=250ms"};
+  std::vector<std::string> flags = {absl::StrCat(
+      "--store=postgresql://postgres@127.0.0.1:", ds.pg_port(), "/failover?connect_timeout=2")};
+  if (!lease.empty()) flags.push_back("--leader-lease=" + lease);
   std::unique_ptr<HostdProcess> hostd[2];
   for (auto& h : hostd) {
     h = std::make_unique<HostdProcess>(hosting::testing::MakeTempDir("hosting-failover-"), flags);
@@ -133,8 +262,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "failover_bench: no round completed\n");
     return 1;
   }
-  std::printf("leader failover, 2 hostd on PostgreSQL 15, lease %s, renew/retry 250ms, %d rounds\n\n",
-              lease.c_str(), rounds);
+  std::printf("leader failover, 2 hostd on PostgreSQL 15, lease %s, %d rounds\n\n",
+              lease.empty() ? "default (750ms, renewed every 150ms)" : lease.c_str(), rounds);
   std::printf("| from SIGKILL of the leader (ms) | n | median | min | max |\n| --- | ---: | ---: | ---: | ---: |\n");
   Print("standby accepts a write", accepts);
   Print("new leader acted (Swarm service rescaled)", acts);

@@ -137,18 +137,7 @@ class ClusterTest : public ::testing::Test {
   }
 
   // Tasks the agents probed healthy, over all revisions.
-  int Healthy() {
-    auto stub = hosting::v1::Cluster::NewStub(hostd_->channel());
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    hosting::v1::GetServiceStatusRequest req;
-    req.set_name(name_);
-    hosting::v1::ServiceHealthStatus s;
-    if (!stub->GetServiceStatus(&ctx, req, &s).ok()) return -1;
-    int healthy = 0;
-    for (const auto& r : s.revisions()) healthy += r.healthy();
-    return healthy;
-  }
+  int Healthy() { return HealthyTasks(hostd_->channel(), name_); }
 
   // Running hosting tasks per hostname.
   static std::map<std::string, int> Spread() {

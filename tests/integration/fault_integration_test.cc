@@ -128,18 +128,7 @@ class FaultTest : public ::testing::Test {
                          << HaproxyReadyServers(haproxy_->socket(), kService);
   }
 
-  static int Healthy() {
-    auto stub = hosting::v1::Cluster::NewStub(hostd_->channel());
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    hosting::v1::GetServiceStatusRequest req;
-    req.set_name(kService);
-    hosting::v1::ServiceHealthStatus s;
-    if (!stub->GetServiceStatus(&ctx, req, &s).ok()) return -1;
-    int healthy = 0;
-    for (const auto& r : s.revisions()) healthy += r.healthy();
-    return healthy;
-  }
+  static int Healthy() { return HealthyTasks(hostd_->channel(), kService); }
 
   static hosting::v1::AgentState AgentState() {
     auto stub = hosting::v1::Cluster::NewStub(hostd_->channel());

@@ -10,6 +10,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "hosting/v1/cluster.grpc.pb.h"
+#include "hosting/v1/releases.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
 #include "tests/integration/harness.h"
 
@@ -256,6 +257,58 @@ TEST_F(HaTest, TheStoresPrimaryStoppedLeavesReadsOfSwarmWritesRefusedAndRecovers
                       kConverge, "the write reconciled")
                   .ok())
       << absl::StrJoin(SwarmServicesOf(name_), "; ");
+}
+
+// kill -9 of the leader in the middle of a release: the standby takes over and finishes it
+// from the store, with no Swarm service twice and no step lost or done again.
+TEST_F(HaTest, AReleaseCarriesAcrossALeaderFailover) {
+  HostdProcess& a = StartHostd(0);
+  ASSERT_TRUE(WaitFor([&] { return Apply(a, 3).ok(); }, absl::Seconds(10), "a to lead",
+                      absl::Milliseconds(50))
+                  .ok());
+  HostdProcess& b = StartHostd(1);
+  ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r1 3 3"}; },
+                      kConverge, "revision 1 running")
+                  .ok());
+  auto releases = hosting::v1::Releases::NewStub(a.channel());
+  hosting::v1::StartReleaseRequest req;
+  req.set_service(name_);
+  req.set_image("hosting/sample:v2");
+  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  auto* canary = req.mutable_policy()->mutable_canary();
+  canary->add_steps()->set_set_weight(34);
+  canary->add_steps()->mutable_pause()->mutable_duration()->set_seconds(4);
+  canary->add_steps()->set_set_weight(100);
+  hosting::v1::Release release;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status st = releases->StartRelease(&ctx, req, &release);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  // Mid-way: past its first weight, in its pause.
+  ASSERT_TRUE(WaitFor([&] { return GetRelease(*releases, release.id()).current_step() >= 1; },
+                      kConverge, "the canary at its first weight")
+                  .ok());
+  const hosting::v1::Release before = GetRelease(*releases, release.id());
+  ASSERT_EQ(before.state(), hosting::v1::RELEASE_STATE_PROGRESSING);
+  a.Stop(SIGKILL);
+
+  // The standby finishes it (reads it through b).
+  auto from_b = hosting::v1::Releases::NewStub(b.channel());
+  absl::Status st = WaitFor(
+      [&] { return GetRelease(*from_b, release.id()).state() == hosting::v1::RELEASE_STATE_SUCCEEDED; },
+      absl::Seconds(90), "the new leader to finish the release");
+  ASSERT_TRUE(st.ok()) << st << ": " << GetRelease(*from_b, release.id()).message();
+  ASSERT_TRUE(WaitFor([&] { return SwarmServicesOf(name_) == std::vector<std::string>{name_ + "-r2 3 3"}; },
+                      kConverge, "revision 2 alone, at full size")
+                  .ok())
+      << absl::StrJoin(SwarmServicesOf(name_), "; ");
+  EXPECT_EQ(Metric(b, "hostd_leader"), 1);
+  // Each step once: one release.created, one release.finished, and the steps the new leader
+  // took are not repeated from the start.
+  EXPECT_EQ(CountEvents("release.created"), 1);
+  EXPECT_EQ(CountEvents("release.finished"), 1);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
 
 namespace hosting::testing {
@@ -90,6 +91,19 @@ void DeleteHostedService(const std::shared_ptr<grpc::Channel>& hostd, const std:
   req.set_name(name);
   hosting::v1::DeleteServiceResponse resp;
   (void)stub->DeleteService(&ctx, req, &resp);
+}
+
+int HealthyTasks(const std::shared_ptr<grpc::Channel>& hostd, const std::string& service) {
+  auto stub = hosting::v1::Cluster::NewStub(hostd);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  hosting::v1::GetServiceStatusRequest req;
+  req.set_name(service);
+  hosting::v1::ServiceHealthStatus s;
+  if (!stub->GetServiceStatus(&ctx, req, &s).ok()) return -1;
+  int healthy = 0;
+  for (const auto& r : s.revisions()) healthy += r.healthy();
+  return healthy;
 }
 
 std::vector<std::string> SwarmServicesOf(const std::string& service) {

@@ -55,6 +55,10 @@ std::vector<std::string> SwarmServicesOf(const std::string& service);
 // Swarm services are removed by RemoveSwarmServicesOf in any case).
 void DeleteHostedService(const std::shared_ptr<grpc::Channel>& hostd, const std::string& name);
 
+// Tasks of a hosted service its agents probed healthy, over every revision, as hostd reports
+// them (Cluster.GetServiceStatus); -1 when hostd does not answer.
+int HealthyTasks(const std::shared_ptr<grpc::Channel>& hostd, const std::string& service);
+
 // The docker_gwbridge gateway: the address at which Swarm tasks reach this machine.
 std::string DockerGatewayAddress();
 
