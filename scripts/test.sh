@@ -22,3 +22,20 @@ step "Unit tests"
 ctest -L unit --output-on-failure
 step "Integration tests (real dockerd + Swarm)"
 ctest -L integration --output-on-failure
+
+# The same code under ThreadSanitizer: the unit tests, and the store and HA tests with their
+# hostd processes instrumented. A report fails the test (halt_on_error).
+step "ThreadSanitizer build (build-tsan/)"
+"$root/scripts/absl-source.sh" "$root/build-tsan-absl"
+tsan_targets="$(ctest -L unit -N | sed -n 's/^ *Test *#[0-9]*: //p' | grep -v '^layering_test$' | tr '\n' ' ')"
+BUILD_DIR="$root/build-tsan" \
+  CMAKE_ARGS="-DHOSTING_TSAN=ON -DHOSTING_TSAN_ABSL_SRC=$root/build-tsan-absl" \
+  TARGETS="$tsan_targets postgres_store_test ha_integration_test" "$root/scripts/build.sh"
+# ignore_noninstrumented_modules: accesses from gRPC's and protobuf's own (uninstrumented) code
+# are not reported; the project's code is, in full.
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=1 suppressions=$root/scripts/tsan.supp"
+cd "$root/build-tsan"
+step "Unit tests under ThreadSanitizer"
+ctest -L unit --output-on-failure
+step "Store and HA tests under ThreadSanitizer"
+ctest -R '^(postgres_store_test|ha_integration_test)$' --output-on-failure

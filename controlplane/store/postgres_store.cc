@@ -1,6 +1,5 @@
 #include "controlplane/store/postgres_store.h"
 
-#include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -103,11 +102,35 @@ constexpr char kReadLease[] =
 }  // namespace
 
 std::string PostgresStore::Redacted(absl::string_view conninfo) {
+  // Plain string work, no std::regex: this runs for every store opened, on any thread.
   std::string s(conninfo);
   // URL form: scheme://user:password@host...
-  s = std::regex_replace(s, std::regex("(://[^:/@?]*):[^@/?]*@"), "$1:***@");
-  // key=value form and URL parameters.
-  s = std::regex_replace(s, std::regex("(password\\s*=\\s*)('[^']*'|[^ &]*)"), "$1***");
+  if (size_t scheme = s.find("://"); scheme != std::string::npos) {
+    const size_t start = scheme + 3;
+    const size_t at = s.find('@', start);
+    const size_t end = s.find_first_of("/?", start);
+    if (at != std::string::npos && (end == std::string::npos || at < end)) {
+      const size_t colon = s.find(':', start);
+      if (colon != std::string::npos && colon < at) s.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // key=value form and URL parameters: password=value, password = 'a value'.
+  for (size_t pos = s.find("password"); pos != std::string::npos;
+       pos = s.find("password", pos + 1)) {
+    size_t eq = pos + 8;
+    while (eq < s.size() && s[eq] == ' ') ++eq;
+    if (eq >= s.size() || s[eq] != '=') continue;
+    size_t value = eq + 1;
+    while (value < s.size() && s[value] == ' ') ++value;
+    size_t end = value;
+    if (value < s.size() && s[value] == '\'') {
+      end = s.find('\'', value + 1);
+      end = end == std::string::npos ? s.size() : end + 1;
+    } else {
+      while (end < s.size() && s[end] != ' ' && s[end] != '&') ++end;
+    }
+    s.replace(value, end - value, "***");
+  }
   return s;
 }
 
