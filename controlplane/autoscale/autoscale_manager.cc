@@ -194,6 +194,10 @@ AutoscaleInput AutoscaleManager::Observe(const ServiceRecord& r, MetricsQuery* q
     // counts as idle before it started), so they sum to the service's rate over the window
     // even while the load is being redistributed onto new tasks.
     s.ready = t.health == hosting::v1::TASK_HEALTH_HEALTHY;
+    // A lost node's task (health unknown, no rates) may well be serving: it counts as a ready
+    // task without data (the target on a scale-down, 0 on a scale-up), so the size never
+    // shrinks on the strength of the nodes that still report.
+    if (t.health == hosting::v1::TASK_HEALTH_UNSPECIFIED) s.ready = true;
     s.rps = t.rps;
     s.in_flight = t.in_flight;
     if (!std::isnan(t.cpu_cores)) s.cpu_percent = t.cpu_cores / cpu_limit * 100;

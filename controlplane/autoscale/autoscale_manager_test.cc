@@ -219,5 +219,37 @@ TEST_F(AutoscaleManagerTest, APromqlMetricWithoutASourceHoldsScaleDownAndSaysWhy
   EXPECT_TRUE(s.recommendations(1).missing());
 }
 
+// Two tasks report little traffic; a third is on a node whose agent is lost. The lost one may
+// well be serving, so it counts at the target on a scale-down: (20 + 20 + 50) / 3 per task
+// makes 2 tasks, where the two reporting ones alone (20 + 20) / 2 would make 1.
+TEST_F(AutoscaleManagerTest, ALostNodesTaskCountsAtTheTargetOnAScaleDown) {
+  hosting::v1::SetPolicyRequest policy = Policy(50);
+  *policy.mutable_policy()->mutable_scale_down_stabilization() = TimeUtil::SecondsToDuration(0);
+  ASSERT_TRUE(manager_.SetPolicy(policy).ok());
+  ASSERT_TRUE(services_.Scale([] {
+                hosting::v1::ScaleServiceRequest r;
+                r.set_name("web");
+                r.set_replicas(3);
+                r.set_force(true);
+                return r;
+              }()).ok());
+  hosting::v1::Register reg;
+  reg.set_node_id("n2");
+  const int64_t n2 = agents_.Connect(reg);
+  hosting::v1::TaskReport lost;
+  lost.set_task_id("task-on-n2");
+  lost.set_service("web");
+  lost.set_revision(1);
+  lost.set_probe_health(hosting::v1::TASK_HEALTH_HEALTHY);
+  agents_.TaskChanged("n2", lost);
+  agents_.Disconnect("n2", n2);
+  clock_.Advance(absl::Minutes(6));  // past the new policy's first window
+  Serve(2, 20);                      // 40 % of the target on the two reporting tasks
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 2) << manager_.GetStatus("web")->message();
+  EXPECT_THAT(manager_.GetStatus("web")->message(),
+              HasSubstr("1 ready task(s) without data counted at the target"));
+}
+
 }  // namespace
 }  // namespace hosting::controlplane

@@ -16,6 +16,8 @@
 //   build/tests/bench/failover_bench soak [minutes=10] [pause_ms=300] [every_s=30] [pg_delay_ms=20]
 #include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
 #include <csignal>
 #include <cstdio>
@@ -38,10 +40,10 @@ using hosting::testing::HostdProcess;
 
 constexpr char kService[] = "bench-failover";
 
-grpc::Status Apply(HostdProcess& h, int replicas) {
+grpc::Status Apply(HostdProcess& h, int replicas, const std::string& name = kService) {
   auto stub = hosting::v1::ServiceManager::NewStub(h.channel());
   hosting::v1::ApplyServiceRequest req;
-  req.mutable_spec()->set_name(kService);
+  req.mutable_spec()->set_name(name);
   req.mutable_spec()->set_image("hosting/sample:v1");
   req.mutable_spec()->set_replicas(replicas);
   grpc::ClientContext ctx;
@@ -103,7 +105,15 @@ int Soak(int argc, char** argv) {
 
   std::atomic<bool> stop{false};
   std::atomic<int64_t> calls{0}, failed_calls{0}, releases{0}, failed_releases{0};
-  // API load: reads and a write every few calls, as fast as one client goes.
+  std::mutex errors_mu;
+  std::map<std::string, int> errors;  // first words of each failure, counted
+  auto note = [&](const std::string& what, const std::string& message) {
+    std::lock_guard<std::mutex> lock(errors_mu);
+    ++errors[absl::StrCat(what, ": ", message.substr(0, 120))];
+  };
+  // API load: reads, and a write every tenth call (to a service of its own, so that it never
+  // meets the releases), as fast as one client goes.
+  const std::string api_service = absl::StrCat(kService, "-api");
   std::thread api([&] {
     auto stub = hosting::v1::ServiceManager::NewStub(lead.channel());
     for (int i = 0; !stop; ++i) {
@@ -111,7 +121,7 @@ int Soak(int argc, char** argv) {
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       grpc::Status st;
       if (i % 10 == 0) {
-        st = Apply(lead, 2);
+        st = Apply(lead, 1, api_service);
       } else {
         hosting::v1::GetServiceRequest req;
         req.set_name(kService);
@@ -119,7 +129,10 @@ int Soak(int argc, char** argv) {
         st = stub->GetService(&ctx, req, &s);
       }
       ++calls;
-      if (!st.ok()) ++failed_calls;
+      if (!st.ok()) {
+        ++failed_calls;
+        note("API", st.error_message());
+      }
     }
   });
   // Release load: rolling releases back and forth, one after another.
@@ -132,8 +145,9 @@ int Soak(int argc, char** argv) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       hosting::v1::Release r;
-      if (!stub->StartRelease(&ctx, req, &r).ok()) {
+      if (grpc::Status st = stub->StartRelease(&ctx, req, &r); !st.ok()) {
         ++failed_releases;
+        note("release start", st.error_message());
         absl::SleepFor(absl::Seconds(1));
         continue;
       }
@@ -145,8 +159,13 @@ int Soak(int argc, char** argv) {
           },
           absl::Minutes(3), "the release", absl::Milliseconds(250))
           .IgnoreError();
-      const auto state = hosting::testing::GetRelease(*stub, r.id()).state();
-      (state == hosting::v1::RELEASE_STATE_SUCCEEDED ? releases : failed_releases)++;
+      const hosting::v1::Release done = hosting::testing::GetRelease(*stub, r.id());
+      if (done.state() == hosting::v1::RELEASE_STATE_SUCCEEDED) {
+        ++releases;
+      } else {
+        ++failed_releases;
+        note("release", done.message());
+      }
     }
   });
   // The leader stops now and then.
@@ -168,6 +187,8 @@ int Soak(int argc, char** argv) {
   const bool still = Leads(lead) && !Leads(*hostd[1 - leader]);
   for (auto& h : hostd) h->Stop(SIGTERM);
   hosting::testing::RemoveSwarmServicesOf(kService).IgnoreError();
+  hosting::testing::RemoveSwarmServicesOf(api_service).IgnoreError();
+  for (const auto& [what, n] : errors) std::printf("failure x%d: %s\n", n, what.c_str());
   std::printf("soak: %.1f min, leader SIGSTOP %d ms every %d s (%d pauses), PostgreSQL answers "
               "%d ms late; default lease and renewal\n\n",
               minutes, pause_ms, every_s, pauses, pg_delay_ms);
