@@ -180,26 +180,32 @@ absl::Status PostgresStore::InTransaction(absl::string_view name,
     fence_holder = fence_holder_;
     fence_epoch = fence_epoch_;
   }
+  // The lease as the database has it now; `lock` holds the row (FOR SHARE) until the
+  // transaction ends.
+  auto fence = [&](bool lock) -> absl::Status {
+    absl::StatusOr<PgResult> lease = Exec(
+        lock ? "SELECT " PG_NOW_US ", holder, epoch, expires_at FROM hosting.leader "
+               "WHERE id = 1 FOR SHARE"
+             : "SELECT " PG_NOW_US ", holder, epoch, expires_at FROM hosting.leader WHERE id = 1");
+    if (!lease.ok()) return lease.status();
+    Lease l = PQntuples(lease->get()) > 0 ? LeaseRow(lease->get()) : Lease{};
+    return FenceHolds(l, fence_holder, fence_epoch);
+  };
   RETURN_IF_ERROR(Exec("BEGIN").status());
   absl::Status st;
-  if (fenced && fence_epoch != 0) {
-    // FOR SHARE: a takeover (an UPDATE of this row) waits until this write has committed or
-    // rolled back, so no write of the old leader lands after the new one took over.
-    absl::StatusOr<PgResult> lease = Exec(
-        "SELECT " PG_NOW_US ", holder, epoch, expires_at FROM hosting.leader WHERE id = 1 "
-        "FOR SHARE");
-    st = lease.status();
-    if (st.ok()) {
-      Lease l = PQntuples(lease->get()) > 0 ? LeaseRow(lease->get()) : Lease{};
-      st = FenceHolds(l, fence_holder, fence_epoch);
-    }
-  }
+  // Not the leader: refused at once, naming the one that is.
+  if (fenced && fence_epoch < 0) st = fence(/*lock=*/false);
   if (st.ok() && !name.empty()) {
     st = Exec("SELECT pg_advisory_xact_lock(hashtext('hosting.service:' || $1::text))",
               {PgParam::Text(std::string(name))})
              .status();
   }
   if (st.ok()) st = body();
+  // The leader's fence comes last and its row lock is held only until the COMMIT right after:
+  // a takeover (an UPDATE of the lease row) waits for this write, so no write of an old
+  // leader lands after a new one took over; and a leader paused in the middle of a write
+  // holds up no lease renewal (its own or a standby's) for more than that one round trip.
+  if (st.ok() && fenced && fence_epoch > 0) st = fence(/*lock=*/true);
   if (st.ok()) return Exec("COMMIT").status();
   if (conn_.connected()) Exec("ROLLBACK").IgnoreError();
   return st;

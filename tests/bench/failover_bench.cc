@@ -138,10 +138,21 @@ int Soak(int argc, char** argv) {
   // Release load: rolling releases back and forth, one after another.
   std::thread release([&] {
     auto stub = hosting::v1::Releases::NewStub(lead.channel());
-    for (int i = 0; !stop; ++i) {
+    auto services = hosting::v1::ServiceManager::NewStub(lead.channel());
+    while (!stop) {
+      // The other image than the one that runs (a release that rolled back leaves the old).
+      std::string current = "hosting/sample:v1";
+      {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        hosting::v1::GetServiceRequest get;
+        get.set_name(kService);
+        hosting::v1::Service s;
+        if (services->GetService(&ctx, get, &s).ok()) current = s.spec().image();
+      }
       hosting::v1::StartReleaseRequest req;
       req.set_service(kService);
-      req.set_image(i % 2 == 0 ? "hosting/sample:v2" : "hosting/sample:v1");
+      req.set_image(current == "hosting/sample:v1" ? "hosting/sample:v2" : "hosting/sample:v1");
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       hosting::v1::Release r;
