@@ -224,6 +224,26 @@ TEST_F(AgentPartsTest, ProbesCountAgainstThresholdsAndReportOnlyTransitions) {
   EXPECT_EQ(sent[0].task().last_probe_error(), "HTTP 503");
 }
 
+// A task whose process is gone (its container exited, or Swarm is replacing it) was not asked
+// anything: no failure is counted against it (three such "failures" once rolled a canary back).
+TEST_F(AgentPartsTest, AProbeOfAGoneProcessIsNoVerdict) {
+  OneTask();
+  table_.SetProbeConfigs(Probes("app", 1, 1));
+  node_.SetHttp(101, "/healthz", 200);
+  prober_.ScheduleDue();
+  ASSERT_TRUE(prober_.ProbeNext());
+  ASSERT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_HEALTHY);
+  sink_.Take();
+  node_.SetGone(101);
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    prober_.ScheduleDue();
+    ASSERT_TRUE(prober_.ProbeNext());
+  }
+  EXPECT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_HEALTHY);
+  EXPECT_THAT(sink_.Take(), IsEmpty());
+}
+
 TEST_F(AgentPartsTest, NoProbeWithoutAConfigOrAfterItIsWithdrawn) {
   OneTask();
   prober_.ScheduleDue();

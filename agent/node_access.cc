@@ -185,7 +185,10 @@ HttpResult HttpGetInNetns(int pid, uint16_t port, const std::string& path, absl:
     return r;
   };
   absl::StatusOr<int> sock = TcpSocketInNetns(pid);
-  if (!sock.ok()) return finish(std::string(sock.status().message()));
+  if (!sock.ok()) {
+    r.target_gone = absl::IsNotFound(sock.status());
+    return finish(std::string(sock.status().message()));
+  }
   Fd fd(*sock);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;

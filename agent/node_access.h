@@ -28,6 +28,9 @@ struct HttpResult {
   std::string body;
   std::string error;
   absl::Duration latency;
+  // The process whose network namespace was asked for is gone (the container exited or is
+  // being replaced): nothing was asked of the application, so this says nothing of its health.
+  bool target_gone = false;
 };
 
 // GET http://127.0.0.1:<port><path> in the network namespace of `pid` (0: the agent's own),

@@ -46,6 +46,14 @@ void Prober::Probe(const std::string& container_id) {
   HttpResult r = node_.HttpGet(job->pid, static_cast<uint16_t>(job->config.port()),
                                job->config.http_path(), ProbeTimeout(job->config),
                                kProbeBodyLimit);
+  if (r.target_gone) {
+    // The container's process is gone (it exited, or Swarm is replacing it): no verdict on
+    // the application. The watcher drops the container on its die event; until then the task
+    // keeps its health.
+    metrics_.probes->Add({{"result", "skipped"}}).Increment();
+    table_.ProbeSkipped(container_id);
+    return;
+  }
   const bool ok = r.status >= 200 && r.status < 400;
   metrics_.probes->Add({{"result", ok ? "ok" : "fail"}}).Increment();
   metrics_.probe_seconds->Observe(absl::ToDoubleSeconds(r.latency));

@@ -180,6 +180,17 @@ std::optional<hosting::v1::TaskReport> TaskTable::RecordProbe(const std::string&
   return t.report;
 }
 
+void TaskTable::ProbeSkipped(const std::string& container_id) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  auto it = tasks_.find(container_id);
+  if (it == tasks_.end()) return;
+  Task& t = it->second;
+  t.probing = false;
+  const hosting::v1::ProbeConfig* c = ConfigFor(t.report);
+  t.next_probe = c == nullptr ? now : std::max(t.next_probe + ProbeInterval(*c), now);
+}
+
 std::vector<TaskTable::ScrapeTarget> TaskTable::ScrapeTargets() {
   const absl::Time now = clock_.Now();
   std::vector<ScrapeTarget> targets;

@@ -59,6 +59,10 @@ class TaskTable {
   std::optional<hosting::v1::TaskReport> RecordProbe(const std::string& container_id, bool ok,
                                                      const std::string& error);
 
+  // A probe taken by TakeDueProbes asked nothing of the task (its process is gone): the task
+  // keeps its health and counts, and is due again one interval later.
+  void ProbeSkipped(const std::string& container_id);
+
   // --- The reporter ---
   struct ScrapeTarget {
     std::string container_id, task_id, service;

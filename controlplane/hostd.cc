@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/curl_docker_client.h"
@@ -19,6 +20,13 @@
 
 namespace hosting::controlplane {
 namespace {
+
+// The port of a "host:port" listen address; 0 when it is 0 or unreadable (":0" binds any).
+int ListenPort(const std::string& listen) {
+  int port = 0;
+  if (!absl::SimpleAtoi(listen.substr(listen.rfind(':') + 1), &port)) return 0;
+  return port;
+}
 
 bool IsLoopback(const std::string& listen) {
   return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
@@ -36,6 +44,26 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, const char* flag) 
 }  // namespace
 
 Hostd::Hostd(HostdOptions options) : options_(std::move(options)) {}
+
+void Hostd::Elect(int port) {
+  LeaderOptions leader = options_.leader;
+  if (leader.address.empty()) {
+    leader.address =
+        absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port);
+  }
+  elector_ = std::make_unique<LeaderElector>(*store_, *events_, *metrics_, Clock::Real(), leader);
+  // A new leader catches up on everything: the standby it was synced nothing.
+  elector_->OnElected([this] { reconciler_->EnqueueAll(); });
+  // The lease is the one read every hostd makes, leader or not: the store's reachability.
+  elector_->OnStoreAnswer([this](const absl::Status& st) { reconciler_->ObserveStore(st); });
+  // Agents report to the leader: a hostd that stops leading sends them on.
+  elector_->OnSteppedDown([this] {
+    int closed = hub_->CloseAll(elector_->CheckLeader());
+    if (closed > 0) LogInfo("agents sent on to the leader", {{"agents", std::to_string(closed)}});
+  });
+  elector_published_.store(elector_.get(), std::memory_order_release);
+  elector_->Step();
+}
 
 Hostd::~Hostd() { Shutdown(); }
 
@@ -145,6 +173,10 @@ absl::Status Hostd::Start() {
     exposer_->RegisterCollectable(autoscale_metrics_);
   }
 
+  // One election round before the API serves: a lone hostd leads from its first answer, so a
+  // write sent the moment its port accepts finds a leader (as before there was election).
+  if (const int port = ListenPort(options_.listen); port > 0) Elect(port);
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -160,24 +192,8 @@ absl::Status Hostd::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options_.listen, " (in use, or not a valid address)"));
   }
-  LeaderOptions leader = options_.leader;
-  if (leader.address.empty()) {
-    leader.address = absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":",
-                                  grpc_port_);
-  }
-  elector_ = std::make_unique<LeaderElector>(*store_, *events_, *metrics_, Clock::Real(), leader);
-  // A new leader catches up on everything: the standby it was synced nothing.
-  elector_->OnElected([this] { reconciler_->EnqueueAll(); });
-  // The lease is the one read every hostd makes, leader or not: the store's reachability.
-  elector_->OnStoreAnswer([this](const absl::Status& st) { reconciler_->ObserveStore(st); });
-  // Agents report to the leader: a hostd that stops leading sends them on.
-  elector_->OnSteppedDown([this] {
-    int closed = hub_->CloseAll(elector_->CheckLeader());
-    if (closed > 0) LogInfo("agents sent on to the leader", {{"agents", std::to_string(closed)}});
-  });
-  elector_published_.store(elector_.get(), std::memory_order_release);
-  // One round now: a lone hostd leads before its loops start, as before there was election.
-  elector_->Step();
+  // A ":0" listen address has its port only now: the election waits for it.
+  if (elector_ == nullptr) Elect(grpc_port_);
   elector_->Start();
   hub_->Start();
   reconciler_->Start();

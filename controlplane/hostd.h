@@ -88,14 +88,17 @@ class Hostd {
   }
 
  private:
+  // Makes the elector for a listen port and runs its first round.
+  void Elect(int port);
+
   HostdOptions options_;
   std::unique_ptr<HostdMetrics> metrics_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<docker::DockerClient> docker_;
   std::unique_ptr<EventLog> events_;
-  // Made in Start, once the port is bound (its address is what standbys show). The gRPC
-  // handlers run from then on, before it exists: they read it through elector(), an atomic
-  // published once it is made (null: hostd is starting).
+  // Made in Start before the API serves (after, with a ":0" listen address: its address is
+  // what standbys show). The gRPC handlers may run before it exists: they read it through
+  // elector(), an atomic published once it is made (null: hostd is starting).
   std::unique_ptr<LeaderElector> elector_;
   std::atomic<LeaderElector*> elector_published_{nullptr};
   LeaderElector* elector() const { return elector_published_.load(std::memory_order_acquire); }

@@ -25,6 +25,14 @@ class FakeNodeAccess final : public NodeAccess {
     absl::MutexLock lock(&mu_);
     http_[{pid, path}] = HttpResult{status, std::move(body), std::move(error), absl::Milliseconds(1)};
   }
+  // The process `pid` is gone: every request into its namespace finds none.
+  void SetGone(int pid) {
+    absl::MutexLock lock(&mu_);
+    HttpResult gone{0, "", absl::StrCat("netns of pid ", pid, ": No such file or directory"),
+                    absl::Milliseconds(1)};
+    gone.target_gone = true;
+    gone_[pid] = gone;
+  }
   void SetCgroup(int pid, CgroupStats stats) {
     absl::MutexLock lock(&mu_);
     cgroups_[pid] = stats;
@@ -34,6 +42,7 @@ class FakeNodeAccess final : public NodeAccess {
                      size_t) override {
     absl::MutexLock lock(&mu_);
     requests_.push_back(absl::StrCat(pid, ":", port, path));
+    if (auto g = gone_.find(pid); g != gone_.end()) return g->second;
     auto it = http_.find({pid, path});
     if (it == http_.end()) return HttpResult{0, "", "connection refused", absl::Milliseconds(1)};
     return it->second;
@@ -62,6 +71,7 @@ class FakeNodeAccess final : public NodeAccess {
  private:
   mutable absl::Mutex mu_;
   std::map<std::pair<int, std::string>, HttpResult> http_ ABSL_GUARDED_BY(mu_);
+  std::map<int, HttpResult> gone_ ABSL_GUARDED_BY(mu_);
   std::map<int, CgroupStats> cgroups_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<int> forgotten_ ABSL_GUARDED_BY(mu_);

@@ -856,6 +856,15 @@ std::vector<ReleaseNote> ReleaseMachine::Advance(ReleaseRecord& r, ServiceRecord
       if (it == revision_of.end()) continue;
       if (r.drain_revision() != it->second &&
           static_cast<int32_t>(TasksOf(obs, it->second).size()) <= Replicas(s, it->second)) {
+        // Swarm picks which task a scale-down stops (running ones last, then at random on a
+        // node), so it may stop another one than the drained: that one went undrained (its
+        // graceful stop, HAProxy's check and retries cover it), and this one takes traffic
+        // again.
+        Note(r, notes, "drain.missed",
+             absl::StrCat("Swarm stopped another task of revision ", it->second, " than ",
+                          id.substr(0, 12), ", which was drained for it; ", id.substr(0, 12),
+                          " takes traffic again"),
+             {{"revision", absl::StrCat(it->second)}, {"task", id.substr(0, 12)}});
         continue;
       }
       keep.push_back(id);

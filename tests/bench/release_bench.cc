@@ -5,7 +5,14 @@
 //
 //   build/tests/bench/release_bench [REPLICAS]        (default 4; figures go to
 //                                                      docs/performance.md)
+//
+// On the local multi-node cluster (scripts/cluster-up.sh N): the same, with hostd on the
+// manager's engine listening on the bridge, an agent in every node, HAProxy on node 1 and the
+// datastores reached by the tasks at the host's bridge address:
+//   HOSTING_CLUSTER_NODES=3 DOCKER_HOST=unix:///run/hc/n1/docker.sock \
+//     build/tests/bench/release_bench 4
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -50,10 +57,22 @@ class Bench {
     RETURN_IF_ERROR(RemoveSwarmServicesOf("bench-hostd"));  // left by an interrupted run
     Shell("docker service rm bench-swarm >/dev/null 2>&1");
     dir_ = MakeTempDir("hosting-release-bench-");
-    gateway_ = DockerGatewayAddress();
+    const char* nodes = std::getenv("HOSTING_CLUSTER_NODES");
+    cluster_nodes_ = nodes != nullptr ? std::atoi(nodes) : 0;
+    gateway_ = cluster_nodes_ > 0 ? absl::StrCat(ClusterNet(), ".1") : DockerGatewayAddress();
     RETURN_IF_ERROR(datastores_.Start(gateway_));
-    Shell("docker tag hosting/appsvc:dev hosting/appsvc:v2 && "
-          "docker tag hosting/appsvc:dev hosting/appsvc:v3");
+    // The release images, on every engine that may run a task.
+    std::vector<std::string> engines = {""};
+    if (cluster_nodes_ > 0) {
+      engines.clear();
+      for (int i = 1; i <= cluster_nodes_; ++i) {
+        engines.push_back(absl::StrCat("-H unix:///run/hc/n", i, "/docker.sock "));
+      }
+    }
+    for (const std::string& engine : engines) {
+      Shell(absl::StrCat("docker ", engine, "tag hosting/appsvc:dev hosting/appsvc:v2 && docker ",
+                         engine, "tag hosting/appsvc:dev hosting/appsvc:v3"));
+    }
     haproxy_ = std::make_unique<HaproxyContainer>(
         dir_,
         std::vector<HaproxyContainer::Backend>{
@@ -63,12 +82,33 @@ class Bench {
                                          "init-addr none\n")}},
         "resolvers docker\n  nameserver dns 127.0.0.11:53\n  resolve_retries 3\n"
         "  timeout resolve 500ms\n  timeout retry 500ms\n  hold valid 1s\n  hold obsolete 1s\n");
+    if (cluster_nodes_ > 0) haproxy_->PublishOn(absl::StrCat(ClusterNet(), ".11"));
     RETURN_IF_ERROR(haproxy_->Start());
-    hostd_ = std::make_unique<HostdProcess>(
-        dir_ + "/hostd", std::vector<std::string>{"--haproxy", haproxy_->socket()});
-    RETURN_IF_ERROR(hostd_->Start());
-    agent_ = std::make_unique<AgentProcess>(hostd_->address(), dir_ + "/agent.log", "1s");
-    RETURN_IF_ERROR(agent_->Start());
+    if (cluster_nodes_ == 0) {
+      hostd_ = std::make_unique<HostdProcess>(
+          dir_ + "/hostd", std::vector<std::string>{"--haproxy", haproxy_->socket()});
+      RETURN_IF_ERROR(hostd_->Start());
+      agents_.push_back(
+          std::make_unique<AgentProcess>(hostd_->address(), dir_ + "/agent.log", "1s"));
+      RETURN_IF_ERROR(agents_.back()->Start());
+    } else {
+      // hostd on the manager's engine where the nodes' agents reach it; an agent per node.
+      hostd_ = std::make_unique<HostdProcess>(
+          dir_ + "/hostd",
+          std::vector<std::string>{"--haproxy", haproxy_->socket(),
+                                   "--docker-host=unix:///run/hc/n1/docker.sock",
+                                   "--allow-insecure-remote"},
+          absl::StrCat(ClusterNet(), ".1:", FreePort()));
+      RETURN_IF_ERROR(hostd_->Start());
+      for (int i = 1; i <= cluster_nodes_; ++i) {
+        agents_.push_back(std::make_unique<AgentProcess>(
+            hostd_->address(), absl::StrCat(dir_, "/agent", i, ".log"), "1s"));
+        agents_.back()->InNode(absl::StrCat("/run/netns/hc-n", i),
+                               absl::StrCat("unix:///run/hc/n", i, "/docker.sock"),
+                               absl::StrCat(ClusterNet(), ".", 10 + i, ":9465"));
+        RETURN_IF_ERROR(agents_.back()->Start());
+      }
+    }
     services_ = hosting::v1::ServiceManager::NewStub(hostd_->channel());
     releases_ = hosting::v1::Releases::NewStub(hostd_->channel());
 
@@ -103,7 +143,7 @@ class Bench {
   }
 
   void Teardown() {
-    if (agent_) agent_->Stop();
+    for (auto& agent : agents_) agent->Stop();
     if (hostd_) hostd_->Stop();
     if (absl::Status gone = RemoveSwarmServicesOf("bench-hostd"); !gone.ok()) {
       std::cerr << "teardown: " << gone << "\n";
@@ -226,7 +266,13 @@ class Bench {
 
   void set_current_image(std::string image) { current_image_ = std::move(image); }
   std::string Url(const std::string& backend, const std::string& path) {
-    return absl::StrCat("http://127.0.0.1:", haproxy_->port(backend), path);
+    return haproxy_->url(backend, path);
+  }
+
+  // The local cluster's /24 (scripts/cluster-lib.sh).
+  static std::string ClusterNet() {
+    const char* net = std::getenv("HOSTING_CLUSTER_NET");
+    return net != nullptr ? net : "192.168.77";
   }
 
   // A spec file for hostctl -f.
@@ -275,7 +321,9 @@ class Bench {
   Datastores datastores_;
   std::unique_ptr<HaproxyContainer> haproxy_;
   std::unique_ptr<HostdProcess> hostd_;
-  std::unique_ptr<AgentProcess> agent_;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+  // Nodes of the local cluster the bench runs on (0: this machine's engine).
+  int cluster_nodes_ = 0;
   std::unique_ptr<hosting::v1::ServiceManager::Stub> services_;
   std::unique_ptr<hosting::v1::Releases::Stub> releases_;
 };
@@ -298,7 +346,8 @@ int main(int argc, char** argv) {
     bench.Teardown();
     Die(st);
   }
-  std::printf("%d replicas of appsvc, 1 s health checks, 4 keep-alive clients through HAProxy\n\n", n);
+  std::printf("%d replicas of appsvc, 1 s health checks, 4 keep-alive clients through HAProxy%s\n\n", n,
+              std::getenv("HOSTING_CLUSTER_NODES") != nullptr ? ", on the local cluster" : "");
   std::printf("| run | time | requests | failed | note |\n| --- | --- | --- | --- | --- |\n");
   const Result swarm_good = bench.SwarmGood();
   Print(swarm_good);

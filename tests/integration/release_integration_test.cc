@@ -124,6 +124,23 @@ class ReleaseTest : public PlatformTest {
     return out;
   }
 
+  // Events of one type for a service, from the start.
+  int CountEvents(const std::string& service, const std::string& type) {
+    auto cluster = hosting::v1::Cluster::NewStub(platform->hostd->channel());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    hosting::v1::WatchEventsRequest req;
+    req.set_service(service);
+    req.add_types(type);
+    req.set_from_start(true);
+    req.set_no_follow(true);
+    auto reader = cluster->WatchEvents(&ctx, req);
+    int n = 0;
+    for (hosting::v1::Event e; reader->Read(&e);) ++n;
+    EXPECT_TRUE(reader->Finish().ok());
+    return n;
+  }
+
   // The release's events from the event log (hostctl events is the user's view of it).
   std::string Events(const std::string& service) {
     return Shell(absl::StrCat(HostctlBinary(), " --server ", platform->hostd->address(),
@@ -158,14 +175,20 @@ TEST_F(ReleaseTest, RollingReleaseUnderLoadLosesNoRequest) {
   EXPECT_EQ(load.failed(), 0) << load.first_error() << " of " << load.total();
   ExpectSwarm(name, {absl::StrCat(name, "-r2 4 4")});
   EXPECT_EQ(ReadyServers(name), 4);
-  // Every old task was drained before it was stopped (the drain events name each of them).
+  // Every old task was drained before it was stopped (the drain events name each of them),
+  // except where Swarm stopped another task than the drained one: it chooses, and the
+  // machine says so (release.drain.missed) and puts the drained survivor back.
   const std::set<std::string> drained = DrainedTasks(name, 1);
+  const int missed = CountEvents(name, "release.drain.missed");
+  int undrained = 0;
   for (const std::string& task : old_tasks) {
     bool seen = false;
     for (const std::string& d : drained) seen |= absl::StartsWith(task, d) && d.size() >= 12;
-    EXPECT_TRUE(seen) << "task " << task << " of revision 1 was not drained; drained: "
-                      << absl::StrJoin(drained, ",");
+    if (!seen) ++undrained;
   }
+  EXPECT_LE(undrained, missed) << "old tasks stopped without a drain and without a word; drained: "
+                               << absl::StrJoin(drained, ",");
+  EXPECT_GE(drained.size(), 1u) << "the old revision's tasks were drained";
 }
 
 TEST_F(ReleaseTest, CanaryOfABadVersionRollsBackByItself) {
