@@ -6,7 +6,22 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=retry.sh
 source "$root/scripts/retry.sh"
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints how long the one before it took, and the end prints them all: the place to
+# look when the test command grows.
+timings=()
+step_name="" step_start=$SECONDS
+end_step() {
+  [ -n "$step_name" ] && timings+=("$(printf '%5ds  %s' $((SECONDS - step_start)) "$step_name")")
+  step_name="" step_start=$SECONDS
+}
+step() { end_step; step_name="$*"; printf '\n==> %s\n' "$*"; }
+report() {
+  local rc=$?
+  end_step
+  printf '\n==> Step times (exit %d, %d s in all)\n' "$rc" "$SECONDS"
+  printf '%s\n' "${timings[@]}"
+}
+trap report EXIT
 
 step "Installing dependencies";          "$root/scripts/install-deps.sh"
 step "Building";                         "$root/scripts/build.sh"

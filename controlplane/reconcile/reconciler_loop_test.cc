@@ -66,7 +66,8 @@ TEST_F(ReconcilerLoopTest, AStoreOutageIsNamedForWhatItIsAndResyncGoesOn) {
   cp_.reconciler.Enqueue("web");
   ASSERT_TRUE(Eventually([&] { return Gauge("hostd_store_reachable") == 0; }));
   EXPECT_EQ(Gauge("hostd_docker_reachable"), 1) << "the store's outage is not Docker's";
-  EXPECT_TRUE(Seen("store.unreachable"));
+  // The gauge is set before the event is published: wait for the event too.
+  EXPECT_TRUE(Eventually([&] { return Seen("store.unreachable"); }));
   EXPECT_FALSE(Seen("docker.unreachable"));
 
   // The resync comes on the clock, whatever failed before, and finds the store back.
@@ -75,7 +76,7 @@ TEST_F(ReconcilerLoopTest, AStoreOutageIsNamedForWhatItIsAndResyncGoesOn) {
   ASSERT_TRUE(Eventually([&] { return cp_.store.calls(FaultStore::Op::kListServices) > listed; }))
       << "no resync after the interval";
   ASSERT_TRUE(Eventually([&] { return Gauge("hostd_store_reachable") == 1; }));
-  EXPECT_TRUE(Seen("store.reachable"));
+  EXPECT_TRUE(Eventually([&] { return Seen("store.reachable"); }));
 }
 
 // A failing sync comes back after its backoff on the clock, not before; Docker's own outage
