@@ -101,6 +101,18 @@ constexpr char kReadLease[] =
 
 }  // namespace
 
+absl::Status PostgresStore::LimitIdleTransactions(PGconn* conn) {
+  const std::string sql =
+      absl::StrCat("SET idle_in_transaction_session_timeout = ",
+                   absl::ToInt64Milliseconds(kIdleInTransactionTimeout));
+  PgResult r(PQexec(conn, sql.c_str()));
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("setting idle_in_transaction_session_timeout: ", PQerrorMessage(conn)));
+  }
+  return absl::OkStatus();
+}
+
 std::string PostgresStore::Redacted(absl::string_view conninfo) {
   // Plain string work, no std::regex: this runs for every store opened, on any thread.
   std::string s(conninfo);
@@ -135,7 +147,7 @@ std::string PostgresStore::Redacted(absl::string_view conninfo) {
 }
 
 PostgresStore::PostgresStore(const std::string& conninfo, int64_t max_events)
-    : conn_(conninfo, absl::StrCat("store ", Redacted(conninfo)), nullptr,
+    : conn_(conninfo, absl::StrCat("store ", Redacted(conninfo)), &LimitIdleTransactions,
             absl::Milliseconds(200)),
       lease_conn_(conninfo, absl::StrCat("store ", Redacted(conninfo), " (lease)"), nullptr,
                   absl::Milliseconds(100)),

@@ -27,6 +27,12 @@ namespace hosting::controlplane {
 // waits behind the API's queries (under load, one slow read would otherwise delay it past the
 // lease and hand leadership to a standby for nothing).
 //
+// A hostd frozen in the middle of a write (SIGSTOP, a stalled VM) would hold its row locks,
+// the lease row's among them, for as long as it stays frozen, and a standby's takeover waits
+// on that lock. PostgreSQL ends such a session after kIdleInTransactionTimeout
+// (idle_in_transaction_session_timeout): the frozen write is rolled back, the lock goes, the
+// takeover proceeds. A running hostd never idles that long inside a transaction.
+//
 // Writes to one service are serialized by a transaction-level advisory lock on its name and
 // compare-and-swap on its generation (ABORTED when stale); event sequences come from one
 // counter row, so events commit in sequence order and a reader never sees a later event
@@ -35,6 +41,7 @@ class PostgresStore final : public Store {
  public:
   static constexpr int64_t kDefaultMaxEvents = 100000;
   static constexpr absl::Duration kStatementTimeout = absl::Seconds(10);
+  static constexpr absl::Duration kIdleInTransactionTimeout = absl::Seconds(2);
 
   // `conninfo`: a libpq connection string or postgres:// URL.
   static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(
@@ -73,6 +80,8 @@ class PostgresStore final : public Store {
 
  private:
   PostgresStore(const std::string& conninfo, int64_t max_events);
+  // The store connection's session settings (kIdleInTransactionTimeout), on every connect.
+  static absl::Status LimitIdleTransactions(PGconn* conn);
 
   // One statement, binary results.
   absl::StatusOr<PgResult> Exec(const char* sql, const std::vector<PgParam>& params = {})
