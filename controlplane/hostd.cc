@@ -73,6 +73,10 @@ absl::Status Hostd::Init() {
   ASSIGN_OR_RETURN(auto docker, docker::CurlDockerClient::Create(options_.docker_host));
   docker_ = std::move(docker);
   events_ = std::make_unique<EventLog>(*store_, Clock::Real());
+  events_->Subscribe([metrics = metrics_.get()](const hosting::v1::Event& e) {
+    auto state = e.attributes().find("state");
+    metrics->CountEvent(e.type(), state == e.attributes().end() ? "" : state->second);
+  });
   // Nothing this hostd writes to desired state commits before it is elected (Start).
   store_->SetFence("hostd-starting", -1);
   auto acting = [this] { return IsLeader(); };

@@ -17,15 +17,19 @@ nginx_port=18182
 "$root/scripts/build.sh" >/dev/null
 
 cleanup() {
-  [ -n "${app_pid:-}" ] && kill -TERM "$app_pid" 2>/dev/null && wait "$app_pid" 2>/dev/null || true
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  if [ -n "${app_pid:-}" ] && kill -TERM "$app_pid" 2>/dev/null; then
+    wait "$app_pid" 2>/dev/null || true
+  fi
+  if [ -f "$work/nginx.pid" ]; then kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; fi
   "$root/scripts/datastores.sh" stop "$work/ds" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-env_line=$("$root/scripts/datastores.sh" start "$work/ds" 55532 55533 56479 | tr '\n' ' ')
-export $env_line
+# datastores.sh prints NAME=value words for appsvc's environment.
+env_words=$("$root/scripts/datastores.sh" start "$work/ds" 55532 55533 56479)
+read -ra env_pairs <<<"$(tr '\n' ' ' <<<"$env_words")"
+export "${env_pairs[@]}"
 export PORT=$app_port ACCESS_LOG=off DRAIN_DELAY_MS=0 DB_POOL_SIZE=${DB_POOL_SIZE:-16}
 "$root/build/appsvc/appsvc" migrate >/dev/null 2>&1
 # 1000 users to read.

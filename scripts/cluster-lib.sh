@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by cluster-up.sh, cluster-down.sh and cluster-node.sh: where a local cluster's nodes
 # live and how each one's containerd and dockerd run. Sourced, not run.
 
@@ -86,14 +87,16 @@ hc_node_pids() {
 hc_kill_node() {
   local i=$1 signal=${2:-TERM} pids
   pids=$(hc_node_pids "$i")
-  [ -n "$pids" ] && kill "-$signal" $pids 2>/dev/null || true
+  # shellcheck disable=SC2086  # one word per pid
+  if [ -n "$pids" ]; then kill "-$signal" $pids 2>/dev/null || true; fi
   for _ in $(seq 1 150); do
     pids=$(hc_node_pids "$i")
     [ -z "$pids" ] && break
     sleep 0.1
   done
   pids=$(hc_node_pids "$i")
-  [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
+  # shellcheck disable=SC2086  # one word per pid
+  if [ -n "$pids" ]; then kill -KILL $pids 2>/dev/null || true; fi
   for _ in $(seq 1 50); do
     [ -z "$(hc_node_pids "$i")" ] && return 0
     sleep 0.1
@@ -110,9 +113,8 @@ hc_remove_cgroups() {
 
 # Unmounts whatever is left under node i's directories (overlay layers, netns files, shm).
 hc_unmount_node() {
-  local i=$1 m
-  for m in $(awk -v a="$HC_RUN/n$i/" -v b="$HC_STATE/n$i/" \
-               'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount -l "$m" 2>/dev/null || true
-  done
+  local i=$1
+  awk -v a="$HC_RUN/n$i/" -v b="$HC_STATE/n$i/" \
+      'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts | sort -r |
+    while IFS= read -r m; do umount -l "$m" 2>/dev/null || true; done
 }

@@ -79,7 +79,7 @@ CONF
 }
 
 start_redis() {
-  redis-server --port "$redis_port" --bind 127.0.0.1 $extra --save '' --appendonly no \
+  redis-server --port "$redis_port" --bind 127.0.0.1 ${extra:+"$extra"} --save '' --appendonly no \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir"
   for _ in $(seq 1 50); do
     redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0
@@ -97,7 +97,11 @@ stop_pg() {
 stop_redis() {
   if [ -f "$dir/redis.pid" ]; then
     kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
-    for _ in $(seq 1 50); do [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 50); do
+      [ -f "$dir/redis.pid" ] || break
+      kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null || break
+      sleep 0.1
+    done
     rm -f "$dir/redis.pid"
   fi
 }

@@ -33,8 +33,8 @@ echo
 
 step "What Swarm runs"
 docker service ls --filter label=hosting.service=web
-docker service ps --filter desired-state=running \
-  $(docker service ls -q --filter label=hosting.service=web)
+mapfile -t web_services < <(docker service ls -q --filter label=hosting.service=web)
+docker service ps --filter desired-state=running "${web_services[@]}"
 
 step "The release, as the event log recorded it"
 "$hostctl" events --service web --type release. | tail -20

@@ -7,7 +7,7 @@ source "$(dirname "$0")/retry.sh"
 
 packages=(
   # build
-  build-essential cmake ninja-build pkg-config git ccache
+  build-essential cmake ninja-build pkg-config git ccache shellcheck
   # C++ libraries
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   libcurl4-openssl-dev libsqlite3-dev prometheus-cpp-dev nlohmann-json3-dev

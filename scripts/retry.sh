@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Bounded waits for the scripts: a command that reaches the network (apt-get, debootstrap, npm,
 # docker build) gets a time limit and a few tries, and a failure names what did not answer.
 # Sourced, not run.
@@ -24,4 +25,5 @@ retry() {
 
 # apt-get options: a package mirror that stops answering fails a download in 30 s, and each
 # download is tried three times.
+# shellcheck disable=SC2034  # used by the scripts that source this file
 APT_OPTS=(-o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 -o Acquire::Retries=3)

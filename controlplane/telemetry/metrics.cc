@@ -1,5 +1,7 @@
 #include "controlplane/telemetry/metrics.h"
 
+#include <algorithm>
+
 namespace hosting::controlplane {
 
 HostdMetrics::HostdMetrics()
@@ -23,7 +25,15 @@ HostdMetrics::HostdMetrics()
       leader_transitions_(prometheus::BuildCounter()
                               .Name("hostd_leader_transitions_total")
                               .Help("Leadership changes of this hostd, by kind (elected, lost).")
-                              .Register(*registry_)) {
+                              .Register(*registry_)),
+      events_(prometheus::BuildCounter()
+                  .Name("hostd_events_total")
+                  .Help("Events this hostd published, by type.")
+                  .Register(*registry_)),
+      releases_finished_(prometheus::BuildCounter()
+                             .Name("hostd_releases_finished_total")
+                             .Help("Releases this hostd finished, by final state.")
+                             .Register(*registry_)) {
   queue_depth_ = &prometheus::BuildGauge()
                       .Name("hostd_workqueue_depth")
                       .Help("Service keys waiting to be reconciled.")
@@ -64,6 +74,14 @@ HostdMetrics::HostdMetrics()
 
 void HostdMetrics::CountLeaderTransition(const std::string& kind) {
   leader_transitions_.Add({{"kind", kind}}).Increment();
+}
+
+void HostdMetrics::CountEvent(const std::string& type, const std::string& release_state) {
+  events_.Add({{"type", type}}).Increment();
+  if (type != "release.finished") return;
+  std::string state = release_state.empty() ? "unknown" : release_state;
+  std::replace(state.begin(), state.end(), ' ', '_');
+  releases_finished_.Add({{"state", state}}).Increment();
 }
 
 void HostdMetrics::ObserveReconcile(const std::string& result, double seconds) {

@@ -37,6 +37,11 @@ class HostdMetrics {
     leader_epoch_->Set(static_cast<double>(epoch));
   }
   void CountLeaderTransition(const std::string& kind);
+  // Every event this hostd publishes, by type (hostd_events_total: a bounded set of names such
+  // as agent.lost or store.unreachable); a release.finished also counts in
+  // hostd_releases_finished_total by its final state, spaces as underscores (succeeded,
+  // rolled_back, failed, aborted, timed_out): what the platform's alerts watch.
+  void CountEvent(const std::string& type, const std::string& release_state);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -52,6 +57,8 @@ class HostdMetrics {
   prometheus::Gauge* leader_;
   prometheus::Gauge* leader_epoch_;
   prometheus::Family<prometheus::Counter>& leader_transitions_;
+  prometheus::Family<prometheus::Counter>& events_;
+  prometheus::Family<prometheus::Counter>& releases_finished_;
 };
 
 }  // namespace hosting::controlplane
