@@ -13,7 +13,8 @@
 #
 # DATASTORES_EXTRA_LISTEN=IP also listens on IP (e.g. the docker_gwbridge gateway, so that
 # Swarm tasks reach PostgreSQL and Redis on this machine); password logins from the Docker
-# address ranges are allowed on it.
+# address ranges and the local cluster's bridge (192.168.0.0/16: scripts/cluster-up.sh's nodes
+# reach the host from there) are allowed on it.
 set -euo pipefail
 cmd=${1:?usage: datastores.sh start|stop|stop-replica|start-replica|stop-redis|start-redis DIR [PG_PORT REPLICA_PORT REDIS_PORT]}
 dir=${2:?DIR required}
@@ -53,7 +54,7 @@ synchronous_commit = on
 CONF
     echo "host replication all 127.0.0.1/32 trust" >> "$dir/primary/pg_hba.conf"
     if [ -n "$extra" ]; then
-      printf 'host all app %s scram-sha-256\n' 172.16.0.0/12 10.0.0.0/8 >> "$dir/primary/pg_hba.conf"
+      printf 'host all app %s scram-sha-256\n' 172.16.0.0/12 10.0.0.0/8 192.168.0.0/16 >> "$dir/primary/pg_hba.conf"
     fi
   fi
   as_pg "$pgbin/pg_ctl" -D "$dir/primary" -l "$dir/primary.log" -w -t 60 start >/dev/null
@@ -79,7 +80,7 @@ CONF
 }
 
 start_redis() {
-  redis-server --port "$redis_port" --bind 127.0.0.1 ${extra:+"$extra"} --save '' --appendonly no \
+  redis-server --port "$redis_port" --bind 127.0.0.1 ${extra:+"$extra" --protected-mode no} --save '' --appendonly no \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir"
   for _ in $(seq 1 50); do
     redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0

@@ -102,6 +102,17 @@ absl::Status ServicePlatform::Deploy(hosting::v1::ServiceManager::Stub& stub,
   if (got.status != 200) {
     return absl::InternalError(absl::StrCat("GET /api/users/1: ", got.status, " ", got.body));
   }
+  // appsvc's tasks reach Redis too (they once did not: Redis refused them in protected mode,
+  // and appsvc served, degraded, from PostgreSQL alone).
+  if (!spec.env().contains("REDIS_HOST")) return absl::OkStatus();
+  HttpResult health;
+  absl::Status cached = WaitFor(
+      [&] {
+        health = Http("GET", Url(spec.name(), "/ready"));
+        return absl::StrContains(health.body, R"("redis":"connected")");
+      },
+      absl::Seconds(15), "the tasks to report Redis connected", absl::Milliseconds(200));
+  if (!cached.ok()) return absl::InternalError(absl::StrCat(cached.message(), ": ", health.body));
   return absl::OkStatus();
 }
 
