@@ -17,9 +17,7 @@ if [ -f "$dir/absl/synchronization/mutex.cc" ]; then
 fi
 version=$(dpkg-query -W -f='${Version}' libabsl-dev)
 upstream=${version%%-*}
-mirror=$(grep -hoE '^(URIs:|deb) *https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
-  | grep -v security | head -1 | sed -E 's/^(URIs:|deb) *//' || true)
-mirror=${mirror:-http://deb.debian.org/debian}
+mirror=$(debian_mirror)
 work=$(mktemp -d /tmp/hosting-absl.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"

@@ -27,3 +27,12 @@ retry() {
 # download is tried three times.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 APT_OPTS=(-o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 -o Acquire::Retries=3)
+
+# The Debian mirror apt already uses on this machine (not the security archive), or
+# deb.debian.org.
+debian_mirror() {
+  local m
+  m=$(grep -hoE '^(URIs:|deb) *https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
+    | grep -v security | head -1 | sed -E 's/^(URIs:|deb) *//' || true)
+  echo "${m:-http://deb.debian.org/debian}"
+}

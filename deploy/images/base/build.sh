@@ -9,16 +9,14 @@ if docker image inspect "$image" >/dev/null 2>&1; then
   exit 0
 fi
 
+# shellcheck source=../../../scripts/retry.sh
+source "$(dirname "$0")/../../../scripts/retry.sh"
 # Use the mirror apt already uses on this machine.
-mirror=$(grep -hoE '^(URIs:|deb) *https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
-  | grep -v security | head -1 | sed -E 's/^(URIs:|deb) *//' || true)
-mirror=${mirror:-http://deb.debian.org/debian}
+mirror=$(debian_mirror)
 
 root=$(mktemp -d /tmp/hosting-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 echo "base image: debootstrap bookworm from $mirror"
-# shellcheck source=../../../scripts/retry.sh
-source "$(dirname "$0")/../../../scripts/retry.sh"
 # debootstrap has no timeout of its own: a mirror that stops answering would hang it.
 if ! retry 3 600 "debootstrap from $mirror" -- \
     sh -c "rm -rf '$root'/* && debootstrap --variant=minbase bookworm '$root' '$mirror' \
