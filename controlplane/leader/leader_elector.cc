@@ -119,6 +119,9 @@ void LeaderElector::Step() {
       seen_holder_ = holder_;
       deadline_ = sent + options_.lease * 4 / 5;
       if (!leader_ || lease->epoch != epoch_) {
+        // The gauge before the fence: once a write of this leader can commit, /metrics already
+        // says it leads (the events and callbacks come after the lock).
+        metrics_.SetLeader(true, lease->epoch);
         // Fence first: nothing this hostd writes commits under another epoch.
         store_.SetFence(holder_, lease->epoch);
         transition = {true, leader_ ? "re-elected after a lapse" : "took the lease"};
