@@ -65,6 +65,26 @@ TEST(LeaderElectorTest, ALoneHostdLeadsAtOnceAndWritesUnderItsEpoch) {
   EXPECT_THAT(EventTypes(*a.store), ::testing::Contains("leader.elected"));
 }
 
+// Once the fence lets this hostd's writes commit, /metrics already says it leads (a client
+// whose write succeeded must not read hostd_leader 0).
+TEST(LeaderElectorTest, TheLeaderGaugeIsSetBeforeTheFenceOpens) {
+  auto store = std::make_unique<FaultStore>(SqliteStore::Open(TempDb()).value());
+  EventLog events(*store, Clock::Real());
+  HostdMetrics metrics;
+  double gauge_at_fence = -1;
+  store->OnSetFence([&](int64_t epoch) {
+    if (epoch <= 0) return;
+    for (const auto& family : metrics.registry()->Collect()) {
+      if (family.name == "hostd_leader") gauge_at_fence = family.metric[0].gauge.value;
+    }
+  });
+  LeaderElector elector(*store, events, metrics, Clock::Real(),
+                        LeaderOptions{"10.0.0.1:50051", kLease, absl::Milliseconds(50)});
+  elector.Step();
+  ASSERT_TRUE(elector.IsLeader());
+  EXPECT_EQ(gauge_at_fence, 1);
+}
+
 TEST(LeaderElectorTest, StandbyNamesTheLeaderWritesNothingAndTakesOverOnceTheLeaseLapses) {
   const std::string db = TempDb();
   Node a(db, "10.0.0.1:50051");

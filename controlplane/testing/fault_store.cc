@@ -126,6 +126,7 @@ absl::Status FaultStore::ReleaseLease(absl::string_view holder, int64_t epoch) {
 }
 
 void FaultStore::SetFence(absl::string_view holder, int64_t epoch) {
+  if (on_set_fence_) on_set_fence_(epoch);
   base_->SetFence(holder, epoch);
 }
 

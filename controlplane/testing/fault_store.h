@@ -33,6 +33,8 @@ class FaultStore final : public Store {
   // Before each of the next `times` calls of `op`, `writer` runs against the real store (a
   // concurrent writer that commits first, so the call's compare-and-swap loses).
   void InterleaveBeforeNext(Op op, std::function<void(Store&)> writer, int times = 1);
+  // Runs before every SetFence reaches the real store (set before the store is shared).
+  void OnSetFence(std::function<void(int64_t epoch)> hook) { on_set_fence_ = std::move(hook); }
   // Calls of `op` so far (including failed ones).
   int calls(Op op);
 
@@ -73,6 +75,7 @@ class FaultStore final : public Store {
   absl::Status Enter(Op op);
 
   std::unique_ptr<Store> base_;
+  std::function<void(int64_t)> on_set_fence_;
   absl::Mutex mu_;
   bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
   std::map<Op, std::vector<absl::Status>> failures_ ABSL_GUARDED_BY(mu_);
