@@ -4,7 +4,9 @@
 // 3-task service under load from 127.0.0.1 through HAProxy. Each case breaks one part of the
 // control plane and asserts, from the load generator's own count, that no request failed and
 // (where the part does not touch the tasks) that HAProxy never had fewer servers.
+#include <algorithm>
 #include <csignal>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -22,6 +24,7 @@ namespace {
 
 constexpr char kService[] = "it-fault";
 constexpr int kTasks = 3;
+constexpr int kLoadClients = 4;
 
 // Samples HAProxy's ready servers of the service every 100 ms while it lives; the lowest seen.
 class CapacityWatch {
@@ -147,22 +150,34 @@ class FaultTest : public ::testing::Test {
   }
 
   std::unique_ptr<HttpLoad> Load() {
-    auto load = std::make_unique<HttpLoad>(haproxy_->url(kService, "/health"), 4, 200);
+    auto load = std::make_unique<HttpLoad>(haproxy_->url(kService, "/health"), kLoadClients, 200);
     EXPECT_TRUE(WaitFor([&] { return load->ok() > 50; }, absl::Seconds(20), "load flowing").ok())
         << load->first_error();
     return load;
   }
 
-  // Lets the load run on a little, stops it and checks its count.
-  static void Finish(HttpLoad& load, const char* what) {
+  // Lets the load run on a little, stops it and checks its count. `killed`: when a task was
+  // killed with SIGKILL. A response the task was writing at that instant is cut (HAProxy logs
+  // it "SD": the server aborted during the data phase), and no proxy can retry a request whose
+  // response has begun; so failures are allowed only there: completed within 2 s of the kill,
+  // at most one per load client. Every request sent after it must succeed.
+  static void Finish(HttpLoad& load, const char* what,
+                     std::optional<absl::Time> killed = std::nullopt) {
     const int64_t before = load.total();
     EXPECT_TRUE(WaitFor([&] { return load.total() > before + 200; }, absl::Seconds(20),
                         "load after the fault")
                     .ok());
     load.Stop();
-    EXPECT_EQ(load.failed(), 0) << what << ": " << load.first_error();
-    std::printf("[ measure ] %s: %lld requests, %lld failed\n", what,
-                static_cast<long long>(load.total()), static_cast<long long>(load.failed()));
+    int64_t cut = 0;
+    if (killed.has_value()) {
+      cut = std::min<int64_t>(kLoadClients,
+                              load.FailedBetween(*killed, *killed + absl::Seconds(2)));
+    }
+    EXPECT_EQ(load.failed() - cut, 0) << what << ": " << load.first_error() << "\nHAProxy's log:\n"
+                                      << haproxy_->Logs();
+    std::printf("[ measure ] %s: %lld requests, %lld failed (%lld cut by the kill)\n", what,
+                static_cast<long long>(load.total()), static_cast<long long>(load.failed()),
+                static_cast<long long>(cut));
   }
 
   static std::string* dir_;
@@ -183,7 +198,8 @@ HostdProcess* FaultTest::hostd_ = nullptr;
 AgentProcess* FaultTest::agent_ = nullptr;
 
 // With hostd gone, a task that dies leaves HAProxy by HAProxy's own check; the requests sent
-// to it meanwhile are retried on the others. The restarted hostd adopts HAProxy's servers.
+// to it meanwhile are retried on the others (only the responses it was writing when it died
+// are lost). The restarted hostd adopts HAProxy's servers.
 TEST_F(FaultTest, HostdKilledAndATaskKilledWhileItIsDown) {
   std::unique_ptr<HttpLoad> load = Load();
   hostd_->Stop(SIGKILL);
@@ -191,6 +207,7 @@ TEST_F(FaultTest, HostdKilledAndATaskKilledWhileItIsDown) {
                                             kService, "-r1 | head -1"));
   ASSERT_EQ(victim.exit_code, 0);
   ASSERT_FALSE(victim.output.empty());
+  const absl::Time killed = absl::Now();
   ASSERT_EQ(Shell("docker kill " + victim.output).exit_code, 0);
   // Down with no control plane: HAProxy's check takes it out (fall 2 at 1 s).
   absl::Status st = WaitFor(
@@ -203,7 +220,7 @@ TEST_F(FaultTest, HostdKilledAndATaskKilledWhileItIsDown) {
   st = WaitFor([] { return HaproxyReadyServers(haproxy_->socket(), kService) == kTasks; },
                absl::Seconds(60), "the replacement task in HAProxy");
   EXPECT_TRUE(st.ok()) << st;
-  Finish(*load, "hostd killed, a task killed while it was down");
+  Finish(*load, "hostd killed, a task killed while it was down", killed);
 }
 
 // The store down for 10 s while the agent restarts. No hostd can lead without the store (the

@@ -646,6 +646,11 @@ void HaproxyContainer::Stop() {
   container_.clear();
 }
 
+std::string HaproxyContainer::Logs(int lines) const {
+  if (container_.empty()) return "";
+  return Shell(absl::StrCat("docker logs --tail ", lines, " ", container_, " 2>&1")).output;
+}
+
 int HaproxyContainer::port(const std::string& backend) const {
   auto it = ports_.find(backend);
   return it == ports_.end() ? 0 : it->second;

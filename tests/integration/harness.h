@@ -293,6 +293,9 @@ class HaproxyContainer {
     return "http://" + publish_address_ + ":" + std::to_string(port(backend)) + path;
   }
   const std::string& socket() const { return socket_; }
+  // The last `lines` lines HAProxy logged: one per failed, retried or cut request (the
+  // platform configuration logs no successful request).
+  std::string Logs(int lines = 40) const;
 
  private:
   std::string dir_;
