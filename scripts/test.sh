@@ -27,10 +27,12 @@ step "Installing dependencies";          "$root/scripts/install-deps.sh"
 step "Building";                         "$root/scripts/build.sh"
 step "Starting dockerd and the Swarm";   "$root/scripts/start-docker.sh"
 step "Building images";                  "$root/scripts/images.sh"
-step "Installing the reflection client (npm)"
-retry 3 300 "npm ci (the npm registry)" -- \
-  npm ci --prefix "$root/tests/reflection" --no-audit --no-fund --loglevel=error \
-  --fetch-timeout=60000 --fetch-retries=2
+step "Installing the npm packages (reflection client, config checks)"
+for pkg in tests/reflection tests/config; do
+  retry 3 300 "npm ci $pkg (the npm registry)" -- \
+    npm ci --prefix "$root/$pkg" --no-audit --no-fund --loglevel=error \
+    --fetch-timeout=60000 --fetch-retries=2
+done
 
 cd "$root/build"
 step "Unit tests"

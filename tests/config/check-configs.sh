@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The repository's configuration, checked by the tools that will read it: every shell script
-# (shellcheck), HAProxy's configuration (haproxy -c), Prometheus's rules (promtool check rules)
-# and their unit tests (promtool test rules: each alert fires on its condition and not
-# before). A missing tool is a failure: scripts/install-deps.sh installs them all.
+# (shellcheck), every YAML file (yamllint), HAProxy's configurations (haproxy -c), nginx's
+# (nginx -t), Prometheus's configuration and rules (promtool check config/rules) and the rules'
+# unit tests (promtool test rules: each alert fires on its condition and not before),
+# Alertmanager's routing (amtool), and the compose stack (the Compose Specification's schema,
+# then docker-compose config). A missing tool is a failure: scripts/install-deps.sh installs
+# them all, and scripts/test.sh the npm packages (tests/config/package.json).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -18,7 +21,7 @@ check() {
     failed=1
   fi
 }
-for tool in shellcheck haproxy promtool; do
+for tool in shellcheck haproxy promtool amtool nginx yamllint docker-compose node; do
   command -v "$tool" >/dev/null || { echo "FAIL  $tool is not installed (scripts/install-deps.sh)"; exit 1; }
 done
 
@@ -26,8 +29,37 @@ mapfile -t scripts < <(find . -name '*.sh' -not -path './build*' -not -path '*/n
   -not -path './.git/*' | sort)
 check "shellcheck (${#scripts[@]} scripts)" shellcheck -x -P SCRIPTDIR "${scripts[@]}"
 check "haproxy -c deploy/haproxy/haproxy.cfg" haproxy -c -f deploy/haproxy/haproxy.cfg
+# compose.cfg names the stack's nginx, which resolves only inside the stack: resolved here
+# to loopback through a copy with the address put in.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+sed 's/server nginx nginx:80 /server nginx 127.0.0.1:80 /' deploy/haproxy/compose.cfg > "$tmp/compose.cfg"
+check "haproxy -c deploy/haproxy/haproxy.cfg + compose.cfg" \
+  haproxy -c -f deploy/haproxy/haproxy.cfg -f "$tmp/compose.cfg"
+# nginx -t with the image's paths moved here and a loopback upstream.
+mkdir -p "$tmp/nginx/hosting"
+sed -e "s|/etc/nginx/hosting/upstream.conf|$tmp/nginx/hosting/upstream.conf|" \
+    -e "s|/run/nginx/nginx.pid|$tmp/nginx/nginx.pid|" \
+    -e "s|/var/cache/nginx/micro|$tmp/nginx/micro|" \
+    -e "s|^user www-data;||" deploy/nginx/nginx.conf > "$tmp/nginx/nginx.conf"
+sed 's/appsvc-[0-9]:3000/127.0.0.1:3000/' deploy/nginx/upstream-compose.conf \
+  > "$tmp/nginx/hosting/upstream.conf"
+check "nginx -t deploy/nginx/nginx.conf" nginx -q -t -e stderr -c "$tmp/nginx/nginx.conf"
+check "promtool check config deploy/prometheus/prometheus.yml" \
+  promtool check config deploy/prometheus/prometheus.yml
+check "amtool check-config deploy/alertmanager/alertmanager.yml" \
+  amtool check-config deploy/alertmanager/alertmanager.yml
 mapfile -t rules < <(find deploy/prometheus/rules -name '*.yml' | sort)
 check "promtool check rules (${#rules[@]} files)" promtool check rules "${rules[@]}"
 mapfile -t rule_tests < <(find deploy/prometheus/tests -name '*_test.yml' | sort)
 check "promtool test rules (${#rule_tests[@]} files)" promtool test rules "${rule_tests[@]}"
+mapfile -t yamls < <(find deploy tests .github -name '*.y*ml' -not -path '*/node_modules/*' \
+  2>/dev/null | sort)
+check "yamllint (${#yamls[@]} files)" yamllint -s -c tests/config/yamllint.yml "${yamls[@]}"
+[ -d tests/config/node_modules ] || { echo "FAIL  tests/config/node_modules is missing: npm ci --prefix tests/config"; exit 1; }
+check "compose spec schema deploy/compose/compose.yaml" \
+  node tests/config/check-compose.mjs deploy/compose/compose.yaml
+sed 's/=generate$/=checked/' deploy/compose/.env.example > "$tmp/stack.env"
+check "docker-compose config deploy/compose/compose.yaml" \
+  docker-compose --env-file "$tmp/stack.env" -f deploy/compose/compose.yaml config -q
 exit "$failed"

@@ -257,7 +257,7 @@ size_t AppendTo(char* data, size_t size, size_t n, void* out) {
 }  // namespace
 
 HttpResult Http(const std::string& method, const std::string& url, const std::string& body,
-                const std::string& content_type) {
+                const std::string& content_type, const std::vector<std::string>& extra_headers) {
   HttpResult result;
   CURL* curl = curl_easy_init();
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
@@ -271,6 +271,7 @@ HttpResult Http(const std::string& method, const std::string& url, const std::st
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   }
+  for (const std::string& h : extra_headers) headers = curl_slist_append(headers, h.c_str());
   if (method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendTo);

@@ -117,8 +117,11 @@ struct HttpResult {
   std::string headers;
   std::string error;
 };
+// `extra_headers`: "Name: value" lines sent as they are (no decoding of the response: a
+// gzip-encoded body stays encoded).
 HttpResult Http(const std::string& method, const std::string& url, const std::string& body = "",
-                const std::string& content_type = "application/json");
+                const std::string& content_type = "application/json",
+                const std::vector<std::string>& extra_headers = {});
 
 // PostgreSQL primary + streaming replica + Redis on free loopback ports, run by
 // scripts/datastores.sh in a temporary directory.
