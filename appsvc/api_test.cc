@@ -335,6 +335,15 @@ TEST_F(ApiTest, MetricsUseRouteTemplates) {
   EXPECT_THAT(text, ::testing::Not(HasSubstr("12345")));
 }
 
+// Series a dashboard divides by exist at 0 before the first event (a ratio reads 0, not
+// "no data").
+TEST_F(ApiTest, CacheSeriesExistBeforeTheFirstHit) {
+  std::string text = Call("GET", "/metrics").body;
+  EXPECT_THAT(text, HasSubstr(R"(appsvc_cache_hits_total{layer="local"} 0)"));
+  EXPECT_THAT(text, HasSubstr(R"(appsvc_cache_hits_total{layer="redis"} 0)"));
+  EXPECT_THAT(text, HasSubstr("appsvc_cache_misses_total 0"));
+}
+
 TEST(QueryParamTest, Decoding) {
   std::string v;
   EXPECT_TRUE(QueryParam("a=1&limit=20", "limit", &v));

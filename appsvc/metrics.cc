@@ -37,6 +37,10 @@ AppMetrics::AppMetrics()
                          .Name("appsvc_dependency_up")
                          .Help("1 when the dependency answered its last readiness check.")
                          .Register(*registry_)) {
+  // Both layers exist from the start at 0, so a hit ratio reads 0, not "no data", before the
+  // first hit.
+  cache_hits_.Add({{"layer", "local"}});
+  cache_hits_.Add({{"layer", "redis"}});
   cache_misses_ = &prometheus::BuildCounter()
                        .Name("appsvc_cache_misses_total")
                        .Help("Reads that found nothing in any cache layer.")

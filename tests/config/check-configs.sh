@@ -3,7 +3,7 @@
 # (shellcheck), every YAML file (yamllint), HAProxy's configurations (haproxy -c), nginx's
 # (nginx -t), Prometheus's configuration and rules (promtool check config/rules) and the rules'
 # unit tests (promtool test rules: each alert fires on its condition and not before),
-# Alertmanager's routing (amtool), and the compose stack (the Compose Specification's schema,
+# Alertmanager's routing (amtool), Grafana's dashboards (check-dashboards.mjs), and the compose stack (the Compose Specification's schema,
 # then docker-compose config). A missing tool is a failure: scripts/install-deps.sh installs
 # them all, and scripts/test.sh the npm packages (tests/config/package.json).
 set -euo pipefail
@@ -59,6 +59,9 @@ check "yamllint (${#yamls[@]} files)" yamllint -s -c tests/config/yamllint.yml "
 [ -d tests/config/node_modules ] || { echo "FAIL  tests/config/node_modules is missing: npm ci --prefix tests/config"; exit 1; }
 check "compose spec schema deploy/compose/compose.yaml" \
   node tests/config/check-compose.mjs deploy/compose/compose.yaml
+mapfile -t dashboards < <(find deploy/grafana/dashboards -name '*.json' | sort)
+check "grafana dashboards (${#dashboards[@]} files)" \
+  node tests/config/check-dashboards.mjs "${dashboards[@]}"
 sed 's/=generate$/=checked/' deploy/compose/.env.example > "$tmp/stack.env"
 check "docker-compose config deploy/compose/compose.yaml" \
   docker-compose --env-file "$tmp/stack.env" -f deploy/compose/compose.yaml config -q

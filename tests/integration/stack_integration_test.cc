@@ -265,6 +265,32 @@ TEST_F(StackTest, PrometheusScrapesEveryPartAndExportsReplication) {
   EXPECT_TRUE(Query("ALERTS{alertstate=\"firing\"}").empty()) << Query("ALERTS").dump();
 }
 
+// Every query of the dashboards (deploy/grafana/dashboards) returns data from this stack's
+// Prometheus, with Grafana's interval variables put in. The control plane's dashboard is left
+// out: hostd is not part of the local stack.
+TEST_F(StackTest, EveryDashboardQueryReturnsData) {
+  // Rates over 1 m need samples of traffic inside it.
+  for (int i = 0; i < 20; ++i) Http("GET", Front("/api/users"));
+  absl::SleepFor(absl::Seconds(12));
+  int checked = 0;
+  for (const char* name : {"platform-overview", "appsvc", "datastores"}) {
+    std::ifstream in(SourceDir() + "/deploy/grafana/dashboards/" + name + ".json");
+    json d = json::parse(in, nullptr, false);
+    ASSERT_FALSE(d.is_discarded()) << name;
+    for (const auto& p : d["panels"]) {
+      for (const auto& t : p.value("targets", json::array())) {
+        const std::string expr = absl::StrReplaceAll(
+            t["expr"].get<std::string>(),
+            {{"$__rate_interval", "1m"}, {"$__interval", "15s"}, {"$__range", "5m"}});
+        ++checked;
+        EXPECT_FALSE(Query(expr).empty())
+            << name << " / " << p["title"].get<std::string>() << ": " << expr;
+      }
+    }
+  }
+  EXPECT_GT(checked, 40);
+}
+
 // Last: it stops a part. The replica stopped: reads go on (appsvc falls back to the primary),
 // PostgresDown fires for it in Prometheus and reaches Alertmanager, and once it is started
 // again it catches up through its slot.
