@@ -220,6 +220,19 @@ TEST(AutoscaleFlagsTest, ExampleSpecWithAPolicyParses) {
   EXPECT_EQ(TimeUtil::DurationToSeconds(spec->autoscaling().scale_down_stabilization()), 120);
 }
 
+TEST(ServiceSpecTest, SwarmStackExampleParses) {
+  std::ifstream in(std::string(HOSTING_SOURCE_DIR) + "/deploy/examples/appsvc-swarm.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto spec = ParseServiceSpec(text.str());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "web");
+  EXPECT_EQ(spec->env().at("DB_REPLICA_HOST"), "postgres-replica");
+  EXPECT_EQ(spec->labels().at("prometheus.job"), "appsvc");
+  EXPECT_EQ(spec->ports(0).container_port(), 3000);
+  EXPECT_EQ(spec->health().http_path(), "/health");
+}
+
 TEST(AutoscaleOutputTest, StatusShowsMetricsAndHistory) {
   hosting::v1::AutoscalingStatus s;
   s.set_service("web");

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The repository's configuration, checked by the tools that will read it: every shell script
 # (shellcheck), every YAML file (yamllint), HAProxy's configurations (haproxy -c), nginx's
-# (nginx -t), Prometheus's configuration and rules (promtool check config/rules) and the rules'
-# unit tests (promtool test rules: each alert fires on its condition and not before),
-# Alertmanager's routing (amtool), Grafana's dashboards (check-dashboards.mjs), and the compose stack (the Compose Specification's schema,
-# then docker-compose config). A missing tool is a failure: scripts/install-deps.sh installs
-# them all, and scripts/test.sh the npm packages (tests/config/package.json).
+# (nginx -t), Prometheus's configurations and rules (promtool check config/rules) and the
+# rules' unit tests (promtool test rules: each alert fires on its condition and not before),
+# Alertmanager's routing (amtool), Grafana's dashboards (check-dashboards.mjs), the compose
+# stack (the Compose Specification's schema, then docker-compose config), the Swarm stack
+# (docker stack config) and the systemd units (systemd-analyze verify). A missing tool is a
+# failure: scripts/install-deps.sh installs them all, and scripts/test.sh the npm packages
+# (tests/config/package.json).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -21,7 +23,7 @@ check() {
     failed=1
   fi
 }
-for tool in shellcheck haproxy promtool amtool nginx yamllint docker-compose node; do
+for tool in shellcheck haproxy promtool amtool nginx yamllint docker docker-compose node systemd-analyze; do
   command -v "$tool" >/dev/null || { echo "FAIL  $tool is not installed (scripts/install-deps.sh)"; exit 1; }
 done
 
@@ -47,6 +49,8 @@ sed 's/appsvc-[0-9]:3000/127.0.0.1:3000/' deploy/nginx/upstream-compose.conf \
 check "nginx -t deploy/nginx/nginx.conf" nginx -q -t -e stderr -c "$tmp/nginx/nginx.conf"
 check "promtool check config deploy/prometheus/prometheus.yml" \
   promtool check config deploy/prometheus/prometheus.yml
+check "promtool check config deploy/swarm/prometheus.yml" \
+  promtool check config deploy/swarm/prometheus.yml
 check "amtool check-config deploy/alertmanager/alertmanager.yml" \
   amtool check-config deploy/alertmanager/alertmanager.yml
 mapfile -t rules < <(find deploy/prometheus/rules -name '*.yml' | sort)
@@ -59,10 +63,24 @@ check "yamllint (${#yamls[@]} files)" yamllint -s -c tests/config/yamllint.yml "
 [ -d tests/config/node_modules ] || { echo "FAIL  tests/config/node_modules is missing: npm ci --prefix tests/config"; exit 1; }
 check "compose spec schema deploy/compose/compose.yaml" \
   node tests/config/check-compose.mjs deploy/compose/compose.yaml
+# The systemd units, with their binaries replaced (systemd-analyze wants them to exist).
+for unit in deploy/systemd/*.service; do
+  sed 's|^ExecStart=/usr/local/bin/[^ ]*|ExecStart=/bin/true|' "$unit" > "$tmp/$(basename "$unit")"
+done
+# It exits 0 on what it ignores (an unknown key, a bad value): any word from it is a failure.
+# shellcheck disable=SC2317  # called through check
+verify_units() {
+  local out
+  out=$(systemd-analyze verify "$@" 2>&1)
+  [ -z "$out" ] || { echo "$out"; return 1; }
+}
+check "systemd-analyze verify deploy/systemd/*.service" verify_units "$tmp"/*.service
 mapfile -t dashboards < <(find deploy/grafana/dashboards -name '*.json' | sort)
 check "grafana dashboards (${#dashboards[@]} files)" \
   node tests/config/check-dashboards.mjs "${dashboards[@]}"
 sed 's/=generate$/=checked/' deploy/compose/.env.example > "$tmp/stack.env"
 check "docker-compose config deploy/compose/compose.yaml" \
   docker-compose --env-file "$tmp/stack.env" -f deploy/compose/compose.yaml config -q
+check "docker stack config deploy/swarm/stack.yml" \
+  docker stack config -c deploy/swarm/stack.yml
 exit "$failed"

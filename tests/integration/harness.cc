@@ -494,26 +494,17 @@ hosting::v1::Release GetRelease(hosting::v1::Releases::Stub& releases, const std
   return r;
 }
 
-hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas,
-                                           const std::string& gateway,
-                                           const Datastores& datastores,
-                                           const std::map<std::string, std::string>& extra_env) {
+hosting::v1::ServiceSpec AppsvcSpec(const std::string& name, int replicas,
+                                    const std::map<std::string, std::string>& env) {
   hosting::v1::ServiceSpec spec;
   spec.set_name(name);
   spec.set_image("hosting/appsvc:dev");
   spec.set_replicas(replicas);
-  auto& env = *spec.mutable_env();
-  env["DB_HOST"] = gateway;
-  env["DB_PORT"] = std::to_string(datastores.pg_port());
-  env["DB_NAME"] = "app";
-  env["DB_USER"] = "app";
-  env["DB_PASSWORD"] = "app";
-  env["REDIS_HOST"] = gateway;
-  env["REDIS_PORT"] = std::to_string(datastores.redis_port());
-  env["MIGRATE_ON_START"] = "true";
-  env["DRAIN_DELAY_MS"] = "2000";
-  env["DB_POOL_SIZE"] = "2";
-  for (const auto& [k, v] : extra_env) env[k] = v;
+  auto& e = *spec.mutable_env();
+  e["MIGRATE_ON_START"] = "true";
+  e["DRAIN_DELAY_MS"] = "2000";
+  e["DB_POOL_SIZE"] = "2";
+  for (const auto& [k, v] : env) e[k] = v;
   spec.add_ports()->set_container_port(3000);
   auto* h = spec.mutable_health();
   h->set_http_path("/health");
@@ -526,6 +517,23 @@ hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas
   h->add_command("healthcheck");
   spec.mutable_stop_grace_period()->set_seconds(10);
   return spec;
+}
+
+hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas,
+                                           const std::string& gateway,
+                                           const Datastores& datastores,
+                                           const std::map<std::string, std::string>& extra_env) {
+  std::map<std::string, std::string> env = {
+      {"DB_HOST", gateway},
+      {"DB_PORT", std::to_string(datastores.pg_port())},
+      {"DB_NAME", "app"},
+      {"DB_USER", "app"},
+      {"DB_PASSWORD", "app"},
+      {"REDIS_HOST", gateway},
+      {"REDIS_PORT", std::to_string(datastores.redis_port())},
+  };
+  for (const auto& [k, v] : extra_env) env[k] = v;
+  return AppsvcSpec(name, replicas, env);
 }
 
 HttpLoad::HttpLoad(std::string url, int threads, double requests_per_second)

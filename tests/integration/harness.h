@@ -232,9 +232,14 @@ class PrometheusProcess {
 // A release by ID through the Releases API (an empty Release when the call fails).
 hosting::v1::Release GetRelease(hosting::v1::Releases::Stub& releases, const std::string& id);
 
-// appsvc as a hosted service for release tests and benchmarks: 1 s health checks (the agents'
-// probe and Docker's, three misses make a task unhealthy), the database and Redis of
-// `datastores` reached at `gateway` (DockerGatewayAddress), migrations on start, a 2 s drain.
+// appsvc as a hosted service: image hosting/appsvc:dev on port 3000, 1 s health checks (the
+// agents' probe and Docker's, three misses make a task unhealthy), migrations on start, a 2 s
+// drain, a pool of 2, and `env` (where its database and Redis are) on top.
+hosting::v1::ServiceSpec AppsvcSpec(const std::string& name, int replicas,
+                                    const std::map<std::string, std::string>& env);
+
+// AppsvcSpec for release tests and benchmarks: the database and Redis of `datastores` reached
+// at `gateway` (DockerGatewayAddress).
 hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas,
                                            const std::string& gateway,
                                            const Datastores& datastores,

@@ -1,0 +1,225 @@
+// The production Swarm stack (deploy/swarm/stack.yml, scripts/swarm-stack.sh) deployed on this
+// machine's Swarm with its own name, secrets and ports; then hostd, on the stack's HAProxy,
+// runs appsvc against the stack's PostgreSQL and Redis and releases it under load. Checks, from
+// outside: the stack converges (the replica streaming), Prometheus scrapes every part of it and
+// finds hostd's appsvc tasks by Swarm service discovery, and the release loses no request.
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "curl/curl.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "hosting/v1/releases.grpc.pb.h"
+#include "hosting/v1/service.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/harness.h"
+
+namespace hosting::testing {
+namespace {
+
+using json = nlohmann::json;
+
+// The service name the platform's HAProxy configuration has a backend and frontend for.
+constexpr char kService[] = "web";
+
+class SwarmStackTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::Status docker = CheckDockerSwarm();
+    ASSERT_TRUE(docker.ok()) << docker;
+    dir_ = new std::string(MakeTempDir("hosting-swarm-stack-"));
+    stack_ = new std::string(absl::StrCat("hsit", getpid()));
+    app_password_ = new std::string(absl::StrCat("app-", getpid(), "-", FreePort()));
+    redis_password_ = new std::string(absl::StrCat("redis-", getpid(), "-", FreePort()));
+    http_port_ = FreePort();
+    prometheus_port_ = FreePort();
+    // The test's own secrets, with values it knows (the application's spec carries them).
+    const std::pair<const char*, std::string> secrets[] = {
+        {"pg_superuser", absl::StrCat("su-", getpid(), "-", FreePort())},
+        {"pg_app", *app_password_},
+        {"pg_replication", absl::StrCat("repl-", getpid(), "-", FreePort())},
+        {"redis", *redis_password_}};
+    for (const auto& [name, value] : secrets) {
+      CommandResult r = Shell(absl::StrCat("printf %s '", value, "' | docker secret create ",
+                                           *stack_, "_", name, " - 2>&1"));
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    CommandResult up = StackScript("up --no-build");
+    ASSERT_EQ(up.exit_code, 0) << up.output;
+    hostd_ = new HostdProcess(*dir_ + "/hostd", {"--haproxy=" + *dir_ + "/haproxy/admin.sock"});
+    absl::Status st = hostd_->Start();
+    ASSERT_TRUE(st.ok()) << st;
+    agent_ = new AgentProcess(hostd_->address(), *dir_ + "/agent.log");
+    st = agent_->Start();
+    ASSERT_TRUE(st.ok()) << st;
+  }
+
+  static void TearDownTestSuite() {
+    if (dir_ == nullptr) return;
+    if (hostd_ != nullptr) DeleteHostedService(hostd_->channel(), kService);
+    delete agent_;
+    delete hostd_;
+    EXPECT_EQ(RemoveSwarmServicesOf(kService), absl::OkStatus());
+    CommandResult down = StackScript("down --volumes");
+    EXPECT_EQ(down.exit_code, 0) << down.output;
+    Shell(absl::StrCat("docker secret rm ", *stack_, "_pg_superuser ", *stack_, "_pg_app ",
+                       *stack_, "_pg_replication ", *stack_, "_redis >/dev/null 2>&1"));
+    Shell("rm -rf " + *dir_);
+    delete dir_;
+    dir_ = nullptr;
+  }
+
+  static CommandResult StackScript(const std::string& args) {
+    return Shell(absl::StrCat(
+        "SWARM_STACK=", *stack_, " SECRET_PREFIX=", *stack_, " HAPROXY_RUN_DIR=", *dir_,
+        "/haproxy HTTP_PORT=", http_port_, " PREVIEW_PORT=", FreePort(),
+        " HAPROXY_STATS_PORT=", FreePort(), " PROMETHEUS_PORT=", prometheus_port_,
+        " ALERTMANAGER_PORT=", FreePort(), " SWARM_STACK_WAIT_S=240 ", SourceDir(),
+        "/scripts/swarm-stack.sh ", args, " 2>&1"));
+  }
+
+  static std::string Socket() { return *dir_ + "/haproxy/admin.sock"; }
+
+  static json Query(const std::string& promql) {
+    char* e = curl_easy_escape(nullptr, promql.data(), static_cast<int>(promql.size()));
+    HttpResult r = Http("GET", absl::StrCat("http://127.0.0.1:", prometheus_port_,
+                                            "/api/v1/query?query=", e));
+    curl_free(e);
+    json j = json::parse(r.body, nullptr, false);
+    if (j.is_discarded() || !j.contains("data")) return json::array();
+    return j["data"]["result"];
+  }
+
+  // Targets of `job` that Prometheus scrapes successfully.
+  static int UpTargets(const std::string& job) {
+    json r = Query(absl::StrCat("up{job=\"", job, "\"} == 1"));
+    return static_cast<int>(r.size());
+  }
+
+  static std::string* dir_;
+  static std::string* stack_;
+  static std::string* app_password_;
+  static std::string* redis_password_;
+  static int http_port_;
+  static int prometheus_port_;
+  static HostdProcess* hostd_;
+  static AgentProcess* agent_;
+};
+
+std::string* SwarmStackTest::dir_ = nullptr;
+std::string* SwarmStackTest::stack_ = nullptr;
+std::string* SwarmStackTest::app_password_ = nullptr;
+std::string* SwarmStackTest::redis_password_ = nullptr;
+int SwarmStackTest::http_port_ = 0;
+int SwarmStackTest::prometheus_port_ = 0;
+HostdProcess* SwarmStackTest::hostd_ = nullptr;
+AgentProcess* SwarmStackTest::agent_ = nullptr;
+
+TEST_F(SwarmStackTest, ConvergesAndPrometheusScrapesEveryPart) {
+  for (const char* job : {"prometheus", "alertmanager", "haproxy", "node", "redis"}) {
+    absl::Status st = WaitFor([&] { return UpTargets(job) == 1; }, absl::Seconds(60),
+                              absl::StrCat("job ", job, " up"), absl::Seconds(1));
+    EXPECT_TRUE(st.ok()) << st;
+  }
+  absl::Status st = WaitFor([] { return UpTargets("postgres") == 2; }, absl::Seconds(60),
+                            "both PostgreSQL exporters up", absl::Seconds(1));
+  EXPECT_TRUE(st.ok()) << st;
+  // The exporters' first scrape opens their connections; the replication series follow.
+  st = WaitFor(
+      [] {
+        return Query("pg_replication_receiving{role=\"replica\"} == 1").size() == 1 &&
+               Query("pg_replication_slots_active{slot_name=\"replica1\"} == 1").size() == 1;
+      },
+      absl::Seconds(60), "the replica streaming through its slot, in Prometheus", absl::Seconds(1));
+  EXPECT_TRUE(st.ok()) << st << ": " << Query("pg_replication_receiving").dump();
+}
+
+TEST_F(SwarmStackTest, HostdReleasesAppsvcBehindItWithNoFailedRequest) {
+  hosting::v1::ServiceSpec spec = AppsvcSpec(
+      kService, 2,
+      {{"DB_HOST", "postgres-primary"},
+       {"DB_PORT", "5432"},
+       {"DB_NAME", "app"},
+       {"DB_USER", "app"},
+       {"DB_PASSWORD", *app_password_},
+       {"DB_REPLICA_HOST", "postgres-replica"},
+       {"DB_REPLICA_PORT", "5432"},
+       {"REDIS_HOST", "redis"},
+       {"REDIS_PORT", "6379"},
+       {"REDIS_PASSWORD", *redis_password_}});
+  (*spec.mutable_labels())["prometheus.scrape"] = "true";
+  (*spec.mutable_labels())["prometheus.port"] = "3000";
+  (*spec.mutable_labels())["prometheus.job"] = "appsvc";
+  auto services = hosting::v1::ServiceManager::NewStub(hostd_->channel());
+  {
+    grpc::ClientContext ctx;
+    hosting::v1::ApplyServiceRequest req;
+    *req.mutable_spec() = spec;
+    hosting::v1::ApplyServiceResponse resp;
+    grpc::Status st = services->ApplyService(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  const std::string front = absl::StrCat("http://127.0.0.1:", http_port_);
+  absl::Status st = WaitFor(
+      [&] { return HaproxyReadyServers(Socket(), kService) == 2; }, absl::Seconds(120),
+      "both appsvc tasks in the stack's HAProxy", absl::Milliseconds(500));
+  ASSERT_TRUE(st.ok()) << st;
+  // A write on the stack's primary through the stack's front door, read back.
+  HttpResult post = Http("POST", front + "/api/users",
+                         json{{"name", "Swarm"}, {"email", absl::StrCat("swarm-", getpid(), "@example.com")}}.dump());
+  ASSERT_EQ(post.status, 201) << post.body << post.error;
+  const int id = json::parse(post.body)["id"].get<int>();
+  HttpResult ready = Http("GET", front + "/ready");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_TRUE(absl::StrContains(ready.body, "\"replica\":\"connected\"")) << ready.body;
+  EXPECT_TRUE(absl::StrContains(ready.body, "\"redis\":\"connected\"")) << ready.body;
+
+  HttpLoad load(absl::StrCat(front, "/api/users/", id), 4, 100);
+  ASSERT_TRUE(WaitFor([&] { return load.ok() > 50; }, absl::Seconds(20), "load flowing").ok())
+      << load.first_error();
+  auto releases = hosting::v1::Releases::NewStub(hostd_->channel());
+  hosting::v1::StartReleaseRequest req;
+  req.set_service(kService);
+  *req.mutable_spec() = spec;
+  (*req.mutable_spec()->mutable_env())["APP_ENV"] = "swarm-v2";
+  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_ROLLING);
+  hosting::v1::Release started;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = releases->StartRelease(&ctx, req, &started);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  hosting::v1::Release r;
+  st = WaitFor(
+      [&] {
+        r = GetRelease(*releases, started.id());
+        return r.state() >= hosting::v1::RELEASE_STATE_SUCCEEDED;
+      },
+      absl::Seconds(180), "the release", absl::Milliseconds(200));
+  EXPECT_TRUE(st.ok()) << st << "\n" << r.DebugString();
+  EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_SUCCEEDED) << r.DebugString();
+  const int64_t before = load.total();
+  EXPECT_TRUE(WaitFor([&] { return load.total() > before + 100; }, absl::Seconds(20),
+                      "load after the release").ok());
+  load.Stop();
+  EXPECT_EQ(load.failed(), 0) << load.first_error();
+  std::printf("[ measure ] rolling release behind the Swarm stack: %lld requests, %lld failed\n",
+              static_cast<long long>(load.total()), static_cast<long long>(load.failed()));
+  // Prometheus finds the new revision's tasks through Swarm service discovery.
+  st = WaitFor(
+      [] {
+        json up = Query("up{job=\"appsvc\",service=\"web\",revision=\"2\"} == 1");
+        return up.size() == 2;
+      },
+      absl::Seconds(60), "the new revision's two tasks scraped as job appsvc", absl::Seconds(1));
+  EXPECT_TRUE(st.ok()) << st << ": " << Query("up{job=\"appsvc\"}").dump();
+}
+
+}  // namespace
+}  // namespace hosting::testing
