@@ -33,6 +33,7 @@ absl::Status Agent::Init() {
           absl::StrCat("--metrics-listen ", options_.metrics_listen, ": ", e.what()));
     }
     exposer_->RegisterCollectable(registry_);
+    exposer_->RegisterCollectable(metrics_.task_resources);
   }
   ControllerStream::Handlers handlers;
   handlers.on_connected = [this] { stream_->Send(table_.Snapshot()); };

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <memory>
+
+#include "agent/task_resources.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -17,6 +20,9 @@ struct AgentMetrics {
   prometheus::Family<prometheus::Counter>* probes;
   prometheus::Histogram* probe_seconds;
   prometheus::Counter* scrape_failures;
+  // Per-task CPU and memory (a collectable of its own: the exposer registers it beside the
+  // registry).
+  std::shared_ptr<TaskResources> task_resources = std::make_shared<TaskResources>();
 };
 
 }  // namespace hosting::agent

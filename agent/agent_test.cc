@@ -339,6 +339,15 @@ TEST_F(AgentPartsTest, ReportCarriesCgroupAndApplicationMetrics) {
   EXPECT_EQ(m.cpu_usage_ns(), 5'000'000u);
   EXPECT_EQ(m.memory_bytes(), 64 << 20);
   EXPECT_EQ(m.memory_limit_bytes(), 256 << 20);
+  // The same readings as the node's Prometheus series.
+  std::vector<prometheus::MetricFamily> families = metrics_.task_resources->Collect();
+  ASSERT_EQ(families.size(), 3u);
+  EXPECT_EQ(families[0].name, "hostagent_task_cpu_seconds_total");
+  ASSERT_EQ(families[0].metric.size(), 1u);
+  EXPECT_DOUBLE_EQ(families[0].metric[0].counter.value, 0.005);
+  EXPECT_EQ(families[0].metric[0].label[2].value, "t1");
+  EXPECT_DOUBLE_EQ(families[1].metric[0].gauge.value, 64 << 20);
+  EXPECT_DOUBLE_EQ(families[2].metric[0].gauge.value, 256 << 20);
   EXPECT_FALSE(m.app_metrics_missing());
   EXPECT_EQ(m.requests_total(), 100);
   EXPECT_EQ(m.errors_total(), 10);

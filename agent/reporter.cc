@@ -21,6 +21,7 @@ Reporter::Reporter(TaskTable& table, NodeAccess& node, MessageSink& sink, AgentM
 hosting::v1::AgentMessage Reporter::Collect() {
   hosting::v1::AgentMessage msg;
   auto* report = msg.mutable_metrics();
+  std::vector<TaskResources::Reading> readings;
   for (const TaskTable::ScrapeTarget& target : table_.ScrapeTargets()) {
     auto* m = report->add_tasks();
     m->set_task_id(target.task_id);
@@ -31,6 +32,8 @@ hosting::v1::AgentMessage Reporter::Collect() {
       m->set_cpu_usage_ns(cg->cpu_usage_ns);
       m->set_memory_bytes(cg->memory_bytes);
       m->set_memory_limit_bytes(cg->memory_limit_bytes);
+      readings.push_back({target.task_id, target.service, target.revision, cg->cpu_usage_ns,
+                          cg->memory_bytes, cg->memory_limit_bytes});
     }
     m->set_app_metrics_missing(true);
     if (target.port == 0) continue;
@@ -56,6 +59,7 @@ hosting::v1::AgentMessage Reporter::Collect() {
       m->add_latency_bucket_counts(app.bucket_counts[i]);
     }
   }
+  metrics_.task_resources->Update(std::move(readings));
   return msg;
 }
 

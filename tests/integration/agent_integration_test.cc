@@ -115,6 +115,13 @@ TEST_F(AgentIntegrationTest, TasksAppearHealthyAndAnUnhealthyOneIsReportedAtOnce
   EXPECT_THAT(Shell(absl::StrCat("curl -sf http://", hostd_->metrics_address(), "/metrics")).output,
               HasSubstr(absl::StrCat("hostd_revision_tasks{service=\"", name_,
                                      "\",revision=\"1\",health=\"healthy\"} 2")));
+  // And the agent exports each task's CPU and memory itself (no cAdvisor needed).
+  const std::string agent_metrics =
+      Http("GET", "http://" + agent_->metrics_address() + "/metrics").body;
+  EXPECT_THAT(agent_metrics, HasSubstr(absl::StrCat("hostagent_task_memory_bytes{service=\"",
+                                                    name_, "\",revision=\"1\",task=\"")));
+  EXPECT_THAT(agent_metrics, HasSubstr(absl::StrCat("hostagent_task_cpu_seconds_total{service=\"",
+                                                    name_, "\",revision=\"1\",task=\"")));
 
   // Break one task's health endpoint and time the report from the watch stream.
   grpc::ClientContext watch_ctx;

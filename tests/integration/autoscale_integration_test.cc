@@ -196,6 +196,14 @@ TEST_F(AutoscaleTest, ReleaseDuringAutoscalingCompletesWithoutEitherFighting) {
   EXPECT_EQ(done.state(), hosting::v1::RELEASE_STATE_SUCCEEDED) << done.message();
   EXPECT_TRUE(WaitServing(name, 5, absl::Seconds(60)).ok());
   absl::SleepFor(absl::Seconds(6));
+  // With a release, an autoscaler and an agent's tasks behind it, every query of the control
+  // plane's dashboard returns data from the platform's Prometheus (hostd and the agent).
+  int checked = 0;
+  for (const std::string& empty :
+       DashboardQueriesWithoutData(platform->prometheus->url(), "hosting", &checked)) {
+    ADD_FAILURE() << "hosting dashboard / " << empty << ": no data";
+  }
+  EXPECT_GE(checked, 19);
   load.Stop();
   // Only scale-ups, ending at 5: the release never undid the autoscaler, nor the autoscaler
   // the release.

@@ -22,12 +22,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
+#include "nlohmann/json.hpp"
 
 namespace hosting::testing {
 
@@ -534,6 +536,34 @@ hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas
   };
   for (const auto& [k, v] : extra_env) env[k] = v;
   return AppsvcSpec(name, replicas, env);
+}
+
+std::string PrometheusQuery(const std::string& url, const std::string& promql) {
+  char* e = curl_easy_escape(nullptr, promql.data(), static_cast<int>(promql.size()));
+  HttpResult r = Http("GET", absl::StrCat(url, "/api/v1/query?query=", e));
+  curl_free(e);
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("data")) return "[]";
+  return j["data"]["result"].dump();
+}
+
+std::vector<std::string> DashboardQueriesWithoutData(const std::string& url,
+                                                     const std::string& dashboard, int* checked) {
+  std::ifstream in(SourceDir() + "/deploy/grafana/dashboards/" + dashboard + ".json");
+  nlohmann::json d = nlohmann::json::parse(in, nullptr, false);
+  if (d.is_discarded() || !d.contains("panels")) return {dashboard + ": not a dashboard"};
+  std::vector<std::string> empty;
+  for (const auto& p : d["panels"]) {
+    for (const auto& t : p.value("targets", nlohmann::json::array())) {
+      const std::string expr = absl::StrReplaceAll(
+          t.value("expr", ""), {{"$__rate_interval", "1m"}, {"$__interval", "15s"}, {"$__range", "5m"}});
+      ++*checked;
+      if (PrometheusQuery(url, expr) == "[]") {
+        empty.push_back(absl::StrCat(p.value("title", "?"), ": ", expr));
+      }
+    }
+  }
+  return empty;
 }
 
 HttpLoad::HttpLoad(std::string url, int threads, double requests_per_second)

@@ -229,6 +229,17 @@ class PrometheusProcess {
   pid_t pid_ = -1;
 };
 
+// The result vector of an instant PromQL query against the Prometheus at `url` (JSON text of
+// an array; "[]" when it returns nothing or does not answer).
+std::string PrometheusQuery(const std::string& url, const std::string& promql);
+
+// Every query of the Grafana dashboard deploy/grafana/dashboards/`dashboard`.json (Grafana's
+// interval variables put in as 1m/15s/5m) that returns no data from the Prometheus at `url`,
+// as "panel title: expression"; `checked` counts the queries run. An unreadable dashboard is
+// one entry naming it.
+std::vector<std::string> DashboardQueriesWithoutData(const std::string& url,
+                                                     const std::string& dashboard, int* checked);
+
 // A release by ID through the Releases API (an empty Release when the call fails).
 hosting::v1::Release GetRelease(hosting::v1::Releases::Stub& releases, const std::string& id);
 

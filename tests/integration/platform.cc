@@ -42,16 +42,17 @@ absl::Status ServicePlatform::Start() {
   for (const auto& b : backends) ports[b.name] = haproxy->port(b.name);
 
   // Prometheus scrapes hostd's /metrics (the agents' per-revision aggregates) for PromQL
-  // checks and metrics.
+  // checks and metrics, and the agent's (per-task CPU and memory).
   const int prom_port = FreePort();
   hostd = std::make_unique<HostdProcess>(
       dir + "/hostd", std::vector<std::string>{"--haproxy", socket, "--prometheus",
                                                absl::StrCat("http://127.0.0.1:", prom_port)});
+  agent = std::make_unique<AgentProcess>(hostd->address(), dir + "/agent.log", "1s");
   prometheus = std::make_unique<PrometheusProcess>(
-      dir + "/prometheus", std::vector<std::string>{hostd->metrics_address()}, prom_port);
+      dir + "/prometheus",
+      std::vector<std::string>{hostd->metrics_address(), agent->metrics_address()}, prom_port);
   RETURN_IF_ERROR(prometheus->Start());
   RETURN_IF_ERROR(hostd->Start());
-  agent = std::make_unique<AgentProcess>(hostd->address(), dir + "/agent.log", "1s");
   return agent->Start();
 }
 

@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "curl/curl.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "hosting/v1/releases.grpc.pb.h"
@@ -87,13 +86,8 @@ class SwarmStackTest : public ::testing::Test {
   static std::string Socket() { return *dir_ + "/haproxy/admin.sock"; }
 
   static json Query(const std::string& promql) {
-    char* e = curl_easy_escape(nullptr, promql.data(), static_cast<int>(promql.size()));
-    HttpResult r = Http("GET", absl::StrCat("http://127.0.0.1:", prometheus_port_,
-                                            "/api/v1/query?query=", e));
-    curl_free(e);
-    json j = json::parse(r.body, nullptr, false);
-    if (j.is_discarded() || !j.contains("data")) return json::array();
-    return j["data"]["result"];
+    return json::parse(
+        PrometheusQuery(absl::StrCat("http://127.0.0.1:", prometheus_port_), promql));
   }
 
   // Targets of `job` that Prometheus scrapes successfully.

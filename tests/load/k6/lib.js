@@ -1,0 +1,52 @@
+// @ts-check
+// The users of hosting's load scenarios (k6): the same mix and think time as
+// tests/load/users.lua, so k6 and wrk runs compare. BASE_URL: the front door (the local
+// stack's HAProxy by default).
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+
+export const BASE_URL = __ENV.BASE_URL || 'http://127.0.0.1:8080';
+const MAX_ID = Number(__ENV.MAX_ID || 100);
+
+/** Thresholds every scenario holds to: under 1 % errors, p95 under `p95ms`. */
+export function thresholds(/** @type {number} */ p95ms) {
+  return {
+    http_req_failed: ['rate<0.01'],
+    http_req_duration: [`p(95)<${p95ms}`],
+    checks: ['rate>0.99'],
+  };
+}
+
+/** One user's step: a request from the mix, then `thinkSeconds` (+-20 %). */
+export function userStep(/** @type {number} */ thinkSeconds) {
+  const r = Math.random();
+  if (r < 0.6) {
+    const id = 1 + Math.floor(Math.random() * MAX_ID);
+    const res = http.get(`${BASE_URL}/api/users/${id}`, { tags: { name: 'GET /api/users/:id' } });
+    check(res, { 'user 200': (x) => x.status === 200 });
+  } else if (r < 0.9) {
+    const res = http.get(`${BASE_URL}/api/users`, { tags: { name: 'GET /api/users' } });
+    check(res, {
+      'list 200': (x) => x.status === 200,
+      'list has data': (x) => Array.isArray(/** @type {any} */ (x.json())?.data),
+    });
+  } else {
+    const email = `k6-${__VU}-${__ITER}-${Date.now()}@example.com`;
+    const res = http.post(`${BASE_URL}/api/users`, JSON.stringify({ name: `VU ${__VU}`, email }), {
+      headers: { 'Content-Type': 'application/json' },
+      tags: { name: 'POST /api/users' },
+    });
+    check(res, { 'created 201': (x) => x.status === 201 });
+  }
+  sleep(thinkSeconds * (0.8 + 0.4 * Math.random()));
+}
+
+/** Creates users 1..MAX_ID when the table has fewer (k6 runs it once, before the users). */
+export function seed() {
+  if (http.get(`${BASE_URL}/api/users/${MAX_ID}`).status === 200) return;
+  for (let i = 1; i <= MAX_ID; i++) {
+    http.post(`${BASE_URL}/api/users`,
+      JSON.stringify({ name: `Seed ${i}`, email: `seed-${i}-${Date.now()}@example.com` }),
+      { headers: { 'Content-Type': 'application/json' } });
+  }
+}
