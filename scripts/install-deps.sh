@@ -21,7 +21,7 @@ packages=(
   # real dependencies for the tests and benchmarks (started by the scripts, never at install)
   postgresql-15 postgresql-client-15 redis-server nginx-light wrk haproxy prometheus
   # the platform stacks' checks and the local compose stack (deploy/compose)
-  docker-compose yamllint prometheus-alertmanager systemd
+  docker-compose yamllint prometheus-alertmanager systemd syslog-ng-core syslog-ng-mod-http python3
   # node for the reflection-based external gRPC client used in tests
   nodejs
 )

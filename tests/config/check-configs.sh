@@ -5,9 +5,10 @@
 # rules' unit tests (promtool test rules: each alert fires on its condition and not before),
 # Alertmanager's routing (amtool), Grafana's dashboards (check-dashboards.mjs), the compose
 # stack (the Compose Specification's schema, then docker-compose config), the Swarm stack
-# (docker stack config), the systemd units (systemd-analyze verify) and the k6 load scripts
-# (tsc against @types/k6). A missing tool is a failure: scripts/install-deps.sh installs them
-# all, and scripts/test.sh the npm packages (tests/config/package.json).
+# (docker stack config), the systemd units (systemd-analyze verify), the log shipper (syslog-ng
+# run on a json-file log: check-log-shipper.sh) and the k6 load scripts (tsc against
+# @types/k6). A missing tool is a failure: scripts/install-deps.sh installs them all, and
+# scripts/test.sh the npm packages (tests/config/package.json).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -23,7 +24,7 @@ check() {
     failed=1
   fi
 }
-for tool in shellcheck haproxy promtool amtool nginx yamllint docker docker-compose node systemd-analyze; do
+for tool in shellcheck haproxy promtool amtool nginx yamllint docker docker-compose node systemd-analyze syslog-ng python3; do
   command -v "$tool" >/dev/null || { echo "FAIL  $tool is not installed (scripts/install-deps.sh)"; exit 1; }
 done
 
@@ -78,6 +79,8 @@ check "systemd-analyze verify deploy/systemd/*.service" verify_units "$tmp"/*.se
 mapfile -t dashboards < <(find deploy/grafana/dashboards -name '*.json' | sort)
 check "grafana dashboards (${#dashboards[@]} files)" \
   node tests/config/check-dashboards.mjs "${dashboards[@]}"
+check "log shipper: syslog-ng.conf run against a json-file log and a push endpoint" \
+  bash tests/config/check-log-shipper.sh
 check "k6 scripts type-check (tests/load/k6, @types/k6)" \
   tests/config/node_modules/.bin/tsc -p tests/load/k6
 sed 's/=generate$/=checked/' deploy/compose/.env.example > "$tmp/stack.env"

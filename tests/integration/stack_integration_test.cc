@@ -5,6 +5,7 @@
 // Needs the images (scripts/images.sh) and docker-compose (scripts/install-deps.sh).
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -63,8 +64,10 @@ class StackTest : public ::testing::Test {
       } else if (absl::StartsWith(line, "ALERTMANAGER_PORT=")) {
         line = absl::StrCat("ALERTMANAGER_PORT=", alertmanager_port_);
       } else if (absl::StartsWith(line, "STACK_APP_PREFIX=")) {
-        // Not the default's network: a user's stack may be up on this machine.
-        line = "STACK_APP_PREFIX=172.30.232";
+        // Not the default's networks: a user's stack may be up on this machine.
+        line = "STACK_APP_PREFIX=10.232.1";
+      } else if (absl::StartsWith(line, "STACK_DATA_SUBNET=")) {
+        line = "STACK_DATA_SUBNET=10.232.2.0/24";
       }
       out << line << "\n";
     }
@@ -248,6 +251,14 @@ TEST_F(StackTest, PrometheusScrapesEveryPartAndExportsReplication) {
     }
   }
   EXPECT_GT(count, 20);
+  // The console view for users without Grafana renders from the same Prometheus.
+  HttpResult console = Http("GET", absl::StrCat("http://127.0.0.1:", prometheus_port_,
+                                                "/consoles/hosting.html"));
+  EXPECT_EQ(console.status, 200) << console.body;
+  EXPECT_TRUE(absl::StrContains(console.body, "<td>appsvc</td><td>3</td><td>3</td>"))
+      << console.body;
+  EXPECT_TRUE(absl::StrContains(console.body, "replica (postgres-exporter-replica:9187)"))
+      << console.body;
   // A healthy stack fires nothing.
   EXPECT_TRUE(Query("ALERTS{alertstate=\"firing\"}").empty()) << Query("ALERTS").dump();
 }
@@ -267,6 +278,16 @@ TEST_F(StackTest, EveryDashboardQueryReturnsData) {
     }
   }
   EXPECT_GT(checked, 40);
+}
+
+// The four load scenarios, short (10 s each), through the whole stack: each prints its row and
+// fails at 1 % errors or more (connection, timeout or HTTP >= 400; the k6 scripts' threshold).
+TEST_F(StackTest, LoadScenariosRunThroughTheStackWithNoError) {
+  CommandResult r = Shell(absl::StrCat(SourceDir(), "/tests/load/scenarios.sh --short --url ",
+                                       Front(""), " 2>&1"));
+  std::printf("%s", r.output.c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "soak")) << r.output;
 }
 
 // Last: it stops a part. The replica stopped: reads go on (appsvc falls back to the primary),

@@ -1,10 +1,12 @@
 -- wrk script for the load scenarios (tests/load/scenarios.sh): each connection is one user
 -- who sends a request, waits its think time, and sends the next. The mix is the reference's
 -- k6 mix: 60 % GET /api/users/:id, 30 % GET /api/users, 10 % POST /api/users.
---   wrk -c USERS -d DURATION -s users.lua URL -- THINK_MS MAX_ID
+--   wrk -c USERS -d DURATION -s users.lua URL -- THINK_MS IDS
+-- IDS: comma-separated ids of existing users (ids are not contiguous: a refused insert still
+-- takes a value from the sequence).
 -- done() prints one JSON line: requests, errors by kind, latency percentiles (ms).
 local think_ms = 1000
-local max_id = 100
+local ids = {1}
 local counter = 0
 local thread_id = 0
 local threads = {}
@@ -16,7 +18,8 @@ end
 
 function init(args)
   think_ms = tonumber(args[1] or "1000")
-  max_id = tonumber(args[2] or "100")
+  ids = {}
+  for v in string.gmatch(args[2] or "1", "%d+") do table.insert(ids, v) end
   thread_id = id
   math.randomseed(os.time() * 1000 + id)
 end
@@ -30,7 +33,7 @@ end
 function request()
   local r = math.random()
   if r < 0.6 then
-    return wrk.format("GET", "/api/users/" .. math.random(1, max_id))
+    return wrk.format("GET", "/api/users/" .. ids[math.random(1, #ids)])
   elseif r < 0.9 then
     return wrk.format("GET", "/api/users")
   end

@@ -6,7 +6,9 @@ import http from 'k6/http';
 import { check, sleep } from 'k6';
 
 export const BASE_URL = __ENV.BASE_URL || 'http://127.0.0.1:8080';
-const MAX_ID = Number(__ENV.MAX_ID || 100);
+
+/** What setup() hands every user: ids of users that exist (ids have gaps). */
+/** @typedef {{ ids: number[] }} Data */
 
 /** Thresholds every scenario holds to: under 1 % errors, p95 under `p95ms`. */
 export function thresholds(/** @type {number} */ p95ms) {
@@ -17,11 +19,15 @@ export function thresholds(/** @type {number} */ p95ms) {
   };
 }
 
-/** One user's step: a request from the mix, then `thinkSeconds` (+-20 %). */
-export function userStep(/** @type {number} */ thinkSeconds) {
+/**
+ * One user's step: a request from the mix, then `thinkSeconds` (+-20 %).
+ * @param {Data} data
+ * @param {number} thinkSeconds
+ */
+export function userStep(data, thinkSeconds) {
   const r = Math.random();
   if (r < 0.6) {
-    const id = 1 + Math.floor(Math.random() * MAX_ID);
+    const id = data.ids[Math.floor(Math.random() * data.ids.length)];
     const res = http.get(`${BASE_URL}/api/users/${id}`, { tags: { name: 'GET /api/users/:id' } });
     check(res, { 'user 200': (x) => x.status === 200 });
   } else if (r < 0.9) {
@@ -41,12 +47,22 @@ export function userStep(/** @type {number} */ thinkSeconds) {
   sleep(thinkSeconds * (0.8 + 0.4 * Math.random()));
 }
 
-/** Creates users 1..MAX_ID when the table has fewer (k6 runs it once, before the users). */
+/** @returns {number[]} the ids of the (up to 100) newest users */
+function listIds() {
+  const res = http.get(`${BASE_URL}/api/users`, { headers: { 'Cache-Control': 'no-cache' } });
+  const body = /** @type {{ data?: { id: number }[] }} */ (res.json());
+  return (body.data ?? []).map((u) => u.id);
+}
+
+/**
+ * Creates users until there are 100 and returns their ids (k6 runs it once, before the users).
+ * @returns {Data}
+ */
 export function seed() {
-  if (http.get(`${BASE_URL}/api/users/${MAX_ID}`).status === 200) return;
-  for (let i = 1; i <= MAX_ID; i++) {
+  for (let i = listIds().length; i < 100; i++) {
     http.post(`${BASE_URL}/api/users`,
       JSON.stringify({ name: `Seed ${i}`, email: `seed-${i}-${Date.now()}@example.com` }),
       { headers: { 'Content-Type': 'application/json' } });
   }
+  return { ids: listIds() };
 }

@@ -12,6 +12,7 @@ export const options = {
   thresholds: thresholds(500),
 };
 
-export function setup() { setupUsers(); }
+export function setup() { return setupUsers(); }
 
-export default function () { userStep(1); }
+/** @param {import('./lib.js').Data} data */
+export default function (data) { userStep(data, 1); }

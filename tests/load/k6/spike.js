@@ -15,6 +15,7 @@ export const options = {
   thresholds: thresholds(1000),
 };
 
-export function setup() { setupUsers(); }
+export function setup() { return setupUsers(); }
 
-export default function () { userStep(1); }
+/** @param {import('./lib.js').Data} data */
+export default function (data) { userStep(data, 1); }

@@ -14,6 +14,7 @@ export const options = {
   thresholds: thresholds(2000),
 };
 
-export function setup() { setupUsers(); }
+export function setup() { return setupUsers(); }
 
-export default function () { userStep(0.1); }
+/** @param {import('./lib.js').Data} data */
+export default function (data) { userStep(data, 0.1); }
