@@ -224,6 +224,45 @@ TEST_F(ClusterTest, DrainingAWorkerUnderLoadMovesItsTasksWithoutAFailedRequest) 
   EXPECT_EQ(n2.labels().count("hosting.traffic-off"), 0u) << "the drain's label is lifted";
 }
 
+// The production Swarm stack (deploy/swarm) on the cluster: the primary and the replica on the
+// nodes their labels name, the replica streaming from the primary across nodes over the
+// overlay, a node exporter on every node, all seen by the stack's Prometheus on the manager.
+TEST_F(ClusterTest, TheSwarmStackPutsPrimaryAndReplicaOnTheirNodesAndStreams) {
+  ASSERT_EQ(Shell("docker node update --label-add hosting.pg-primary=true hc-n2 && "
+                  "docker node update --label-add hosting.pg-replica=true hc-n3")
+                .exit_code,
+            0);
+  const int prometheus_port = FreePort();
+  const std::string env = absl::StrCat(
+      "SWARM_STACK=hscit SECRET_PREFIX=hscit HOSTING_STATE_DIR=", *dir_, "/stack-state",
+      " HAPROXY_RUN_DIR=", *dir_, "/stack-haproxy HTTP_PORT=", FreePort(),
+      " PREVIEW_PORT=", FreePort(), " HAPROXY_STATS_PORT=", FreePort(),
+      " PROMETHEUS_PORT=", prometheus_port, " ALERTMANAGER_PORT=", FreePort(),
+      " SWARM_STACK_WAIT_S=240 ", SourceDir(), "/scripts/swarm-stack.sh ");
+  CommandResult up = Shell(env + "up --no-build 2>&1");
+  EXPECT_EQ(up.exit_code, 0) << up.output;
+  const auto node_of = [](const std::string& service) {
+    return Shell("docker service ps --filter desired-state=running --format '{{.Node}}' hscit_" +
+                 service + " 2>&1").output;
+  };
+  EXPECT_EQ(node_of("postgres-primary"), "hc-n2\n");
+  EXPECT_EQ(node_of("postgres-replica"), "hc-n3\n");
+  const std::string prometheus = absl::StrCat("http://", NodeAddress(1), ":", prometheus_port);
+  absl::Status st = WaitFor(
+      [&] {
+        return PrometheusQuery(prometheus, "pg_replication_receiving{role=\"replica\"} == 1") != "[]" &&
+               PrometheusQuery(prometheus, "count(up{job=\"node\"} == 1) == 3") != "[]" &&
+               PrometheusQuery(prometheus, "count(up == 0)") == "[]";
+      },
+      absl::Seconds(90), "the replica streaming and every target up", absl::Seconds(1));
+  EXPECT_TRUE(st.ok()) << st << ": " << PrometheusQuery(prometheus, "up");
+  CommandResult down = Shell(env + "down --volumes 2>&1");
+  EXPECT_EQ(down.exit_code, 0) << down.output;
+  Shell("docker secret rm hscit_pg_superuser hscit_pg_app hscit_pg_replication hscit_redis; "
+        "docker node update --label-rm hosting.pg-primary hc-n2; "
+        "docker node update --label-rm hosting.pg-replica hc-n3");
+}
+
 TEST_F(ClusterTest, AWorkerThatDiesIsMarkedLostItsTasksComeBackAndItsAgentReconnects) {
   ASSERT_TRUE(Apply(3).ok());
   absl::Status st = WaitFor([&] { return Healthy() == 3; }, absl::Seconds(90), "three healthy tasks");
