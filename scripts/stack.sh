@@ -5,6 +5,7 @@
 #   scripts/stack.sh up [--no-build]   images (scripts/images.sh), then every container up and
 #                                      healthy; prints the addresses
 #   scripts/stack.sh status            each container's state and health
+#   scripts/stack.sh wait              waits until every container is healthy again
 #   scripts/stack.sh down [--volumes]  stops and removes the containers (and the data)
 #   scripts/stack.sh compose ARGS...   any other compose command on the stack (logs, ps, exec)
 #
@@ -114,7 +115,7 @@ case "$cmd" in
     compose "$@"
     ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
     exit 2
     ;;
 esac

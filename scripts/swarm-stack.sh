@@ -4,6 +4,7 @@
 #
 #   scripts/swarm-stack.sh up [--no-build]   network, secrets, node labels, deploy, converge
 #   scripts/swarm-stack.sh status            the stack's services and their replicas
+#   scripts/swarm-stack.sh wait              waits until every service runs all its replicas
 #   scripts/swarm-stack.sh down [--volumes]  removes the stack (secrets stay; --volumes: data)
 #
 # Run it on a manager. SWARM_STACK names the stack (default hosting); HTTP_PORT, PREVIEW_PORT,
@@ -128,7 +129,7 @@ case "$cmd" in
     log "stack $stack removed"
     ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
     exit 2
     ;;
 esac

@@ -282,7 +282,7 @@ TEST_F(StackTest, EveryDashboardQueryReturnsData) {
 
 // The four load scenarios, short (10 s each), through the whole stack: each prints its row and
 // fails at 1 % errors or more (connection, timeout or HTTP >= 400; the k6 scripts' threshold).
-TEST_F(StackTest, LoadScenariosRunThroughTheStackWithNoError) {
+TEST_F(StackTest, LoadScenariosRunThroughTheStackUnderOnePercentErrors) {
   CommandResult r = Shell(absl::StrCat(SourceDir(), "/tests/load/scenarios.sh --short --url ",
                                        Front(""), " 2>&1"));
   std::printf("%s", r.output.c_str());
