@@ -22,6 +22,8 @@ packages=(
   postgresql-15 postgresql-client-15 redis-server nginx-light wrk haproxy prometheus
   # the platform stacks' checks and the local compose stack (deploy/compose)
   docker-compose yamllint prometheus-alertmanager systemd syslog-ng-core syslog-ng-mod-http python3
+  # HTTPS at the front door (scripts/tls.sh): ACME client, runtime API; pebble for its tests
+  dehydrated socat pebble
   # node for the reflection-based external gRPC client used in tests
   nodejs
 )

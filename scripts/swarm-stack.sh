@@ -7,11 +7,14 @@
 #   scripts/swarm-stack.sh wait              waits until every service runs all its replicas
 #   scripts/swarm-stack.sh down [--volumes]  removes the stack (secrets stay; --volumes: data)
 #
-# Run it on a manager. SWARM_STACK names the stack (default hosting); HTTP_PORT, PREVIEW_PORT,
-# HAPROXY_STATS_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT and HAPROXY_RUN_DIR (where HAProxy's
-# runtime API socket appears for hostd, default /run/hosting/haproxy) are read by the stack,
-# SECRET_PREFIX the secrets' names (PREFIX_pg_superuser, _pg_app, _pg_replication, _redis;
-# default hosting): the application's database password is PREFIX_pg_app's value.
+# Run it on a manager. SWARM_STACK names the stack (default hosting); HTTP_PORT, HTTPS_PORT,
+# PREVIEW_PORT, HAPROXY_STATS_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT, HTTPS_REDIRECT, TLS_DIR
+# (HAProxy's certificates, default /var/lib/hosting/tls; scripts/tls.sh) and HAPROXY_RUN_DIR
+# (where HAProxy's runtime API socket appears for hostd, default /run/hosting/haproxy) are read
+# by the stack, SECRET_PREFIX the secrets' names (PREFIX_pg_superuser, _pg_app, _pg_replication,
+# _redis, _tls; default hosting): the application's database password is PREFIX_pg_app's value.
+# PREFIX_tls is HTTPS's default certificate: made from TLS_CERT_FILE (chain) and TLS_KEY_FILE
+# when it does not exist yet, else self-signed for TLS_NAME (default: this host's name).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 stack=${SWARM_STACK:-hosting}
@@ -44,6 +47,22 @@ ensure_secrets() {
       log "secret $name created (random; its value is in $secrets_dir/$name)"
     fi
   done
+  name=${SECRET_PREFIX}_tls
+  docker secret inspect "$name" >/dev/null 2>&1 && return
+  local pem
+  pem=$(mktemp)
+  if [ -n "${TLS_CERT_FILE:-}" ]; then
+    cat "$TLS_CERT_FILE" "${TLS_KEY_FILE:-/dev/null}" >"$pem"
+    openssl x509 -in "$pem" -noout || die "TLS_CERT_FILE $TLS_CERT_FILE holds no certificate"
+    openssl pkey -in "$pem" -noout || die "no private key in ${TLS_KEY_FILE:-$TLS_CERT_FILE}"
+  else
+    local cn=${TLS_NAME:-$(hostname -f)}
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 90 -nodes \
+      -subj "/CN=$cn" -addext "subjectAltName=DNS:$cn" -keyout - -out - 2>/dev/null >"$pem"
+  fi
+  docker secret create "$name" "$pem" >/dev/null
+  rm -f "$pem"
+  log "secret $name created (${TLS_CERT_FILE:-self-signed for ${TLS_NAME:-$(hostname -f)}})"
 }
 
 # hosting.pg-primary and hosting.pg-replica name the nodes of the two databases. On a one-node
@@ -95,7 +114,7 @@ case "$cmd" in
       docker network create -d overlay --attachable --label hosting.managed=true hosting >/dev/null
     ensure_secrets
     ensure_labels
-    mkdir -p "$HAPROXY_RUN_DIR"
+    mkdir -p "$HAPROXY_RUN_DIR" "${TLS_DIR:-/var/lib/hosting/tls}"
     # Swarm configs cannot change: each version of the file is a config of its own.
     PROMETHEUS_CONFIG_VERSION=$(sha256sum "$root/deploy/swarm/prometheus.yml" | cut -c1-12)
     export PROMETHEUS_CONFIG_VERSION

@@ -31,14 +31,20 @@ done
 mapfile -t scripts < <(find . -name '*.sh' -not -path './build*' -not -path '*/node_modules/*' \
   -not -path './.git/*' | sort)
 check "shellcheck (${#scripts[@]} scripts)" shellcheck -x -P SCRIPTDIR "${scripts[@]}"
-check "haproxy -c deploy/haproxy/haproxy.cfg" haproxy -c -f deploy/haproxy/haproxy.cfg
-# compose.cfg names the stack's nginx, which resolves only inside the stack: resolved here
-# to loopback through a copy with the address put in.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# HAProxy's configurations with the image's paths moved here: the ACME responder from the
+# tree, a TLS directory prepared by the image's entrypoint (a self-signed certificate).
+sed "s|/etc/haproxy/acme-challenge.lua|$PWD/deploy/haproxy/acme-challenge.lua|" \
+  deploy/haproxy/haproxy.cfg > "$tmp/haproxy.cfg"
+HOSTING_TLS_DIR=$tmp/tls deploy/haproxy/entrypoint.sh true 2>/dev/null
+export HOSTING_TLS_DIR=$tmp/tls
+check "haproxy -c deploy/haproxy/haproxy.cfg" haproxy -c -f "$tmp/haproxy.cfg"
+# compose.cfg names the stack's nginx, which resolves only inside the stack: resolved here
+# to loopback through a copy with the address put in.
 sed 's/server nginx nginx:80 /server nginx 127.0.0.1:80 /' deploy/haproxy/compose.cfg > "$tmp/compose.cfg"
 check "haproxy -c deploy/haproxy/haproxy.cfg + compose.cfg" \
-  haproxy -c -f deploy/haproxy/haproxy.cfg -f "$tmp/compose.cfg"
+  haproxy -c -f "$tmp/haproxy.cfg" -f "$tmp/compose.cfg"
 # nginx -t with the image's paths moved here and a loopback upstream.
 mkdir -p "$tmp/nginx/hosting"
 sed -e "s|/etc/nginx/hosting/upstream.conf|$tmp/nginx/hosting/upstream.conf|" \
@@ -65,7 +71,7 @@ check "yamllint (${#yamls[@]} files)" yamllint -s -c tests/config/yamllint.yml "
 check "compose spec schema deploy/compose/compose.yaml" \
   node tests/config/check-compose.mjs deploy/compose/compose.yaml
 # The systemd units, with their binaries replaced (systemd-analyze wants them to exist).
-for unit in deploy/systemd/*.service; do
+for unit in deploy/systemd/*.service deploy/systemd/*.timer; do
   sed 's|^ExecStart=/usr/local/bin/[^ ]*|ExecStart=/bin/true|' "$unit" > "$tmp/$(basename "$unit")"
 done
 # It exits 0 on what it ignores (an unknown key, a bad value): any word from it is a failure.
@@ -75,7 +81,7 @@ verify_units() {
   out=$(systemd-analyze verify "$@" 2>&1)
   [ -z "$out" ] || { echo "$out"; return 1; }
 }
-check "systemd-analyze verify deploy/systemd/*.service" verify_units "$tmp"/*.service
+check "systemd-analyze verify deploy/systemd/*.{service,timer}" verify_units "$tmp"/*.service "$tmp"/*.timer
 mapfile -t dashboards < <(find deploy/grafana/dashboards -name '*.json' | sort)
 check "grafana dashboards (${#dashboards[@]} files)" \
   node tests/config/check-dashboards.mjs "${dashboards[@]}"

@@ -235,7 +235,8 @@ TEST_F(ClusterTest, TheSwarmStackPutsPrimaryAndReplicaOnTheirNodesAndStreams) {
   const int prometheus_port = FreePort();
   const std::string env = absl::StrCat(
       "SWARM_STACK=hscit SECRET_PREFIX=hscit HOSTING_STATE_DIR=", *dir_, "/stack-state",
-      " HAPROXY_RUN_DIR=", *dir_, "/stack-haproxy HTTP_PORT=", FreePort(),
+      " HAPROXY_RUN_DIR=", *dir_, "/stack-haproxy TLS_DIR=", *dir_, "/stack-tls",
+      " HTTP_PORT=", FreePort(), " HTTPS_PORT=", FreePort(),
       " PREVIEW_PORT=", FreePort(), " HAPROXY_STATS_PORT=", FreePort(),
       " PROMETHEUS_PORT=", prometheus_port, " ALERTMANAGER_PORT=", FreePort(),
       " SWARM_STACK_WAIT_S=240 ", SourceDir(), "/scripts/swarm-stack.sh ");
@@ -258,7 +259,7 @@ TEST_F(ClusterTest, TheSwarmStackPutsPrimaryAndReplicaOnTheirNodesAndStreams) {
   EXPECT_TRUE(st.ok()) << st << ": " << PrometheusQuery(prometheus, "up");
   CommandResult down = Shell(env + "down --volumes 2>&1");
   EXPECT_EQ(down.exit_code, 0) << down.output;
-  Shell("docker secret rm hscit_pg_superuser hscit_pg_app hscit_pg_replication hscit_redis; "
+  Shell("docker secret rm hscit_pg_superuser hscit_pg_app hscit_pg_replication hscit_redis hscit_tls; "
         "docker node update --label-rm hosting.pg-primary hc-n2; "
         "docker node update --label-rm hosting.pg-replica hc-n3");
 }

@@ -1,7 +1,9 @@
 // The local stack (deploy/compose/compose.yaml, scripts/stack.sh) brought up from nothing as a
 // user does, on its own project name, network and free loopback ports, then used from the
 // outside: requests through HAProxy -> nginx -> appsvc x3, the replica reading the primary's
-// writes, Prometheus scraping every part, and an alert that fires when the replica stops.
+// writes, Prometheus scraping every part, an alert that fires when the replica stops, and HTTPS
+// at the front door: HTTP/2, HSTS, redirects, certificates issued and renewed over ACME (pebble on
+// loopback) and swapped under load with no failed request.
 // Needs the images (scripts/images.sh) and docker-compose (scripts/install-deps.sh).
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -48,6 +51,7 @@ class StackTest : public ::testing::Test {
     http_port_ = FreePort();
     prometheus_port_ = FreePort();
     alertmanager_port_ = FreePort();
+    https_port_ = FreePort();
     // The example settings with the test's passwords, ports and network.
     std::ifstream in(SourceDir() + "/deploy/compose/.env.example");
     std::ofstream out(*dir_ + "/stack.env");
@@ -57,6 +61,12 @@ class StackTest : public ::testing::Test {
         line = absl::StrCat(absl::StripSuffix(line, "generate"), "it", getpid(), FreePort());
       } else if (absl::StartsWith(line, "HTTP_PORT=")) {
         line = absl::StrCat("HTTP_PORT=", http_port_);
+      } else if (absl::StartsWith(line, "HTTPS_PORT=")) {
+        line = absl::StrCat("HTTPS_PORT=", https_port_);
+      } else if (absl::StartsWith(line, "TLS_DIR=")) {
+        line = absl::StrCat("TLS_DIR=", *dir_, "/tls");
+      } else if (absl::StartsWith(line, "HAPROXY_RUN_DIR=")) {
+        line = absl::StrCat("HAPROXY_RUN_DIR=", *dir_, "/haproxy");
       } else if (absl::StartsWith(line, "HAPROXY_STATS_PORT=")) {
         line = absl::StrCat("HAPROXY_STATS_PORT=", FreePort());
       } else if (absl::StartsWith(line, "PROMETHEUS_PORT=")) {
@@ -132,6 +142,7 @@ class StackTest : public ::testing::Test {
   static int http_port_;
   static int prometheus_port_;
   static int alertmanager_port_;
+  static int https_port_;
 };
 
 std::string* StackTest::dir_ = nullptr;
@@ -139,6 +150,7 @@ std::string* StackTest::project_ = nullptr;
 int StackTest::http_port_ = 0;
 int StackTest::prometheus_port_ = 0;
 int StackTest::alertmanager_port_ = 0;
+int StackTest::https_port_ = 0;
 
 TEST_F(StackTest, ReadsAndWritesGoThroughHaproxyNginxAndThreeReplicas) {
   const std::string email = absl::StrCat("ada-", getpid(), "@example.com");
@@ -278,6 +290,196 @@ TEST_F(StackTest, EveryDashboardQueryReturnsData) {
     }
   }
   EXPECT_GT(checked, 40);
+}
+
+// scripts/tls.sh against the stack's HAProxy, with the test's directories; `env` adds settings.
+CommandResult Tls(const std::string& dir, const std::string& args, const std::string& env = "") {
+  return Shell(absl::StrCat("TLS_DIR=", dir, "/tls HAPROXY_SOCKET=", dir, "/haproxy/admin.sock ",
+                            env, " ", SourceDir(), "/scripts/tls.sh ", args, " 2>&1"));
+}
+
+// The certificate the front door presents for `sni` (openssl's subject and serial lines).
+std::string PresentedCertificate(int port, const std::string& sni) {
+  return Shell(absl::StrCat("openssl s_client -connect 127.0.0.1:", port, " -servername ", sni,
+                            " </dev/null 2>/dev/null | openssl x509 -noout -subject -serial"))
+      .output;
+}
+
+TEST_F(StackTest, HttpsAtTheFrontDoorSpeaksHttp2WithHstsAndRedirectsOnRequest) {
+  const std::string https = absl::StrCat("https://localhost:", https_port_);
+  // HTTP/2 through ALPN, the application behind it, HSTS on the answer.
+  CommandResult h2 = Shell(absl::StrCat("curl -sk --http2 -D - -o /dev/null -w 'version=%{http_version}' ",
+                                        https, "/api/version"));
+  EXPECT_TRUE(absl::StrContains(h2.output, "version=2")) << h2.output;
+  EXPECT_TRUE(absl::StrContains(h2.output, "HTTP/2 200")) << h2.output;
+  EXPECT_TRUE(absl::StrContains(h2.output, "strict-transport-security: max-age=63072000"))
+      << h2.output;
+  // The first start made a self-signed certificate for TLS_NAME.
+  EXPECT_TRUE(absl::StrContains(PresentedCertificate(https_port_, "localhost"), "CN = localhost"));
+  // TLS 1.3 and 1.2 with a modern cipher answer; TLS 1.1 and a non-AEAD cipher are refused.
+  const std::string s_client =
+      absl::StrCat("openssl s_client -connect 127.0.0.1:", https_port_, " </dev/null >/dev/null 2>&1 ");
+  EXPECT_EQ(Shell(s_client + "-tls1_3").exit_code, 0);
+  EXPECT_EQ(Shell(s_client + "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256").exit_code, 0);
+  EXPECT_NE(Shell(s_client + "-tls1_1 -cipher ALL@SECLEVEL=0").exit_code, 0);
+  EXPECT_NE(Shell(s_client + "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA").exit_code, 0);
+  // Plain HTTP is not redirected by default; for a host turned on it is, with the path, query
+  // and the public HTTPS port; other hosts are not; turned off, it stops.
+  const std::string plain = absl::StrCat("curl -s -o /dev/null -D - -H 'Host: shop.example.test:",
+                                         http_port_, "' '", Front("/api/users?limit=1"), "'");
+  EXPECT_TRUE(absl::StartsWith(Shell(plain).output, "HTTP/1.1 200")) << Shell(plain).output;
+  CommandResult on = Tls(*dir_, "redirect shop.example.test on");
+  ASSERT_EQ(on.exit_code, 0) << on.output;
+  CommandResult redirected = Shell(plain);
+  EXPECT_TRUE(absl::StartsWith(redirected.output, "HTTP/1.1 301")) << redirected.output;
+  EXPECT_TRUE(absl::StrContains(
+      redirected.output,
+      absl::StrCat("location: https://shop.example.test:", https_port_, "/api/users?limit=1")))
+      << redirected.output;
+  EXPECT_EQ(Http("GET", Front("/health")).status, 200);
+  CommandResult status = Tls(*dir_, "status");
+  EXPECT_TRUE(absl::StrContains(status.output, "HTTPS redirect for: shop.example.test"))
+      << status.output;
+  ASSERT_EQ(Tls(*dir_, "redirect shop.example.test off").exit_code, 0);
+  EXPECT_TRUE(absl::StartsWith(Shell(plain).output, "HTTP/1.1 200"));
+  // The ACME path answers only tokens that exist, and only plain words.
+  EXPECT_EQ(Http("GET", Front("/.well-known/acme-challenge/nosuchtoken")).status, 404);
+  EXPECT_EQ(Http("GET", Front("/.well-known/acme-challenge/..%2F..%2Fcerts%2Fself-signed.pem")).status,
+            404);
+  // A certificate whose key is not its own is refused before HAProxy sees it.
+  Shell(absl::StrCat("cd ", *dir_, " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256"
+                     " -nodes -days 1 -subj /CN=a -keyout a.key -out a.crt 2>/dev/null && openssl"
+                     " genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out b.key"));
+  CommandResult mismatch = Tls(*dir_, absl::StrCat("install a ", *dir_, "/a.crt ", *dir_, "/b.key"));
+  EXPECT_NE(mismatch.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(mismatch.output, "does not belong")) << mismatch.output;
+}
+
+// pebble (Let's Encrypt's test ACME server) and its DNS on loopback, answering every name with
+// 127.0.0.1: HTTP-01 is validated through the stack's front door on its published port.
+class Pebble {
+ public:
+  Pebble(const std::string& dir, int http_port) : dir_(dir + "/pebble") {
+    acme_port_ = FreePort();
+    management_port_ = FreePort();
+    const int dns_port = FreePort();
+    Shell(absl::StrCat(
+        "mkdir -p ", dir_, " && cd ", dir_,
+        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 1 -nodes"
+        " -subj /CN=pebble -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem"
+        " 2>/dev/null"));
+    std::ofstream(dir_ + "/pebble.json")
+        << json{{"pebble",
+                 {{"listenAddress", absl::StrCat("127.0.0.1:", acme_port_)},
+                  {"managementListenAddress", absl::StrCat("127.0.0.1:", management_port_)},
+                  {"certificate", dir_ + "/cert.pem"},
+                  {"privateKey", dir_ + "/key.pem"},
+                  {"httpPort", http_port},
+                  {"tlsPort", FreePort()},
+                  {"ocspResponderURL", ""},
+                  {"externalAccountBindingRequired", false}}}}
+               .dump();
+    dns_pid_ = Shell(absl::StrCat(
+                         "pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 '' -dns01 127.0.0.1:",
+                         dns_port, " -http01 '' -https01 '' -tlsalpn01 '' -management 127.0.0.1:",
+                         FreePort(), " >", dir_, "/dns.log 2>&1 & echo $!"))
+                   .output;
+    // No random sleep before validating, no nonces rejected on purpose.
+    pebble_pid_ = Shell(absl::StrCat("PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 pebble -config ",
+                                     dir_, "/pebble.json -dnsserver 127.0.0.1:", dns_port, " >",
+                                     dir_, "/pebble.log 2>&1 & echo $!"))
+                      .output;
+  }
+  ~Pebble() {
+    Shell(absl::StrCat("kill ", absl::StripAsciiWhitespace(dns_pid_), " ",
+                       absl::StripAsciiWhitespace(pebble_pid_), " 2>/dev/null"));
+  }
+  absl::Status Ready() {
+    return WaitFor([&] { return Shell("curl -sf --cacert " + dir_ + "/cert.pem " + directory() +
+                                      " >/dev/null").exit_code == 0; },
+                   absl::Seconds(20), "pebble's ACME directory");
+  }
+  std::string directory() const { return absl::StrCat("https://127.0.0.1:", acme_port_, "/dir"); }
+  // scripts/tls.sh's settings for this ACME server.
+  std::string TlsEnv() const {
+    return absl::StrCat("ACME_CA=", directory(), " ACME_CA_BUNDLE=", dir_, "/cert.pem",
+                        " ACME_STATE_DIR=", dir_, "/acme ACME_EMAIL=ops@example.test");
+  }
+  // The root that signs what pebble issues (a new one each start), as a file.
+  std::string Root() const {
+    Shell(absl::StrCat("curl -sf --cacert ", dir_, "/cert.pem https://127.0.0.1:", management_port_,
+                       "/roots/0 > ", dir_, "/root.pem"));
+    return dir_ + "/root.pem";
+  }
+  std::string Logs() const { return Shell("tail -20 " + dir_ + "/pebble.log").output; }
+
+ private:
+  std::string dir_;
+  int acme_port_ = 0;
+  int management_port_ = 0;
+  std::string dns_pid_, pebble_pid_;
+};
+
+// Under load (new TLS connections for every request, and kept-alive ones), a certificate is
+// issued over ACME, renewed, and the default one replaced: each is presented at once, and no
+// request fails and no connection drops.
+TEST_F(StackTest, CertificatesAreIssuedRenewedAndSwappedUnderLoadOverAcme) {
+  Pebble pebble(*dir_, http_port_);
+  ASSERT_TRUE(pebble.Ready().ok()) << pebble.Logs();
+  const std::string https = absl::StrCat("https://localhost:", https_port_, "/api/version");
+  const std::string wrk = absl::StrCat("wrk -t1 -c4 -d25s --timeout 5s ");
+  const std::string load_pids =
+      Shell(absl::StrCat(wrk, "-H 'Connection: close' ", https, " >", *dir_,
+                         "/wrk-close.txt 2>&1 & echo $!; ", wrk, https, " >", *dir_,
+                         "/wrk-keepalive.txt 2>&1 & echo $!"))
+          .output;
+  absl::SleepFor(absl::Seconds(2));
+
+  CommandResult issue = Tls(*dir_, "issue shop.example.test www.shop.example.test", pebble.TlsEnv());
+  ASSERT_EQ(issue.exit_code, 0) << issue.output << pebble.Logs();
+  const std::string root = pebble.Root();
+  const std::string verify = absl::StrCat(
+      "curl -sf -o /dev/null -w '%{http_code}' --cacert ", root, " --resolve www.shop.example.test:",
+      https_port_, ":127.0.0.1 https://www.shop.example.test:", https_port_, "/health");
+  CommandResult verified = Shell(verify);
+  EXPECT_EQ(verified.output, "200") << "the issued certificate does not verify: " << verified.output;
+  const std::string issued = PresentedCertificate(https_port_, "shop.example.test");
+  EXPECT_TRUE(absl::StrContains(issued, "CN = shop.example.test")) << issued;
+
+  CommandResult renew = Tls(*dir_, "renew --force", pebble.TlsEnv());
+  ASSERT_EQ(renew.exit_code, 0) << renew.output << pebble.Logs();
+  const std::string renewed = PresentedCertificate(https_port_, "shop.example.test");
+  EXPECT_TRUE(absl::StrContains(renewed, "CN = shop.example.test")) << renewed;
+  EXPECT_NE(renewed, issued) << "renew did not change the presented certificate";
+  EXPECT_EQ(Shell(verify).output, "200");
+
+  // The certificate the load's connections use (SNI localhost), replaced by an operator's file.
+  Shell(absl::StrCat("cd ", *dir_, " && openssl req -x509 -newkey rsa:2048 -nodes -days 1"
+                     " -subj /CN=localhost -addext subjectAltName=DNS:localhost"
+                     " -keyout op.key -out op.crt 2>/dev/null"));
+  CommandResult install = Tls(*dir_, absl::StrCat("install self-signed ", *dir_, "/op.crt ", *dir_, "/op.key"));
+  ASSERT_EQ(install.exit_code, 0) << install.output;
+  const std::string serial = Shell(absl::StrCat("openssl x509 -noout -serial -in ", *dir_, "/op.crt")).output;
+  EXPECT_TRUE(absl::StrContains(PresentedCertificate(https_port_, "localhost"), serial));
+
+  // The load ran through all of it.
+  const std::string any_running =
+      absl::StrCat("for p in ", absl::StrReplaceAll(load_pids, {{"\n", " "}}),
+                   "; do kill -0 $p 2>/dev/null && exit 1; done; exit 0");
+  ASSERT_TRUE(WaitFor([&] { return Shell(any_running).exit_code == 0; },
+                      absl::Seconds(40), "the load to end").ok());
+  for (const char* name : {"wrk-close.txt", "wrk-keepalive.txt"}) {
+    const std::string out = Shell(absl::StrCat("cat ", *dir_, "/", name)).output;
+    std::printf("%s:\n%s", name, out.c_str());
+    EXPECT_TRUE(absl::StrContains(out, "requests in")) << out;
+    EXPECT_FALSE(absl::StrContains(out, "Socket errors")) << out;
+    EXPECT_FALSE(absl::StrContains(out, "Non-2xx")) << out;
+  }
+  // status names the issued certificate and its names.
+  CommandResult status = Tls(*dir_, "status");
+  EXPECT_TRUE(absl::StrContains(status.output, "certs/shop.example.test.pem")) << status.output;
+  EXPECT_TRUE(absl::StrContains(status.output, "DNS:shop.example.test, DNS:www.shop.example.test"))
+      << status.output;
 }
 
 // The four load scenarios, short (10 s each), through the whole stack: each prints its row and

@@ -2,7 +2,8 @@
 // machine's Swarm with its own name, secrets and ports; then hostd, on the stack's HAProxy,
 // runs appsvc against the stack's PostgreSQL and Redis and releases it under load. Checks, from
 // outside: the stack converges (the replica streaming), Prometheus scrapes every part of it and
-// finds hostd's appsvc tasks by Swarm service discovery, and the release loses no request.
+// finds hostd's appsvc tasks by Swarm service discovery, the release loses no request, and HTTPS
+// presents the default certificate from its Swarm secret.
 #include <unistd.h>
 
 #include <memory>
@@ -38,6 +39,7 @@ class SwarmStackTest : public ::testing::Test {
     redis_password_ = new std::string(absl::StrCat("redis-", getpid(), "-", FreePort()));
     http_port_ = FreePort();
     prometheus_port_ = FreePort();
+    https_port_ = FreePort();
     // The test's own secrets, with values it knows (the application's spec carries them).
     const std::pair<const char*, std::string> secrets[] = {
         {"pg_superuser", absl::StrCat("su-", getpid(), "-", FreePort())},
@@ -68,7 +70,8 @@ class SwarmStackTest : public ::testing::Test {
     CommandResult down = StackScript("down --volumes");
     EXPECT_EQ(down.exit_code, 0) << down.output;
     Shell(absl::StrCat("docker secret rm ", *stack_, "_pg_superuser ", *stack_, "_pg_app ",
-                       *stack_, "_pg_replication ", *stack_, "_redis >/dev/null 2>&1"));
+                       *stack_, "_pg_replication ", *stack_, "_redis ", *stack_,
+                       "_tls >/dev/null 2>&1"));
     Shell("rm -rf " + *dir_);
     delete dir_;
     dir_ = nullptr;
@@ -77,7 +80,8 @@ class SwarmStackTest : public ::testing::Test {
   static CommandResult StackScript(const std::string& args) {
     return Shell(absl::StrCat(
         "SWARM_STACK=", *stack_, " SECRET_PREFIX=", *stack_, " HAPROXY_RUN_DIR=", *dir_,
-        "/haproxy HTTP_PORT=", http_port_, " PREVIEW_PORT=", FreePort(),
+        "/haproxy TLS_DIR=", *dir_, "/tls TLS_NAME=swarm.example.test HTTP_PORT=", http_port_,
+        " HTTPS_PORT=", https_port_, " PREVIEW_PORT=", FreePort(),
         " HAPROXY_STATS_PORT=", FreePort(), " PROMETHEUS_PORT=", prometheus_port_,
         " ALERTMANAGER_PORT=", FreePort(), " SWARM_STACK_WAIT_S=240 ", SourceDir(),
         "/scripts/swarm-stack.sh ", args, " 2>&1"));
@@ -102,6 +106,7 @@ class SwarmStackTest : public ::testing::Test {
   static std::string* redis_password_;
   static int http_port_;
   static int prometheus_port_;
+  static int https_port_;
   static HostdProcess* hostd_;
   static AgentProcess* agent_;
 };
@@ -112,8 +117,29 @@ std::string* SwarmStackTest::app_password_ = nullptr;
 std::string* SwarmStackTest::redis_password_ = nullptr;
 int SwarmStackTest::http_port_ = 0;
 int SwarmStackTest::prometheus_port_ = 0;
+int SwarmStackTest::https_port_ = 0;
 HostdProcess* SwarmStackTest::hostd_ = nullptr;
 AgentProcess* SwarmStackTest::agent_ = nullptr;
+
+// scripts/swarm-stack.sh made the secret PREFIX_tls (self-signed for TLS_NAME); HAProxy presents
+// it on the HTTPS port, speaks HTTP/2 and sends HSTS; scripts/tls.sh sees it through the socket.
+TEST_F(SwarmStackTest, HttpsPresentsTheCertificateFromItsSwarmSecret) {
+  CommandResult secret = Shell(absl::StrCat("docker secret inspect ", *stack_, "_tls >/dev/null"));
+  EXPECT_EQ(secret.exit_code, 0);
+  CommandResult cert = Shell(absl::StrCat(
+      "openssl s_client -connect 127.0.0.1:", https_port_, " -servername swarm.example.test"
+      " </dev/null 2>/dev/null | openssl x509 -noout -subject"));
+  EXPECT_TRUE(absl::StrContains(cert.output, "CN = swarm.example.test")) << cert.output;
+  CommandResult h2 = Shell(absl::StrCat("curl -sk --http2 -o /dev/null -D - -w 'version=%{http_version}' "
+                                        "https://127.0.0.1:", https_port_, "/"));
+  EXPECT_TRUE(absl::StrContains(h2.output, "version=2")) << h2.output;
+  EXPECT_TRUE(absl::StrContains(h2.output, "strict-transport-security")) << h2.output;
+  CommandResult status = Shell(absl::StrCat("TLS_DIR=", *dir_, "/tls HAPROXY_SOCKET=", Socket(), " ",
+                                            SourceDir(), "/scripts/tls.sh status 2>&1"));
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_TRUE(absl::StrContains(status.output, "/etc/hosting/tls/certs/tls-default.pem"))
+      << status.output;
+}
 
 TEST_F(SwarmStackTest, ConvergesAndPrometheusScrapesEveryPart) {
   for (const char* job : {"prometheus", "alertmanager", "haproxy", "node", "redis"}) {
