@@ -10,7 +10,8 @@
 #   scripts/stack.sh compose ARGS...   any other compose command on the stack (logs, ps, exec)
 #
 # Settings: deploy/compose/.env, created from .env.example on first use with random passwords.
-# STACK_ENV_FILE=PATH uses another file (the tests do), STACK_PROJECT another project name.
+# STACK_ENV_FILE=PATH uses another file (the tests do), STACK_PROJECT another project name,
+# STACK_EXTRA_FILES more compose files from deploy/compose (e.g. compose.8-replicas.yaml).
 # Uses `docker compose` (v2) when the docker CLI has it, docker-compose (1.29) otherwise.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,10 +24,12 @@ log() { echo "stack: $*"; }
 die() { echo "stack: $*" >&2; exit 1; }
 
 compose() {
+  local files=(-f "$dir/compose.yaml") extra
+  for extra in ${STACK_EXTRA_FILES:-}; do files+=(-f "$dir/$extra"); done
   if docker compose version >/dev/null 2>&1; then
-    docker compose -p "$project" --env-file "$env_file" -f "$dir/compose.yaml" "$@"
+    docker compose -p "$project" --env-file "$env_file" "${files[@]}" "$@"
   elif command -v docker-compose >/dev/null; then
-    docker-compose -p "$project" --env-file "$env_file" -f "$dir/compose.yaml" "$@"
+    docker-compose -p "$project" --env-file "$env_file" "${files[@]}" "$@"
   else
     die "neither 'docker compose' nor docker-compose is installed (scripts/install-deps.sh)"
   fi

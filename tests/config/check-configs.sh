@@ -70,6 +70,8 @@ check "yamllint (${#yamls[@]} files)" yamllint -s -c tests/config/yamllint.yml "
 [ -d tests/config/node_modules ] || { echo "FAIL  tests/config/node_modules is missing: npm ci --prefix tests/config"; exit 1; }
 check "compose spec schema deploy/compose/compose.yaml" \
   node tests/config/check-compose.mjs deploy/compose/compose.yaml
+check "compose spec schema deploy/compose/compose.8-replicas.yaml" \
+  node tests/config/check-compose.mjs deploy/compose/compose.8-replicas.yaml
 # The systemd units, with their binaries replaced (systemd-analyze wants them to exist).
 for unit in deploy/systemd/*.service deploy/systemd/*.timer; do
   sed 's|^ExecStart=/usr/local/bin/[^ ]*|ExecStart=/bin/true|' "$unit" > "$tmp/$(basename "$unit")"
@@ -92,6 +94,9 @@ check "k6 scripts type-check (tests/load/k6, @types/k6)" \
 sed 's/=generate$/=checked/' deploy/compose/.env.example > "$tmp/stack.env"
 check "docker-compose config deploy/compose/compose.yaml" \
   docker-compose --env-file "$tmp/stack.env" -f deploy/compose/compose.yaml config -q
+check "docker-compose config compose.yaml + compose.8-replicas.yaml" \
+  docker-compose --env-file "$tmp/stack.env" -f deploy/compose/compose.yaml \
+    -f deploy/compose/compose.8-replicas.yaml --profile eight-replicas config -q
 check "docker stack config deploy/swarm/stack.yml" \
   docker stack config -c deploy/swarm/stack.yml
 exit "$failed"
