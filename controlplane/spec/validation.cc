@@ -1,11 +1,17 @@
 #include "controlplane/spec/validation.h"
 
+#include <cmath>
+#include <limits>
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/message.h"
 #include "google/protobuf/util/time_util.h"
 #include "google/rpc/error_details.pb.h"
 
@@ -16,6 +22,14 @@ using google::protobuf::util::TimeUtil;
 
 constexpr int kMaxReplicas = 1000;
 constexpr size_t kMaxNameLength = 40;
+constexpr int kMaxCanarySteps = 100;
+constexpr double kMaxCpus = 4096;
+// Any duration in a spec or policy: at most 30 days.
+constexpr int64_t kMaxDurationSeconds = 30 * 24 * 3600;
+// An INVALID_ARGUMENT lists at most this many violations (clients cap error metadata at a few
+// KiB); the message counts the rest.
+constexpr size_t kMaxViolationsListed = 20;
+constexpr size_t kMaxViolationTextLength = 200;
 
 bool IsLowerAlnumDash(const std::string& s) {
   for (char c : s) {
@@ -40,7 +54,94 @@ bool IsEnvName(absl::string_view s) {
   return true;
 }
 
-int64_t Millis(const google::protobuf::Duration& d) { return TimeUtil::DurationToMilliseconds(d); }
+// Saturates instead of overflowing on durations out of range (CheckScalars reports those).
+int64_t Millis(const google::protobuf::Duration& d) {
+  if (d.seconds() > kMaxDurationSeconds) return kMaxDurationSeconds * 1000 + 1;
+  if (d.seconds() < -kMaxDurationSeconds) return -kMaxDurationSeconds * 1000 - 1;
+  return d.seconds() * 1000 + d.nanos() / 1000000;
+}
+
+// Why `d` is not a duration hosting accepts, or "".
+std::string DurationProblem(const google::protobuf::Duration& d) {
+  const bool nanos_ok = d.nanos() >= -999999999 && d.nanos() <= 999999999 &&
+                        !(d.seconds() > 0 && d.nanos() < 0) && !(d.seconds() < 0 && d.nanos() > 0);
+  if (!nanos_ok) {
+    return absl::StrCat("not a valid duration (seconds ", d.seconds(), ", nanos ", d.nanos(),
+                        "): nanos must be within +-999999999 and have the sign of seconds");
+  }
+  if (d.seconds() > kMaxDurationSeconds || d.seconds() < -kMaxDurationSeconds) {
+    return absl::StrCat("at most 30 days (", kMaxDurationSeconds, "s), got ", d.seconds(), "s");
+  }
+  return "";
+}
+
+std::string Truncated(absl::string_view s) {
+  if (s.size() <= kMaxViolationTextLength) return std::string(s);
+  return absl::StrCat(s.substr(0, kMaxViolationTextLength), "...");
+}
+
+// What every field of a request must be, whatever it means: strings without NUL (C strings,
+// Docker and PostgreSQL would cut them there), finite numbers, durations in range. Walks every
+// set field of `m` by reflection, so a field added to the API is covered without a change here.
+void CheckScalars(const google::protobuf::Message& m, const std::string& path,
+                  std::vector<FieldViolation>& v) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = m.GetReflection();
+  if (m.GetDescriptor()->full_name() == "google.protobuf.Duration") {
+    std::string problem = DurationProblem(static_cast<const google::protobuf::Duration&>(m));
+    if (!problem.empty()) v.push_back({path, std::move(problem)});
+    return;
+  }
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const FieldDescriptor* fd : fields) {
+    const std::string fp = absl::StrCat(path, path.empty() ? "" : ".", fd->name());
+    const auto check_string = [&](const std::string& s, const std::string& where) {
+      if (s.find('\0') != std::string::npos) v.push_back({where, "must not contain NUL (U+0000)"});
+    };
+    const auto check_double = [&](double x, const std::string& where) {
+      if (!std::isfinite(x)) v.push_back({where, absl::StrCat("must be a finite number, got ", x)});
+    };
+    if (fd->is_map()) {
+      const FieldDescriptor* key = fd->message_type()->map_key();
+      const FieldDescriptor* value = fd->message_type()->map_value();
+      for (int i = 0; i < r->FieldSize(m, fd); ++i) {
+        const google::protobuf::Message& entry = r->GetRepeatedMessage(m, fd, i);
+        const google::protobuf::Reflection* er = entry.GetReflection();
+        const std::string k = key->cpp_type() == FieldDescriptor::CPPTYPE_STRING
+                                  ? er->GetString(entry, key)
+                                  : absl::StrCat(i);
+        const std::string where = absl::StrCat(fp, "[", Truncated(absl::CHexEscape(k)), "]");
+        if (key->cpp_type() == FieldDescriptor::CPPTYPE_STRING) check_string(k, where);
+        if (value->cpp_type() == FieldDescriptor::CPPTYPE_STRING) check_string(er->GetString(entry, value), where);
+        if (value->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) check_double(er->GetDouble(entry, value), where);
+        if (value->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) CheckScalars(er->GetMessage(entry, value), where, v);
+      }
+      continue;
+    }
+    const int n = fd->is_repeated() ? r->FieldSize(m, fd) : 1;
+    for (int i = 0; i < n; ++i) {
+      const std::string where = fd->is_repeated() ? absl::StrCat(fp, "[", i, "]") : fp;
+      switch (fd->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_STRING:
+          check_string(fd->is_repeated() ? r->GetRepeatedString(m, fd, i) : r->GetString(m, fd), where);
+          break;
+        case FieldDescriptor::CPPTYPE_DOUBLE:
+          check_double(fd->is_repeated() ? r->GetRepeatedDouble(m, fd, i) : r->GetDouble(m, fd), where);
+          break;
+        case FieldDescriptor::CPPTYPE_FLOAT:
+          check_double(fd->is_repeated() ? r->GetRepeatedFloat(m, fd, i) : r->GetFloat(m, fd), where);
+          break;
+        case FieldDescriptor::CPPTYPE_MESSAGE:
+          CheckScalars(fd->is_repeated() ? r->GetRepeatedMessage(m, fd, i) : r->GetMessage(m, fd),
+                       where, v);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -63,8 +164,11 @@ std::vector<FieldViolation> ValidateServiceName(const std::string& name, const s
   return v;
 }
 
-std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePolicy& r,
-                                                  const std::string& rf) {
+namespace {
+
+// The release policy's own rules (CheckScalars aside).
+std::vector<FieldViolation> ReleasePolicyRules(const hosting::v1::ReleasePolicy& r,
+                                               const std::string& rf) {
   std::vector<FieldViolation> v;
   if (!hosting::v1::ReleaseStrategy_IsValid(r.strategy())) {
     v.push_back({rf + ".strategy", "unknown strategy"});
@@ -80,18 +184,18 @@ std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePoli
   };
   auto check_analysis = [&](const hosting::v1::AnalysisSpec& a, const std::string& field) {
     check_duration(a.duration(), field + ".duration");
-    if (a.max_error_ratio_increase() < 0 || a.max_error_ratio_increase() > 1) {
+    if (!(a.max_error_ratio_increase() >= 0 && a.max_error_ratio_increase() <= 1)) {
       v.push_back({field + ".max_error_ratio_increase", "must be 0..1"});
     }
-    if (a.max_error_ratio() < 0 || a.max_error_ratio() > 1) {
+    if (!(a.max_error_ratio() >= 0 && a.max_error_ratio() <= 1)) {
       v.push_back({field + ".max_error_ratio", "must be 0..1"});
     }
-    if (a.max_p95_latency_ratio() < 0) {
+    if (!(a.max_p95_latency_ratio() >= 0)) {
       v.push_back({field + ".max_p95_latency_ratio", "must not be negative"});
     }
     check_duration(a.max_p95_latency(), field + ".max_p95_latency");
     check_duration(a.max_p99_latency(), field + ".max_p99_latency");
-    if (a.max_p99_latency_ratio() < 0) {
+    if (!(a.max_p99_latency_ratio() >= 0)) {
       v.push_back({field + ".max_p99_latency_ratio", "must not be negative"});
     }
     if (!hosting::v1::NoDataPolicy_IsValid(a.no_data())) {
@@ -102,7 +206,11 @@ std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePoli
   check_iop(r.rolling().max_unavailable(), rf + ".rolling.max_unavailable");
   check_duration(r.rolling().min_healthy_time(), rf + ".rolling.min_healthy_time");
   check_duration(r.rolling().progress_deadline(), rf + ".rolling.progress_deadline");
-  for (int i = 0; i < r.canary().steps_size(); ++i) {
+  if (r.canary().steps_size() > kMaxCanarySteps) {
+    v.push_back({rf + ".canary.steps", absl::StrCat("at most ", kMaxCanarySteps, " steps, got ",
+                                                   r.canary().steps_size())});
+  }
+  for (int i = 0; i < std::min(r.canary().steps_size(), kMaxCanarySteps); ++i) {
     const auto& step = r.canary().steps(i);
     const std::string sf = absl::StrCat(rf, ".canary.steps[", i, "]");
     if (step.action_case() == hosting::v1::CanaryStep::kSetWeight && step.set_weight() > 100) {
@@ -131,8 +239,9 @@ std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePoli
   return v;
 }
 
-std::vector<FieldViolation> ValidateAutoscalingPolicy(const hosting::v1::AutoscalingPolicy& p,
-                                                      const std::string& pf) {
+// The autoscaling policy's own rules (CheckScalars aside).
+std::vector<FieldViolation> AutoscalingPolicyRules(const hosting::v1::AutoscalingPolicy& p,
+                                                   const std::string& pf) {
   std::vector<FieldViolation> v;
   if (p.min_replicas() < 1 || p.min_replicas() > kMaxReplicas) {
     v.push_back({pf + ".min_replicas",
@@ -170,7 +279,7 @@ std::vector<FieldViolation> ValidateAutoscalingPolicy(const hosting::v1::Autosca
     }
     has_rps |= m.kind() == hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND;
   }
-  if (p.tolerance() < 0 || p.tolerance() >= 1) {
+  if (!(p.tolerance() >= 0 && p.tolerance() < 1)) {
     v.push_back({pf + ".tolerance", absl::StrCat("must be in [0, 1), got ", p.tolerance())});
   }
   auto check_window = [&](const google::protobuf::Duration& d, const std::string& field) {
@@ -209,6 +318,26 @@ std::vector<FieldViolation> ValidateAutoscalingPolicy(const hosting::v1::Autosca
   return v;
 }
 
+}  // namespace
+
+std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePolicy& policy,
+                                                  const std::string& field) {
+  std::vector<FieldViolation> v;
+  CheckScalars(policy, field, v);
+  std::vector<FieldViolation> rules = ReleasePolicyRules(policy, field);
+  v.insert(v.end(), rules.begin(), rules.end());
+  return v;
+}
+
+std::vector<FieldViolation> ValidateAutoscalingPolicy(const hosting::v1::AutoscalingPolicy& policy,
+                                                      const std::string& field) {
+  std::vector<FieldViolation> v;
+  CheckScalars(policy, field, v);
+  std::vector<FieldViolation> rules = AutoscalingPolicyRules(policy, field);
+  v.insert(v.end(), rules.begin(), rules.end());
+  return v;
+}
+
 void ApplyAutoscalingDefaults(hosting::v1::AutoscalingPolicy& p) {
   if (p.tolerance() == 0) p.set_tolerance(0.1);
   if (!p.has_scale_down_stabilization()) {
@@ -229,6 +358,7 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
                                                 const std::string& prefix) {
   auto f = [&](absl::string_view field) { return absl::StrCat(prefix, ".", field); };
   std::vector<FieldViolation> v = ValidateServiceName(spec.name(), f("name"));
+  CheckScalars(spec, prefix, v);
 
   if (spec.image().empty()) {
     v.push_back({f("image"), "required"});
@@ -303,8 +433,15 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
   if (spec.has_resources()) {
     const auto& r = spec.resources();
     std::string rf = f("resources");
-    if (r.cpu_limit() < 0) v.push_back({rf + ".cpu_limit", "must not be negative"});
-    if (r.cpu_reservation() < 0) v.push_back({rf + ".cpu_reservation", "must not be negative"});
+    // NaN fails both (CheckScalars names it); Docker takes CPUs as int64 nanos.
+    if (!(r.cpu_limit() >= 0 && r.cpu_limit() <= kMaxCpus)) {
+      v.push_back({rf + ".cpu_limit", absl::StrCat("must be 0 (unlimited) to ", kMaxCpus,
+                                                   " CPUs, got ", r.cpu_limit())});
+    }
+    if (!(r.cpu_reservation() >= 0 && r.cpu_reservation() <= kMaxCpus)) {
+      v.push_back({rf + ".cpu_reservation",
+                   absl::StrCat("must be 0 to ", kMaxCpus, " CPUs, got ", r.cpu_reservation())});
+    }
     if (r.cpu_limit() > 0 && r.cpu_reservation() > r.cpu_limit()) {
       v.push_back({rf + ".cpu_reservation", "must not exceed cpu_limit"});
     }
@@ -344,11 +481,11 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
     v.push_back({f("stop_grace_period"), "must not be negative"});
   }
   if (spec.has_release()) {
-    std::vector<FieldViolation> rv = ValidateReleasePolicy(spec.release(), f("release"));
+    std::vector<FieldViolation> rv = ReleasePolicyRules(spec.release(), f("release"));
     v.insert(v.end(), rv.begin(), rv.end());
   }
   if (spec.has_autoscaling()) {
-    std::vector<FieldViolation> av = ValidateAutoscalingPolicy(spec.autoscaling(), f("autoscaling"));
+    std::vector<FieldViolation> av = AutoscalingPolicyRules(spec.autoscaling(), f("autoscaling"));
     v.insert(v.end(), av.begin(), av.end());
     if (!spec.autoscaling().service().empty() && spec.autoscaling().service() != spec.name()) {
       v.push_back({f("autoscaling.service"),
@@ -363,11 +500,17 @@ absl::Status InvalidArgumentWithViolations(const std::vector<FieldViolation>& vi
   if (violations.empty()) return absl::OkStatus();
   std::vector<std::string> parts;
   google::rpc::BadRequest bad_request;
-  for (const auto& fv : violations) {
-    parts.push_back(absl::StrCat(fv.field, ": ", fv.description));
+  const size_t listed = std::min(violations.size(), kMaxViolationsListed);
+  for (size_t i = 0; i < listed; ++i) {
+    const FieldViolation& fv = violations[i];
+    const std::string field = Truncated(fv.field), description = Truncated(fv.description);
+    parts.push_back(absl::StrCat(field, ": ", description));
     auto* out = bad_request.add_field_violations();
-    out->set_field(fv.field);
-    out->set_description(fv.description);
+    out->set_field(field);
+    out->set_description(description);
+  }
+  if (violations.size() > listed) {
+    parts.push_back(absl::StrCat("and ", violations.size() - listed, " more violations"));
   }
   absl::Status status = absl::InvalidArgumentError(
       absl::StrCat("invalid request: ", absl::StrJoin(parts, "; ")));

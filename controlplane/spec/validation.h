@@ -11,6 +11,7 @@ namespace hosting::controlplane {
 struct FieldViolation {
   std::string field;        // "spec.ports[0].container_port"
   std::string description;  // what is wrong, for people
+  bool operator==(const FieldViolation&) const = default;
 };
 
 // Checks a ServiceSpec; returns every violation found (empty when valid). Field paths start at

@@ -1,5 +1,11 @@
 #include "controlplane/spec/validation.h"
 
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
 #include "controlplane/api/grpc_status.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
@@ -114,6 +120,70 @@ TEST(ValidateServiceSpecTest, CanaryWeightsAndDuplicatePorts) {
   EXPECT_THAT(fields, Contains("spec.release.canary.steps[0].set_weight"));
   EXPECT_THAT(fields, Contains("spec.release.canary.steps[1]"));
   EXPECT_THAT(fields, Contains("spec.ports[1].published_port"));
+}
+
+// Hostile values found by trying them on a running hostd: each was accepted before.
+TEST(ValidateServiceSpecTest, RefusesNonFiniteNumbersNulBytesAndBadDurations) {
+  hosting::v1::ServiceSpec spec = ValidSpec();
+  spec.mutable_resources()->set_cpu_limit(std::numeric_limits<double>::quiet_NaN());
+  spec.mutable_resources()->set_cpu_reservation(std::numeric_limits<double>::infinity());
+  spec.set_image(std::string("hosting/sample:v1\0evil", 22));
+  (*spec.mutable_env())["GREETING"] = std::string("a\0b", 3);
+  // Out-of-range nanos, and seconds that overflow milliseconds.
+  spec.mutable_health()->mutable_interval()->set_seconds(1);
+  spec.mutable_health()->mutable_interval()->set_nanos(2000000000);
+  spec.mutable_stop_grace_period()->set_seconds(std::numeric_limits<int64_t>::max());
+  auto* analysis = spec.mutable_release()->mutable_canary()->add_steps()->mutable_analysis();
+  analysis->set_max_error_ratio(std::numeric_limits<double>::quiet_NaN());
+  spec.mutable_autoscaling()->set_min_replicas(1);
+  spec.mutable_autoscaling()->set_max_replicas(2);
+  spec.mutable_autoscaling()->add_metrics()->set_kind(hosting::v1::METRIC_KIND_CPU_UTILIZATION);
+  spec.mutable_autoscaling()->mutable_metrics(0)->set_target(0.5);
+  spec.mutable_autoscaling()->set_tolerance(std::numeric_limits<double>::quiet_NaN());
+  std::vector<FieldViolation> v = ValidateServiceSpec(spec);
+  const std::vector<std::string> fields = Fields(v);
+  for (const char* f : {"spec.resources.cpu_limit", "spec.resources.cpu_reservation", "spec.image",
+                        "spec.env[GREETING]", "spec.health.interval", "spec.stop_grace_period",
+                        "spec.release.canary.steps[0].analysis.max_error_ratio",
+                        "spec.autoscaling.tolerance"}) {
+    EXPECT_THAT(fields, Contains(f)) << f;
+  }
+  EXPECT_THAT(v, Contains(Field(&FieldViolation::description, HasSubstr("must be a finite number, got nan"))));
+  EXPECT_THAT(v, Contains(Field(&FieldViolation::description, HasSubstr("must not contain NUL"))));
+  EXPECT_THAT(v, Contains(Field(&FieldViolation::description, HasSubstr("not a valid duration"))));
+  EXPECT_THAT(v, Contains(Field(&FieldViolation::description, HasSubstr("at most 30 days"))));
+  // The overflowing grace period is not called negative.
+  EXPECT_THAT(v, Not(Contains(FieldViolation{"spec.stop_grace_period", "must not be negative"})));
+  // A finite CPU count Docker's int64 nanos cannot hold.
+  hosting::v1::ServiceSpec big = ValidSpec();
+  big.mutable_resources()->set_cpu_limit(1e300);
+  EXPECT_THAT(Fields(ValidateServiceSpec(big)), Contains("spec.resources.cpu_limit"));
+}
+
+TEST(ValidateReleasePolicyTest, BoundsCanaryStepsAndChecksScalars) {
+  hosting::v1::ReleasePolicy policy;
+  for (int i = 0; i < 10000; ++i) policy.mutable_canary()->add_steps()->set_set_weight(10);
+  std::vector<FieldViolation> v = ValidateReleasePolicy(policy, "policy");
+  EXPECT_THAT(v, Contains(FieldViolation{"policy.canary.steps", "at most 100 steps, got 10000"}));
+  hosting::v1::ReleasePolicy nan;
+  nan.mutable_canary()->mutable_background_analysis()->set_max_p95_latency_ratio(
+      std::numeric_limits<double>::infinity());
+  EXPECT_THAT(Fields(ValidateReleasePolicy(nan, "policy")),
+              Contains("policy.canary.background_analysis.max_p95_latency_ratio"));
+}
+
+TEST(InvalidArgumentWithViolationsTest, ListsAtMostTwentyAndCountsTheRest) {
+  std::vector<FieldViolation> many;
+  for (int i = 0; i < 1000; ++i) {
+    many.push_back({absl::StrCat("spec.env[K", i, "]"), std::string(1000, 'x')});
+  }
+  absl::Status st = InvalidArgumentWithViolations(many);
+  EXPECT_THAT(st.message(), HasSubstr("and 980 more violations"));
+  EXPECT_LT(st.message().size(), 6000u);
+  google::rpc::BadRequest br;
+  ASSERT_TRUE(br.ParseFromString(std::string(*st.GetPayload(kBadRequestTypeUrl))));
+  EXPECT_EQ(br.field_violations_size(), 20);
+  EXPECT_LE(br.field_violations(0).description().size(), 203u);
 }
 
 TEST(InvalidArgumentWithViolationsTest, OkWhenEmpty) {
