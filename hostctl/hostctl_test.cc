@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -93,6 +94,31 @@ TEST(ParseServiceSpecTest, MalformedYamlAndNonMapping) {
   EXPECT_TRUE(absl::IsInvalidArgument(ParseServiceSpec("name: [unclosed").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(ParseServiceSpec("- a\n- b\n").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(ParseServiceSpec("name: web\nreplicas: many\n").status()));
+}
+
+// A ten-line alias bomb: each line repeats the previous one ten times (10^9 values expanded).
+TEST(ParseServiceSpecTest, RefusesYamlAliasBombsAndDeepNesting) {
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 10; ++i) {
+    absl::StrAppend(&bomb, "a", i, ": &a", i, " [");
+    for (int k = 0; k < 10; ++k) absl::StrAppend(&bomb, k ? ", " : "", "*a", i - 1);
+    absl::StrAppend(&bomb, "]\n");
+  }
+  absl::StatusOr<hosting::v1::ServiceSpec> spec = ParseServiceSpec(bomb);
+  ASSERT_TRUE(absl::IsInvalidArgument(spec.status()));
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("more than 100000 values"));
+  std::string deep = "name: ";
+  for (int i = 0; i < 100; ++i) deep += "[";
+  for (int i = 0; i < 100; ++i) deep += "]";
+  spec = ParseServiceSpec(deep);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(spec.status())) << spec.status();
+}
+
+TEST(ReadServiceSpecFileTest, RefusesInputLargerThanOneMebibyteWithoutReadingItAll) {
+  absl::StatusOr<hosting::v1::ServiceSpec> spec = ReadServiceSpecFile("/dev/zero");
+  ASSERT_TRUE(absl::IsInvalidArgument(spec.status()));
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("/dev/zero: larger than 1024 KiB"));
 }
 
 TEST(ReadServiceSpecFileTest, MissingFileNamesThePath) {

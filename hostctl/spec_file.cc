@@ -2,7 +2,6 @@
 
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -16,18 +15,38 @@
 namespace hosting::hostctl {
 namespace {
 
+// Bounds on what a spec may be: a file larger than any real spec is refused before parsing, and
+// YAML aliases (which repeat a node without copying it) cannot expand it past kMaxSpecValues
+// values or kMaxSpecDepth levels (the "billion laughs" spec).
+constexpr size_t kMaxSpecBytes = 1 << 20;
+constexpr int64_t kMaxSpecValues = 100000;
+constexpr int kMaxSpecDepth = 64;
+
 // YAML -> JSON. Plain (unquoted) scalars that read as numbers or booleans become typed JSON
-// values; quoted scalars stay strings.
-nlohmann::json ToJson(const YAML::Node& node) {
+// values; quoted scalars stay strings. `budget` counts down the values still allowed.
+absl::StatusOr<nlohmann::json> ToJson(const YAML::Node& node, int depth, int64_t& budget) {
+  if (--budget < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec expands to more than ", kMaxSpecValues, " values (YAML aliases repeating nodes?)"));
+  }
+  if (depth > kMaxSpecDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec nests deeper than ", kMaxSpecDepth, " levels"));
+  }
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       nlohmann::json out = nlohmann::json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = ToJson(kv.second);
+      for (const auto& kv : node) {
+        ASSIGN_OR_RETURN(out[kv.first.as<std::string>()], ToJson(kv.second, depth + 1, budget));
+      }
       return out;
     }
     case YAML::NodeType::Sequence: {
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(ToJson(item));
+      for (const auto& item : node) {
+        ASSIGN_OR_RETURN(nlohmann::json value, ToJson(item, depth + 1, budget));
+        out.push_back(std::move(value));
+      }
       return out;
     }
     case YAML::NodeType::Scalar: {
@@ -97,6 +116,10 @@ absl::Status NormalizeDurations(nlohmann::json& j, const google::protobuf::Descr
 }  // namespace
 
 absl::StatusOr<hosting::v1::ServiceSpec> ParseServiceSpec(const std::string& text) {
+  if (text.size() > kMaxSpecBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec is larger than ", kMaxSpecBytes / 1024, " KiB"));
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -106,7 +129,15 @@ absl::StatusOr<hosting::v1::ServiceSpec> ParseServiceSpec(const std::string& tex
   if (!root.IsMap()) {
     return absl::InvalidArgumentError("spec must be a mapping of ServiceSpec fields");
   }
-  nlohmann::json j = ToJson(root);
+  int64_t budget = kMaxSpecValues;
+  absl::StatusOr<nlohmann::json> parsed;
+  try {
+    parsed = ToJson(root, 0, budget);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("spec is not valid YAML or JSON: ", e.what()));
+  }
+  RETURN_IF_ERROR(parsed.status());
+  nlohmann::json j = *std::move(parsed);
   // Accept both a bare ServiceSpec and {"spec": {...}} (an ApplyServiceRequest).
   if (j.size() == 1 && j.contains("spec") && j["spec"].is_object()) j = j["spec"];
   hosting::v1::ServiceSpec spec;
@@ -122,15 +153,21 @@ absl::StatusOr<hosting::v1::ServiceSpec> ParseServiceSpec(const std::string& tex
 }
 
 absl::StatusOr<hosting::v1::ServiceSpec> ReadServiceSpecFile(const std::string& path) {
-  std::stringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-  } else {
-    std::ifstream in(path);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot read spec file ", path));
-    ss << in.rdbuf();
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) return absl::NotFoundError(absl::StrCat("cannot read spec file ", path));
   }
-  absl::StatusOr<hosting::v1::ServiceSpec> spec = ParseServiceSpec(ss.str());
+  std::istream& in = path == "-" ? std::cin : file;
+  // At most one byte past the limit: /dev/zero or a stream that never ends is not read whole.
+  std::string text(kMaxSpecBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxSpecBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": larger than ", kMaxSpecBytes / 1024, " KiB, not a spec"));
+  }
+  absl::StatusOr<hosting::v1::ServiceSpec> spec = ParseServiceSpec(text);
   if (!spec.ok()) {
     return absl::Status(spec.status().code(), absl::StrCat(path, ": ", spec.status().message()));
   }
