@@ -1,8 +1,12 @@
 #include "controlplane/service/service_manager.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 #include "common/clock.h"
 #include "controlplane/testing/fake_control_plane.h"
@@ -72,6 +76,30 @@ TEST_F(ServiceManagerTest, ApplyRetriesWhenAnotherWriterWins) {
   EXPECT_EQ(r->service().spec().image(), "img:2");
   EXPECT_EQ(store_.calls(Op::kPutService), 3);  // first apply, lost race, retry
   EXPECT_EQ(store_.base().GetService("web")->spec.replicas(), 3);
+}
+
+// Many callers applying different specs of one service at once: each answer is the caller's
+// own write (or an error), never another caller's.
+TEST_F(ServiceManagerTest, ConcurrentAppliesEachAnswerWithTheirOwnWrite) {
+  ASSERT_TRUE(manager_.Apply(Apply("img:0")).ok());
+  constexpr int kCallers = 64;
+  std::atomic<int> foreign{0}, failed{0};
+  std::vector<std::thread> callers;
+  for (int i = 1; i <= kCallers; ++i) {
+    callers.emplace_back([&, i] {
+      absl::StatusOr<hosting::v1::ApplyServiceResponse> r =
+          manager_.Apply(Apply(absl::StrCat("img:", i), 1 + i % 5));
+      if (!r.ok()) {
+        ++failed;
+      } else if (r->service().spec().image() != absl::StrCat("img:", i) ||
+                 r->service().spec().replicas() != 1 + i % 5) {
+        ++foreign;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(foreign.load(), 0);
+  EXPECT_LT(failed.load(), kCallers);
 }
 
 TEST_F(ServiceManagerTest, ExpectedGenerationIsNeverRetried) {
