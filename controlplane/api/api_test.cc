@@ -155,6 +155,38 @@ TEST_F(ApiTest, PullImageAsksEveryNodeAtOnceAndFinishesFromTheirAnswers) {
   hub_.Remove(&n2);
 }
 
+// Watch streams are bounded: past the limit one is refused at once, naming it, and a slot freed
+// by a closed stream is taken again.
+TEST_F(ApiTest, WatchersBeyondTheLimitAreRefusedAndSlotsComeBack) {
+  cp_.events.set_max_watchers(2);
+  auto cluster = hosting::v1::Cluster::NewStub(channel_);
+  hosting::v1::WatchEventsRequest watch;
+  grpc::ClientContext a, b, c, d;
+  auto first = cluster->WatchEvents(&a, watch);
+  auto second = cluster->WatchEvents(&b, watch);
+  ASSERT_TRUE(AwaitGauge("hostd_event_watchers", 2));
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto third = cluster->WatchEvents(&c, watch);
+  hosting::v1::Event e;
+  EXPECT_FALSE(third->Read(&e));
+  grpc::Status refused = third->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("at most 2 event and release watchers"));
+  a.TryCancel();
+  first->Finish().ok();
+  ASSERT_TRUE(AwaitGauge("hostd_event_watchers", 1));
+  // The freed slot: a new watcher follows live events.
+  auto fourth = cluster->WatchEvents(&d, watch);
+  ASSERT_TRUE(AwaitGauge("hostd_event_watchers", 2));
+  cp_.events.Publish("test.after", "web", 0, "after");
+  ASSERT_TRUE(fourth->Read(&e));
+  EXPECT_EQ(e.type(), "test.after");
+  b.TryCancel();
+  d.TryCancel();
+  second->Finish().ok();
+  fourth->Finish().ok();
+}
+
 TEST_F(ApiTest, WatchEventsReplaysFromASequenceThenEnds) {
   for (int i = 1; i <= 5; ++i) cp_.events.Publish("test.tick", "web", 0, absl::StrCat("tick ", i));
   auto cluster = hosting::v1::Cluster::NewStub(channel_);

@@ -85,7 +85,7 @@ grpc::ServerWriteReactor<hosting::v1::Event>* ClusterGrpc::WatchEvents(
     o.replay_after = request->from_start() ? 0 : request->since_sequence();
   }
   o.no_follow = request->no_follow();
-  return new LogStream<hosting::v1::Event>(events_, store_, metrics_, std::move(o));
+  return LogStream<hosting::v1::Event>::Open(events_, store_, metrics_, std::move(o));
 }
 
 grpc::ServerUnaryReactor* ClusterGrpc::GetTaskLogs(grpc::CallbackServerContext* ctx,

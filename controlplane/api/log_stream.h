@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "controlplane/api/grpc_status.h"
 #include "controlplane/api/stream_writes.h"
+#include "controlplane/api/unary.h"
 #include "controlplane/store/event_log.h"
 #include "controlplane/store/store.h"
 #include "controlplane/telemetry/metrics.h"
@@ -50,6 +51,20 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
     size_t max_backlog = kMaxBacklog;
   };
 
+  // Opens a stream in a watcher slot of `log` (EventLog::AcquireWatcherSlot), or, when every
+  // slot is taken, answers RESOURCE_EXHAUSTED at once.
+  static grpc::ServerWriteReactor<Out>* Open(EventLog& log, Store& store, HostdMetrics& metrics,
+                                             Options options) {
+    if (!log.AcquireWatcherSlot()) {
+      return new FinishedWriter<Out>(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("hostd serves at most ", log.max_watchers(),
+                       " event and release watchers at once; close one or retry later")));
+    }
+    return new LogStream(log, store, metrics, std::move(options));
+  }
+
+ private:
   // Subscribes first and replays after, so no event falls between the two; live events that
   // arrive during the replay wait in `early_` and join behind it (duplicates dropped by
   // sequence). The store is read with no lock held that a publisher could wait on.
@@ -71,6 +86,7 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
     MaybeWriteLocked();
   }
 
+ public:
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     writes_.WriteDone();
@@ -95,7 +111,9 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
     // The replayer sees the stream finished (or its store read returns) and ends.
     if (replayer_.joinable()) replayer_.join();
     metrics_.WatcherClosed();
+    EventLog& log = log_;
     delete this;
+    log.ReleaseWatcherSlot();
   }
 
  private:

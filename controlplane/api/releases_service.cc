@@ -101,7 +101,7 @@ grpc::ServerWriteReactor<hosting::v1::ReleaseEvent>* ReleasesGrpc::WatchRelease(
   // The whole history of the release first, then what happens next.
   o.replay_after = 0;
   o.no_follow = IsTerminalState(current->state());
-  return new LogStream<hosting::v1::ReleaseEvent>(events_, store_, metrics_, std::move(o));
+  return LogStream<hosting::v1::ReleaseEvent>::Open(events_, store_, metrics_, std::move(o));
 }
 
 }  // namespace hosting::controlplane

@@ -1,5 +1,7 @@
 #include "controlplane/store/event_log.h"
 
+#include <malloc.h>
+
 #include <thread>
 #include <utility>
 #include <vector>
@@ -74,6 +76,23 @@ int64_t EventLog::Subscribe(Subscriber subscriber) {
   int64_t id = next_id_++;
   subscribers_[id] = std::move(subscriber);
   return id;
+}
+
+bool EventLog::AcquireWatcherSlot() {
+  absl::MutexLock lock(&mu_);
+  if (watchers_ >= max_watchers_.load()) return false;
+  ++watchers_;
+  return true;
+}
+
+void EventLog::ReleaseWatcherSlot() {
+  bool last = false;
+  {
+    absl::MutexLock lock(&mu_);
+    last = --watchers_ == 0;
+  }
+  // Streams' buffers are freed across malloc's arenas; without a trim the process keeps them.
+  if (last) malloc_trim(0);
 }
 
 void EventLog::Unsubscribe(int64_t id) {

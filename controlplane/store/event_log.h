@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -38,6 +39,15 @@ class EventLog {
   int64_t Subscribe(Subscriber subscriber);
   void Unsubscribe(int64_t id);
 
+  // Watch streams (WatchEvents, WatchRelease) each hold a slot while open: at most
+  // max_watchers() at once, so opening streams cannot take hostd's memory. False when every
+  // slot is taken. When the last slot is released, freed memory goes back to the system.
+  static constexpr int kMaxWatchers = 256;
+  bool AcquireWatcherSlot();
+  void ReleaseWatcherSlot();
+  int max_watchers() const { return max_watchers_.load(); }
+  void set_max_watchers(int n) { max_watchers_ = n; }
+
   // Whether an event passes a watch filter (service name, type prefixes).
   static bool Matches(const hosting::v1::Event& event, const std::string& service,
                       const std::vector<std::string>& types);
@@ -58,6 +68,8 @@ class EventLog {
   int64_t fanouts_done_ ABSL_GUARDED_BY(publish_mu_) = 0;
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<int64_t, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int> max_watchers_{kMaxWatchers};
+  int watchers_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hosting::controlplane
