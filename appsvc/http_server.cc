@@ -107,9 +107,13 @@ class Session : public std::enable_shared_from_this<Session> {
       OnError(ec);
       return;
     }
+    http::request<http::string_body>& req = parser_->get();
+    if (req.version() >= 11 && req.find(http::field::host) == req.end()) {
+      SendError(400, "malformed HTTP request: an HTTP/1.1 request needs a Host header");
+      return;
+    }
     busy_ = true;
     ++server_.active_;
-    http::request<http::string_body>& req = parser_->get();
     version_ = req.version();
     keep_alive_ = req.keep_alive();
     HttpRequest r;

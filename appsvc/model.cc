@@ -38,6 +38,10 @@ std::optional<InputError> StringField(const nlohmann::json& j, const char* field
   }
   if (!it->is_string()) return InputError{field, absl::StrCat("'", field, "' must be a string")};
   std::string v = std::string(absl::StripAsciiWhitespace(it->get<std::string>()));
+  // PostgreSQL's text cannot hold NUL: stored, the value would end at it.
+  if (v.find('\0') != std::string::npos) {
+    return InputError{field, absl::StrCat("'", field, "' must not contain NUL (U+0000)")};
+  }
   if (v.size() < min_len || v.size() > max_len) {
     return InputError{field, absl::StrCat("'", field, "' must be ", min_len, " to ", max_len,
                                           " characters")};

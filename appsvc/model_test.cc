@@ -44,6 +44,18 @@ TEST(ParseUserInputTest, RejectsBadValues) {
   EXPECT_TRUE(ParseUserInput({{"name", long_name}, {"email", "a@b.io"}}, true, &in).has_value());
 }
 
+TEST(ParseUserInputTest, RefusesNulWhichPostgresCannotStore) {
+  UserInput in;
+  auto e = ParseUserInput(J(R"({"name":"x\u0000y","email":"a@b.io"})"), true, &in);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->field, "name");
+  EXPECT_EQ(e->message, "'name' must not contain NUL (U+0000)");
+  in = {};
+  e = ParseUserInput(J(R"({"email":"a\u0000@b.io"})"), false, &in);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->field, "email");
+}
+
 TEST(ParseUserInputTest, UpdateNeedsAtLeastOneField) {
   UserInput in;
   EXPECT_TRUE(ParseUserInput(J("{}"), false, &in).has_value());

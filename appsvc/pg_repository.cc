@@ -13,6 +13,10 @@
 namespace hosting::appsvc {
 namespace {
 
+// The tables' ids are SERIAL (PostgreSQL's integer): a larger id names no row, and sent to
+// PostgreSQL it would be an "out of range" error (a 500) instead of a 404.
+constexpr int64_t kMaxSerial = 2147483647;
+
 constexpr char kTs[] = "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
 
 std::string Ts(const char* col) {
@@ -153,6 +157,7 @@ absl::StatusOr<T> PgRepository::Read(Fn fn, Pred retry_primary_if) {
 }
 
 absl::StatusOr<std::optional<User>> PgRepository::GetUser(int64_t id) {
+  if (id > kMaxSerial) return std::optional<User>();
   std::string ids = std::to_string(id);
   return Read<std::optional<User>>(
       [&](Conn& conn) -> absl::StatusOr<std::optional<User>> {
@@ -182,6 +187,7 @@ absl::StatusOr<User> PgRepository::CreateUser(const std::string& name, const std
 }
 
 absl::StatusOr<std::optional<User>> PgRepository::UpdateUser(int64_t id, const UserInput& input) {
+  if (id > kMaxSerial) return std::optional<User>();
   std::string ids = std::to_string(id);
   ASSIGN_OR_RETURN(PgResult r, Conns().primary->ExecPrepared(
                                  "update_user", {ids.c_str(), input.name ? input.name->c_str() : nullptr,
@@ -191,12 +197,14 @@ absl::StatusOr<std::optional<User>> PgRepository::UpdateUser(int64_t id, const U
 }
 
 absl::StatusOr<bool> PgRepository::DeleteUser(int64_t id) {
+  if (id > kMaxSerial) return false;
   std::string ids = std::to_string(id);
   ASSIGN_OR_RETURN(PgResult r, Conns().primary->ExecPrepared("delete_user", {ids.c_str()}));
   return std::string(PQcmdTuples(r.get())) != "0";
 }
 
 absl::StatusOr<std::optional<std::vector<Order>>> PgRepository::ListOrders(int64_t user_id) {
+  if (user_id > kMaxSerial) return std::optional<std::vector<Order>>();
   std::string ids = std::to_string(user_id);
   using Out = std::optional<std::vector<Order>>;
   return Read<Out>(
@@ -215,6 +223,7 @@ absl::StatusOr<std::optional<std::vector<Order>>> PgRepository::ListOrders(int64
 
 absl::StatusOr<std::optional<Order>> PgRepository::CreateOrder(int64_t user_id,
                                                                const OrderInput& input) {
+  if (user_id > kMaxSerial) return std::optional<Order>();
   std::string ids = std::to_string(user_id);
   absl::StatusOr<PgResult> r = Conns().primary->ExecPrepared(
       "create_order", {ids.c_str(), input.total_amount.c_str(), input.status.c_str()});
@@ -224,6 +233,7 @@ absl::StatusOr<std::optional<Order>> PgRepository::CreateOrder(int64_t user_id,
 }
 
 absl::StatusOr<std::optional<Order>> PgRepository::GetOrder(int64_t id) {
+  if (id > kMaxSerial) return std::optional<Order>();
   std::string ids = std::to_string(id);
   return Read<std::optional<Order>>(
       [&](Conn& conn) -> absl::StatusOr<std::optional<Order>> {

@@ -149,6 +149,16 @@ TEST_F(AppsvcIntegrationTest, ErrorsAreJsonAndNameTheProblem) {
       {"POST", "/api/users", R"({"name":"x","email":")" + email + R"("})", "application/json", 409, "email"},
       {"POST", "/api/users", R"({"name":"x","email":"y@z.io"})", "text/plain", 415, ""},
       {"GET", "/api/users/999999999", "", "", 404, ""},
+      // Past PostgreSQL's integer ids (SERIAL): no such row, not a 500 a client can make.
+      {"GET", "/api/users/2147483648", "", "", 404, ""},
+      {"GET", "/api/users/9223372036854775807", "", "", 404, ""},
+      {"PUT", "/api/users/2147483648", R"({"name":"x"})", "application/json", 404, ""},
+      {"DELETE", "/api/users/2147483648", "", "", 404, ""},
+      {"GET", "/api/users/2147483648/orders", "", "", 404, ""},
+      {"POST", "/api/users/2147483648/orders", R"({"total_amount":1})", "application/json", 404, ""},
+      {"GET", "/api/orders/2147483648", "", "", 404, ""},
+      // PostgreSQL's text cannot hold NUL: refused, not stored cut.
+      {"POST", "/api/users", R"({"name":"x\u0000y","email":"nul@example.com"})", "application/json", 400, "name"},
       {"DELETE", "/api/users", "", "", 405, ""},
       {"GET", "/no/such/route", "", "", 404, ""},
       {"POST", "/api/users/999999999/orders", R"({"total_amount":1})", "application/json", 404, ""},
@@ -176,6 +186,11 @@ TEST_F(AppsvcIntegrationTest, MalformedAndHostileRequestsNeverCrashTheServer) {
   };
   EXPECT_THAT(raw("GARBAGE\\r\\n\\r\\n").output, HasSubstr("400"));
   EXPECT_THAT(raw("GET / HTTP/9.9\\r\\n\\r\\n").output, HasSubstr("400"));
+  // HTTP/1.1 requires Host (RFC 9112, 3.2); HTTP/1.0 does not.
+  EXPECT_THAT(raw("GET /health HTTP/1.1\\r\\n\\r\\n").output, HasSubstr("400"));
+  EXPECT_THAT(raw("GET /health HTTP/1.1\\r\\nHost: a\\r\\nConnection: close\\r\\n\\r\\n").output,
+              HasSubstr("200"));
+  EXPECT_THAT(raw("GET /health HTTP/1.0\\r\\n\\r\\n").output, HasSubstr("200"));
   EXPECT_THAT(raw("POST /api/users HTTP/1.1\\r\\nContent-Length: abc\\r\\n\\r\\n").output, HasSubstr("400"));
   std::string huge_header = absl::StrCat("GET /health HTTP/1.1\\r\\nX-Big: ", std::string(40000, 'a'), "\\r\\n\\r\\n");
   EXPECT_THAT(raw(huge_header).output, HasSubstr("431"));

@@ -3,6 +3,8 @@
 // and a hostagent on every node. The cluster comes up from nothing and goes away without
 // leftovers; tasks spread over the nodes and every agent reports them healthy; a worker that
 // dies is marked lost, its tasks come back elsewhere, and when it returns its agent reconnects.
+#include <unistd.h>
+
 #include <csignal>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "hosting/v1/cluster.grpc.pb.h"
+#include "hosting/v1/releases.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
 #include "tests/integration/harness.h"
 
@@ -56,9 +59,7 @@ class ClusterTest : public ::testing::Test {
     haproxy_->PublishOn(NodeAddress(1));
     absl::Status ha = haproxy_->Start();
     ASSERT_TRUE(ha.ok()) << ha;
-    hostd_ = new HostdProcess(*dir_,
-                              {"--docker-host=" + NodeEngine(1), "--allow-insecure-remote",
-                               "--haproxy=" + haproxy_->socket()},
+    hostd_ = new HostdProcess(*dir_, HostdFlags(haproxy_->socket()),
                               absl::StrCat(kNet, ".1:", FreePort()));
     absl::Status st = hostd_->Start();
     ASSERT_TRUE(st.ok()) << st;
@@ -79,6 +80,20 @@ class ClusterTest : public ::testing::Test {
     EXPECT_EQ(down.exit_code, 0) << down.output;
     EXPECT_THAT(Leftovers(), IsEmpty()) << "the cluster left these behind";
     delete dir_;
+  }
+
+  // hostd on the manager's engine, programming the HAProxy whose runtime API is `socket`.
+  static std::vector<std::string> HostdFlags(const std::string& socket) {
+    return {"--docker-host=" + NodeEngine(1), "--allow-insecure-remote", "--haproxy=" + socket};
+  }
+
+  // Stops the suite's hostd and starts it again (same store and address: the agents reconnect)
+  // programming the HAProxy whose runtime API is `socket`.
+  static absl::Status RestartHostdOn(const std::string& socket) {
+    const std::string address = hostd_->address();
+    delete hostd_;
+    hostd_ = new HostdProcess(*dir_, HostdFlags(socket), address);
+    return hostd_->Start();
   }
 
   static void StartAgent(int i) {
@@ -226,17 +241,19 @@ TEST_F(ClusterTest, DrainingAWorkerUnderLoadMovesItsTasksWithoutAFailedRequest) 
 
 // The production Swarm stack (deploy/swarm) on the cluster: the primary and the replica on the
 // nodes their labels name, the replica streaming from the primary across nodes over the
-// overlay, a node exporter on every node, all seen by the stack's Prometheus on the manager.
+// overlay, a node exporter on every node, all seen by the stack's Prometheus on the manager;
+// then hostd releases appsvc behind the stack with no failed request.
 TEST_F(ClusterTest, TheSwarmStackPutsPrimaryAndReplicaOnTheirNodesAndStreams) {
   ASSERT_EQ(Shell("docker node update --label-add hosting.pg-primary=true hc-n2 && "
                   "docker node update --label-add hosting.pg-replica=true hc-n3")
                 .exit_code,
             0);
   const int prometheus_port = FreePort();
+  const int http_port = FreePort();
   const std::string env = absl::StrCat(
       "SWARM_STACK=hscit SECRET_PREFIX=hscit HOSTING_STATE_DIR=", *dir_, "/stack-state",
       " HAPROXY_RUN_DIR=", *dir_, "/stack-haproxy TLS_DIR=", *dir_, "/stack-tls",
-      " HTTP_PORT=", FreePort(), " HTTPS_PORT=", FreePort(),
+      " HTTP_PORT=", http_port, " HTTPS_PORT=", FreePort(),
       " PREVIEW_PORT=", FreePort(), " HAPROXY_STATS_PORT=", FreePort(),
       " PROMETHEUS_PORT=", prometheus_port, " ALERTMANAGER_PORT=", FreePort(),
       " SWARM_STACK_WAIT_S=240 ", SourceDir(), "/scripts/swarm-stack.sh ");
@@ -257,6 +274,54 @@ TEST_F(ClusterTest, TheSwarmStackPutsPrimaryAndReplicaOnTheirNodesAndStreams) {
       },
       absl::Seconds(90), "the replica streaming and every target up", absl::Seconds(1));
   EXPECT_TRUE(st.ok()) << st << ": " << PrometheusQuery(prometheus, "up");
+
+  // hostd behind the stack: restarted on the stack's HAProxy, it runs appsvc (two tasks on the
+  // cluster's nodes, 3 s checks: docs/cluster.md) against the stack's PostgreSQL and Redis and
+  // releases it under load through the stack's front door on the manager.
+  ASSERT_TRUE(RestartHostdOn(*dir_ + "/stack-haproxy/admin.sock").ok());
+  const auto secret = [&](const std::string& name) {
+    return Shell(absl::StrCat("cat ", *dir_, "/stack-state/secrets/hscit_", name)).output;
+  };
+  hosting::v1::ServiceSpec spec = AppsvcSpec(
+      "web", 2,
+      {{"DB_HOST", "postgres-primary"}, {"DB_PORT", "5432"}, {"DB_NAME", "app"},
+       {"DB_USER", "app"}, {"DB_PASSWORD", secret("pg_app")},
+       {"DB_REPLICA_HOST", "postgres-replica"}, {"DB_REPLICA_PORT", "5432"},
+       {"REDIS_HOST", "redis"}, {"REDIS_PORT", "6379"}, {"REDIS_PASSWORD", secret("redis")}});
+  spec.mutable_health()->mutable_interval()->set_seconds(3);
+  spec.mutable_health()->mutable_timeout()->set_seconds(2);
+  {
+    auto services = hosting::v1::ServiceManager::NewStub(hostd_->channel());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    hosting::v1::ApplyServiceRequest req;
+    *req.mutable_spec() = spec;
+    hosting::v1::ApplyServiceResponse resp;
+    grpc::Status applied = services->ApplyService(&ctx, req, &resp);
+    ASSERT_TRUE(applied.ok()) << applied.error_message();
+  }
+  const std::string front = absl::StrCat("http://", NodeAddress(1), ":", http_port);
+  st = WaitFor([&] { return HaproxyReadyServers(*dir_ + "/stack-haproxy/admin.sock", "web") == 2; },
+               absl::Seconds(180), "both appsvc tasks in the stack's HAProxy", absl::Seconds(1));
+  ASSERT_TRUE(st.ok()) << st;
+  HttpResult post = Http("POST", front + "/api/users",
+                         absl::StrCat(R"({"name":"Cluster","email":"cluster-)", getpid(),
+                                      R"(@example.com"})"),
+                         "application/json");
+  ASSERT_EQ(post.status, 201) << post.body << post.error;
+  absl::StatusOr<LoadedRelease> release = RollingReleaseUnderLoad(
+      hostd_->channel(), spec, "cluster-v2", front + "/api/users?limit=5", absl::Seconds(300));
+  ASSERT_TRUE(release.ok()) << release.status();
+  EXPECT_EQ(release->release.state(), hosting::v1::RELEASE_STATE_SUCCEEDED)
+      << release->release.DebugString();
+  EXPECT_EQ(release->failed, 0) << release->first_error;
+  std::printf("[ measure ] rolling release behind the Swarm stack on 3 nodes: %lld requests, "
+              "%lld failed\n",
+              static_cast<long long>(release->requests), static_cast<long long>(release->failed));
+  DeleteHostedService(hostd_->channel(), "web");
+  EXPECT_EQ(RemoveSwarmServicesOf("web"), absl::OkStatus());
+  ASSERT_TRUE(RestartHostdOn(haproxy_->socket()).ok());
+
   CommandResult down = Shell(env + "down --volumes 2>&1");
   EXPECT_EQ(down.exit_code, 0) << down.output;
   Shell("docker secret rm hscit_pg_superuser hscit_pg_app hscit_pg_replication hscit_redis hscit_tls; "

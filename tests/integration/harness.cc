@@ -25,6 +25,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "hosting/v1/cluster.grpc.pb.h"
@@ -494,6 +495,43 @@ hosting::v1::Release GetRelease(hosting::v1::Releases::Stub& releases, const std
   hosting::v1::Release r;
   (void)releases.GetRelease(&ctx, req, &r);
   return r;
+}
+
+absl::StatusOr<LoadedRelease> RollingReleaseUnderLoad(const std::shared_ptr<grpc::Channel>& hostd,
+                                                      hosting::v1::ServiceSpec spec,
+                                                      const std::string& app_env,
+                                                      const std::string& url,
+                                                      absl::Duration timeout) {
+  HttpLoad load(url, 4, 100);
+  RETURN_IF_ERROR(WaitFor([&] { return load.ok() > 50; }, absl::Seconds(20), "load flowing"));
+  auto releases = hosting::v1::Releases::NewStub(hostd);
+  hosting::v1::StartReleaseRequest req;
+  req.set_service(spec.name());
+  (*spec.mutable_env())["APP_ENV"] = app_env;
+  *req.mutable_spec() = spec;
+  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_ROLLING);
+  hosting::v1::Release started;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = releases->StartRelease(&ctx, req, &started);
+    if (!s.ok()) return absl::UnavailableError("StartRelease: " + s.error_message());
+  }
+  LoadedRelease out;
+  RETURN_IF_ERROR(WaitFor(
+      [&] {
+        out.release = GetRelease(*releases, started.id());
+        return out.release.state() >= hosting::v1::RELEASE_STATE_SUCCEEDED;
+      },
+      timeout, "the release", absl::Milliseconds(200)));
+  const int64_t before = load.total();
+  RETURN_IF_ERROR(WaitFor([&] { return load.total() > before + 100; }, absl::Seconds(20),
+                          "load after the release"));
+  load.Stop();
+  out.requests = load.total();
+  out.failed = load.failed();
+  out.first_error = load.first_error();
+  return out;
 }
 
 hosting::v1::ServiceSpec AppsvcSpec(const std::string& name, int replicas,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "hosting/v1/releases.grpc.pb.h"
@@ -242,6 +243,23 @@ std::vector<std::string> DashboardQueriesWithoutData(const std::string& url,
 
 // A release by ID through the Releases API (an empty Release when the call fails).
 hosting::v1::Release GetRelease(hosting::v1::Releases::Stub& releases, const std::string& id);
+
+// What RollingReleaseUnderLoad saw.
+struct LoadedRelease {
+  hosting::v1::Release release;  // its last state
+  int64_t requests = 0;
+  int64_t failed = 0;
+  std::string first_error;
+};
+
+// Starts a rolling release of `spec` with env APP_ENV=`app_env` while an HttpLoad (4 clients,
+// 100 requests/s) runs on `url`, waits up to `timeout` for the release to end, then for 100 more
+// requests, and stops the load. An error when the release could not start or never ended.
+absl::StatusOr<LoadedRelease> RollingReleaseUnderLoad(const std::shared_ptr<grpc::Channel>& hostd,
+                                                      hosting::v1::ServiceSpec spec,
+                                                      const std::string& app_env,
+                                                      const std::string& url,
+                                                      absl::Duration timeout);
 
 // appsvc as a hosted service: image hosting/appsvc:dev on port 3000, 1 s health checks (the
 // agents' probe and Docker's, three misses make a task unhealthy), migrations on start, a 2 s

@@ -200,37 +200,13 @@ TEST_F(SwarmStackTest, HostdReleasesAppsvcBehindItWithNoFailedRequest) {
   EXPECT_TRUE(absl::StrContains(ready.body, "\"replica\":\"connected\"")) << ready.body;
   EXPECT_TRUE(absl::StrContains(ready.body, "\"redis\":\"connected\"")) << ready.body;
 
-  HttpLoad load(absl::StrCat(front, "/api/users/", id), 4, 100);
-  ASSERT_TRUE(WaitFor([&] { return load.ok() > 50; }, absl::Seconds(20), "load flowing").ok())
-      << load.first_error();
-  auto releases = hosting::v1::Releases::NewStub(hostd_->channel());
-  hosting::v1::StartReleaseRequest req;
-  req.set_service(kService);
-  *req.mutable_spec() = spec;
-  (*req.mutable_spec()->mutable_env())["APP_ENV"] = "swarm-v2";
-  req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_ROLLING);
-  hosting::v1::Release started;
-  {
-    grpc::ClientContext ctx;
-    grpc::Status s = releases->StartRelease(&ctx, req, &started);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-  hosting::v1::Release r;
-  st = WaitFor(
-      [&] {
-        r = GetRelease(*releases, started.id());
-        return r.state() >= hosting::v1::RELEASE_STATE_SUCCEEDED;
-      },
-      absl::Seconds(180), "the release", absl::Milliseconds(200));
-  EXPECT_TRUE(st.ok()) << st << "\n" << r.DebugString();
-  EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_SUCCEEDED) << r.DebugString();
-  const int64_t before = load.total();
-  EXPECT_TRUE(WaitFor([&] { return load.total() > before + 100; }, absl::Seconds(20),
-                      "load after the release").ok());
-  load.Stop();
-  EXPECT_EQ(load.failed(), 0) << load.first_error();
+  absl::StatusOr<LoadedRelease> r = RollingReleaseUnderLoad(
+      hostd_->channel(), spec, "swarm-v2", absl::StrCat(front, "/api/users/", id), absl::Seconds(180));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->release.state(), hosting::v1::RELEASE_STATE_SUCCEEDED) << r->release.DebugString();
+  EXPECT_EQ(r->failed, 0) << r->first_error;
   std::printf("[ measure ] rolling release behind the Swarm stack: %lld requests, %lld failed\n",
-              static_cast<long long>(load.total()), static_cast<long long>(load.failed()));
+              static_cast<long long>(r->requests), static_cast<long long>(r->failed));
   // Prometheus finds the new revision's tasks through Swarm service discovery.
   st = WaitFor(
       [] {
