@@ -60,6 +60,13 @@ void AgentHub::Stop() {
 
 void AgentHub::Add(AgentChannel* channel) {
   absl::MutexLock lock(&mu_);
+  // The registry admits a node's new session only when its old one went quiet: close that one.
+  for (const auto& [other, order] : channels_) {
+    if (other->node_id() == channel->node_id()) {
+      other->Close(absl::AbortedError(absl::StrCat(
+          "replaced by a newer session of node ", channel->node_id(), "'s agent")));
+    }
+  }
   channels_[channel] = next_channel_++;
 }
 

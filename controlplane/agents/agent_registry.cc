@@ -4,7 +4,10 @@
 #include <cmath>
 #include <set>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -39,11 +42,30 @@ const char* TaskHealthName(TaskHealth h) {
 AgentRegistry::AgentRegistry(Options options, EventLog& events, Clock& clock)
     : options_(options), events_(events), clock_(clock) {}
 
-int64_t AgentRegistry::Connect(const hosting::v1::Register& reg) {
+absl::StatusOr<int64_t> AgentRegistry::Connect(const hosting::v1::Register& reg) {
+  const std::string& node = reg.node_id();
+  const bool valid_id = !node.empty() && node.size() <= 64 &&
+                        std::all_of(node.begin(), node.end(), [](char c) {
+                          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                                 c == '_' || c == '-';
+                        });
+  if (!valid_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node_id '", absl::CHexEscape(node.substr(0, 64)),
+        "' is not a node id (1 to 64 letters, digits, '.', '_' or '-')"));
+  }
   int64_t id;
   {
     absl::MutexLock lock(&mu_);
-    Session& s = sessions_[reg.node_id()];
+    if (Live(node) && clock_.Now() - sessions_[node].last_seen <=
+                          options_.heartbeat_interval * options_.missed_heartbeats) {
+      const Session& live = sessions_[node];
+      return absl::AlreadyExistsError(absl::StrCat(
+          "node ", node, " already has a connected agent (on ", live.reg.hostname(),
+          ", last heard ", absl::FormatDuration(clock_.Now() - live.last_seen),
+          " ago): one agent per node; retry once it has disconnected or gone quiet"));
+    }
+    Session& s = sessions_[node];
     id = next_session_++;
     s.id = id;
     s.reg = reg;
@@ -109,6 +131,7 @@ void AgentRegistry::TaskChanged(const std::string& node_id, const hosting::v1::T
   hosting::v1::TaskReport before;
   {
     absl::MutexLock lock(&mu_);
+    if (OwnedByAnotherLiveNode(task.task_id(), node_id)) return;
     auto& slot = tasks_[task.task_id()];
     if (!slot) slot = std::make_unique<TaskState>(options_.window);
     before = slot->report;
@@ -118,7 +141,13 @@ void AgentRegistry::TaskChanged(const std::string& node_id, const hosting::v1::T
   PublishHealthChange(before, task, node_id);
 }
 
-void AgentRegistry::Snapshot(const std::string& node_id, const hosting::v1::TaskSnapshot& snapshot) {
+absl::Status AgentRegistry::Snapshot(const std::string& node_id,
+                                     const hosting::v1::TaskSnapshot& snapshot) {
+  if (snapshot.tasks_size() > kMaxTasksPerNode) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a snapshot of ", snapshot.tasks_size(), " tasks: a node reports at most ",
+        kMaxTasksPerNode));
+  }
   std::vector<std::pair<hosting::v1::TaskReport, hosting::v1::TaskReport>> changes;
   {
     absl::MutexLock lock(&mu_);
@@ -132,6 +161,7 @@ void AgentRegistry::Snapshot(const std::string& node_id, const hosting::v1::Task
       }
     }
     for (const auto& [id, t] : present) {
+      if (OwnedByAnotherLiveNode(id, node_id)) continue;
       auto& slot = tasks_[id];
       if (!slot) slot = std::make_unique<TaskState>(options_.window);
       if (slot->report.probe_health() != t->probe_health()) changes.emplace_back(slot->report, *t);
@@ -140,6 +170,13 @@ void AgentRegistry::Snapshot(const std::string& node_id, const hosting::v1::Task
     }
   }
   for (const auto& [before, after] : changes) PublishHealthChange(before, after, node_id);
+  return absl::OkStatus();
+}
+
+bool AgentRegistry::OwnedByAnotherLiveNode(const std::string& task_id,
+                                           const std::string& node_id) const {
+  auto it = tasks_.find(task_id);
+  return it != tasks_.end() && it->second->node_id != node_id && Live(it->second->node_id);
 }
 
 void AgentRegistry::Metrics(const std::string& node_id, const hosting::v1::MetricsReport& report) {

@@ -39,15 +39,21 @@ class AgentRegistry {
 
   AgentRegistry(Options options, EventLog& events, Clock& clock);
 
-  // A new session for the node; returns its session number (a reconnect replaces the old one).
-  int64_t Connect(const hosting::v1::Register& reg);
+  // A new session for the node; returns its session number. One agent owns a node: while a
+  // session of the node is live (connected, and heard from within the allowed heartbeats) a
+  // second is refused with ALREADY_EXISTS; a session that went quiet or closed is replaced.
+  // INVALID_ARGUMENT for a node id that is not 1 to 64 of [A-Za-z0-9._-].
+  absl::StatusOr<int64_t> Connect(const hosting::v1::Register& reg);
   // The session ended (stream closed). A newer session of the same node is left alone.
   void Disconnect(const std::string& node_id, int64_t session);
   // Any message counts as a heartbeat.
   void Touch(const std::string& node_id, int64_t session);
+  // One task's change; a task another live node reports is not taken over.
   void TaskChanged(const std::string& node_id, const hosting::v1::TaskReport& task);
-  // The node's full task set; tasks not in it are gone.
-  void Snapshot(const std::string& node_id, const hosting::v1::TaskSnapshot& snapshot);
+  // The node's full task set; tasks not in it are gone. At most kMaxTasksPerNode tasks (a
+  // larger snapshot is refused whole); a task another live node reports is not taken over.
+  static constexpr int kMaxTasksPerNode = 1000;
+  absl::Status Snapshot(const std::string& node_id, const hosting::v1::TaskSnapshot& snapshot);
   void Metrics(const std::string& node_id, const hosting::v1::MetricsReport& report);
   // Marks agents lost whose last message is older than the allowed heartbeats; publishes
   // agent.lost for each; forgets the tasks of nodes lost longer than forget_lost_after.
@@ -126,6 +132,9 @@ class AgentRegistry {
   };
   // Whether the node's agent reports now (connected and not lost).
   bool Live(const std::string& node_id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Whether a live node other than `node_id` reports the task (task ids never move nodes).
+  bool OwnedByAnotherLiveNode(const std::string& task_id, const std::string& node_id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void PublishHealthChange(const hosting::v1::TaskReport& before,
                            const hosting::v1::TaskReport& after, const std::string& node_id);
 

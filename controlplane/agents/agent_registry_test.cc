@@ -13,6 +13,9 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
 
 class AgentRegistryTest : public ::testing::Test {
  protected:
@@ -72,7 +75,7 @@ class AgentRegistryTest : public ::testing::Test {
 
 TEST_F(AgentRegistryTest, SessionsConnectGetLostAndComeBack) {
   EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_ABSENT);
-  int64_t s = registry_.Connect(Reg("n1"));
+  int64_t s = registry_.Connect(Reg("n1")).value();
   EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_CONNECTED);
   EXPECT_EQ(registry_.Agent("n1").version, "0.1.0");
   EXPECT_EQ(registry_.Agent("n1").labels.at("zone"), "eu-1");
@@ -90,9 +93,15 @@ TEST_F(AgentRegistryTest, SessionsConnectGetLostAndComeBack) {
   EXPECT_EQ(std::count(types.begin(), types.end(), "agent.connected"), 2);
 }
 
-TEST_F(AgentRegistryTest, AReconnectReplacesTheOldSession) {
-  int64_t old_session = registry_.Connect(Reg("n1"));
-  int64_t new_session = registry_.Connect(Reg("n1"));
+// One agent owns a node: a second session is refused while the first is live, and replaces
+// it once it has gone quiet (a half-open stream after a partition).
+TEST_F(AgentRegistryTest, ASecondAgentIsRefusedWhileTheFirstIsLiveAndReplacesAQuietOne) {
+  int64_t old_session = registry_.Connect(Reg("n1")).value();
+  absl::StatusOr<int64_t> forged = registry_.Connect(Reg("n1"));
+  EXPECT_TRUE(absl::IsAlreadyExists(forged.status())) << forged.status();
+  EXPECT_THAT(std::string(forged.status().message()), HasSubstr("one agent per node"));
+  clock_.Advance(absl::Seconds(7));  // past 3 missed 2 s heartbeats
+  int64_t new_session = registry_.Connect(Reg("n1")).value();
   registry_.Disconnect("n1", old_session);  // the old stream ends late: ignored
   EXPECT_EQ(registry_.Agent("n1").state, hosting::v1::AGENT_STATE_CONNECTED);
   registry_.Disconnect("n1", new_session);
@@ -100,8 +109,33 @@ TEST_F(AgentRegistryTest, AReconnectReplacesTheOldSession) {
   EXPECT_THAT(EventTypes(), Contains("agent.disconnected"));
 }
 
+TEST_F(AgentRegistryTest, NodeIdsAreCheckedAndReportsBounded) {
+  for (const std::string bad : {std::string(""), std::string(65, 'a'), std::string("n 1"),
+                                std::string("n\0x", 3), std::string("../n1")}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(registry_.Connect(Reg(bad)).status())) << bad;
+  }
+  registry_.Connect(Reg("n1")).value();
+  registry_.Connect(Reg("n2")).value();
+  // A snapshot larger than any node runs is refused whole.
+  hosting::v1::TaskSnapshot flood;
+  for (int i = 0; i < 20000; ++i) {
+    *flood.add_tasks() = Task(absl::StrCat("forged", i), 1, hosting::v1::TASK_HEALTH_HEALTHY);
+  }
+  absl::Status st = registry_.Snapshot("n2", flood);
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_THAT(registry_.Tasks("web"), IsEmpty());
+  // n2 cannot take over a task n1 reports, by snapshot or by change.
+  registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_HEALTHY));
+  hosting::v1::TaskSnapshot steal;
+  *steal.add_tasks() = Task("t1", 1, hosting::v1::TASK_HEALTH_UNHEALTHY);
+  ASSERT_TRUE(registry_.Snapshot("n2", steal).ok());
+  registry_.TaskChanged("n2", Task("t1", 1, hosting::v1::TASK_HEALTH_UNHEALTHY));
+  ASSERT_THAT(registry_.Tasks("web"), SizeIs(1));
+  EXPECT_EQ(registry_.Tasks("web")[0].probe_health(), hosting::v1::TASK_HEALTH_HEALTHY);
+}
+
 TEST_F(AgentRegistryTest, HealthTransitionsAreEvents) {
-  registry_.Connect(Reg("n1"));
+  registry_.Connect(Reg("n1")).value();
   registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_STARTING));
   registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_HEALTHY));
   registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_HEALTHY));  // no change
@@ -114,13 +148,13 @@ TEST_F(AgentRegistryTest, HealthTransitionsAreEvents) {
 }
 
 TEST_F(AgentRegistryTest, SnapshotReplacesTheNodesTasks) {
-  registry_.Connect(Reg("n1"));
+  registry_.Connect(Reg("n1")).value();
   registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_HEALTHY));
   registry_.TaskChanged("n1", Task("t2", 1, hosting::v1::TASK_HEALTH_HEALTHY));
   hosting::v1::TaskSnapshot snap;
   *snap.add_tasks() = Task("t2", 1, hosting::v1::TASK_HEALTH_HEALTHY);
   *snap.add_tasks() = Task("t3", 2, hosting::v1::TASK_HEALTH_STARTING);
-  registry_.Snapshot("n1", snap);
+  ASSERT_TRUE(registry_.Snapshot("n1", snap).ok());
   EXPECT_EQ(registry_.Tasks("web").size(), 2u);
   auto agg = registry_.Aggregate("web");
   EXPECT_EQ(agg[1].healthy, 1);
@@ -129,7 +163,7 @@ TEST_F(AgentRegistryTest, SnapshotReplacesTheNodesTasks) {
 }
 
 TEST_F(AgentRegistryTest, AggregatesRatesErrorsLatencyAndCpuPerRevision) {
-  registry_.Connect(Reg("n1"));
+  registry_.Connect(Reg("n1")).value();
   registry_.TaskChanged("n1", Task("a", 1, hosting::v1::TASK_HEALTH_HEALTHY));
   registry_.TaskChanged("n1", Task("b", 1, hosting::v1::TASK_HEALTH_HEALTHY));
   registry_.TaskChanged("n1", Task("c", 2, hosting::v1::TASK_HEALTH_HEALTHY));
@@ -157,7 +191,7 @@ TEST_F(AgentRegistryTest, AggregatesRatesErrorsLatencyAndCpuPerRevision) {
 }
 
 TEST_F(AgentRegistryTest, AggregatesAreExportedForPrometheus) {
-  registry_.Connect(Reg("n1"));
+  registry_.Connect(Reg("n1")).value();
   registry_.TaskChanged("n1", Task("a", 3, hosting::v1::TASK_HEALTH_HEALTHY));
   for (int s = 0; s <= 2; ++s) {
     Report("a", 3, 10.0 * s, 0, {10.0 * s, 10.0 * s, 10.0 * s, 10.0 * s}, 0);
@@ -179,7 +213,7 @@ TEST_F(AgentRegistryTest, AggregatesAreExportedForPrometheus) {
 }
 
 TEST_F(AgentRegistryTest, MissingMetricsAreCountedNotGuessed) {
-  registry_.Connect(Reg("n1"));
+  registry_.Connect(Reg("n1")).value();
   registry_.TaskChanged("n1", Task("a", 1, hosting::v1::TASK_HEALTH_HEALTHY));
   hosting::v1::MetricsReport r;
   auto* m = r.add_tasks();
@@ -195,8 +229,8 @@ TEST_F(AgentRegistryTest, MissingMetricsAreCountedNotGuessed) {
 // A node whose agent is lost: its tasks' last health and rates are stale. Nothing reads them
 // as healthy or busy; they are counted as unknown, and forgotten after a while.
 TEST_F(AgentRegistryTest, ALostNodesTasksReadUnknownAndAgeOut) {
-  const int64_t n1 = registry_.Connect(Reg("n1"));
-  const int64_t n2 = registry_.Connect(Reg("n2"));
+  const int64_t n1 = registry_.Connect(Reg("n1")).value();
+  const int64_t n2 = registry_.Connect(Reg("n2")).value();
   registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_HEALTHY));
   registry_.TaskChanged("n2", Task("t2", 1, hosting::v1::TASK_HEALTH_HEALTHY));
   Report("t1", 1, 0, 0, {0, 0, 0, 0}, 0);

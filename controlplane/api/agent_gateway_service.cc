@@ -51,8 +51,14 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
         FinishOnce(ToGrpcStatus(gate));
         return;
       }
+      absl::StatusOr<int64_t> session = registry_.Connect(in_.register_());
+      if (!session.ok()) {
+        FinishOnce(ToGrpcStatus(session.status()));
+        return;
+      }
       node_id_ = in_.register_().node_id();
-      session_ = registry_.Connect(in_.register_());
+      session_ = *session;
+      // A quiet older session of this node (replaced above) is closed.
       hub_.Add(this);
       ControllerMessage registered;
       *registered.mutable_registered()->mutable_heartbeat_interval() =
@@ -68,7 +74,10 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
           registry_.TaskChanged(node_id_, in_.task());
           break;
         case AgentMessage::kSnapshot:
-          registry_.Snapshot(node_id_, in_.snapshot());
+          if (absl::Status st = registry_.Snapshot(node_id_, in_.snapshot()); !st.ok()) {
+            FinishOnce(ToGrpcStatus(st));
+            return;
+          }
           break;
         case AgentMessage::kMetrics:
           registry_.Metrics(node_id_, in_.metrics());

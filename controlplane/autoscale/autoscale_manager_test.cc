@@ -38,7 +38,7 @@ class AutoscaleManagerTest : public ::testing::Test {
     EXPECT_TRUE(services_.Apply(req).ok());
     hosting::v1::Register reg;
     reg.set_node_id("n1");
-    agents_.Connect(reg);
+    EXPECT_TRUE(agents_.Connect(reg).ok());
     manager_.SetMetricsQuery(&prometheus_);
   }
 
@@ -70,7 +70,7 @@ class AutoscaleManagerTest : public ::testing::Test {
       *t->mutable_changed_at() = TimeUtil::NanosecondsToTimestamp(
           absl::ToUnixNanos(clock_.Now() - absl::Minutes(1)));
     }
-    agents_.Snapshot("n1", snap);
+    ASSERT_TRUE(agents_.Snapshot("n1", snap).ok());
     for (int s = 0; s <= 10; ++s) {
       hosting::v1::MetricsReport report;
       for (int i = 0; i < n; ++i) {
@@ -235,7 +235,7 @@ TEST_F(AutoscaleManagerTest, ALostNodesTaskCountsAtTheTargetOnAScaleDown) {
               }()).ok());
   hosting::v1::Register reg;
   reg.set_node_id("n2");
-  const int64_t n2 = agents_.Connect(reg);
+  const int64_t n2 = agents_.Connect(reg).value();
   hosting::v1::TaskReport lost;
   lost.set_task_id("task-on-n2");
   lost.set_service("web");

@@ -378,7 +378,7 @@ void RunAgents(int tasks, double seconds) {
     hosting::v1::Register reg;
     reg.set_node_id(node);
     reg.set_hostname(node);
-    registry.Connect(reg);
+    (void)registry.Connect(reg).value();
     hosting::v1::TaskSnapshot snap;
     for (int t = n; t < tasks; t += kNodes) {
       const std::string id = absl::StrCat("task", t);
@@ -398,7 +398,7 @@ void RunAgents(int tasks, double seconds) {
         m->add_latency_bucket_counts(0);
       }
     }
-    registry.Snapshot(node, snap);
+    if (!registry.Snapshot(node, snap).ok()) std::abort();
   }
   // One report per node per 2 s of simulated time; counters grow as a busy task's would.
   int64_t round = 0;

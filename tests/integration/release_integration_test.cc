@@ -178,16 +178,29 @@ TEST_F(ReleaseTest, RollingReleaseUnderLoadLosesNoRequest) {
   // Every old task was drained before it was stopped (the drain events name each of them),
   // except where Swarm stopped another task than the drained one: it chooses, and the
   // machine says so (release.drain.missed) and puts the drained survivor back.
+  // A drained task that was not among the old ones replaced one that Swarm restarted by itself
+  // before the release reached it (its health check missed on a loaded machine): that old task
+  // ended outside the release, and its replacement was drained instead.
   const std::set<std::string> drained = DrainedTasks(name, 1);
   const int missed = CountEvents(name, "release.drain.missed");
+  const auto same = [](const std::string& task, const std::string& d) {
+    return absl::StartsWith(task, d) && d.size() >= 12;
+  };
   int undrained = 0;
   for (const std::string& task : old_tasks) {
     bool seen = false;
-    for (const std::string& d : drained) seen |= absl::StartsWith(task, d) && d.size() >= 12;
+    for (const std::string& d : drained) seen |= same(task, d);
     if (!seen) ++undrained;
   }
-  EXPECT_LE(undrained, missed) << "old tasks stopped without a drain and without a word; drained: "
-                               << absl::StrJoin(drained, ",");
+  int replacements = 0;
+  for (const std::string& d : drained) {
+    bool old = false;
+    for (const std::string& task : old_tasks) old |= same(task, d);
+    if (!old) ++replacements;
+  }
+  EXPECT_LE(undrained, missed + replacements)
+      << "old tasks stopped without a drain and without a word; drained: "
+      << absl::StrJoin(drained, ",") << "; old: " << absl::StrJoin(old_tasks, ",");
   EXPECT_GE(drained.size(), 1u) << "the old revision's tasks were drained";
 }
 
