@@ -89,11 +89,23 @@ class ClusterTest : public ::testing::Test {
 
   // Stops the suite's hostd and starts it again (same store and address: the agents reconnect)
   // programming the HAProxy whose runtime API is `socket`.
+  // SIGTERM hands its lease back; the new process then waits to lead (it acts and takes writes
+  // only as the leader).
   static absl::Status RestartHostdOn(const std::string& socket) {
     const std::string address = hostd_->address();
+    hostd_->Stop(SIGTERM);
     delete hostd_;
     hostd_ = new HostdProcess(*dir_, HostdFlags(socket), address);
-    return hostd_->Start();
+    if (absl::Status st = hostd_->Start(); !st.ok()) return st;
+    auto cluster = hosting::v1::Cluster::NewStub(hostd_->channel());
+    return WaitFor(
+        [&] {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+          hosting::v1::ControlPlane cp;
+          return cluster->GetControlPlane(&ctx, {}, &cp).ok() && cp.leader();
+        },
+        absl::Seconds(60), "the restarted hostd leading", absl::Milliseconds(500));
   }
 
   static void StartAgent(int i) {
@@ -278,7 +290,8 @@ TEST_F(ClusterTest, TheSwarmStackPutsPrimaryAndReplicaOnTheirNodesAndStreams) {
   // hostd behind the stack: restarted on the stack's HAProxy, it runs appsvc (two tasks on the
   // cluster's nodes, 3 s checks: docs/cluster.md) against the stack's PostgreSQL and Redis and
   // releases it under load through the stack's front door on the manager.
-  ASSERT_TRUE(RestartHostdOn(*dir_ + "/stack-haproxy/admin.sock").ok());
+  absl::Status restarted = RestartHostdOn(*dir_ + "/stack-haproxy/admin.sock");
+  ASSERT_TRUE(restarted.ok()) << restarted;
   const auto secret = [&](const std::string& name) {
     return Shell(absl::StrCat("cat ", *dir_, "/stack-state/secrets/hscit_", name)).output;
   };
@@ -320,7 +333,8 @@ TEST_F(ClusterTest, TheSwarmStackPutsPrimaryAndReplicaOnTheirNodesAndStreams) {
               static_cast<long long>(release->requests), static_cast<long long>(release->failed));
   DeleteHostedService(hostd_->channel(), "web");
   EXPECT_EQ(RemoveSwarmServicesOf("web"), absl::OkStatus());
-  ASSERT_TRUE(RestartHostdOn(haproxy_->socket()).ok());
+  restarted = RestartHostdOn(haproxy_->socket());
+  ASSERT_TRUE(restarted.ok()) << restarted;
 
   CommandResult down = Shell(env + "down --volumes 2>&1");
   EXPECT_EQ(down.exit_code, 0) << down.output;
