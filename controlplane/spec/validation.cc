@@ -102,23 +102,9 @@ void CheckScalars(const google::protobuf::Message& m, const std::string& path,
     const auto check_double = [&](double x, const std::string& where) {
       if (!std::isfinite(x)) v.push_back({where, absl::StrCat("must be a finite number, got ", x)});
     };
-    if (fd->is_map()) {
-      const FieldDescriptor* key = fd->message_type()->map_key();
-      const FieldDescriptor* value = fd->message_type()->map_value();
-      for (int i = 0; i < r->FieldSize(m, fd); ++i) {
-        const google::protobuf::Message& entry = r->GetRepeatedMessage(m, fd, i);
-        const google::protobuf::Reflection* er = entry.GetReflection();
-        const std::string k = key->cpp_type() == FieldDescriptor::CPPTYPE_STRING
-                                  ? er->GetString(entry, key)
-                                  : absl::StrCat(i);
-        const std::string where = absl::StrCat(fp, "[", Truncated(absl::CHexEscape(k)), "]");
-        if (key->cpp_type() == FieldDescriptor::CPPTYPE_STRING) check_string(k, where);
-        if (value->cpp_type() == FieldDescriptor::CPPTYPE_STRING) check_string(er->GetString(entry, value), where);
-        if (value->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) check_double(er->GetDouble(entry, value), where);
-        if (value->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) CheckScalars(er->GetMessage(entry, value), where, v);
-      }
-      continue;
-    }
+    // Maps are checked by name (CheckMapEntries): protobuf's reflection over map fields crashes
+    // in the ThreadSanitizer build (its map internals are not instrumented).
+    if (fd->is_map()) continue;
     const int n = fd->is_repeated() ? r->FieldSize(m, fd) : 1;
     for (int i = 0; i < n; ++i) {
       const std::string where = fd->is_repeated() ? absl::StrCat(fp, "[", i, "]") : fp;
@@ -139,6 +125,17 @@ void CheckScalars(const google::protobuf::Message& m, const std::string& path,
         default:
           break;
       }
+    }
+  }
+}
+
+// A string map's keys and values, as CheckScalars checks strings.
+void CheckMapEntries(const google::protobuf::Map<std::string, std::string>& map,
+                     const std::string& path, std::vector<FieldViolation>& v) {
+  for (const auto& [key, value] : map) {
+    if (key.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+      v.push_back({absl::StrCat(path, "[", Truncated(absl::CHexEscape(key)), "]"),
+                   "must not contain NUL (U+0000)"});
     }
   }
 }
@@ -359,6 +356,8 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
   auto f = [&](absl::string_view field) { return absl::StrCat(prefix, ".", field); };
   std::vector<FieldViolation> v = ValidateServiceName(spec.name(), f("name"));
   CheckScalars(spec, prefix, v);
+  CheckMapEntries(spec.env(), f("env"), v);
+  CheckMapEntries(spec.labels(), f("labels"), v);
 
   if (spec.image().empty()) {
     v.push_back({f("image"), "required"});

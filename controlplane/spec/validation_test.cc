@@ -1,6 +1,7 @@
 #include "controlplane/spec/validation.h"
 
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -158,6 +159,33 @@ TEST(ValidateServiceSpecTest, RefusesNonFiniteNumbersNulBytesAndBadDurations) {
   hosting::v1::ServiceSpec big = ValidSpec();
   big.mutable_resources()->set_cpu_limit(1e300);
   EXPECT_THAT(Fields(ValidateServiceSpec(big)), Contains("spec.resources.cpu_limit"));
+}
+
+// Map fields are checked by name, not by the reflection pass: a map added to a request must be
+// added to ValidateServiceSpec's CheckMapEntries calls, and this test says so.
+void CollectMaps(const google::protobuf::Descriptor* d, std::set<std::string>& seen,
+                 std::set<std::string>& maps) {
+  if (!seen.insert(d->full_name()).second) return;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    if (f->is_map()) {
+      maps.insert(f->full_name());
+    } else if (f->message_type() != nullptr) {
+      CollectMaps(f->message_type(), seen, maps);
+    }
+  }
+}
+
+TEST(ValidateServiceSpecTest, EveryMapOfARequestIsCheckedByName) {
+  std::set<std::string> seen, maps;
+  CollectMaps(hosting::v1::ServiceSpec::descriptor(), seen, maps);
+  CollectMaps(hosting::v1::ReleasePolicy::descriptor(), seen, maps);
+  CollectMaps(hosting::v1::AutoscalingPolicy::descriptor(), seen, maps);
+  EXPECT_EQ(maps, (std::set<std::string>{"hosting.v1.ServiceSpec.env", "hosting.v1.ServiceSpec.labels"}));
+  hosting::v1::ServiceSpec spec = ValidSpec();
+  (*spec.mutable_labels())["team"] = std::string("a\0b", 3);
+  EXPECT_THAT(ValidateServiceSpec(spec),
+              Contains(FieldViolation{"spec.labels[team]", "must not contain NUL (U+0000)"}));
 }
 
 TEST(ValidateReleasePolicyTest, BoundsCanaryStepsAndChecksScalars) {
