@@ -47,8 +47,10 @@ absl::Status Agent::Init() {
   if (controllers.empty()) {
     return absl::InvalidArgumentError("--controller: no hostd address given");
   }
-  stream_ = std::make_unique<ControllerStream>(std::move(controllers), identity_, options_.max_backoff, metrics_, clock_,
-                                               std::move(handlers));
+  stream_ = std::make_unique<ControllerStream>(std::move(controllers), identity_,
+                                               options_.max_backoff, metrics_, clock_,
+                                               std::move(handlers), absl::Seconds(2),
+                                               options_.token);
   watcher_ = std::make_unique<TaskWatcher>(docker_, node_, table_, *stream_, metrics_, clock_,
                                            options_.resync_interval, options_.max_backoff);
   prober_ = std::make_unique<Prober>(table_, node_, *stream_, metrics_, clock_);

@@ -29,6 +29,8 @@ namespace hosting::agent {
 struct AgentOptions {
   // hostd address, or several comma-separated (an HA control plane; the leader gets the stream).
   std::string controller = "127.0.0.1:50051";
+  // The join token sent to hostd (an agent token, docs/security.md); empty: none.
+  std::string token;
   std::string node_id;  // empty: the Swarm node ID from the local /info
   std::string metrics_listen = "127.0.0.1:9465";  // empty disables
   absl::Duration report_interval = absl::Seconds(2);

@@ -1,10 +1,12 @@
 // hostagent: the per-node agent. Parses flags, wires Agent, waits for a signal.
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "agent/agent.h"
+#include "common/bearer_token.h"
 #include "common/curl_docker_client.h"
 #include "common/flags.h"
 #include "common/log.h"
@@ -13,6 +15,9 @@
 ABSL_FLAG(std::string, controller, "127.0.0.1:50051",
           "hostd address (host:port), or several, comma-separated, of an HA control plane: the "
           "agent reports to whichever leads.");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding the join token hostd gave this agent (env HOSTAGENT_TOKEN gives the "
+          "token itself; default /var/lib/hosting/agent.token when it exists).");
 ABSL_FLAG(std::string, docker_host, "unix:///var/run/docker.sock", "Local Docker Engine endpoint.");
 ABSL_FLAG(std::string, node_id, "", "Swarm node ID; default: the local engine's Swarm.NodeID.");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9465", "Prometheus /metrics address; empty disables.");
@@ -34,6 +39,25 @@ int main(int argc, char** argv) {
   }
   hosting::agent::AgentOptions options;
   options.controller = absl::GetFlag(FLAGS_controller);
+  if (const char* env = std::getenv("HOSTAGENT_TOKEN");
+      env != nullptr && *env != '\0' && absl::GetFlag(FLAGS_token_file).empty()) {
+    if (absl::Status st = hosting::CheckTokenText(env); !st.ok()) {
+      hosting::LogError("hostagent: $HOSTAGENT_TOKEN", {{"error", st.ToString()}});
+      return 1;
+    }
+    options.token = env;
+  } else {
+    const std::string file = absl::GetFlag(FLAGS_token_file).empty()
+                                 ? "/var/lib/hosting/agent.token"
+                                 : absl::GetFlag(FLAGS_token_file);
+    absl::StatusOr<std::string> token = hosting::ReadTokenFile(file, /*private_only=*/false);
+    if (token.ok()) {
+      options.token = *token;
+    } else if (!absl::GetFlag(FLAGS_token_file).empty() || !absl::IsNotFound(token.status())) {
+      hosting::LogError("hostagent: --token-file", {{"error", token.status().ToString()}});
+      return 1;
+    }
+  }
   options.node_id = absl::GetFlag(FLAGS_node_id);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.report_interval = absl::GetFlag(FLAGS_report_interval);

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/bearer_token.h"
 #include "common/clock.h"
 #include "common/curl_docker_client.h"
 #include "common/log.h"
@@ -14,6 +15,7 @@
 #include "controlplane/store/postgres_store.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpc/grpc_security.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "prometheus/exposer.h"
@@ -136,32 +138,60 @@ absl::Status Hostd::Init() {
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>(*autoscaler_, *metrics_);
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_, leader_gate);
+  tokens_ = std::make_unique<TokenAuthority>(*store_, Clock::Real());
+  if (options_.auth) {
+    if (!options_.admin_token_file.empty()) {
+      ASSIGN_OR_RETURN(std::string secret,
+                       ReadTokenFile(options_.admin_token_file, /*private_only=*/true));
+      RETURN_IF_ERROR(tokens_->ImportAdmin(secret));
+    }
+    if (!options_.data_dir.empty()) {
+      RETURN_IF_ERROR(tokens_->Bootstrap(options_.data_dir, options_.recover_admin_token));
+    }
+  } else {
+    if (!IsLoopback(options_.listen)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--insecure-no-auth is for local development and needs a loopback --listen, not ",
+          options_.listen));
+    }
+    LogWarning("AUTH IS OFF (--insecure-no-auth): every call is served without a token, as "
+               "admin; anyone who can reach this port controls hostd and every node",
+               {{"listen", options_.listen}});
+  }
+  auth_gate_ = std::make_unique<AuthGate>(options_.auth ? tokens_.get() : nullptr);
+  auth_grpc_ = std::make_unique<AuthGrpc>(*tokens_, *metrics_, options_.auth);
   return absl::OkStatus();
 }
 
 absl::Status Hostd::Start() {
-  std::shared_ptr<grpc::ServerCredentials> creds;
+  // The listener's credentials are core credentials with the auth gate as their processor,
+  // so every call passes it before a handler runs (with TLS or without).
+  grpc_server_credentials* core = nullptr;
   if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
-    grpc::SslServerCredentialsOptions ssl(
-        options_.tls_client_ca_file.empty()
-            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
     ASSIGN_OR_RETURN(std::string cert, ReadFile(options_.tls_cert_file, "--tls-cert"));
     ASSIGN_OR_RETURN(std::string key, ReadFile(options_.tls_key_file, "--tls-key"));
-    ssl.pem_key_cert_pairs.push_back({key, cert});
+    std::string client_ca;
     if (!options_.tls_client_ca_file.empty()) {
-      ASSIGN_OR_RETURN(ssl.pem_root_certs,
-                       ReadFile(options_.tls_client_ca_file, "--tls-client-ca"));
+      ASSIGN_OR_RETURN(client_ca, ReadFile(options_.tls_client_ca_file, "--tls-client-ca"));
     }
-    creds = grpc::SslServerCredentials(ssl);
+    grpc_ssl_pem_key_cert_pair pair{key.c_str(), cert.c_str()};
+    core = grpc_ssl_server_credentials_create_ex(
+        client_ca.empty() ? nullptr : client_ca.c_str(), &pair, 1,
+        client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY,
+        nullptr);
+    if (core == nullptr) {
+      return absl::InvalidArgumentError("--tls-cert/--tls-key: gRPC refused the key pair");
+    }
   } else {
     if (!IsLoopback(options_.listen) && !options_.allow_insecure_remote) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--listen ", options_.listen, " is not a loopback address: give --tls-cert and "
           "--tls-key, or --allow-insecure-remote to accept plaintext from the network"));
     }
-    creds = grpc::InsecureServerCredentials();
+    core = grpc_insecure_server_credentials_create();
   }
+  std::shared_ptr<grpc::ServerCredentials> creds = auth_gate_->Wrap(core);
 
   if (!options_.metrics_listen.empty()) {
     try {
@@ -191,6 +221,7 @@ absl::Status Hostd::Start() {
   builder.RegisterService(autoscaling_grpc_.get());
   builder.RegisterService(runbooks_grpc_.get());
   builder.RegisterService(agent_gateway_grpc_.get());
+  builder.RegisterService(auth_grpc_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
     return absl::UnavailableError(
@@ -215,7 +246,8 @@ absl::Status Hostd::Start() {
                             {"leader", elector_->IsLeader() ? "this hostd" : elector_->leader_address()},
                             {"controller", options_.reconciler.controller_id},
                             {"docker", options_.docker_host},
-                            {"haproxy", options_.haproxy.empty() ? "none" : options_.haproxy}});
+                            {"haproxy", options_.haproxy.empty() ? "none" : options_.haproxy},
+                            {"auth", options_.auth ? "tokens" : "OFF"}});
   return absl::OkStatus();
 }
 
@@ -224,6 +256,8 @@ void Hostd::Shutdown() {
   shut_down_ = true;
   // Node commands still waiting end now (UNAVAILABLE), so no call waits for an agent.
   if (hub_) hub_->Stop();
+  // Calls whose token is being checked are answered before the server waits for them.
+  if (auth_gate_) auth_gate_->Stop();
   if (server_) {
     // Streams (WatchEvents) are cancelled after the deadline; unary calls finish.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -12,11 +12,14 @@
 #include "controlplane/agents/agent_hub.h"
 #include "controlplane/agents/agent_registry.h"
 #include "controlplane/api/agent_gateway_service.h"
+#include "controlplane/api/auth_service.h"
 #include "controlplane/api/autoscaling_service.h"
 #include "controlplane/api/cluster_service.h"
 #include "controlplane/api/releases_service.h"
 #include "controlplane/api/runbooks_service.h"
 #include "controlplane/api/service_manager_service.h"
+#include "controlplane/auth/auth_gate.h"
+#include "controlplane/auth/token_authority.h"
 #include "controlplane/autoscale/autoscale_manager.h"
 #include "controlplane/cluster/cluster_manager.h"
 #include "controlplane/leader/leader_elector.h"
@@ -51,6 +54,14 @@ struct HostdOptions {
   // When set, clients must present a certificate signed by this CA (mTLS).
   std::string tls_client_ca_file;
   bool allow_insecure_remote = false;
+  // Bearer tokens on every call (docs/security.md). false: --insecure-no-auth, loopback only.
+  bool auth = true;
+  // Where the bootstrap tokens are written (admin.token, agent.token); empty: not written.
+  std::string data_dir;
+  // Write a new admin token at start.
+  bool recover_admin_token = false;
+  // A file holding an admin secret to add to the store at start (see ImportAdmin).
+  std::string admin_token_file;
   // HAProxy runtime API: a unix socket path or host:port; empty: no exact weights.
   std::string haproxy;
   // With HAProxy: how long a node drain keeps the node's tasks running after taking them out
@@ -121,6 +132,10 @@ class Hostd {
   std::unique_ptr<AutoscalingGrpc> autoscaling_grpc_;
   std::unique_ptr<RunbooksGrpc> runbooks_grpc_;
   std::unique_ptr<AgentGatewayGrpc> agent_gateway_grpc_;
+  std::unique_ptr<TokenAuthority> tokens_;
+  // Outlives the server (declared before it): gRPC calls into it until the server is gone.
+  std::unique_ptr<AuthGate> auth_gate_;
+  std::unique_ptr<AuthGrpc> auth_grpc_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;

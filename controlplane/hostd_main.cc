@@ -25,7 +25,19 @@ ABSL_FLAG(absl::Duration, leader_lease, absl::Milliseconds(750),
           "Leader lease: how long a dead leader holds up the standbys.");
 ABSL_FLAG(absl::Duration, leader_retry, absl::Milliseconds(150),
           "How often the leader renews its lease and a standby tries to take it.");
-ABSL_FLAG(std::string, data_dir, "/var/lib/hosting", "Directory for the default store.");
+ABSL_FLAG(std::string, data_dir, "/var/lib/hosting",
+          "Directory for the default store and the bootstrap tokens (admin.token, agent.token, "
+          "written 0600 at first start).");
+ABSL_FLAG(bool, insecure_no_auth, false,
+          "Local development only: serve every call without a token, as admin. Refused unless "
+          "--listen is a loopback address; anyone on this machine then controls hostd.");
+ABSL_FLAG(std::string, admin_token_file, "",
+          "A file (mode 0600) holding an admin secret of 32+ characters to add to the store "
+          "at start: give several hostd of one store the same file, or make the secret in "
+          "automation (openssl rand -hex 32).");
+ABSL_FLAG(bool, recover_admin_token, false,
+          "Write a new admin token to <data-dir>/admin.token at start (when the old one is "
+          "lost); the old tokens stay valid until revoked.");
 ABSL_FLAG(std::string, docker_host, "unix:///var/run/docker.sock",
           "Docker Engine endpoint: unix:///path or tcp://host:port.");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
@@ -57,7 +69,7 @@ int main(int argc, char** argv) {
   hosting::controlplane::HostdOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.store_url = absl::GetFlag(FLAGS_store);
-  if (options.store_url.empty()) {
+  {
     const std::string dir = absl::GetFlag(FLAGS_data_dir);
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -65,8 +77,12 @@ int main(int argc, char** argv) {
       hosting::LogError("cannot create --data-dir", {{"dir", dir}, {"error", ec.message()}});
       return 1;
     }
-    options.store_url = "sqlite://" + std::filesystem::absolute(dir).string() + "/hostd.db";
+    options.data_dir = std::filesystem::absolute(dir).string();
+    if (options.store_url.empty()) options.store_url = "sqlite://" + options.data_dir + "/hostd.db";
   }
+  options.auth = !absl::GetFlag(FLAGS_insecure_no_auth);
+  options.recover_admin_token = absl::GetFlag(FLAGS_recover_admin_token);
+  options.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
   options.docker_host = absl::GetFlag(FLAGS_docker_host);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);

@@ -1,10 +1,12 @@
 #include "hostctl/client.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/bearer_token.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "google/rpc/error_details.pb.h"
@@ -32,6 +34,10 @@ int ExitCodeFor(grpc::StatusCode code) {
       return kExitTimeout;
     case grpc::StatusCode::UNIMPLEMENTED:
       return kExitUnimplemented;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return kExitUnauthenticated;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return kExitPermissionDenied;
     default:
       return kExitError;
   }
@@ -61,11 +67,43 @@ std::vector<std::string> Client::Servers(const Globals& g) {
   return absl::StrSplit(g.server, ',', absl::SkipWhitespace());
 }
 
+absl::StatusOr<std::string> ResolveToken(const Globals& g) {
+  if (!g.token_flag.empty()) {
+    if (absl::Status st = CheckTokenText(g.token_flag); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--token: ", st.message()));
+    }
+    return g.token_flag;
+  }
+  if (const char* env = std::getenv("HOSTCTL_TOKEN"); env != nullptr && *env != '\0') {
+    if (absl::Status st = CheckTokenText(env); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("$HOSTCTL_TOKEN: ", st.message()));
+    }
+    return std::string(env);
+  }
+  std::string file = g.token_file_flag;
+  if (file.empty()) {
+    if (const char* env = std::getenv("HOSTCTL_TOKEN_FILE"); env != nullptr) file = env;
+  }
+  if (!file.empty()) return ReadTokenFile(file, /*private_only=*/false);
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    absl::StatusOr<std::string> token =
+        ReadTokenFile(absl::StrCat(home, "/.config/hosting/token"), /*private_only=*/true);
+    if (token.ok() || !absl::IsNotFound(token.status())) return token;
+  }
+  // The bootstrap token belongs to the hostd on this machine's default address.
+  if (g.server != kDefaultServer) return std::string();
+  absl::StatusOr<std::string> bootstrap =
+      ReadTokenFile("/var/lib/hosting/admin.token", /*private_only=*/false);
+  return bootstrap.ok() ? *bootstrap : std::string();
+}
+
+std::shared_ptr<grpc::Channel> Client::ChannelTo(const Globals& g, const std::string& address) {
+  return CreateChannelWithToken(address, g.token);
+}
+
 std::shared_ptr<grpc::Channel> Client::Connect(const Globals& g) {
   const std::vector<std::string> servers = Servers(g);
-  auto channel = [](const std::string& address) {
-    return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  };
+  auto channel = [&g](const std::string& address) { return ChannelTo(g, address); };
   if (servers.size() <= 1) return channel(g.server);
   for (const std::string& address : servers) {
     std::shared_ptr<grpc::Channel> ch = channel(address);

@@ -11,6 +11,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "hostctl/output.h"
+#include "hosting/v1/auth.grpc.pb.h"
 #include "hosting/v1/autoscaling.grpc.pb.h"
 #include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/releases.grpc.pb.h"
@@ -34,7 +35,18 @@ struct Globals {
   std::string output = "table";
   double timeout_seconds = 30;
   Format format = Format::kTable;
+  // --token and --token-file as given; `token` is what every call sends (ResolveToken).
+  std::string token_flag;
+  std::string token_file_flag;
+  std::string token;
 };
+
+// The token hostctl sends, from the first of: --token, $HOSTCTL_TOKEN, --token-file,
+// $HOSTCTL_TOKEN_FILE, ~/.config/hosting/token (refused unless private: mode 0600), and, for
+// the default --server only, /var/lib/hosting/admin.token (the local hostd's bootstrap token,
+// readable by root only). Empty when
+// none is found (hostd then answers UNAUTHENTICATED). An error names a file given but unusable.
+absl::StatusOr<std::string> ResolveToken(const Globals& g);
 
 // One channel to hostd and its stubs.
 class Client {
@@ -45,7 +57,8 @@ class Client {
         services_(hosting::v1::ServiceManager::NewStub(channel_)),
         cluster_(hosting::v1::Cluster::NewStub(channel_)),
         releases_(hosting::v1::Releases::NewStub(channel_)),
-        autoscaling_(hosting::v1::Autoscaling::NewStub(channel_)) {}
+        autoscaling_(hosting::v1::Autoscaling::NewStub(channel_)),
+        auth_(hosting::v1::Auth::NewStub(channel_)) {}
 
   // A context with the per-call deadline (--timeout).
   std::unique_ptr<grpc::ClientContext> Context() const {
@@ -58,6 +71,7 @@ class Client {
   hosting::v1::Cluster::Stub& cluster() { return *cluster_; }
   hosting::v1::Releases::Stub& releases() { return *releases_; }
   hosting::v1::Autoscaling::Stub& autoscaling() { return *autoscaling_; }
+  hosting::v1::Auth::Stub& auth() { return *auth_; }
 
   // The addresses in --server, in order.
   static std::vector<std::string> Servers(const Globals& g);
@@ -65,6 +79,8 @@ class Client {
   // GetControlPlane says whether it leads or who does. When none answers, the first address
   // (whose calls then fail with UNAVAILABLE).
   static std::shared_ptr<grpc::Channel> Connect(const Globals& g);
+  // A channel to one address that sends the token.
+  static std::shared_ptr<grpc::Channel> ChannelTo(const Globals& g, const std::string& address);
 
  private:
   const Globals& globals_;
@@ -73,6 +89,7 @@ class Client {
   std::unique_ptr<hosting::v1::Cluster::Stub> cluster_;
   std::unique_ptr<hosting::v1::Releases::Stub> releases_;
   std::unique_ptr<hosting::v1::Autoscaling::Stub> autoscaling_;
+  std::unique_ptr<hosting::v1::Auth::Stub> auth_;
 };
 
 // What a command group's callbacks share. Callbacks run after the group is added (during

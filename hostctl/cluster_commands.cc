@@ -123,8 +123,7 @@ void AddClusterCommands(CLI::App& app, Globals& g, const std::function<Client&()
     std::vector<std::vector<std::string>> rows = {{"HOSTD", "ROLE", "LEADER", "EPOCH", "STORE"}};
     int answered = 0;
     for (const std::string& address : Client::Servers(c->g)) {
-      auto stub = hosting::v1::Cluster::NewStub(
-          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+      auto stub = hosting::v1::Cluster::NewStub(Client::ChannelTo(c->g, address));
       auto ctx = c->client().Context();
       hosting::v1::ControlPlane cp;
       grpc::Status st = stub->GetControlPlane(ctx.get(), {}, &cp);

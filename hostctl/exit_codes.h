@@ -14,11 +14,13 @@ enum ExitCode : int {
   kExitUnavailable = 6,       // hostd or the Docker engine cannot be reached
   kExitTimeout = 7,           // --wait or the call deadline ran out
   kExitUnimplemented = 8,     // this hostd does not serve the call yet
+  kExitUnauthenticated = 9,   // no token, or an unknown, expired or revoked one
   // How a release waited for (release start --wait, rollback --wait, release watch) ended.
   kExitRolledBack = 10,       // the release failed its checks and rolled back by itself
   kExitReleaseFailed = 11,    // the release (or its rollback) failed
   kExitAborted = 12,          // aborted by an operator
   kExitReleaseTimedOut = 13,  // the release made no progress within its deadline; rolled back
+  kExitPermissionDenied = 14,  // the token's role (or its services) does not allow the call
 };
 
 }  // namespace hosting::hostctl

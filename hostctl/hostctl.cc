@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "CLI/CLI.hpp"
+#include "hostctl/auth_commands.h"
 #include "hostctl/autoscale_commands.h"
 #include "hostctl/client.h"
 #include "hostctl/cluster_commands.h"
@@ -12,6 +13,13 @@
 #include "hostctl/service_commands.h"
 
 namespace hosting::hostctl {
+namespace {
+
+// Thrown from the parse-complete callback when a token file was given but cannot be used:
+// no command runs.
+struct TokenUnusable {};
+
+}  // namespace
 
 // Global flags, then one command group per file; this only dispatches.
 int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -26,6 +34,12 @@ int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->check(CLI::IsMember({"table", "json", "yaml"}));
   app.add_option("--timeout", g.timeout_seconds, "Per-call deadline in seconds")
       ->check(CLI::PositiveNumber);
+  app.add_option("--token", g.token_flag,
+                 "API token (env HOSTCTL_TOKEN; prefer --token-file: a flag shows in ps)");
+  app.add_option("--token-file", g.token_file_flag,
+                 "File holding the API token (env HOSTCTL_TOKEN_FILE; default "
+                 "~/.config/hosting/token, mode 0600, then for the default --server "
+                 "/var/lib/hosting/admin.token)");
 
   int code = kExitOk;
   std::unique_ptr<Client> client_holder;
@@ -38,13 +52,23 @@ int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   AddClusterCommands(app, g, client, code, out, err);
   AddReleaseCommands(app, g, client, code, out, err);
   AddAutoscaleCommands(app, g, client, code, out, err);
+  AddAuthCommands(app, g, client, code, out, err);
 
   app.parse_complete_callback([&] {
     absl::StatusOr<Format> f = ParseFormat(g.output);
     if (f.ok()) g.format = *f;
+    absl::StatusOr<std::string> token = ResolveToken(g);
+    if (!token.ok()) {
+      // Before any command runs: a token file given but unusable is a usage error.
+      err << "error: token: " << token.status().message() << "\n";
+      throw TokenUnusable();
+    }
+    g.token = *token;
   });
   try {
     app.parse(argc, argv);
+  } catch (const TokenUnusable&) {
+    return kExitUsage;
   } catch (const CLI::CallForHelp& e) {
     out << app.help();
     return kExitOk;

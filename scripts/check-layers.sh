@@ -10,6 +10,7 @@ cd "$root/controlplane"
 declare -A allowed=(
   [spec]=""
   [store]=""
+  [auth]="store spec"
   [leader]="store telemetry"
   [telemetry]=""
   [query]=""
@@ -20,9 +21,9 @@ declare -A allowed=(
   [cluster]="service agents reconcile store spec telemetry"
   [release]="service traffic agents query reconcile store spec telemetry"
   [autoscale]="service agents query reconcile store spec telemetry"
-  [api]="cluster release autoscale service traffic agents query reconcile store spec telemetry"
-  [testing]="cluster release autoscale service traffic agents query reconcile store spec telemetry"
-  [.]="leader api cluster release autoscale service traffic agents query reconcile store spec telemetry"
+  [api]="auth cluster release autoscale service traffic agents query reconcile store spec telemetry"
+  [testing]="auth cluster release autoscale service traffic agents query reconcile store spec telemetry"
+  [.]="leader auth api cluster release autoscale service traffic agents query reconcile store spec telemetry"
 )
 # Pure logic that must not pull in a registry, a reconciler or a store backend for a struct.
 declare -A pure=(

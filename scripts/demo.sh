@@ -5,6 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 hostctl="$root/build/hostctl/hostctl"
+# hostd's bootstrap admin token (written at its first start; docs/security.md).
+export HOSTCTL_TOKEN_FILE=${HOSTCTL_TOKEN_FILE:-${HOSTING_STATE_DIR:-/var/lib/hosting}/admin.token}
 step() { printf '\n==> %s\n' "$*"; }
 
 step "Installing dependencies";            "$root/scripts/install-deps.sh"

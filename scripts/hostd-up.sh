@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # (Re)starts hostd in the background on its default addresses with the embedded store under
 # HOSTING_STATE_DIR (default /var/lib/hosting). Logs: $HOSTING_STATE_DIR/log/hostd.log.
+# At its first start hostd writes an admin token and an agent join token there (admin.token,
+# agent.token, mode 0600; docs/security.md); hostctl finds the admin one through
+# HOSTCTL_TOKEN_FILE (or by itself under /var/lib/hosting).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
@@ -14,8 +17,9 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 fi
 setsid "$build/controlplane/hostd" --data-dir "$state" "$@" >>"$state/log/hostd.log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
+export HOSTCTL_TOKEN_FILE=${HOSTCTL_TOKEN_FILE:-$state/admin.token}
 for _ in $(seq 1 50); do
-  if "$build/hostctl/hostctl" --timeout 1 service list >/dev/null 2>&1; then
+  if [ -f "$HOSTCTL_TOKEN_FILE" ] && "$build/hostctl/hostctl" --timeout 1 service list >/dev/null 2>&1; then
     echo "hostd-up: hostd serving on 127.0.0.1:50051 (pid $(cat "$pidfile"), log $state/log/hostd.log)"
     exit 0
   fi

@@ -30,8 +30,9 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   for _ in $(seq 1 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
 fi
 setsid "$build/agent/hostagent" --controller 127.0.0.1:50051 --metrics-listen 127.0.0.1:9465 \
-  >>"$state/log/hostagent.log" 2>&1 < /dev/null &
+  --token-file "$state/agent.token" >>"$state/log/hostagent.log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
+export HOSTCTL_TOKEN_FILE=${HOSTCTL_TOKEN_FILE:-$state/admin.token}
 for _ in $(seq 1 50); do
   if "$build/hostctl/hostctl" nodes 2>/dev/null | grep -q connected; then
     echo "platform-up: hostagent connected (pid $(cat "$pidfile"), log $state/log/hostagent.log)"

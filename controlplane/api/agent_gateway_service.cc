@@ -5,7 +5,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/strings/str_cat.h"
 #include "controlplane/api/grpc_status.h"
+#include "controlplane/auth/auth_gate.h"
 #include "controlplane/api/stream_writes.h"
 #include "common/proto_time.h"
 
@@ -19,8 +21,9 @@ using hosting::v1::ControllerMessage;
 class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, ControllerMessage>,
                            public AgentChannel {
  public:
-  AgentSession(AgentHub& hub, const ActGate& gate)
-      : hub_(hub), registry_(hub.registry()), gate_(gate) {
+  // `caller`: who opened the stream; an agent token that names a node joins only as that node.
+  AgentSession(AgentHub& hub, const ActGate& gate, Caller caller)
+      : hub_(hub), registry_(hub.registry()), gate_(gate), caller_(std::move(caller)) {
     StartRead(&in_);
   }
 
@@ -45,6 +48,13 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
         FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                 "the first message on AgentGateway.Connect must be a Register "
                                 "with a node_id"));
+        return;
+      }
+      if (!caller_.node.empty() && caller_.node != in_.register_().node_id()) {
+        FinishOnce(grpc::Status(
+            grpc::StatusCode::PERMISSION_DENIED,
+            absl::StrCat(caller_.principal, " may join only as node ", caller_.node, ", not ",
+                         in_.register_().node_id())));
         return;
       }
       if (absl::Status gate = PassGate(gate_); !gate.ok()) {
@@ -130,6 +140,7 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
   AgentRegistry& registry_;
   const ActGate& gate_;
   AgentMessage in_;
+  const Caller caller_;
   std::string node_id_;
   int64_t session_ = 0;
   absl::Mutex mu_;
@@ -140,8 +151,8 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
 }  // namespace
 
 grpc::ServerBidiReactor<AgentMessage, ControllerMessage>* AgentGatewayGrpc::Connect(
-    grpc::CallbackServerContext*) {
-  return new AgentSession(hub_, gate_);
+    grpc::CallbackServerContext* ctx) {
+  return new AgentSession(hub_, gate_, CallerOf(*ctx));
 }
 
 }  // namespace hosting::controlplane

@@ -7,7 +7,7 @@ namespace hosting::controlplane {
 grpc::ServerUnaryReactor* AutoscalingGrpc::SetPolicy(grpc::CallbackServerContext* ctx,
                                                      const hosting::v1::SetPolicyRequest* request,
                                                      hosting::v1::AutoscalingPolicy* response) {
-  return Serve(ctx, metrics_, "SetPolicy", response,
+  return ServeScoped(ctx, metrics_, "SetPolicy", {request->policy().service()}, response,
                [&] { return autoscaler_.SetPolicy(*request); });
 }
 
@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* AutoscalingGrpc::GetPolicy(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* AutoscalingGrpc::DeletePolicy(
     grpc::CallbackServerContext* ctx, const hosting::v1::DeletePolicyRequest* request,
     hosting::v1::DeletePolicyResponse* response) {
-  return Serve(ctx, metrics_, "DeletePolicy", response,
+  return ServeScoped(ctx, metrics_, "DeletePolicy", {request->service()}, response,
                [&] { return autoscaler_.DeletePolicy(request->service()); });
 }
 

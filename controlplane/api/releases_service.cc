@@ -11,7 +11,12 @@ namespace hosting::controlplane {
 grpc::ServerUnaryReactor* ReleasesGrpc::StartRelease(
     grpc::CallbackServerContext* ctx, const hosting::v1::StartReleaseRequest* request,
     hosting::v1::Release* response) {
-  return Serve(ctx, metrics_, "StartRelease", response, [&] { return releases_.Start(*request); });
+  // The service is named by `service`, by the spec, or both (which must agree).
+  const std::string& service =
+      request->service().empty() ? request->spec().name() : request->service();
+  const std::string& in_spec = request->spec().name().empty() ? service : request->spec().name();
+  return ServeScoped(ctx, metrics_, "StartRelease", {service, in_spec}, response,
+                     [&] { return releases_.Start(*request); });
 }
 
 grpc::ServerUnaryReactor* ReleasesGrpc::GetRelease(grpc::CallbackServerContext* ctx,
@@ -37,34 +42,35 @@ grpc::ServerUnaryReactor* ReleasesGrpc::ListReleases(
 grpc::ServerUnaryReactor* ReleasesGrpc::PromoteRelease(
     grpc::CallbackServerContext* ctx, const hosting::v1::PromoteReleaseRequest* request,
     hosting::v1::Release* response) {
-  return Serve(ctx, metrics_, "PromoteRelease", response,
-               [&] { return releases_.Promote(*request); });
+  return ServeScoped(ctx, metrics_, "PromoteRelease", {ServiceOfRelease(request->id())}, response,
+                     [&] { return releases_.Promote(*request); });
 }
 
 grpc::ServerUnaryReactor* ReleasesGrpc::PauseRelease(
     grpc::CallbackServerContext* ctx, const hosting::v1::PauseReleaseRequest* request,
     hosting::v1::Release* response) {
-  return Serve(ctx, metrics_, "PauseRelease", response,
-               [&] { return releases_.Pause(request->id()); });
+  return ServeScoped(ctx, metrics_, "PauseRelease", {ServiceOfRelease(request->id())}, response,
+                     [&] { return releases_.Pause(request->id()); });
 }
 
 grpc::ServerUnaryReactor* ReleasesGrpc::ResumeRelease(
     grpc::CallbackServerContext* ctx, const hosting::v1::ResumeReleaseRequest* request,
     hosting::v1::Release* response) {
-  return Serve(ctx, metrics_, "ResumeRelease", response,
-               [&] { return releases_.Resume(request->id()); });
+  return ServeScoped(ctx, metrics_, "ResumeRelease", {ServiceOfRelease(request->id())}, response,
+                     [&] { return releases_.Resume(request->id()); });
 }
 
 grpc::ServerUnaryReactor* ReleasesGrpc::AbortRelease(
     grpc::CallbackServerContext* ctx, const hosting::v1::AbortReleaseRequest* request,
     hosting::v1::Release* response) {
-  return Serve(ctx, metrics_, "AbortRelease", response, [&] { return releases_.Abort(*request); });
+  return ServeScoped(ctx, metrics_, "AbortRelease", {ServiceOfRelease(request->id())}, response,
+                     [&] { return releases_.Abort(*request); });
 }
 
 grpc::ServerUnaryReactor* ReleasesGrpc::RollbackService(
     grpc::CallbackServerContext* ctx, const hosting::v1::RollbackServiceRequest* request,
     hosting::v1::Release* response) {
-  return Serve(ctx, metrics_, "RollbackService", response,
+  return ServeScoped(ctx, metrics_, "RollbackService", {request->service()}, response,
                [&] { return releases_.Rollback(*request); });
 }
 

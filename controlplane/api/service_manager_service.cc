@@ -7,7 +7,8 @@ namespace hosting::controlplane {
 grpc::ServerUnaryReactor* ServiceManagerGrpc::ApplyService(
     grpc::CallbackServerContext* ctx, const hosting::v1::ApplyServiceRequest* request,
     hosting::v1::ApplyServiceResponse* response) {
-  return Serve(ctx, metrics_, "ApplyService", response, [&] { return manager_.Apply(*request); });
+  return ServeScoped(ctx, metrics_, "ApplyService", {request->spec().name()}, response,
+                     [&] { return manager_.Apply(*request); });
 }
 
 grpc::ServerUnaryReactor* ServiceManagerGrpc::GetService(
@@ -33,7 +34,7 @@ grpc::ServerUnaryReactor* ServiceManagerGrpc::ListServices(
 grpc::ServerUnaryReactor* ServiceManagerGrpc::DeleteService(
     grpc::CallbackServerContext* ctx, const hosting::v1::DeleteServiceRequest* request,
     hosting::v1::DeleteServiceResponse* response) {
-  return Serve(ctx, metrics_, "DeleteService", response,
+  return ServeScoped(ctx, metrics_, "DeleteService", {request->name()}, response,
                [&]() -> absl::StatusOr<hosting::v1::DeleteServiceResponse> {
                  absl::StatusOr<hosting::v1::Service> r = manager_.Delete(request->name());
                  if (!r.ok()) return r.status();
@@ -46,7 +47,8 @@ grpc::ServerUnaryReactor* ServiceManagerGrpc::DeleteService(
 grpc::ServerUnaryReactor* ServiceManagerGrpc::ScaleService(
     grpc::CallbackServerContext* ctx, const hosting::v1::ScaleServiceRequest* request,
     hosting::v1::Service* response) {
-  return Serve(ctx, metrics_, "ScaleService", response, [&] { return manager_.Scale(*request); });
+  return ServeScoped(ctx, metrics_, "ScaleService", {request->name()}, response,
+                     [&] { return manager_.Scale(*request); });
 }
 
 }  // namespace hosting::controlplane

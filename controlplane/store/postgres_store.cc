@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "controlplane/store/record_codec.h"
 
@@ -65,6 +66,14 @@ CREATE TABLE hosting.leader (
   holder      TEXT NOT NULL,
   epoch       BIGINT NOT NULL,
   expires_at  BIGINT NOT NULL                -- Unix microseconds, by PostgreSQL's clock
+);
+)sql"},
+      {3, "API tokens", R"sql(
+CREATE TABLE hosting.tokens (
+  accessor       TEXT PRIMARY KEY,
+  secret_sha256  TEXT NOT NULL UNIQUE,
+  body           BYTEA NOT NULL,             -- hosting.internal.TokenRecord, binary
+  created        BIGSERIAL                   -- insertion order
 );
 )sql"},
   };
@@ -541,6 +550,73 @@ void PostgresStore::SetFence(absl::string_view holder, int64_t epoch) {
   absl::MutexLock lock(&fence_mu_);
   fence_holder_ = std::string(holder);
   fence_epoch_ = epoch;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<hosting::internal::TokenRecord>> TokenRows(const PGresult* r) {
+  std::vector<hosting::internal::TokenRecord> out;
+  for (int i = 0; i < PQntuples(r); ++i) {
+    hosting::internal::TokenRecord token;
+    if (!token.ParseFromString(PgBytes(r, i, 0))) {
+      return absl::DataLossError("stored token unreadable");
+    }
+    out.push_back(std::move(token));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status PostgresStore::CreateToken(const hosting::internal::TokenRecord& token) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(PgResult r,
+                   Exec("INSERT INTO hosting.tokens (accessor, secret_sha256, body) "
+                        "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING accessor",
+                        {PgParam::Text(token.token().accessor()),
+                         PgParam::Text(token.secret_sha256()),
+                         PgParam::Bytes(token.SerializeAsString())}));
+  if (PQntuples(r.get()) == 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("a token with accessor ", token.token().accessor(), " or its secret exists"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<hosting::internal::TokenRecord> PostgresStore::FindToken(
+    absl::string_view secret_sha256) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(PgResult r, Exec("SELECT body FROM hosting.tokens WHERE secret_sha256 = $1",
+                                    {PgParam::Text(std::string(secret_sha256))}));
+  ASSIGN_OR_RETURN(std::vector<hosting::internal::TokenRecord> tokens, TokenRows(r.get()));
+  if (tokens.empty()) return absl::NotFoundError("no such token");
+  return std::move(tokens.front());
+}
+
+absl::StatusOr<std::vector<hosting::internal::TokenRecord>> PostgresStore::ListTokens() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(PgResult r, Exec("SELECT body FROM hosting.tokens ORDER BY created"));
+  return TokenRows(r.get());
+}
+
+absl::StatusOr<hosting::internal::TokenRecord> PostgresStore::RevokeToken(
+    absl::string_view accessor, absl::Time at) {
+  absl::MutexLock lock(&mu_);
+  hosting::internal::TokenRecord token;
+  RETURN_IF_ERROR(InTransaction("", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult r,
+                     Exec("SELECT body FROM hosting.tokens WHERE accessor = $1 FOR UPDATE",
+                          {PgParam::Text(std::string(accessor))}));
+    ASSIGN_OR_RETURN(std::vector<hosting::internal::TokenRecord> tokens, TokenRows(r.get()));
+    if (tokens.empty()) return absl::NotFoundError(absl::StrCat("no token has accessor ", accessor));
+    token = std::move(tokens.front());
+    if (token.token().has_revoked_at()) return absl::OkStatus();
+    *token.mutable_token()->mutable_revoked_at() = ToTimestamp(at);
+    return Exec("UPDATE hosting.tokens SET body = $1 WHERE accessor = $2",
+                {PgParam::Bytes(token.SerializeAsString()), PgParam::Text(std::string(accessor))})
+        .status();
+  }));
+  return token;
 }
 
 absl::StatusOr<int64_t> PostgresStore::AppendEvent(const hosting::v1::Event& event) {

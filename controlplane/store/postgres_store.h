@@ -69,6 +69,11 @@ class PostgresStore final : public Store {
   absl::StatusOr<Lease> AcquireLease(absl::string_view holder, absl::Duration ttl) override;
   absl::Status ReleaseLease(absl::string_view holder, int64_t epoch) override;
   void SetFence(absl::string_view holder, int64_t epoch) override;
+  absl::Status CreateToken(const hosting::internal::TokenRecord& token) override;
+  absl::StatusOr<hosting::internal::TokenRecord> FindToken(absl::string_view secret_sha256) override;
+  absl::StatusOr<std::vector<hosting::internal::TokenRecord>> ListTokens() override;
+  absl::StatusOr<hosting::internal::TokenRecord> RevokeToken(absl::string_view accessor,
+                                                             absl::Time at) override;
   absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) override;
   absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
                                                              int limit) override;

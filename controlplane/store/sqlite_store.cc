@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "controlplane/store/record_codec.h"
 
@@ -84,6 +85,14 @@ constexpr const char* kMigrations[] = {
       holder      TEXT NOT NULL,
       epoch       INTEGER NOT NULL,
       expires_at  INTEGER NOT NULL   -- Unix microseconds
+    );
+    )sql",
+    // 6: API tokens (hosting.internal.TokenRecord, binary); the secret's SHA-256 finds one.
+    R"sql(
+    CREATE TABLE tokens (
+      accessor       TEXT PRIMARY KEY,
+      secret_sha256  TEXT NOT NULL UNIQUE,
+      body           BLOB NOT NULL
     );
     )sql",
 };
@@ -667,6 +676,81 @@ void SqliteStore::SetFence(absl::string_view holder, int64_t epoch) {
   absl::MutexLock lock(&mu_);
   fence_holder_ = std::string(holder);
   fence_epoch_ = epoch;
+}
+
+absl::Status SqliteStore::CreateToken(const hosting::internal::TokenRecord& token) {
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  {
+    Stmt q(db_, "SELECT 1 FROM tokens WHERE accessor = ? OR secret_sha256 = ?");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, token.token().accessor()).Bind(2, token.secret_sha256());
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("a token with accessor ", token.token().accessor(), " or its secret exists"));
+    }
+  }
+  Stmt w(db_, "INSERT INTO tokens (accessor, secret_sha256, body) VALUES (?, ?, ?)");
+  RETURN_IF_ERROR(w.prepared());
+  RETURN_IF_ERROR(w.Bind(1, token.token().accessor())
+                      .Bind(2, token.secret_sha256())
+                      .BindBlob(3, token.SerializeAsString())
+                      .Run());
+  return txn.Commit();
+}
+
+absl::StatusOr<hosting::internal::TokenRecord> SqliteStore::FindToken(
+    absl::string_view secret_sha256) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT body FROM tokens WHERE secret_sha256 = ?");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, secret_sha256);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return absl::NotFoundError("no such token");
+  hosting::internal::TokenRecord token;
+  if (!token.ParseFromString(q.Blob(0))) return absl::DataLossError("stored token unreadable");
+  return token;
+}
+
+absl::StatusOr<std::vector<hosting::internal::TokenRecord>> SqliteStore::ListTokens() {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT body FROM tokens ORDER BY rowid");
+  RETURN_IF_ERROR(q.prepared());
+  std::vector<hosting::internal::TokenRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    hosting::internal::TokenRecord token;
+    if (!token.ParseFromString(q.Blob(0))) return absl::DataLossError("stored token unreadable");
+    out.push_back(std::move(token));
+  }
+  return out;
+}
+
+absl::StatusOr<hosting::internal::TokenRecord> SqliteStore::RevokeToken(
+    absl::string_view accessor, absl::Time at) {
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  hosting::internal::TokenRecord token;
+  {
+    Stmt q(db_, "SELECT body FROM tokens WHERE accessor = ?");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, accessor);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("no token has accessor ", accessor));
+    if (!token.ParseFromString(q.Blob(0))) return absl::DataLossError("stored token unreadable");
+  }
+  if (!token.token().has_revoked_at()) {
+    *token.mutable_token()->mutable_revoked_at() = ToTimestamp(at);
+    Stmt w(db_, "UPDATE tokens SET body = ? WHERE accessor = ?");
+    RETURN_IF_ERROR(w.prepared());
+    RETURN_IF_ERROR(w.BindBlob(1, token.SerializeAsString()).Bind(2, accessor).Run());
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  return token;
 }
 
 absl::StatusOr<int64_t> SqliteStore::AppendEvent(const hosting::v1::Event& event) {

@@ -94,6 +94,20 @@ class Store {
   // hostd). Events are not fenced: they are facts any hostd may report.
   virtual void SetFence(absl::string_view holder, int64_t epoch) = 0;
 
+  // API tokens. Only the SHA-256 of a secret is kept. Not fenced: any hostd sharing the store
+  // serves the Auth API. ALREADY_EXISTS when the accessor or the hash is taken.
+  virtual absl::Status CreateToken(const hosting::internal::TokenRecord& token) = 0;
+  // The token whose secret hashes to `secret_sha256`, revoked or expired ones too (the caller
+  // judges); NOT_FOUND when there is none.
+  virtual absl::StatusOr<hosting::internal::TokenRecord> FindToken(
+      absl::string_view secret_sha256) = 0;
+  // Every token, oldest first.
+  virtual absl::StatusOr<std::vector<hosting::internal::TokenRecord>> ListTokens() = 0;
+  // Marks the token revoked at `at` (a revoked token keeps its first revocation time) and
+  // returns it; NOT_FOUND when no token has this accessor.
+  virtual absl::StatusOr<hosting::internal::TokenRecord> RevokeToken(absl::string_view accessor,
+                                                                     absl::Time at) = 0;
+
   // Appends to the event log; assigns and returns the event's sequence.
   virtual absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) = 0;
   // Events with sequence > after_sequence, oldest first, at most `limit`.

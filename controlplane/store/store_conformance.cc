@@ -3,6 +3,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 
@@ -322,6 +323,53 @@ TEST_P(StoreConformanceTest, FencedWritesCommitOnlyUnderTheirOwnLease) {
   EXPECT_TRUE(store_->UpdateRelease(r, nullptr, 0).ok());
   EXPECT_EQ(*store_->PutService(Record("web", 1, "c"), 3, nullptr), 4);
   store_->SetFence("", 0);
+}
+
+hosting::internal::TokenRecord TokenNamed(const std::string& accessor, const std::string& hash) {
+  hosting::internal::TokenRecord t;
+  t.mutable_token()->set_accessor(accessor);
+  t.mutable_token()->set_role(hosting::v1::ROLE_DEPLOYER);
+  t.mutable_token()->add_services("web");
+  t.set_secret_sha256(hash);
+  return t;
+}
+
+TEST_P(StoreConformanceTest, TokensAreFoundByHashListedInOrderAndRevokedOnce) {
+  // Unique per run: a PostgreSQL store under test may hold earlier runs' tokens.
+  const std::string run = std::to_string(absl::ToUnixNanos(absl::Now()));
+  ASSERT_TRUE(store_->CreateToken(TokenNamed("a" + run, "ha" + run)).ok());
+  ASSERT_TRUE(store_->CreateToken(TokenNamed("b" + run, "hb" + run)).ok());
+  // Neither the accessor nor the hash may be taken twice.
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->CreateToken(TokenNamed("a" + run, "hc" + run))));
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->CreateToken(TokenNamed("c" + run, "hb" + run))));
+
+  absl::StatusOr<hosting::internal::TokenRecord> found = store_->FindToken("hb" + run);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->token().accessor(), "b" + run);
+  EXPECT_EQ(found->token().role(), hosting::v1::ROLE_DEPLOYER);
+  EXPECT_THAT(found->token().services(), ElementsAre("web"));
+  EXPECT_TRUE(absl::IsNotFound(store_->FindToken("nope" + run).status()));
+
+  absl::StatusOr<std::vector<hosting::internal::TokenRecord>> all = store_->ListTokens();
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::vector<std::string> mine;
+  for (const auto& t : *all) {
+    if (absl::EndsWith(t.token().accessor(), run)) mine.push_back(t.token().accessor());
+  }
+  EXPECT_THAT(mine, ElementsAre("a" + run, "b" + run));
+
+  const absl::Time first = absl::FromUnixSeconds(1'800'000'000);
+  absl::StatusOr<hosting::internal::TokenRecord> revoked = store_->RevokeToken("a" + run, first);
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  EXPECT_EQ(revoked->token().revoked_at().seconds(), 1'800'000'000);
+  // A second revocation keeps the first time; the revocation is what FindToken reads.
+  revoked = store_->RevokeToken("a" + run, first + absl::Hours(1));
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  EXPECT_EQ(revoked->token().revoked_at().seconds(), 1'800'000'000);
+  found = store_->FindToken("ha" + run);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_TRUE(found->token().has_revoked_at());
+  EXPECT_TRUE(absl::IsNotFound(store_->RevokeToken("nope" + run, first).status()));
 }
 
 }  // namespace

@@ -130,6 +130,28 @@ void FaultStore::SetFence(absl::string_view holder, int64_t epoch) {
   base_->SetFence(holder, epoch);
 }
 
+absl::Status FaultStore::CreateToken(const hosting::internal::TokenRecord& token) {
+  if (absl::Status st = Enter(Op::kTokens); !st.ok()) return st;
+  return base_->CreateToken(token);
+}
+
+absl::StatusOr<hosting::internal::TokenRecord> FaultStore::FindToken(
+    absl::string_view secret_sha256) {
+  if (absl::Status st = Enter(Op::kTokens); !st.ok()) return st;
+  return base_->FindToken(secret_sha256);
+}
+
+absl::StatusOr<std::vector<hosting::internal::TokenRecord>> FaultStore::ListTokens() {
+  if (absl::Status st = Enter(Op::kTokens); !st.ok()) return st;
+  return base_->ListTokens();
+}
+
+absl::StatusOr<hosting::internal::TokenRecord> FaultStore::RevokeToken(absl::string_view accessor,
+                                                                       absl::Time at) {
+  if (absl::Status st = Enter(Op::kTokens); !st.ok()) return st;
+  return base_->RevokeToken(accessor, at);
+}
+
 absl::StatusOr<int64_t> FaultStore::AppendEvent(const hosting::v1::Event& event) {
   if (absl::Status st = Enter(Op::kAppendEvent); !st.ok()) return st;
   return base_->AppendEvent(event);

@@ -282,7 +282,8 @@ TEST(AgentImageTest, RunsAsAContainerBesideTheEngine) {
   EXPECT_EQ(RemoveSwarmServicesOf(name), absl::OkStatus());
   const std::string container = absl::StrCat("hostagent-it-", getpid());
   CommandResult run = Shell(absl::StrCat(
-      "docker run -d --name ", container, " --pid host --network host --cap-add SYS_ADMIN ",
+      "docker run -d --name ", container, " -e HOSTAGENT_TOKEN=", TestToken(),
+      " --pid host --network host --cap-add SYS_ADMIN ",
       "--cap-add SYS_PTRACE --security-opt apparmor=unconfined --security-opt seccomp=unconfined ",
       "-v /var/run/docker.sock:/var/run/docker.sock -v /sys/fs/cgroup:/host/cgroup:ro ",
       "hosting/hostagent:dev --controller ", hostd.address(), " --metrics-listen 127.0.0.1:",

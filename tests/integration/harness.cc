@@ -1,6 +1,7 @@
 #include "tests/integration/harness.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -19,12 +20,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/bearer_token.h"
 #include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -178,6 +181,38 @@ pid_t Spawn(const std::vector<std::string>& args, const std::vector<std::string>
 
 }  // namespace
 
+const std::string& TestTokenFile() {
+  static const std::string* file = [] {
+    unsigned char bytes[24];
+    std::ifstream urandom("/dev/urandom", std::ios::binary);
+    urandom.read(reinterpret_cast<char*>(bytes), sizeof(bytes));
+    const std::string secret = absl::StrCat(
+        "hst_test_", absl::BytesToHexString(absl::string_view(
+                         reinterpret_cast<const char*>(bytes), sizeof(bytes))));
+    auto* path = new std::string(absl::StrCat(MakeTempDir("hosting-test-token-"), "/admin.token"));
+    int fd = open(path->c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const std::string line = secret + "\n";
+    if (fd < 0 || write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      std::abort();
+    }
+    close(fd);
+    setenv("HOSTCTL_TOKEN", secret.c_str(), 1);
+    setenv("HOSTAGENT_TOKEN", secret.c_str(), 1);
+    return path;
+  }();
+  return *file;
+}
+
+const std::string& TestToken() {
+  static const std::string* token = [] {
+    std::ifstream in(TestTokenFile());
+    auto* t = new std::string;
+    std::getline(in, *t);
+    return t;
+  }();
+  return *token;
+}
+
 HostdProcess::HostdProcess(std::string data_dir, std::vector<std::string> extra_flags,
                            std::string address)
     : data_dir_(std::move(data_dir)), extra_flags_(std::move(extra_flags)), address_(std::move(address)) {
@@ -194,10 +229,14 @@ absl::Status HostdProcess::Start() {
   std::vector<std::string> args = {HostdBinary(), "--listen", address_, "--metrics-listen",
                                    metrics_address_, "--data-dir", data_dir_,
                                    "--resync-interval", "10s"};
+  if (import_test_token_) {
+    args.push_back("--admin-token-file");
+    args.push_back(TestTokenFile());
+  }
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   pid_ = Spawn(args, {}, log_path_);
   if (pid_ < 0) return absl::InternalError("fork failed");
-  channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  channel_ = CreateChannelWithToken(address_, TestToken());
   // hostd binds its port only once everything is set up, so an accepted TCP connection means
   // it serves (over TLS or not).
   const int port = std::stoi(address_.substr(address_.rfind(':') + 1));
@@ -248,7 +287,7 @@ int HostdProcess::Stop(int signal) {
 }
 
 std::shared_ptr<grpc::Channel> HostdProcess::channel() {
-  if (!channel_) channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  if (!channel_) channel_ = CreateChannelWithToken(address_, TestToken());
   return channel_;
 }
 

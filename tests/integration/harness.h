@@ -96,7 +96,11 @@ class HostdProcess {
   const std::string& address() const { return address_; }
   const std::string& metrics_address() const { return metrics_address_; }
   const std::string& log_path() const { return log_path_; }
+  // A channel that sends the suite's admin token (TestToken) on every call.
   std::shared_ptr<grpc::Channel> channel();
+  // Whether Start gives hostd the suite's admin token (--admin-token-file); default yes.
+  // Without it hostd bootstraps its own tokens (admin.token, agent.token in the data dir).
+  void set_import_test_token(bool on) { import_test_token_ = on; }
 
  private:
   std::string data_dir_;
@@ -105,8 +109,16 @@ class HostdProcess {
   std::string metrics_address_;
   std::string log_path_;
   pid_t pid_ = -1;
+  bool import_test_token_ = true;
   std::shared_ptr<grpc::Channel> channel_;
 };
+
+// The admin token every hostd of this test process accepts (a random secret made once, given
+// to each hostd with --admin-token-file). Also exported as HOSTCTL_TOKEN and HOSTAGENT_TOKEN,
+// so the hostctl and hostagent processes a test starts send it.
+const std::string& TestToken();
+// The file holding it (mode 0600).
+const std::string& TestTokenFile();
 
 // A fresh temporary directory.
 std::string MakeTempDir(const std::string& prefix);

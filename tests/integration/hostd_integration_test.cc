@@ -17,6 +17,7 @@
 #include "hosting/v1/releases.grpc.pb.h"
 #include "hosting/v1/runbooks.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
+#include "common/bearer_token.h"
 #include "tests/integration/harness.h"
 
 namespace hosting::testing {
@@ -517,7 +518,7 @@ TEST(HostdStartupTest, ServesTlsWhenGivenACertificate) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = Shell("cat " + dir + "/cert.pem").output;
   auto secure = hosting::v1::ServiceManager::NewStub(
-      grpc::CreateChannel("localhost:" + port, grpc::SslCredentials(ssl)));
+      CreateChannelWithToken("localhost:" + port, grpc::SslCredentials(ssl), {}, TestToken()));
   grpc::Status st;
   absl::Status up = WaitFor(
       [&] {
@@ -530,7 +531,8 @@ TEST(HostdStartupTest, ServesTlsWhenGivenACertificate) {
       absl::Seconds(10), "a TLS call to succeed");
   EXPECT_TRUE(up.ok()) << up << ": " << st.error_message();
   auto plain = hosting::v1::ServiceManager::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + port, grpc::InsecureChannelCredentials()));
+      CreateChannelWithToken("127.0.0.1:" + port, grpc::InsecureChannelCredentials(), {},
+                             TestToken()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   hosting::v1::ListServicesResponse resp;
@@ -545,12 +547,13 @@ TEST(HostdStartupTest, ServesTlsWhenGivenACertificate) {
   ASSERT_TRUE(mtls.Start().ok());
   const std::string mport = mtls.address().substr(mtls.address().find(':') + 1);
   auto no_client_cert = hosting::v1::ServiceManager::NewStub(
-      grpc::CreateChannel("localhost:" + mport, grpc::SslCredentials(ssl)));
+      CreateChannelWithToken("localhost:" + mport, grpc::SslCredentials(ssl), {}, TestToken()));
   grpc::SslCredentialsOptions with_cert = ssl;
   with_cert.pem_cert_chain = ssl.pem_root_certs;
   with_cert.pem_private_key = Shell("cat " + dir + "/key.pem").output;
   auto client_cert = hosting::v1::ServiceManager::NewStub(
-      grpc::CreateChannel("localhost:" + mport, grpc::SslCredentials(with_cert)));
+      CreateChannelWithToken("localhost:" + mport, grpc::SslCredentials(with_cert), {},
+                             TestToken()));
   up = WaitFor(
       [&] {
         grpc::ClientContext c;

@@ -1,0 +1,241 @@
+#include "controlplane/auth/auth_gate.h"
+
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controlplane/auth/permissions.h"
+
+namespace hosting::controlplane {
+namespace {
+
+constexpr size_t kMaxQueued = 1000;
+constexpr char kPrincipal[] = "hosting.principal";
+constexpr char kRole[] = "hosting.role";
+constexpr char kService[] = "hosting.service";
+constexpr char kNode[] = "hosting.node";
+
+absl::string_view SliceView(const grpc_slice& s) {
+  return absl::string_view(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(s)),
+                           GRPC_SLICE_LENGTH(s));
+}
+
+grpc_status_code CoreCode(absl::StatusCode code) { return static_cast<grpc_status_code>(code); }
+
+// Finishes the processor's callback with a decision, writing the caller into the call's
+// AuthContext when it passes.
+void Answer(grpc_auth_context* context, grpc_process_auth_metadata_done_cb cb, void* user_data,
+            const absl::StatusOr<Caller>& decision) {
+  if (!decision.ok()) {
+    const std::string message(decision.status().message());
+    cb(user_data, nullptr, 0, nullptr, 0, CoreCode(decision.status().code()), message.c_str());
+    return;
+  }
+  grpc_auth_context_add_cstring_property(context, kPrincipal, decision->principal.c_str());
+  grpc_auth_context_add_property(context, kRole, std::to_string(decision->role).c_str(),
+                                 std::to_string(decision->role).size());
+  for (const std::string& s : decision->services) {
+    grpc_auth_context_add_cstring_property(context, kService, s.c_str());
+  }
+  if (!decision->node.empty()) {
+    grpc_auth_context_add_cstring_property(context, kNode, decision->node.c_str());
+  }
+  cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
+}
+
+struct Pending {
+  AuthGate* gate;
+  grpc_auth_context* context;
+  grpc_process_auth_metadata_done_cb cb;
+  void* user_data;
+  std::string method;
+  std::string authorization;
+};
+
+void Process(void* state, grpc_auth_context* context, const grpc_metadata* md, size_t num_md,
+             grpc_process_auth_metadata_done_cb cb, void* user_data) {
+  auto* gate = static_cast<AuthGate*>(state);
+  absl::string_view method, authorization;
+  for (size_t i = 0; i < num_md; ++i) {
+    absl::string_view key = SliceView(md[i].key);
+    if (key == ":path") method = SliceView(md[i].value);
+    if (key == "authorization") authorization = SliceView(md[i].value);
+  }
+  if (std::optional<absl::StatusOr<Caller>> now = gate->DecideCached(method, authorization)) {
+    Answer(context, cb, user_data, *now);
+    return;
+  }
+  // The store must be read: off gRPC's thread. The call keeps the context alive until cb runs
+  // (as gRPC C++'s own blocking-processor wrapper relies on).
+  auto pending = std::make_shared<Pending>(
+      Pending{gate, context, cb, user_data, std::string(method), std::string(authorization)});
+  const bool queued = gate->Defer([pending] {
+    Answer(pending->context, pending->cb, pending->user_data,
+           pending->gate->Decide(pending->method, pending->authorization));
+  });
+  if (!queued) {
+    Answer(context, cb, user_data,
+           absl::ResourceExhaustedError("too many calls waiting for their token to be checked"));
+  }
+}
+
+// ServerCredentials around core credentials: the only way to give a plaintext listener a
+// processor (gRPC C++'s InsecureServerCredentials aborts on SetAuthMetadataProcessor).
+class CoreServerCredentials final : public grpc::ServerCredentials {
+ public:
+  CoreServerCredentials(grpc_server_credentials* core, AuthGate* gate) : core_(core) {
+    grpc_server_credentials_set_auth_metadata_processor(
+        core_, grpc_auth_metadata_processor{Process, nullptr, gate});
+  }
+  ~CoreServerCredentials() override { grpc_server_credentials_release(core_); }
+  void SetAuthMetadataProcessor(
+      const std::shared_ptr<grpc::AuthMetadataProcessor>& /*processor*/) override {}
+
+ private:
+  int AddPortToServer(const std::string& addr, grpc_server* server) override {
+    return grpc_server_add_http2_port(server, addr.c_str(), core_);
+  }
+
+  grpc_server_credentials* core_;
+};
+
+}  // namespace
+
+AuthGate::AuthGate(TokenAuthority* tokens, int workers) : tokens_(tokens) {
+  for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Work(); });
+}
+
+AuthGate::~AuthGate() { Stop(); }
+
+std::shared_ptr<grpc::ServerCredentials> AuthGate::Wrap(grpc_server_credentials* core) {
+  return std::make_shared<CoreServerCredentials>(core, this);
+}
+
+bool AuthGate::Defer(std::function<void()> work) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_ || queue_.size() >= kMaxQueued) return false;
+  queue_.push_back(std::move(work));
+  cv_.notify_one();
+  return true;
+}
+
+void AuthGate::Work() {
+  while (true) {
+    std::function<void()> work;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      work = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    work();
+  }
+}
+
+void AuthGate::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+std::optional<absl::StatusOr<Caller>> AuthGate::Precheck(absl::string_view method,
+                                                         absl::string_view authorization,
+                                                         absl::string_view* secret) {
+  const MethodRule* rule = FindMethodRule(method);
+  if (rule == nullptr) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("method ", method, " is not in hostd's permission table"));
+  }
+  if (rule->permission == Permission::kPublic || tokens_ == nullptr) {
+    Caller anonymous;
+    anonymous.principal = "anonymous";
+    anonymous.role = hosting::v1::ROLE_ADMIN;
+    return anonymous;
+  }
+  absl::string_view value = absl::StripAsciiWhitespace(authorization);
+  if (value.empty()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        method, " needs a token: send \"authorization: Bearer <token>\" (hostctl: --token, "
+                "HOSTCTL_TOKEN or a token file; docs/security.md)"));
+  }
+  if (value.size() < 7 || !absl::EqualsIgnoreCase(value.substr(0, 7), "bearer ")) {
+    return absl::UnauthenticatedError(
+        "the authorization metadata is not \"Bearer <token>\"");
+  }
+  *secret = absl::StripAsciiWhitespace(value.substr(7));
+  return std::nullopt;
+}
+
+absl::StatusOr<Caller> AuthGate::Authorize(absl::string_view method,
+                                           absl::StatusOr<Caller> caller) {
+  if (!caller.ok()) return caller;
+  const MethodRule* rule = FindMethodRule(method);
+  if (!RoleHas(caller->role, rule->permission)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        caller->principal, " (role ", RoleName(caller->role), ") lacks the '",
+        PermissionName(rule->permission), "' permission ", method, " needs"));
+  }
+  return caller;
+}
+
+std::optional<absl::StatusOr<Caller>> AuthGate::DecideCached(absl::string_view method,
+                                                             absl::string_view authorization) {
+  absl::string_view secret;
+  if (auto early = Precheck(method, authorization, &secret)) return early;
+  std::optional<absl::StatusOr<Caller>> cached = tokens_->AuthenticateCached(secret);
+  if (!cached) return std::nullopt;
+  return Authorize(method, *std::move(cached));
+}
+
+absl::StatusOr<Caller> AuthGate::Decide(absl::string_view method,
+                                        absl::string_view authorization) {
+  absl::string_view secret;
+  if (auto early = Precheck(method, authorization, &secret)) return *std::move(early);
+  return Authorize(method, tokens_->Authenticate(secret));
+}
+
+Caller CallerOf(const grpc::ServerContextBase& ctx) {
+  Caller caller;
+  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (auth == nullptr) return caller;
+  auto one = [&](const char* name) {
+    std::vector<grpc::string_ref> v = auth->FindPropertyValues(name);
+    return v.empty() ? std::string() : std::string(v.front().data(), v.front().size());
+  };
+  caller.principal = one(kPrincipal);
+  const std::string role = one(kRole);
+  int r = 0;
+  if (!role.empty() && absl::SimpleAtoi(role, &r) && hosting::v1::Role_IsValid(r)) {
+    caller.role = static_cast<hosting::v1::Role>(r);
+  }
+  for (const grpc::string_ref& s : auth->FindPropertyValues(kService)) {
+    caller.services.emplace_back(s.data(), s.size());
+  }
+  caller.node = one(kNode);
+  return caller;
+}
+
+absl::Status CheckServiceAccess(const grpc::ServerContextBase& ctx, absl::string_view service) {
+  Caller caller = CallerOf(ctx);
+  if (caller.role != hosting::v1::ROLE_DEPLOYER || caller.services.empty()) {
+    return absl::OkStatus();
+  }
+  for (const std::string& s : caller.services) {
+    if (s == service) return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat(caller.principal, " may change only ", absl::StrJoin(caller.services, ", "),
+                   "; not '", service, "'"));
+}
+
+}  // namespace hosting::controlplane

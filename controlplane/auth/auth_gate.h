@@ -1,0 +1,81 @@
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "controlplane/auth/token_authority.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_context.h"
+
+struct grpc_server_credentials;
+
+namespace hosting::controlplane {
+
+// The one place a call's credentials are checked: gRPC runs it for every call, before the
+// handler, through the server credentials' auth metadata processor (core's server auth filter;
+// hosting wires it for plaintext listeners too, where gRPC C++'s own InsecureServerCredentials
+// refuses a processor). It authenticates the bearer token, looks the method up in the
+// permission table (permissions.h), and either fails the call (UNAUTHENTICATED, or
+// PERMISSION_DENIED naming the permission missing) or lets it through with the caller's
+// identity in the call's AuthContext (CallerOf reads it back). A token not in the cache is
+// checked against the store on the gate's own threads, never on gRPC's.
+class AuthGate {
+ public:
+  // `tokens` null: auth is off (--insecure-no-auth): every call passes as "anonymous" admin,
+  // except a method missing from the table.
+  explicit AuthGate(TokenAuthority* tokens, int workers = 2);
+  ~AuthGate();
+  AuthGate(const AuthGate&) = delete;
+  AuthGate& operator=(const AuthGate&) = delete;
+
+  bool enabled() const { return tokens_ != nullptr; }
+
+  // The decision for a call to `method` presenting `authorization` (the metadata value, empty
+  // when absent), when it can be made without the store: nullopt otherwise.
+  std::optional<absl::StatusOr<Caller>> DecideCached(absl::string_view method,
+                                                     absl::string_view authorization);
+  // The decision, reading the store when needed (blocks).
+  absl::StatusOr<Caller> Decide(absl::string_view method, absl::string_view authorization);
+
+  // Runs `work` on the gate's threads; false when the queue is full or the gate stopped.
+  bool Defer(std::function<void()> work);
+  // Ends the threads; work still queued runs first. Call before the server shuts down.
+  void Stop();
+
+  // Server credentials over `core` (owned from here on) whose processor is this gate.
+  std::shared_ptr<grpc::ServerCredentials> Wrap(grpc_server_credentials* core);
+
+ private:
+  // The caller once authenticated (or the error), judged against the method's rule.
+  absl::StatusOr<Caller> Authorize(absl::string_view method, absl::StatusOr<Caller> caller);
+  // The rule check that needs no credential; nullopt when the method needs one.
+  std::optional<absl::StatusOr<Caller>> Precheck(absl::string_view method,
+                                                 absl::string_view authorization,
+                                                 absl::string_view* secret);
+  void Work();
+
+  TokenAuthority* const tokens_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// The caller of a call the gate let through (anonymous admin when auth is off).
+Caller CallerOf(const grpc::ServerContextBase& ctx);
+
+// OK when the caller may change `service`: PERMISSION_DENIED naming the services a limited
+// deployer's token allows otherwise. The gate cannot see requests, so a handler of every
+// method the table marks service_scoped calls this with the service its request names.
+absl::Status CheckServiceAccess(const grpc::ServerContextBase& ctx, absl::string_view service);
+
+}  // namespace hosting::controlplane

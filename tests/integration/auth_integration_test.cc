@@ -1,0 +1,409 @@
+// hostd's API with its tokens, as an outsider meets it: every RPC that server reflection lists,
+// called by every role and without a token; tokens limited to a service, expired and revoked;
+// hostctl finding its token and saying what failed; an agent token bound to its node; the
+// bootstrap files and --insecure-no-auth's limits. docs/security.md.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/bearer_token.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/dynamic_message.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "gtest/gtest.h"
+#include "hosting/v1/agent.grpc.pb.h"
+#include "hosting/v1/auth.grpc.pb.h"
+#include "hosting/v1/autoscaling.grpc.pb.h"
+#include "hosting/v1/cluster.grpc.pb.h"
+#include "hosting/v1/releases.grpc.pb.h"
+#include "hosting/v1/runbooks.grpc.pb.h"
+#include "hosting/v1/service.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/harness.h"
+
+namespace hosting::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+namespace pb = google::protobuf;
+
+std::string ReadLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return std::string(absl::StripAsciiWhitespace(line));
+}
+
+// What each principal of the walk is, and what it may do.
+struct Principal {
+  std::string name;
+  std::string token;  // empty: no authorization metadata
+  std::set<std::string> permissions;
+};
+
+class AuthTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ASSERT_TRUE(CheckDockerSwarm().ok());
+    dir_ = new std::string(MakeTempDir("hosting-auth-"));
+    hostd_ = new HostdProcess(*dir_);
+    // This suite's hostd makes its own tokens at first start, as on a new machine.
+    hostd_->set_import_test_token(false);
+    absl::Status st = hostd_->Start();
+    ASSERT_TRUE(st.ok()) << st;
+    admin_ = new std::string(ReadLine(*dir_ + "/admin.token"));
+    ASSERT_FALSE(admin_->empty());
+  }
+  static void TearDownTestSuite() {
+    delete hostd_;
+    hostd_ = nullptr;
+  }
+
+  // hostctl with exactly this token (none: empty) and no other source of one.
+  static CommandResult Hostctl(const std::string& token, const std::string& args,
+                               const std::string& home = "/nonexistent") {
+    return Shell(absl::StrCat("env -u HOSTCTL_TOKEN_FILE HOME=", home, " HOSTCTL_TOKEN='", token,
+                              "' ", HostctlBinary(), " -s ", hostd_->address(), " ", args,
+                              " 2>&1"));
+  }
+  // A new token's secret.
+  static std::string MakeToken(const std::string& args) {
+    CommandResult r = Shell(absl::StrCat("env HOSTCTL_TOKEN='", *admin_, "' ", HostctlBinary(),
+                                         " -s ", hostd_->address(), " token create ", args,
+                                         " 2>/dev/null"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    // The secret is the first line (stdout); the note after it is stderr.
+    return std::string(absl::StripAsciiWhitespace(r.output.substr(0, r.output.find('\n'))));
+  }
+
+  static std::string* dir_;
+  static HostdProcess* hostd_;
+  static std::string* admin_;
+};
+
+std::string* AuthTest::dir_ = nullptr;
+HostdProcess* AuthTest::hostd_ = nullptr;
+std::string* AuthTest::admin_ = nullptr;
+
+// One call of `method` with `request` (serialized), whatever its kind: the status it ends with.
+// Streams that are allowed stay open: the deadline ends them.
+grpc::Status CallGeneric(grpc::GenericStub& stub, const std::string& method,
+                         const std::string& request, const std::string& token) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1500));
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  grpc::CompletionQueue cq;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call = stub.PrepareCall(&ctx, method, &cq);
+  auto await = [&](void* tag) {
+    void* got = nullptr;
+    bool ok = false;
+    while (cq.Next(&got, &ok)) {
+      if (got == tag) return ok;
+    }
+    return false;
+  };
+  int tags[5];
+  call->StartCall(&tags[0]);
+  if (await(&tags[0])) {
+    grpc::Slice slice(request);
+    grpc::ByteBuffer buffer(&slice, 1);
+    call->Write(buffer, &tags[1]);
+    if (await(&tags[1])) {
+      call->WritesDone(&tags[2]);
+      await(&tags[2]);
+      // A unary answer (or a stream's first message) is read before the status comes.
+      grpc::ByteBuffer answer;
+      call->Read(&answer, &tags[3]);
+      await(&tags[3]);
+    }
+  }
+  grpc::Status status;
+  call->Finish(&status, &tags[4]);
+  await(&tags[4]);
+  cq.Shutdown();
+  void* got;
+  bool ok;
+  while (cq.Next(&got, &ok)) {
+  }
+  return status;
+}
+
+// A request for a scoped method that names `service` (in whichever field the method reads).
+std::string RequestNaming(const pb::MethodDescriptor* method, const std::string& service) {
+  pb::DynamicMessageFactory factory;
+  std::unique_ptr<pb::Message> msg(factory.GetPrototype(method->input_type())->New());
+  const pb::Reflection* r = msg->GetReflection();
+  const pb::Descriptor* d = msg->GetDescriptor();
+  auto set_string = [&](pb::Message* m, const char* field, const std::string& value) {
+    const pb::FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(field);
+    if (f == nullptr || f->type() != pb::FieldDescriptor::TYPE_STRING) return false;
+    m->GetReflection()->SetString(m, f, value);
+    return true;
+  };
+  if (const pb::FieldDescriptor* spec = d->FindFieldByName("spec"); spec != nullptr) {
+    set_string(r->MutableMessage(msg.get(), spec, &factory), "name", service);
+  }
+  if (const pb::FieldDescriptor* policy = d->FindFieldByName("policy"); policy != nullptr) {
+    set_string(r->MutableMessage(msg.get(), policy, &factory), "service", service);
+  }
+  set_string(msg.get(), "service", service);
+  set_string(msg.get(), "name", service);
+  set_string(msg.get(), "id", service + "-1");
+  return msg->SerializeAsString();
+}
+
+TEST_F(AuthTest, EveryRpcOfTheReflectionListingAnswersEachRoleAsTheTableSays) {
+  // The listing, as an outside client sees it (server reflection, with a token).
+  CommandResult listed = Shell(absl::StrCat("HOSTCTL_TOKEN='", *admin_, "' node ", SourceDir(),
+                                            "/tests/reflection/reflection_client.mjs ",
+                                            hostd_->address(), " services"));
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  json services = json::parse(listed.output, nullptr, false);
+  ASSERT_TRUE(services.is_array()) << listed.output;
+  // Reflection itself needs a token.
+  CommandResult anonymous = Shell(absl::StrCat("env -u HOSTCTL_TOKEN node ", SourceDir(),
+                                               "/tests/reflection/reflection_client.mjs ",
+                                               hostd_->address(), " services"));
+  EXPECT_NE(anonymous.exit_code, 0) << anonymous.output;
+  EXPECT_THAT(anonymous.output, HasSubstr("needs a token"));
+
+  const std::vector<Principal> principals = {
+      {"nobody", "", {"public"}},
+      {"viewer", MakeToken("--role viewer"), {"public", "authenticated", "read"}},
+      {"deployer", MakeToken("--role deployer"), {"public", "authenticated", "read", "deploy"}},
+      {"operator", MakeToken("--role operator"),
+       {"public", "authenticated", "read", "deploy", "operate"}},
+      {"admin", *admin_,
+       {"public", "authenticated", "read", "deploy", "operate", "admin", "agent"}},
+      {"agent", MakeToken("--role agent"), {"public", "authenticated", "agent"}},
+      {"revoked", MakeToken("--role admin --description revoked"), {}},
+  };
+  // The revoked admin token is refused everything but the public health check.
+  const std::string& revoked_token = principals.back().token;
+  CommandResult who = Hostctl(revoked_token, "-o json whoami");
+  ASSERT_EQ(who.exit_code, 0) << who.output;
+  const std::string principal = json::parse(who.output)["principal"];
+  CommandResult revoke = Hostctl(*admin_, "token revoke " + principal.substr(6));
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.output;
+  // Permissions of each method, from WhoAmI-independent knowledge: the denial names it.
+  const std::map<std::string, std::string> kNeeds = {
+      {"/grpc.health.v1.Health/Check", "public"},
+      {"/grpc.health.v1.Health/Watch", "public"},
+      {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "authenticated"},
+      {"/hosting.v1.Auth/WhoAmI", "authenticated"},
+      {"/hosting.v1.AgentGateway/Connect", "agent"},
+  };
+  auto need_of = [&](const pb::MethodDescriptor* m, const std::string& path) -> std::string {
+    if (auto it = kNeeds.find(path); it != kNeeds.end()) return it->second;
+    const std::string& name = m->name();
+    const std::string& svc = m->service()->name();
+    if (svc == "Auth") return "admin";
+    if (absl::StartsWith(name, "Get") || absl::StartsWith(name, "List") ||
+        absl::StartsWith(name, "Watch")) {
+      return "read";
+    }
+    if (svc == "Runbooks" || name == "DrainNode" || name == "ActivateNode" ||
+        name == "RestartTask" || name == "PullImage") {
+      return "operate";
+    }
+    return "deploy";
+  };
+
+  grpc::GenericStub stub(grpc::CreateChannel(hostd_->address(), grpc::InsecureChannelCredentials()));
+  const pb::DescriptorPool* pool = pb::DescriptorPool::generated_pool();
+  // Pull every hosting.v1 file into the generated pool.
+  for (const pb::Descriptor* d :
+       {hosting::v1::ApplyServiceRequest::descriptor(), hosting::v1::ListNodesRequest::descriptor(),
+        hosting::v1::StartReleaseRequest::descriptor(), hosting::v1::SetPolicyRequest::descriptor(),
+        hosting::v1::RunRunbookRequest::descriptor(), hosting::v1::AgentMessage::descriptor(),
+        hosting::v1::CreateTokenRequest::descriptor()}) {
+    ASSERT_NE(d, nullptr);
+  }
+  int checked = 0;
+  for (const auto& name : services) {
+    const std::string service = name.get<std::string>();
+    if (absl::StartsWith(service, "grpc.")) continue;  // checked by name below
+    const pb::ServiceDescriptor* svc = pool->FindServiceByName(service);
+    ASSERT_NE(svc, nullptr) << "reflection lists " << service << ", unknown to this test";
+    for (int i = 0; i < svc->method_count(); ++i) {
+      const pb::MethodDescriptor* m = svc->method(i);
+      const std::string path = absl::StrCat("/", service, "/", m->name());
+      const std::string need = need_of(m, path);
+      for (const Principal& p : principals) {
+        grpc::Status st = CallGeneric(stub, path, "", p.token);
+        SCOPED_TRACE(absl::StrCat(path, " as ", p.name, ": ", st.error_code(), " ",
+                                  st.error_message()));
+        if (p.permissions.count(need) > 0) {
+          EXPECT_NE(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+          EXPECT_NE(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+        } else if (p.token.empty() || p.name == "revoked") {
+          EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+        } else {
+          EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+          EXPECT_THAT(st.error_message(), HasSubstr(absl::StrCat("'", need, "' permission")));
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 30 * static_cast<int>(principals.size()));
+  // The health check answers without a token; reflection does not.
+  EXPECT_TRUE(CallGeneric(stub, "/grpc.health.v1.Health/Check", "", "").ok());
+  // A method hostd does not serve is refused before anything else.
+  EXPECT_EQ(CallGeneric(stub, "/hosting.v1.Secret/Backdoor", "", *admin_).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(AuthTest, ATokenLimitedToAServiceCannotTouchAnother) {
+  const std::string web_only = MakeToken("--role deployer --service web");
+  grpc::GenericStub stub(grpc::CreateChannel(hostd_->address(), grpc::InsecureChannelCredentials()));
+  int scoped = 0;
+  for (const pb::Descriptor* d :
+       {hosting::v1::ApplyServiceRequest::descriptor(), hosting::v1::StartReleaseRequest::descriptor(),
+        hosting::v1::SetPolicyRequest::descriptor()}) {
+    const pb::FileDescriptor* file = d->file();
+    for (int s = 0; s < file->service_count(); ++s) {
+      const pb::ServiceDescriptor* svc = file->service(s);
+      for (int i = 0; i < svc->method_count(); ++i) {
+        const pb::MethodDescriptor* m = svc->method(i);
+        const std::string path = absl::StrCat("/", svc->full_name(), "/", m->name());
+        if (m->server_streaming() || absl::StartsWith(m->name(), "Get") ||
+            absl::StartsWith(m->name(), "List")) {
+          continue;
+        }
+        grpc::Status other = CallGeneric(stub, path, RequestNaming(m, "api"), web_only);
+        EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+            << path << ": " << other.error_message();
+        EXPECT_THAT(other.error_message(), HasSubstr("may change only web"));
+        grpc::Status own = CallGeneric(stub, path, RequestNaming(m, "web"), web_only);
+        EXPECT_NE(own.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+            << path << ": " << own.error_message();
+        ++scoped;
+      }
+    }
+  }
+  // Every method the permission table marks service_scoped: ServiceManager's 3, Releases' 6,
+  // Autoscaling's 2.
+  EXPECT_EQ(scoped, 11);
+  // Reads are not limited.
+  EXPECT_EQ(Hostctl(web_only, "service list").exit_code, 0);
+}
+
+TEST_F(AuthTest, ExpiredAndRevokedTokensAreRefusedAndHostctlSaysWhy) {
+  const std::string brief = MakeToken("--role viewer --ttl 2s");
+  const std::string doomed = MakeToken("--role operator");
+  EXPECT_EQ(Hostctl(brief, "service list").exit_code, 0);
+  EXPECT_EQ(Hostctl(doomed, "service list").exit_code, 0);
+  CommandResult who = Hostctl(doomed, "-o json whoami");
+  ASSERT_EQ(who.exit_code, 0) << who.output;
+  const std::string principal = json::parse(who.output)["principal"];
+  ASSERT_EQ(Hostctl(*admin_, "token revoke " + principal.substr(6)).exit_code, 0);
+  CommandResult revoked = Hostctl(doomed, "service list");
+  EXPECT_EQ(revoked.exit_code, 9) << revoked.output;
+  EXPECT_THAT(revoked.output, HasSubstr("revoked"));
+  absl::SleepFor(absl::Seconds(3));
+  CommandResult expired = Hostctl(brief, "service list");
+  EXPECT_EQ(expired.exit_code, 9) << expired.output;
+  EXPECT_THAT(expired.output, HasSubstr("expired"));
+  // token list shows both states.
+  CommandResult list = Hostctl(*admin_, "token list");
+  EXPECT_THAT(list.output, HasSubstr("revoked"));
+  EXPECT_THAT(list.output, HasSubstr("expired"));
+}
+
+TEST_F(AuthTest, HostctlFindsItsTokenAndItsExitCodesSayWhatFailed) {
+  // None: 9 (UNAUTHENTICATED), saying how to give one.
+  CommandResult none = Hostctl("", "service list");
+  EXPECT_EQ(none.exit_code, 9) << none.output;
+  EXPECT_THAT(none.output, HasSubstr("needs a token"));
+  // A viewer asking to change: 14 (PERMISSION_DENIED), naming the permission.
+  const std::string viewer = MakeToken("--role viewer");
+  CommandResult denied = Hostctl(viewer, "service scale web 2");
+  EXPECT_EQ(denied.exit_code, 14) << denied.output;
+  EXPECT_THAT(denied.output, HasSubstr("'deploy' permission"));
+  // The config file is used only when private: 0644 is a usage error (2), 0600 works.
+  const std::string home = MakeTempDir("hosting-home-");
+  Shell("mkdir -p " + home + "/.config/hosting");
+  {
+    std::ofstream f(home + "/.config/hosting/token");
+    f << viewer << "\n";
+  }
+  chmod((home + "/.config/hosting/token").c_str(), 0644);
+  CommandResult open_file = Hostctl("", "service list", home);
+  EXPECT_EQ(open_file.exit_code, 2) << open_file.output;
+  EXPECT_THAT(open_file.output, HasSubstr("chmod 600"));
+  chmod((home + "/.config/hosting/token").c_str(), 0600);
+  EXPECT_EQ(Hostctl("", "service list", home).exit_code, 0);
+  // --token-file names the file; a missing one is a usage error.
+  EXPECT_EQ(Hostctl("", "--token-file " + *dir_ + "/admin.token whoami").exit_code, 0);
+  EXPECT_EQ(Hostctl("", "--token-file /nonexistent/token whoami").exit_code, 2);
+}
+
+TEST_F(AuthTest, AnAgentTokenJoinsOnlyAsItsOwnNode) {
+  const std::string bound = MakeToken("--role agent --node node-a");
+  auto join = [&](const std::string& token, const std::string& node) {
+    auto stub = hosting::v1::AgentGateway::NewStub(
+        CreateChannelWithToken(hostd_->address(), token));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    auto stream = stub->Connect(&ctx);
+    hosting::v1::AgentMessage hello;
+    hello.mutable_register_()->set_node_id(node);
+    hello.mutable_register_()->set_hostname(node);
+    stream->Write(hello);
+    hosting::v1::ControllerMessage answer;
+    const bool registered = stream->Read(&answer) && answer.has_registered();
+    if (registered) {
+      ctx.TryCancel();
+      stream->Finish();
+      return grpc::Status::OK;
+    }
+    return stream->Finish();
+  };
+  grpc::Status other = join(bound, "node-b");
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED) << other.error_message();
+  EXPECT_THAT(other.error_message(), HasSubstr("may join only as node node-a"));
+  grpc::Status own = join(bound, "node-a");
+  EXPECT_TRUE(own.ok()) << own.error_message();
+  // The bootstrap join token names no node; a viewer's token joins nowhere.
+  EXPECT_TRUE(join(ReadLine(*dir_ + "/agent.token"), "node-c").ok());
+  EXPECT_EQ(join(MakeToken("--role viewer"), "node-d").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(AuthTest, BootstrapTokensAreRootOnlyAndAuthOffIsForLoopbackOnly) {
+  for (const char* file : {"/admin.token", "/agent.token"}) {
+    struct stat st {};
+    ASSERT_EQ(stat((*dir_ + file).c_str(), &st), 0) << file;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << file;
+  }
+  // Off loopback, --insecure-no-auth is refused at start, naming why.
+  const std::string dir = MakeTempDir("hosting-noauth-");
+  HostdProcess remote(dir, {"--insecure-no-auth", "--allow-insecure-remote"},
+                      absl::StrCat("0.0.0.0:", FreePort()));
+  EXPECT_FALSE(remote.Start().ok());
+  EXPECT_THAT(Shell("cat " + remote.log_path()).output, HasSubstr("needs a loopback --listen"));
+  // On loopback it serves everyone as admin, and says so loudly.
+  HostdProcess local(dir, {"--insecure-no-auth"});
+  ASSERT_TRUE(local.Start().ok());
+  CommandResult who = Shell(absl::StrCat("env -u HOSTCTL_TOKEN -u HOSTCTL_TOKEN_FILE HOME=/nonexistent ",
+                                         HostctlBinary(), " -s ", local.address(), " whoami"));
+  EXPECT_EQ(who.exit_code, 0) << who.output;
+  EXPECT_THAT(who.output, HasSubstr("anonymous"));
+  EXPECT_THAT(who.output, HasSubstr("--insecure-no-auth"));
+  EXPECT_THAT(Shell("cat " + local.log_path()).output, HasSubstr("AUTH IS OFF"));
+}
+
+}  // namespace
+}  // namespace hosting::testing
