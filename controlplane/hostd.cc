@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "controlplane/agents/agent_metrics.h"
+#include "controlplane/api/unary.h"
 #include "controlplane/store/postgres_store.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -159,6 +160,19 @@ absl::Status Hostd::Init() {
                {{"listen", options_.listen}});
   }
   auth_gate_ = std::make_unique<AuthGate>(options_.auth ? tokens_.get() : nullptr);
+  audit_ = std::make_unique<AuditLog>(*store_, Clock::Real());
+  cluster_grpc_->SetAuditLog(audit_.get());
+  // Refusals of calls that change something go to the audit trail too.
+  auth_gate_->SetDeniedHook([audit = audit_.get()](absl::string_view method,
+                                                   const std::string& principal,
+                                                   const absl::Status& status) {
+    hosting::v1::AuditEntry entry;
+    entry.set_principal(principal);
+    entry.set_method(std::string(method));
+    entry.set_code(GrpcCodeName(static_cast<grpc::StatusCode>(status.code())));
+    entry.set_message(std::string(status.message()));
+    audit->Record(std::move(entry));
+  });
   auth_grpc_ = std::make_unique<AuthGrpc>(*tokens_, *metrics_, options_.auth);
   return absl::OkStatus();
 }
@@ -222,6 +236,11 @@ absl::Status Hostd::Start() {
   builder.RegisterService(runbooks_grpc_.get());
   builder.RegisterService(agent_gateway_grpc_.get());
   builder.RegisterService(auth_grpc_.get());
+  {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> audit;
+    audit.push_back(MakeAuditInterceptorFactory(*audit_));
+    builder.experimental().SetInterceptorCreators(std::move(audit));
+  }
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
     return absl::UnavailableError(
@@ -262,6 +281,8 @@ void Hostd::Shutdown() {
     // Streams (WatchEvents) are cancelled after the deadline; unary calls finish.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
+  // What the last calls did reaches the store before hostd goes.
+  if (audit_) audit_->Stop();
   if (autoscaler_) autoscaler_->Stop();
   if (releases_) releases_->Stop();
   if (reconciler_) reconciler_->Stop();

@@ -12,6 +12,7 @@
 #include "controlplane/agents/agent_hub.h"
 #include "controlplane/agents/agent_registry.h"
 #include "controlplane/api/agent_gateway_service.h"
+#include "controlplane/api/audit.h"
 #include "controlplane/api/auth_service.h"
 #include "controlplane/api/autoscaling_service.h"
 #include "controlplane/api/cluster_service.h"
@@ -136,6 +137,7 @@ class Hostd {
   // Outlives the server (declared before it): gRPC calls into it until the server is gone.
   std::unique_ptr<AuthGate> auth_gate_;
   std::unique_ptr<AuthGrpc> auth_grpc_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;

@@ -135,6 +135,59 @@ void AddAuthCommands(CLI::App& app, Globals& g, const std::function<Client&()>& 
     c->out << "token " << resp.accessor() << " " << StateText(resp) << "\n";
   });
 
+  struct AuditOptions {
+    std::string since, service;
+    int limit = 0;
+  };
+  auto ao = std::make_shared<AuditOptions>();
+  CLI::App* audit = app.add_subcommand(
+      "audit", "The audit trail: calls that changed something, or were refused (admin)");
+  audit->add_option("--since", ao->since,
+                    "Only entries this recent: a duration (1h, 30m) or a time (2026-12-06T18:00:00Z)");
+  audit->add_option("--service", ao->service, "Only entries naming this service");
+  audit->add_option("--limit", ao->limit, "At most this many, newest first (100; at most 1000)");
+  audit->callback([c, ao] {
+    hosting::v1::ListAuditRequest req;
+    req.set_service(ao->service);
+    req.set_limit(ao->limit);
+    if (!ao->since.empty()) {
+      absl::Time since;
+      absl::Duration ago;
+      std::string error;
+      if (absl::ParseDuration(ao->since, &ago) && ago >= absl::ZeroDuration()) {
+        since = absl::Now() - ago;
+      } else if (!absl::ParseTime(absl::RFC3339_full, ao->since, &since, &error)) {
+        c->err << "error: --since: '" << ao->since
+               << "' is neither a duration (1h) nor an RFC 3339 time\n";
+        c->code = kExitUsage;
+        return;
+      }
+      req.mutable_since()->set_seconds(absl::ToUnixSeconds(since));
+    }
+    auto ctx = c->client().Context();
+    hosting::v1::ListAuditResponse resp;
+    grpc::Status st = c->client().cluster().ListAudit(ctx.get(), req, &resp);
+    if (!st.ok()) {
+      c->code = Fail(st, "audit", c->err);
+      return;
+    }
+    if (c->g.format != Format::kTable) {
+      PrintMessage(resp, c->g.format, c->out);
+      return;
+    }
+    std::vector<std::vector<std::string>> rows = {
+        {"TIME", "WHO", "FROM", "CALL", "SERVICE", "OUTCOME"}};
+    for (const auto& e : resp.entries()) {
+      std::string call = e.method();
+      if (size_t dot = call.rfind('.'); dot != std::string::npos) call = call.substr(dot + 1);
+      std::string outcome = e.code();
+      if (e.code() != "OK" && !e.message().empty()) outcome += ": " + e.message();
+      rows.push_back({TimeText(e.time()), e.principal(), e.peer().empty() ? "-" : e.peer(), call,
+                      e.service().empty() ? "-" : e.service(), outcome});
+    }
+    c->out << FormatTable(rows);
+  });
+
   CLI::App* whoami = app.add_subcommand("whoami", "The identity hostd sees for this token");
   whoami->callback([c] {
     auto ctx = c->client().Context();

@@ -132,4 +132,21 @@ grpc::ServerUnaryReactor* ClusterGrpc::GetControlPlane(
                });
 }
 
+grpc::ServerUnaryReactor* ClusterGrpc::ListAudit(grpc::CallbackServerContext* ctx,
+                                                 const hosting::v1::ListAuditRequest* request,
+                                                 hosting::v1::ListAuditResponse* response) {
+  return Serve(ctx, metrics_, "ListAudit", response,
+               [&]() -> absl::StatusOr<hosting::v1::ListAuditResponse> {
+                 if (audit_ == nullptr) {
+                   return absl::UnimplementedError("this hostd keeps no audit trail");
+                 }
+                 absl::StatusOr<std::vector<hosting::v1::AuditEntry>> entries =
+                     audit_->List(*request);
+                 if (!entries.ok()) return entries.status();
+                 hosting::v1::ListAuditResponse out;
+                 for (auto& e : *entries) *out.add_entries() = std::move(e);
+                 return out;
+               });
+}
+
 }  // namespace hosting::controlplane

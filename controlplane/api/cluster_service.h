@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "controlplane/api/audit.h"
 #include "controlplane/cluster/cluster_manager.h"
 #include "controlplane/store/event_log.h"
 #include "controlplane/store/store.h"
@@ -21,6 +22,12 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
               std::function<hosting::v1::ControlPlane()> control_plane = nullptr)
       : cluster_(cluster), events_(events), store_(store), metrics_(metrics),
         gate_(std::move(gate)), control_plane_(std::move(control_plane)) {}
+
+  // The audit trail ListAudit reads; unset: ListAudit answers UNIMPLEMENTED.
+  void SetAuditLog(AuditLog* audit) { audit_ = audit; }
+  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
+                                      const hosting::v1::ListAuditRequest* request,
+                                      hosting::v1::ListAuditResponse* response) override;
 
   grpc::ServerUnaryReactor* GetControlPlane(grpc::CallbackServerContext* ctx,
                                             const hosting::v1::GetControlPlaneRequest* request,
@@ -60,6 +67,7 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
   HostdMetrics& metrics_;
   const std::function<absl::Status()> gate_;
   const std::function<hosting::v1::ControlPlane()> control_plane_;
+  AuditLog* audit_ = nullptr;
 };
 
 }  // namespace hosting::controlplane

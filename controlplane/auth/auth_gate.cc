@@ -4,6 +4,7 @@
 #include <grpc/grpc_security.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,8 @@ constexpr char kPrincipal[] = "hosting.principal";
 constexpr char kRole[] = "hosting.role";
 constexpr char kService[] = "hosting.service";
 constexpr char kNode[] = "hosting.node";
+// The payload of a refusal that names who was refused.
+constexpr char kPrincipalPayload[] = "hosting.principal";
 
 absl::string_view SliceView(const grpc_slice& s) {
   return absl::string_view(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(s)),
@@ -66,6 +69,7 @@ void Process(void* state, grpc_auth_context* context, const grpc_metadata* md, s
     if (key == "authorization") authorization = SliceView(md[i].value);
   }
   if (std::optional<absl::StatusOr<Caller>> now = gate->DecideCached(method, authorization)) {
+    if (!now->ok()) gate->NoteDenied(method, now->status());
     Answer(context, cb, user_data, *now);
     return;
   }
@@ -74,8 +78,10 @@ void Process(void* state, grpc_auth_context* context, const grpc_metadata* md, s
   auto pending = std::make_shared<Pending>(
       Pending{gate, context, cb, user_data, std::string(method), std::string(authorization)});
   const bool queued = gate->Defer([pending] {
-    Answer(pending->context, pending->cb, pending->user_data,
-           pending->gate->Decide(pending->method, pending->authorization));
+    absl::StatusOr<Caller> decision =
+        pending->gate->Decide(pending->method, pending->authorization);
+    if (!decision.ok()) pending->gate->NoteDenied(pending->method, decision.status());
+    Answer(pending->context, pending->cb, pending->user_data, decision);
   });
   if (!queued) {
     Answer(context, cb, user_data,
@@ -181,11 +187,21 @@ absl::StatusOr<Caller> AuthGate::Authorize(absl::string_view method,
   if (!caller.ok()) return caller;
   const MethodRule* rule = FindMethodRule(method);
   if (!RoleHas(caller->role, rule->permission)) {
-    return absl::PermissionDeniedError(absl::StrCat(
+    absl::Status denied = absl::PermissionDeniedError(absl::StrCat(
         caller->principal, " (role ", RoleName(caller->role), ") lacks the '",
         PermissionName(rule->permission), "' permission ", method, " needs"));
+    denied.SetPayload(kPrincipalPayload, absl::Cord(caller->principal));
+    return denied;
   }
   return caller;
+}
+
+void AuthGate::NoteDenied(absl::string_view method, const absl::Status& status) {
+  if (!denied_hook_) return;
+  const MethodRule* rule = FindMethodRule(method);
+  if (rule != nullptr && !rule->mutates) return;
+  auto principal = status.GetPayload(kPrincipalPayload);
+  denied_hook_(method, principal ? std::string(*principal) : "unauthenticated", status);
 }
 
 std::optional<absl::StatusOr<Caller>> AuthGate::DecideCached(absl::string_view method,

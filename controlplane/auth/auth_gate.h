@@ -45,6 +45,15 @@ class AuthGate {
   // The decision, reading the store when needed (blocks).
   absl::StatusOr<Caller> Decide(absl::string_view method, absl::string_view authorization);
 
+  // Called for every refused call of a method that changes something (the table's `mutates`)
+  // or of a method missing from the table: the audit trail's refusals. `principal` is who the
+  // token named ("unauthenticated" when none did). Set before the server starts.
+  using DeniedHook = std::function<void(absl::string_view method, const std::string& principal,
+                                        const absl::Status& status)>;
+  void SetDeniedHook(DeniedHook hook) { denied_hook_ = std::move(hook); }
+  // Reports a refusal to the hook when it is one the audit trail keeps.
+  void NoteDenied(absl::string_view method, const absl::Status& status);
+
   // Runs `work` on the gate's threads; false when the queue is full or the gate stopped.
   bool Defer(std::function<void()> work);
   // Ends the threads; work still queued runs first. Call before the server shuts down.
@@ -63,6 +72,7 @@ class AuthGate {
   void Work();
 
   TokenAuthority* const tokens_;
+  DeniedHook denied_hook_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;

@@ -31,6 +31,8 @@ struct MethodRule {
   // The call acts on one service its request names: a token limited to services is checked
   // against it in the handler (CheckServiceAccess), the only place that has the request.
   bool service_scoped;
+  // The call changes something: it goes to the audit trail (refused or not).
+  bool mutates;
 };
 
 // Every rule, in the table's order.

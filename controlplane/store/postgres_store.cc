@@ -76,6 +76,15 @@ CREATE TABLE hosting.tokens (
   created        BIGSERIAL                   -- insertion order
 );
 )sql"},
+      {4, "the audit trail", R"sql(
+CREATE TABLE hosting.audit (
+  sequence  BIGSERIAL PRIMARY KEY,
+  time      BIGINT NOT NULL,                 -- Unix microseconds
+  service   TEXT NOT NULL,
+  body      BYTEA NOT NULL                   -- hosting.v1.AuditEntry, binary
+);
+CREATE INDEX audit_by_time ON hosting.audit (time);
+)sql"},
   };
   return *m;
 }
@@ -617,6 +626,43 @@ absl::StatusOr<hosting::internal::TokenRecord> PostgresStore::RevokeToken(
         .status();
   }));
   return token;
+}
+
+absl::StatusOr<int64_t> PostgresStore::AppendAudit(const hosting::v1::AuditEntry& entry) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(
+      PgResult r,
+      Exec("INSERT INTO hosting.audit (time, service, body) VALUES ($1, $2, $3) RETURNING sequence",
+           {PgParam::Int(entry.time().seconds() * 1'000'000 + entry.time().nanos() / 1000),
+            PgParam::Text(entry.service()), PgParam::Bytes(entry.SerializeAsString())}));
+  const int64_t sequence = PgInt(r.get(), 0, 0);
+  if (sequence % 1000 == 0) {
+    RETURN_IF_ERROR(Exec("DELETE FROM hosting.audit WHERE sequence <= $1",
+                         {PgParam::Int(sequence - max_events_)})
+                        .status());
+  }
+  return sequence;
+}
+
+absl::StatusOr<std::vector<hosting::v1::AuditEntry>> PostgresStore::ListAudit(
+    absl::Time since, absl::string_view service, int limit) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(
+      PgResult r,
+      Exec("SELECT sequence, body FROM hosting.audit WHERE time >= $1 AND ($2 = '' OR service = $2) "
+           "ORDER BY sequence DESC LIMIT $3",
+           {PgParam::Int(since == absl::InfinitePast() ? INT64_MIN : absl::ToUnixMicros(since)),
+            PgParam::Text(std::string(service)), PgParam::Int(limit)}));
+  std::vector<hosting::v1::AuditEntry> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    hosting::v1::AuditEntry e;
+    if (!e.ParseFromString(PgBytes(r.get(), i, 1))) {
+      return absl::DataLossError("stored audit entry unreadable");
+    }
+    e.set_sequence(PgInt(r.get(), i, 0));
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 absl::StatusOr<int64_t> PostgresStore::AppendEvent(const hosting::v1::Event& event) {

@@ -95,6 +95,16 @@ constexpr const char* kMigrations[] = {
       body           BLOB NOT NULL
     );
     )sql",
+    // 7: the audit trail (hosting.v1.AuditEntry, binary).
+    R"sql(
+    CREATE TABLE audit (
+      sequence  INTEGER PRIMARY KEY AUTOINCREMENT,
+      time      INTEGER NOT NULL,     -- Unix microseconds
+      service   TEXT NOT NULL,
+      body      BLOB NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (time);
+    )sql",
 };
 
 
@@ -751,6 +761,51 @@ absl::StatusOr<hosting::internal::TokenRecord> SqliteStore::RevokeToken(
   }
   RETURN_IF_ERROR(txn.Commit());
   return token;
+}
+
+absl::StatusOr<int64_t> SqliteStore::AppendAudit(const hosting::v1::AuditEntry& entry) {
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  {
+    Stmt w(db_, "INSERT INTO audit (time, service, body) VALUES (?, ?, ?)");
+    RETURN_IF_ERROR(w.prepared());
+    RETURN_IF_ERROR(w.Bind(1, entry.time().seconds() * 1'000'000 + entry.time().nanos() / 1000)
+                        .Bind(2, entry.service())
+                        .BindBlob(3, entry.SerializeAsString())
+                        .Run());
+  }
+  const int64_t sequence = sqlite3_last_insert_rowid(db_);
+  if (sequence % 1000 == 0) {
+    Stmt d(db_, "DELETE FROM audit WHERE sequence <= ?");
+    RETURN_IF_ERROR(d.prepared());
+    RETURN_IF_ERROR(d.Bind(1, sequence - max_events_).Run());
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  return sequence;
+}
+
+absl::StatusOr<std::vector<hosting::v1::AuditEntry>> SqliteStore::ListAudit(
+    absl::Time since, absl::string_view service, int limit) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         "SELECT sequence, body FROM audit WHERE time >= ? AND (? = '' OR service = ?) "
+         "ORDER BY sequence DESC LIMIT ?");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, since == absl::InfinitePast() ? INT64_MIN : ToMicros(since))
+      .Bind(2, service)
+      .Bind(3, service)
+      .Bind(4, static_cast<int64_t>(limit));
+  std::vector<hosting::v1::AuditEntry> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    hosting::v1::AuditEntry e;
+    if (!e.ParseFromString(q.Blob(1))) return absl::DataLossError("stored audit entry unreadable");
+    e.set_sequence(q.Int(0));
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 absl::StatusOr<int64_t> SqliteStore::AppendEvent(const hosting::v1::Event& event) {

@@ -61,6 +61,10 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<hosting::internal::TokenRecord>> ListTokens() override;
   absl::StatusOr<hosting::internal::TokenRecord> RevokeToken(absl::string_view accessor,
                                                              absl::Time at) override;
+  absl::StatusOr<int64_t> AppendAudit(const hosting::v1::AuditEntry& entry) override;
+  absl::StatusOr<std::vector<hosting::v1::AuditEntry>> ListAudit(absl::Time since,
+                                                                 absl::string_view service,
+                                                                 int limit) override;
   absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) override;
   absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
                                                              int limit) override;

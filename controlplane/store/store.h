@@ -108,6 +108,13 @@ class Store {
   virtual absl::StatusOr<hosting::internal::TokenRecord> RevokeToken(absl::string_view accessor,
                                                                      absl::Time at) = 0;
 
+  // The audit trail. Appends an entry (the store assigns its sequence) and keeps the newest
+  // max entries; not fenced (any hostd records what it served).
+  virtual absl::StatusOr<int64_t> AppendAudit(const hosting::v1::AuditEntry& entry) = 0;
+  // Newest first: at most `limit`, at or after `since`, naming `service` when not empty.
+  virtual absl::StatusOr<std::vector<hosting::v1::AuditEntry>> ListAudit(
+      absl::Time since, absl::string_view service, int limit) = 0;
+
   // Appends to the event log; assigns and returns the event's sequence.
   virtual absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) = 0;
   // Events with sequence > after_sequence, oldest first, at most `limit`.

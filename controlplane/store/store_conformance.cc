@@ -4,7 +4,9 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 
 namespace hosting::controlplane {
@@ -370,6 +372,33 @@ TEST_P(StoreConformanceTest, TokensAreFoundByHashListedInOrderAndRevokedOnce) {
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_TRUE(found->token().has_revoked_at());
   EXPECT_TRUE(absl::IsNotFound(store_->RevokeToken("nope" + run, first).status()));
+}
+
+TEST_P(StoreConformanceTest, AuditEntriesAreListedNewestFirstBySinceAndService) {
+  // Unique per run: a PostgreSQL store under test may hold earlier runs' entries.
+  const std::string run = std::to_string(absl::ToUnixNanos(absl::Now()));
+  const absl::Time t0 = absl::Now() + absl::Hours(24 * 365);  // after anything stored before
+  for (int i = 0; i < 4; ++i) {
+    hosting::v1::AuditEntry e;
+    *e.mutable_time() = ToTimestamp(t0 + absl::Seconds(i));
+    e.set_method("/hosting.v1.ServiceManager/ScaleService");
+    e.set_service(i % 2 == 0 ? "web" + run : "api" + run);
+    e.set_principal(absl::StrCat("token:", i));
+    absl::StatusOr<int64_t> seq = store_->AppendAudit(e);
+    ASSERT_TRUE(seq.ok()) << seq.status();
+  }
+  absl::StatusOr<std::vector<hosting::v1::AuditEntry>> all =
+      store_->ListAudit(t0, "", 10);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].principal(), "token:3");
+  EXPECT_GT((*all)[0].sequence(), (*all)[1].sequence());
+  absl::StatusOr<std::vector<hosting::v1::AuditEntry>> web =
+      store_->ListAudit(t0 + absl::Seconds(1), "web" + run, 10);
+  ASSERT_TRUE(web.ok()) << web.status();
+  ASSERT_EQ(web->size(), 1u);
+  EXPECT_EQ((*web)[0].principal(), "token:2");
+  EXPECT_EQ(store_->ListAudit(t0, "", 2)->size(), 2u);
 }
 
 }  // namespace

@@ -152,6 +152,17 @@ absl::StatusOr<hosting::internal::TokenRecord> FaultStore::RevokeToken(absl::str
   return base_->RevokeToken(accessor, at);
 }
 
+absl::StatusOr<int64_t> FaultStore::AppendAudit(const hosting::v1::AuditEntry& entry) {
+  if (absl::Status st = Enter(Op::kAudit); !st.ok()) return st;
+  return base_->AppendAudit(entry);
+}
+
+absl::StatusOr<std::vector<hosting::v1::AuditEntry>> FaultStore::ListAudit(
+    absl::Time since, absl::string_view service, int limit) {
+  if (absl::Status st = Enter(Op::kAudit); !st.ok()) return st;
+  return base_->ListAudit(since, service, limit);
+}
+
 absl::StatusOr<int64_t> FaultStore::AppendEvent(const hosting::v1::Event& event) {
   if (absl::Status st = Enter(Op::kAppendEvent); !st.ok()) return st;
   return base_->AppendEvent(event);

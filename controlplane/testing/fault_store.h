@@ -21,7 +21,7 @@ class FaultStore final : public Store {
   enum class Op {
     kGetService, kListServices, kPutService, kDeleteService, kListRevisions, kPruneRevisions,
     kLastRevision, kCreateRelease, kUpdateRelease, kGetRelease, kListReleases,
-    kListActiveReleases, kInstanceId, kAppendEvent, kListEvents, kLease, kTokens,
+    kListActiveReleases, kInstanceId, kAppendEvent, kListEvents, kLease, kTokens, kAudit,
   };
 
   explicit FaultStore(std::unique_ptr<Store> base) : base_(std::move(base)) {}
@@ -67,6 +67,10 @@ class FaultStore final : public Store {
   absl::StatusOr<std::vector<hosting::internal::TokenRecord>> ListTokens() override;
   absl::StatusOr<hosting::internal::TokenRecord> RevokeToken(absl::string_view accessor,
                                                              absl::Time at) override;
+  absl::StatusOr<int64_t> AppendAudit(const hosting::v1::AuditEntry& entry) override;
+  absl::StatusOr<std::vector<hosting::v1::AuditEntry>> ListAudit(absl::Time since,
+                                                                 absl::string_view service,
+                                                                 int limit) override;
   absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) override;
   absl::StatusOr<std::vector<hosting::v1::Event>> ListEvents(int64_t after_sequence,
                                                              int limit) override;
