@@ -1,5 +1,9 @@
 #include "hostctl/hostctl.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -7,6 +11,8 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "hostctl/client.h"
+#include "hostctl/exit_codes.h"
 #include "hostctl/output.h"
 #include "hostctl/autoscale_commands.h"
 #include "hostctl/release_commands.h"
@@ -324,4 +330,74 @@ TEST(ReleaseOutputTest, StatusShowsAnalysisNumbers) {
 }
 
 }  // namespace
+// hostctl's token sources, in order; each test sets the environment it needs.
+class ResolveTokenTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    unsetenv("HOSTCTL_TOKEN");
+    unsetenv("HOSTCTL_TOKEN_FILE");
+    home_ = ::testing::TempDir() + "/hostctl-home-" + std::to_string(getpid());
+    std::filesystem::create_directories(home_ + "/.config/hosting");
+    setenv("HOME", home_.c_str(), 1);
+    g_.server = "127.0.0.1:1";  // not the default: no bootstrap fallback
+  }
+  void TearDown() override {
+    unsetenv("HOSTCTL_TOKEN");
+    unsetenv("HOSTCTL_TOKEN_FILE");
+    std::filesystem::remove_all(home_);
+  }
+  std::string Write(const std::string& name, const std::string& text, int mode) {
+    const std::string path = home_ + "/" + name;
+    std::ofstream(path) << text;
+    chmod(path.c_str(), mode);
+    return path;
+  }
+  std::string home_;
+  Globals g_;
+};
+
+TEST_F(ResolveTokenTest, FlagThenEnvironmentThenFilesInOrder) {
+  const std::string file = Write("t", "hst_from_file\n", 0600);
+  Write(".config/hosting/token", "hst_from_config\n", 0600);
+  EXPECT_EQ(*ResolveToken(g_), "hst_from_config");
+  setenv("HOSTCTL_TOKEN_FILE", file.c_str(), 1);
+  EXPECT_EQ(*ResolveToken(g_), "hst_from_file");
+  setenv("HOSTCTL_TOKEN", "hst_from_env", 1);
+  EXPECT_EQ(*ResolveToken(g_), "hst_from_env");
+  g_.token_flag = "hst_from_flag";
+  EXPECT_EQ(*ResolveToken(g_), "hst_from_flag");
+}
+
+TEST_F(ResolveTokenTest, AConfigFileOthersMayReadIsRefused) {
+  Write(".config/hosting/token", "hst_x\n", 0644);
+  absl::StatusOr<std::string> token = ResolveToken(g_);
+  ASSERT_FALSE(token.ok());
+  EXPECT_THAT(std::string(token.status().message()), HasSubstr("chmod 600"));
+}
+
+TEST_F(ResolveTokenTest, NoTokenAnywhereIsEmptyAndAMalformedOneIsRefused) {
+  EXPECT_EQ(*ResolveToken(g_), "");
+  g_.token_flag = "hst with space";
+  EXPECT_FALSE(ResolveToken(g_).ok());
+  g_.token_flag.clear();
+  g_.token_file_flag = Write("multi", "\n", 0600);
+  EXPECT_FALSE(ResolveToken(g_).ok());
+  g_.token_file_flag = home_ + "/missing";
+  EXPECT_FALSE(ResolveToken(g_).ok());
+}
+
+TEST(ExitCodeTest, AuthFailuresHaveTheirOwnCodes) {
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::UNAUTHENTICATED), kExitUnauthenticated);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::PERMISSION_DENIED), kExitPermissionDenied);
+  EXPECT_EQ(kExitUnauthenticated, 9);
+  EXPECT_EQ(kExitPermissionDenied, 14);
+}
+
+TEST(RunTest, AnUnusableTokenFileIsAUsageErrorBeforeAnyCall) {
+  std::string out, err;
+  EXPECT_EQ(RunArgs({"--token-file", "/nonexistent/token", "service", "list"}, &out, &err),
+            kExitUsage);
+  EXPECT_THAT(err, HasSubstr("/nonexistent/token"));
+}
+
 }  // namespace hosting::hostctl

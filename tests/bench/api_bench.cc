@@ -2,7 +2,12 @@
 // Docker engine: closed-loop callers on the generated stubs (not a timed test: a benchmark that
 // prints figures for docs/performance.md).
 //
-//   build/tests/bench/api_bench [callers=16] [seconds=5] [services=5]
+//   build/tests/bench/api_bench [callers=16] [seconds=5] [services=5] [auth-compare]
+//
+// With "auth-compare" it measures the cost of authorization instead: the unary reads with
+// hostd checking every call's token, then with the same hostd (same store, same address)
+// restarted with --insecure-no-auth, alternating three times, the client sending the token
+// either way; it prints each round and the ratio of the medians.
 //
 // It starts hostd, applies `services` services (1 task each of hosting/sample:v1) and releases
 // one of them to v2, then for each call runs `callers` threads, each sending its next call as
@@ -13,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/bearer_token.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "hosting/v1/releases.grpc.pb.h"
@@ -118,7 +125,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
   }
-  HostdProcess hostd(hosting::testing::MakeTempDir("hosting-apibench-"));
+  const bool auth_compare = argc > 4 && std::string(argv[4]) == "auth-compare";
+  const std::string data_dir = hosting::testing::MakeTempDir("hosting-apibench-");
+  auto hostd_holder = std::make_unique<HostdProcess>(data_dir);
+  HostdProcess& hostd = *hostd_holder;
   if (absl::Status s = hostd.Start(); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
@@ -177,8 +187,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < kChannels; ++i) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    channels.push_back(grpc::CreateCustomChannel(hostd.address(),
-                                                 grpc::InsecureChannelCredentials(), args));
+    channels.push_back(hosting::CreateChannelWithToken(
+        hostd.address(), grpc::InsecureChannelCredentials(), args, hosting::testing::TestToken()));
   }
 
   struct Case {
@@ -286,6 +296,66 @@ int main(int argc, char** argv) {
                       });
     };
   }});
+
+  if (auth_compare) {
+    // The same hostd restarted on the same store and address, auth on then off, three times.
+    const std::string address = hostd.address();
+    std::printf("api_bench auth-compare: %d callers, %.0f s per call and round\n\n", callers,
+                seconds);
+    std::printf("| round | auth | call | calls/s | p50 ms | p99 ms | errors |\n");
+    std::printf("| ---: | --- | --- | ---: | ---: | ---: | ---: |\n");
+    std::map<std::string, std::vector<double>> rate, p99;
+    int failed = 0;
+    for (int round = 1; round <= 3; ++round) {
+      for (bool auth : {true, false}) {
+        hostd_holder->Stop();
+        hostd_holder = std::make_unique<HostdProcess>(
+            data_dir, auth ? std::vector<std::string>{} : std::vector<std::string>{"--insecure-no-auth"},
+            address);
+        if (absl::Status st = hostd_holder->Start(); !st.ok()) {
+          std::fprintf(stderr, "restart: %s\n", st.ToString().c_str());
+          return 1;
+        }
+        for (const Case& c : cases) {
+          if (c.name != "GetService" && c.name != "ListServices") continue;
+          Result r = Run(callers, absl::Seconds(2), absl::Seconds(seconds), c.make);
+          const std::string key = absl::StrCat(c.name, auth ? " on" : " off");
+          rate[key].push_back(static_cast<double>(r.calls - r.errors) / seconds);
+          p99[key].push_back(Pct(r.latencies_us, 0.99) / 1e3);
+          std::printf("| %d | %s | %s | %.0f | %.3f | %.3f | %lld |\n", round,
+                      auth ? "on" : "off", c.name.c_str(), rate[key].back(),
+                      Pct(r.latencies_us, 0.5) / 1e3, p99[key].back(),
+                      static_cast<long long>(r.errors));
+          if (r.errors > 0) {
+            std::fprintf(stderr, "%s: first error: %s\n", key.c_str(), r.first_error.c_str());
+            ++failed;
+          }
+        }
+      }
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    std::printf("\n| call | calls/s on/off | p99 on/off |\n| --- | ---: | ---: |\n");
+    for (const char* call : {"GetService", "ListServices"}) {
+      const std::string on = absl::StrCat(call, " on"), off = absl::StrCat(call, " off");
+      std::printf("| %s | %.3f | %.3f |\n", call, median(rate[on]) / median(rate[off]),
+                  median(p99[on]) / median(p99[off]));
+    }
+    auto cleanup = hosting::v1::ServiceManager::NewStub(hostd_holder->channel());
+    for (int i = 0; i < services; ++i) {
+      hosting::v1::DeleteServiceRequest del;
+      del.set_name(absl::StrCat("apibench-", i));
+      hosting::v1::DeleteServiceResponse out;
+      grpc::ClientContext ctx;
+      (void)cleanup->DeleteService(&ctx, del, &out);
+    }
+    for (int i = 0; i < services; ++i) {
+      (void)hosting::testing::RemoveSwarmServicesOf(absl::StrCat("apibench-", i));
+    }
+    return failed == 0 ? 0 : 1;
+  }
 
   std::printf("api_bench: %d callers, %.0f s per call, %d services, hostd %s\n\n", callers,
               seconds, services, hostd.address().c_str());
