@@ -1,7 +1,9 @@
 #include "appsvc/config.h"
 
 #include <cstdlib>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -17,6 +19,29 @@ class Reader {
 
   void Str(const char* name, std::string& out) {
     if (const char* v = getenv_(name); v != nullptr) out = v;
+  }
+  // A secret: from NAME, or from the file NAME_FILE names (a Docker secret under
+  // /run/secrets/, so the value is in no environment, spec or `docker inspect`), its trailing
+  // newline dropped. Both set is an error; errors name the file, never the value.
+  void Secret(const char* name, std::string& out) {
+    const std::string file_var = absl::StrCat(name, "_FILE");
+    const char* path = getenv_(file_var.c_str());
+    if (path == nullptr || *path == '\0') {
+      Str(name, out);
+      return;
+    }
+    if (const char* v = getenv_(name); v != nullptr && *v != '\0') {
+      errors_.push_back(absl::StrCat(name, " and ", file_var, " are both set: give one"));
+      return;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      errors_.push_back(absl::StrCat(file_var, "=", path, ": cannot read the file"));
+      return;
+    }
+    std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    out = std::move(value);
   }
   void Int(const char* name, int& out, int min, int max) {
     int64_t x = out;
@@ -104,7 +129,7 @@ absl::StatusOr<Config> ConfigFromLookup(const std::function<const char*(const ch
   r.Int("DB_PORT", c.db_port, 1, 65535);
   r.Str("DB_NAME", c.db_name);
   r.Str("DB_USER", c.db_user);
-  r.Str("DB_PASSWORD", c.db_password);
+  r.Secret("DB_PASSWORD", c.db_password);
   r.Str("DB_REPLICA_HOST", c.db_replica_host);
   r.Int("DB_REPLICA_PORT", c.db_replica_port, 1, 65535);
   r.Int("DB_POOL_SIZE", c.db_pool_size, 1, 512);
@@ -114,7 +139,7 @@ absl::StatusOr<Config> ConfigFromLookup(const std::function<const char*(const ch
   r.Bool("MIGRATE_ON_START", c.migrate_on_start);
   r.Str("REDIS_HOST", c.redis_host);
   r.Int("REDIS_PORT", c.redis_port, 1, 65535);
-  r.Str("REDIS_PASSWORD", c.redis_password);
+  r.Secret("REDIS_PASSWORD", c.redis_password);
   r.Millis("REDIS_TIMEOUT_MS", c.redis_timeout);
   r.Seconds("CACHE_TTL_USER_S", c.cache_ttl_user);
   r.Seconds("CACHE_TTL_LIST_S", c.cache_ttl_list);

@@ -1,5 +1,7 @@
 #include "appsvc/config.h"
 
+#include <fstream>
+
 #include <map>
 
 #include "gmock/gmock.h"
@@ -52,6 +54,24 @@ TEST(ConfigTest, Defaults) {
   EXPECT_TRUE(c->db_replica_host.empty());
   EXPECT_EQ(c->cache_ttl_user, absl::Seconds(300));
   EXPECT_EQ(c->cache_ttl_list, absl::Seconds(60));
+}
+
+TEST(ConfigTest, PasswordsComeFromDockerSecretFiles) {
+  const std::string path = ::testing::TempDir() + "/db_password";
+  {
+    std::ofstream f(path);
+    f << "s3cret pass\n";
+  }
+  absl::StatusOr<Config> c = FromMap({{"DB_PASSWORD_FILE", path}, {"REDIS_PASSWORD", "r"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->db_password, "s3cret pass");
+  EXPECT_EQ(c->redis_password, "r");
+  // Both given, or a file that cannot be read: an error naming the variable, not the value.
+  absl::Status both = FromMap({{"DB_PASSWORD_FILE", path}, {"DB_PASSWORD", "x"}}).status();
+  EXPECT_THAT(std::string(both.message()), ::testing::HasSubstr("both set"));
+  absl::Status missing = FromMap({{"REDIS_PASSWORD_FILE", "/nonexistent/secret"}}).status();
+  EXPECT_THAT(std::string(missing.message()), ::testing::HasSubstr("REDIS_PASSWORD_FILE"));
+  EXPECT_THAT(std::string(missing.message()), ::testing::Not(::testing::HasSubstr("s3cret")));
 }
 
 }  // namespace
