@@ -284,6 +284,17 @@ absl::StatusOr<nlohmann::json> CurlDockerClient::InspectContainer(absl::string_v
   return Call("GET", absl::StrCat("/containers/", UrlEscape(id), "/json"));
 }
 
+absl::StatusOr<std::string> CurlDockerClient::SecretId(absl::string_view name) {
+  // The engine finds a secret by ID, full name or ID prefix: only an exact name counts.
+  absl::StatusOr<nlohmann::json> secret = Call("GET", absl::StrCat("/secrets/", UrlEscape(name)));
+  if (!secret.ok()) return secret.status();
+  if (secret->value("/Spec/Name"_json_pointer, std::string()) != name ||
+      !secret->contains("ID")) {
+    return absl::NotFoundError(absl::StrCat("no Swarm secret is named ", name));
+  }
+  return (*secret)["ID"].get<std::string>();
+}
+
 absl::Status CurlDockerClient::EnsureOverlayNetwork(absl::string_view name) {
   absl::StatusOr<nlohmann::json> existing = Call("GET", absl::StrCat("/networks/", UrlEscape(name)));
   if (existing.ok()) return absl::OkStatus();

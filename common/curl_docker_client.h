@@ -34,6 +34,7 @@ class CurlDockerClient final : public DockerClient {
                           const nlohmann::json& spec) override;
   absl::StatusOr<std::vector<ContainerInfo>> ListContainers(const Filters& filters) override;
   absl::StatusOr<nlohmann::json> InspectContainer(absl::string_view id) override;
+  absl::StatusOr<std::string> SecretId(absl::string_view name) override;
   absl::Status EnsureOverlayNetwork(absl::string_view name) override;
   absl::Status PullImage(absl::string_view image) override;
   absl::StatusOr<bool> HasImage(absl::string_view image) override;

@@ -135,6 +135,10 @@ class DockerClient {
   // The last `tail` lines of stdout and stderr (demultiplexed).
   virtual absl::StatusOr<std::string> ContainerLogs(absl::string_view id, int tail) = 0;
 
+  // GET /secrets/{name}: the ID of the Swarm secret with exactly this name (never its value,
+  // which the engine does not return); NOT_FOUND when there is none.
+  virtual absl::StatusOr<std::string> SecretId(absl::string_view name) = 0;
+
   // Creates an attachable overlay network with this name unless one exists.
   virtual absl::Status EnsureOverlayNetwork(absl::string_view name) = 0;
 

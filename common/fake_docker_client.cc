@@ -275,6 +275,19 @@ void FakeDockerClient::RemoveContainer(absl::string_view id) {
   containers_.erase(std::string(id));
 }
 
+void FakeDockerClient::AddSecret(absl::string_view name, absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  secrets_[std::string(name)] = std::string(id);
+}
+
+absl::StatusOr<std::string> FakeDockerClient::SecretId(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = CheckAvailable(); !s.ok()) return s;
+  auto it = secrets_.find(std::string(name));
+  if (it == secrets_.end()) return absl::NotFoundError(absl::StrCat("secret ", name, " not found"));
+  return it->second;
+}
+
 absl::Status FakeDockerClient::EnsureOverlayNetwork(absl::string_view name) {
   absl::MutexLock lock(&mu_);
   return CheckAvailable();

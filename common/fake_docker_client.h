@@ -32,6 +32,7 @@ class FakeDockerClient final : public DockerClient {
                           const nlohmann::json& spec) override;
   absl::StatusOr<std::vector<ContainerInfo>> ListContainers(const Filters& filters) override;
   absl::StatusOr<nlohmann::json> InspectContainer(absl::string_view id) override;
+  absl::StatusOr<std::string> SecretId(absl::string_view name) override;
   absl::Status EnsureOverlayNetwork(absl::string_view name) override;
   absl::Status PullImage(absl::string_view image) override;
   absl::StatusOr<bool> HasImage(absl::string_view image) override;
@@ -60,6 +61,8 @@ class FakeDockerClient final : public DockerClient {
   // The Swarm has `count` ready nodes, node1..nodeN (default 1); a service's tasks spread over
   // them, slot by slot.
   void SetNodeCount(int count);
+  // The Swarm has a secret with this name and ID (SecretId).
+  void AddSecret(absl::string_view name, absl::string_view id);
   // The engine has `image` locally (HasImage), as after a build or a load.
   void AddImage(absl::string_view image);
   // Pulls fail with `error` (NOT_FOUND, as a registry that does not know the image) while set.
@@ -107,6 +110,7 @@ class FakeDockerClient final : public DockerClient {
   int fail_updates_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_index_ ABSL_GUARDED_BY(mu_) = 10;
   int next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<std::string, std::string> secrets_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hosting::docker

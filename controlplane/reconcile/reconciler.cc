@@ -91,6 +91,22 @@ absl::Status Reconciler::EnsureNetwork() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::map<std::string, std::string>> Reconciler::SecretIds(
+    const hosting::v1::ServiceSpec& spec) {
+  std::map<std::string, std::string> ids;
+  for (const hosting::v1::SecretMount& m : spec.secrets()) {
+    absl::StatusOr<std::string> id = docker_.SecretId(m.name());
+    if (absl::IsNotFound(id.status())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "secret '", m.name(), "' does not exist in the Swarm: create it with docker secret create ",
+          m.name(), " FILE"));
+    }
+    if (!id.ok()) return id.status();
+    ids[m.name()] = *id;
+  }
+  return ids;
+}
+
 absl::StatusOr<int64_t> Reconciler::EnsureRevision(const std::string& name,
                                                    const hosting::v1::ServiceSpec& spec,
                                                    int64_t revision, int64_t replicas,
@@ -105,8 +121,10 @@ absl::StatusOr<int64_t> Reconciler::EnsureRevision(const std::string& name,
 
   int64_t running = -1;  // -1: the Swarm service was just created
   if (current == nullptr) {
+    ASSIGN_OR_RETURN(auto secret_ids, SecretIds(spec));
     nlohmann::json spec_json = BuildSwarmSpec(spec, revision, static_cast<int32_t>(replicas),
-                                              options_.network, options_.controller_id);
+                                              options_.network, options_.controller_id,
+                                              secret_ids);
     absl::StatusOr<std::string> id = docker_.CreateService(spec_json);
     if (absl::IsAlreadyExists(id.status())) {
       // Either created between our list and now (look again), or the name is taken by a
@@ -135,8 +153,10 @@ absl::StatusOr<int64_t> Reconciler::EnsureRevision(const std::string& name,
     const bool spec_drift = LabelOr(*current, kLabelSpecHash) != hash ||
                             LabelOr(*current, kLabelService) != name;
     if (spec_drift) {
+      ASSIGN_OR_RETURN(auto secret_ids, SecretIds(spec));
       nlohmann::json spec_json = BuildSwarmSpec(spec, revision, static_cast<int32_t>(replicas),
-                                                options_.network, options_.controller_id);
+                                                options_.network, options_.controller_id,
+                                                secret_ids);
       RETURN_IF_ERROR(docker::UpdateServiceWithRetry(
           docker_, current->id, [&](nlohmann::json& s) {
             s = spec_json;

@@ -98,6 +98,9 @@ class Reconciler {
 
   // Makes the revision's Swarm service exist with `spec` and `replicas`. Returns its running
   // tasks, or -1 when it was just created (or is being created) and needs another look.
+  // The Swarm ID of every secret the spec mounts; FAILED_PRECONDITION naming a missing one.
+  absl::StatusOr<std::map<std::string, std::string>> SecretIds(
+      const hosting::v1::ServiceSpec& spec);
   absl::StatusOr<int64_t> EnsureRevision(const std::string& name,
                                          const hosting::v1::ServiceSpec& spec, int64_t revision,
                                          int64_t replicas, const docker::ServiceInfo* current);

@@ -80,6 +80,35 @@ TEST_F(ReconcilerTest, CreatesTheRevisionServiceOnce) {
   EXPECT_THAT(docker_.actions(), IsEmpty());
 }
 
+TEST_F(ReconcilerTest, SecretsAreMountedByIdAndAMissingOneIsNamed) {
+  hosting::v1::ServiceSpec spec = Spec();
+  hosting::v1::SecretMount* db = spec.add_secrets();
+  db->set_name("db_password");
+  db->set_target("db");
+  spec.add_secrets()->set_name("redis_password");
+  Apply(spec);
+  // Neither secret exists yet: the service cannot be created, and the reason names the first.
+  absl::StatusOr<std::optional<absl::Duration>> r = reconciler_->Sync("web");
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("secret 'db_password' does not exist"));
+  EXPECT_THAT(docker_.actions(), IsEmpty());
+  docker_.AddSecret("db_password", "sec1");
+  docker_.AddSecret("redis_password", "sec2");
+  EXPECT_TRUE(SyncOk());
+  auto svc = docker_.InspectService("web-r1");
+  ASSERT_TRUE(svc.ok());
+  const nlohmann::json& secrets = svc->spec["TaskTemplate"]["ContainerSpec"]["Secrets"];
+  ASSERT_EQ(secrets.size(), 2u);
+  EXPECT_EQ(secrets[0]["SecretID"], "sec1");
+  EXPECT_EQ(secrets[0]["SecretName"], "db_password");
+  EXPECT_EQ(secrets[0]["File"]["Name"], "db");
+  EXPECT_EQ(secrets[0]["File"]["Mode"], 0444);
+  EXPECT_EQ(secrets[1]["File"]["Name"], "redis_password");
+  // The names are all the spec holds: nothing of a value reaches the environment.
+  EXPECT_FALSE(svc->spec["TaskTemplate"]["ContainerSpec"]["Env"].dump().find("password") !=
+               std::string::npos);
+}
+
 TEST_F(ReconcilerTest, WaitsForTasksBeforeReportingReady) {
   Apply(Spec());
   ASSERT_TRUE(SyncOk());

@@ -1,5 +1,7 @@
 #include "controlplane/spec/swarm_spec.h"
 
+#include <map>
+
 #include <cmath>
 
 #include "absl/strings/ascii.h"
@@ -60,7 +62,8 @@ std::string TemplateHash(const hosting::v1::ServiceSpec& spec) {
 
 nlohmann::json BuildSwarmSpec(const hosting::v1::ServiceSpec& spec, int64_t revision,
                               int32_t replicas, absl::string_view network,
-                              absl::string_view controller) {
+                              absl::string_view controller,
+                              const std::map<std::string, std::string>& secret_ids) {
   using json = nlohmann::json;
   json labels = json::object();
   for (const auto& [k, v] : spec.labels()) labels[k] = v;
@@ -86,6 +89,21 @@ nlohmann::json BuildSwarmSpec(const hosting::v1::ServiceSpec& spec, int64_t revi
     container["Args"] = json(std::vector<std::string>(spec.args().begin(), spec.args().end()));
   }
   if (spec.has_stop_grace_period()) container["StopGracePeriod"] = Nanos(spec.stop_grace_period());
+  if (spec.secrets_size() > 0) {
+    json secrets = json::array();
+    for (const hosting::v1::SecretMount& m : spec.secrets()) {
+      auto id = secret_ids.find(m.name());
+      secrets.push_back(
+          {{"SecretID", id == secret_ids.end() ? std::string() : id->second},
+           {"SecretName", m.name()},
+           {"File",
+            {{"Name", m.target().empty() ? m.name() : m.target()},
+             {"UID", "0"},
+             {"GID", "0"},
+             {"Mode", 0444}}}});
+    }
+    container["Secrets"] = secrets;
+  }
   if (spec.health().command_size() > 0) {
     const auto& h = spec.health();
     json test = json::array({"CMD"});

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -34,9 +35,11 @@ std::string TemplateHash(const hosting::v1::ServiceSpec& spec);
 
 // The Docker Engine ServiceSpec (API 1.41) of one revision of a hosted service: replicated, DNS
 // round-robin endpoints, host-mode published ports, attached to `network` (plus the spec's own
-// networks), labelled for ownership (`controller`) and drift detection.
+// networks), labelled for ownership (`controller`) and drift detection. `secret_ids`: the
+// Swarm ID of each secret the spec mounts, by name (the engine takes IDs).
 nlohmann::json BuildSwarmSpec(const hosting::v1::ServiceSpec& spec, int64_t revision,
                               int32_t replicas, absl::string_view network,
-                              absl::string_view controller);
+                              absl::string_view controller,
+                              const std::map<std::string, std::string>& secret_ids = {});
 
 }  // namespace hosting::controlplane

@@ -479,6 +479,35 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
   if (spec.has_stop_grace_period() && Millis(spec.stop_grace_period()) < 0) {
     v.push_back({f("stop_grace_period"), "must not be negative"});
   }
+  if (spec.secrets_size() > 64) {
+    v.push_back({f("secrets"), "at most 64 secrets"});
+  }
+  std::set<std::string> targets;
+  for (int i = 0; i < spec.secrets_size() && i < 64; ++i) {
+    const hosting::v1::SecretMount& m = spec.secrets(i);
+    const std::string field = absl::StrCat("secrets[", i, "]");
+    // Docker's rule for secret names; a file name under /run/secrets/ for targets.
+    auto is_name = [](const std::string& n, size_t max) {
+      if (n.empty() || n.size() > max || !absl::ascii_isalnum(n[0])) return false;
+      for (char c : n) {
+        if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '-') return false;
+      }
+      return true;
+    };
+    if (!is_name(m.name(), 64)) {
+      v.push_back({f(field + ".name"),
+                   "a Swarm secret name: 1 to 64 letters, digits, '_', '.' or '-', starting "
+                   "with a letter or digit"});
+    }
+    const std::string target = m.target().empty() ? m.name() : m.target();
+    if (!m.target().empty() && !is_name(m.target(), 255)) {
+      v.push_back({f(field + ".target"),
+                   "a file name under /run/secrets/: letters, digits, '_', '.' or '-' (no '/')"});
+    } else if (!targets.insert(target).second) {
+      v.push_back({f(field + ".target"),
+                   absl::StrCat("two secrets are mounted as /run/secrets/", target)});
+    }
+  }
   if (spec.has_release()) {
     std::vector<FieldViolation> rv = ReleasePolicyRules(spec.release(), f("release"));
     v.insert(v.end(), rv.begin(), rv.end());

@@ -77,6 +77,22 @@ TEST(ValidateServiceSpecTest, NamesEveryBadField) {
   EXPECT_THAT(fields, Contains("spec.constraints[0]"));
 }
 
+TEST(ValidateServiceSpecTest, SecretsNeedSwarmNamesAndDistinctFileNames) {
+  hosting::v1::ServiceSpec spec = ValidSpec();
+  spec.add_secrets()->set_name("db_password");
+  EXPECT_THAT(ValidateServiceSpec(spec), IsEmpty());
+  spec.add_secrets()->set_name("-bad");
+  hosting::v1::SecretMount* escape = spec.add_secrets();
+  escape->set_name("ok");
+  escape->set_target("../etc/passwd");
+  hosting::v1::SecretMount* twice = spec.add_secrets();
+  twice->set_name("other");
+  twice->set_target("db_password");
+  EXPECT_THAT(Fields(ValidateServiceSpec(spec)),
+              ::testing::ElementsAre("spec.secrets[1].name", "spec.secrets[2].target",
+                                     "spec.secrets[3].target"));
+}
+
 TEST(ValidateServiceNameTest, Rules) {
   EXPECT_THAT(ValidateServiceName("api", "name"), IsEmpty());
   EXPECT_THAT(ValidateServiceName("api-2", "name"), IsEmpty());

@@ -26,6 +26,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 constexpr char kImageV1[] = "hosting/sample:v1";
 constexpr char kImageV2[] = "hosting/sample:v2";
@@ -155,6 +156,55 @@ TEST_F(HostdIntegrationTest, ApplyRunsTheTasksInSwarm) {
   CommandResult ps = Shell(absl::StrCat("docker ps --filter label=hosting.service=", name_,
                                       " --format '{{.Image}}' | sort | uniq -c"));
   EXPECT_THAT(ps.output, HasSubstr(absl::StrCat("2 ", kImageV1)));
+}
+
+// A Swarm secret reaches the tasks as a file under /run/secrets/, and its value appears in no
+// Swarm spec, hostd answer, event or log; a missing secret leaves the service DEGRADED, named.
+TEST_F(HostdIntegrationTest, SecretsAreFilesInTheTasksAndNeverShown) {
+  const std::string secret = absl::StrCat(name_, "-db-", getpid());
+  const std::string value = absl::StrCat("s3cr3t-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
+  Shell("docker secret rm " + secret);
+  CommandResult created =
+      Shell(absl::StrCat("printf %s '", value, "' | docker secret create ", secret, " -"));
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  hosting::v1::ServiceSpec spec = Spec(kImageV1, 1);
+  hosting::v1::SecretMount* mount = spec.add_secrets();
+  mount->set_name(secret);
+  mount->set_target("db_password");
+  (*spec.mutable_env())["DB_PASSWORD_FILE"] = "/run/secrets/db_password";
+  ASSERT_TRUE(Apply(spec).ok());
+  ASSERT_TRUE(WaitSwarm({name_ + "-r1 1 1"}).ok()) << WaitSwarm({name_ + "-r1 1 1"});
+  CommandResult container = Shell(absl::StrCat(
+      "docker ps -q --filter label=hosting.service=", name_, " | head -1"));
+  const std::string id(absl::StripAsciiWhitespace(container.output));
+  ASSERT_FALSE(id.empty());
+  CommandResult file = Shell(absl::StrCat("docker exec ", id, " cat /run/secrets/db_password"));
+  EXPECT_EQ(file.output, value);
+  // Nowhere else: the Swarm spec, the container's environment, hostd's answers, events, log.
+  CommandResult inspect = Shell(absl::StrCat("docker service inspect ", name_, "-r1"));
+  EXPECT_THAT(inspect.output, HasSubstr(secret));
+  EXPECT_THAT(inspect.output, Not(HasSubstr(value)));
+  EXPECT_THAT(Shell("docker inspect " + id).output, Not(HasSubstr(value)));
+  const std::string hostctl = absl::StrCat(HostctlBinary(), " -s ", hostd_->address(), " ");
+  EXPECT_THAT(Shell(hostctl + "-o json service get " + name_).output, Not(HasSubstr(value)));
+  EXPECT_THAT(Shell(hostctl + "-o json events --service " + name_).output, Not(HasSubstr(value)));
+  EXPECT_THAT(Shell("cat " + hostd_->log_path()).output, Not(HasSubstr(value)));
+
+  // A secret that does not exist: the new revision cannot start, and the status says which.
+  spec.mutable_secrets(0)->set_name(secret + "-missing");
+  ASSERT_TRUE(Apply(spec).ok());
+  absl::Status named = WaitFor(
+      [&] {
+        hosting::v1::Service s;
+        return Get(&s).ok() && absl::StrContains(s.status().message(), secret + "-missing");
+      },
+      kConverge, "the status to name the missing secret", absl::Milliseconds(200));
+  EXPECT_TRUE(named.ok()) << named;
+  // The running revision keeps serving meanwhile.
+  EXPECT_EQ(SwarmServicesOf(name_), std::vector<std::string>{name_ + "-r1 1 1"});
+
+  TearDown();
+  Shell("docker secret rm " + secret);
 }
 
 TEST_F(HostdIntegrationTest, ScaleAndDelete) {
