@@ -77,16 +77,13 @@ void Process(void* state, grpc_auth_context* context, const grpc_metadata* md, s
   // (as gRPC C++'s own blocking-processor wrapper relies on).
   auto pending = std::make_shared<Pending>(
       Pending{gate, context, cb, user_data, std::string(method), std::string(authorization)});
-  const bool queued = gate->Defer([pending] {
+  absl::Status queued = gate->Defer([pending] {
     absl::StatusOr<Caller> decision =
         pending->gate->Decide(pending->method, pending->authorization);
     if (!decision.ok()) pending->gate->NoteDenied(pending->method, decision.status());
     Answer(pending->context, pending->cb, pending->user_data, decision);
   });
-  if (!queued) {
-    Answer(context, cb, user_data,
-           absl::ResourceExhaustedError("too many calls waiting for their token to be checked"));
-  }
+  if (!queued.ok()) Answer(context, cb, user_data, queued);
 }
 
 // ServerCredentials around core credentials: the only way to give a plaintext listener a
@@ -121,12 +118,15 @@ std::shared_ptr<grpc::ServerCredentials> AuthGate::Wrap(grpc_server_credentials*
   return std::make_shared<CoreServerCredentials>(core, this);
 }
 
-bool AuthGate::Defer(std::function<void()> work) {
+absl::Status AuthGate::Defer(std::function<void()> work) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_ || queue_.size() >= kMaxQueued) return false;
+  if (stopping_) return absl::UnavailableError("hostd is shutting down");
+  if (queue_.size() >= kMaxQueued) {
+    return absl::ResourceExhaustedError("too many calls waiting for their token to be checked");
+  }
   queue_.push_back(std::move(work));
   cv_.notify_one();
-  return true;
+  return absl::OkStatus();
 }
 
 void AuthGate::Work() {

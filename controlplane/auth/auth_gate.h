@@ -54,8 +54,9 @@ class AuthGate {
   // Reports a refusal to the hook when it is one the audit trail keeps.
   void NoteDenied(absl::string_view method, const absl::Status& status);
 
-  // Runs `work` on the gate's threads; false when the queue is full or the gate stopped.
-  bool Defer(std::function<void()> work);
+  // Runs `work` on the gate's threads: UNAVAILABLE once the gate stopped (hostd is shutting
+  // down), RESOURCE_EXHAUSTED when 1,000 calls already wait for their token to be checked.
+  absl::Status Defer(std::function<void()> work);
   // Ends the threads; work still queued runs first. Call before the server shuts down.
   void Stop();
 
