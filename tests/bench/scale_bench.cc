@@ -159,6 +159,9 @@ class SimEngine final : public DockerClient {
   absl::StatusOr<nlohmann::json> InspectContainer(absl::string_view id) override {
     return Call(false, [&] { return fake_.InspectContainer(id); });
   }
+  absl::StatusOr<std::string> SecretId(absl::string_view name) override {
+    return Call(false, [&] { return fake_.SecretId(name); });
+  }
   absl::Status EnsureOverlayNetwork(absl::string_view name) override {
     return Call(false, [&] { return fake_.EnsureOverlayNetwork(name); });
   }
