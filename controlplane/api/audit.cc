@@ -222,8 +222,7 @@ absl::StatusOr<std::vector<hosting::v1::AuditEntry>> AuditLog::List(
   }
   absl::Time since = absl::InfinitePast();
   if (request.has_since()) {
-    since = absl::FromUnixSeconds(request.since().seconds()) +
-            absl::Nanoseconds(request.since().nanos());
+    since = FromTimestamp(request.since());
   }
   return store_.ListAudit(since, request.service(),
                           request.limit() == 0 ? kDefaultLimit : request.limit());

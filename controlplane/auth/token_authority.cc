@@ -32,10 +32,6 @@ std::string RandomBytes(size_t n) {
   return out;
 }
 
-absl::Time TimeOf(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 }  // namespace
 
 TokenAuthority::TokenAuthority(Store& store, Clock& clock, Options options)
@@ -146,9 +142,9 @@ absl::StatusOr<Caller> TokenAuthority::Judge(const hosting::internal::TokenRecor
     return absl::UnauthenticatedError(
         absl::StrCat("token ", token.accessor(), " was revoked"));
   }
-  if (token.has_expires_at() && now >= TimeOf(token.expires_at())) {
+  if (token.has_expires_at() && now >= FromTimestamp(token.expires_at())) {
     return absl::UnauthenticatedError(absl::StrCat("token ", token.accessor(), " expired at ",
-                                                   absl::FormatTime(TimeOf(token.expires_at()))));
+                                                   absl::FormatTime(FromTimestamp(token.expires_at()))));
   }
   return CallerOf(token);
 }
@@ -194,7 +190,7 @@ absl::StatusOr<Caller> TokenAuthority::Authenticate(absl::string_view secret) {
   } else {
     entry.caller = Judge(*record, now);
     entry.accessor = record->token().accessor();
-    if (record->token().has_expires_at()) entry.expires_at = TimeOf(record->token().expires_at());
+    if (record->token().has_expires_at()) entry.expires_at = FromTimestamp(record->token().expires_at());
   }
   if (cache_.size() >= options_.max_cached) cache_.clear();
   auto [it, inserted] = cache_.insert_or_assign(hash, std::move(entry));
