@@ -1,5 +1,7 @@
 #include "appsvc/http_server.h"
 
+#include "appsvc/http_request.h"
+
 #include <array>
 
 #include <random>
@@ -90,13 +92,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnError(beast::error_code ec) {
-    if (ec == http::error::body_limit) {
-      SendError(413, "request body too large");
-    } else if (ec == http::error::header_limit) {
-      SendError(431, "request headers too large");
-    } else if (ec.category() == beast::error_code(http::error::bad_method).category() &&
-               ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      SendError(400, absl::StrCat("malformed HTTP request: ", ec.message()));
+    if (std::optional<HttpResponse> answer = ReadErrorResponse(ec)) {
+      SendError(std::move(*answer));
     } else {
       Close();  // end of stream, timeout, reset, or shutdown
     }
@@ -108,46 +105,33 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     http::request<http::string_body>& req = parser_->get();
-    if (req.version() >= 11 && req.find(http::field::host) == req.end()) {
-      SendError(400, "malformed HTTP request: an HTTP/1.1 request needs a Host header");
+    absl::StatusOr<HttpRequest> parsed = ToHttpRequest(req);
+    if (!parsed.ok()) {
+      SendError(JsonError(400, std::string(parsed.status().message())));
       return;
     }
+    HttpRequest r = *std::move(parsed);
     busy_ = true;
     ++server_.active_;
     version_ = req.version();
     keep_alive_ = req.keep_alive();
-    HttpRequest r;
-    r.method = std::string(req.method_string());
-    beast::string_view target = req.target();
-    size_t q = target.find('?');
-    r.path = std::string(target.substr(0, q));
-    if (q != beast::string_view::npos) r.query = std::string(target.substr(q + 1));
-    if (auto it = req.find(http::field::content_type); it != req.end()) {
-      r.content_type = std::string(it->value());
-    }
-    if (auto it = req.find("X-Request-Id"); it != req.end() && it->value().size() <= 128) {
-      r.request_id = std::string(it->value());
-    } else {
-      r.request_id = NewRequestId();
-    }
+    if (r.request_id.empty()) r.request_id = NewRequestId();
     request_id_ = r.request_id;
     head_ = req.method() == http::verb::head;
-    r.body = std::move(req.body());
     server_.handler_(std::move(r), [self = shared_from_this()](HttpResponse resp) {
       net::post(self->stream_.get_executor(),
                 [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp), false); });
     });
   }
 
-  void SendError(int status, const std::string& message) {
+  void SendError(HttpResponse answer) {
     busy_ = true;
     ++server_.active_;
     version_ = 11;
     keep_alive_ = false;
     linger_ = true;
     request_id_ = NewRequestId();
-    HttpResponse r = JsonError(status, message);
-    Write(std::move(r), true);
+    Write(std::move(answer), true);
   }
 
   void Write(HttpResponse resp, bool close_after) {

@@ -33,6 +33,8 @@ RouteMatch MatchRoute(const std::string& raw_path) {
   if (path == "/api/version") return Make(Route::kVersion, "/api/version", {"GET"});
   if (path == "/api/users") return Make(Route::kUsers, "/api/users", {"GET", "POST"});
 
+  // A target that is not a path ("?x", "*", "http://host/x") names no route: 404.
+  if (path.empty() || path[0] != '/') return RouteMatch();
   std::vector<absl::string_view> parts = absl::StrSplit(path.substr(1), '/');
   RouteMatch m;
   if (parts.size() == 3 && parts[0] == "api" && parts[1] == "users") {

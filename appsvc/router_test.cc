@@ -29,6 +29,14 @@ TEST(MatchRouteTest, IdRoutesUseTemplatesAsLabels) {
   EXPECT_EQ(m.id, 9);
 }
 
+// Found by appsvc_http_fuzz: "GET ?ready HTTP/1.0" made the path empty, and its substr threw
+// on the I/O thread, which ended appsvc.
+TEST(MatchRouteTest, TargetsThatAreNotPathsMatchNothing) {
+  for (const char* target : {"", "*", "?ready", "http://host/api/users", "api/users/1"}) {
+    EXPECT_EQ(MatchRoute(target).route, Route::kNotFound) << target;
+  }
+}
+
 TEST(MatchRouteTest, NonNumericIdsAreBadNotServerErrors) {
   for (const char* path : {"/api/users/abc", "/api/users/-1", "/api/users/0", "/api/users/1.5",
                            "/api/users/99999999999999999999", "/api/orders/x",

@@ -1,5 +1,7 @@
 #include "common/docker_client.h"
 
+#include <limits>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -23,10 +25,25 @@ std::string Str(const nlohmann::json& j, const char* key) {
   return it->get<std::string>();
 }
 
+// An integer field; `fallback` when it is absent, not a number, or a number no int64 holds
+// (converting those is undefined behaviour, and no Docker field is one).
 int64_t Int(const nlohmann::json& j, const char* key, int64_t fallback = 0) {
   auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return fallback;
-  return it->get<int64_t>();
+  if (it == j.end()) return fallback;
+  if (it->is_number_integer()) {
+    if (it->is_number_unsigned() &&
+        it->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return fallback;
+    }
+    return it->get<int64_t>();
+  }
+  if (it->is_number_float()) {
+    const double d = it->get<double>();
+    // [-2^63, 2^63): the doubles that convert.
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return fallback;
+    return static_cast<int64_t>(d);
+  }
+  return fallback;
 }
 
 const nlohmann::json& Obj(const nlohmann::json& j, const char* key) {

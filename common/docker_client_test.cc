@@ -1,5 +1,7 @@
 #include "common/docker_client.h"
 
+#include "absl/strings/str_cat.h"
+
 #include "common/curl_docker_client.h"
 #include "common/fake_docker_client.h"
 #include "gmock/gmock.h"
@@ -26,6 +28,18 @@ TEST(ParseEventTest, ServiceUpdate) {
 TEST(ParseEventTest, MalformedIsInvalidArgument) {
   EXPECT_TRUE(absl::IsInvalidArgument(ParseEvent("{not json").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(ParseEvent("[1,2]").status()));
+}
+
+// Found by docker_events_fuzz: converting a number no int64 holds is undefined behaviour.
+TEST(ParseEventTest, NumbersNoInt64HoldsReadAsAbsent) {
+  for (const char* n : {"1.7e20", "-1e300", "18446744073709551615", "1e400"}) {
+    absl::StatusOr<Event> e =
+        ParseEvent(absl::StrCat(R"({"Type":"service","timeNano":)", n, "}"));
+    if (!e.ok()) continue;  // 1e400 is not JSON nlohmann reads
+    EXPECT_EQ(e->time_nano, 0) << n;
+  }
+  EXPECT_EQ(ParseEvent(R"({"timeNano":1.5e3})")->time_nano, 1500);
+  EXPECT_EQ(ParseTask(nlohmann::json::parse(R"({"Slot":9.9e99})")).slot, 0);
 }
 
 TEST(ParseServiceTest, ReplicatedWithStatus) {

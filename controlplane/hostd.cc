@@ -24,6 +24,33 @@
 namespace hosting::controlplane {
 namespace {
 
+// Swarm's running tasks by ID from the reconciler's cached view (relisted every second and on
+// every Docker event), made once per view: what bounds the agents' reports.
+class SwarmTasksOfView {
+ public:
+  explicit SwarmTasksOfView(Reconciler& reconciler) : reconciler_(reconciler) {}
+
+  std::shared_ptr<const SwarmTaskListing> Current() {
+    absl::StatusOr<std::shared_ptr<const SwarmView>> view = reconciler_.View();
+    if (!view.ok()) return nullptr;
+    absl::MutexLock lock(&mu_);
+    if (*view != view_) {
+      auto listing = std::make_shared<SwarmTaskListing>();
+      listing->listed_at = (*view)->listed_at;
+      for (const docker::TaskInfo& t : (*view)->tasks) listing->node_of_task[t.id] = t.node_id;
+      view_ = *view;
+      listing_ = std::move(listing);
+    }
+    return listing_;
+  }
+
+ private:
+  Reconciler& reconciler_;
+  absl::Mutex mu_;
+  std::shared_ptr<const SwarmView> view_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const SwarmTaskListing> listing_ ABSL_GUARDED_BY(mu_);
+};
+
 // The port of a "host:port" listen address; 0 when it is 0 or unreadable (":0" binds any).
 int ListenPort(const std::string& listen) {
   int port = 0;
@@ -92,6 +119,8 @@ absl::Status Hostd::Init() {
   state_ = std::make_unique<DesiredState>(*store_, *reconciler_, *events_, Clock::Real());
   manager_ = std::make_unique<ServiceManager>(*store_, *state_, *reconciler_, Clock::Real());
   agents_ = std::make_unique<AgentRegistry>(options_.agents, *events_, Clock::Real());
+  agents_->SetSwarmTasks(
+      [tasks = std::make_shared<SwarmTasksOfView>(*reconciler_)] { return tasks->Current(); });
   hub_ = std::make_unique<AgentHub>(*agents_, *store_, *events_, Clock::Real());
   cluster_ = std::make_unique<ClusterManager>(*docker_, *reconciler_, *manager_, *hub_, *agents_, *events_);
   load_balancer_ = OpenLoadBalancer(options_.haproxy);

@@ -103,6 +103,19 @@ TEST(ParseServiceSpecTest, MalformedYamlAndNonMapping) {
 }
 
 // A ten-line alias bomb: each line repeats the previous one ten times (10^9 values expanded).
+// Found by spec_fuzz: a key or value that is not UTF-8 made the JSON step throw, which ended
+// hostctl; now exit 2 with the byte named.
+TEST(ParseServiceSpecTest, RefusesTextThatIsNotUtf8) {
+  absl::StatusOr<hosting::v1::ServiceSpec> raw =
+      ParseServiceSpec("name: web\nimage: a\nport\x97\x90s: 1\n");
+  ASSERT_TRUE(absl::IsInvalidArgument(raw.status())) << raw.status();
+  EXPECT_THAT(raw.status().message(), HasSubstr("not UTF-8 text (byte 23"));
+  // Overlong forms and surrogates are not UTF-8 either.
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseServiceSpec("name: \xc0\xaf\n").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseServiceSpec("name: \xed\xa0\x80\n").status()));
+  EXPECT_TRUE(ParseServiceSpec("name: web\nimage: caf\xc3\xa9\n").ok());
+}
+
 TEST(ParseServiceSpecTest, RefusesYamlAliasBombsAndDeepNesting) {
   std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
   for (int i = 1; i < 10; ++i) {

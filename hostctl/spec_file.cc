@@ -22,6 +22,40 @@ constexpr size_t kMaxSpecBytes = 1 << 20;
 constexpr int64_t kMaxSpecValues = 100000;
 constexpr int kMaxSpecDepth = 64;
 
+// The offset of the first byte that does not belong to a well-formed UTF-8 sequence, or npos.
+// Spec text is UTF-8 (protobuf strings must be), so anything else is refused before parsing.
+size_t FirstInvalidUtf8(absl::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 3;
+      if (c == 0xE0) lo = 0xA0;  // no overlong forms
+      if (c == 0xED) hi = 0x9F;  // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;  // nothing past U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + n > text.size()) return i;
+    for (size_t k = 1; k < n; ++k) {
+      const unsigned char b = static_cast<unsigned char>(text[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += n;
+  }
+  return absl::string_view::npos;
+}
+
 // YAML -> JSON. Plain (unquoted) scalars that read as numbers or booleans become typed JSON
 // values; quoted scalars stay strings. `budget` counts down the values still allowed.
 absl::StatusOr<nlohmann::json> ToJson(const YAML::Node& node, int depth, int64_t& budget) {
@@ -120,6 +154,10 @@ absl::StatusOr<hosting::v1::ServiceSpec> ParseServiceSpec(const std::string& tex
     return absl::InvalidArgumentError(
         absl::StrCat("spec is larger than ", kMaxSpecBytes / 1024, " KiB"));
   }
+  if (size_t bad = FirstInvalidUtf8(text); bad != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec is not UTF-8 text (byte ", bad, " starts no valid character)"));
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -144,7 +182,15 @@ absl::StatusOr<hosting::v1::ServiceSpec> ParseServiceSpec(const std::string& tex
   RETURN_IF_ERROR(NormalizeDurations(j, spec.GetDescriptor(), ""));
   google::protobuf::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = false;
-  auto status = google::protobuf::util::JsonStringToMessage(j.dump(), &spec, opts);
+  std::string json;
+  try {
+    json = j.dump();
+  } catch (const nlohmann::json::exception& e) {
+    // A backstop: the text was UTF-8, and no string the YAML parser makes may end hostctl.
+    return absl::InvalidArgumentError(absl::StrCat("spec holds a string that is not UTF-8: ",
+                                                   e.what()));
+  }
+  auto status = google::protobuf::util::JsonStringToMessage(json, &spec, opts);
   if (!status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("spec does not match hosting.v1.ServiceSpec: ", status.message().as_string()));

@@ -8,6 +8,8 @@ source "$(dirname "$0")/retry.sh"
 packages=(
   # build
   build-essential cmake ninja-build pkg-config git ccache shellcheck
+  # the sanitizer build and the fuzz targets (clang, libFuzzer and the sanitizer runtimes)
+  clang libclang-rt-14-dev
   # C++ libraries
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   libcurl4-openssl-dev libsqlite3-dev prometheus-cpp-dev nlohmann-json3-dev

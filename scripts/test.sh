@@ -57,3 +57,17 @@ step "Unit tests under ThreadSanitizer"
 ctest -L unit -LE script --output-on-failure
 step "Store and HA tests under ThreadSanitizer"
 ctest -R '^(postgres_store_test|ha_integration_test)$' --output-on-failure
+
+# The unit tests again with clang under AddressSanitizer + UndefinedBehaviorSanitizer (any
+# report fails the test), and every fuzz target (tests/fuzz) run for a short bounded time from
+# its seed corpus. scripts/fuzz.sh [SECONDS] runs them longer.
+step "AddressSanitizer + UBSan build (build-asan/)"
+asan_targets="$(cd "$root/build" && ctest -L unit -LE script -N | sed -n 's/^ *Test *#[0-9]*: //p' | tr '\n' ' ')"
+CC=clang CXX=clang++ BUILD_DIR="$root/build-asan" \
+  CMAKE_ARGS="-DHOSTING_ASAN=ON -DHOSTING_FUZZ=ON" TARGETS="$asan_targets" "$root/scripts/build.sh"
+step "Unit tests under AddressSanitizer + UBSan"
+cd "$root/build-asan"
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ctest -L unit -LE script --output-on-failure
+step "Fuzz targets, ${HOSTING_FUZZ_SECONDS:-20} s each"
+"$root/scripts/fuzz.sh" "${HOSTING_FUZZ_SECONDS:-20}"

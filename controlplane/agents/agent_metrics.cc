@@ -55,7 +55,11 @@ std::vector<prometheus::MetricFamily> AgentMetricsCollector::Collect() const {
       AddSample(memory, l(), static_cast<double>(a.memory_bytes));
     }
   }
-  return {tasks, rps, errors, latency, cpu, memory};
+  auto unconfirmed = GaugeFamily(
+      "hostd_agent_unconfirmed_tasks",
+      "Tasks agents report that Swarm does not run on their node (not believed).");
+  AddSample(unconfirmed, {}, registry_.UnconfirmedTasks());
+  return {tasks, rps, errors, latency, cpu, memory, unconfirmed};
 }
 
 }  // namespace hosting::controlplane

@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/log.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -132,13 +133,30 @@ void AgentRegistry::TaskChanged(const std::string& node_id, const hosting::v1::T
   {
     absl::MutexLock lock(&mu_);
     if (OwnedByAnotherLiveNode(task.task_id(), node_id)) return;
-    auto& slot = tasks_[task.task_id()];
-    if (!slot) slot = std::make_unique<TaskState>(options_.window);
-    before = slot->report;
-    slot->report = task;
-    slot->node_id = node_id;
+    TaskState& slot = Slot(task.task_id());
+    before = slot.report;
+    slot.report = task;
+    slot.node_id = node_id;
   }
   PublishHealthChange(before, task, node_id);
+}
+
+absl::Status AgentRegistry::Receive(const std::string& node_id, int64_t session,
+                                    const hosting::v1::AgentMessage& message) {
+  Touch(node_id, session);
+  switch (message.body_case()) {
+    case hosting::v1::AgentMessage::kTask:
+      TaskChanged(node_id, message.task());
+      break;
+    case hosting::v1::AgentMessage::kSnapshot:
+      return Snapshot(node_id, message.snapshot());
+    case hosting::v1::AgentMessage::kMetrics:
+      Metrics(node_id, message.metrics());
+      break;
+    default:
+      break;  // heartbeats and repeated registers only touch the session
+  }
+  return absl::OkStatus();
 }
 
 absl::Status AgentRegistry::Snapshot(const std::string& node_id,
@@ -162,15 +180,47 @@ absl::Status AgentRegistry::Snapshot(const std::string& node_id,
     }
     for (const auto& [id, t] : present) {
       if (OwnedByAnotherLiveNode(id, node_id)) continue;
-      auto& slot = tasks_[id];
-      if (!slot) slot = std::make_unique<TaskState>(options_.window);
-      if (slot->report.probe_health() != t->probe_health()) changes.emplace_back(slot->report, *t);
-      slot->report = *t;
-      slot->node_id = node_id;
+      TaskState& slot = Slot(id);
+      if (slot.report.probe_health() != t->probe_health()) changes.emplace_back(slot.report, *t);
+      slot.report = *t;
+      slot.node_id = node_id;
     }
   }
   for (const auto& [before, after] : changes) PublishHealthChange(before, after, node_id);
   return absl::OkStatus();
+}
+
+AgentRegistry::TaskState& AgentRegistry::Slot(const std::string& task_id) {
+  std::unique_ptr<TaskState>& slot = tasks_[task_id];
+  if (!slot) {
+    slot = std::make_unique<TaskState>(options_.window);
+    slot->first_reported = clock_.Now();
+  }
+  return *slot;
+}
+
+bool AgentRegistry::Confirmed(const std::string& task_id, TaskState& task,
+                              const SwarmTaskListing* listing) {
+  // No listing (Swarm cannot be listed), or none made since the first report: believed.
+  if (listing == nullptr || listing->listed_at <= task.first_reported) return true;
+  auto it = listing->node_of_task.find(task_id);
+  if (it != listing->node_of_task.end() && it->second == task.node_id) return true;
+  if (!task.warned_unconfirmed) {
+    task.warned_unconfirmed = true;
+    LogWarning("an agent reports a task Swarm does not run on its node; not believed",
+               {{"task", task_id},
+                {"node", task.node_id},
+                {"swarm_node", it == listing->node_of_task.end() ? "none" : it->second}});
+  }
+  return false;
+}
+
+int AgentRegistry::UnconfirmedTasks() {
+  std::shared_ptr<const SwarmTaskListing> listing = Listing();
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  for (auto& [id, t] : tasks_) n += Confirmed(id, *t, listing.get()) ? 0 : 1;
+  return n;
 }
 
 bool AgentRegistry::OwnedByAnotherLiveNode(const std::string& task_id,
@@ -205,9 +255,11 @@ void AgentRegistry::Metrics(const std::string& node_id, const hosting::v1::Metri
 
 std::vector<AgentRegistry::TaskMetricsView> AgentRegistry::TaskMetrics(const std::string& service,
                                                                        absl::Duration over) {
+  std::shared_ptr<const SwarmTaskListing> listing = Listing();
   absl::MutexLock lock(&mu_);
   std::vector<TaskMetricsView> out;
   for (const auto& [id, t] : tasks_) {
+    if (!Confirmed(id, *t, listing.get())) continue;
     if (t->report.service() != service) continue;
     TaskMetricsView v;
     v.task_id = id;
@@ -265,6 +317,7 @@ void AgentRegistry::Sweep() {
 }
 
 AgentRegistry::AgentInfo AgentRegistry::Agent(const std::string& node_id) {
+  std::shared_ptr<const SwarmTaskListing> listing = Listing();
   absl::MutexLock lock(&mu_);
   AgentInfo info;
   auto it = sessions_.find(node_id);
@@ -275,6 +328,7 @@ AgentRegistry::AgentInfo AgentRegistry::Agent(const std::string& node_id) {
   info.labels = {s.reg.labels().begin(), s.reg.labels().end()};
   info.last_seen = s.last_seen;
   for (const auto& [id, t] : tasks_) {
+    if (!Confirmed(id, *t, listing.get())) continue;
     if (t->node_id == node_id && !t->report.service().empty()) ++info.running_tasks;
   }
   return info;
@@ -282,11 +336,13 @@ AgentRegistry::AgentInfo AgentRegistry::Agent(const std::string& node_id) {
 
 std::map<int64_t, RevisionMetrics> AgentRegistry::Aggregate(
     const std::string& service) {
+  std::shared_ptr<const SwarmTaskListing> listing = Listing();
   absl::MutexLock lock(&mu_);
   std::map<int64_t, RevisionMetrics> out;
   // Latency quantiles need the tasks' histograms merged: sum the windowed bucket deltas.
   std::map<int64_t, std::vector<const TaskState*>> by_revision;
   for (const auto& [id, t] : tasks_) {
+    if (!Confirmed(id, *t, listing.get())) continue;
     if (t->report.service() != service) continue;
     RevisionMetrics& a = out[t->report.revision()];
     if (!Live(t->node_id)) {
@@ -348,9 +404,11 @@ absl::StatusOr<std::pair<std::string, hosting::v1::TaskReport>> AgentRegistry::F
   if (id.size() < 6) {
     return absl::InvalidArgumentError(absl::StrCat("task ID '", id, "' is too short (at least 6 characters)"));
   }
+  std::shared_ptr<const SwarmTaskListing> listing = Listing();
   absl::MutexLock lock(&mu_);
   const TaskState* found = nullptr;
   for (const auto& [task_id, t] : tasks_) {
+    if (!Confirmed(task_id, *t, listing.get())) continue;
     if (task_id.compare(0, id.size(), id) != 0) continue;
     if (found != nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("task ID prefix '", id, "' is ambiguous"));
@@ -373,18 +431,22 @@ std::vector<std::string> AgentRegistry::ConnectedNodes() {
 }
 
 std::vector<std::string> AgentRegistry::Services() {
+  std::shared_ptr<const SwarmTaskListing> listing = Listing();
   absl::MutexLock lock(&mu_);
   std::set<std::string> names;
   for (const auto& [id, t] : tasks_) {
+    if (!Confirmed(id, *t, listing.get())) continue;
     if (!t->report.service().empty()) names.insert(t->report.service());
   }
   return {names.begin(), names.end()};
 }
 
 std::vector<hosting::v1::TaskReport> AgentRegistry::Tasks(const std::string& service) {
+  std::shared_ptr<const SwarmTaskListing> listing = Listing();
   absl::MutexLock lock(&mu_);
   std::vector<hosting::v1::TaskReport> out;
   for (const auto& [id, t] : tasks_) {
+    if (!Confirmed(id, *t, listing.get())) continue;
     if (t->report.service() != service) continue;
     out.push_back(t->report);
     if (!Live(t->node_id)) out.back().set_probe_health(hosting::v1::TASK_HEALTH_UNSPECIFIED);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -19,6 +21,15 @@
 #include "hosting/v1/cluster.pb.h"
 
 namespace hosting::controlplane {
+
+// What Swarm says runs where, as last listed: the bound on what agents report.
+struct SwarmTaskListing {
+  absl::flat_hash_map<std::string, std::string> node_of_task;  // task ID -> node ID
+  absl::Time listed_at = absl::InfinitePast();
+};
+// The newest listing; nullptr while Swarm cannot be listed (the agents are then believed, so
+// a Docker outage never takes tasks out of routing).
+using SwarmTaskSource = std::function<std::shared_ptr<const SwarmTaskListing>()>;
 
 // What hostd knows from the agents: their sessions (connected, last seen, lost after missed
 // heartbeats), every task's health as probed on its node, and per-task metric windows from
@@ -39,6 +50,14 @@ class AgentRegistry {
 
   AgentRegistry(Options options, EventLog& events, Clock& clock);
 
+  // Bounds reports by what Swarm runs: a reported task that a listing made after its first
+  // report does not hold on that node (one Swarm never scheduled, stopped, or placed
+  // elsewhere: a forged or confused report) is left out of every read below until a listing
+  // holds it. Without a source (unit tests) every report is believed. Set before use.
+  void SetSwarmTasks(SwarmTaskSource source) { swarm_tasks_ = std::move(source); }
+  // Reported tasks left out for that reason, now.
+  int UnconfirmedTasks();
+
   // A new session for the node; returns its session number. One agent owns a node: while a
   // session of the node is live (connected, and heard from within the allowed heartbeats) a
   // second is refused with ALREADY_EXISTS; a session that went quiet or closed is replaced.
@@ -55,6 +74,11 @@ class AgentRegistry {
   static constexpr int kMaxTasksPerNode = 1000;
   absl::Status Snapshot(const std::string& node_id, const hosting::v1::TaskSnapshot& snapshot);
   void Metrics(const std::string& node_id, const hosting::v1::MetricsReport& report);
+  // One message of a registered session after its Register: a heartbeat for the session, and
+  // the task, snapshot or metrics report it carries. An error (a refused snapshot) ends the
+  // session. Command results are the hub's (not handled here).
+  absl::Status Receive(const std::string& node_id, int64_t session,
+                       const hosting::v1::AgentMessage& message);
   // Marks agents lost whose last message is older than the allowed heartbeats; publishes
   // agent.lost for each; forgets the tasks of nodes lost longer than forget_lost_after.
   // Called periodically.
@@ -119,6 +143,9 @@ class AgentRegistry {
     int64_t memory_limit_bytes = 0;
     double in_flight = 0;
     bool metrics_missing = true;
+    // When an agent first reported it (to judge it against Swarm's listings).
+    absl::Time first_reported;
+    bool warned_unconfirmed = false;
     TaskState(absl::Duration w) : requests(w), errors(w), cpu_ns(w), latency(w) {}
   };
   struct Session {
@@ -130,8 +157,16 @@ class AgentRegistry {
     // When it stopped reporting (lost or disconnected).
     absl::Time gone_since = absl::InfiniteFuture();
   };
+  // Whether Swarm's listing bears the task out (see SetSwarmTasks); logs the first refusal.
+  bool Confirmed(const std::string& task_id, TaskState& task, const SwarmTaskListing* listing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the node's agent reports now (connected and not lost).
   bool Live(const std::string& node_id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The task's state, made on its first report.
+  TaskState& Slot(const std::string& task_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<const SwarmTaskListing> Listing() const {
+    return swarm_tasks_ ? swarm_tasks_() : nullptr;
+  }
   // Whether a live node other than `node_id` reports the task (task ids never move nodes).
   bool OwnedByAnotherLiveNode(const std::string& task_id, const std::string& node_id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -145,6 +180,7 @@ class AgentRegistry {
   int64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);  // by node
   std::map<std::string, std::unique_ptr<TaskState>> tasks_ ABSL_GUARDED_BY(mu_);  // by task id
+  SwarmTaskSource swarm_tasks_;
 };
 
 const char* TaskHealthName(hosting::v1::TaskHealth h);

@@ -134,6 +134,45 @@ TEST_F(AgentRegistryTest, NodeIdsAreCheckedAndReportsBounded) {
   EXPECT_EQ(registry_.Tasks("web")[0].probe_health(), hosting::v1::TASK_HEALTH_HEALTHY);
 }
 
+TEST_F(AgentRegistryTest, ReportsAreBoundedByWhatSwarmRuns) {
+  auto listing = std::make_shared<SwarmTaskListing>();
+  listing->listed_at = clock_.Now();
+  bool swarm_answers = true;
+  registry_.SetSwarmTasks([&]() -> std::shared_ptr<const SwarmTaskListing> {
+    return swarm_answers ? listing : nullptr;
+  });
+  registry_.Connect(Reg("n1")).value();
+  registry_.Connect(Reg("n2")).value();
+  clock_.Advance(absl::Milliseconds(100));
+  // Reported after the last listing: believed until a listing says otherwise (a task Swarm
+  // just started is in no listing yet).
+  hosting::v1::TaskSnapshot n1;
+  *n1.add_tasks() = Task("real", 1, hosting::v1::TASK_HEALTH_HEALTHY);
+  *n1.add_tasks() = Task("forged", 1, hosting::v1::TASK_HEALTH_HEALTHY);
+  *n1.add_tasks() = Task("elsewhere", 1, hosting::v1::TASK_HEALTH_HEALTHY);
+  ASSERT_TRUE(registry_.Snapshot("n1", n1).ok());
+  EXPECT_THAT(registry_.Tasks("web"), SizeIs(3));
+  EXPECT_EQ(registry_.UnconfirmedTasks(), 0);
+
+  // A newer listing holds "real" on n1 and "elsewhere" on n2: the rest are not believed.
+  auto newer = std::make_shared<SwarmTaskListing>();
+  newer->listed_at = clock_.Now() + absl::Milliseconds(50);
+  newer->node_of_task = {{"real", "n1"}, {"elsewhere", "n2"}};
+  listing = newer;
+  ASSERT_THAT(registry_.Tasks("web"), SizeIs(1));
+  EXPECT_EQ(registry_.Tasks("web")[0].task_id(), "real");
+  EXPECT_EQ(registry_.Aggregate("web")[1].healthy, 1);
+  EXPECT_THAT(registry_.TaskMetrics("web", absl::Seconds(30)), SizeIs(1));
+  EXPECT_EQ(registry_.Agent("n1").running_tasks, 1);
+  EXPECT_TRUE(absl::IsNotFound(registry_.FindTask("forged").status()));
+  EXPECT_EQ(registry_.UnconfirmedTasks(), 2);
+
+  // Swarm cannot be listed: the agents are believed again (a Docker outage never takes
+  // tasks out of routing).
+  swarm_answers = false;
+  EXPECT_THAT(registry_.Tasks("web"), SizeIs(3));
+}
+
 TEST_F(AgentRegistryTest, HealthTransitionsAreEvents) {
   registry_.Connect(Reg("n1")).value();
   registry_.TaskChanged("n1", Task("t1", 1, hosting::v1::TASK_HEALTH_STARTING));

@@ -78,26 +78,11 @@ class AgentSession final : public grpc::ServerBidiReactor<AgentMessage, Controll
       // settings it has (the periodic resend brings them once the store answers).
       if (auto probes = hub_.CurrentProbeConfigs(); probes.has_value()) Send(*std::move(probes));
     } else {
-      registry_.Touch(node_id_, session_);
-      switch (in_.body_case()) {
-        case AgentMessage::kTask:
-          registry_.TaskChanged(node_id_, in_.task());
-          break;
-        case AgentMessage::kSnapshot:
-          if (absl::Status st = registry_.Snapshot(node_id_, in_.snapshot()); !st.ok()) {
-            FinishOnce(ToGrpcStatus(st));
-            return;
-          }
-          break;
-        case AgentMessage::kMetrics:
-          registry_.Metrics(node_id_, in_.metrics());
-          break;
-        case AgentMessage::kResult:
-          hub_.CommandDone(in_.result());
-          break;
-        default:
-          break;  // heartbeats and repeated registers only touch the session
+      if (absl::Status st = registry_.Receive(node_id_, session_, in_); !st.ok()) {
+        FinishOnce(ToGrpcStatus(st));
+        return;
       }
+      if (in_.body_case() == AgentMessage::kResult) hub_.CommandDone(in_.result());
     }
     {
       absl::MutexLock lock(&mu_);

@@ -290,8 +290,9 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::SyncRollout(
         ASSIGN_OR_RETURN(history, store_.ListRevisions(name));
         history_read = true;
       }
-      auto it = std::find_if(history.begin(), history.end(),
-                             [&](const RevisionRecord& r) { return r.revision == revision; });
+      auto it = std::find_if(
+          history.begin(), history.end(),
+          [wanted = revision](const RevisionRecord& r) { return r.revision == wanted; });
       if (it == history.end()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "release ", record.rollout.release_id(), " needs revision ", revision, " of '", name,

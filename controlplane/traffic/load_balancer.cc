@@ -169,11 +169,9 @@ absl::StatusOr<std::vector<LbServer>> HaproxyLoadBalancer::Servers(const std::st
   return out;
 }
 
-namespace {
-// The runtime API answers errors in plain text; success is empty or a known phrase.
-absl::Status Check(const absl::StatusOr<std::string>& answer, absl::string_view command) {
-  if (!answer.ok()) return answer.status();
-  absl::string_view a = absl::StripAsciiWhitespace(*answer);
+absl::Status HaproxyLoadBalancer::CheckAnswer(absl::string_view answer,
+                                              absl::string_view command) {
+  absl::string_view a = absl::StripAsciiWhitespace(answer);
   if (a.empty() || absl::StartsWith(a, "New server registered") ||
       absl::StartsWith(a, "Server deleted")) {
     return absl::OkStatus();
@@ -189,6 +187,12 @@ absl::Status Check(const absl::StatusOr<std::string>& answer, absl::string_view 
     return absl::FailedPreconditionError(absl::StrCat("HAProxy: '", command, "': ", a));
   }
   return absl::InternalError(absl::StrCat("HAProxy: '", command, "': ", a));
+}
+
+namespace {
+absl::Status Check(const absl::StatusOr<std::string>& answer, absl::string_view command) {
+  if (!answer.ok()) return answer.status();
+  return HaproxyLoadBalancer::CheckAnswer(*answer, command);
 }
 }  // namespace
 

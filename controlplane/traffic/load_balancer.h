@@ -91,6 +91,9 @@ class HaproxyLoadBalancer final : public LoadBalancer {
                                                  absl::string_view text);
   static void AddStats(const std::string& backend, absl::string_view stat_csv,
                        std::vector<LbServer>& servers);
+  // What an answer to a command that changes something means: the runtime API answers errors
+  // in plain text, success with nothing or a known phrase.
+  static absl::Status CheckAnswer(absl::string_view answer, absl::string_view command);
   // The "add server" command for `server` (with its check's keywords).
   static std::string AddServerCommand(const std::string& backend, const LbServer& server);
 

@@ -383,6 +383,64 @@ TEST_F(AuthTest, AnAgentTokenJoinsOnlyAsItsOwnNode) {
             grpc::StatusCode::PERMISSION_DENIED);
 }
 
+TEST_F(AuthTest, AnAgentsReportsOfTasksSwarmDoesNotRunAreNotBelieved) {
+  // An agent with a valid join token reports 500 tasks of a service that runs none.
+  const std::string service = absl::StrCat("ghostly-", getpid());
+  const std::string spec = *dir_ + "/ghostly.yaml";
+  {
+    std::ofstream f(spec);
+    f << "name: " << service << "\nimage: hosting/sample:v1\nreplicas: 0\n";
+  }
+  ASSERT_EQ(Hostctl(*admin_, "service apply -f " + spec).exit_code, 0);
+  auto stub = hosting::v1::AgentGateway::NewStub(
+      CreateChannelWithToken(hostd_->address(), ReadLine(*dir_ + "/agent.token")));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = stub->Connect(&ctx);
+  hosting::v1::AgentMessage hello;
+  hello.mutable_register_()->set_node_id(absl::StrCat("forger-", getpid()));
+  ASSERT_TRUE(stream->Write(hello));
+  hosting::v1::ControllerMessage answer;
+  ASSERT_TRUE(stream->Read(&answer) && answer.has_registered());
+  hosting::v1::AgentMessage flood;
+  for (int i = 0; i < 500; ++i) {
+    hosting::v1::TaskReport* t = flood.mutable_snapshot()->add_tasks();
+    t->set_task_id(absl::StrCat("forged", i));
+    t->set_service(service);
+    t->set_revision(1);
+    t->set_probe_health(hosting::v1::TASK_HEALTH_HEALTHY);
+  }
+  ASSERT_TRUE(stream->Write(flood));
+  // Once Swarm has been listed after the report (every second), none of them is believed:
+  // neither the status (what health gating and analysis read) nor /metrics counts them.
+  auto cluster = hosting::v1::Cluster::NewStub(CreateChannelWithToken(hostd_->address(), *admin_));
+  std::string metrics;
+  int healthy = -1;
+  for (int i = 0; i < 100; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    hosting::v1::AgentMessage beat;
+    beat.mutable_heartbeat();
+    stream->Write(beat);
+    metrics = Http("GET", "http://" + hostd_->metrics_address() + "/metrics").body;
+    if (!absl::StrContains(metrics, "hostd_agent_unconfirmed_tasks 500")) continue;
+    grpc::ClientContext c;
+    hosting::v1::GetServiceStatusRequest req;
+    req.set_name(service);
+    hosting::v1::ServiceHealthStatus status;
+    grpc::Status st = cluster->GetServiceStatus(&c, req, &status);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    healthy = 0;
+    for (const auto& r : status.revisions()) healthy += r.healthy() + r.starting() + r.unknown();
+    break;
+  }
+  EXPECT_THAT(metrics, HasSubstr("hostd_agent_unconfirmed_tasks 500"));
+  EXPECT_EQ(healthy, 0);
+  EXPECT_THAT(metrics, Not(HasSubstr("service=\"" + service)));
+  ctx.TryCancel();
+  stream->Finish();
+  EXPECT_EQ(Hostctl(*admin_, "service delete " + service).exit_code, 0);
+}
+
 TEST_F(AuthTest, BootstrapTokensAreRootOnlyAndAuthOffIsForLoopbackOnly) {
   for (const char* file : {"/admin.token", "/agent.token"}) {
     struct stat st {};
