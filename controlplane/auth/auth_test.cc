@@ -116,6 +116,14 @@ class TokenAuthorityTest : public ::testing::Test {
   TokenAuthority tokens_;
 };
 
+TEST(TokenHashTest, IsSha256) {
+  // FIPS 180-2's test vectors.
+  EXPECT_EQ(TokenAuthority::HashSecret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(TokenAuthority::HashSecret(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 TEST_F(TokenAuthorityTest, ASecretIsShownOnceAndOnlyItsHashIsStored) {
   hosting::v1::CreateTokenResponse made = Make(Role::ROLE_DEPLOYER, absl::ZeroDuration(), {"web"});
   EXPECT_TRUE(absl::StartsWith(made.secret(), "hst_")) << made.secret();

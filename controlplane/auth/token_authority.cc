@@ -1,11 +1,13 @@
 #include "controlplane/auth/token_authority.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <cstring>
 
 #include "absl/strings/escaping.h"
@@ -37,11 +39,28 @@ std::string RandomBytes(size_t n) {
 TokenAuthority::TokenAuthority(Store& store, Clock& clock, Options options)
     : store_(store), clock_(clock), options_(options) {}
 
+TokenAuthority::Digest TokenAuthority::Sha256(absl::string_view data) {
+  // OpenSSL 3's one-shot SHA256() looks the algorithm up in its provider on every call (a
+  // global lock and a property query): fetched once here, with a context per thread, hashing
+  // a call's token costs the hash alone.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                           &EVP_MD_CTX_free);
+  Digest digest{};
+  unsigned int size = 0;
+  if (kSha256 == nullptr || ctx == nullptr || !EVP_DigestInit_ex2(ctx.get(), kSha256, nullptr) ||
+      !EVP_DigestUpdate(ctx.get(), data.data(), data.size()) ||
+      !EVP_DigestFinal_ex(ctx.get(), digest.data(), &size) || size != digest.size()) {
+    // Never on a working OpenSSL; the one-shot form then (slower, same digest).
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  }
+  return digest;
+}
+
 std::string TokenAuthority::HashSecret(absl::string_view secret) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), digest);
+  const Digest digest = Sha256(secret);
   return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
 Caller TokenAuthority::CallerOf(const hosting::v1::Token& token) {
@@ -128,8 +147,13 @@ absl::StatusOr<hosting::v1::Token> TokenAuthority::Revoke(absl::string_view acce
   ASSIGN_OR_RETURN(hosting::internal::TokenRecord record,
                    store_.RevokeToken(accessor, clock_.Now()));
   {
+    const std::string raw = absl::HexStringToBytes(record.secret_sha256());
     absl::MutexLock lock(&mu_);
-    cache_.erase(record.secret_sha256());
+    if (raw.size() == sizeof(Digest)) {
+      Digest key;
+      std::memcpy(key.data(), raw.data(), key.size());
+      cache_.erase(key);
+    }
   }
   LogInfo("token revoked", {{"accessor", std::string(accessor)}});
   return std::move(*record.mutable_token());
@@ -151,9 +175,10 @@ absl::StatusOr<Caller> TokenAuthority::Judge(const hosting::internal::TokenRecor
 
 std::optional<absl::StatusOr<Caller>> TokenAuthority::AuthenticateCached(
     absl::string_view secret) {
-  const std::string hash = HashSecret(secret);
+  const Digest hash = Sha256(secret);
   const absl::Time now = clock_.Now();
-  absl::MutexLock lock(&mu_);
+  // Every authenticated call reads here: readers share the lock.
+  absl::ReaderMutexLock lock(&mu_);
   auto it = cache_.find(hash);
   if (it == cache_.end() || now - it->second.fetched_at > options_.cache_ttl) return std::nullopt;
   if (it->second.caller.ok() && now >= it->second.expires_at) {
@@ -168,8 +193,10 @@ absl::StatusOr<Caller> TokenAuthority::Authenticate(absl::string_view secret) {
   if (std::optional<absl::StatusOr<Caller>> cached = AuthenticateCached(secret)) {
     return *std::move(cached);
   }
-  const std::string hash = HashSecret(secret);
-  absl::StatusOr<hosting::internal::TokenRecord> record = store_.FindToken(hash);
+  const Digest hash = Sha256(secret);
+  absl::StatusOr<hosting::internal::TokenRecord> record = store_.FindToken(
+      absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(hash.data()),
+                                               hash.size())));
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
   if (!record.ok() && !absl::IsNotFound(record.status())) {

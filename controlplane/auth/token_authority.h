@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -76,6 +77,9 @@ class TokenAuthority {
 
   // SHA-256 of a secret, lowercase hex (what the store keeps).
   static std::string HashSecret(absl::string_view secret);
+  // SHA-256, raw: the cache's key (no hex string made per call).
+  using Digest = std::array<unsigned char, 32>;
+  static Digest Sha256(absl::string_view data);
   // A token's caller (principal "token:<accessor>").
   static Caller CallerOf(const hosting::v1::Token& token);
 
@@ -95,7 +99,7 @@ class TokenAuthority {
   const Options options_;
   absl::Mutex mu_;
   // Keyed by the secret's hash, never the secret.
-  absl::flat_hash_map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Digest, Cached> cache_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hosting::controlplane

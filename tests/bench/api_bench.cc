@@ -2,12 +2,13 @@
 // Docker engine: closed-loop callers on the generated stubs (not a timed test: a benchmark that
 // prints figures for docs/performance.md).
 //
-//   build/tests/bench/api_bench [callers=16] [seconds=5] [services=5] [auth-compare]
+//   build/tests/bench/api_bench [callers=16] [seconds=5] [services=5] [auth-compare [rounds=3]]
 //
 // With "auth-compare" it measures the cost of authorization instead: the unary reads with
-// hostd checking every call's token, then with the same hostd (same store, same address)
-// restarted with --insecure-no-auth, alternating three times, the client sending the token
-// either way; it prints each round and the ratio of the medians.
+// hostd checking every call's token, and with the same hostd (same store, same address)
+// restarted with --insecure-no-auth, `rounds` times, the order of the two swapped every round
+// (so drift on the machine falls on both alike), the client sending the token either way; it
+// prints each round and the ratio of the medians.
 //
 // It starts hostd, applies `services` services (1 task each of hosting/sample:v1) and releases
 // one of them to v2, then for each call runs `callers` threads, each sending its next call as
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool auth_compare = argc > 4 && std::string(argv[4]) == "auth-compare";
+  const int auth_rounds = argc > 5 ? std::max(1, std::atoi(argv[5])) : 3;
   const std::string data_dir = hosting::testing::MakeTempDir("hosting-apibench-");
   auto hostd_holder = std::make_unique<HostdProcess>(data_dir);
   HostdProcess& hostd = *hostd_holder;
@@ -298,7 +300,8 @@ int main(int argc, char** argv) {
   }});
 
   if (auth_compare) {
-    // The same hostd restarted on the same store and address, auth on then off, three times.
+    // The same hostd restarted on the same store and address, auth on and off, each round in
+    // the other order.
     const std::string address = hostd.address();
     std::printf("api_bench auth-compare: %d callers, %.0f s per call and round\n\n", callers,
                 seconds);
@@ -306,8 +309,9 @@ int main(int argc, char** argv) {
     std::printf("| ---: | --- | --- | ---: | ---: | ---: | ---: |\n");
     std::map<std::string, std::vector<double>> rate, p99;
     int failed = 0;
-    for (int round = 1; round <= 3; ++round) {
-      for (bool auth : {true, false}) {
+    for (int round = 1; round <= auth_rounds; ++round) {
+      for (bool auth : round % 2 == 1 ? std::vector<bool>{true, false}
+                                      : std::vector<bool>{false, true}) {
         hostd_holder->Stop();
         hostd_holder = std::make_unique<HostdProcess>(
             data_dir, auth ? std::vector<std::string>{} : std::vector<std::string>{"--insecure-no-auth"},
