@@ -36,7 +36,7 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
   // a sequence).
   static constexpr size_t kMaxBacklog = 10000;
   // Events read from the store at once during a replay.
-  static constexpr int kReplayPage = 1000;
+  static constexpr int kReplayPage = 250;
 
   struct Options {
     std::function<bool(const hosting::v1::Event&)> match;

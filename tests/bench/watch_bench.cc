@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
   // Events to replay: dry-run applies write none, so apply and delete a service that never
   // runs (0 replicas), each write an event or two.
   auto services = hosting::v1::ServiceManager::NewStub(hostd.channel());
+  int failed_writes = 0;
+  std::string write_error;
   for (int i = 0; i < events / 2; ++i) {
     hosting::v1::ApplyServiceRequest apply;
     apply.mutable_spec()->set_name("watchbench");
@@ -57,7 +59,16 @@ int main(int argc, char** argv) {
     (*apply.mutable_spec()->mutable_env())["ROUND"] = std::to_string(i);
     hosting::v1::ApplyServiceResponse out;
     grpc::ClientContext ctx;
-    (void)services->ApplyService(&ctx, apply, &out);
+    grpc::Status st = services->ApplyService(&ctx, apply, &out);
+    if (!st.ok()) {
+      ++failed_writes;
+      write_error = st.error_message();
+    }
+  }
+  if (failed_writes > 0) {
+    std::fprintf(stderr, "%d of %d applies failed (%s): the streams would have nothing to replay\n",
+                 failed_writes, events / 2, write_error.c_str());
+    return 1;
   }
   absl::SleepFor(absl::Seconds(2));
   std::printf("watch_bench: %d streams per round, %d rounds, hostd pid %d\n\n", streams, rounds,
@@ -76,7 +87,7 @@ int main(int argc, char** argv) {
     };
     std::vector<std::unique_ptr<Stream>> open;
     hosting::v1::WatchEventsRequest req;
-    req.set_since_sequence(0);
+    req.set_from_start(true);
     for (int i = 0; i < streams; ++i) {
       auto s = std::make_unique<Stream>();
       s->reader = cluster->PrepareAsyncWatchEvents(&s->ctx, req, &cq);
