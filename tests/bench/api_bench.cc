@@ -14,10 +14,14 @@
 // one of them to v2, then for each call runs `callers` threads, each sending its next call as
 // soon as the last returns, for `seconds` after a one-second warm-up. Every call's latency is
 // kept; errors are counted and printed, never folded into the latencies.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/bearer_token.h"
@@ -45,7 +50,22 @@ struct Result {
   int64_t errors = 0;
   std::string first_error;
   std::vector<double> latencies_us;
+  // The server's CPU time (user + system) over the measured window; 0 when not measured.
+  double server_cpu_us = 0;
 };
+
+// A process's CPU time so far (user + system), in microseconds; 0 when it cannot be read.
+double ProcessCpuUs(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) start past the last ')'.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> f = absl::StrSplit(stat.substr(close + 2), ' ');
+  // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
+  if (f.size() < 13) return 0;
+  return (std::stod(f[11]) + std::stod(f[12])) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 // An asynchronous call: starts one call and runs `done` with its status when it ends.
 using AsyncCall = std::function<void(std::function<void(grpc::Status)> done)>;
@@ -53,7 +73,7 @@ using AsyncCall = std::function<void(std::function<void(grpc::Status)> done)>;
 // One closed loop per caller on gRPC's callback API (the next call starts from the last one's
 // completion), so that the client's threads cost little of the machine the server runs on.
 Result Run(int callers, absl::Duration warmup, absl::Duration duration,
-           const std::function<AsyncCall(int caller)>& make_call) {
+           const std::function<AsyncCall(int caller)>& make_call, pid_t server = 0) {
   struct Caller {
     AsyncCall call;
     Result result;
@@ -91,9 +111,11 @@ Result Run(int callers, absl::Duration warmup, absl::Duration duration,
   }
   for (int i = 0; i < callers; ++i) issue(i);
   absl::SleepFor(warmup);
+  const double cpu_before = server > 0 ? ProcessCpuUs(server) : 0;
   measuring = true;
   absl::SleepFor(duration);
   measuring = false;
+  const double cpu_after = server > 0 ? ProcessCpuUs(server) : 0;
   done = true;
   {
     absl::MutexLock lock(&mu);
@@ -108,6 +130,7 @@ Result Run(int callers, absl::Duration warmup, absl::Duration duration,
                             c.result.latencies_us.end());
   }
   std::sort(all.latencies_us.begin(), all.latencies_us.end());
+  all.server_cpu_us = cpu_after - cpu_before;
   return all;
 }
 
@@ -305,9 +328,9 @@ int main(int argc, char** argv) {
     const std::string address = hostd.address();
     std::printf("api_bench auth-compare: %d callers, %.0f s per call and round\n\n", callers,
                 seconds);
-    std::printf("| round | auth | call | calls/s | p50 ms | p99 ms | errors |\n");
-    std::printf("| ---: | --- | --- | ---: | ---: | ---: | ---: |\n");
-    std::map<std::string, std::vector<double>> rate, p99;
+    std::printf("| round | auth | call | calls/s | p50 ms | p99 ms | hostd CPU us/call | errors |\n");
+    std::printf("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    std::map<std::string, std::vector<double>> rate, p99, cpu;
     int failed = 0;
     for (int round = 1; round <= auth_rounds; ++round) {
       for (bool auth : round % 2 == 1 ? std::vector<bool>{true, false}
@@ -322,13 +345,15 @@ int main(int argc, char** argv) {
         }
         for (const Case& c : cases) {
           if (c.name != "GetService" && c.name != "ListServices") continue;
-          Result r = Run(callers, absl::Seconds(2), absl::Seconds(seconds), c.make);
+          Result r = Run(callers, absl::Seconds(2), absl::Seconds(seconds), c.make,
+                         hostd_holder->pid());
           const std::string key = absl::StrCat(c.name, auth ? " on" : " off");
           rate[key].push_back(static_cast<double>(r.calls - r.errors) / seconds);
           p99[key].push_back(Pct(r.latencies_us, 0.99) / 1e3);
-          std::printf("| %d | %s | %s | %.0f | %.3f | %.3f | %lld |\n", round,
+          cpu[key].push_back(r.calls > 0 ? r.server_cpu_us / static_cast<double>(r.calls) : 0);
+          std::printf("| %d | %s | %s | %.0f | %.3f | %.3f | %.1f | %lld |\n", round,
                       auth ? "on" : "off", c.name.c_str(), rate[key].back(),
-                      Pct(r.latencies_us, 0.5) / 1e3, p99[key].back(),
+                      Pct(r.latencies_us, 0.5) / 1e3, p99[key].back(), cpu[key].back(),
                       static_cast<long long>(r.errors));
           if (r.errors > 0) {
             std::fprintf(stderr, "%s: first error: %s\n", key.c_str(), r.first_error.c_str());
@@ -341,11 +366,12 @@ int main(int argc, char** argv) {
       std::sort(v.begin(), v.end());
       return v[v.size() / 2];
     };
-    std::printf("\n| call | calls/s on/off | p99 on/off |\n| --- | ---: | ---: |\n");
+    std::printf("\n| call | calls/s on/off | p99 on/off | hostd CPU per call on/off |\n"
+                "| --- | ---: | ---: | ---: |\n");
     for (const char* call : {"GetService", "ListServices"}) {
       const std::string on = absl::StrCat(call, " on"), off = absl::StrCat(call, " off");
-      std::printf("| %s | %.3f | %.3f |\n", call, median(rate[on]) / median(rate[off]),
-                  median(p99[on]) / median(p99[off]));
+      std::printf("| %s | %.3f | %.3f | %.3f |\n", call, median(rate[on]) / median(rate[off]),
+                  median(p99[on]) / median(p99[off]), median(cpu[on]) / median(cpu[off]));
     }
     auto cleanup = hosting::v1::ServiceManager::NewStub(hostd_holder->channel());
     for (int i = 0; i < services; ++i) {
