@@ -47,10 +47,13 @@ absl::Status Agent::Init() {
   if (controllers.empty()) {
     return absl::InvalidArgumentError("--controller: no hostd address given");
   }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentialsFor(options_.tls);
+  if (!credentials.ok()) return credentials.status();
   stream_ = std::make_unique<ControllerStream>(std::move(controllers), identity_,
                                                options_.max_backoff, metrics_, clock_,
                                                std::move(handlers), absl::Seconds(2),
-                                               options_.token);
+                                               options_.token, *std::move(credentials));
   watcher_ = std::make_unique<TaskWatcher>(docker_, node_, table_, *stream_, metrics_, clock_,
                                            options_.resync_interval, options_.max_backoff);
   prober_ = std::make_unique<Prober>(table_, node_, *stream_, metrics_, clock_);

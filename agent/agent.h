@@ -16,6 +16,7 @@
 #include "agent/reporter.h"
 #include "agent/task_table.h"
 #include "agent/task_watcher.h"
+#include "common/bearer_token.h"
 #include "common/clock.h"
 #include "common/docker_client.h"
 
@@ -31,6 +32,9 @@ struct AgentOptions {
   std::string controller = "127.0.0.1:50051";
   // The join token sent to hostd (an agent token, docs/security.md); empty: none.
   std::string token;
+  // TLS to hostd (all empty: plaintext); with a client certificate whose subject has
+  // OU=hosting-agent, hostd takes its CN as this agent's node and needs no token.
+  TlsClientFiles tls;
   std::string node_id;  // empty: the Swarm node ID from the local /info
   std::string metrics_listen = "127.0.0.1:9465";  // empty disables
   absl::Duration report_interval = absl::Seconds(2);

@@ -18,6 +18,12 @@ ABSL_FLAG(std::string, controller, "127.0.0.1:50051",
 ABSL_FLAG(std::string, token_file, "",
           "File holding the join token hostd gave this agent (env HOSTAGENT_TOKEN gives the "
           "token itself; default /var/lib/hosting/agent.token when it exists).");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA that signed hostd's certificate: talk TLS to hostd (hostd --tls-cert).");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for mTLS (hostd --tls-client-ca), with --tls-key. Subject "
+          "OU=hosting-agent, CN=<node ID>: hostd takes it as this node's agent, no token needed.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
 ABSL_FLAG(std::string, docker_host, "unix:///var/run/docker.sock", "Local Docker Engine endpoint.");
 ABSL_FLAG(std::string, node_id, "", "Swarm node ID; default: the local engine's Swarm.NodeID.");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9465", "Prometheus /metrics address; empty disables.");
@@ -46,6 +52,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     options.token = env;
+  } else if (!absl::GetFlag(FLAGS_tls_cert).empty() && absl::GetFlag(FLAGS_token_file).empty()) {
+    // A client certificate is the agent's identity: no default token file is read.
   } else {
     const std::string file = absl::GetFlag(FLAGS_token_file).empty()
                                  ? "/var/lib/hosting/agent.token"
@@ -58,6 +66,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  options.tls = {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
+                 absl::GetFlag(FLAGS_tls_key)};
   options.node_id = absl::GetFlag(FLAGS_node_id);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.report_interval = absl::GetFlag(FLAGS_report_interval);

@@ -19,12 +19,13 @@ constexpr char kVersion[] = "0.1.0";
 ControllerStream::ControllerStream(std::vector<std::string> controllers, NodeIdentity identity,
                                    absl::Duration max_backoff, AgentMetrics& metrics,
                                    Clock& clock, Handlers handlers,
-                                   absl::Duration connect_timeout, std::string token)
+                                   absl::Duration connect_timeout, std::string token,
+                                   std::shared_ptr<grpc::ChannelCredentials> credentials)
     : controllers_(std::move(controllers)), connect_timeout_(connect_timeout),
       identity_(std::move(identity)), max_backoff_(max_backoff), metrics_(metrics),
       clock_(clock), handlers_(std::move(handlers)) {
   for (const std::string& c : controllers_) {
-    channels_.push_back(MakeChannel(c, token));
+    channels_.push_back(MakeChannel(c, token, credentials));
     stubs_.push_back(hosting::v1::AgentGateway::NewStub(channels_.back()));
   }
 }
@@ -62,8 +63,9 @@ void ControllerStream::PickNext(const grpc::Status& status) {
   current_ = (current_ + 1) % controllers_.size();
 }
 
-std::shared_ptr<grpc::Channel> ControllerStream::MakeChannel(const std::string& controller,
-                                                             const std::string& token) {
+std::shared_ptr<grpc::Channel> ControllerStream::MakeChannel(
+    const std::string& controller, const std::string& token,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   // gRPC's reconnect backoff (1 s growing to 2 min by default) shortened so a restarted hostd
   // is found within a second.
   grpc::ChannelArguments args;
@@ -74,7 +76,9 @@ std::shared_ptr<grpc::Channel> ControllerStream::MakeChannel(const std::string& 
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  return CreateChannelWithToken(controller, grpc::InsecureChannelCredentials(), args, token);
+  return CreateChannelWithToken(
+      controller, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), args,
+      token);
 }
 
 void ControllerStream::Send(const hosting::v1::AgentMessage& msg) {

@@ -49,12 +49,14 @@ class ControllerStream final : public MessageSink {
   ControllerStream(std::vector<std::string> controllers, NodeIdentity identity,
                    absl::Duration max_backoff, AgentMetrics& metrics, Clock& clock,
                    Handlers handlers, absl::Duration connect_timeout = absl::Seconds(2),
-                   std::string token = "");
+                   std::string token = "",
+                   std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
-  // An insecure channel to `controller` with the agent's reconnect and keepalive settings,
-  // sending `token` (the agent's join token) on every call.
-  static std::shared_ptr<grpc::Channel> MakeChannel(const std::string& controller,
-                                                    const std::string& token);
+  // A channel to `controller` (over `credentials`; nullptr: plaintext) with the agent's
+  // reconnect and keepalive settings, sending `token` (the agent's join token) on every call.
+  static std::shared_ptr<grpc::Channel> MakeChannel(
+      const std::string& controller, const std::string& token,
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   // The leader's address in a standby's refusal ("... the leader is HOST:PORT: ..."), or "".
   static std::string LeaderNamedIn(absl::string_view message);
 

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -89,6 +90,48 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path, bool private_
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
   }
   return token;
+}
+
+namespace {
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(flag, " ", path, ": cannot read it (",
+                                            std::strerror(errno), ")"));
+  }
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (pem.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": not a PEM file"));
+  }
+  return pem;
+}
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const TlsClientFiles& files) {
+  if (files.ca.empty() && files.cert.empty() && files.key.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  if (files.ca.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert/--tls-key need --tls-ca (the CA that signed hostd's certificate)");
+  }
+  if (files.cert.empty() != files.key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  grpc::SslCredentialsOptions ssl;
+  absl::StatusOr<std::string> ca = ReadPem(files.ca, "--tls-ca");
+  if (!ca.ok()) return ca.status();
+  ssl.pem_root_certs = *std::move(ca);
+  if (!files.cert.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem(files.cert, "--tls-cert");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem(files.key, "--tls-key");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 }  // namespace hosting

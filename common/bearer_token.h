@@ -33,4 +33,18 @@ absl::Status CheckTokenText(absl::string_view token);
 // when the file does not exist, PERMISSION_DENIED when it cannot be read.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path, bool private_only);
 
+// How a client reaches a hostd that serves TLS (--tls-cert) and, with --tls-client-ca, asks
+// for a client certificate: PEM file paths. All empty: plaintext.
+struct TlsClientFiles {
+  std::string ca;    // the CA that signed hostd's certificate; setting it turns TLS on
+  std::string cert;  // this client's certificate (mTLS), with `key`
+  std::string key;
+};
+// Channel credentials for `files`: insecure when all are empty, else TLS trusting `ca` and
+// presenting `cert`/`key` when given. INVALID_ARGUMENT naming the flag for a certificate
+// without its key (or the reverse) or without a CA; the read error naming a file that cannot
+// be read.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const TlsClientFiles& files);
+
 }  // namespace hosting

@@ -98,7 +98,9 @@ absl::StatusOr<std::string> ResolveToken(const Globals& g) {
 }
 
 std::shared_ptr<grpc::Channel> Client::ChannelTo(const Globals& g, const std::string& address) {
-  return CreateChannelWithToken(address, g.token);
+  return CreateChannelWithToken(
+      address, g.credentials != nullptr ? g.credentials : grpc::InsecureChannelCredentials(),
+      grpc::ChannelArguments(), g.token);
 }
 
 std::shared_ptr<grpc::Channel> Client::Connect(const Globals& g) {

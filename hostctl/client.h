@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/bearer_token.h"
 #include "google/protobuf/duration.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "hostctl/output.h"
@@ -39,6 +40,10 @@ struct Globals {
   std::string token_flag;
   std::string token_file_flag;
   std::string token;
+  // --tls-ca/--tls-cert/--tls-key (env HOSTCTL_TLS_CA, HOSTCTL_TLS_CERT, HOSTCTL_TLS_KEY), and
+  // the credentials made from them (plaintext when all are empty).
+  TlsClientFiles tls;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 // The token hostctl sends, from the first of: --token, $HOSTCTL_TOKEN, --token-file,

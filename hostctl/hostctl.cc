@@ -15,9 +15,9 @@
 namespace hosting::hostctl {
 namespace {
 
-// Thrown from the parse-complete callback when a token file was given but cannot be used:
+// Thrown from the parse-complete callback when a token or TLS file was given but cannot be used:
 // no command runs.
-struct TokenUnusable {};
+struct UnusableCredentials {};
 
 }  // namespace
 
@@ -40,6 +40,17 @@ int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                  "File holding the API token (env HOSTCTL_TOKEN_FILE; default "
                  "~/.config/hosting/token, mode 0600, then for the default --server "
                  "/var/lib/hosting/admin.token)");
+  auto env_or_empty = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v != nullptr ? std::string(v) : std::string();
+  };
+  g.tls = {env_or_empty("HOSTCTL_TLS_CA"), env_or_empty("HOSTCTL_TLS_CERT"),
+           env_or_empty("HOSTCTL_TLS_KEY")};
+  app.add_option("--tls-ca", g.tls.ca,
+                 "PEM CA that signed hostd's certificate: talk TLS (env HOSTCTL_TLS_CA)");
+  app.add_option("--tls-cert", g.tls.cert,
+                 "PEM client certificate when hostd asks for one (env HOSTCTL_TLS_CERT)");
+  app.add_option("--tls-key", g.tls.key, "PEM key of --tls-cert (env HOSTCTL_TLS_KEY)");
 
   int code = kExitOk;
   std::unique_ptr<Client> client_holder;
@@ -61,13 +72,20 @@ int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (!token.ok()) {
       // Before any command runs: a token file given but unusable is a usage error.
       err << "error: token: " << token.status().message() << "\n";
-      throw TokenUnusable();
+      throw UnusableCredentials();
     }
     g.token = *token;
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        ChannelCredentialsFor(g.tls);
+    if (!credentials.ok()) {
+      err << "error: tls: " << credentials.status().message() << "\n";
+      throw UnusableCredentials();
+    }
+    g.credentials = *std::move(credentials);
   });
   try {
     app.parse(argc, argv);
-  } catch (const TokenUnusable&) {
+  } catch (const UnusableCredentials&) {
     return kExitUsage;
   } catch (const CLI::CallForHelp& e) {
     out << app.help();

@@ -68,6 +68,6 @@ CC=clang CXX=clang++ BUILD_DIR="$root/build-asan" \
 step "Unit tests under AddressSanitizer + UBSan"
 cd "$root/build-asan"
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-  ctest -L unit -LE script --output-on-failure
+  ctest -L unit -LE script -j "$(nproc)" --output-on-failure
 step "Fuzz targets, ${HOSTING_FUZZ_SECONDS:-20} s each"
 "$root/scripts/fuzz.sh" "${HOSTING_FUZZ_SECONDS:-20}"

@@ -59,6 +59,13 @@ struct Pending {
   std::string authorization;
 };
 
+// The first value of a property of the call's (or its connection's) AuthContext, or "".
+absl::string_view Property(const grpc_auth_context* context, const char* name) {
+  grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(context, name);
+  const grpc_auth_property* p = grpc_auth_property_iterator_next(&it);
+  return p == nullptr ? absl::string_view() : absl::string_view(p->value, p->value_length);
+}
+
 void Process(void* state, grpc_auth_context* context, const grpc_metadata* md, size_t num_md,
              grpc_process_auth_metadata_done_cb cb, void* user_data) {
   auto* gate = static_cast<AuthGate*>(state);
@@ -67,6 +74,18 @@ void Process(void* state, grpc_auth_context* context, const grpc_metadata* md, s
     absl::string_view key = SliceView(md[i].key);
     if (key == ":path") method = SliceView(md[i].value);
     if (key == "authorization") authorization = SliceView(md[i].value);
+  }
+  // No token, but a client certificate the listener verified (mTLS) that names an agent.
+  if (authorization.empty() && gate->enabled() &&
+      grpc_auth_context_peer_is_authenticated(context)) {
+    if (std::optional<Caller> agent = AuthGate::AgentCertificate(
+            Property(context, GRPC_X509_SUBJECT_PROPERTY_NAME),
+            Property(context, GRPC_X509_CN_PROPERTY_NAME))) {
+      absl::StatusOr<Caller> decision = gate->DecideForAgentCertificate(method, *agent);
+      if (!decision.ok()) gate->NoteDenied(method, decision.status());
+      Answer(context, cb, user_data, decision);
+      return;
+    }
   }
   if (std::optional<absl::StatusOr<Caller>> now = gate->DecideCached(method, authorization)) {
     if (!now->ok()) gate->NoteDenied(method, now->status());
@@ -218,6 +237,40 @@ absl::StatusOr<Caller> AuthGate::Decide(absl::string_view method,
   absl::string_view secret;
   if (auto early = Precheck(method, authorization, &secret)) return *std::move(early);
   return Authorize(method, tokens_->Authenticate(secret));
+}
+
+absl::StatusOr<Caller> AuthGate::DecideForAgentCertificate(absl::string_view method,
+                                                           Caller agent) {
+  if (FindMethodRule(method) == nullptr) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("method ", method, " is not in hostd's permission table"));
+  }
+  return Authorize(method, std::move(agent));
+}
+
+std::optional<Caller> AuthGate::AgentCertificate(absl::string_view subject,
+                                                 absl::string_view common_name) {
+  if (common_name.empty()) return std::nullopt;
+  // RDNs are separated by commas; a comma inside a value is escaped ("\,").
+  bool agent_unit = false;
+  size_t start = 0;
+  for (size_t i = 0; i <= subject.size(); ++i) {
+    if (i < subject.size() && subject[i] == '\\') {
+      ++i;
+      continue;
+    }
+    if (i == subject.size() || subject[i] == ',') {
+      absl::string_view rdn = absl::StripAsciiWhitespace(subject.substr(start, i - start));
+      if (rdn == absl::StrCat("OU=", kAgentCertificateUnit)) agent_unit = true;
+      start = i + 1;
+    }
+  }
+  if (!agent_unit) return std::nullopt;
+  Caller caller;
+  caller.principal = absl::StrCat("cert:", common_name);
+  caller.role = hosting::v1::ROLE_AGENT;
+  caller.node = std::string(common_name);
+  return caller;
 }
 
 Caller CallerOf(const grpc::ServerContextBase& ctx) {

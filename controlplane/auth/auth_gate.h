@@ -44,6 +44,17 @@ class AuthGate {
                                                      absl::string_view authorization);
   // The decision, reading the store when needed (blocks).
   absl::StatusOr<Caller> Decide(absl::string_view method, absl::string_view authorization);
+  // The decision for a call with no token from a peer whose verified client certificate
+  // (hostd --tls-client-ca) names an agent: subject OU=hosting-agent, the node as its CN
+  // (`agent` from AgentCertificate). Such a caller holds the agent role, bound to that node.
+  absl::StatusOr<Caller> DecideForAgentCertificate(absl::string_view method, Caller agent);
+
+  // The organizational unit that makes a client certificate an agent's.
+  static constexpr char kAgentCertificateUnit[] = "hosting-agent";
+  // The agent a certificate subject and common name name, or nullopt when the subject (RFC 2253
+  // form, as gRPC reports it) has no OU=hosting-agent or the common name is empty.
+  static std::optional<Caller> AgentCertificate(absl::string_view subject,
+                                                absl::string_view common_name);
 
   // Called for every refused call of a method that changes something (the table's `mutates`)
   // or of a method missing from the table: the audit trail's refusals. `principal` is who the

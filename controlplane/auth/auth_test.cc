@@ -116,6 +116,22 @@ class TokenAuthorityTest : public ::testing::Test {
   TokenAuthority tokens_;
 };
 
+TEST(AgentCertificateTest, TheAgentUnitMakesTheCommonNameTheNode) {
+  std::optional<Caller> agent =
+      AuthGate::AgentCertificate("CN=node-1,OU=hosting-agent,O=Example", "node-1");
+  ASSERT_TRUE(agent.has_value());
+  EXPECT_EQ(agent->principal, "cert:node-1");
+  EXPECT_EQ(agent->role, hosting::v1::ROLE_AGENT);
+  EXPECT_EQ(agent->node, "node-1");
+  EXPECT_TRUE(AuthGate::AgentCertificate("OU=hosting-agent, CN=n2", "n2").has_value());
+  // No agent unit, one only inside another value (escaped comma), or no common name.
+  EXPECT_FALSE(AuthGate::AgentCertificate("CN=alice,O=Example", "alice").has_value());
+  EXPECT_FALSE(
+      AuthGate::AgentCertificate("CN=x\\,OU=hosting-agent,O=Example", "x,OU=hosting-agent"));
+  EXPECT_FALSE(AuthGate::AgentCertificate("OU=hosting-agents,CN=n", "n").has_value());
+  EXPECT_FALSE(AuthGate::AgentCertificate("OU=hosting-agent", "").has_value());
+}
+
 TEST(TokenHashTest, IsSha256) {
   // FIPS 180-2's test vectors.
   EXPECT_EQ(TokenAuthority::HashSecret("abc"),

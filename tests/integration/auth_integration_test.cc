@@ -441,6 +441,113 @@ TEST_F(AuthTest, AnAgentsReportsOfTasksSwarmDoesNotRunAreNotBelieved) {
   EXPECT_EQ(Hostctl(*admin_, "service delete " + service).exit_code, 0);
 }
 
+// mTLS: hostd --tls-client-ca; a client certificate with OU=hosting-agent is an agent whose
+// node is its CN, with no token; any other certificate still needs a token. hostctl and
+// hostagent speak TLS with --tls-ca/--tls-cert/--tls-key.
+TEST_F(AuthTest, AnAgentCertificateJoinsAsItsNodeOverMutualTls) {
+  const std::string dir = MakeTempDir("hosting-mtls-");
+  const std::string node = std::string(absl::StripAsciiWhitespace(
+      Shell("docker info --format '{{.Swarm.NodeID}}'").output));
+  ASSERT_FALSE(node.empty());
+  auto sign = [&](const std::string& name, const std::string& subject) {
+    return absl::StrCat("openssl req -newkey rsa:2048 -nodes -subj '", subject, "' -keyout ",
+                        name, ".key -out ", name, ".csr && openssl x509 -req -in ", name,
+                        ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out ", name,
+                        ".pem");
+  };
+  CommandResult gen = Shell(absl::StrCat(
+      "(cd ", dir, " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=hosting-ca",
+      " -keyout ca.key -out ca.pem && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > san",
+      " && openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key",
+      " -out server.csr && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key",
+      " -CAcreateserial -days 1 -extfile san -out server.pem && ",
+      sign("agent", "/OU=hosting-agent/CN=" + node), " && ", sign("alice", "/CN=alice"),
+      ") 2>&1"));
+  ASSERT_EQ(gen.exit_code, 0) << gen.output;
+  HostdProcess hostd(dir,
+                     {"--tls-cert", dir + "/server.pem", "--tls-key", dir + "/server.key",
+                      "--tls-client-ca", dir + "/ca.pem"},
+                     absl::StrCat("0.0.0.0:", FreePort()));
+  ASSERT_TRUE(hostd.Start().ok());
+  const std::string target =
+      "localhost:" + hostd.address().substr(hostd.address().find(':') + 1);
+  auto creds = [&](const std::string& who) {
+    return ChannelCredentialsFor({dir + "/ca.pem", dir + "/" + who + ".pem",
+                                  dir + "/" + who + ".key"})
+        .value();
+  };
+  auto join = [&](const std::string& who, const std::string& as) {
+    auto stub = hosting::v1::AgentGateway::NewStub(
+        CreateChannelWithToken(target, creds(who), {}, /*token=*/""));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = stub->Connect(&ctx);
+    hosting::v1::AgentMessage hello;
+    hello.mutable_register_()->set_node_id(as);
+    stream->Write(hello);
+    hosting::v1::ControllerMessage answer;
+    if (stream->Read(&answer) && answer.has_registered()) {
+      ctx.TryCancel();
+      stream->Finish();
+      return grpc::Status::OK;
+    }
+    return stream->Finish();
+  };
+  // The agent certificate joins as its node only, and reads nothing else.
+  grpc::Status other = join("agent", "someone-else");
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED) << other.error_message();
+  EXPECT_THAT(other.error_message(), HasSubstr("cert:" + node + " may join only as node"));
+  grpc::Status own = join("agent", node);
+  EXPECT_TRUE(own.ok()) << own.error_message();
+  {
+    auto services = hosting::v1::ServiceManager::NewStub(
+        CreateChannelWithToken(target, creds("agent"), {}, ""));
+    grpc::ClientContext ctx;
+    hosting::v1::ListServicesResponse out;
+    EXPECT_EQ(services->ListServices(&ctx, {}, &out).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // A certificate without the agent unit is no identity: a token is still needed.
+  EXPECT_EQ(join("alice", "alice").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // hostctl over mTLS with a token; without --tls-ca it cannot talk to hostd; a certificate
+  // without its key is a usage error.
+  const std::string tls = absl::StrCat(" --tls-ca ", dir, "/ca.pem --tls-cert ", dir,
+                                       "/alice.pem --tls-key ", dir, "/alice.key");
+  CommandResult who = Shell(absl::StrCat("HOSTCTL_TOKEN=", TestToken(), " ", HostctlBinary(),
+                                         " -s ", target, tls, " whoami 2>&1"));
+  EXPECT_EQ(who.exit_code, 0) << who.output;
+  EXPECT_NE(Shell(absl::StrCat("HOSTCTL_TOKEN=", TestToken(), " ", HostctlBinary(), " -s ",
+                               target, " --timeout 3 whoami 2>&1")).exit_code, 0);
+  CommandResult half = Shell(absl::StrCat(HostctlBinary(), " -s ", target, " --tls-ca ", dir,
+                                          "/ca.pem --tls-cert ", dir, "/alice.pem whoami 2>&1"));
+  EXPECT_EQ(half.exit_code, 2) << half.output;
+  EXPECT_THAT(half.output, HasSubstr("--tls-cert and --tls-key go together"));
+
+  // A real hostagent with the agent certificate and no token is this node's agent.
+  AgentProcess agent(target, dir + "/agent.log");
+  agent.AddArgs({"--tls-ca", dir + "/ca.pem", "--tls-cert", dir + "/agent.pem", "--tls-key",
+                 dir + "/agent.key"},
+                {"HOSTAGENT_TOKEN="});
+  ASSERT_TRUE(agent.Start().ok());
+  auto cluster = hosting::v1::Cluster::NewStub(
+      CreateChannelWithToken(target, creds("alice"), {}, TestToken()));
+  absl::Status connected = WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        hosting::v1::ListNodesResponse nodes;
+        if (!cluster->ListNodes(&ctx, {}, &nodes).ok()) return false;
+        for (const auto& n : nodes.nodes()) {
+          if (n.id() == node && n.agent_state() == hosting::v1::AGENT_STATE_CONNECTED) {
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(15), "the certificate agent to be connected");
+  EXPECT_TRUE(connected.ok()) << connected << "\n" << Shell("cat " + dir + "/agent.log").output;
+}
+
 TEST_F(AuthTest, BootstrapTokensAreRootOnlyAndAuthOffIsForLoopbackOnly) {
   for (const char* file : {"/admin.token", "/agent.token"}) {
     struct stat st {};

@@ -448,7 +448,8 @@ absl::Status AgentProcess::Start() {
     args.push_back(a);
   }
   if (!docker_host_.empty()) args.push_back("--docker-host=" + docker_host_);
-  pid_ = Spawn(args, {}, log_path_);
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  pid_ = Spawn(args, env_, log_path_);
   if (pid_ < 0) return absl::InternalError("fork failed");
   return WaitFor([&] { return Http("GET", "http://" + metrics_address_ + "/metrics").status == 200; },
                  absl::Seconds(10), "hostagent to serve its metrics");

@@ -206,6 +206,11 @@ class AgentProcess {
     docker_host_ = std::move(docker_host);
     metrics_address_ = std::move(metrics_address);
   }
+  // More flags, and "NAME=value" environment settings. Before Start.
+  void AddArgs(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    extra_args_.insert(extra_args_.end(), args.begin(), args.end());
+    env_.insert(env_.end(), env.begin(), env.end());
+  }
   absl::Status Start();
   int Stop(int signal = 15);
   // Whether the process has not exited (asks the kernel: a crashed child reads false).
@@ -214,6 +219,8 @@ class AgentProcess {
   const std::string& metrics_address() const { return metrics_address_; }
 
  private:
+  std::vector<std::string> extra_args_;
+  std::vector<std::string> env_;
   std::string netns_;
   std::string docker_host_;
   std::string controller_;
