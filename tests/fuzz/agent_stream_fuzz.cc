@@ -18,7 +18,9 @@
 
 namespace {
 
-using namespace hosting::controlplane;  // NOLINT(build/namespaces): a fuzz target's glue
+using ::hosting::controlplane::AgentRegistry;
+using ::hosting::controlplane::EventLog;
+using ::hosting::controlplane::SqliteStore;
 
 struct Slot {
   std::string node_id;

@@ -15,7 +15,21 @@
 
 namespace {
 
-using namespace hosting::appsvc;  // NOLINT(build/namespaces): a fuzz target's glue
+using ::hosting::appsvc::Api;
+using ::hosting::appsvc::AppMetrics;
+using ::hosting::appsvc::Config;
+using ::hosting::appsvc::DependencyHealth;
+using ::hosting::appsvc::FakeCache;
+using ::hosting::appsvc::FakeRepository;
+using ::hosting::appsvc::HttpRequest;
+using ::hosting::appsvc::HttpResponse;
+using ::hosting::appsvc::HttpServer;
+using ::hosting::appsvc::LocalCache;
+using ::hosting::appsvc::MatchRoute;
+using ::hosting::appsvc::ParseHttpRequest;
+using ::hosting::appsvc::ParsedRequest;
+using ::hosting::appsvc::Readiness;
+using ::hosting::appsvc::RouteMatch;
 
 void Expect(bool condition, const char* what, const HttpResponse& response) {
   if (condition) return;

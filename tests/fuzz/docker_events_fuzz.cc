@@ -11,7 +11,11 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  using namespace hosting::docker;  // NOLINT(build/namespaces): a fuzz target's glue
+  using ::hosting::docker::ParseEngineInfo;
+  using ::hosting::docker::ParseEvent;
+  using ::hosting::docker::ParseNode;
+  using ::hosting::docker::ParseService;
+  using ::hosting::docker::ParseTask;
   absl::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
 
   // The events stream, in chunks of 1 to 16 bytes (the first byte seeds the sizes) with a

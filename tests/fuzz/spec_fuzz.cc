@@ -13,8 +13,17 @@
 
 namespace {
 
+using ::hosting::controlplane::ApplyAutoscalingDefaults;
+using ::hosting::controlplane::ApplySpecDefaults;
+using ::hosting::controlplane::BuildSwarmSpec;
+using ::hosting::controlplane::FieldViolation;
+using ::hosting::controlplane::InvalidArgumentWithViolations;
+using ::hosting::controlplane::TemplateHash;
+using ::hosting::controlplane::ValidateAutoscalingPolicy;
+using ::hosting::controlplane::ValidateReleasePolicy;
+using ::hosting::controlplane::ValidateServiceSpec;
+
 void Check(hosting::v1::ServiceSpec spec) {
-  using namespace hosting::controlplane;  // NOLINT(build/namespaces): a fuzz target's glue
   std::vector<FieldViolation> violations = ValidateServiceSpec(spec);
   absl::Status status = InvalidArgumentWithViolations(violations);
   if (!status.ok()) return;
