@@ -23,6 +23,19 @@ report() {
 }
 trap report EXIT
 
+# Room to build four trees and the images and to run node dockerds and PostgreSQL pairs. The
+# tests remove their temporary directories when they pass; what a failed run kept (named
+# /tmp/hosting-*) goes here once it is half a day old.
+step "Checking disk space"
+find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'hosting-*' -mmin +720 -exec rm -rf {} + 2>/dev/null || true
+need_gb=${HOSTING_TEST_MIN_FREE_GB:-12}
+free_gb=$(( $(df -Pk "$root" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+if [ "$free_gb" -lt "$need_gb" ]; then
+  echo "test.sh: $free_gb GB free on $(df -P "$root" | awk 'NR==2 {print $6}'), the tests need $need_gb GB; the largest users:" >&2
+  du -xsh /tmp/* /var/lib/docker /root/.cache 2>/dev/null | sort -h | tail -8 >&2
+  exit 1
+fi
+echo "$free_gb GB free"
 step "Installing dependencies";          "$root/scripts/install-deps.sh"
 step "Building";                         "$root/scripts/build.sh"
 step "Starting dockerd and the Swarm";   "$root/scripts/start-docker.sh"

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -31,6 +32,7 @@
 #include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
 #include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -153,10 +155,55 @@ std::string AgentBinary() { return HOSTING_AGENT_BINARY; }
 std::string HostctlBinary() { return HOSTING_HOSTCTL_BINARY; }
 std::string SourceDir() { return HOSTING_SOURCE_DIR; }
 
-std::string MakeTempDir(const std::string& prefix) {
+namespace {
+
+std::string MakeUnlistedTempDir(const std::string& prefix) {
   std::string templ = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
   char* dir = mkdtemp(templ.data());
   return dir ? std::string(dir) : "";
+}
+
+void RemoveTestDir(const std::string& dir) {
+  if (dir.empty() || KeepTestDirs()) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
+absl::Mutex temp_dirs_mu(absl::kConstInit);
+std::vector<std::string>* temp_dirs ABSL_GUARDED_BY(temp_dirs_mu) = nullptr;
+
+// Removes the directories MakeTempDir made once every test suite has torn down (the suites stop
+// the processes that write in them first). A run with a failure keeps them.
+class TempDirEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::vector<std::string> dirs;
+    {
+      absl::MutexLock lock(&temp_dirs_mu);
+      if (temp_dirs != nullptr) dirs.swap(*temp_dirs);
+    }
+    for (const std::string& dir : dirs) RemoveTestDir(dir);
+  }
+};
+
+[[maybe_unused]] const ::testing::Environment* const kTempDirEnvironment =
+    ::testing::AddGlobalTestEnvironment(new TempDirEnvironment);
+
+}  // namespace
+
+bool KeepTestDirs() {
+  return std::getenv("HOSTING_KEEP_TEST_DIRS") != nullptr ||
+         ::testing::UnitTest::GetInstance()->Failed();
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::string dir = MakeUnlistedTempDir(prefix);
+  if (!dir.empty()) {
+    absl::MutexLock lock(&temp_dirs_mu);
+    if (temp_dirs == nullptr) temp_dirs = new std::vector<std::string>();
+    temp_dirs->push_back(dir);
+  }
+  return dir;
 }
 
 namespace {
@@ -332,10 +379,15 @@ HttpResult Http(const std::string& method, const std::string& url, const std::st
 }
 
 Datastores::Datastores()
-    : dir_(MakeTempDir("hosting-ds-")), pg_port_(FreePort()), replica_port_(FreePort()),
-      redis_port_(FreePort()) {}
+    : dir_(MakeUnlistedTempDir("hosting-ds-")), pg_port_(FreePort()),
+      replica_port_(FreePort()), redis_port_(FreePort()) {}
 
-Datastores::~Datastores() { Stop(); }
+// The directory holds two PostgreSQL clusters (about 0.5 GB): it goes with the datastores, once
+// they are stopped, rather than at the end of the process.
+Datastores::~Datastores() {
+  Stop();
+  RemoveTestDir(dir_);
+}
 
 std::string DockerGatewayAddress() {
   CommandResult r = Shell(

@@ -120,8 +120,13 @@ const std::string& TestToken();
 // The file holding it (mode 0600).
 const std::string& TestTokenFile();
 
-// A fresh temporary directory.
+// A fresh temporary directory, removed when the test process ends with every test passed
+// (see KeepTestDirs).
 std::string MakeTempDir(const std::string& prefix);
+
+// Whether this process leaves its temporary directories behind: HOSTING_KEEP_TEST_DIRS is set,
+// or a test has failed (its logs and data are what the failure is read from).
+bool KeepTestDirs();
 
 // An HTTP exchange with a server on this machine (libcurl).
 struct HttpResult {
