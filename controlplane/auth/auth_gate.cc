@@ -227,8 +227,14 @@ std::optional<absl::StatusOr<Caller>> AuthGate::DecideCached(absl::string_view m
                                                              absl::string_view authorization) {
   absl::string_view secret;
   if (auto early = Precheck(method, authorization, &secret)) return early;
-  std::optional<absl::StatusOr<Caller>> cached = tokens_->AuthenticateCached(secret);
+  bool refresh_due = false;
+  std::optional<absl::StatusOr<Caller>> cached = tokens_->AuthenticateCached(secret, &refresh_due);
   if (!cached) return std::nullopt;
+  if (refresh_due) {
+    // The answer is about to go stale: one store read now, on a worker, keeps every later call
+    // on this path (a failed Defer only means the next miss reads the store itself).
+    (void)Defer([tokens = tokens_, secret = std::string(secret)] { (void)tokens->Refresh(secret); });
+  }
   return Authorize(method, *std::move(cached));
 }
 

@@ -189,6 +189,33 @@ TEST_F(TokenAuthorityTest, ARevocationElsewhereIsSeenOnceTheCacheLapses) {
   EXPECT_TRUE(absl::IsUnauthenticated(tokens_.Authenticate(made.secret()).status()));
 }
 
+TEST_F(TokenAuthorityTest, OneCallerRefreshesAheadOfTheLapseAndTheOthersKeepTheCachedAnswer) {
+  hosting::v1::CreateTokenResponse made = Make(Role::ROLE_OPERATOR);
+  ASSERT_TRUE(tokens_.Authenticate(made.secret()).ok());
+  bool due = true;
+  ASSERT_TRUE(tokens_.AuthenticateCached(made.secret(), &due).has_value());
+  EXPECT_FALSE(due) << "fresh: nothing to refresh";
+  // Within the last second of the TTL: the first caller is asked to refresh, no other.
+  clock_.Advance(absl::Milliseconds(4500));
+  ASSERT_TRUE(tokens_.AuthenticateCached(made.secret(), &due).has_value());
+  EXPECT_TRUE(due);
+  ASSERT_TRUE(tokens_.AuthenticateCached(made.secret(), &due).has_value());
+  EXPECT_FALSE(due);
+  // Revoked elsewhere before the refresh: the refresh sees it, and the cache is fresh again.
+  TokenAuthority other(*store_, clock_);
+  ASSERT_TRUE(other.Revoke(made.token().accessor()).ok());
+  EXPECT_TRUE(absl::IsUnauthenticated(tokens_.Refresh(made.secret()).status()));
+  clock_.Advance(absl::Seconds(3));
+  std::optional<absl::StatusOr<Caller>> cached = tokens_.AuthenticateCached(made.secret(), &due);
+  ASSERT_TRUE(cached.has_value()) << "the refresh restarted the TTL";
+  EXPECT_TRUE(absl::IsUnauthenticated(cached->status()));
+  EXPECT_FALSE(due);
+  // Once refreshed, the claim is released: the next lapse asks again.
+  clock_.Advance(absl::Milliseconds(1200));
+  ASSERT_TRUE(tokens_.AuthenticateCached(made.secret(), &due).has_value());
+  EXPECT_TRUE(due);
+}
+
 TEST_F(TokenAuthorityTest, AKnownTokenOutlivesAStoreOutageAndAnUnknownOneIsUnavailable) {
   hosting::v1::CreateTokenResponse known = Make(Role::ROLE_VIEWER);
   hosting::v1::CreateTokenResponse unseen = Make(Role::ROLE_VIEWER);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <cstring>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -174,13 +175,19 @@ absl::StatusOr<Caller> TokenAuthority::Judge(const hosting::internal::TokenRecor
 }
 
 std::optional<absl::StatusOr<Caller>> TokenAuthority::AuthenticateCached(
-    absl::string_view secret) {
+    absl::string_view secret, bool* refresh_due) {
+  if (refresh_due != nullptr) *refresh_due = false;
   const Digest hash = Sha256(secret);
   const absl::Time now = clock_.Now();
   // Every authenticated call reads here: readers share the lock.
   absl::ReaderMutexLock lock(&mu_);
   auto it = cache_.find(hash);
   if (it == cache_.end() || now - it->second.fetched_at > options_.cache_ttl) return std::nullopt;
+  if (refresh_due != nullptr &&
+      now - it->second.fetched_at > options_.cache_ttl - options_.refresh_ahead) {
+    absl::MutexLock claim(&refresh_mu_);
+    *refresh_due = refreshing_.insert(hash).second;
+  }
   if (it->second.caller.ok() && now >= it->second.expires_at) {
     return absl::UnauthenticatedError(
         absl::StrCat("token ", it->second.accessor, " expired at ",
@@ -193,11 +200,20 @@ absl::StatusOr<Caller> TokenAuthority::Authenticate(absl::string_view secret) {
   if (std::optional<absl::StatusOr<Caller>> cached = AuthenticateCached(secret)) {
     return *std::move(cached);
   }
+  return Refresh(secret);
+}
+
+absl::StatusOr<Caller> TokenAuthority::Refresh(absl::string_view secret) {
   const Digest hash = Sha256(secret);
   absl::StatusOr<hosting::internal::TokenRecord> record = store_.FindToken(
       absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(hash.data()),
                                                hash.size())));
   const absl::Time now = clock_.Now();
+  // Released after the answer is cached (cleanup runs after the lock below is let go).
+  absl::Cleanup release_claim = [this, &hash] {
+    absl::MutexLock claim(&refresh_mu_);
+    refreshing_.erase(hash);
+  };
   absl::MutexLock lock(&mu_);
   if (!record.ok() && !absl::IsNotFound(record.status())) {
     // The store is out of reach: what this hostd knew valid stays valid.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -42,6 +43,9 @@ class TokenAuthority {
     // Beyond this many cached secrets (valid or not) the cache starts over: random secrets
     // cannot grow it without bound.
     size_t max_cached = 10000;
+    // A cached answer this close to the end of its TTL asks for a refresh ahead of time (one
+    // store read, off the caller's path), so busy callers of one token do not all miss at once.
+    absl::Duration refresh_ahead = absl::Seconds(1);
   };
 
   TokenAuthority(Store& store, Clock& clock, Options options);
@@ -61,7 +65,13 @@ class TokenAuthority {
   absl::StatusOr<Caller> Authenticate(absl::string_view secret);
   // The cached answer for a secret, without reading the store; nullopt when there is none
   // fresh enough (the processor then reads the store off the gRPC thread).
-  std::optional<absl::StatusOr<Caller>> AuthenticateCached(absl::string_view secret);
+  // When `refresh_due` is given and the answer is within `refresh_ahead` of going stale, it is
+  // set for exactly one caller, which should then call Refresh(secret) off the gRPC thread.
+  std::optional<absl::StatusOr<Caller>> AuthenticateCached(absl::string_view secret,
+                                                           bool* refresh_due = nullptr);
+  // Reads the secret's token from the store and caches the answer (what Authenticate does on
+  // a miss).
+  absl::StatusOr<Caller> Refresh(absl::string_view secret);
 
   // Run at start. When the store has no token at all (a new store), or `recover_admin`, makes
   // an admin token and writes its secret to `dir`/admin.token; on a new store also an agent
@@ -100,6 +110,10 @@ class TokenAuthority {
   absl::Mutex mu_;
   // Keyed by the secret's hash, never the secret.
   absl::flat_hash_map<Digest, Cached> cache_ ABSL_GUARDED_BY(mu_);
+  // Secrets whose refresh ahead a caller has claimed (the cache's readers share mu_, so the
+  // claim lives apart).
+  absl::Mutex refresh_mu_;
+  absl::flat_hash_set<Digest> refreshing_ ABSL_GUARDED_BY(refresh_mu_);
 };
 
 }  // namespace hosting::controlplane
