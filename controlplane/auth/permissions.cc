@@ -57,6 +57,9 @@ const std::vector<MethodRule>& MethodRules() {
       {"/hosting.v1.Runbooks/RunRunbook", P::kOperate, false, true},
       {"/hosting.v1.Runbooks/GetRun", P::kRead, false, false},
       {"/hosting.v1.Runbooks/WatchRun", P::kRead, false, false},
+      {"/hosting.v1.Runbooks/ListRuns", P::kRead, false, false},
+      {"/hosting.v1.Runbooks/CancelRun", P::kOperate, false, true},
+      {"/hosting.v1.Runbooks/ApproveRun", P::kOperate, false, true},
 
       {"/hosting.v1.AgentGateway/Connect", P::kAgent, false, false},
 

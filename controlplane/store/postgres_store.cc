@@ -85,6 +85,19 @@ CREATE TABLE hosting.audit (
 );
 CREATE INDEX audit_by_time ON hosting.audit (time);
 )sql"},
+      {5, "runbook runs", R"sql(
+CREATE TABLE hosting.runs (
+  sequence    BIGSERIAL PRIMARY KEY,
+  id          TEXT NOT NULL UNIQUE,
+  runbook     TEXT NOT NULL,
+  target      TEXT NOT NULL,
+  active      BOOLEAN NOT NULL,              -- true until the run ends
+  version     BIGINT NOT NULL,
+  body        BYTEA NOT NULL                 -- hosting.v1.RunbookRun, binary
+);
+-- One run per runbook and target at a time, whatever races CreateRun.
+CREATE UNIQUE INDEX runs_one_active ON hosting.runs (runbook, target) WHERE active;
+)sql"},
   };
   return *m;
 }
@@ -469,6 +482,80 @@ absl::StatusOr<Store::ReleaseWrite> PostgresStore::UpdateRelease(
       },
       /*fenced=*/true));
   return out;
+}
+
+absl::StatusOr<RunRecord> PostgresStore::CreateRun(hosting::v1::RunbookRun run) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(InTransaction("", [&]() -> absl::Status {
+    // Concurrent creators of one runbook and target queue here, so the second sees the first.
+    RETURN_IF_ERROR(Exec("SELECT pg_advisory_xact_lock(hashtext($1))",
+                         {PgParam::Text(absl::StrCat("run:", run.runbook(), "/", run.target()))})
+                        .status());
+    ASSIGN_OR_RETURN(PgResult running,
+                     Exec("SELECT id FROM hosting.runs WHERE active AND runbook = $1 AND "
+                          "target = $2 LIMIT 1",
+                          {PgParam::Text(run.runbook()), PgParam::Text(run.target())}));
+    if (PQntuples(running.get()) > 0) return RunInProgress(PgBytes(running.get(), 0, 0), run);
+    ASSIGN_OR_RETURN(PgResult seq, Exec("SELECT nextval('hosting.runs_sequence_seq')"));
+    const int64_t sequence = PgInt(seq.get(), 0, 0);
+    run.set_id(absl::StrCat(run.runbook(), "-", sequence));
+    return Exec("INSERT INTO hosting.runs (sequence, id, runbook, target, active, version, body) "
+                "VALUES ($1, $2, $3, $4, $5, 1, $6)",
+                {PgParam::Int(sequence), PgParam::Text(run.id()), PgParam::Text(run.runbook()),
+                 PgParam::Text(run.target()),
+                 PgParam::Text(IsTerminalRun(run.state()) ? "false" : "true"),
+                 PgParam::Bytes(run.SerializeAsString())})
+        .status();
+  }, /*fenced=*/true));
+  return RunRecord{std::move(run), 1};
+}
+
+absl::StatusOr<int64_t> PostgresStore::UpdateRun(const RunRecord& record) {
+  const std::string& id = record.run.id();
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(InTransaction("", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult cur, Exec("SELECT version FROM hosting.runs WHERE id = $1 FOR UPDATE",
+                                        {PgParam::Text(id)}));
+    if (PQntuples(cur.get()) == 0) return RunNotFound(id);
+    const int64_t stored = PgInt(cur.get(), 0, 0);
+    if (stored != record.version) return RunChangedConcurrently(id, stored, record.version);
+    return Exec("UPDATE hosting.runs SET active = $1, version = $2, body = $3 WHERE id = $4",
+                {PgParam::Text(IsTerminalRun(record.run.state()) ? "false" : "true"),
+                 PgParam::Int(record.version + 1), PgParam::Bytes(record.run.SerializeAsString()),
+                 PgParam::Text(id)})
+        .status();
+  }, /*fenced=*/true));
+  return record.version + 1;
+}
+
+absl::StatusOr<std::vector<RunRecord>> PostgresStore::ReadRuns(const char* sql,
+                                                                const std::vector<PgParam>& params) {
+  ASSIGN_OR_RETURN(PgResult r, Exec(sql, params));
+  std::vector<RunRecord> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    ASSIGN_OR_RETURN(RunRecord run, ParseRun(PgBytes(r.get(), i, 0), PgInt(r.get(), i, 1)));
+    out.push_back(std::move(run));
+  }
+  return out;
+}
+
+absl::StatusOr<RunRecord> PostgresStore::GetRun(absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(std::vector<RunRecord> rows,
+                   ReadRuns("SELECT body, version FROM hosting.runs WHERE id = $1",
+                            {PgParam::Text(std::string(id))}));
+  if (rows.empty()) return RunNotFound(id);
+  return std::move(rows.front());
+}
+
+absl::StatusOr<std::vector<RunRecord>> PostgresStore::ListRuns(absl::string_view runbook,
+                                                               bool active_only, int limit) {
+  absl::MutexLock lock(&mu_);
+  return ReadRuns(
+      "SELECT body, version FROM hosting.runs WHERE ($1::text = '' OR runbook = $1::text) "
+      "AND ($2::bool = false OR active) ORDER BY sequence DESC LIMIT $3",
+      {PgParam::Text(std::string(runbook)), PgParam::Text(active_only ? "true" : "false"),
+       PgParam::Int(limit)});
 }
 
 absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> PostgresStore::ReadReleases(

@@ -74,6 +74,11 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::vector<hosting::internal::TokenRecord>> ListTokens() override;
   absl::StatusOr<hosting::internal::TokenRecord> RevokeToken(absl::string_view accessor,
                                                              absl::Time at) override;
+  absl::StatusOr<RunRecord> CreateRun(hosting::v1::RunbookRun run) override;
+  absl::StatusOr<int64_t> UpdateRun(const RunRecord& record) override;
+  absl::StatusOr<RunRecord> GetRun(absl::string_view id) override;
+  absl::StatusOr<std::vector<RunRecord>> ListRuns(absl::string_view runbook, bool active_only,
+                                                  int limit) override;
   absl::StatusOr<int64_t> AppendAudit(const hosting::v1::AuditEntry& entry) override;
   absl::StatusOr<std::vector<hosting::v1::AuditEntry>> ListAudit(absl::Time since,
                                                                  absl::string_view service,
@@ -106,6 +111,9 @@ class PostgresStore final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<ServiceRecord>> ReadServices(const char* where,
                                                           const std::vector<PgParam>& params)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<RunRecord>> ReadRuns(const char* sql,
+                                                  const std::vector<PgParam>& params)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> ReadReleases(
       const char* sql, const std::vector<PgParam>& params) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -49,6 +49,29 @@ bool IsTerminalRelease(const hosting::internal::ReleaseRecord& r) {
   return r.release().state() >= hosting::v1::RELEASE_STATE_SUCCEEDED;
 }
 
+absl::StatusOr<RunRecord> ParseRun(absl::string_view body, int64_t version) {
+  RunRecord r;
+  if (!r.run.ParseFromArray(body.data(), static_cast<int>(body.size()))) return absl::DataLossError("stored runbook run unreadable");
+  r.version = version;
+  return r;
+}
+
+absl::Status RunInProgress(absl::string_view id, const hosting::v1::RunbookRun& run) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "run ", id, " of runbook '", run.runbook(), "'",
+      run.target().empty() ? "" : absl::StrCat(" on '", run.target(), "'"),
+      " has not ended; wait for it, or cancel it first (hostctl runbook cancel ", id, ")"));
+}
+
+absl::Status RunNotFound(absl::string_view id) {
+  return absl::NotFoundError(absl::StrCat("runbook run '", id, "' not found"));
+}
+
+absl::Status RunChangedConcurrently(absl::string_view id, int64_t stored, int64_t expected) {
+  return absl::AbortedError(absl::StrCat("run '", id, "' was changed concurrently: stored version ",
+                                         stored, ", expected ", expected));
+}
+
 absl::Status ServiceChangedConcurrently(absl::string_view name, int64_t stored,
                                         int64_t expected) {
   return absl::AbortedError(absl::StrCat("service '", name, "' was changed concurrently: stored ",

@@ -27,6 +27,13 @@ absl::Status DecodeServiceBlobs(absl::string_view rollout, absl::string_view aut
 // A release in a terminal state is no longer "active" (the column both backends index).
 bool IsTerminalRelease(const hosting::internal::ReleaseRecord& r);
 
+// A stored run's body (hosting.v1.RunbookRun, binary) and version.
+absl::StatusOr<RunRecord> ParseRun(absl::string_view body, int64_t version);
+// FAILED_PRECONDITION: run `id` of the same runbook and target has not ended.
+absl::Status RunInProgress(absl::string_view id, const hosting::v1::RunbookRun& run);
+absl::Status RunNotFound(absl::string_view id);
+absl::Status RunChangedConcurrently(absl::string_view id, int64_t stored, int64_t expected);
+
 // The error both backends return for a lost compare-and-swap.
 absl::Status ServiceChangedConcurrently(absl::string_view name, int64_t stored,
                                         int64_t expected);

@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "hosting/internal/state.pb.h"
 #include "hosting/v1/autoscaling.pb.h"
+#include "hosting/v1/runbooks.pb.h"
 #include "hosting/v1/service.pb.h"
 
 // The records the Store keeps, as plain values: what the pure logic above the store (the
@@ -35,5 +36,17 @@ struct RevisionRecord {
   hosting::v1::ServiceSpec spec;
   absl::Time created_at;
 };
+
+// One runbook run as stored: the run and the version its compare-and-swap writes check.
+struct RunRecord {
+  hosting::v1::RunbookRun run;
+  int64_t version = 0;
+};
+
+// Whether a run has ended (succeeded, failed or cancelled).
+inline bool IsTerminalRun(hosting::v1::RunState state) {
+  return state == hosting::v1::RUN_STATE_SUCCEEDED || state == hosting::v1::RUN_STATE_FAILED ||
+         state == hosting::v1::RUN_STATE_CANCELLED;
+}
 
 }  // namespace hosting::controlplane

@@ -105,6 +105,19 @@ constexpr const char* kMigrations[] = {
     );
     CREATE INDEX audit_by_time ON audit (time);
     )sql",
+    // 8: runbook runs (hosting.v1.RunbookRun, binary).
+    R"sql(
+    CREATE TABLE runs (
+      sequence    INTEGER PRIMARY KEY AUTOINCREMENT,
+      id          TEXT NOT NULL UNIQUE,
+      runbook     TEXT NOT NULL,
+      target      TEXT NOT NULL,
+      active      INTEGER NOT NULL,  -- 1 until the run ends
+      version     INTEGER NOT NULL,
+      body        BLOB NOT NULL
+    );
+    CREATE INDEX runs_active ON runs (active, runbook, target);
+    )sql",
 };
 
 
@@ -563,6 +576,95 @@ absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> SqliteStore::ListA
   Stmt q(db_, "SELECT body FROM releases WHERE active = 1 ORDER BY started_at, id");
   RETURN_IF_ERROR(q.prepared());
   return ReadReleases(q);
+}
+
+absl::StatusOr<RunRecord> SqliteStore::CreateRun(hosting::v1::RunbookRun run) {
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  RETURN_IF_ERROR(CheckFence());
+  {
+    Stmt q(db_, "SELECT id FROM runs WHERE active = 1 AND runbook = ? AND target = ? LIMIT 1");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, run.runbook()).Bind(2, run.target());
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) return RunInProgress(q.Text(0), run);
+  }
+  int64_t sequence = 1;
+  {
+    // AUTOINCREMENT never reuses a sequence, so neither does an ID.
+    Stmt q(db_, "SELECT seq FROM sqlite_sequence WHERE name = 'runs'");
+    RETURN_IF_ERROR(q.prepared());
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) sequence = q.Int(0) + 1;
+  }
+  run.set_id(absl::StrCat(run.runbook(), "-", sequence));
+  Stmt w(db_,
+         "INSERT INTO runs (sequence, id, runbook, target, active, version, body) "
+         "VALUES (?, ?, ?, ?, ?, 1, ?)");
+  RETURN_IF_ERROR(w.prepared());
+  RETURN_IF_ERROR(w.Bind(1, sequence).Bind(2, run.id()).Bind(3, run.runbook())
+                      .Bind(4, run.target()).Bind(5, int64_t{IsTerminalRun(run.state()) ? 0 : 1})
+                      .BindBlob(6, run.SerializeAsString()).Run());
+  RETURN_IF_ERROR(txn.Commit());
+  return RunRecord{std::move(run), 1};
+}
+
+absl::StatusOr<int64_t> SqliteStore::UpdateRun(const RunRecord& record) {
+  const std::string& id = record.run.id();
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  RETURN_IF_ERROR(txn.begun());
+  RETURN_IF_ERROR(CheckFence());
+  {
+    Stmt q(db_, "SELECT version FROM runs WHERE id = ?");
+    RETURN_IF_ERROR(q.prepared());
+    q.Bind(1, id);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return RunNotFound(id);
+    if (q.Int(0) != record.version) return RunChangedConcurrently(id, q.Int(0), record.version);
+  }
+  Stmt w(db_, "UPDATE runs SET active = ?, version = ?, body = ? WHERE id = ?");
+  RETURN_IF_ERROR(w.prepared());
+  RETURN_IF_ERROR(w.Bind(1, int64_t{IsTerminalRun(record.run.state()) ? 0 : 1})
+                      .Bind(2, record.version + 1)
+                      .BindBlob(3, record.run.SerializeAsString()).Bind(4, id).Run());
+  RETURN_IF_ERROR(txn.Commit());
+  return record.version + 1;
+}
+
+namespace {
+absl::StatusOr<std::vector<RunRecord>> ReadRuns(Stmt& q) {
+  std::vector<RunRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(RunRecord r, ParseRun(q.Blob(0), q.Int(1)));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+}  // namespace
+
+absl::StatusOr<RunRecord> SqliteStore::GetRun(absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT body, version FROM runs WHERE id = ?");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, id);
+  ASSIGN_OR_RETURN(std::vector<RunRecord> rows, ReadRuns(q));
+  if (rows.empty()) return RunNotFound(id);
+  return std::move(rows.front());
+}
+
+absl::StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(absl::string_view runbook,
+                                                             bool active_only, int limit) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         "SELECT body, version FROM runs WHERE (?1 = '' OR runbook = ?1) AND (?2 = 0 OR active = 1) "
+         "ORDER BY sequence DESC LIMIT ?3");
+  RETURN_IF_ERROR(q.prepared());
+  q.Bind(1, runbook).Bind(2, int64_t{active_only ? 1 : 0}).Bind(3, int64_t{limit});
+  return ReadRuns(q);
 }
 
 absl::Status SqliteStore::DeleteService(absl::string_view name, int64_t expected_generation) {

@@ -37,7 +37,7 @@ TEST(SqliteStoreTest, StateSurvivesReopenAndMigrationsRunOnce) {
   {
     auto store = SqliteStore::Open(path);
     ASSERT_TRUE(store.ok()) << store.status();
-    EXPECT_EQ((*store)->SchemaVersionForTest(), 7);
+    EXPECT_EQ((*store)->SchemaVersionForTest(), 8);
     ServiceRecord r;
     r.spec.set_name("web");
     r.spec.set_image("img");
@@ -46,7 +46,7 @@ TEST(SqliteStoreTest, StateSurvivesReopenAndMigrationsRunOnce) {
   }
   auto reopened = SqliteStore::Open(path);
   ASSERT_TRUE(reopened.ok()) << reopened.status();
-  EXPECT_EQ((*reopened)->SchemaVersionForTest(), 7);
+  EXPECT_EQ((*reopened)->SchemaVersionForTest(), 8);
   EXPECT_EQ((*reopened)->GetService("web")->spec.image(), "img");
 }
 

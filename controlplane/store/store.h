@@ -115,6 +115,19 @@ class Store {
   virtual absl::StatusOr<std::vector<hosting::v1::AuditEntry>> ListAudit(
       absl::Time since, absl::string_view service, int limit) = 0;
 
+  // Runbook runs. CreateRun stores a new run: the store assigns its ID "<runbook>-<sequence>"
+  // and version 1. FAILED_PRECONDITION naming the run in progress when a run of the same
+  // runbook and target has not ended. Fenced, like every write of desired state.
+  virtual absl::StatusOr<RunRecord> CreateRun(hosting::v1::RunbookRun run) = 0;
+  // Writes the run when the stored version equals record.version (ABORTED otherwise, NOT_FOUND
+  // when there is no such run); returns the new version. Fenced.
+  virtual absl::StatusOr<int64_t> UpdateRun(const RunRecord& record) = 0;
+  // NOT_FOUND when there is no such run.
+  virtual absl::StatusOr<RunRecord> GetRun(absl::string_view id) = 0;
+  // Newest first, at most `limit`: one runbook's (all when empty), only those not ended when
+  // `active_only`.
+  virtual absl::StatusOr<std::vector<RunRecord>> ListRuns(absl::string_view runbook,
+                                                          bool active_only, int limit) = 0;
   // Appends to the event log; assigns and returns the event's sequence.
   virtual absl::StatusOr<int64_t> AppendEvent(const hosting::v1::Event& event) = 0;
   // Events with sequence > after_sequence, oldest first, at most `limit`.

@@ -251,6 +251,63 @@ TEST_P(StoreConformanceTest, ReleasesGetIdsAndOnlyOneRunsPerService) {
   EXPECT_TRUE(absl::IsNotFound(store_->GetRelease("web-9").status()));
 }
 
+hosting::v1::RunbookRun NewRun(const std::string& runbook, const std::string& target) {
+  hosting::v1::RunbookRun run;
+  run.set_runbook(runbook);
+  run.set_target(target);
+  run.set_state(hosting::v1::RUN_STATE_RUNNING);
+  run.add_steps()->set_name("first");
+  return run;
+}
+
+TEST_P(StoreConformanceTest, RunsGetIdsAndOnlyOnePerRunbookAndTarget) {
+  absl::StatusOr<RunRecord> a = store_->CreateRun(NewRun("node-maintenance", "node-1"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->version, 1);
+  EXPECT_TRUE(absl::StartsWith(a->run.id(), "node-maintenance-")) << a->run.id();
+  // Another target runs beside it; the same one is refused, naming the run in progress.
+  absl::StatusOr<RunRecord> b = store_->CreateRun(NewRun("node-maintenance", "node-2"));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_NE(a->run.id(), b->run.id());
+  absl::Status clash = store_->CreateRun(NewRun("node-maintenance", "node-1")).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(clash)) << clash;
+  EXPECT_THAT(std::string(clash.message()), ::testing::HasSubstr(a->run.id()));
+  // Compare-and-swap on the version.
+  RunRecord done = *a;
+  done.run.set_state(hosting::v1::RUN_STATE_SUCCEEDED);
+  done.run.mutable_steps(0)->set_output("ok");
+  absl::StatusOr<int64_t> v = store_->UpdateRun(done);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(*v, 2);
+  EXPECT_TRUE(absl::IsAborted(store_->UpdateRun(done).status())) << "stale version";
+  RunRecord ghost = done;
+  ghost.run.set_id("nope-1");
+  EXPECT_TRUE(absl::IsNotFound(store_->UpdateRun(ghost).status()));
+  absl::StatusOr<RunRecord> got = store_->GetRun(a->run.id());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, 2);
+  EXPECT_EQ(got->run.steps(0).output(), "ok");
+  EXPECT_TRUE(absl::IsNotFound(store_->GetRun("nope-1").status()));
+  // Ended: the target is free again; IDs are never reused.
+  absl::StatusOr<RunRecord> c = store_->CreateRun(NewRun("node-maintenance", "node-1"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_NE(c->run.id(), a->run.id());
+  ASSERT_TRUE(store_->CreateRun(NewRun("backup", "")).ok());
+  // Lists: newest first, by runbook, active only.
+  auto all = store_->ListRuns("", false, 10);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].run.runbook(), "backup");
+  EXPECT_EQ((*all)[3].run.id(), a->run.id());
+  auto maintenance = store_->ListRuns("node-maintenance", false, 2);
+  ASSERT_TRUE(maintenance.ok());
+  EXPECT_EQ(maintenance->size(), 2u);
+  auto active = store_->ListRuns("node-maintenance", true, 10);
+  ASSERT_TRUE(active.ok());
+  EXPECT_EQ(active->size(), 2u);
+  for (const RunRecord& r : *active) EXPECT_NE(r.run.id(), a->run.id());
+}
+
 TEST_P(StoreConformanceTest, ReleaseUpdateWithStaleServiceChangesNothing) {
   ASSERT_TRUE(store_->PutService(Record("web", 1, "a"), 0, nullptr).ok());
   auto created = store_->CreateRelease(*store_->GetService("web"), 1, nullptr, NewRelease(1, 1));

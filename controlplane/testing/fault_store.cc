@@ -109,6 +109,27 @@ absl::StatusOr<std::vector<hosting::internal::ReleaseRecord>> FaultStore::ListAc
   return base_->ListActiveReleases();
 }
 
+absl::StatusOr<RunRecord> FaultStore::CreateRun(hosting::v1::RunbookRun run) {
+  if (absl::Status st = Enter(Op::kCreateRun); !st.ok()) return st;
+  return base_->CreateRun(std::move(run));
+}
+
+absl::StatusOr<int64_t> FaultStore::UpdateRun(const RunRecord& record) {
+  if (absl::Status st = Enter(Op::kUpdateRun); !st.ok()) return st;
+  return base_->UpdateRun(record);
+}
+
+absl::StatusOr<RunRecord> FaultStore::GetRun(absl::string_view id) {
+  if (absl::Status st = Enter(Op::kGetRun); !st.ok()) return st;
+  return base_->GetRun(id);
+}
+
+absl::StatusOr<std::vector<RunRecord>> FaultStore::ListRuns(absl::string_view runbook,
+                                                            bool active_only, int limit) {
+  if (absl::Status st = Enter(Op::kListRuns); !st.ok()) return st;
+  return base_->ListRuns(runbook, active_only, limit);
+}
+
 absl::StatusOr<std::string> FaultStore::InstanceId() {
   if (absl::Status st = Enter(Op::kInstanceId); !st.ok()) return st;
   return base_->InstanceId();

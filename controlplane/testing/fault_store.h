@@ -22,6 +22,7 @@ class FaultStore final : public Store {
     kGetService, kListServices, kPutService, kDeleteService, kListRevisions, kPruneRevisions,
     kLastRevision, kCreateRelease, kUpdateRelease, kGetRelease, kListReleases,
     kListActiveReleases, kInstanceId, kAppendEvent, kListEvents, kLease, kTokens, kAudit,
+    kCreateRun, kUpdateRun, kGetRun, kListRuns,
   };
 
   explicit FaultStore(std::unique_ptr<Store> base) : base_(std::move(base)) {}
@@ -67,6 +68,11 @@ class FaultStore final : public Store {
   absl::StatusOr<std::vector<hosting::internal::TokenRecord>> ListTokens() override;
   absl::StatusOr<hosting::internal::TokenRecord> RevokeToken(absl::string_view accessor,
                                                              absl::Time at) override;
+  absl::StatusOr<RunRecord> CreateRun(hosting::v1::RunbookRun run) override;
+  absl::StatusOr<int64_t> UpdateRun(const RunRecord& record) override;
+  absl::StatusOr<RunRecord> GetRun(absl::string_view id) override;
+  absl::StatusOr<std::vector<RunRecord>> ListRuns(absl::string_view runbook, bool active_only,
+                                                  int limit) override;
   absl::StatusOr<int64_t> AppendAudit(const hosting::v1::AuditEntry& entry) override;
   absl::StatusOr<std::vector<hosting::v1::AuditEntry>> ListAudit(absl::Time since,
                                                                  absl::string_view service,
