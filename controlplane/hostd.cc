@@ -166,7 +166,14 @@ absl::Status Hostd::Init() {
       });
   releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>(*autoscaler_, *metrics_);
-  runbooks_grpc_ = std::make_unique<RunbooksGrpc>();
+  cluster_operations_ =
+      std::make_unique<ClusterOperationsImpl>(*cluster_, *reconciler_, *manager_);
+  RunbookEngineOptions runbook_options;
+  runbook_options.acting = acting;
+  runbooks_ = std::make_unique<RunbookEngine>(*store_, *events_, Clock::Real(), runbook_options);
+  runbooks_->Register(std::make_shared<NodeMaintenanceRunbook>(*cluster_operations_));
+  runbooks_->Register(std::make_shared<LogAnalysisRunbook>(*cluster_operations_));
+  runbooks_grpc_ = std::make_unique<RunbooksGrpc>(*runbooks_, *events_, *store_, *metrics_);
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_, leader_gate);
   tokens_ = std::make_unique<TokenAuthority>(*store_, Clock::Real());
   if (options_.auth) {
@@ -282,6 +289,7 @@ absl::Status Hostd::Start() {
   reconciler_->Start();
   releases_->Start();
   autoscaler_->Start();
+  runbooks_->Start();
   sweeper_ = std::thread([this] {
     while (!stop_sweeper_.WaitForNotificationWithTimeout(options_.agents.heartbeat_interval)) {
       agents_->Sweep();
@@ -313,6 +321,8 @@ void Hostd::Shutdown() {
   // What the last calls did reaches the store before hostd goes.
   if (audit_) audit_->Stop();
   if (autoscaler_) autoscaler_->Stop();
+  // Running steps are abandoned (a new leader resumes or fails them, by their record).
+  if (runbooks_) runbooks_->Stop();
   if (releases_) releases_->Stop();
   if (reconciler_) reconciler_->Stop();
   // Last: the loops that act have stopped, so the lease can go to a standby at once.

@@ -18,6 +18,9 @@
 #include "controlplane/api/cluster_service.h"
 #include "controlplane/api/releases_service.h"
 #include "controlplane/api/runbooks_service.h"
+#include "controlplane/runbook/cluster_operations.h"
+#include "controlplane/runbook/cluster_runbooks.h"
+#include "controlplane/runbook/engine.h"
 #include "controlplane/api/service_manager_service.h"
 #include "controlplane/auth/auth_gate.h"
 #include "controlplane/auth/token_authority.h"
@@ -131,6 +134,8 @@ class Hostd {
   std::unique_ptr<ClusterGrpc> cluster_grpc_;
   std::unique_ptr<ReleasesGrpc> releases_grpc_;
   std::unique_ptr<AutoscalingGrpc> autoscaling_grpc_;
+  std::unique_ptr<ClusterOperationsImpl> cluster_operations_;
+  std::unique_ptr<RunbookEngine> runbooks_;
   std::unique_ptr<RunbooksGrpc> runbooks_grpc_;
   std::unique_ptr<AgentGatewayGrpc> agent_gateway_grpc_;
   std::unique_ptr<TokenAuthority> tokens_;

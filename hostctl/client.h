@@ -16,6 +16,7 @@
 #include "hosting/v1/autoscaling.grpc.pb.h"
 #include "hosting/v1/cluster.grpc.pb.h"
 #include "hosting/v1/releases.grpc.pb.h"
+#include "hosting/v1/runbooks.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
 
 namespace hosting::hostctl {
@@ -63,7 +64,8 @@ class Client {
         cluster_(hosting::v1::Cluster::NewStub(channel_)),
         releases_(hosting::v1::Releases::NewStub(channel_)),
         autoscaling_(hosting::v1::Autoscaling::NewStub(channel_)),
-        auth_(hosting::v1::Auth::NewStub(channel_)) {}
+        auth_(hosting::v1::Auth::NewStub(channel_)),
+        runbooks_(hosting::v1::Runbooks::NewStub(channel_)) {}
 
   // A context with the per-call deadline (--timeout).
   std::unique_ptr<grpc::ClientContext> Context() const {
@@ -77,6 +79,7 @@ class Client {
   hosting::v1::Releases::Stub& releases() { return *releases_; }
   hosting::v1::Autoscaling::Stub& autoscaling() { return *autoscaling_; }
   hosting::v1::Auth::Stub& auth() { return *auth_; }
+  hosting::v1::Runbooks::Stub& runbooks() { return *runbooks_; }
 
   // The addresses in --server, in order.
   static std::vector<std::string> Servers(const Globals& g);
@@ -95,6 +98,7 @@ class Client {
   std::unique_ptr<hosting::v1::Releases::Stub> releases_;
   std::unique_ptr<hosting::v1::Autoscaling::Stub> autoscaling_;
   std::unique_ptr<hosting::v1::Auth::Stub> auth_;
+  std::unique_ptr<hosting::v1::Runbooks::Stub> runbooks_;
 };
 
 // What a command group's callbacks share. Callbacks run after the group is added (during

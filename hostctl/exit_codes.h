@@ -21,6 +21,9 @@ enum ExitCode : int {
   kExitAborted = 12,          // aborted by an operator
   kExitReleaseTimedOut = 13,  // the release made no progress within its deadline; rolled back
   kExitPermissionDenied = 14,  // the token's role (or its services) does not allow the call
+  // How a runbook run waited for (runbook run --wait, runbook watch) ended.
+  kExitRunFailed = 15,        // a step failed (or its approval was not given in time)
+  kExitRunCancelled = 16,     // cancelled by an operator
 };
 
 }  // namespace hosting::hostctl

@@ -10,6 +10,7 @@
 #include "hostctl/cluster_commands.h"
 #include "hostctl/output.h"
 #include "hostctl/release_commands.h"
+#include "hostctl/runbook_commands.h"
 #include "hostctl/service_commands.h"
 
 namespace hosting::hostctl {
@@ -64,6 +65,7 @@ int Run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   AddReleaseCommands(app, g, client, code, out, err);
   AddAutoscaleCommands(app, g, client, code, out, err);
   AddAuthCommands(app, g, client, code, out, err);
+  AddRunbookCommands(app, g, client, code, out, err);
 
   app.parse_complete_callback([&] {
     absl::StatusOr<Format> f = ParseFormat(g.output);

@@ -3,6 +3,7 @@
 // going away and coming back.
 #include <csignal>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -239,6 +240,73 @@ TEST_F(AgentIntegrationTest, NodeCommandsGoThroughTheAgent) {
 
   EXPECT_EQ(Shell(hostctl + " logs nosuchtask").exit_code, 4);
   EXPECT_EQ(Shell(hostctl + " logs abc").exit_code, 3);  // too short a prefix
+}
+
+// Runbooks through hostctl against the real hostd, agent and Swarm: the list, typed
+// parameters refused by name, a dry run that records nothing, a log analysis whose logs come
+// through the agent, a node maintenance refused on a one-node Swarm, and a run that outlives a
+// hostd killed under it.
+TEST_F(AgentIntegrationTest, RunbooksRunThroughTheAgentAndAreRecorded) {
+  Apply("hosting/sample:v1", 2, 8080);
+  ASSERT_TRUE(WaitHealthy(2).ok());
+  const std::string hostctl = absl::StrCat(HostctlBinary(), " --server ", hostd_->address());
+
+  CommandResult list = Shell(hostctl + " runbook list");
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_THAT(list.output, HasSubstr("node-maintenance"));
+  EXPECT_THAT(list.output, HasSubstr("log-analysis"));
+
+  CommandResult bad = Shell(hostctl + " runbook run log-analysis -p service=" + name_ +
+                            " -p since=soon -p colour=blue");
+  EXPECT_EQ(bad.exit_code, 3) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("parameters.since"));
+  EXPECT_THAT(bad.output, HasSubstr("parameters.colour"));
+  EXPECT_EQ(Shell(hostctl + " runbook run no-such-runbook").exit_code, 4);
+  EXPECT_EQ(Shell(hostctl + " runbook status log-analysis-999").exit_code, 4);
+
+  CommandResult plan =
+      Shell(hostctl + " runbook run log-analysis --dry-run -p service=" + name_);
+  ASSERT_EQ(plan.exit_code, 0) << plan.output;
+  EXPECT_THAT(plan.output, HasSubstr("plan (dry run, nothing done)"));
+  EXPECT_THAT(plan.output, HasSubstr("2 tasks of " + name_));
+  EXPECT_THAT(Shell(hostctl + " runbook runs").output, ::testing::Not(HasSubstr("log-analysis-")));
+
+  // The agent's probes are in the tasks' logs (busybox httpd -v).
+  CommandResult analysis = Shell(hostctl + " runbook run log-analysis --wait --wait-timeout 60 -p service=" +
+                                 name_ + " -p since=10m");
+  EXPECT_EQ(analysis.exit_code, 0) << analysis.output;
+  EXPECT_THAT(analysis.output, HasSubstr("step 1/1 analyze: succeeded"));
+  EXPECT_THAT(analysis.output, HasSubstr(name_ + ": 2 tasks"));
+  EXPECT_THAT(analysis.output, HasSubstr("errors: "));
+  CommandResult runs = Shell(hostctl + " -o json runbook runs --runbook log-analysis");
+  EXPECT_THAT(runs.output, HasSubstr("RUN_STATE_SUCCEEDED"));
+  EXPECT_THAT(runs.output, HasSubstr("\"startedBy\": \"token:"));
+
+  // One node: its tasks would have nowhere to go.
+  const std::string node =
+      std::string(absl::StripAsciiWhitespace(Shell("docker info -f '{{.Name}}'").output));
+  CommandResult maintenance = Shell(hostctl + " runbook run node-maintenance -p node=" + node);
+  EXPECT_EQ(maintenance.exit_code, 5) << maintenance.output;
+  EXPECT_THAT(maintenance.output, HasSubstr("nowhere to go"));
+
+  // hostd killed as a run starts: the new hostd finishes it (the step is safe to run again),
+  // and nothing is left running.
+  CommandResult started =
+      Shell(hostctl + " -o json runbook run log-analysis -p service=" + name_);
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  hostd_->Stop(SIGKILL);
+  ASSERT_TRUE(hostd_->Start().ok());
+  Connect();
+  CommandResult resumed;
+  absl::Status ended = WaitFor(
+      [&] {
+        resumed = Shell(hostctl + " runbook runs --runbook log-analysis --active");
+        return resumed.exit_code == 0 && !absl::StrContains(resumed.output, "log-analysis-");
+      },
+      absl::Seconds(60), "no log-analysis run left active", absl::Milliseconds(500));
+  EXPECT_TRUE(ended.ok()) << ended << "\n" << resumed.output;
+  EXPECT_THAT(Shell(hostctl + " runbook runs --runbook log-analysis --limit 1").output,
+              HasSubstr("succeeded"));
 }
 
 TEST_F(AgentIntegrationTest, DrainAndActivateTheNode) {

@@ -345,13 +345,22 @@ TEST_F(HostdIntegrationTest, InvalidRequestsGetFieldErrorsAndHostdKeepsServing) 
   st = autoscaling->GetPolicy(&ctx5, get_policy, &policy);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(st.error_message(), HasSubstr("no-such-service"));
-  // Not-yet-served APIs say what will serve them.
+  // A runbook run with a bad parameter names it; an unknown run is NOT_FOUND.
   auto runbooks = hosting::v1::Runbooks::NewStub(hostd_->channel());
   grpc::ClientContext ctx6;
-  hosting::v1::ListRunbooksResponse listed;
-  st = runbooks->ListRunbooks(&ctx6, {}, &listed);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(st.error_message(), HasSubstr("Runbooks/ListRunbooks"));
+  hosting::v1::RunRunbookRequest run;
+  run.set_runbook("log-analysis");
+  (*run.mutable_parameters())["lines"] = "lots";
+  hosting::v1::RunbookRun started;
+  st = runbooks->RunRunbook(&ctx6, run, &started);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("parameters.lines: want an integer"));
+  EXPECT_THAT(st.error_message(), HasSubstr("parameters.service: required"));
+  grpc::ClientContext ctx7;
+  hosting::v1::CancelRunRequest cancel;
+  cancel.set_id("log-analysis-999");
+  st = runbooks->CancelRun(&ctx7, cancel, &started);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
 
   // Still serving.
   ASSERT_TRUE(Apply(Spec(kImageV1, 1)).ok());

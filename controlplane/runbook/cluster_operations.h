@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "controlplane/cluster/cluster_manager.h"
+#include "controlplane/reconcile/reconciler.h"
+#include "controlplane/runbook/operations.h"
+#include "controlplane/service/service_manager.h"
+
+namespace hosting::controlplane {
+
+// hostd's ClusterOperations: nodes and their availability through the ClusterManager (a drain
+// takes traffic off first), tasks from a fresh list of Swarm, services' replica counts from
+// the ServiceManager, task logs through the agents.
+class ClusterOperationsImpl final : public ClusterOperations {
+ public:
+  ClusterOperationsImpl(ClusterManager& cluster, Reconciler& reconciler, ServiceManager& services)
+      : cluster_(cluster), reconciler_(reconciler), services_(services) {}
+
+  absl::StatusOr<std::vector<hosting::v1::Node>> ListNodes() override;
+  absl::StatusOr<hosting::v1::Node> GetNode(const std::string& node) override;
+  absl::StatusOr<hosting::v1::Node> SetAvailability(const std::string& node,
+                                                    const std::string& availability) override;
+  absl::StatusOr<std::vector<HostedTask>> Tasks() override;
+  absl::StatusOr<std::vector<std::string>> ServicesShort() override;
+  absl::StatusOr<std::string> TaskLogs(const std::string& task_id, int lines) override;
+
+ private:
+  ClusterManager& cluster_;
+  Reconciler& reconciler_;
+  ServiceManager& services_;
+};
+
+}  // namespace hosting::controlplane

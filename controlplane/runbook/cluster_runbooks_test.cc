@@ -1,0 +1,207 @@
+#include "controlplane/runbook/cluster_runbooks.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "controlplane/runbook/engine.h"
+#include "controlplane/testing/fake_control_plane.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hosting::controlplane {
+namespace {
+
+using ::hosting::v1::RunbookRun;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Two nodes; a drain moves the drained node's tasks to the other one after `moves_after`
+// further listings (never, when negative).
+class FakeClusterOperations : public ClusterOperations {
+ public:
+  FakeClusterOperations() {
+    for (const char* id : {"n1", "n2"}) {
+      hosting::v1::Node n;
+      n.set_id(id);
+      n.set_hostname(absl::StrCat("host-", id));
+      n.set_availability(hosting::v1::NODE_AVAILABILITY_ACTIVE);
+      n.set_state("ready");
+      nodes.push_back(n);
+    }
+    tasks = {{"t1", "web", "n1", "running"}, {"t2", "web", "n2", "running"},
+             {"t3", "api", "n1", "running"}};
+  }
+  absl::StatusOr<std::vector<hosting::v1::Node>> ListNodes() override { return nodes; }
+  absl::StatusOr<hosting::v1::Node> GetNode(const std::string& node) override {
+    for (const auto& n : nodes) {
+      if (n.id() == node || n.hostname() == node) return n;
+    }
+    return absl::NotFoundError(absl::StrCat("node '", node, "' not found"));
+  }
+  absl::StatusOr<hosting::v1::Node> SetAvailability(const std::string& node,
+                                                    const std::string& availability) override {
+    calls.push_back(absl::StrCat(availability, " ", node));
+    for (auto& n : nodes) {
+      if (n.id() != node) continue;
+      n.set_availability(availability == "drain" ? hosting::v1::NODE_AVAILABILITY_DRAIN
+                                                 : hosting::v1::NODE_AVAILABILITY_ACTIVE);
+      if (availability == "drain") drained = node;
+      return n;
+    }
+    return absl::NotFoundError(node);
+  }
+  absl::StatusOr<std::vector<HostedTask>> Tasks() override {
+    if (!drained.empty() && moves_after >= 0 && listings++ >= moves_after) {
+      for (auto& t : tasks) {
+        if (t.node_id == drained) t.node_id = drained == "n1" ? "n2" : "n1";
+      }
+    }
+    return tasks;
+  }
+  absl::StatusOr<std::vector<std::string>> ServicesShort() override { return short_services; }
+  absl::StatusOr<std::string> TaskLogs(const std::string& task_id, int) override {
+    auto it = logs.find(task_id);
+    if (it == logs.end()) return absl::UnavailableError("agent not connected");
+    return it->second;
+  }
+
+  std::vector<hosting::v1::Node> nodes;
+  std::vector<HostedTask> tasks;
+  std::vector<std::string> short_services;
+  std::map<std::string, std::string> logs;
+  std::vector<std::string> calls;
+  std::string drained;
+  int moves_after = 2;
+  int listings = 0;
+};
+
+class ClusterRunbooksTest : public ::testing::Test {
+ protected:
+  ClusterRunbooksTest() {
+    RunbookEngineOptions o;
+    o.stop_grace = absl::ZeroDuration();
+    o.launch = [](std::function<void()> attempt) { attempt(); };  // inline, on the fake clock
+    engine_ = std::make_unique<RunbookEngine>(cp_.store, cp_.events, clock_, o);
+    engine_->Register(std::make_shared<NodeMaintenanceRunbook>(ops_));
+    engine_->Register(std::make_shared<LogAnalysisRunbook>(ops_));
+  }
+  absl::StatusOr<RunbookRun> Run(const std::string& runbook,
+                                 std::map<std::string, std::string> params) {
+    hosting::v1::RunRunbookRequest req;
+    req.set_runbook(runbook);
+    for (const auto& [k, v] : params) (*req.mutable_parameters())[k] = v;
+    return engine_->Run(req, "token:ops");
+  }
+  RunbookRun Drive(const std::string& id, int ticks = 20) {
+    for (int i = 0; i < ticks; ++i) {
+      engine_->Tick();
+      clock_.Advance(absl::Seconds(1));
+    }
+    return engine_->Get(id).value();
+  }
+
+  FakeClock clock_;
+  FakeControlPlane cp_{clock_};
+  FakeClusterOperations ops_;
+  std::unique_ptr<RunbookEngine> engine_;
+};
+
+TEST_F(ClusterRunbooksTest, NodeMaintenanceDrainsWaitsForApprovalAndActivates) {
+  absl::StatusOr<RunbookRun> run = Run("node-maintenance", {{"node", "host-n1"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->target(), "host-n1");
+  EXPECT_THAT(run->steps(0).detail(), HasSubstr("2 hosted tasks"));
+  RunbookRun r = Drive(run->id());
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_WAITING_APPROVAL) << r.message();
+  EXPECT_EQ(r.steps(1).state(), hosting::v1::RUN_STATE_SUCCEEDED);
+  EXPECT_THAT(ops_.calls, ElementsAre("drain n1"));
+  ASSERT_TRUE(engine_->Approve(run->id(), "disk replaced", "token:ops").ok());
+  r = Drive(run->id());
+  EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  EXPECT_THAT(ops_.calls, ElementsAre("drain n1", "active n1"));
+  EXPECT_EQ(r.outputs().at("spread"), "host-n1=0 host-n2=3");
+  EXPECT_THAT(r.steps(2).output(), HasSubstr("approved by token:ops"));
+}
+
+TEST_F(ClusterRunbooksTest, NodeMaintenanceWithAWaitNeedsNoApproval) {
+  absl::StatusOr<RunbookRun> run =
+      Run("node-maintenance", {{"node", "n2"}, {"wait", "10m"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  RunbookRun r = Drive(run->id());
+  EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  EXPECT_THAT(r.steps(2).output(), HasSubstr("kept host-n2 drained for 10m"));
+}
+
+TEST_F(ClusterRunbooksTest, NodeMaintenanceIsRefusedForTheOnlyActiveNodeAndAnUnknownOne) {
+  ops_.nodes[1].set_availability(hosting::v1::NODE_AVAILABILITY_DRAIN);
+  absl::Status only = Run("node-maintenance", {{"node", "n1"}}).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(only)) << only;
+  EXPECT_THAT(std::string(only.message()), HasSubstr("nowhere to go"));
+  EXPECT_TRUE(absl::IsNotFound(Run("node-maintenance", {{"node", "n9"}}).status()));
+  EXPECT_TRUE(ops_.calls.empty());
+}
+
+TEST_F(ClusterRunbooksTest, TasksThatNeverMoveFailTheRunAndLeaveTheNodeDrained) {
+  ops_.moves_after = -1;
+  absl::StatusOr<RunbookRun> run =
+      Run("node-maintenance", {{"node", "n1"}, {"move_timeout", "20s"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  RunbookRun r = Drive(run->id(), 200);
+  EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_FAILED);
+  EXPECT_THAT(r.message(), HasSubstr("wait-moved"));
+  EXPECT_THAT(r.message(), HasSubstr("the tasks to leave host-n1"));
+  EXPECT_THAT(ops_.calls, ElementsAre("drain n1"));
+}
+
+TEST(LogAnalyzerTest, NormalizesNumbersAndIds) {
+  EXPECT_EQ(LogAnalyzer::Normalize("db timeout after 1503ms (req 9f3a2b1c44)"),
+            "db timeout after Nms (req X)");
+  EXPECT_EQ(LogAnalyzer::Normalize("worker r2 added"), "worker r2 added");
+}
+
+TEST(LogAnalyzerTest, CountsErrorsByPatternInTheWindowWithTheFirstOccurrence) {
+  LogAnalyzer a(absl::FromUnixSeconds(1'700'000'000));
+  // 2023-11-14T22:13:20Z is the window's start.
+  a.Add("task-a",
+        "{\"ts\":\"2023-11-14T22:00:00Z\",\"level\":\"error\",\"msg\":\"too old\"}\n"
+        "{\"ts\":\"2023-11-14T22:20:00Z\",\"level\":\"error\",\"msg\":\"db timeout after 12ms\"}\n"
+        "{\"ts\":\"2023-11-14T22:21:00Z\",\"level\":\"info\",\"msg\":\"request\",\"status\":503}\n"
+        "{\"ts\":\"2023-11-14T22:22:00Z\",\"level\":\"info\",\"msg\":\"fine\"}\n");
+  a.Add("task-b",
+        "{\"ts\":\"2023-11-14T22:15:00Z\",\"level\":\"error\",\"msg\":\"db timeout after 7ms\"}\n"
+        "Error: connection refused\n");
+  LogFindings f = a.Findings(2);
+  EXPECT_EQ(f.lines, 5);
+  EXPECT_EQ(f.untimed, 1);
+  EXPECT_EQ(f.errors, 4);
+  EXPECT_EQ(f.by_pattern["level-error"], 3);
+  EXPECT_EQ(f.by_pattern["timeout"], 2);
+  EXPECT_EQ(f.by_pattern["http-5xx"], 1);
+  EXPECT_EQ(f.by_pattern["connection-refused"], 1);
+  ASSERT_EQ(f.top.size(), 2u);
+  EXPECT_EQ(f.top[0].text, "db timeout after Nms");
+  EXPECT_EQ(f.top[0].count, 2);
+  EXPECT_EQ(f.top[0].first_task, "task-b");
+  EXPECT_EQ(f.top[0].first_time, "2023-11-14T22:15:00Z");
+}
+
+TEST_F(ClusterRunbooksTest, LogAnalysisReportsThroughTheRunsOutputs) {
+  ops_.logs["t1"] = "{\"ts\":\"2023-11-14T22:20:00Z\",\"level\":\"error\",\"msg\":\"boom 1\"}\n";
+  absl::StatusOr<RunbookRun> run = Run("log-analysis", {{"service", "web"}, {"since", "24h"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  RunbookRun r = Drive(run->id(), 3);
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  EXPECT_EQ(r.outputs().at("errors"), "1");
+  EXPECT_EQ(r.outputs().at("top.1"), "1 x boom N");
+  EXPECT_THAT(r.steps(0).output(), HasSubstr("not read: t2: agent not connected"));
+  absl::Status none = Run("log-analysis", {{"service", "ghost"}}).status();
+  EXPECT_TRUE(absl::IsNotFound(none)) << none;
+  EXPECT_THAT(std::string(none.message()), HasSubstr("'ghost' has no task"));
+}
+
+}  // namespace
+}  // namespace hosting::controlplane

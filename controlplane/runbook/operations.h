@@ -1,0 +1,40 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "hosting/v1/cluster.pb.h"
+
+namespace hosting::controlplane {
+
+// A task of a hosted service that Swarm wants running.
+struct HostedTask {
+  std::string id;
+  std::string service;  // the hosted service (label hosting.service)
+  std::string node_id;
+  std::string state;    // Swarm's: "running", "starting", ...
+};
+
+// What the cluster runbooks (node maintenance, log analysis) do to the cluster. hostd's
+// implementation (ClusterOperationsImpl) goes through the ClusterManager and the reconciler's
+// view of Swarm; unit tests use a fake.
+class ClusterOperations {
+ public:
+  virtual ~ClusterOperations() = default;
+  virtual absl::StatusOr<std::vector<hosting::v1::Node>> ListNodes() = 0;
+  // By ID or hostname. NOT_FOUND naming it.
+  virtual absl::StatusOr<hosting::v1::Node> GetNode(const std::string& node) = 0;
+  // "active", "pause" or "drain" (a drain takes the node's tasks out of the load balancer
+  // first, as hostctl node drain does).
+  virtual absl::StatusOr<hosting::v1::Node> SetAvailability(const std::string& node,
+                                                            const std::string& availability) = 0;
+  // Every hosted task Swarm wants running, from a fresh list.
+  virtual absl::StatusOr<std::vector<HostedTask>> Tasks() = 0;
+  // Hosted services with fewer running tasks than desired, each as "name (running/desired)".
+  virtual absl::StatusOr<std::vector<std::string>> ServicesShort() = 0;
+  // The last `lines` lines a task logged, read through its node's agent.
+  virtual absl::StatusOr<std::string> TaskLogs(const std::string& task_id, int lines) = 0;
+};
+
+}  // namespace hosting::controlplane
