@@ -246,7 +246,10 @@ absl::StatusOr<std::vector<StepPlan>> LogAnalysisRunbook::Plan(const Parameters&
                                 params.String("since"));
   analyze.arguments = {{"tasks", absl::StrJoin(ids, ",")}};
   analyze.timeout = absl::Minutes(2);
-  analyze.max_attempts = 2;
+  // Read-only, so safe to retry: after a hostd restart the agents take a second or two to
+  // reconnect (2 s, 4 s, 8 s between attempts).
+  analyze.max_attempts = 4;
+  analyze.backoff = absl::Seconds(2);
   analyze.resumable = true;
   return std::vector<StepPlan>{analyze};
 }

@@ -1,0 +1,107 @@
+// The operations runbooks (docs/operations/runbooks) as a test: every `sh` block of every
+// document, in order, in one shell per document, against a real hostd, hostagent and Swarm.
+// A document whose commands stop working fails here.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+
+namespace hosting::testing {
+namespace {
+
+constexpr char kService[] = "web";  // the service the documents use
+
+std::string DocsDir() { return SourceDir() + "/docs/operations/runbooks"; }
+
+std::vector<std::string> Documents() {
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::directory_iterator(DocsDir())) {
+    const std::string name = entry.path().filename().string();
+    if (absl::EndsWith(name, ".md") && name != "README.md") out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The contents of the document's ```sh blocks, in order.
+std::vector<std::string> ShellBlocks(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> blocks;
+  std::string line, current;
+  bool in_sh = false, in_other = false;
+  while (std::getline(in, line)) {
+    if (!in_sh && !in_other && absl::StartsWith(line, "```")) {
+      (absl::StripPrefix(line, "```") == "sh" ? in_sh : in_other) = true;
+      continue;
+    }
+    if ((in_sh || in_other) && line == "```") {
+      if (in_sh) blocks.push_back(current);
+      current.clear();
+      in_sh = in_other = false;
+      continue;
+    }
+    if (in_sh) absl::StrAppend(&current, line, "\n");
+  }
+  return blocks;
+}
+
+class RunbookDocsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(CheckDockerSwarm().ok()) << CheckDockerSwarm();
+    dir_ = MakeTempDir("hosting-docs-");
+    hostd_ = std::make_unique<HostdProcess>(dir_);
+    ASSERT_TRUE(hostd_->Start().ok());
+    agent_ = std::make_unique<AgentProcess>(hostd_->address(), dir_ + "/agent.log");
+    ASSERT_TRUE(agent_->Start().ok());
+    EXPECT_EQ(RemoveSwarmServicesOf(kService), absl::OkStatus());
+  }
+  void TearDown() override {
+    DeleteHostedService(hostd_->channel(), kService);
+    EXPECT_EQ(RemoveSwarmServicesOf(kService), absl::OkStatus());
+  }
+
+  std::string dir_;
+  std::unique_ptr<HostdProcess> hostd_;
+  std::unique_ptr<AgentProcess> agent_;
+};
+
+TEST_F(RunbookDocsTest, EveryDocumentsCommandsRunInOrder) {
+  const std::vector<std::string> docs = Documents();
+  ASSERT_FALSE(docs.empty());
+  // The index lists every document.
+  std::ifstream index_file(DocsDir() + "/README.md");
+  std::stringstream index;
+  index << index_file.rdbuf();
+  const std::string hostctl_dir =
+      std::filesystem::path(HostctlBinary()).parent_path().string();
+  for (const std::string& doc : docs) {
+    SCOPED_TRACE(doc);
+    EXPECT_THAT(index.str(), ::testing::HasSubstr("(" + doc + ")")) << "not in the index";
+    const std::vector<std::string> blocks = ShellBlocks(DocsDir() + "/" + doc);
+    ASSERT_FALSE(blocks.empty()) << "no command to run";
+    const std::string script = absl::StrCat(dir_, "/", doc, ".sh");
+    {
+      std::ofstream out(script);
+      out << "set -euxo pipefail\ncd " << SourceDir() << "\n";
+      for (const std::string& b : blocks) out << b;
+    }
+    CommandResult r = Shell(absl::StrCat("PATH=", hostctl_dir, ":$PATH HOSTING_SERVER=",
+                                         hostd_->address(), " bash ", script, " 2>&1"));
+    ASSERT_EQ(r.exit_code, 0) << "the commands of " << doc << " failed; their output:\n"
+                              << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace hosting::testing
