@@ -173,6 +173,10 @@ absl::Status Hostd::Init() {
   runbooks_ = std::make_unique<RunbookEngine>(*store_, *events_, Clock::Real(), runbook_options);
   runbooks_->Register(std::make_shared<NodeMaintenanceRunbook>(*cluster_operations_));
   runbooks_->Register(std::make_shared<LogAnalysisRunbook>(*cluster_operations_));
+  backup_tools_ = std::make_unique<ProcessBackupTools>(options_.pg_bin);
+  runbooks_->Register(
+      std::make_shared<BackupRunbook>(options_.backup, *backup_tools_, Clock::Real()));
+  runbooks_->Register(std::make_shared<BackupVerifyRunbook>(options_.backup, *backup_tools_));
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>(*runbooks_, *events_, *store_, *metrics_);
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_, leader_gate);
   tokens_ = std::make_unique<TokenAuthority>(*store_, Clock::Real());

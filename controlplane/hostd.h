@@ -19,6 +19,7 @@
 #include "controlplane/api/releases_service.h"
 #include "controlplane/api/runbooks_service.h"
 #include "controlplane/runbook/cluster_operations.h"
+#include "controlplane/runbook/backup_runbooks.h"
 #include "controlplane/runbook/cluster_runbooks.h"
 #include "controlplane/runbook/engine.h"
 #include "controlplane/api/service_manager_service.h"
@@ -71,6 +72,9 @@ struct HostdOptions {
   // With HAProxy: how long a node drain keeps the node's tasks running after taking them out
   // of the balancer, before Swarm moves them.
   absl::Duration drain_traffic_grace = absl::Seconds(3);
+  // The backup runbooks' repository and sources (hostd --backup-*), and PostgreSQL's tools.
+  BackupConfig backup;
+  std::string pg_bin = "/usr/lib/postgresql/15/bin";
   // Prometheus base URL for PromQL analysis checks; empty: such checks have no data.
   std::string prometheus;
   // Leader election among the hostd sharing the store. leader.address empty: the listen
@@ -135,6 +139,7 @@ class Hostd {
   std::unique_ptr<ReleasesGrpc> releases_grpc_;
   std::unique_ptr<AutoscalingGrpc> autoscaling_grpc_;
   std::unique_ptr<ClusterOperationsImpl> cluster_operations_;
+  std::unique_ptr<ProcessBackupTools> backup_tools_;
   std::unique_ptr<RunbookEngine> runbooks_;
   std::unique_ptr<RunbooksGrpc> runbooks_grpc_;
   std::unique_ptr<AgentGatewayGrpc> agent_gateway_grpc_;

@@ -52,6 +52,16 @@ ABSL_FLAG(std::string, haproxy, "",
 ABSL_FLAG(absl::Duration, drain_traffic_grace, absl::Seconds(3),
           "With --haproxy: a node drain takes the node's tasks out of HAProxy, waits this long "
           "for their open requests, then has Swarm move them.");
+ABSL_FLAG(std::string, backup_repository, "/var/lib/hosting/backups",
+          "Runbook backup: the directory backups go to, one per backup");
+ABSL_FLAG(std::string, backup_database, "",
+          "Runbook backup: libpq connection string of the application's PostgreSQL to copy "
+          "(its replica when it has one), e.g. 'host=10.0.0.5 port=5432 user=replicator'; a "
+          "password belongs in ~/.pgpass, not here");
+ABSL_FLAG(std::string, backup_redis, "",
+          "Runbook backup: host:port of the Redis to snapshot beside the database (empty: none)");
+ABSL_FLAG(std::string, pg_bin, "/usr/lib/postgresql/15/bin",
+          "Where pg_basebackup and pg_verifybackup are");
 ABSL_FLAG(std::string, prometheus, "",
           "Prometheus base URL (e.g. http://127.0.0.1:9090) for PromQL analysis checks.");
 ABSL_FLAG(absl::Duration, release_tick, absl::Milliseconds(250),
@@ -94,6 +104,10 @@ int main(int argc, char** argv) {
   options.drain_traffic_grace = absl::GetFlag(FLAGS_drain_traffic_grace);
   options.releases.tick = absl::GetFlag(FLAGS_release_tick);
   options.prometheus = absl::GetFlag(FLAGS_prometheus);
+  options.backup.repository = absl::GetFlag(FLAGS_backup_repository);
+  options.backup.database = absl::GetFlag(FLAGS_backup_database);
+  options.backup.redis = absl::GetFlag(FLAGS_backup_redis);
+  options.pg_bin = absl::GetFlag(FLAGS_pg_bin);
   options.reconciler.workers = absl::GetFlag(FLAGS_workers);
   options.reconciler.resync_interval = absl::GetFlag(FLAGS_resync_interval);
   options.leader.address = absl::GetFlag(FLAGS_advertise_address);
