@@ -145,9 +145,9 @@ void PrintRun(const RunbookRun& run, std::ostream& out) {
   out << (run.dry_run() ? std::string("plan (dry run, nothing done)") : absl::StrCat("run ", run.id()))
       << "  " << run.runbook();
   if (!run.target().empty()) out << " on " << run.target();
-  out << "  " << StateText(run.state());
-  if (!run.started_by().empty()) out << "  started by " << run.started_by();
-  if (IsSet(run.started_at())) {
+  if (!run.dry_run()) out << "  " << StateText(run.state());
+  if (!run.started_by().empty() && !run.dry_run()) out << "  started by " << run.started_by();
+  if (IsSet(run.started_at()) && !run.dry_run()) {
     out << " at " << absl::FormatTime("%Y-%m-%d %H:%M:%S", FromTimestamp(run.started_at()),
                                       absl::LocalTimeZone());
   }

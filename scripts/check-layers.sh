@@ -21,9 +21,10 @@ declare -A allowed=(
   [cluster]="service agents reconcile store spec telemetry"
   [release]="service traffic agents query reconcile store spec telemetry"
   [autoscale]="service agents query reconcile store spec telemetry"
-  [api]="auth cluster release autoscale service traffic agents query reconcile store spec telemetry"
+  [runbook]="cluster service agents reconcile store spec telemetry"
+  [api]="runbook auth cluster release autoscale service traffic agents query reconcile store spec telemetry"
   [testing]="auth cluster release autoscale service traffic agents query reconcile store spec telemetry"
-  [.]="leader auth api cluster release autoscale service traffic agents query reconcile store spec telemetry"
+  [.]="leader auth api runbook cluster release autoscale service traffic agents query reconcile store spec telemetry"
 )
 # Pure logic that must not pull in a registry, a reconciler or a store backend for a struct.
 declare -A pure=(

@@ -160,6 +160,7 @@ absl::StatusOr<RunbookRun> RunbookEngine::Run(const hosting::v1::RunRunbookReque
   }
   if (request.dry_run()) {
     run.set_dry_run(true);
+    run.set_state(hosting::v1::RUN_STATE_PENDING);  // a plan: nothing runs
     run.set_message(absl::StrCat("dry run: ", run.steps_size(), " steps planned, nothing done"));
     return run;
   }

@@ -179,6 +179,7 @@ TEST_F(RunbookEngineTest, ADryRunAnswersThePlanAndDoesNothing) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_TRUE(plan->dry_run());
   EXPECT_TRUE(plan->id().empty());
+  EXPECT_EQ(plan->state(), hosting::v1::RUN_STATE_PENDING);
   ASSERT_EQ(plan->steps_size(), 2);
   EXPECT_EQ(plan->steps(1).detail(), "activate on worker-1");
   Drive();

@@ -60,7 +60,14 @@ class RunbookDocsTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(CheckDockerSwarm().ok()) << CheckDockerSwarm();
     dir_ = MakeTempDir("hosting-docs-");
-    hostd_ = std::make_unique<HostdProcess>(dir_);
+    // The backup runbook's source: a real primary + replica and Redis.
+    ASSERT_TRUE(datastores_.Start().ok());
+    hostd_ = std::make_unique<HostdProcess>(
+        dir_, std::vector<std::string>{
+                  "--backup-repository=" + dir_ + "/backups",
+                  absl::StrCat("--backup-database=host=127.0.0.1 port=",
+                               datastores_.replica_port(), " user=postgres"),
+                  absl::StrCat("--backup-redis=127.0.0.1:", datastores_.redis_port())});
     ASSERT_TRUE(hostd_->Start().ok());
     agent_ = std::make_unique<AgentProcess>(hostd_->address(), dir_ + "/agent.log");
     ASSERT_TRUE(agent_->Start().ok());
@@ -72,6 +79,7 @@ class RunbookDocsTest : public ::testing::Test {
   }
 
   std::string dir_;
+  Datastores datastores_;
   std::unique_ptr<HostdProcess> hostd_;
   std::unique_ptr<AgentProcess> agent_;
 };
@@ -96,8 +104,10 @@ TEST_F(RunbookDocsTest, EveryDocumentsCommandsRunInOrder) {
       out << "set -euxo pipefail\ncd " << SourceDir() << "\n";
       for (const std::string& b : blocks) out << b;
     }
+    // Each document's output is kept beside its script (HOSTING_KEEP_TEST_DIRS=1 keeps both).
     CommandResult r = Shell(absl::StrCat("PATH=", hostctl_dir, ":$PATH HOSTING_SERVER=",
-                                         hostd_->address(), " bash ", script, " 2>&1"));
+                                         hostd_->address(), " bash ", script, " >", script,
+                                         ".out 2>&1; rc=$?; cat ", script, ".out; exit $rc"));
     ASSERT_EQ(r.exit_code, 0) << "the commands of " << doc << " failed; their output:\n"
                               << r.output;
   }
