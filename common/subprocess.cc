@@ -115,12 +115,14 @@ absl::StatusOr<std::string> RunProcess(const std::vector<std::string>& argv,
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return output;
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && output.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(program, " could not be run (not installed?)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(program, " could not be run (not installed?)"));
   }
-  return absl::InternalError(absl::StrCat(
-      program, WIFEXITED(status) ? absl::StrCat(" exited ", WEXITSTATUS(status))
-                                 : absl::StrCat(" was killed by signal ", WTERMSIG(status)),
-      last.empty() ? "" : absl::StrCat(": ", last)));
+  return absl::InternalError(
+      absl::StrCat(program,
+                   WIFEXITED(status) ? absl::StrCat(" exited ", WEXITSTATUS(status))
+                                     : absl::StrCat(" was killed by signal ", WTERMSIG(status)),
+                   last.empty() ? "" : absl::StrCat(": ", last)));
 }
 
 }  // namespace hosting

@@ -13,7 +13,8 @@ using ::testing::HasSubstr;
 TEST(RunProcessTest, AnswersTheOutputOfAProgramThatSucceeds) {
   ProcessOptions o;
   o.env = {"GREETING=hello"};
-  absl::StatusOr<std::string> out = RunProcess({"/bin/sh", "-c", "echo $GREETING; echo err >&2"}, o);
+  absl::StatusOr<std::string> out =
+      RunProcess({"/bin/sh", "-c", "echo $GREETING; echo err >&2"}, o);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(*out, "hello\nerr\n");
 }

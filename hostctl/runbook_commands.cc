@@ -21,13 +21,20 @@ using ::hosting::v1::RunbookRun;
 
 std::string StateText(hosting::v1::RunState s) {
   switch (s) {
-    case hosting::v1::RUN_STATE_RUNNING: return "running";
-    case hosting::v1::RUN_STATE_SUCCEEDED: return "succeeded";
-    case hosting::v1::RUN_STATE_FAILED: return "failed";
-    case hosting::v1::RUN_STATE_CANCELLED: return "cancelled";
-    case hosting::v1::RUN_STATE_WAITING_APPROVAL: return "waiting for approval";
-    case hosting::v1::RUN_STATE_PENDING: return "pending";
-    default: return "unknown";
+    case hosting::v1::RUN_STATE_RUNNING:
+      return "running";
+    case hosting::v1::RUN_STATE_SUCCEEDED:
+      return "succeeded";
+    case hosting::v1::RUN_STATE_FAILED:
+      return "failed";
+    case hosting::v1::RUN_STATE_CANCELLED:
+      return "cancelled";
+    case hosting::v1::RUN_STATE_WAITING_APPROVAL:
+      return "waiting for approval";
+    case hosting::v1::RUN_STATE_PENDING:
+      return "pending";
+    default:
+      return "unknown";
   }
 }
 
@@ -38,7 +45,8 @@ bool Ended(hosting::v1::RunState s) {
 
 std::string Indented(const std::string& text, const std::string& indent) {
   std::string out;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) absl::StrAppend(&out, indent, line, "\n");
+  for (absl::string_view line : absl::StrSplit(text, '\n'))
+    absl::StrAppend(&out, indent, line, "\n");
   return out;
 }
 
@@ -134,22 +142,28 @@ absl::StatusOr<std::map<std::string, std::string>> ParseRunParameters(
 
 int ExitCodeForRun(hosting::v1::RunState state) {
   switch (state) {
-    case hosting::v1::RUN_STATE_SUCCEEDED: return kExitOk;
-    case hosting::v1::RUN_STATE_FAILED: return kExitRunFailed;
-    case hosting::v1::RUN_STATE_CANCELLED: return kExitRunCancelled;
-    default: return kExitTimeout;  // not ended
+    case hosting::v1::RUN_STATE_SUCCEEDED:
+      return kExitOk;
+    case hosting::v1::RUN_STATE_FAILED:
+      return kExitRunFailed;
+    case hosting::v1::RUN_STATE_CANCELLED:
+      return kExitRunCancelled;
+    default:
+      return kExitTimeout;  // not ended
   }
 }
 
 void PrintRun(const RunbookRun& run, std::ostream& out) {
-  out << (run.dry_run() ? std::string("plan (dry run, nothing done)") : absl::StrCat("run ", run.id()))
+  out << (run.dry_run() ? std::string("plan (dry run, nothing done)")
+                        : absl::StrCat("run ", run.id()))
       << "  " << run.runbook();
   if (!run.target().empty()) out << " on " << run.target();
   if (!run.dry_run()) out << "  " << StateText(run.state());
   if (!run.started_by().empty() && !run.dry_run()) out << "  started by " << run.started_by();
   if (IsSet(run.started_at()) && !run.dry_run()) {
-    out << " at " << absl::FormatTime("%Y-%m-%d %H:%M:%S", FromTimestamp(run.started_at()),
-                                      absl::LocalTimeZone());
+    out << " at "
+        << absl::FormatTime("%Y-%m-%d %H:%M:%S", FromTimestamp(run.started_at()),
+                            absl::LocalTimeZone());
   }
   out << "\n";
   if (!run.message().empty()) out << "  " << run.message() << "\n";
@@ -192,7 +206,8 @@ void AddRunbookCommands(CLI::App& app, Globals& g, const std::function<Client&()
       c->out << r.name() << "\n  " << r.description() << "\n";
       for (const hosting::v1::RunbookParameter& p : r.parameters()) {
         c->out << "  -p " << p.name() << "=..." << (p.required() ? "  (required)" : "")
-               << (p.default_value().empty() ? "" : absl::StrCat("  (default ", p.default_value(), ")"))
+               << (p.default_value().empty() ? ""
+                                             : absl::StrCat("  (default ", p.default_value(), ")"))
                << "  " << p.description() << "\n";
       }
       c->out << "  steps: " << absl::StrJoin(r.steps(), ", ") << "\n";
@@ -230,8 +245,8 @@ void AddRunbookCommands(CLI::App& app, Globals& g, const std::function<Client&()
     }
     Print(r, c->g.format, c->out);
     if (*wait && !*dry_run) {
-      c->code = Follow(c->client(), r.id(), absl::Seconds(*wait_seconds), c->g.format, c->out,
-                       c->err);
+      c->code =
+          Follow(c->client(), r.id(), absl::Seconds(*wait_seconds), c->g.format, c->out, c->err);
     }
   });
 
@@ -280,8 +295,8 @@ void AddRunbookCommands(CLI::App& app, Globals& g, const std::function<Client&()
   });
 
   auto comment = std::make_shared<std::string>();
-  CLI::App* approve = runbook->add_subcommand(
-      "approve", "Let a run waiting at an approval gate go on");
+  CLI::App* approve =
+      runbook->add_subcommand("approve", "Let a run waiting at an approval gate go on");
   approve->add_option("run", *id, "Run ID")->required();
   approve->add_option("--comment", *comment, "Recorded with the approval");
   approve->callback([c, id, comment] {
@@ -323,8 +338,8 @@ void AddRunbookCommands(CLI::App& app, Globals& g, const std::function<Client&()
     }
     c->out << "RUN                      TARGET        STATE                 STARTED BY\n";
     for (const RunbookRun& r : resp.runs()) {
-      c->out << absl::StrFormat("%-24s %-13s %-21s %s\n", r.id(), r.target(),
-                                StateText(r.state()), r.started_by());
+      c->out << absl::StrFormat("%-24s %-13s %-21s %s\n", r.id(), r.target(), StateText(r.state()),
+                                r.started_by());
     }
   });
 }

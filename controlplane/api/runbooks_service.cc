@@ -3,9 +3,9 @@
 #include <string>
 #include <vector>
 
+#include "common/status_macros.h"
 #include "controlplane/api/log_stream.h"
 #include "controlplane/api/unary.h"
-#include "common/status_macros.h"
 #include "controlplane/auth/auth_gate.h"
 #include "controlplane/spec/validation.h"
 
@@ -34,12 +34,14 @@ grpc::ServerUnaryReactor* RunbooksGrpc::ListRunbooks(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* RunbooksGrpc::RunRunbook(grpc::CallbackServerContext* ctx,
                                                    const hosting::v1::RunRunbookRequest* request,
                                                    hosting::v1::RunbookRun* response) {
-  return Serve(ctx, metrics_, "RunRunbook", response, [&]() -> absl::StatusOr<hosting::v1::RunbookRun> {
-    if (request->runbook().empty()) {
-      return InvalidArgumentWithViolations({{"runbook", "required: a runbook's name (hostctl runbook list)"}});
-    }
-    return engine_.Run(*request, CallerOf(*ctx).principal);
-  });
+  return Serve(ctx, metrics_, "RunRunbook", response,
+               [&]() -> absl::StatusOr<hosting::v1::RunbookRun> {
+                 if (request->runbook().empty()) {
+                   return InvalidArgumentWithViolations(
+                       {{"runbook", "required: a runbook's name (hostctl runbook list)"}});
+                 }
+                 return engine_.Run(*request, CallerOf(*ctx).principal);
+               });
 }
 
 grpc::ServerUnaryReactor* RunbooksGrpc::GetRun(grpc::CallbackServerContext* ctx,
@@ -54,32 +56,33 @@ grpc::ServerUnaryReactor* RunbooksGrpc::GetRun(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* RunbooksGrpc::ListRuns(grpc::CallbackServerContext* ctx,
                                                  const hosting::v1::ListRunsRequest* request,
                                                  hosting::v1::ListRunsResponse* response) {
-  return Serve(ctx, metrics_, "ListRuns", response,
-               [&]() -> absl::StatusOr<hosting::v1::ListRunsResponse> {
-                 ASSIGN_OR_RETURN(std::vector<hosting::v1::RunbookRun> runs,
-                                  engine_.ListRuns(*request));
-                 hosting::v1::ListRunsResponse out;
-                 for (auto& r : runs) *out.add_runs() = std::move(r);
-                 return out;
-               });
+  return Serve(
+      ctx, metrics_, "ListRuns", response, [&]() -> absl::StatusOr<hosting::v1::ListRunsResponse> {
+        ASSIGN_OR_RETURN(std::vector<hosting::v1::RunbookRun> runs, engine_.ListRuns(*request));
+        hosting::v1::ListRunsResponse out;
+        for (auto& r : runs) *out.add_runs() = std::move(r);
+        return out;
+      });
 }
 
 grpc::ServerUnaryReactor* RunbooksGrpc::CancelRun(grpc::CallbackServerContext* ctx,
                                                   const hosting::v1::CancelRunRequest* request,
                                                   hosting::v1::RunbookRun* response) {
-  return Serve(ctx, metrics_, "CancelRun", response, [&]() -> absl::StatusOr<hosting::v1::RunbookRun> {
-    RETURN_IF_ERROR(NeedsId(request->id()));
-    return engine_.Cancel(request->id(), request->reason(), CallerOf(*ctx).principal);
-  });
+  return Serve(ctx, metrics_, "CancelRun", response,
+               [&]() -> absl::StatusOr<hosting::v1::RunbookRun> {
+                 RETURN_IF_ERROR(NeedsId(request->id()));
+                 return engine_.Cancel(request->id(), request->reason(), CallerOf(*ctx).principal);
+               });
 }
 
 grpc::ServerUnaryReactor* RunbooksGrpc::ApproveRun(grpc::CallbackServerContext* ctx,
                                                    const hosting::v1::ApproveRunRequest* request,
                                                    hosting::v1::RunbookRun* response) {
-  return Serve(ctx, metrics_, "ApproveRun", response, [&]() -> absl::StatusOr<hosting::v1::RunbookRun> {
-    RETURN_IF_ERROR(NeedsId(request->id()));
-    return engine_.Approve(request->id(), request->comment(), CallerOf(*ctx).principal);
-  });
+  return Serve(
+      ctx, metrics_, "ApproveRun", response, [&]() -> absl::StatusOr<hosting::v1::RunbookRun> {
+        RETURN_IF_ERROR(NeedsId(request->id()));
+        return engine_.Approve(request->id(), request->comment(), CallerOf(*ctx).principal);
+      });
 }
 
 grpc::ServerWriteReactor<hosting::v1::RunbookRun>* RunbooksGrpc::WatchRun(

@@ -45,9 +45,7 @@ std::optional<absl::Time> ParseId(const std::string& id) {
 
 bool IsBackupId(const std::string& name) { return ParseId(name).has_value(); }
 
-absl::Time IdTime(const std::string& id) {
-  return ParseId(id).value_or(absl::InfinitePast());
-}
+absl::Time IdTime(const std::string& id) { return ParseId(id).value_or(absl::InfinitePast()); }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -65,9 +63,7 @@ uint64_t TreeBytes(const std::string& dir) {
   return bytes;
 }
 
-std::string Mib(uint64_t bytes) {
-  return absl::StrCat(bytes / (1024 * 1024), " MiB");
-}
+std::string Mib(uint64_t bytes) { return absl::StrCat(bytes / (1024 * 1024), " MiB"); }
 
 // A connection string without its password (key=value form or URL).
 std::string Redacted(const std::string& conninfo) {
@@ -89,16 +85,6 @@ std::string Redacted(const std::string& conninfo) {
 absl::Status NotConfigured(const char* flag, const char* what) {
   return absl::FailedPreconditionError(
       absl::StrCat("this hostd has no ", flag, " (", what, "): backups cannot run"));
-}
-
-void AddParameter(hosting::v1::Runbook& r, const std::string& name,
-                  hosting::v1::ParameterType type, const std::string& description,
-                  const std::string& default_value) {
-  hosting::v1::RunbookParameter* p = r.add_parameters();
-  p->set_name(name);
-  p->set_type(type);
-  p->set_description(description);
-  p->set_default_value(default_value);
 }
 
 // Checks every file the hosting manifest lists against its SHA-256.
@@ -126,8 +112,8 @@ absl::StatusOr<std::string> CheckManifest(const std::string& dir) {
     ++checked;
   }
   if (!bad.empty()) {
-    return absl::DataLossError(absl::StrCat("backup ", dir, " is corrupt: ",
-                                            absl::StrJoin(bad, "; ")));
+    return absl::DataLossError(
+        absl::StrCat("backup ", dir, " is corrupt: ", absl::StrJoin(bad, "; ")));
   }
   return absl::StrCat(checked, " files match their SHA-256 in ", kManifest);
 }
@@ -168,10 +154,10 @@ absl::StatusOr<std::string> ProcessBackupTools::BaseBackup(const std::string& da
   ProcessOptions o;
   o.timeout = timeout;
   o.cancelled = std::move(cancelled);
-  return RunProcess({pg_bin_ + "/pg_basebackup", "--dbname", database, "--pgdata", dir,
-                     "--wal-method=stream", "--checkpoint=fast", "--manifest-checksums=SHA256",
-                     "--no-password"},
-                    o);
+  return RunProcess(
+      {pg_bin_ + "/pg_basebackup", "--dbname", database, "--pgdata", dir, "--wal-method=stream",
+       "--checkpoint=fast", "--manifest-checksums=SHA256", "--no-password"},
+      o);
 }
 
 absl::StatusOr<std::string> ProcessBackupTools::VerifyBackup(const std::string& dir,
@@ -180,10 +166,10 @@ absl::StatusOr<std::string> ProcessBackupTools::VerifyBackup(const std::string& 
   o.timeout = absl::Hours(2);
   o.cancelled = std::move(cancelled);
   // The files hosting adds beside PostgreSQL's (checked against hosting-backup.json instead).
-  return RunProcess({pg_bin_ + "/pg_verifybackup", "--ignore=redis.rdb",
-                     absl::StrCat("--ignore=", kManifest),
-                     absl::StrCat("--ignore=", kManifest, ".tmp"), dir},
-                    o);
+  return RunProcess(
+      {pg_bin_ + "/pg_verifybackup", "--ignore=redis.rdb", absl::StrCat("--ignore=", kManifest),
+       absl::StrCat("--ignore=", kManifest, ".tmp"), dir},
+      o);
 }
 
 absl::StatusOr<std::string> ProcessBackupTools::RedisSnapshot(const std::string& address,
@@ -193,10 +179,10 @@ absl::StatusOr<std::string> ProcessBackupTools::RedisSnapshot(const std::string&
   ProcessOptions o;
   o.timeout = absl::Minutes(30);
   o.cancelled = std::move(cancelled);
-  return RunProcess({"redis-cli", "-h", address.substr(0, colon), "-p",
-                     colon == std::string::npos ? "6379" : address.substr(colon + 1), "--rdb",
-                     file},
-                    o);
+  return RunProcess(
+      {"redis-cli", "-h", address.substr(0, colon), "-p",
+       colon == std::string::npos ? "6379" : address.substr(colon + 1), "--rdb", file},
+      o);
 }
 
 hosting::v1::Runbook BackupRunbook::Describe() const {
@@ -206,11 +192,13 @@ hosting::v1::Runbook BackupRunbook::Describe() const {
       "A verified base backup of the application's PostgreSQL (taken from the replica when "
       "hostd --backup-database names it) and a Redis snapshot beside it, into the backup "
       "repository with a SHA-256 manifest; then retention.");
-  AddParameter(r, "keep", hosting::v1::PARAMETER_TYPE_INT, "backups kept, newest first", "7");
-  AddParameter(r, "max_age", hosting::v1::PARAMETER_TYPE_DURATION,
-               "backups older than this are removed (the newest is always kept)", "720h");
-  AddParameter(r, "timeout", hosting::v1::PARAMETER_TYPE_DURATION,
-               "how long the base backup may take", "1h");
+  AddRunbookParameter(r, "keep", hosting::v1::PARAMETER_TYPE_INT, "backups kept, newest first",
+                      false, "7");
+  AddRunbookParameter(r, "max_age", hosting::v1::PARAMETER_TYPE_DURATION,
+                      "backups older than this are removed (the newest is always kept)", false,
+                      "720h");
+  AddRunbookParameter(r, "timeout", hosting::v1::PARAMETER_TYPE_DURATION,
+                      "how long the base backup may take", false, "1h");
   for (const char* s : {"base-backup", "verify", "redis", "manifest", "retention"}) r.add_steps(s);
   return r;
 }
@@ -218,7 +206,8 @@ hosting::v1::Runbook BackupRunbook::Describe() const {
 absl::StatusOr<std::vector<StepPlan>> BackupRunbook::Plan(const Parameters& params) {
   if (config_.repository.empty()) return NotConfigured("--backup-repository", "where backups go");
   if (config_.database.empty()) {
-    return NotConfigured("--backup-database", "the PostgreSQL to copy, its replica when it has one");
+    return NotConfigured("--backup-database",
+                         "the PostgreSQL to copy, its replica when it has one");
   }
   if (params.Int("keep") < 1) return absl::InvalidArgumentError("parameters.keep: at least 1");
   const std::string id = absl::FormatTime(kIdFormat, clock_.Now(), absl::UTCTimeZone());
@@ -231,8 +220,7 @@ absl::StatusOr<std::vector<StepPlan>> BackupRunbook::Plan(const Parameters& para
   std::vector<StepPlan> steps;
   StepPlan base;
   base.name = "base-backup";
-  base.detail = absl::StrCat("pg_basebackup of ", Redacted(config_.database),
-                             " into ", dir);
+  base.detail = absl::StrCat("pg_basebackup of ", Redacted(config_.database), " into ", dir);
   base.arguments = args;
   base.timeout = params.Duration("timeout");
   base.max_attempts = 2;
@@ -250,8 +238,8 @@ absl::StatusOr<std::vector<StepPlan>> BackupRunbook::Plan(const Parameters& para
   if (!config_.redis.empty()) {
     StepPlan redis;
     redis.name = "redis";
-    redis.detail = absl::StrCat("RDB snapshot of Redis at ", config_.redis, " into ", dir,
-                                "/redis.rdb");
+    redis.detail =
+        absl::StrCat("RDB snapshot of Redis at ", config_.redis, " into ", dir, "/redis.rdb");
     redis.arguments = args;
     redis.timeout = absl::Minutes(30);
     redis.max_attempts = 3;
@@ -267,9 +255,9 @@ absl::StatusOr<std::vector<StepPlan>> BackupRunbook::Plan(const Parameters& para
   steps.push_back(manifest);
   StepPlan retention;
   retention.name = "retention";
-  retention.detail = absl::StrCat("keep the newest ", params.Int("keep"), " in ",
-                                  config_.repository, ", none older than ",
-                                  absl::FormatDuration(params.Duration("max_age")));
+  retention.detail =
+      absl::StrCat("keep the newest ", params.Int("keep"), " in ", config_.repository,
+                   ", none older than ", absl::FormatDuration(params.Duration("max_age")));
   retention.arguments = args;
   retention.arguments["keep"] = params.String("keep");
   retention.arguments["max_age"] = params.String("max_age");
@@ -312,7 +300,8 @@ absl::StatusOr<std::string> BackupRunbook::Execute(StepContext& ctx) {
     return std::string(absl::StripAsciiWhitespace(out));
   }
   if (step == "redis") {
-    ASSIGN_OR_RETURN(std::string out, tools_.RedisSnapshot(config_.redis, dir + "/redis.rdb", cancelled));
+    ASSIGN_OR_RETURN(std::string out,
+                     tools_.RedisSnapshot(config_.redis, dir + "/redis.rdb", cancelled));
     return absl::StrCat("redis.rdb: ", Mib(fs::file_size(dir + "/redis.rdb", ec)), "\n",
                         absl::StripAsciiWhitespace(out));
   }
@@ -358,7 +347,9 @@ absl::StatusOr<std::string> BackupRunbook::Execute(StepContext& ctx) {
       const bool too_old = clock_.Now() - IdTime(all[i]) > max_age;
       if (!beyond_count && !too_old) continue;
       fs::remove_all(config_.repository + "/" + all[i], ec);
-      if (ec) return absl::InternalError(absl::StrCat("cannot remove backup ", all[i], ": ", ec.message()));
+      if (ec)
+        return absl::InternalError(
+            absl::StrCat("cannot remove backup ", all[i], ": ", ec.message()));
       removed.push_back(all[i]);
     }
     ctx.SetOutput("backups_kept", absl::StrCat(all.size() - removed.size()));
@@ -377,8 +368,8 @@ hosting::v1::Runbook BackupVerifyRunbook::Describe() const {
       "WAL against the backup's manifest), then every file the hosting manifest lists against "
       "its SHA-256.");
   r.set_target_parameter("backup");
-  AddParameter(r, "backup", hosting::v1::PARAMETER_TYPE_STRING,
-               "the backup's ID (its directory's name), or latest", "latest");
+  AddRunbookParameter(r, "backup", hosting::v1::PARAMETER_TYPE_STRING,
+                      "the backup's ID (its directory's name), or latest", false, "latest");
   r.add_steps("pg-verify");
   r.add_steps("checksums");
   return r;
@@ -390,13 +381,14 @@ absl::StatusOr<std::vector<StepPlan>> BackupVerifyRunbook::Plan(const Parameters
   const std::vector<std::string> all = ListBackups(config_.repository);
   if (id == "latest") {
     if (all.empty()) {
-      return absl::NotFoundError(absl::StrCat("no backup in ", config_.repository,
-                                              " (hostctl runbook run backup)"));
+      return absl::NotFoundError(
+          absl::StrCat("no backup in ", config_.repository, " (hostctl runbook run backup)"));
     }
     id = all.front();
   } else if (std::find(all.begin(), all.end(), id) == all.end()) {
-    return absl::NotFoundError(absl::StrCat("no backup '", id, "' in ", config_.repository,
-                                            all.empty() ? "" : absl::StrCat(" (newest: ", all.front(), ")")));
+    return absl::NotFoundError(
+        absl::StrCat("no backup '", id, "' in ", config_.repository,
+                     all.empty() ? "" : absl::StrCat(" (newest: ", all.front(), ")")));
   }
   const std::map<std::string, std::string> args = {{"id", id},
                                                    {"dir", config_.repository + "/" + id}};

@@ -22,9 +22,7 @@ namespace fs = std::filesystem;
 using ::hosting::v1::RunbookRun;
 using ::testing::HasSubstr;
 
-void Write(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void Write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // Writes what pg_basebackup would (a few files, a manifest with a WAL range); verification
 // fails when a file named CORRUPT is in the backup.
@@ -42,8 +40,9 @@ class FakeBackupTools : public BackupTools {
     Write(dir + "/PG_VERSION", "15\n");
     Write(dir + "/base/1", std::string(4096, 'x'));
     Write(dir + "/backup_label", "START WAL LOCATION: 0/2000028\n");
-    Write(dir + "/backup_manifest",
-          R"({"PostgreSQL-Backup-Manifest-Version": 1, "WAL-Ranges": [{"Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100"}]})");
+    Write(
+        dir + "/backup_manifest",
+        R"({"PostgreSQL-Backup-Manifest-Version": 1, "WAL-Ranges": [{"Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100"}]})");
     return std::string();
   }
   absl::StatusOr<std::string> VerifyBackup(const std::string& dir, Cancelled) override {
@@ -65,8 +64,9 @@ class FakeBackupTools : public BackupTools {
 class BackupRunbooksTest : public ::testing::Test {
  protected:
   BackupRunbooksTest() {
-    repo_ = (fs::temp_directory_path() / absl::StrCat("hosting_backup_test_", getpid(), "_",
-                                                      counter_++)).string();
+    repo_ = (fs::temp_directory_path() /
+             absl::StrCat("hosting_backup_test_", getpid(), "_", counter_++))
+                .string();
     config_ = {repo_, "host=10.0.0.6 port=5432 user=replicator password=s3cret", "10.0.0.7:6379"};
     RunbookEngineOptions o;
     o.stop_grace = absl::ZeroDuration();

@@ -53,8 +53,7 @@ absl::StatusOr<std::vector<std::string>> ClusterOperationsImpl::ServicesShort() 
   return out;
 }
 
-absl::StatusOr<std::string> ClusterOperationsImpl::TaskLogs(const std::string& task_id,
-                                                            int lines) {
+absl::StatusOr<std::string> ClusterOperationsImpl::TaskLogs(const std::string& task_id, int lines) {
   struct Answer {
     absl::Notification done;
     absl::StatusOr<hosting::v1::GetTaskLogsResponse> result;

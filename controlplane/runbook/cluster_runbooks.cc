@@ -7,10 +7,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/numbers.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -18,29 +18,17 @@
 namespace hosting::controlplane {
 namespace {
 
-using ::hosting::v1::RunbookParameter;
-
-RunbookParameter* AddParameter(hosting::v1::Runbook& r, const std::string& name,
-                               hosting::v1::ParameterType type, const std::string& description,
-                               bool required, const std::string& default_value = "") {
-  RunbookParameter* p = r.add_parameters();
-  p->set_name(name);
-  p->set_type(type);
-  p->set_description(description);
-  p->set_required(required);
-  p->set_default_value(default_value);
-  return p;
-}
-
 std::string NodeLabel(const hosting::v1::Node& n) {
-  return n.hostname().empty() ? n.id() : absl::StrCat(n.hostname(), " (", n.id().substr(0, 12), ")");
+  return n.hostname().empty() ? n.id()
+                              : absl::StrCat(n.hostname(), " (", n.id().substr(0, 12), ")");
 }
 
 // Hosted tasks per node hostname, "host=N" joined.
 std::string Spread(const std::vector<HostedTask>& tasks,
                    const std::vector<hosting::v1::Node>& nodes) {
   std::map<std::string, int> per_node;
-  for (const hosting::v1::Node& n : nodes) per_node[n.hostname().empty() ? n.id() : n.hostname()] = 0;
+  for (const hosting::v1::Node& n : nodes)
+    per_node[n.hostname().empty() ? n.id() : n.hostname()] = 0;
   for (const HostedTask& t : tasks) {
     std::string name = t.node_id;
     for (const hosting::v1::Node& n : nodes) {
@@ -63,14 +51,16 @@ hosting::v1::Runbook NodeMaintenanceRunbook::Describe() const {
       "leave HAProxy and move to other nodes, the run waits for the operator's approval (or a "
       "set time), then the node takes tasks again.");
   r.set_target_parameter("node");
-  AddParameter(r, "node", hosting::v1::PARAMETER_TYPE_NODE, "the node: its hostname or ID", true);
-  AddParameter(r, "wait", hosting::v1::PARAMETER_TYPE_DURATION,
-               "continue this long after the tasks moved instead of waiting for approval", false);
-  AddParameter(r, "approval_timeout", hosting::v1::PARAMETER_TYPE_DURATION,
-               "how long the run waits for approval before it fails (the node stays drained)",
-               false, "4h");
-  AddParameter(r, "move_timeout", hosting::v1::PARAMETER_TYPE_DURATION,
-               "how long the tasks may take to run elsewhere", false, "5m");
+  AddRunbookParameter(r, "node", hosting::v1::PARAMETER_TYPE_NODE, "the node: its hostname or ID",
+                      true);
+  AddRunbookParameter(r, "wait", hosting::v1::PARAMETER_TYPE_DURATION,
+                      "continue this long after the tasks moved instead of waiting for approval",
+                      false);
+  AddRunbookParameter(
+      r, "approval_timeout", hosting::v1::PARAMETER_TYPE_DURATION,
+      "how long the run waits for approval before it fails (the node stays drained)", false, "4h");
+  AddRunbookParameter(r, "move_timeout", hosting::v1::PARAMETER_TYPE_DURATION,
+                      "how long the tasks may take to run elsewhere", false, "5m");
   for (const char* step : {"drain", "wait-moved", "maintenance", "activate", "spread"}) {
     r.add_steps(step);
   }
@@ -88,9 +78,10 @@ absl::StatusOr<std::vector<StepPlan>> NodeMaintenanceRunbook::Plan(const Paramet
     }
   }
   if (others_active == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "node ", NodeLabel(node), " is the only active, ready node: its tasks would have "
-        "nowhere to go (hostctl node list)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("node ", NodeLabel(node),
+                     " is the only active, ready node: its tasks would have "
+                     "nowhere to go (hostctl node list)"));
   }
   ASSIGN_OR_RETURN(std::vector<HostedTask> tasks, cluster_.Tasks());
   const int on_node = static_cast<int>(std::count_if(
@@ -214,13 +205,14 @@ hosting::v1::Runbook LogAnalysisRunbook::Describe() const {
       "Reads a service's task logs over a window through the agents and reports the errors: "
       "counted by pattern, the most frequent messages and when each first appeared.");
   r.set_target_parameter("service");
-  AddParameter(r, "service", hosting::v1::PARAMETER_TYPE_SERVICE, "the hosted service", true);
-  AddParameter(r, "since", hosting::v1::PARAMETER_TYPE_DURATION,
-               "the window: lines stamped earlier are left out", false, "1h");
-  AddParameter(r, "lines", hosting::v1::PARAMETER_TYPE_INT,
-               "lines read from the end of each task's log (at most 10000)", false, "2000");
-  AddParameter(r, "top", hosting::v1::PARAMETER_TYPE_INT, "how many messages to list", false,
-               "5");
+  AddRunbookParameter(r, "service", hosting::v1::PARAMETER_TYPE_SERVICE, "the hosted service",
+                      true);
+  AddRunbookParameter(r, "since", hosting::v1::PARAMETER_TYPE_DURATION,
+                      "the window: lines stamped earlier are left out", false, "1h");
+  AddRunbookParameter(r, "lines", hosting::v1::PARAMETER_TYPE_INT,
+                      "lines read from the end of each task's log (at most 10000)", false, "2000");
+  AddRunbookParameter(r, "top", hosting::v1::PARAMETER_TYPE_INT, "how many messages to list", false,
+                      "5");
   r.add_steps("analyze");
   return r;
 }
@@ -233,17 +225,16 @@ absl::StatusOr<std::vector<StepPlan>> LogAnalysisRunbook::Plan(const Parameters&
     if (t.service == service) ids.push_back(t.id);
   }
   if (ids.empty()) {
-    return absl::NotFoundError(absl::StrCat("service '", service,
-                                            "' has no task that Swarm runs (hostctl get ",
-                                            service, ")"));
+    return absl::NotFoundError(absl::StrCat(
+        "service '", service, "' has no task that Swarm runs (hostctl get ", service, ")"));
   }
   if (params.Int("lines") < 1 || params.Int("lines") > 10000) {
     return absl::InvalidArgumentError("parameters.lines: want 1 to 10000");
   }
   StepPlan analyze;
   analyze.name = "analyze";
-  analyze.detail = absl::StrCat(ids.size(), " tasks of ", service, ", the last ",
-                                params.String("since"));
+  analyze.detail =
+      absl::StrCat(ids.size(), " tasks of ", service, ", the last ", params.String("since"));
   analyze.arguments = {{"tasks", absl::StrJoin(ids, ",")}};
   analyze.timeout = absl::Minutes(2);
   // Read-only, so safe to retry: after a hostd restart the agents take a second or two to
@@ -274,8 +265,8 @@ absl::StatusOr<std::string> LogAnalysisRunbook::Execute(StepContext& ctx) {
     analyzer.Add(std::string(id), *text);
   }
   if (read == 0) {
-    return absl::UnavailableError(absl::StrCat("no task's logs could be read: ",
-                                               absl::StrJoin(unread, "; ")));
+    return absl::UnavailableError(
+        absl::StrCat("no task's logs could be read: ", absl::StrJoin(unread, "; ")));
   }
   const LogFindings f = analyzer.Findings(static_cast<size_t>(std::max(top, 1)));
   ctx.SetOutput("lines", absl::StrCat(f.lines));
@@ -291,9 +282,9 @@ absl::StatusOr<std::string> LogAnalysisRunbook::Execute(StepContext& ctx) {
   if (!f.top.empty()) absl::StrAppend(&out, "\ntop messages:");
   for (size_t i = 0; i < f.top.size(); ++i) {
     const LogFindings::Message& m = f.top[i];
-    const std::string first = absl::StrCat(
-        "first ", m.first_time.empty() ? "(no time)" : m.first_time, " in task ",
-        m.first_task.substr(0, 12));
+    const std::string first =
+        absl::StrCat("first ", m.first_time.empty() ? "(no time)" : m.first_time, " in task ",
+                     m.first_task.substr(0, 12));
     ctx.SetOutput(absl::StrCat("top.", i + 1), absl::StrCat(m.count, " x ", m.text));
     absl::StrAppend(&out, "\n  ", m.count, " x ", m.text, "  (", first, ")");
   }
@@ -384,7 +375,8 @@ void LogAnalyzer::Add(const std::string& task, const std::string& text) {
             break;
           }
         }
-        if (j.contains("status") && j["status"].is_number_integer()) status = j["status"].get<int>();
+        if (j.contains("status") && j["status"].is_number_integer())
+          status = j["status"].get<int>();
       }
     } else {
       // Plain text: an RFC 3339 time may lead the line.

@@ -50,11 +50,11 @@ struct LogFindings {
     std::string first_time;  // as the line gave it; "" when it had none
     std::string first_task;
   };
-  int lines = 0;              // lines in the window
-  int untimed = 0;            // of them, lines without a readable time (counted in)
-  int errors = 0;             // lines matching any error pattern
+  int lines = 0;    // lines in the window
+  int untimed = 0;  // of them, lines without a readable time (counted in)
+  int errors = 0;   // lines matching any error pattern
   std::map<std::string, int> by_pattern;
-  std::vector<Message> top;   // most frequent error messages first
+  std::vector<Message> top;  // most frequent error messages first
 };
 
 class LogAnalyzer {

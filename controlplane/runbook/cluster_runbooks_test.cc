@@ -32,7 +32,8 @@ class FakeClusterOperations : public ClusterOperations {
       n.set_state("ready");
       nodes.push_back(n);
     }
-    tasks = {{"t1", "web", "n1", "running"}, {"t2", "web", "n2", "running"},
+    tasks = {{"t1", "web", "n1", "running"},
+             {"t2", "web", "n2", "running"},
              {"t3", "api", "n1", "running"}};
   }
   absl::StatusOr<std::vector<hosting::v1::Node>> ListNodes() override { return nodes; }
@@ -128,8 +129,7 @@ TEST_F(ClusterRunbooksTest, NodeMaintenanceDrainsWaitsForApprovalAndActivates) {
 }
 
 TEST_F(ClusterRunbooksTest, NodeMaintenanceWithAWaitNeedsNoApproval) {
-  absl::StatusOr<RunbookRun> run =
-      Run("node-maintenance", {{"node", "n2"}, {"wait", "10m"}});
+  absl::StatusOr<RunbookRun> run = Run("node-maintenance", {{"node", "n2"}, {"wait", "10m"}});
   ASSERT_TRUE(run.ok()) << run.status();
   RunbookRun r = Drive(run->id());
   EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();

@@ -23,13 +23,20 @@ constexpr absl::Duration kMaxBackoff = absl::Minutes(5);
 
 std::string StateName(RunState s) {
   switch (s) {
-    case hosting::v1::RUN_STATE_RUNNING: return "running";
-    case hosting::v1::RUN_STATE_SUCCEEDED: return "succeeded";
-    case hosting::v1::RUN_STATE_FAILED: return "failed";
-    case hosting::v1::RUN_STATE_CANCELLED: return "cancelled";
-    case hosting::v1::RUN_STATE_WAITING_APPROVAL: return "waiting for approval";
-    case hosting::v1::RUN_STATE_PENDING: return "pending";
-    default: return "unknown";
+    case hosting::v1::RUN_STATE_RUNNING:
+      return "running";
+    case hosting::v1::RUN_STATE_SUCCEEDED:
+      return "succeeded";
+    case hosting::v1::RUN_STATE_FAILED:
+      return "failed";
+    case hosting::v1::RUN_STATE_CANCELLED:
+      return "cancelled";
+    case hosting::v1::RUN_STATE_WAITING_APPROVAL:
+      return "waiting for approval";
+    case hosting::v1::RUN_STATE_PENDING:
+      return "pending";
+    default:
+      return "unknown";
   }
 }
 
@@ -66,12 +73,12 @@ void EndAt(RunbookRun& run, int i, RunState state, const std::string& why, absl:
     step.set_output(step.output().empty() ? why : absl::StrCat(step.output(), "\n", why));
   }
   run.set_state(state);
-  run.set_message(i < run.steps_size()
-                      ? absl::StrCat("step '", run.steps(i).name(), "' ",
-                                     state == hosting::v1::RUN_STATE_CANCELLED ? "cancelled"
-                                                                               : "failed",
-                                     ": ", why)
-                      : why);
+  run.set_message(
+      i < run.steps_size()
+          ? absl::StrCat("step '", run.steps(i).name(), "' ",
+                         state == hosting::v1::RUN_STATE_CANCELLED ? "cancelled" : "failed", ": ",
+                         why)
+          : why);
   *run.mutable_finished_at() = ToTimestamp(now);
 }
 
@@ -91,10 +98,15 @@ struct RunbookEngine::InFlight {
 
 RunbookEngine::RunbookEngine(Store& store, EventLog& events, Clock& clock,
                              RunbookEngineOptions options)
-    : store_(store), events_(events), clock_(clock), options_(std::move(options)),
+    : store_(store),
+      events_(events),
+      clock_(clock),
+      options_(std::move(options)),
       flights_(std::make_shared<InFlight>()) {
   if (!options_.launch) {
-    options_.launch = [](std::function<void()> attempt) { std::thread(std::move(attempt)).detach(); };
+    options_.launch = [](std::function<void()> attempt) {
+      std::thread(std::move(attempt)).detach();
+    };
   }
 }
 
@@ -212,17 +224,19 @@ absl::StatusOr<RunRecord> RunbookEngine::Mutate(
 absl::StatusOr<RunbookRun> RunbookEngine::Cancel(absl::string_view id, absl::string_view reason,
                                                  absl::string_view actor) {
   const absl::Time now = clock_.Now();
-  ASSIGN_OR_RETURN(RunRecord record, Mutate(id, [&](RunbookRun& run) -> absl::Status {
-    if (IsTerminalRun(run.state())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "run ", id, " has already ended (", StateName(run.state()), "): nothing to cancel"));
-    }
-    run.set_cancelled_by(std::string(actor));
-    EndAt(run, CurrentStep(run), hosting::v1::RUN_STATE_CANCELLED,
-          absl::StrCat("cancelled by ", actor, reason.empty() ? "" : absl::StrCat(": ", reason)),
-          now);
-    return absl::OkStatus();
-  }));
+  ASSIGN_OR_RETURN(
+      RunRecord record, Mutate(id, [&](RunbookRun& run) -> absl::Status {
+        if (IsTerminalRun(run.state())) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "run ", id, " has already ended (", StateName(run.state()), "): nothing to cancel"));
+        }
+        run.set_cancelled_by(std::string(actor));
+        EndAt(
+            run, CurrentStep(run), hosting::v1::RUN_STATE_CANCELLED,
+            absl::StrCat("cancelled by ", actor, reason.empty() ? "" : absl::StrCat(": ", reason)),
+            now);
+        return absl::OkStatus();
+      }));
   AbandonAll(id);
   Publish("runbook.cancelled", record.run, CurrentStep(record.run), record.run.message());
   return record.run;
@@ -231,23 +245,24 @@ absl::StatusOr<RunbookRun> RunbookEngine::Cancel(absl::string_view id, absl::str
 absl::StatusOr<RunbookRun> RunbookEngine::Approve(absl::string_view id, absl::string_view comment,
                                                   absl::string_view actor) {
   int index = 0;
-  ASSIGN_OR_RETURN(RunRecord record, Mutate(id, [&](RunbookRun& run) -> absl::Status {
-    index = CurrentStep(run);
-    if (run.state() != hosting::v1::RUN_STATE_WAITING_APPROVAL || index >= run.steps_size() ||
-        run.steps(index).state() != hosting::v1::RUN_STATE_WAITING_APPROVAL) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "run ", id, " is not waiting for approval (it is ", StateName(run.state()), ")"));
-    }
-    RunStep& step = *run.mutable_steps(index);
-    step.set_approved_by(std::string(actor));
-    step.set_state(hosting::v1::RUN_STATE_PENDING);
-    step.clear_deadline();
-    step.set_output(absl::StrCat("approved by ", actor,
-                                 comment.empty() ? "" : absl::StrCat(": ", comment)));
-    run.set_state(hosting::v1::RUN_STATE_RUNNING);
-    run.set_message(absl::StrCat("step '", step.name(), "' approved by ", actor));
-    return absl::OkStatus();
-  }));
+  ASSIGN_OR_RETURN(
+      RunRecord record, Mutate(id, [&](RunbookRun& run) -> absl::Status {
+        index = CurrentStep(run);
+        if (run.state() != hosting::v1::RUN_STATE_WAITING_APPROVAL || index >= run.steps_size() ||
+            run.steps(index).state() != hosting::v1::RUN_STATE_WAITING_APPROVAL) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "run ", id, " is not waiting for approval (it is ", StateName(run.state()), ")"));
+        }
+        RunStep& step = *run.mutable_steps(index);
+        step.set_approved_by(std::string(actor));
+        step.set_state(hosting::v1::RUN_STATE_PENDING);
+        step.clear_deadline();
+        step.set_output(absl::StrCat("approved by ", actor,
+                                     comment.empty() ? "" : absl::StrCat(": ", comment)));
+        run.set_state(hosting::v1::RUN_STATE_RUNNING);
+        run.set_message(absl::StrCat("step '", step.name(), "' approved by ", actor));
+        return absl::OkStatus();
+      }));
   Publish("runbook.approved", record.run, index, record.run.message());
   {
     absl::MutexLock lock(&mu_);
@@ -283,7 +298,7 @@ bool RunbookEngine::Persist(RunRecord& record) {
     // ABORTED: an API call changed the run first; the next tick starts from what it wrote.
     if (!absl::IsAborted(version.status())) {
       LogWarning("runbook: cannot record a step",
-               {{"run", record.run.id()}, {"error", version.status().ToString()}});
+                 {{"run", record.run.id()}, {"error", version.status().ToString()}});
     }
     return false;
   }
@@ -355,8 +370,8 @@ void RunbookEngine::Advance(RunRecord record) {
           // Running, but not here: hostd restarted, or the leader changed, during the attempt.
           if (step.resumable() && step.attempts() < step.max_attempts()) {
             step.set_state(hosting::v1::RUN_STATE_PENDING);
-            step.set_output(absl::StrCat("hostd restarted during ", AttemptOf(step),
-                                         ": the step runs again"));
+            step.set_output(
+                absl::StrCat("hostd restarted during ", AttemptOf(step), ": the step runs again"));
             if (!Persist(record)) return;
             Publish("runbook.step_resumed", run, i, step.output());
             continue;
@@ -406,8 +421,8 @@ void RunbookEngine::Advance(RunRecord record) {
           step.set_state(hosting::v1::RUN_STATE_PENDING);
           *step.mutable_retry_at() = ToTimestamp(retry);
           step.clear_deadline();
-          step.set_output(absl::StrCat(attempt_failed, "; next attempt at ",
-                                       absl::FormatTime(retry)));
+          step.set_output(
+              absl::StrCat(attempt_failed, "; next attempt at ", absl::FormatTime(retry)));
           run.set_message(absl::StrCat(where, ": ", step.output()));
         } else {
           EndAt(run, i, hosting::v1::RUN_STATE_FAILED, attempt_failed, now);
@@ -419,7 +434,7 @@ void RunbookEngine::Advance(RunRecord record) {
           attempts_.erase(key);
         }
         Publish(run.state() == hosting::v1::RUN_STATE_FAILED ? "runbook.failed"
-                                                              : "runbook.step_retrying",
+                                                             : "runbook.step_retrying",
                 run, i, run.message());
         continue;
       }
@@ -437,8 +452,8 @@ void RunbookEngine::Advance(RunRecord record) {
 void RunbookEngine::Launch(const RunbookRun& run, int index) {
   std::shared_ptr<Runbook> runbook = Find(run.runbook());
   auto attempt = std::make_shared<Attempt>();
-  attempt->context = std::make_shared<StepContext>(
-      run, index, FromTimestamp(run.steps(index).deadline()), clock_);
+  attempt->context =
+      std::make_shared<StepContext>(run, index, FromTimestamp(run.steps(index).deadline()), clock_);
   {
     absl::MutexLock lock(&mu_);
     attempts_[AttemptKey(run.id(), index, run.steps(index).attempts())] = attempt;
@@ -528,8 +543,9 @@ void RunbookEngine::Stop() {
   AbandonAll("");
   std::shared_ptr<InFlight> flights = flights_;
   absl::MutexLock lock(&flights->mu);
-  flights->mu.AwaitWithTimeout(
-      absl::Condition(+[](int* count) { return *count == 0; }, &flights->count), options_.stop_grace);
+  flights->mu.AwaitWithTimeout(absl::Condition(
+                                   +[](int* count) { return *count == 0; }, &flights->count),
+                               options_.stop_grace);
 }
 
 }  // namespace hosting::controlplane

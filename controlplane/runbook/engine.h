@@ -87,8 +87,8 @@ class RunbookEngine {
   struct InFlight;
   // Reads the run, applies `change`, writes it (compare-and-swap, retried when another writer
   // won); `change` answers the error to give instead.
-  absl::StatusOr<RunRecord> Mutate(absl::string_view id,
-                                   const std::function<absl::Status(hosting::v1::RunbookRun&)>& change);
+  absl::StatusOr<RunRecord> Mutate(
+      absl::string_view id, const std::function<absl::Status(hosting::v1::RunbookRun&)>& change);
   // Advances one run as far as it can go now. False when it wrote nothing it meant to.
   void Advance(RunRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
   bool Persist(RunRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);

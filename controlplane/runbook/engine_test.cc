@@ -147,17 +147,17 @@ TEST_F(RunbookEngineTest, RunsEveryStepInOrderRecordingOutputsActorAndEvents) {
   EXPECT_EQ(done.steps(1).attempts(), 1);
   EXPECT_EQ(done.outputs().at("activate.done"), "yes");
   EXPECT_TRUE(IsSet(done.finished_at()));
-  EXPECT_THAT(cp_.EventTypes(), ::testing::IsSupersetOf({"runbook.started", "runbook.step_started",
-                                                         "runbook.step_succeeded",
-                                                         "runbook.succeeded"}));
+  EXPECT_THAT(cp_.EventTypes(),
+              ::testing::IsSupersetOf({"runbook.started", "runbook.step_started",
+                                       "runbook.step_succeeded", "runbook.succeeded"}));
   EXPECT_EQ(runbook_->executions["drain"], 1);
 }
 
 TEST_F(RunbookEngineTest, ParametersAreTypedAndEveryBadOneIsNamed) {
   Make({Step("drain")});
-  absl::Status st = Start("", {{"keep", "many"}, {"wait", "soon"}, {"mode", "reckless"},
-                               {"colour", "blue"}})
-                        .status();
+  absl::Status st =
+      Start("", {{"keep", "many"}, {"wait", "soon"}, {"mode", "reckless"}, {"colour", "blue"}})
+          .status();
   ASSERT_TRUE(absl::IsInvalidArgument(st)) << st;
   const std::string msg(st.message());
   EXPECT_THAT(msg, HasSubstr("parameters.node: required"));

@@ -13,7 +13,7 @@ struct HostedTask {
   std::string id;
   std::string service;  // the hosted service (label hosting.service)
   std::string node_id;
-  std::string state;    // Swarm's: "running", "starting", ...
+  std::string state;  // Swarm's: "running", "starting", ...
 };
 
 // What the cluster runbooks (node maintenance, log analysis) do to the cluster. hostd's

@@ -61,6 +61,20 @@ std::string TypeProblem(const hosting::v1::RunbookParameter& p, const std::strin
 
 }  // namespace
 
+hosting::v1::RunbookParameter* AddRunbookParameter(hosting::v1::Runbook& runbook,
+                                                   const std::string& name,
+                                                   hosting::v1::ParameterType type,
+                                                   const std::string& description, bool required,
+                                                   const std::string& default_value) {
+  hosting::v1::RunbookParameter* p = runbook.add_parameters();
+  p->set_name(name);
+  p->set_type(type);
+  p->set_description(description);
+  p->set_required(required);
+  p->set_default_value(default_value);
+  return p;
+}
+
 const std::string& Parameters::String(absl::string_view name) const {
   auto it = values_.find(std::string(name));
   return it == values_.end() ? Empty() : it->second;
@@ -92,9 +106,7 @@ absl::Time Parameters::Time(absl::string_view name) const {
   return t;
 }
 
-bool Parameters::Has(absl::string_view name) const {
-  return values_.count(std::string(name)) > 0;
-}
+bool Parameters::Has(absl::string_view name) const { return values_.count(std::string(name)) > 0; }
 
 absl::StatusOr<Parameters> ResolveParameters(const hosting::v1::Runbook& runbook,
                                              const std::map<std::string, std::string>& given) {
@@ -119,14 +131,14 @@ absl::StatusOr<Parameters> ResolveParameters(const hosting::v1::Runbook& runbook
     std::string value = it != given.end() ? it->second : p.default_value();
     if (value.empty()) {
       if (p.required()) {
-        violations.push_back({absl::StrCat("parameters.", p.name()),
-                              absl::StrCat("required: ", p.description())});
+        violations.push_back(
+            {absl::StrCat("parameters.", p.name()), absl::StrCat("required: ", p.description())});
       }
       continue;
     }
     if (std::string problem = TypeProblem(p, value); !problem.empty()) {
-      violations.push_back({absl::StrCat("parameters.", p.name()),
-                            absl::StrCat(problem, ", got '", value, "'")});
+      violations.push_back(
+          {absl::StrCat("parameters.", p.name()), absl::StrCat(problem, ", got '", value, "'")});
       continue;
     }
     values[p.name()] = std::move(value);

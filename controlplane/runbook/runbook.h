@@ -36,6 +36,13 @@ class Parameters {
   std::map<std::string, std::string> values_;
 };
 
+// Declares a parameter of a runbook (in its Describe).
+hosting::v1::RunbookParameter* AddRunbookParameter(hosting::v1::Runbook& runbook,
+                                                   const std::string& name,
+                                                   hosting::v1::ParameterType type,
+                                                   const std::string& description, bool required,
+                                                   const std::string& default_value = "");
+
 // Checks `given` against the runbook's declared parameters: unknown names, required ones
 // missing, values of the wrong type. INVALID_ARGUMENT naming every bad field
 // ("parameters.keep: ..."). The answer holds every declared parameter that has a value.
@@ -92,7 +99,9 @@ class StepContext {
   std::map<std::string, std::string> outputs() const;
 
   // The engine's side.
-  void Cancel() { if (!cancelled_.HasBeenNotified()) cancelled_.Notify(); }
+  void Cancel() {
+    if (!cancelled_.HasBeenNotified()) cancelled_.Notify();
+  }
 
  private:
   const hosting::v1::RunbookRun run_;

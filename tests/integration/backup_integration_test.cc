@@ -25,12 +25,14 @@ TEST(BackupIntegrationTest, ABackupFromTheReplicaUnderWritesVerifiesAndCorruptio
   const std::string dir = MakeTempDir("hosting-backup-");
   const std::string repo = dir + "/backups";
   HostdProcess hostd(dir, {"--backup-repository=" + repo,
-                           absl::StrCat("--backup-database=host=127.0.0.1 port=",
-                                        ds.replica_port(), " user=postgres"),
+                           absl::StrCat("--backup-database=host=127.0.0.1 port=", ds.replica_port(),
+                                        " user=postgres"),
                            absl::StrCat("--backup-redis=127.0.0.1:", ds.redis_port())});
   ASSERT_TRUE(hostd.Start().ok());
   const std::string hostctl = absl::StrCat(HostctlBinary(), " --server ", hostd.address());
-  ds.Sql("CREATE TABLE IF NOT EXISTS backup_probe (id serial PRIMARY KEY, at timestamptz DEFAULT now())");
+  ds.Sql(
+      "CREATE TABLE IF NOT EXISTS backup_probe (id serial PRIMARY KEY, at timestamptz DEFAULT "
+      "now())");
 
   // Writes go on during the backup.
   absl::Notification stop;
@@ -44,7 +46,8 @@ TEST(BackupIntegrationTest, ABackupFromTheReplicaUnderWritesVerifiesAndCorruptio
   CommandResult backup = Shell(hostctl + " runbook run backup --wait --wait-timeout 300 -p keep=2");
   stop.Notify();
   writer.join();
-  ASSERT_EQ(backup.exit_code, 0) << backup.output << "\n" << Shell("tail -20 " + hostd.log_path()).output;
+  ASSERT_EQ(backup.exit_code, 0) << backup.output << "\n"
+                                 << Shell("tail -20 " + hostd.log_path()).output;
   EXPECT_GT(written, 0);
   EXPECT_THAT(backup.output, HasSubstr("step 2/5 verify: succeeded"));
   EXPECT_THAT(backup.output, HasSubstr("backup successfully verified"));
@@ -71,7 +74,8 @@ TEST(BackupIntegrationTest, ABackupFromTheReplicaUnderWritesVerifiesAndCorruptio
     f.seekp(4096);
     f.write("corrupt!", 8);
   }
-  CommandResult bad = Shell(hostctl + " runbook run backup-verify --wait --wait-timeout 120 -p backup=" + id);
+  CommandResult bad =
+      Shell(hostctl + " runbook run backup-verify --wait --wait-timeout 120 -p backup=" + id);
   EXPECT_EQ(bad.exit_code, 15) << bad.output;
   EXPECT_THAT(bad.output, HasSubstr("failed verification"));
   EXPECT_THAT(bad.output, HasSubstr("checksum mismatch"));

@@ -65,8 +65,8 @@ class RunbookDocsTest : public ::testing::Test {
     hostd_ = std::make_unique<HostdProcess>(
         dir_, std::vector<std::string>{
                   "--backup-repository=" + dir_ + "/backups",
-                  absl::StrCat("--backup-database=host=127.0.0.1 port=",
-                               datastores_.replica_port(), " user=postgres"),
+                  absl::StrCat("--backup-database=host=127.0.0.1 port=", datastores_.replica_port(),
+                               " user=postgres"),
                   absl::StrCat("--backup-redis=127.0.0.1:", datastores_.redis_port())});
     ASSERT_TRUE(hostd_->Start().ok());
     agent_ = std::make_unique<AgentProcess>(hostd_->address(), dir_ + "/agent.log");
@@ -91,8 +91,7 @@ TEST_F(RunbookDocsTest, EveryDocumentsCommandsRunInOrder) {
   std::ifstream index_file(DocsDir() + "/README.md");
   std::stringstream index;
   index << index_file.rdbuf();
-  const std::string hostctl_dir =
-      std::filesystem::path(HostctlBinary()).parent_path().string();
+  const std::string hostctl_dir = std::filesystem::path(HostctlBinary()).parent_path().string();
   for (const std::string& doc : docs) {
     SCOPED_TRACE(doc);
     EXPECT_THAT(index.str(), ::testing::HasSubstr("(" + doc + ")")) << "not in the index";
@@ -105,9 +104,9 @@ TEST_F(RunbookDocsTest, EveryDocumentsCommandsRunInOrder) {
       for (const std::string& b : blocks) out << b;
     }
     // Each document's output is kept beside its script (HOSTING_KEEP_TEST_DIRS=1 keeps both).
-    CommandResult r = Shell(absl::StrCat("PATH=", hostctl_dir, ":$PATH HOSTING_SERVER=",
-                                         hostd_->address(), " bash ", script, " >", script,
-                                         ".out 2>&1; rc=$?; cat ", script, ".out; exit $rc"));
+    CommandResult r = Shell(
+        absl::StrCat("PATH=", hostctl_dir, ":$PATH HOSTING_SERVER=", hostd_->address(), " bash ",
+                     script, " >", script, ".out 2>&1; rc=$?; cat ", script, ".out; exit $rc"));
     ASSERT_EQ(r.exit_code, 0) << "the commands of " << doc << " failed; their output:\n"
                               << r.output;
   }
