@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The backup runbook against pg_basebackup alone, on the same pgbench database (scale 70 is about
+# 1 GB), both copying from the streaming replica: pg_basebackup with the runbook's own flags,
+# then `hostctl runbook run backup --wait` through a real hostd (base backup, pg_verifybackup,
+# Redis snapshot, SHA-256 manifest, retention). Prints both times and their ratio.
+#   tests/bench/backup_bench.sh [SCALE] [ROUNDS]
+# Needs a build (scripts/build.sh) and PostgreSQL 15 and Redis (scripts/install-deps.sh).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+scale=${1:-70}
+rounds=${2:-3}
+pgbin=/usr/lib/postgresql/15/bin
+dir=$(mktemp -d /tmp/hosting-backup-bench-XXXXXX)
+chmod 755 "$dir"
+# A port nothing listens on (random in 20000-59999; ss from iproute2).
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+}
+calc() { awk "BEGIN {print $*}"; }
+pg=$(free_port) replica=$(free_port) redis=$(free_port) api=$(free_port)
+hostd_pid=""
+cleanup() {
+  if [ -n "$hostd_pid" ]; then
+    kill "$hostd_pid" 2>/dev/null || true
+    wait "$hostd_pid" 2>/dev/null || true
+  fi
+  "$root/scripts/datastores.sh" stop "$dir" >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+"$root/scripts/datastores.sh" start "$dir" "$pg" "$replica" "$redis" >/dev/null
+echo "pgbench -i -s $scale on the primary ..."
+"$pgbin/pgbench" -q -i -s "$scale" -h 127.0.0.1 -p "$pg" -U postgres postgres >/dev/null 2>&1
+lsn=$(psql -qtA -h 127.0.0.1 -p "$pg" -U postgres -c 'SELECT pg_current_wal_lsn()')
+until [ "$(psql -qtA -h 127.0.0.1 -p "$replica" -U postgres -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ]; do
+  sleep 0.5
+done
+size=$(psql -qtA -h 127.0.0.1 -p "$pg" -U postgres -c "SELECT pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database")
+
+mkdir -p "$dir/hostd"
+"$root/build/controlplane/hostd" --listen "127.0.0.1:$api" --metrics-listen "127.0.0.1:$(free_port)" \
+  --store "sqlite://$dir/hostd/hostd.db" --data-dir "$dir/hostd" \
+  --backup-repository "$dir/backups" \
+  --backup-database "host=127.0.0.1 port=$replica user=postgres" \
+  --backup-redis "127.0.0.1:$redis" >"$dir/hostd.log" 2>&1 &
+hostd_pid=$!
+hostctl=("$root/build/hostctl/hostctl" --server "127.0.0.1:$api" --token-file "$dir/hostd/admin.token")
+for _ in $(seq 1 100); do [ -s "$dir/hostd/admin.token" ] && "${hostctl[@]}" runbook list >/dev/null 2>&1 && break; sleep 0.1; done
+
+now() { date +%s.%N; }
+printf '\nbackup of %s (pgbench scale %s), from the replica, %s rounds\n\n' "$size" "$scale" "$rounds"
+printf '| round | pg_basebackup s | runbook base-backup step s | ratio | whole run s (+ verify, Redis, manifest) | ratio |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n'
+plain_all=() step_all=() runbook_all=()
+for r in $(seq 1 "$rounds"); do
+  rm -rf "$dir/plain"
+  sync
+  t0=$(now)
+  "$pgbin/pg_basebackup" --dbname "host=127.0.0.1 port=$replica user=postgres" --pgdata "$dir/plain" \
+    --wal-method=stream --checkpoint=fast --manifest-checksums=SHA256 --no-password
+  t1=$(now)
+  rm -rf "$dir/plain"
+  sync
+  t2=$(now)
+  "${hostctl[@]}" runbook run backup -p keep=1 --wait --wait-timeout 3600 >"$dir/run.out"
+  t3=$(now)
+  plain=$(calc "$t1 - $t0") runbook=$(calc "$t3 - $t2")
+  step=$(sed -n 's/^ *base_backup_seconds: //p' "$dir/run.out")
+  plain_all+=("$plain") step_all+=("$step") runbook_all+=("$runbook")
+  printf '| %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n' "$r" "$plain" "$step" \
+    "$(calc "$step / $plain")" "$runbook" "$(calc "$runbook / $plain")"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+mp=$(median "${plain_all[@]}") ms=$(median "${step_all[@]}") mr=$(median "${runbook_all[@]}")
+printf '\nmedians: pg_basebackup %.2f s; the runbook base-backup step %.2f s (%.2fx); the whole run %.2f s (%.2fx)\n' \
+  "$mp" "$ms" "$(calc "$ms / $mp")" "$mr" "$(calc "$mr / $mp")"
+echo "the last run's steps:"
+grep -E 'step [0-9]/[0-9] .*: succeeded' -A1 "$dir/run.out" | grep -v '^--' || true
