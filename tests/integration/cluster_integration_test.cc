@@ -7,6 +7,7 @@
 
 #include <csignal>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
@@ -224,8 +225,25 @@ TEST_F(ClusterTest, DrainingAWorkerUnderLoadMovesItsTasksWithoutAFailedRequest) 
       << load.first_error();
   const std::string hostctl =
       absl::StrCat(HostctlBinary(), " --timeout 30 --server ", hostd_->address());
-  CommandResult drain = Shell(hostctl + " node drain hc-n2");
-  ASSERT_EQ(drain.exit_code, 0) << drain.output;
+  // Through the node-maintenance runbook: drain (traffic off first), wait until the tasks run
+  // elsewhere, then it waits for the operator's approval.
+  CommandResult started =
+      Shell(hostctl + " -o json runbook run node-maintenance -p node=hc-n2 -p move_timeout=90s");
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  const size_t id_at = started.output.find("\"id\": \"");
+  ASSERT_NE(id_at, std::string::npos) << started.output;
+  const std::string run = started.output.substr(
+      id_at + 7, started.output.find('"', id_at + 7) - (id_at + 7));
+  CommandResult status;
+  st = WaitFor(
+      [&] {
+        status = Shell(hostctl + " runbook status " + run);
+        return absl::StrContains(status.output, "waiting for approval") ||
+               absl::StrContains(status.output, "  failed");
+      },
+      absl::Seconds(150), "the maintenance run at its approval gate");
+  ASSERT_TRUE(st.ok()) << st << "\n" << status.output;
+  ASSERT_THAT(status.output, ::testing::HasSubstr("wait-moved  succeeded")) << status.output;
   // Its tasks run elsewhere, all six healthy and in HAProxy again.
   st = WaitFor(
       [&] {
@@ -244,8 +262,12 @@ TEST_F(ClusterTest, DrainingAWorkerUnderLoadMovesItsTasksWithoutAFailedRequest) 
   std::printf("[ measure ] drain under load: %lld requests, %lld failed\n",
               static_cast<long long>(load.total()), static_cast<long long>(load.failed()));
 
-  CommandResult activate = Shell(hostctl + " node activate hc-n2");
-  ASSERT_EQ(activate.exit_code, 0) << activate.output;
+  // Approved: the node is activated and the run ends with the tasks per node.
+  CommandResult approve = Shell(hostctl + " runbook approve " + run + " --comment done");
+  ASSERT_EQ(approve.exit_code, 0) << approve.output;
+  CommandResult watch = Shell(hostctl + " runbook watch " + run + " --wait-timeout 120");
+  ASSERT_EQ(watch.exit_code, 0) << watch.output;
+  EXPECT_THAT(watch.output, ::testing::HasSubstr("spread: "));
   hosting::v1::Node n2 = Nodes()["hc-n2"];
   EXPECT_EQ(n2.availability(), hosting::v1::NODE_AVAILABILITY_ACTIVE);
   EXPECT_EQ(n2.labels().count("hosting.traffic-off"), 0u) << "the drain's label is lifted";

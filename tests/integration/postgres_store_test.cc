@@ -80,11 +80,11 @@ TEST(PostgresStoreTest, ConcurrentFirstStartsMigrateOnceAndStateSurvivesReopen) 
     for (auto& t : threads) t.join();
   }
   for (auto& o : opened) ASSERT_TRUE(o.ok()) << o.status();
-  // Four migrations: the schema, the leader lease, API tokens, the audit trail.
-  EXPECT_EQ(*(*opened[0])->SchemaVersion(), 4);
+  // Five migrations: the schema, the leader lease, API tokens, the audit trail, runbook runs.
+  EXPECT_EQ(*(*opened[0])->SchemaVersion(), 5);
   const std::string count = shared_ds->Sql(
       "SELECT count(*) FROM hosting.schema_migrations", false, url.substr(url.rfind('/') + 1));
-  EXPECT_EQ(count, "4\n") << "each migration recorded once";
+  EXPECT_EQ(count, "5\n") << "each migration recorded once";
   // One identity for all of them: they are one control plane.
   const std::string id = *(*opened[0])->InstanceId();
   for (auto& o : opened) EXPECT_EQ(*(*o)->InstanceId(), id);
