@@ -89,7 +89,7 @@ class RunbookEngine {
   // won); `change` answers the error to give instead.
   absl::StatusOr<RunRecord> Mutate(
       absl::string_view id, const std::function<absl::Status(hosting::v1::RunbookRun&)>& change);
-  // Advances one run as far as it can go now. False when it wrote nothing it meant to.
+  // Advances one run as far as it can go now; a write that fails leaves the rest to the next tick.
   void Advance(RunRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
   bool Persist(RunRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
   void Launch(const hosting::v1::RunbookRun& run, int index);
