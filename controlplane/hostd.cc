@@ -173,10 +173,15 @@ absl::Status Hostd::Init() {
   runbooks_ = std::make_unique<RunbookEngine>(*store_, *events_, Clock::Real(), runbook_options);
   runbooks_->Register(std::make_shared<NodeMaintenanceRunbook>(*cluster_operations_));
   runbooks_->Register(std::make_shared<LogAnalysisRunbook>(*cluster_operations_));
-  backup_tools_ = std::make_unique<ProcessBackupTools>(options_.pg_bin);
+  backup_tools_ = std::make_unique<ProcessBackupTools>(options_.pg_bin, options_.pg_user);
+  if (!options_.backup.wal_source.empty()) {
+    wal_archiver_ = std::make_unique<WalArchiver>(options_.backup, *backup_tools_);
+  }
   runbooks_->Register(
       std::make_shared<BackupRunbook>(options_.backup, *backup_tools_, Clock::Real()));
   runbooks_->Register(std::make_shared<BackupVerifyRunbook>(options_.backup, *backup_tools_));
+  runbooks_->Register(std::make_shared<RestoreRunbook>(options_.backup, *backup_tools_,
+                                                       *cluster_operations_, Clock::Real()));
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>(*runbooks_, *events_, *store_, *metrics_);
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_, leader_gate);
   tokens_ = std::make_unique<TokenAuthority>(*store_, Clock::Real());
@@ -294,6 +299,7 @@ absl::Status Hostd::Start() {
   releases_->Start();
   autoscaler_->Start();
   runbooks_->Start();
+  if (wal_archiver_) wal_archiver_->Start();
   sweeper_ = std::thread([this] {
     while (!stop_sweeper_.WaitForNotificationWithTimeout(options_.agents.heartbeat_interval)) {
       agents_->Sweep();
@@ -327,6 +333,7 @@ void Hostd::Shutdown() {
   if (autoscaler_) autoscaler_->Stop();
   // Running steps are abandoned (a new leader resumes or fails them, by their record).
   if (runbooks_) runbooks_->Stop();
+  if (wal_archiver_) wal_archiver_->Stop();
   if (releases_) releases_->Stop();
   if (reconciler_) reconciler_->Stop();
   // Last: the loops that act have stopped, so the lease can go to a standby at once.

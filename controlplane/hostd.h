@@ -20,8 +20,10 @@
 #include "controlplane/api/runbooks_service.h"
 #include "controlplane/runbook/cluster_operations.h"
 #include "controlplane/runbook/backup_runbooks.h"
+#include "controlplane/runbook/wal_archiver.h"
 #include "controlplane/runbook/cluster_runbooks.h"
 #include "controlplane/runbook/engine.h"
+#include "controlplane/runbook/restore_runbook.h"
 #include "controlplane/api/service_manager_service.h"
 #include "controlplane/auth/auth_gate.h"
 #include "controlplane/auth/token_authority.h"
@@ -75,6 +77,8 @@ struct HostdOptions {
   // The backup runbooks' repository and sources (hostd --backup-*), and PostgreSQL's tools.
   BackupConfig backup;
   std::string pg_bin = "/usr/lib/postgresql/15/bin";
+  // The OS user restored PostgreSQL servers run as when hostd runs as root.
+  std::string pg_user = "postgres";
   // Prometheus base URL for PromQL analysis checks; empty: such checks have no data.
   std::string prometheus;
   // Leader election among the hostd sharing the store. leader.address empty: the listen
@@ -140,6 +144,7 @@ class Hostd {
   std::unique_ptr<AutoscalingGrpc> autoscaling_grpc_;
   std::unique_ptr<ClusterOperationsImpl> cluster_operations_;
   std::unique_ptr<ProcessBackupTools> backup_tools_;
+  std::unique_ptr<WalArchiver> wal_archiver_;  // with --wal-archive-source
   std::unique_ptr<RunbookEngine> runbooks_;
   std::unique_ptr<RunbooksGrpc> runbooks_grpc_;
   std::unique_ptr<AgentGatewayGrpc> agent_gateway_grpc_;

@@ -60,6 +60,14 @@ ABSL_FLAG(std::string, backup_database, "",
           "password belongs in ~/.pgpass, not here");
 ABSL_FLAG(std::string, backup_redis, "",
           "Runbook backup: host:port of the Redis to snapshot beside the database (empty: none)");
+ABSL_FLAG(std::string, wal_archive_source, "",
+          "Continuous WAL archiving: libpq connection string of the application's PostgreSQL "
+          "primary, streamed (pg_receivewal, slot hosting_wal_archive) into "
+          "<backup-repository>/wal; needed for restores to a point in time. Empty: none");
+ABSL_FLAG(std::string, restore_root, "/var/lib/hosting/restores",
+          "Runbook restore: the directory restored PostgreSQL instances go to, one per restore");
+ABSL_FLAG(std::string, pg_user, "postgres",
+          "The OS user restored PostgreSQL servers run as when hostd runs as root");
 ABSL_FLAG(std::string, pg_bin, "/usr/lib/postgresql/15/bin",
           "Where pg_basebackup and pg_verifybackup are");
 ABSL_FLAG(std::string, prometheus, "",
@@ -108,6 +116,9 @@ int main(int argc, char** argv) {
   options.backup.database = absl::GetFlag(FLAGS_backup_database);
   options.backup.redis = absl::GetFlag(FLAGS_backup_redis);
   options.pg_bin = absl::GetFlag(FLAGS_pg_bin);
+  options.pg_user = absl::GetFlag(FLAGS_pg_user);
+  options.backup.wal_source = absl::GetFlag(FLAGS_wal_archive_source);
+  options.backup.restore_root = absl::GetFlag(FLAGS_restore_root);
   options.reconciler.workers = absl::GetFlag(FLAGS_workers);
   options.reconciler.resync_interval = absl::GetFlag(FLAGS_resync_interval);
   options.leader.address = absl::GetFlag(FLAGS_advertise_address);

@@ -1,6 +1,7 @@
 #include "controlplane/runbook/backup_runbooks.h"
 
 #include <openssl/evp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -11,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -45,7 +47,7 @@ std::optional<absl::Time> ParseId(const std::string& id) {
 
 bool IsBackupId(const std::string& name) { return ParseId(name).has_value(); }
 
-absl::Time IdTime(const std::string& id) { return ParseId(id).value_or(absl::InfinitePast()); }
+absl::Time IdTime(const std::string& id) { return BackupStartTime(id); }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -65,8 +67,10 @@ uint64_t TreeBytes(const std::string& dir) {
 
 std::string Mib(uint64_t bytes) { return absl::StrCat(bytes / (1024 * 1024), " MiB"); }
 
+}  // namespace
+
 // A connection string without its password (key=value form or URL).
-std::string Redacted(const std::string& conninfo) {
+std::string RedactedConninfo(const std::string& conninfo) {
   std::string out = conninfo;
   if (size_t p = out.find("password="); p != std::string::npos) {
     const size_t end = out.find(' ', p);
@@ -82,13 +86,18 @@ std::string Redacted(const std::string& conninfo) {
   return out;
 }
 
+namespace {
+
+std::string Redacted(const std::string& conninfo) { return RedactedConninfo(conninfo); }
+
 absl::Status NotConfigured(const char* flag, const char* what) {
   return absl::FailedPreconditionError(
       absl::StrCat("this hostd has no ", flag, " (", what, "): backups cannot run"));
 }
 
-// Checks every file the hosting manifest lists against its SHA-256.
-absl::StatusOr<std::string> CheckManifest(const std::string& dir) {
+}  // namespace
+
+absl::StatusOr<std::string> CheckBackupManifest(const std::string& dir) {
   absl::StatusOr<std::string> text = ReadFile(dir + "/" + kManifest);
   if (!text.ok()) {
     return absl::DataLossError(absl::StrCat("backup ", dir, " has no ", kManifest,
@@ -118,7 +127,18 @@ absl::StatusOr<std::string> CheckManifest(const std::string& dir) {
   return absl::StrCat(checked, " files match their SHA-256 in ", kManifest);
 }
 
-}  // namespace
+absl::Time BackupStartTime(const std::string& id) {
+  return ParseId(id).value_or(absl::InfinitePast());
+}
+
+std::string BackupStartWalFile(const std::string& dir) {
+  absl::StatusOr<std::string> label = ReadFile(dir + "/backup_label");
+  if (!label.ok()) return "";
+  // START WAL LOCATION: 0/2000028 (file 000000010000000000000002)
+  const size_t at = label->find("(file ");
+  if (at == std::string::npos || label->size() < at + 6 + 24) return "";
+  return label->substr(at + 6, 24);
+}
 
 absl::StatusOr<std::string> FileSha256(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -134,6 +154,22 @@ absl::StatusOr<std::string> FileSha256(const std::string& path) {
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), len));
+}
+
+std::vector<std::string> ArchivedWal(const std::string& wal_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(wal_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::string base = absl::StrContains(name, ".") ? name.substr(0, name.find('.')) : name;
+    const bool partial = name == base + ".partial";
+    if (base.size() == 24 && (partial || name == base) &&
+        base.find_first_not_of("0123456789ABCDEF") == std::string::npos) {
+      out.push_back(name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::vector<std::string> ListBackups(const std::string& repository) {
@@ -185,6 +221,78 @@ absl::StatusOr<std::string> ProcessBackupTools::RedisSnapshot(const std::string&
       o);
 }
 
+absl::Status ProcessBackupTools::ReceiveWal(const std::string& source, const std::string& dir,
+                                            const std::string& slot, Cancelled cancelled) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot make ", dir, ": ", ec.message()));
+  ProcessOptions o;
+  o.timeout = absl::Minutes(1);
+  o.cancelled = cancelled;
+  RETURN_IF_ERROR(RunProcess({pg_bin_ + "/pg_receivewal", "--dbname", source, "--slot", slot,
+                              "--create-slot", "--if-not-exists", "--no-password"},
+                             o)
+                      .status());
+  // Until the connection ends or hostd stops it; --synchronous flushes every write, so what
+  // the primary has committed is in the archive a moment later.
+  o.timeout = absl::InfiniteDuration();
+  return RunProcess({pg_bin_ + "/pg_receivewal", "--dbname", source, "--directory", dir,
+                     "--slot", slot, "--synchronous", "--no-loop", "--no-password"},
+                    o)
+      .status();
+}
+
+absl::StatusOr<std::string> ProcessBackupTools::Query(const std::string& conninfo,
+                                                     const std::string& sql,
+                                                     Cancelled cancelled) {
+  ProcessOptions o;
+  o.timeout = absl::Hours(2);
+  o.cancelled = std::move(cancelled);
+  o.max_output = 4 << 20;
+  return RunProcess({pg_bin_ + "/psql", "--no-psqlrc", "--quiet", "--no-align", "--tuples-only",
+                     "--no-password", "--set=ON_ERROR_STOP=1", "--dbname", conninfo,
+                     "--command", sql},
+                    o);
+}
+
+std::vector<std::string> ProcessBackupTools::AsServer(std::vector<std::string> argv) const {
+  if (geteuid() != 0 || server_user_.empty()) return argv;
+  argv.insert(argv.begin(), {"runuser", "-u", server_user_, "--"});
+  return argv;
+}
+
+absl::Status ProcessBackupTools::GiveToServer(const std::string& dir) {
+  if (geteuid() != 0 || server_user_.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(RunProcess({"chown", "-R", server_user_ + ":", dir}).status());
+  // The server's user must reach the directory through its parents.
+  return RunProcess(AsServer({"test", "-x", dir})).ok()
+             ? absl::OkStatus()
+             : absl::FailedPreconditionError(absl::StrCat(
+                   "the user ", server_user_, " cannot reach ", dir,
+                   ": a parent directory is not searchable (chmod o+x it, or choose "
+                   "another hostd --restore-root)"));
+}
+
+absl::Status ProcessBackupTools::StartServer(const std::string& data_dir, const std::string& log,
+                                             absl::Duration timeout, Cancelled cancelled) {
+  ProcessOptions o;
+  o.timeout = timeout + absl::Seconds(10);
+  o.cancelled = std::move(cancelled);
+  return RunProcess(AsServer({pg_bin_ + "/pg_ctl", "--pgdata", data_dir, "--log", log, "--wait",
+                              absl::StrCat("--timeout=", absl::ToInt64Seconds(timeout)),
+                              "start"}),
+                    o)
+      .status();
+}
+
+absl::Status ProcessBackupTools::StopServer(const std::string& data_dir) {
+  std::error_code ec;
+  if (!fs::exists(data_dir + "/postmaster.pid", ec)) return absl::OkStatus();
+  return RunProcess(AsServer({pg_bin_ + "/pg_ctl", "--pgdata", data_dir, "--mode=fast", "--wait",
+                              "stop"}))
+      .status();
+}
+
 hosting::v1::Runbook BackupRunbook::Describe() const {
   hosting::v1::Runbook r;
   r.set_name("backup");
@@ -199,7 +307,9 @@ hosting::v1::Runbook BackupRunbook::Describe() const {
                       "720h");
   AddRunbookParameter(r, "timeout", hosting::v1::PARAMETER_TYPE_DURATION,
                       "how long the base backup may take", false, "1h");
-  for (const char* s : {"base-backup", "verify", "redis", "manifest", "retention"}) r.add_steps(s);
+  for (const char* s : {"wal-archive", "base-backup", "verify", "redis", "manifest", "retention"}) {
+    r.add_steps(s);
+  }
   return r;
 }
 
@@ -218,6 +328,19 @@ absl::StatusOr<std::vector<StepPlan>> BackupRunbook::Plan(const Parameters& para
   }
   const std::map<std::string, std::string> args = {{"id", id}, {"dir", dir}};
   std::vector<StepPlan> steps;
+  if (!config_.wal_source.empty()) {
+    // First: the WAL after the base backup must reach the archive for a point-in-time restore.
+    StepPlan wal;
+    wal.name = "wal-archive";
+    wal.detail = absl::StrCat("WAL of ", Redacted(config_.wal_source), " streams into ",
+                              config_.wal_dir(), " (slot ", kWalArchiveSlot, ")");
+    wal.arguments = args;
+    wal.timeout = absl::Minutes(1);
+    wal.max_attempts = 4;
+    wal.backoff = absl::Seconds(5);
+    wal.resumable = true;
+    steps.push_back(wal);
+  }
   StepPlan base;
   base.name = "base-backup";
   base.detail = absl::StrCat("pg_basebackup of ", Redacted(config_.database), " into ", dir);
@@ -273,6 +396,24 @@ absl::StatusOr<std::string> BackupRunbook::Execute(StepContext& ctx) {
   const std::string dir = ctx.Argument("dir");
   auto cancelled = [&ctx] { return ctx.cancelled(); };
   std::error_code ec;
+  if (step == "wal-archive") {
+    ASSIGN_OR_RETURN(
+        std::string active,
+        tools_.Query(config_.wal_source,
+                     absl::StrCat("SELECT active FROM pg_replication_slots WHERE slot_name = '",
+                                  kWalArchiveSlot, "'"),
+                     cancelled));
+    active = std::string(absl::StripAsciiWhitespace(active));
+    if (active != "t") {
+      return absl::UnavailableError(absl::StrCat(
+          "WAL archiving is not streaming: the slot ", kWalArchiveSlot, " on ",
+          Redacted(config_.wal_source), active.empty() ? " does not exist" : " is inactive",
+          " (hostd's log says why pg_receivewal stopped)"));
+    }
+    std::vector<std::string> segments = ArchivedWal(config_.wal_dir());
+    return absl::StrCat("streaming into ", config_.wal_dir(), "; newest segment ",
+                        segments.empty() ? "(none yet)" : segments.back());
+  }
   if (step == "base-backup") {
     if (fs::exists(dir + "/backup_manifest", ec)) {
       return absl::StrCat("backup ", id, " was complete already (", Mib(TreeBytes(dir)), ")");
@@ -353,9 +494,23 @@ absl::StatusOr<std::string> BackupRunbook::Execute(StepContext& ctx) {
       removed.push_back(all[i]);
     }
     ctx.SetOutput("backups_kept", absl::StrCat(all.size() - removed.size()));
-    return removed.empty() ? absl::StrCat("kept all ", all.size(), " backups")
-                           : absl::StrCat("removed ", absl::StrJoin(removed, ", "), "; kept ",
-                                          all.size() - removed.size());
+    // Archived WAL older than the oldest backup kept can restore nothing any more.
+    std::string wal_note;
+    const std::vector<std::string> kept = ListBackups(config_.repository);
+    if (!config_.wal_source.empty() && !kept.empty()) {
+      const std::string oldest = BackupStartWalFile(config_.repository + "/" + kept.back());
+      int wal_removed = 0;
+      for (const std::string& segment : ArchivedWal(config_.wal_dir())) {
+        if (oldest.size() != 24 || segment.substr(8, 16) >= oldest.substr(8, 16)) continue;
+        if (fs::remove(config_.wal_dir() + "/" + segment, ec)) ++wal_removed;
+      }
+      wal_note = absl::StrCat("; removed ", wal_removed, " archived WAL segments before ", oldest);
+    }
+    return absl::StrCat(removed.empty()
+                            ? absl::StrCat("kept all ", all.size(), " backups")
+                            : absl::StrCat("removed ", absl::StrJoin(removed, ", "), "; kept ",
+                                           all.size() - removed.size()),
+                        wal_note);
   }
   return absl::InvalidArgumentError(absl::StrCat("backup has no step '", step, "'"));
 }
@@ -419,7 +574,7 @@ absl::StatusOr<std::string> BackupVerifyRunbook::Execute(StepContext& ctx) {
   }
   if (ctx.step().name() == "checksums") {
     ctx.SetOutput("verified", ctx.Argument("id"));
-    return CheckManifest(dir);
+    return CheckBackupManifest(dir);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("backup-verify has no step '", ctx.step().name(), "'"));

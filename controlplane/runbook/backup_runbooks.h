@@ -18,6 +18,14 @@ struct BackupConfig {
   std::string database;
   // host:port of Redis to snapshot beside it; empty: none.
   std::string redis;
+  // libpq connection string of the primary whose WAL is archived continuously into
+  // <repository>/wal (WalArchiver); empty: no archiving, and a restore reaches a backup's end
+  // only.
+  std::string wal_source;
+  // Where restore makes its PostgreSQL instances, one directory per restore.
+  std::string restore_root;
+
+  std::string wal_dir() const { return repository + "/wal"; }
 };
 
 // The programs a backup runs (PostgreSQL's and Redis's own tools). hostd's implementation runs
@@ -37,23 +45,51 @@ class BackupTools {
   virtual absl::StatusOr<std::string> RedisSnapshot(const std::string& address,
                                                     const std::string& file,
                                                     Cancelled cancelled) = 0;
+  // Streams the WAL of `source` into `dir` through the physical replication slot `slot` (made
+  // when missing), flushing each write, until it fails or `cancelled`: pg_receivewal.
+  virtual absl::Status ReceiveWal(const std::string& source, const std::string& dir,
+                                  const std::string& slot, Cancelled cancelled) = 0;
+  // One SQL statement against `conninfo`: the rows, one a line, columns split by '|'.
+  virtual absl::StatusOr<std::string> Query(const std::string& conninfo, const std::string& sql,
+                                            Cancelled cancelled) = 0;
+  // Hands `dir` (recursively) to the OS user PostgreSQL servers run as.
+  virtual absl::Status GiveToServer(const std::string& dir) = 0;
+  // Starts the PostgreSQL of `data_dir` (logging to `log`), returning once it runs.
+  virtual absl::Status StartServer(const std::string& data_dir, const std::string& log,
+                                   absl::Duration timeout, Cancelled cancelled) = 0;
+  // Stops it (fast shutdown); OK when it was not running.
+  virtual absl::Status StopServer(const std::string& data_dir) = 0;
 };
 
-// BackupTools on pg_basebackup, pg_verifybackup (in `pg_bin`) and redis-cli.
+// BackupTools on PostgreSQL's programs (in `pg_bin`), psql and redis-cli. Servers run as
+// `server_user` when hostd runs as root (PostgreSQL refuses root), through runuser.
 class ProcessBackupTools final : public BackupTools {
  public:
-  explicit ProcessBackupTools(std::string pg_bin) : pg_bin_(std::move(pg_bin)) {}
+  explicit ProcessBackupTools(std::string pg_bin, std::string server_user = "postgres")
+      : pg_bin_(std::move(pg_bin)), server_user_(std::move(server_user)) {}
   absl::StatusOr<std::string> BaseBackup(const std::string& database, const std::string& dir,
                                          absl::Duration timeout, Cancelled cancelled) override;
   absl::StatusOr<std::string> VerifyBackup(const std::string& dir, Cancelled cancelled) override;
   absl::StatusOr<std::string> RedisSnapshot(const std::string& address, const std::string& file,
                                             Cancelled cancelled) override;
+  absl::Status ReceiveWal(const std::string& source, const std::string& dir,
+                          const std::string& slot, Cancelled cancelled) override;
+  absl::StatusOr<std::string> Query(const std::string& conninfo, const std::string& sql,
+                                    Cancelled cancelled) override;
+  absl::Status GiveToServer(const std::string& dir) override;
+  absl::Status StartServer(const std::string& data_dir, const std::string& log,
+                           absl::Duration timeout, Cancelled cancelled) override;
+  absl::Status StopServer(const std::string& data_dir) override;
 
  private:
+  // argv run as the server's user.
+  std::vector<std::string> AsServer(std::vector<std::string> argv) const;
+
   std::string pg_bin_;
+  std::string server_user_;
 };
 
-// backup: a verified base backup of the application's PostgreSQL (from the replica when the
+// backup: (wal-archive: WAL archiving is streaming, when configured) a verified base backup of the application's PostgreSQL (from the replica when the
 // configured source is one), a Redis snapshot beside it, a manifest with every file's SHA-256,
 // then retention (the newest `keep`, none older than `max_age`, never the one just made).
 //   base-backup  pg_basebackup into <repository>/<id>.partial, renamed to <id> when complete
@@ -90,10 +126,32 @@ class BackupVerifyRunbook final : public Runbook {
   BackupTools& tools_;
 };
 
+// The WAL segment files of an archive directory, oldest first: complete ones, and the one
+// being written as NAME.partial.
+std::vector<std::string> ArchivedWal(const std::string& wal_dir);
+
 // The backups in a repository, newest first (directories named like IDs, complete ones only).
 std::vector<std::string> ListBackups(const std::string& repository);
 
 // SHA-256 of a file, lowercase hex.
 absl::StatusOr<std::string> FileSha256(const std::string& path);
+
+// Checks every file a backup's hosting-backup.json lists against its SHA-256: DATA_LOSS naming
+// the files that differ or are missing, or the manifest when it is absent (the backup did not
+// finish).
+absl::StatusOr<std::string> CheckBackupManifest(const std::string& dir);
+
+// When the backup `id` started (its ID is that UTC time); InfinitePast for a name that is not
+// an ID.
+absl::Time BackupStartTime(const std::string& id);
+
+// The WAL segment file a backup starts in, from its backup_label ("" when unreadable).
+std::string BackupStartWalFile(const std::string& dir);
+
+// A libpq connection string without its password.
+std::string RedactedConninfo(const std::string& conninfo);
+
+// The replication slot the WAL archive streams through.
+inline constexpr char kWalArchiveSlot[] = "hosting_wal_archive";
 
 }  // namespace hosting::controlplane

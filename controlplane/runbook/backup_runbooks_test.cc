@@ -2,15 +2,20 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "controlplane/runbook/engine.h"
+#include "controlplane/runbook/restore_runbook.h"
+#include "controlplane/runbook/wal_archiver.h"
 #include "controlplane/testing/fake_control_plane.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -39,7 +44,7 @@ class FakeBackupTools : public BackupTools {
     fs::create_directories(dir + "/base");
     Write(dir + "/PG_VERSION", "15\n");
     Write(dir + "/base/1", std::string(4096, 'x'));
-    Write(dir + "/backup_label", "START WAL LOCATION: 0/2000028\n");
+    Write(dir + "/backup_label", "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n");
     Write(
         dir + "/backup_manifest",
         R"({"PostgreSQL-Backup-Manifest-Version": 1, "WAL-Ranges": [{"Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100"}]})");
@@ -56,9 +61,91 @@ class FakeBackupTools : public BackupTools {
     Write(file, "REDIS0011...");
     return std::string("Transfer finished with success.");
   }
+  absl::Status ReceiveWal(const std::string&, const std::string&, const std::string& slot,
+                          Cancelled cancelled) override {
+    {
+      absl::MutexLock lock(&mu);
+      ++streams;
+      slots.push_back(slot);
+    }
+    if (stream_fails) return absl::UnavailableError("pg_receivewal exited 1: connection refused");
+    while (!cancelled()) absl::SleepFor(absl::Milliseconds(5));
+    return absl::OkStatus();
+  }
+  // The restored server answers once started; the WAL source always. Every statement is kept.
+  absl::StatusOr<std::string> Query(const std::string& conninfo, const std::string& sql,
+                                    Cancelled) override {
+    queries.push_back(sql);
+    if (conninfo.find("dbname=") != std::string::npos && !server_running) {
+      return absl::UnavailableError("psql exited 2: connection refused");
+    }
+    if (absl::StrContains(sql, "pg_replication_slots")) return std::string(slot_active);
+    if (absl::StrContains(sql, "pg_current_wal_lsn")) return std::string("0/3000100\n");
+    if (absl::StrContains(sql, "pg_stat_replication")) return std::string("1\n");
+    if (absl::StrContains(sql, "pg_is_in_recovery")) return std::string("f\n");
+    if (absl::StrContains(sql, "pg_last_xact_replay_timestamp")) {
+      return std::string("2023-11-14T22:30:00.000000Z\n");
+    }
+    if (absl::StrContains(sql, "FROM pg_database")) return std::string("app\npostgres\n");
+    if (absl::StrContains(sql, "information_schema.tables")) {
+      return std::string("public.items|42\npublic.orders|7\n");
+    }
+    if (absl::StrContains(sql, "bt_index_check")) {
+      if (amcheck_fails) return absl::InternalError("psql exited 3: ERROR: index \"items_pkey\" lacks a main relation tuple");
+      return std::string("items_pkey|\norders_pkey|\n");
+    }
+    return std::string("1\n");
+  }
+  absl::Status GiveToServer(const std::string& dir) override {
+    given.push_back(dir);
+    return absl::OkStatus();
+  }
+  absl::Status StartServer(const std::string& data_dir, const std::string& log, absl::Duration,
+                           Cancelled) override {
+    started.push_back(data_dir);
+    if (start_fails) {
+      Write(log, "FATAL:  recovery ended before configured recovery target was reached\n");
+      return absl::InternalError("pg_ctl exited 1: could not start server");
+    }
+    server_running = true;
+    return absl::OkStatus();
+  }
+  absl::Status StopServer(const std::string&) override {
+    server_running = false;
+    return absl::OkStatus();
+  }
   int base_backups = 0;
   int fail_base = 0;
   std::vector<std::string> sources;
+  absl::Mutex mu;
+  int streams ABSL_GUARDED_BY(mu) = 0;
+  std::vector<std::string> slots ABSL_GUARDED_BY(mu);
+  std::atomic<bool> stream_fails = false;
+  std::string slot_active = "t\n";
+  std::vector<std::string> queries, given, started;
+  bool server_running = false, start_fails = false, amcheck_fails = false;
+};
+
+// Records the env it is asked to set.
+class FakeCluster : public ClusterOperations {
+ public:
+  absl::StatusOr<std::vector<hosting::v1::Node>> ListNodes() override { return Unused(); }
+  absl::StatusOr<hosting::v1::Node> GetNode(const std::string&) override { return Unused(); }
+  absl::StatusOr<hosting::v1::Node> SetAvailability(const std::string&,
+                                                    const std::string&) override {
+    return Unused();
+  }
+  absl::StatusOr<std::vector<HostedTask>> Tasks() override { return Unused(); }
+  absl::StatusOr<std::vector<std::string>> ServicesShort() override { return Unused(); }
+  absl::StatusOr<std::string> TaskLogs(const std::string&, int) override { return Unused(); }
+  absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
+                                        const std::map<std::string, std::string>& env) override {
+    if (service != "web") return absl::NotFoundError(absl::StrCat("service '", service, "'"));
+    set_env = env;
+    return 4;
+  }
+  static absl::Status Unused() { return absl::InternalError("not used by restore"); }
+  std::map<std::string, std::string> set_env;
 };
 
 class BackupRunbooksTest : public ::testing::Test {
@@ -67,13 +154,15 @@ class BackupRunbooksTest : public ::testing::Test {
     repo_ = (fs::temp_directory_path() /
              absl::StrCat("hosting_backup_test_", getpid(), "_", counter_++))
                 .string();
-    config_ = {repo_, "host=10.0.0.6 port=5432 user=replicator password=s3cret", "10.0.0.7:6379"};
+    config_ = {repo_, "host=10.0.0.6 port=5432 user=replicator password=s3cret", "10.0.0.7:6379",
+               "host=10.0.0.5 port=5432 user=replicator", repo_ + "/restores"};
     RunbookEngineOptions o;
     o.stop_grace = absl::ZeroDuration();
     o.launch = [](std::function<void()> attempt) { attempt(); };
     engine_ = std::make_unique<RunbookEngine>(cp_.store, cp_.events, clock_, o);
     engine_->Register(std::make_shared<BackupRunbook>(config_, tools_, clock_));
     engine_->Register(std::make_shared<BackupVerifyRunbook>(config_, tools_));
+    engine_->Register(std::make_shared<RestoreRunbook>(config_, tools_, cluster_, clock_));
   }
   ~BackupRunbooksTest() override { fs::remove_all(repo_); }
 
@@ -98,6 +187,7 @@ class BackupRunbooksTest : public ::testing::Test {
   FakeClock clock_;
   FakeControlPlane cp_{clock_};
   FakeBackupTools tools_;
+  FakeCluster cluster_;
   std::unique_ptr<RunbookEngine> engine_;
 };
 
@@ -106,8 +196,9 @@ TEST_F(BackupRunbooksTest, ABackupIsVerifiedChecksummedAndOldOnesGo) {
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<RunbookRun> run = Run("backup", {{"keep", "2"}});
     ASSERT_TRUE(run.ok()) << run.status();
-    EXPECT_THAT(run->steps(0).detail(), HasSubstr("password=***"));
-    EXPECT_THAT(run->steps(0).detail(), ::testing::Not(HasSubstr("s3cret")));
+    ASSERT_EQ(run->steps(1).name(), "base-backup");
+    EXPECT_THAT(run->steps(1).detail(), HasSubstr("password=***"));
+    EXPECT_THAT(run->steps(1).detail(), ::testing::Not(HasSubstr("s3cret")));
     RunbookRun r = Finish(run->id());
     ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
     ids.push_back(r.outputs().at("backup_id"));
@@ -172,11 +263,192 @@ TEST_F(BackupRunbooksTest, AHostdWithoutABackupSourceSaysWhichFlag) {
   o.stop_grace = absl::ZeroDuration();
   RunbookEngine bare(cp_.store, cp_.events, clock_, o);
   bare.Register(std::make_shared<BackupRunbook>(BackupConfig{repo_, "", ""}, tools_, clock_));
+  bare.Register(std::make_shared<RestoreRunbook>(BackupConfig{repo_, "", ""}, tools_, cluster_,
+                                                 clock_));
   hosting::v1::RunRunbookRequest req;
   req.set_runbook("backup");
   absl::Status st = bare.Run(req, "me").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
   EXPECT_THAT(std::string(st.message()), HasSubstr("--backup-database"));
+  req.set_runbook("restore");
+  st = bare.Run(req, "me").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
+  EXPECT_THAT(std::string(st.message()), HasSubstr("--restore-root"));
+}
+
+TEST_F(BackupRunbooksTest, ABackupChecksTheWalArchiveStreamsFirstAndRetentionTrimsTheArchive) {
+  fs::create_directories(config_.wal_dir());
+  // Older than any backup (the fake's backups start in ...02), and newer.
+  for (const char* seg : {"000000010000000000000001", "000000010000000000000002",
+                          "000000010000000000000003.partial"}) {
+    Write(config_.wal_dir() + "/" + seg, "wal");
+  }
+  absl::StatusOr<RunbookRun> run = Run("backup");
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->steps(0).name(), "wal-archive");
+  RunbookRun r = Finish(run->id());
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  EXPECT_THAT(r.steps(0).output(), HasSubstr("000000010000000000000003.partial"));
+  EXPECT_EQ(ArchivedWal(config_.wal_dir()),
+            (std::vector<std::string>{"000000010000000000000002",
+                                      "000000010000000000000003.partial"}));
+
+  tools_.slot_active = "f\n";
+  clock_.Advance(absl::Hours(1));
+  absl::StatusOr<RunbookRun> stalled = Run("backup");
+  ASSERT_TRUE(stalled.ok());
+  RunbookRun s = Finish(stalled->id());
+  EXPECT_EQ(s.state(), hosting::v1::RUN_STATE_FAILED);
+  EXPECT_THAT(s.message(), HasSubstr("WAL archiving is not streaming"));
+  EXPECT_EQ(s.steps(0).attempts(), 4);
+}
+
+TEST_F(BackupRunbooksTest, TheWalArchiverStreamsThroughItsSlotAndRestartsWhenTheStreamEnds) {
+  tools_.stream_fails = true;
+  WalArchiver archiver(config_, tools_, absl::Milliseconds(1));
+  archiver.Start();
+  for (int i = 0; i < 2000 && archiver.status().starts < 3; ++i) absl::SleepFor(absl::Milliseconds(1));
+  archiver.Stop();
+  EXPECT_GE(archiver.status().starts, 3);
+  EXPECT_THAT(archiver.status().last_error, HasSubstr("connection refused"));
+  {
+    absl::MutexLock lock(&tools_.mu);
+    EXPECT_EQ(tools_.slots.front(), kWalArchiveSlot);
+  }
+  // A stream that runs ends when the archiver stops.
+  tools_.stream_fails = false;
+  WalArchiver streaming(config_, tools_);
+  streaming.Start();
+  while (!streaming.status().streaming) absl::SleepFor(absl::Milliseconds(1));
+  streaming.Stop();
+  EXPECT_FALSE(streaming.status().streaming);
+  EXPECT_EQ(streaming.status().starts, 1);
+}
+
+class RestoreTest : public BackupRunbooksTest {
+ protected:
+  // A backup made by the backup runbook an hour after the start, and WAL around it.
+  void SetUp() override {
+    fs::create_directories(config_.wal_dir());
+    for (const char* seg : {"000000010000000000000001", "000000010000000000000002",
+                            "000000010000000000000003.partial"}) {
+      Write(config_.wal_dir() + "/" + seg, seg);
+    }
+    backup_made_ = clock_.Now();
+    absl::StatusOr<RunbookRun> run = Run("backup");
+    ASSERT_TRUE(run.ok());
+    RunbookRun r = Finish(run->id());
+    ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+    id_ = r.outputs().at("backup_id");
+    clock_.Advance(absl::Hours(1));
+  }
+  std::string At(absl::Time t) { return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone()); }
+
+  absl::Time backup_made_;
+  std::string id_;
+};
+
+TEST_F(RestoreTest, APlanNamesTheBackupForTheTargetAndRefusesWhatCannotBeRestored) {
+  hosting::v1::RunRunbookRequest req;
+  req.set_runbook("restore");
+  req.set_dry_run(true);
+  (*req.mutable_parameters())["target_time"] = At(clock_.Now() - absl::Minutes(10));
+  absl::StatusOr<RunbookRun> plan = engine_->Run(req, "me");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->steps_size(), 4);  // no service: no switch
+  EXPECT_THAT(plan->steps(1).detail(), HasSubstr("copy " + id_));
+  EXPECT_THAT(plan->steps(1).detail(), HasSubstr(At(clock_.Now() - absl::Minutes(10)).substr(0, 16)));
+
+  absl::Status before = Run("restore", {{"target_time", At(backup_made_ - absl::Hours(1))}}).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(before)) << before;
+  EXPECT_THAT(std::string(before.message()), HasSubstr("the oldest is " + id_));
+  absl::Status future = Run("restore", {{"target_time", At(clock_.Now() + absl::Hours(1))}}).status();
+  EXPECT_THAT(std::string(future.message()), HasSubstr("parameters.target_time"));
+  absl::Status unknown = Run("restore", {{"backup", "20200101T000000Z"}}).status();
+  EXPECT_TRUE(absl::IsNotFound(unknown)) << unknown;
+
+  // Without WAL archiving, only "latest" (the backup's end) can be restored.
+  RunbookEngineOptions o;
+  o.stop_grace = absl::ZeroDuration();
+  RunbookEngine no_wal(cp_.store, cp_.events, clock_, o);
+  BackupConfig bare = config_;
+  bare.wal_source.clear();
+  no_wal.Register(std::make_shared<RestoreRunbook>(bare, tools_, cluster_, clock_));
+  absl::Status pitr = no_wal.Run(req, "me").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(pitr)) << pitr;
+  EXPECT_THAT(std::string(pitr.message()), HasSubstr("--wal-archive-source"));
+}
+
+TEST_F(RestoreTest, ARestoreRecoversToTheTargetChecksAndSwitchesOnlyOnceApproved) {
+  const std::string target = At(clock_.Now() - absl::Minutes(10));
+  absl::StatusOr<RunbookRun> run =
+      Run("restore", {{"target_time", target}, {"service", "web"}, {"port", "55999"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  RunbookRun r = Finish(run->id());
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_WAITING_APPROVAL) << r.message();
+  EXPECT_TRUE(cluster_.set_env.empty());
+  const std::string data = r.outputs().at("restored_data_dir");
+  // The WAL from the backup's start on, the partial segment as a whole one.
+  std::vector<std::string> wal;
+  for (const auto& e : fs::directory_iterator(data + "/restore_wal")) {
+    wal.push_back(e.path().filename().string());
+  }
+  std::sort(wal.begin(), wal.end());
+  EXPECT_EQ(wal, (std::vector<std::string>{"000000010000000000000002",
+                                           "000000010000000000000003"}));
+  std::ifstream conf(data + "/postgresql.auto.conf");
+  std::string text((std::istreambuf_iterator<char>(conf)), {});
+  EXPECT_THAT(text, HasSubstr("recovery_target_time = '" + target.substr(0, 19)));
+  EXPECT_THAT(text, HasSubstr("port = 55999"));
+  EXPECT_THAT(text, HasSubstr("recovery_target_action = 'promote'"));
+  EXPECT_TRUE(fs::exists(data + "/recovery.signal"));
+  EXPECT_FALSE(fs::exists(data + "/hosting-backup.json"));
+  EXPECT_EQ(tools_.given, std::vector<std::string>{data});
+  EXPECT_EQ(tools_.started, std::vector<std::string>{data});
+  EXPECT_EQ(r.outputs().at("row_counts"),
+            "app.public.items=42,app.public.orders=7,postgres.public.items=42,"
+            "postgres.public.orders=7");
+  EXPECT_TRUE(r.outputs().contains("recovery_seconds"));
+  EXPECT_EQ(r.outputs().at("recovered_to"), "2023-11-14T22:30:00.000000Z");
+  EXPECT_THAT(r.steps(3).output(), HasSubstr("4 B-tree indexes pass amcheck"));
+
+  ASSERT_TRUE(engine_->Approve(run->id(), "checked the counts", "token:ops").ok());
+  r = Finish(run->id());
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  EXPECT_EQ(cluster_.set_env, (std::map<std::string, std::string>{{"DB_HOST", "127.0.0.1"},
+                                                                  {"DB_PORT", "55999"},
+                                                                  {"DB_REPLICA_HOST", "127.0.0.1"},
+                                                                  {"DB_REPLICA_PORT", "55999"}}));
+}
+
+TEST_F(RestoreTest, ARestoreThatCannotStartOrIsDamagedFailsSayingWhy) {
+  tools_.start_fails = true;
+  absl::StatusOr<RunbookRun> run = Run("restore");
+  ASSERT_TRUE(run.ok()) << run.status();
+  RunbookRun r = Finish(run->id());
+  EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_FAILED);
+  EXPECT_THAT(r.message(), HasSubstr("did not start"));
+  EXPECT_THAT(r.message(), HasSubstr("recovery ended before configured recovery target"));
+
+  tools_.start_fails = false;
+  tools_.amcheck_fails = true;
+  clock_.Advance(absl::Seconds(2));
+  run = Run("restore");
+  ASSERT_TRUE(run.ok()) << run.status();
+  r = Finish(run->id());
+  EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_FAILED);
+  EXPECT_THAT(r.message(), HasSubstr("amcheck found the restored database app damaged"));
+
+  // A changed backup is refused before anything is copied.
+  Write(repo_ + "/" + id_ + "/redis.rdb", "tampered");
+  tools_.started.clear();
+  clock_.Advance(absl::Seconds(2));
+  run = Run("restore");
+  ASSERT_TRUE(run.ok()) << run.status();
+  r = Finish(run->id());
+  EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_FAILED);
+  EXPECT_THAT(r.message(), HasSubstr("is corrupt"));
+  EXPECT_TRUE(tools_.started.empty());
 }
 
 }  // namespace

@@ -76,4 +76,16 @@ absl::StatusOr<std::string> ClusterOperationsImpl::TaskLogs(const std::string& t
   return logs.logs();
 }
 
+absl::StatusOr<int64_t> ClusterOperationsImpl::SetServiceEnv(
+    const std::string& service, const std::map<std::string, std::string>& env) {
+  ASSIGN_OR_RETURN(hosting::v1::Service current, services_.Get(service));
+  hosting::v1::ApplyServiceRequest request;
+  *request.mutable_spec() = current.spec();
+  for (const auto& [key, value] : env) (*request.mutable_spec()->mutable_env())[key] = value;
+  // Applied only over the spec just read: a concurrent change is not overwritten.
+  request.set_expected_generation(current.generation());
+  ASSIGN_OR_RETURN(hosting::v1::ApplyServiceResponse applied, services_.Apply(request));
+  return applied.service().revision();
+}
+
 }  // namespace hosting::controlplane

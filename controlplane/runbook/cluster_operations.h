@@ -25,6 +25,8 @@ class ClusterOperationsImpl final : public ClusterOperations {
   absl::StatusOr<std::vector<HostedTask>> Tasks() override;
   absl::StatusOr<std::vector<std::string>> ServicesShort() override;
   absl::StatusOr<std::string> TaskLogs(const std::string& task_id, int lines) override;
+  absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
+                                        const std::map<std::string, std::string>& env) override;
 
  private:
   ClusterManager& cluster_;

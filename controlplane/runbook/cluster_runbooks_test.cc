@@ -55,6 +55,10 @@ class FakeClusterOperations : public ClusterOperations {
     }
     return absl::NotFoundError(node);
   }
+  absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
+                                        const std::map<std::string, std::string>&) override {
+    return absl::UnimplementedError(service);
+  }
   absl::StatusOr<std::vector<HostedTask>> Tasks() override {
     if (!drained.empty() && moves_after >= 0 && listings++ >= moves_after) {
       for (auto& t : tasks) {

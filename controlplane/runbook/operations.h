@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,10 @@ class ClusterOperations {
   virtual absl::StatusOr<std::vector<std::string>> ServicesShort() = 0;
   // The last `lines` lines a task logged, read through its node's agent.
   virtual absl::StatusOr<std::string> TaskLogs(const std::string& task_id, int lines) = 0;
+  // Sets these environment variables of a hosted service (a new revision, rolled out as any
+  // change of its spec is); the service's revision after it. NOT_FOUND naming the service.
+  virtual absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
+                                                const std::map<std::string, std::string>& env) = 0;
 };
 
 }  // namespace hosting::controlplane
