@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@ absl::StatusOr<std::string> RunProcess(const std::vector<std::string>& argv,
   for (std::string& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);
@@ -60,6 +62,11 @@ absl::StatusOr<std::string> RunProcess(const std::vector<std::string>& argv,
   }
   if (pid == 0) {
     setpgid(0, 0);  // its own group: a kill reaches what it started
+    // It dies with the thread that waits for it: a program hostd started (a base backup, the
+    // WAL stream) never outlives a killed hostd to race the one a restarted hostd starts.
+    // (A daemon it forks, such as a server pg_ctl starts, does not inherit this.)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, STDIN_FILENO);
     dup2(fds[1], STDOUT_FILENO);

@@ -398,7 +398,8 @@ TEST_F(RestoreTest, ARestoreRecoversToTheTargetChecksAndSwitchesOnlyOnceApproved
                                            "000000010000000000000003"}));
   std::ifstream conf(data + "/postgresql.auto.conf");
   std::string text((std::istreambuf_iterator<char>(conf)), {});
-  EXPECT_THAT(text, HasSubstr("recovery_target_time = '" + target.substr(0, 19)));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("recovery_target_time = '", target.substr(0, 10), " ",
+                                           target.substr(11, 8), ".000000+00'")));
   EXPECT_THAT(text, HasSubstr("port = 55999"));
   EXPECT_THAT(text, HasSubstr("recovery_target_action = 'promote'"));
   EXPECT_TRUE(fs::exists(data + "/recovery.signal"));

@@ -329,7 +329,16 @@ absl::StatusOr<std::string> RestoreRunbook::Prepare(StepContext& ctx) {
          << "hot_standby = on\n"
          << "restore_command = 'cp restore_wal/%f \"%p\"'\n"
          << "recovery_target_action = 'promote'\n";
-    if (!target.empty()) conf << "recovery_target_time = '" << target << "'\n";
+    if (!target.empty()) {
+      absl::Time t;
+      std::string err;
+      if (!absl::ParseTime(absl::RFC3339_full, target, &t, &err)) {
+        return absl::InvalidArgumentError(absl::StrCat("target ", target, ": ", err));
+      }
+      // PostgreSQL's own form: 2026-12-07 04:34:50.476786+00.
+      conf << "recovery_target_time = '"
+           << absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone()) << "'\n";
+    }
     std::ofstream(data + "/recovery.signal").flush();
     if (!conf.flush()) return absl::InternalError(absl::StrCat("cannot write ", data, "/postgresql.auto.conf"));
   }
