@@ -137,6 +137,7 @@ absl::StatusOr<Config> ConfigFromLookup(const std::function<const char*(const ch
   r.Millis("DB_STATEMENT_TIMEOUT_MS", c.db_statement_timeout);
   r.Millis("DB_REPLICA_MAX_LAG_MS", c.replica_max_lag);
   r.Bool("MIGRATE_ON_START", c.migrate_on_start);
+  r.Str("MIGRATIONS_DIR", c.migrations_dir);
   r.Str("REDIS_HOST", c.redis_host);
   r.Int("REDIS_PORT", c.redis_port, 1, 65535);
   r.Secret("REDIS_PASSWORD", c.redis_password);

@@ -33,6 +33,8 @@ struct Config {
   absl::Duration db_statement_timeout = absl::Seconds(5);
   absl::Duration replica_max_lag = absl::Seconds(1);
   bool migrate_on_start = false;
+  // SQL migrations shipped beside the binary (<version>_<name>.sql), after the built-in ones.
+  std::string migrations_dir = "/etc/appsvc/migrations";
 
   // Redis
   std::string redis_host = "127.0.0.1";

@@ -1,9 +1,12 @@
 #include "appsvc/pg_repository.h"
 
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <unordered_map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -324,12 +327,44 @@ constexpr int64_t kMigrationLock = 7402114;
 
 }  // namespace
 
+absl::StatusOr<std::vector<PgMigration>> AppMigrations(const std::string& dir) {
+  std::vector<PgMigration> all = Migrations();
+  const int built_in = all.back().version;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return all;
+  std::map<int, PgMigration> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() != ".sql") continue;
+    const size_t sep = name.find('_');
+    int version = 0;
+    if (sep == std::string::npos || !absl::SimpleAtoi(name.substr(0, sep), &version) ||
+        version <= built_in) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          dir, "/", name, ": want <version>_<name>.sql with a version above ", built_in));
+    }
+    std::ifstream in(entry.path());
+    std::string sql((std::istreambuf_iterator<char>(in)), {});
+    if (!in.good() && !in.eof()) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot read ", dir, "/", name));
+    }
+    const std::string label = name.substr(sep + 1, name.size() - sep - 1 - 4);
+    if (!files.emplace(version, PgMigration{version, label, std::move(sql)}).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(dir, ": version ", version, " is given twice (", name, ")"));
+    }
+  }
+  for (auto& [v, m] : files) all.push_back(std::move(m));
+  return all;
+}
+
 absl::StatusOr<std::vector<int>> Migrate(const Config& config) {
+  ASSIGN_OR_RETURN(std::vector<PgMigration> migrations, AppMigrations(config.migrations_dir));
   PgConn conn(PgConnInfo(config, false), "database primary", nullptr, absl::ZeroDuration());
   ASSIGN_OR_RETURN(std::vector<int> applied,
-                   PgMigrate(conn, "schema_migrations", kMigrationLock, Migrations()));
+                   PgMigrate(conn, "schema_migrations", kMigrationLock, migrations));
   for (int v : applied) {
-    for (const PgMigration& m : Migrations()) {
+    for (const PgMigration& m : migrations) {
       if (m.version == v) LogInfo("migration applied", {{"version", std::to_string(v)}, {"name", m.name}});
     }
   }

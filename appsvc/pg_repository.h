@@ -5,6 +5,7 @@
 #include <string>
 
 #include "appsvc/config.h"
+#include "common/pg_conn.h"
 #include "appsvc/metrics.h"
 #include "appsvc/readiness.h"
 #include "appsvc/repository.h"
@@ -54,9 +55,15 @@ class PgRepository final : public Repository {
   const uint64_t instance_;
 };
 
-// Applies the schema migrations (numbered, recorded in schema_migrations, each in its own
-// transaction, serialized across appsvc replicas by an advisory lock). Returns the versions
-// applied now (empty when the schema was current).
+// Applies the schema migrations (numbered, recorded in schema_migrations, the pending ones in
+// one transaction, serialized across appsvc replicas by an advisory lock): those built in, then
+// those of MIGRATIONS_DIR. Returns the versions applied now (empty when the schema was
+// current). A failing migration leaves the schema as it was.
 absl::StatusOr<std::vector<int>> Migrate(const Config& config);
+
+// The migrations built in, then the files `dir` holds: `<version>_<name>.sql`, versions above
+// the built-in ones, in order of version (how an image ships its schema changes). A missing
+// directory adds none; a badly named file or a repeated version is INVALID_ARGUMENT naming it.
+absl::StatusOr<std::vector<PgMigration>> AppMigrations(const std::string& dir);
 
 }  // namespace hosting::appsvc

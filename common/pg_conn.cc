@@ -216,37 +216,39 @@ absl::StatusOr<std::vector<int>> PgMigrate(PgConn& conn, const std::string& tabl
   const std::string newest = absl::StrCat("SELECT COALESCE(MAX(version), 0) FROM ", table);
   const std::string seen = absl::StrCat("SELECT 1 FROM ", table, " WHERE version = $1");
   const std::string record = absl::StrCat("INSERT INTO ", table, " (version, name) VALUES ($1, $2)");
+  // All pending migrations in one transaction: a failing one leaves the schema as it was, with
+  // none of the others applied (PostgreSQL's DDL is transactional).
+  if (absl::StatusOr<PgResult> r = conn.Query("BEGIN"); !r.ok()) return fail(r.status(), "begin");
+  if (absl::StatusOr<PgResult> r = conn.Query(lock.c_str()); !r.ok()) {
+    return fail(r.status(), "taking the migration lock");
+  }
+  if (absl::StatusOr<PgResult> r = conn.Query(create.c_str()); !r.ok()) {
+    return fail(r.status(), "creating the table");
+  }
+  absl::StatusOr<PgResult> top = conn.Query(newest.c_str());
+  if (!top.ok()) return fail(top.status(), "reading the schema version");
+  if (const int64_t v = PgInt(top->get(), 0, 0); v > known) {
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+                    "the schema is at version ", v, ", newer than this binary knows (", known,
+                    "): run a newer one")),
+                "version check");
+  }
   for (const PgMigration& m : migrations) {
-    if (absl::StatusOr<PgResult> r = conn.Query("BEGIN"); !r.ok()) return fail(r.status(), "begin");
-    if (absl::StatusOr<PgResult> r = conn.Query(lock.c_str()); !r.ok()) {
-      return fail(r.status(), "taking the migration lock");
-    }
-    if (absl::StatusOr<PgResult> r = conn.Query(create.c_str()); !r.ok()) {
-      return fail(r.status(), "creating the table");
-    }
-    absl::StatusOr<PgResult> top = conn.Query(newest.c_str());
-    if (!top.ok()) return fail(top.status(), "reading the schema version");
-    if (const int64_t v = PgInt(top->get(), 0, 0); v > known) {
-      return fail(absl::FailedPreconditionError(absl::StrCat(
-                      "the schema is at version ", v, ", newer than this binary knows (", known,
-                      "): run a newer one")),
-                  "version check");
-    }
     absl::StatusOr<PgResult> r = conn.Exec(seen.c_str(), {PgParam::Int(m.version)});
     if (!r.ok()) return fail(r.status(), "reading the applied versions");
-    if (PQntuples(r->get()) == 0) {
-      if (absl::StatusOr<PgResult> w = conn.Query(m.sql); !w.ok()) {
-        return fail(w.status(), absl::StrCat("migration ", m.version, " (", m.name, ")"));
-      }
-      if (absl::StatusOr<PgResult> w =
-              conn.Exec(record.c_str(), {PgParam::Int(m.version), PgParam::Text(m.name)});
-          !w.ok()) {
-        return fail(w.status(), "recording the version");
-      }
-      applied.push_back(m.version);
+    if (PQntuples(r->get()) != 0) continue;
+    if (absl::StatusOr<PgResult> w = conn.Query(m.sql.c_str()); !w.ok()) {
+      return fail(w.status(), absl::StrCat("migration ", m.version, " (", m.name,
+                                           "); nothing of this run was applied"));
     }
-    if (absl::StatusOr<PgResult> c = conn.Query("COMMIT"); !c.ok()) return fail(c.status(), "commit");
+    if (absl::StatusOr<PgResult> w =
+            conn.Exec(record.c_str(), {PgParam::Int(m.version), PgParam::Text(m.name)});
+        !w.ok()) {
+      return fail(w.status(), "recording the version");
+    }
+    applied.push_back(m.version);
   }
+  if (absl::StatusOr<PgResult> c = conn.Query("COMMIT"); !c.ok()) return fail(c.status(), "commit");
   return applied;
 }
 

@@ -99,13 +99,14 @@ namespace hosting {
 // A numbered schema change; never edit a released one, append.
 struct PgMigration {
   int version;
-  const char* name;
-  const char* sql;
+  std::string name;
+  std::string sql;
 };
 
-// Applies each migration not yet recorded in `table` (created when missing), each in its own
-// transaction under the transaction-level advisory lock `lock_key`, so concurrent migrators
-// (several hostd or appsvc starting at once) apply each exactly once. Returns the versions
+// Applies the migrations not yet recorded in `table` (created when missing), all in one
+// transaction under the transaction-level advisory lock `lock_key`: concurrent migrators
+// (several hostd or appsvc starting at once) apply each exactly once, and a failing one leaves
+// the schema as it was (none of that run's migrations applied). Returns the versions
 // applied. FAILED_PRECONDITION when `table` records a version newer than `migrations` know.
 absl::StatusOr<std::vector<int>> PgMigrate(PgConn& conn, const std::string& table,
                                            int64_t lock_key,

@@ -167,7 +167,7 @@ absl::Status Hostd::Init() {
   releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
   autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>(*autoscaler_, *metrics_);
   cluster_operations_ =
-      std::make_unique<ClusterOperationsImpl>(*cluster_, *reconciler_, *manager_);
+      std::make_unique<ClusterOperationsImpl>(*cluster_, *reconciler_, *manager_, *releases_, *docker_);
   RunbookEngineOptions runbook_options;
   runbook_options.acting = acting;
   runbooks_ = std::make_unique<RunbookEngine>(*store_, *events_, Clock::Real(), runbook_options);
@@ -181,6 +181,8 @@ absl::Status Hostd::Init() {
       std::make_shared<BackupRunbook>(options_.backup, *backup_tools_, Clock::Real()));
   runbooks_->Register(std::make_shared<BackupVerifyRunbook>(options_.backup, *backup_tools_));
   runbooks_->Register(std::make_shared<RestoreRunbook>(options_.backup, *backup_tools_,
+                                                       *cluster_operations_, Clock::Real()));
+  runbooks_->Register(std::make_shared<MigrateRunbook>(options_.backup, *backup_tools_,
                                                        *cluster_operations_, Clock::Real()));
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>(*runbooks_, *events_, *store_, *metrics_);
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_, leader_gate);

@@ -23,6 +23,7 @@
 #include "controlplane/runbook/wal_archiver.h"
 #include "controlplane/runbook/cluster_runbooks.h"
 #include "controlplane/runbook/engine.h"
+#include "controlplane/runbook/migrate_runbook.h"
 #include "controlplane/runbook/restore_runbook.h"
 #include "controlplane/api/service_manager_service.h"
 #include "controlplane/auth/auth_gate.h"

@@ -85,6 +85,11 @@ class Reconciler {
   // an unreachable status unreachable; other errors say nothing about reachability.
   void ObserveStore(const absl::Status& status);
 
+  // The Swarm ID of every secret the spec mounts; FAILED_PRECONDITION naming a missing one.
+  absl::StatusOr<std::map<std::string, std::string>> SecretIds(
+      const hosting::v1::ServiceSpec& spec);
+  const ReconcilerOptions& options() const { return options_; }
+
  private:
   struct Applied {
     int64_t replicas;
@@ -98,9 +103,6 @@ class Reconciler {
 
   // Makes the revision's Swarm service exist with `spec` and `replicas`. Returns its running
   // tasks, or -1 when it was just created (or is being created) and needs another look.
-  // The Swarm ID of every secret the spec mounts; FAILED_PRECONDITION naming a missing one.
-  absl::StatusOr<std::map<std::string, std::string>> SecretIds(
-      const hosting::v1::ServiceSpec& spec);
   absl::StatusOr<int64_t> EnsureRevision(const std::string& name,
                                          const hosting::v1::ServiceSpec& spec, int64_t revision,
                                          int64_t replicas, const docker::ServiceInfo* current);

@@ -127,6 +127,8 @@ absl::StatusOr<std::string> CheckBackupManifest(const std::string& dir) {
   return absl::StrCat(checked, " files match their SHA-256 in ", kManifest);
 }
 
+std::string BackupIdAt(absl::Time t) { return absl::FormatTime(kIdFormat, t, absl::UTCTimeZone()); }
+
 absl::Time BackupStartTime(const std::string& id) {
   return ParseId(id).value_or(absl::InfinitePast());
 }
@@ -293,6 +295,65 @@ absl::Status ProcessBackupTools::StopServer(const std::string& data_dir) {
       .status();
 }
 
+absl::StatusOr<std::string> WriteBackupManifest(const std::string& dir, const std::string& id,
+                                                const std::string& run_id, absl::Time finished) {
+  std::error_code ec;
+  nlohmann::json m;
+  m["id"] = id;
+  m["created_at"] = absl::FormatTime(absl::RFC3339_sec, IdTime(id), absl::UTCTimeZone());
+  m["finished_at"] = absl::FormatTime(absl::RFC3339_sec, finished, absl::UTCTimeZone());
+  m["run"] = run_id;
+  if (absl::StatusOr<std::string> v = ReadFile(dir + "/PG_VERSION"); v.ok()) {
+    m["postgresql_version"] = std::string(absl::StripAsciiWhitespace(*v));
+  }
+  if (absl::StatusOr<std::string> pg = ReadFile(dir + "/backup_manifest"); pg.ok()) {
+    nlohmann::json pm = nlohmann::json::parse(*pg, nullptr, false);
+    if (pm.is_object() && pm.contains("WAL-Ranges")) m["wal_ranges"] = pm["WAL-Ranges"];
+  }
+  for (const char* file : {"backup_manifest", "backup_label", "redis.rdb"}) {
+    if (!fs::exists(dir + "/" + file, ec)) continue;
+    ASSIGN_OR_RETURN(std::string sum, FileSha256(dir + "/" + file));
+    m["files"][file] = {{"sha256", sum}, {"bytes", fs::file_size(dir + "/" + file, ec)}};
+  }
+  m["bytes"] = TreeBytes(dir);
+  const std::string tmp = dir + "/" + kManifest + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << m.dump(2) << "\n";
+    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  fs::rename(tmp, dir + "/" + kManifest, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot write the manifest: ", ec.message()));
+  return absl::StrCat(dir, "/", kManifest, ": ", m["files"].size(), " files");
+}
+
+absl::StatusOr<std::string> TakeVerifiedBackup(const BackupConfig& config, BackupTools& tools,
+                                               Clock& clock, const std::string& id,
+                                               const std::string& run_id, absl::Duration timeout,
+                                               BackupTools::Cancelled cancelled) {
+  if (config.database.empty()) return NotConfigured("--backup-database", "the PostgreSQL to copy");
+  const std::string dir = config.repository + "/" + id;
+  std::error_code ec;
+  if (fs::exists(dir + "/" + kManifest, ec)) return absl::StrCat("backup ", id, " was made already");
+  const std::string partial = dir + ".partial";
+  fs::remove_all(partial, ec);
+  fs::remove_all(dir, ec);
+  fs::create_directories(config.repository, ec);
+  const absl::Time start = clock.Now();
+  ASSIGN_OR_RETURN(std::string out, tools.BaseBackup(config.database, partial, timeout, cancelled));
+  fs::rename(partial, dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", partial, ": ", ec.message()));
+  absl::StatusOr<std::string> verified = tools.VerifyBackup(dir, cancelled);
+  if (!verified.ok()) {
+    fs::remove_all(dir, ec);
+    return absl::DataLossError(absl::StrCat("backup ", id, " failed verification (removed): ",
+                                            verified.status().message()));
+  }
+  RETURN_IF_ERROR(WriteBackupManifest(dir, id, run_id, clock.Now()).status());
+  return absl::StrCat("backup ", id, ": ", Mib(TreeBytes(dir)), " in ",
+                      absl::FormatDuration(clock.Now() - start), ", verified");
+}
+
 hosting::v1::Runbook BackupRunbook::Describe() const {
   hosting::v1::Runbook r;
   r.set_name("backup");
@@ -446,35 +507,7 @@ absl::StatusOr<std::string> BackupRunbook::Execute(StepContext& ctx) {
     return absl::StrCat("redis.rdb: ", Mib(fs::file_size(dir + "/redis.rdb", ec)), "\n",
                         absl::StripAsciiWhitespace(out));
   }
-  if (step == "manifest") {
-    nlohmann::json m;
-    m["id"] = id;
-    m["created_at"] = absl::FormatTime(absl::RFC3339_sec, IdTime(id), absl::UTCTimeZone());
-    m["finished_at"] = absl::FormatTime(absl::RFC3339_sec, clock_.Now(), absl::UTCTimeZone());
-    m["run"] = ctx.run().id();
-    if (absl::StatusOr<std::string> v = ReadFile(dir + "/PG_VERSION"); v.ok()) {
-      m["postgresql_version"] = std::string(absl::StripAsciiWhitespace(*v));
-    }
-    if (absl::StatusOr<std::string> pg = ReadFile(dir + "/backup_manifest"); pg.ok()) {
-      nlohmann::json pm = nlohmann::json::parse(*pg, nullptr, false);
-      if (pm.is_object() && pm.contains("WAL-Ranges")) m["wal_ranges"] = pm["WAL-Ranges"];
-    }
-    for (const char* file : {"backup_manifest", "backup_label", "redis.rdb"}) {
-      if (!fs::exists(dir + "/" + file, ec)) continue;
-      ASSIGN_OR_RETURN(std::string sum, FileSha256(dir + "/" + file));
-      m["files"][file] = {{"sha256", sum}, {"bytes", fs::file_size(dir + "/" + file, ec)}};
-    }
-    m["bytes"] = TreeBytes(dir);
-    const std::string tmp = dir + "/" + kManifest + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << m.dump(2) << "\n";
-      if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-    }
-    fs::rename(tmp, dir + "/" + kManifest, ec);
-    if (ec) return absl::InternalError(absl::StrCat("cannot write the manifest: ", ec.message()));
-    return absl::StrCat(dir, "/", kManifest, ": ", m["files"].size(), " files");
-  }
+  if (step == "manifest") return WriteBackupManifest(dir, id, ctx.run().id(), clock_.Now());
   if (step == "retention") {
     int keep = 7;
     (void)absl::SimpleAtoi(ctx.Argument("keep"), &keep);

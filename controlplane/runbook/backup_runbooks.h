@@ -151,6 +151,22 @@ std::string BackupStartWalFile(const std::string& dir);
 // A libpq connection string without its password.
 std::string RedactedConninfo(const std::string& conninfo);
 
+// Writes hosting-backup.json into a backup's directory: its ID, times, run, PostgreSQL version,
+// WAL ranges and the SHA-256 of the files PostgreSQL's manifest does not cover.
+absl::StatusOr<std::string> WriteBackupManifest(const std::string& dir, const std::string& id,
+                                                const std::string& run_id, absl::Time finished);
+
+// A verified base backup `id` into the repository in one go (a step of another runbook, such as
+// migrate): pg_basebackup into ID.partial, renamed once complete, pg_verifybackup (a backup
+// that fails it is removed), hosting-backup.json. What was done, for people.
+absl::StatusOr<std::string> TakeVerifiedBackup(const BackupConfig& config, BackupTools& tools,
+                                               Clock& clock, const std::string& id,
+                                               const std::string& run_id, absl::Duration timeout,
+                                               BackupTools::Cancelled cancelled);
+
+// A backup ID for a backup starting at `t` (its UTC time, 20261207T031500Z).
+std::string BackupIdAt(absl::Time t);
+
 // The replication slot the WAL archive streams through.
 inline constexpr char kWalArchiveSlot[] = "hosting_wal_archive";
 

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "controlplane/runbook/engine.h"
+#include "controlplane/runbook/migrate_runbook.h"
 #include "controlplane/runbook/restore_runbook.h"
 #include "controlplane/runbook/wal_archiver.h"
 #include "controlplane/testing/fake_control_plane.h"
@@ -144,6 +145,45 @@ class FakeCluster : public ClusterOperations {
     set_env = env;
     return 4;
   }
+  // Service web runs app:v1; a job of app:bad fails; releases end in `release_end`.
+  absl::StatusOr<hosting::v1::ServiceSpec> ServiceSpec(const std::string& service) override {
+    if (service != "web") return absl::NotFoundError(absl::StrCat("service '", service, "'"));
+    hosting::v1::ServiceSpec spec;
+    spec.set_name("web");
+    spec.set_image("app:v1");
+    return spec;
+  }
+  absl::StatusOr<JobResult> RunJob(const std::string& service, const std::string& name,
+                                   const std::string& image, const std::vector<std::string>& args,
+                                   absl::Duration, const std::function<bool()>&) override {
+    jobs.push_back(absl::StrCat(service, " ", name, " ", image, " ", args.at(0)));
+    JobResult r;
+    r.succeeded = image != "app:bad";
+    r.state = r.succeeded ? "complete" : "failed";
+    r.message = r.succeeded ? "finished" : "task: non-zero exit (1)";
+    r.logs = r.succeeded ? "migration applied version=2\n"
+                         : "migrate failed: migration 2 (add_column): ERROR: division by zero\n";
+    return r;
+  }
+  absl::StatusOr<hosting::v1::Release> StartRelease(const std::string& service,
+                                                    const std::string& image,
+                                                    const std::string&) override {
+    releases.push_back(absl::StrCat(service, " ", image));
+    hosting::v1::Release r;
+    r.set_id("rel-1");
+    r.set_state(hosting::v1::RELEASE_STATE_PROGRESSING);
+    return r;
+  }
+  absl::StatusOr<hosting::v1::Release> GetRelease(const std::string& id) override {
+    hosting::v1::Release r;
+    r.set_id(id);
+    r.set_state(release_end);
+    r.set_message(release_end == hosting::v1::RELEASE_STATE_SUCCEEDED ? "done"
+                                                                      : "error rate 40% > 5%");
+    return r;
+  }
+  std::vector<std::string> jobs, releases;
+  hosting::v1::ReleaseState release_end = hosting::v1::RELEASE_STATE_SUCCEEDED;
   static absl::Status Unused() { return absl::InternalError("not used by restore"); }
   std::map<std::string, std::string> set_env;
 };
@@ -163,6 +203,7 @@ class BackupRunbooksTest : public ::testing::Test {
     engine_->Register(std::make_shared<BackupRunbook>(config_, tools_, clock_));
     engine_->Register(std::make_shared<BackupVerifyRunbook>(config_, tools_));
     engine_->Register(std::make_shared<RestoreRunbook>(config_, tools_, cluster_, clock_));
+    engine_->Register(std::make_shared<MigrateRunbook>(config_, tools_, cluster_, clock_));
   }
   ~BackupRunbooksTest() override { fs::remove_all(repo_); }
 
@@ -450,6 +491,47 @@ TEST_F(RestoreTest, ARestoreThatCannotStartOrIsDamagedFailsSayingWhy) {
   EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_FAILED);
   EXPECT_THAT(r.message(), HasSubstr("is corrupt"));
   EXPECT_TRUE(tools_.started.empty());
+}
+
+TEST_F(BackupRunbooksTest, AMigrationRunsAfterABackupAndItsReleaseAfterIt) {
+  absl::StatusOr<RunbookRun> run = Run("migrate", {{"service", "web"}, {"image", "app:v2"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->target(), "web");
+  RunbookRun r = Finish(run->id());
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  EXPECT_EQ(ListBackups(repo_), std::vector<std::string>{r.outputs().at("backup_id")});
+  EXPECT_TRUE(fs::exists(repo_ + "/" + r.outputs().at("backup_id") + "/hosting-backup.json"));
+  EXPECT_EQ(cluster_.jobs, std::vector<std::string>{"web web-" + run->id() + " app:v2 migrate"});
+  EXPECT_EQ(cluster_.releases, std::vector<std::string>{"web app:v2"});
+  EXPECT_EQ(r.outputs().at("release"), "rel-1");
+  EXPECT_THAT(r.steps(1).output(), HasSubstr("migration applied version=2"));
+
+  // One migration of a service at a time; unknown services and the same image are refused.
+  EXPECT_TRUE(absl::IsNotFound(Run("migrate", {{"service", "api"}, {"image", "x:1"}}).status()));
+  absl::Status same = Run("migrate", {{"service", "web"}, {"image", "app:v1"}}).status();
+  EXPECT_THAT(std::string(same.message()), HasSubstr("runs app:v1 already"));
+}
+
+TEST_F(BackupRunbooksTest, AFailingMigrationReleasesNothingAndShowsWhy) {
+  absl::StatusOr<RunbookRun> run =
+      Run("migrate", {{"service", "web"}, {"image", "app:bad"}, {"backup", "false"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->steps_size(), 2);  // no backup
+  RunbookRun r = Finish(run->id());
+  EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_FAILED);
+  EXPECT_THAT(r.message(), HasSubstr("the migration failed (failed: task: non-zero exit (1))"));
+  EXPECT_THAT(r.message(), HasSubstr("web still runs app:v1"));
+  EXPECT_THAT(r.message(), HasSubstr("division by zero"));
+  EXPECT_TRUE(cluster_.releases.empty());
+  EXPECT_TRUE(ListBackups(repo_).empty());
+
+  // A release that rolls back fails the run, naming it.
+  cluster_.release_end = hosting::v1::RELEASE_STATE_ROLLED_BACK;
+  run = Run("migrate", {{"service", "web"}, {"image", "app:v2"}, {"backup", "false"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  r = Finish(run->id());
+  EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_FAILED);
+  EXPECT_THAT(r.message(), HasSubstr("release rel-1 ended rolled_back: error rate 40% > 5%"));
 }
 
 }  // namespace

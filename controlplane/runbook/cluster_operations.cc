@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/synchronization/notification.h"
 #include "common/status_macros.h"
 #include "controlplane/spec/swarm_spec.h"
@@ -86,6 +87,103 @@ absl::StatusOr<int64_t> ClusterOperationsImpl::SetServiceEnv(
   request.set_expected_generation(current.generation());
   ASSIGN_OR_RETURN(hosting::v1::ApplyServiceResponse applied, services_.Apply(request));
   return applied.service().revision();
+}
+
+absl::StatusOr<hosting::v1::ServiceSpec> ClusterOperationsImpl::ServiceSpec(
+    const std::string& service) {
+  ASSIGN_OR_RETURN(hosting::v1::Service current, services_.Get(service));
+  return current.spec();
+}
+
+absl::StatusOr<JobResult> ClusterOperationsImpl::RunJob(const std::string& service,
+                                                        const std::string& name,
+                                                        const std::string& image,
+                                                        const std::vector<std::string>& args,
+                                                        absl::Duration timeout,
+                                                        const std::function<bool()>& cancelled) {
+  ASSIGN_OR_RETURN(hosting::v1::ServiceSpec spec, ServiceSpec(service));
+  spec.set_image(image);
+  spec.clear_command();
+  spec.clear_args();
+  for (const std::string& a : args) spec.add_args(a);
+  spec.clear_ports();
+  spec.clear_health();
+  ASSIGN_OR_RETURN(auto secret_ids, reconciler_.SecretIds(spec));
+  nlohmann::json job = BuildSwarmSpec(spec, 0, 1, reconciler_.options().network,
+                                      reconciler_.options().controller_id, secret_ids);
+  // Not a revision of the service: none of hostd's labels (the reconciler leaves it alone), no
+  // alias on the network (no traffic), no health check, no restart: it runs once.
+  const nlohmann::json labels = {{"hosting.job", name}, {"hosting.job-of", service}};
+  job["Name"] = name;
+  job["Labels"] = labels;
+  job["TaskTemplate"]["ContainerSpec"]["Labels"] = labels;
+  job["TaskTemplate"]["ContainerSpec"]["Healthcheck"] = {{"Test", nlohmann::json::array({"NONE"})}};
+  for (nlohmann::json& n : job["TaskTemplate"]["Networks"]) n.erase("Aliases");
+  job["TaskTemplate"]["RestartPolicy"] = {{"Condition", "none"}};
+  job["Mode"] = {{"ReplicatedJob", {{"MaxConcurrent", 1}, {"TotalCompletions", 1}}}};
+  job.erase("UpdateConfig");
+  job["EndpointSpec"] = {{"Mode", "dnsrr"}};
+  // A job of an earlier attempt that hostd did not see end.
+  if (absl::StatusOr<docker::ServiceInfo> old = docker_.InspectService(name); old.ok()) {
+    docker_.RemoveService(old->id).IgnoreError();
+  }
+  ASSIGN_OR_RETURN(std::string id, docker_.CreateService(job));
+  JobResult result;
+  absl::Status waited = absl::OkStatus();
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string container, task_id;
+  for (;;) {
+    absl::StatusOr<std::vector<docker::TaskInfo>> tasks = docker_.ListTasks({{"service", {id}}});
+    if (tasks.ok() && !tasks->empty()) {
+      const docker::TaskInfo& t = tasks->front();
+      result.state = t.state;
+      result.message = t.error.empty() ? t.message : absl::StrCat(t.message, ": ", t.error);
+      container = t.container_id;
+      task_id = t.id;
+      if (t.state == "complete") {
+        result.succeeded = true;
+        break;
+      }
+      if (t.state == "failed" || t.state == "rejected" || t.state == "shutdown" ||
+          t.state == "orphaned") {
+        break;
+      }
+    }
+    if (cancelled && cancelled()) {
+      waited = absl::CancelledError(absl::StrCat("job ", name, " cancelled"));
+      break;
+    }
+    if (absl::Now() >= deadline) {
+      waited = absl::DeadlineExceededError(absl::StrCat(
+          "job ", name, " still ", result.state.empty() ? "pending" : result.state, " after ",
+          absl::FormatDuration(timeout)));
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  if (!container.empty()) {
+    absl::StatusOr<std::string> logs = docker_.ContainerLogs(container, 40);
+    if (!logs.ok() && !task_id.empty()) logs = TaskLogs(task_id, 40);  // on another node
+    if (logs.ok()) result.logs = *logs;
+  }
+  docker_.RemoveService(id).IgnoreError();
+  if (!waited.ok()) return absl::Status(waited.code(), absl::StrCat(waited.message(), "; ", result.logs));
+  return result;
+}
+
+absl::StatusOr<hosting::v1::Release> ClusterOperationsImpl::StartRelease(
+    const std::string& service, const std::string& image, const std::string& reason) {
+  hosting::v1::StartReleaseRequest request;
+  request.set_service(service);
+  request.set_image(image);
+  request.set_reason(reason);
+  return releases_.Start(request);
+}
+
+absl::StatusOr<hosting::v1::Release> ClusterOperationsImpl::GetRelease(const std::string& id) {
+  hosting::v1::GetReleaseRequest request;
+  request.set_id(id);
+  return releases_.Get(request);
 }
 
 }  // namespace hosting::controlplane

@@ -4,7 +4,9 @@
 #include <vector>
 
 #include "controlplane/cluster/cluster_manager.h"
+#include "common/docker_client.h"
 #include "controlplane/reconcile/reconciler.h"
+#include "controlplane/release/release_manager.h"
 #include "controlplane/runbook/operations.h"
 #include "controlplane/service/service_manager.h"
 
@@ -15,8 +17,13 @@ namespace hosting::controlplane {
 // the ServiceManager, task logs through the agents.
 class ClusterOperationsImpl final : public ClusterOperations {
  public:
-  ClusterOperationsImpl(ClusterManager& cluster, Reconciler& reconciler, ServiceManager& services)
-      : cluster_(cluster), reconciler_(reconciler), services_(services) {}
+  ClusterOperationsImpl(ClusterManager& cluster, Reconciler& reconciler, ServiceManager& services,
+                        ReleaseManager& releases, docker::DockerClient& docker)
+      : cluster_(cluster),
+        reconciler_(reconciler),
+        services_(services),
+        releases_(releases),
+        docker_(docker) {}
 
   absl::StatusOr<std::vector<hosting::v1::Node>> ListNodes() override;
   absl::StatusOr<hosting::v1::Node> GetNode(const std::string& node) override;
@@ -27,11 +34,22 @@ class ClusterOperationsImpl final : public ClusterOperations {
   absl::StatusOr<std::string> TaskLogs(const std::string& task_id, int lines) override;
   absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
                                         const std::map<std::string, std::string>& env) override;
+  absl::StatusOr<hosting::v1::ServiceSpec> ServiceSpec(const std::string& service) override;
+  absl::StatusOr<JobResult> RunJob(const std::string& service, const std::string& name,
+                                   const std::string& image, const std::vector<std::string>& args,
+                                   absl::Duration timeout,
+                                   const std::function<bool()>& cancelled) override;
+  absl::StatusOr<hosting::v1::Release> StartRelease(const std::string& service,
+                                                    const std::string& image,
+                                                    const std::string& reason) override;
+  absl::StatusOr<hosting::v1::Release> GetRelease(const std::string& id) override;
 
  private:
   ClusterManager& cluster_;
   Reconciler& reconciler_;
   ServiceManager& services_;
+  ReleaseManager& releases_;
+  docker::DockerClient& docker_;
 };
 
 }  // namespace hosting::controlplane

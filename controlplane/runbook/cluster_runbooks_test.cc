@@ -59,6 +59,21 @@ class FakeClusterOperations : public ClusterOperations {
                                         const std::map<std::string, std::string>&) override {
     return absl::UnimplementedError(service);
   }
+  absl::StatusOr<hosting::v1::ServiceSpec> ServiceSpec(const std::string& service) override {
+    return absl::NotFoundError(service);
+  }
+  absl::StatusOr<JobResult> RunJob(const std::string&, const std::string&, const std::string&,
+                                   const std::vector<std::string>&, absl::Duration,
+                                   const std::function<bool()>&) override {
+    return absl::InternalError("not used here");
+  }
+  absl::StatusOr<hosting::v1::Release> StartRelease(const std::string&, const std::string&,
+                                                    const std::string&) override {
+    return absl::InternalError("not used here");
+  }
+  absl::StatusOr<hosting::v1::Release> GetRelease(const std::string&) override {
+    return absl::InternalError("not used here");
+  }
   absl::StatusOr<std::vector<HostedTask>> Tasks() override {
     if (!drained.empty() && moves_after >= 0 && listings++ >= moves_after) {
       for (auto& t : tasks) {

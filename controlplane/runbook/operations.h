@@ -1,12 +1,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "hosting/v1/cluster.pb.h"
+#include "hosting/v1/releases.pb.h"
+#include "hosting/v1/service.pb.h"
 
 namespace hosting::controlplane {
 
@@ -16,6 +20,14 @@ struct HostedTask {
   std::string service;  // the hosted service (label hosting.service)
   std::string node_id;
   std::string state;  // Swarm's: "running", "starting", ...
+};
+
+// How a one-off job ended.
+struct JobResult {
+  bool succeeded = false;
+  std::string state;    // Swarm's last task state: "complete", "failed", "rejected", ...
+  std::string message;  // Swarm's message and error for the task
+  std::string logs;     // the end of what it printed
 };
 
 // What the cluster runbooks (node maintenance, log analysis) do to the cluster. hostd's
@@ -41,6 +53,22 @@ class ClusterOperations {
   // change of its spec is); the service's revision after it. NOT_FOUND naming the service.
   virtual absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
                                                 const std::map<std::string, std::string>& env) = 0;
+  // The hosted service's spec (NOT_FOUND naming it).
+  virtual absl::StatusOr<hosting::v1::ServiceSpec> ServiceSpec(const std::string& service) = 0;
+  // Runs `args` once in `image` as a Swarm job (no restart) with the service's env, secrets
+  // and networks, but none of its ports, aliases or traffic; waits until it ends, `timeout`
+  // passes (DEADLINE_EXCEEDED) or `cancelled`; removes it either way. `name`: the job's Swarm
+  // service name.
+  virtual absl::StatusOr<JobResult> RunJob(const std::string& service, const std::string& name,
+                                           const std::string& image,
+                                           const std::vector<std::string>& args,
+                                           absl::Duration timeout,
+                                           const std::function<bool()>& cancelled) = 0;
+  // Starts a release of the service to `image` with its own release policy; the release.
+  virtual absl::StatusOr<hosting::v1::Release> StartRelease(const std::string& service,
+                                                            const std::string& image,
+                                                            const std::string& reason) = 0;
+  virtual absl::StatusOr<hosting::v1::Release> GetRelease(const std::string& id) = 0;
 };
 
 }  // namespace hosting::controlplane

@@ -1,6 +1,8 @@
 // The operations runbooks (docs/operations/runbooks) as a test: every `sh` block of every
 // document, in order, in one shell per document, against a real hostd, hostagent and Swarm.
 // A document whose commands stop working fails here.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +62,7 @@ class RunbookDocsTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(CheckDockerSwarm().ok()) << CheckDockerSwarm();
     dir_ = MakeTempDir("hosting-docs-");
+    chmod(dir_.c_str(), 0755);  // restored PostgreSQL servers run as the postgres user
     // The backup runbook's source: a real primary + replica and Redis.
     ASSERT_TRUE(datastores_.Start().ok());
     hostd_ = std::make_unique<HostdProcess>(
@@ -67,13 +70,20 @@ class RunbookDocsTest : public ::testing::Test {
                   "--backup-repository=" + dir_ + "/backups",
                   absl::StrCat("--backup-database=host=127.0.0.1 port=", datastores_.replica_port(),
                                " user=postgres"),
-                  absl::StrCat("--backup-redis=127.0.0.1:", datastores_.redis_port())});
+                  absl::StrCat("--backup-redis=127.0.0.1:", datastores_.redis_port()),
+                  absl::StrCat("--wal-archive-source=host=127.0.0.1 port=", datastores_.pg_port(),
+                               " user=postgres"),
+                  "--restore-root=" + dir_ + "/restores"});
     ASSERT_TRUE(hostd_->Start().ok());
     agent_ = std::make_unique<AgentProcess>(hostd_->address(), dir_ + "/agent.log");
     ASSERT_TRUE(agent_->Start().ok());
     EXPECT_EQ(RemoveSwarmServicesOf(kService), absl::OkStatus());
   }
   void TearDown() override {
+    // Servers a document's restore started and left running.
+    Shell("for d in " + dir_ + "/restores/*/; do [ -f \"$d/postmaster.pid\" ] && runuser -u "
+          "postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D \"$d\" -m immediate -w stop; done; "
+          "true");
     DeleteHostedService(hostd_->channel(), kService);
     EXPECT_EQ(RemoveSwarmServicesOf(kService), absl::OkStatus());
   }
