@@ -45,8 +45,13 @@ absl::Status ServicePlatform::Start() {
   // checks and metrics, and the agent's (per-task CPU and memory).
   const int prom_port = FreePort();
   hostd = std::make_unique<HostdProcess>(
-      dir + "/hostd", std::vector<std::string>{"--haproxy", socket, "--prometheus",
-                                               absl::StrCat("http://127.0.0.1:", prom_port)});
+      dir + "/hostd",
+      std::vector<std::string>{
+          "--haproxy", socket, "--prometheus", absl::StrCat("http://127.0.0.1:", prom_port),
+          // The migrate runbook's backup comes from the replica.
+          "--backup-repository=" + dir + "/backups",
+          absl::StrCat("--backup-database=host=127.0.0.1 port=", datastores->replica_port(),
+                        " user=postgres")});
   agent = std::make_unique<AgentProcess>(hostd->address(), dir + "/agent.log", "1s");
   prometheus = std::make_unique<PrometheusProcess>(
       dir + "/prometheus",

@@ -2,6 +2,7 @@
 // configuration, on the services' overlay network), hostd, a hostagent, appsvc images on a real
 // PostgreSQL, and load from 127.0.0.1 through HAProxy. Nothing here is faked.
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -33,7 +34,8 @@ using ::testing::HasSubstr;
 // Services the tests release; each has a frontend on HAProxy (published on a free port).
 const std::vector<std::string> kServices = {"rel-rolling", "rel-canary", "rel-good",
                                             "rel-bg",      "rel-bad",    "rel-crash",
-                                            "rel-restart", "rel-req",    "rel-promql"};
+                                            "rel-restart", "rel-req",    "rel-promql",
+                                            "rel-migrate"};
 
 using Load = HttpLoad;
 
@@ -475,6 +477,68 @@ TEST_F(ReleaseTest, HostdKilledMidReleaseResumesAndFinishes) {
   // No duplicate and no orphan: exactly the new revision, at its count.
   ExpectSwarm(name, {absl::StrCat(name, "-r2 3 3")});
   EXPECT_EQ(ReadyServers(name), 3);
+}
+
+// An image of appsvc that ships one more migration (MIGRATIONS_DIR's default).
+std::string AppsvcImageWithMigration(const std::string& tag, const std::string& sql) {
+  const std::string dir = MakeTempDir("hosting-migration-image-");
+  std::ofstream(dir + "/2_nickname.sql") << sql;
+  std::ofstream(dir + "/Dockerfile")
+      << "FROM hosting/appsvc:dev\nCOPY 2_nickname.sql /etc/appsvc/migrations/\n";
+  CommandResult built = Shell("docker build -q -t " + tag + " " + dir);
+  EXPECT_EQ(built.exit_code, 0) << built.output;
+  return tag;
+}
+
+TEST_F(ReleaseTest, MigrateRunbookReleasesOnlyAfterItsMigrationAndAFailingOneChangesNothing) {
+  const std::string name = "rel-migrate";
+  // A database of its own: the migration must not reach the other tests' schema.
+  platform->datastores->Sql("DROP DATABASE IF EXISTS migtest", false, "postgres");
+  platform->datastores->Sql("CREATE DATABASE migtest OWNER app", false, "postgres");
+  Deploy(platform->Spec(name, 2, {{"DB_NAME", "migtest"}}));
+  if (HasFatalFailure()) return;
+  const std::string bad = AppsvcImageWithMigration(
+      "hosting/appsvc:migrate-bad",
+      "ALTER TABLE users ADD COLUMN nickname text;\nSELECT 1 / 0;\n");
+  const std::string good = AppsvcImageWithMigration(
+      "hosting/appsvc:migrate-good", "ALTER TABLE users ADD COLUMN nickname text;\n");
+  auto nickname_columns = [] {
+    return platform->datastores->Sql(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND "
+        "column_name = 'nickname'",
+        false, "migtest");
+  };
+  const std::string hostctl =
+      absl::StrCat(HostctlBinary(), " --server ", platform->hostd->address());
+  Load load(Url(name, "/api/users/1"), 4);
+  absl::SleepFor(absl::Seconds(1));
+
+  // The failing migration: the run fails naming the error, nothing is released, the schema
+  // is as it was, the old version serves every request.
+  CommandResult failed = Shell(hostctl + " runbook run migrate -p service=" + name +
+                               " -p image=" + bad + " --wait --wait-timeout 300");
+  EXPECT_EQ(failed.exit_code, 15) << failed.output;
+  EXPECT_THAT(failed.output, HasSubstr("division by zero"));
+  EXPECT_THAT(failed.output, HasSubstr("nothing was released: rel-migrate still runs hosting/appsvc:dev"));
+  EXPECT_THAT(failed.output, HasSubstr("step 1/3 backup: succeeded"));
+  EXPECT_EQ(nickname_columns(), "0\n");
+  EXPECT_EQ(platform->datastores->Sql("SELECT max(version) FROM schema_migrations", false, "migtest"),
+            "1\n");
+  ExpectSwarm(name, {absl::StrCat(name, "-r1 2 2")});  // the job is gone too
+
+  // The good one: migrated, then released.
+  CommandResult ok = Shell(hostctl + " runbook run migrate -p service=" + name + " -p image=" +
+                           good + " --wait --wait-timeout 300");
+  absl::SleepFor(absl::Seconds(1));
+  load.Stop();
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_THAT(ok.output, HasSubstr("migration applied"));
+  EXPECT_EQ(nickname_columns(), "1\n");
+  ExpectSwarm(name, {absl::StrCat(name, "-r2 2 2")});
+  EXPECT_GT(load.total(), 500);
+  EXPECT_EQ(load.failed(), 0) << load.first_error() << " of " << load.total();
+  std::cout << "migrate runbook under load: " << load.total() << " requests, " << load.failed()
+            << " failed\n";
 }
 
 TEST_F(ReleaseTest, BadRequestsGetClearErrors) {
