@@ -16,12 +16,14 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "hosting/v1/service.grpc.pb.h"
 #include "tests/integration/harness.h"
 
 namespace hosting::testing {
 namespace {
 
-constexpr char kService[] = "web";  // the service the documents use
+constexpr char kService[] = "web";  // the service the documents deploy
+constexpr char kApp[] = "api";      // appsvc on the datastores, running before the documents
 
 std::string DocsDir() { return SourceDir() + "/docs/operations/runbooks"; }
 
@@ -63,8 +65,10 @@ class RunbookDocsTest : public ::testing::Test {
     ASSERT_TRUE(CheckDockerSwarm().ok()) << CheckDockerSwarm();
     dir_ = MakeTempDir("hosting-docs-");
     chmod(dir_.c_str(), 0755);  // restored PostgreSQL servers run as the postgres user
-    // The backup runbook's source: a real primary + replica and Redis.
-    ASSERT_TRUE(datastores_.Start().ok());
+    // The backup runbook's source: a real primary + replica and Redis, reachable from Swarm
+    // tasks (appsvc's database).
+    const std::string gateway = DockerGatewayAddress();
+    ASSERT_TRUE(datastores_.Start(gateway).ok());
     hostd_ = std::make_unique<HostdProcess>(
         dir_, std::vector<std::string>{
                   "--backup-repository=" + dir_ + "/backups",
@@ -78,8 +82,28 @@ class RunbookDocsTest : public ::testing::Test {
     agent_ = std::make_unique<AgentProcess>(hostd_->address(), dir_ + "/agent.log");
     ASSERT_TRUE(agent_->Start().ok());
     EXPECT_EQ(RemoveSwarmServicesOf(kService), absl::OkStatus());
+    // What 04 (database migration) acts on: an application already running, as in production.
+    EXPECT_EQ(RemoveSwarmServicesOf(kApp), absl::OkStatus());
+    ASSERT_EQ(Shell("docker tag hosting/appsvc:dev hosting/appsvc:v2").exit_code, 0);
+    auto services = hosting::v1::ServiceManager::NewStub(hostd_->channel());
+    grpc::ClientContext ctx;
+    hosting::v1::ApplyServiceRequest apply;
+    *apply.mutable_spec() = AppsvcServiceSpec(kApp, 2, gateway, datastores_);
+    hosting::v1::ApplyServiceResponse applied;
+    grpc::Status st = services->ApplyService(&ctx, apply, &applied);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    absl::Status running = WaitFor(
+        [] {
+          return Shell(absl::StrCat("docker service ls --filter name=", kApp,
+                                    "-r1 --format '{{.Replicas}}'"))
+                     .output == "2/2\n";
+        },
+        absl::Seconds(120), "appsvc service api running", absl::Milliseconds(500));
+    ASSERT_TRUE(running.ok()) << running;
   }
   void TearDown() override {
+    DeleteHostedService(hostd_->channel(), kApp);
+    EXPECT_EQ(RemoveSwarmServicesOf(kApp), absl::OkStatus());
     // Servers a document's restore started and left running.
     Shell("for d in " + dir_ + "/restores/*/; do [ -f \"$d/postmaster.pid\" ] && runuser -u "
           "postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D \"$d\" -m immediate -w stop; done; "
