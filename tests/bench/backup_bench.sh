@@ -2,13 +2,17 @@
 # The backup runbook against pg_basebackup alone, on the same pgbench database (scale 70 is about
 # 1 GB), both copying from the streaming replica: pg_basebackup with the runbook's own flags,
 # then `hostctl runbook run backup --wait` through a real hostd (base backup, pg_verifybackup,
-# Redis snapshot, SHA-256 manifest, retention). Prints both times and their ratio.
-#   tests/bench/backup_bench.sh [SCALE] [ROUNDS]
+# Redis snapshot, SHA-256 manifest, retention). Prints both times and their ratio. Then the
+# restore's recovery time: pgbench writes for WRITE_SECONDS after the last backup (the WAL
+# archive streams it), and `hostctl runbook run restore` (target latest) brings up a new
+# instance from the backup plus that WAL, checked (row counts, amcheck).
+#   tests/bench/backup_bench.sh [SCALE] [ROUNDS] [WRITE_SECONDS]
 # Needs a build (scripts/build.sh) and PostgreSQL 15 and Redis (scripts/install-deps.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 scale=${1:-70}
 rounds=${2:-3}
+write_seconds=${3:-30}
 pgbin=/usr/lib/postgresql/15/bin
 dir=$(mktemp -d /tmp/hosting-backup-bench-XXXXXX)
 chmod 755 "$dir"
@@ -28,6 +32,9 @@ cleanup() {
     kill "$hostd_pid" 2>/dev/null || true
     wait "$hostd_pid" 2>/dev/null || true
   fi
+  for d in "$dir"/restores/*/; do
+    [ -f "$d/postmaster.pid" ] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1
+  done
   "$root/scripts/datastores.sh" stop "$dir" >/dev/null 2>&1 || true
   rm -rf "$dir"
 }
@@ -47,7 +54,9 @@ mkdir -p "$dir/hostd"
   --store "sqlite://$dir/hostd/hostd.db" --data-dir "$dir/hostd" \
   --backup-repository "$dir/backups" \
   --backup-database "host=127.0.0.1 port=$replica user=postgres" \
-  --backup-redis "127.0.0.1:$redis" >"$dir/hostd.log" 2>&1 &
+  --backup-redis "127.0.0.1:$redis" \
+  --wal-archive-source "host=127.0.0.1 port=$pg user=postgres" --restore-root "$dir/restores" \
+  >"$dir/hostd.log" 2>&1 &
 hostd_pid=$!
 hostctl=("$root/build/hostctl/hostctl" --server "127.0.0.1:$api" --token-file "$dir/hostd/admin.token")
 for _ in $(seq 1 100); do [ -s "$dir/hostd/admin.token" ] && "${hostctl[@]}" runbook list >/dev/null 2>&1 && break; sleep 0.1; done
@@ -80,3 +89,18 @@ printf '\nmedians: pg_basebackup %.2f s; the runbook base-backup step %.2f s (%.
   "$mp" "$ms" "$(calc "$ms / $mp")" "$mr" "$(calc "$mr / $mp")"
 echo "the last run's steps:"
 grep -E 'step [0-9]/[0-9] .*: succeeded' -A1 "$dir/run.out" | grep -v '^--' || true
+
+# Recovery time: WAL written after the last backup, replayed by a restore to latest.
+echo
+echo "pgbench writes for ${write_seconds} s after the backup ..."
+"$pgbin/pgbench" -n -c 2 -T "$write_seconds" -h 127.0.0.1 -p "$pg" -U postgres postgres 2>/dev/null | grep -E '^(number of transactions actually processed|tps)' || true
+wal=$(find "$dir/backups/wal" -maxdepth 1 -name '0*' | wc -l)
+t0=$(now)
+"${hostctl[@]}" runbook run restore -p target_time=latest -p port="$(free_port)" --wait --wait-timeout 3600 >"$dir/restore.out"
+t1=$(now)
+rto=$(sed -n 's/^ *recovery_seconds: //p' "$dir/restore.out")
+printf '
+restore to latest of %s + %s archived WAL segments (16 MiB each): recovery_seconds %s (verify, copy, replay, row counts, amcheck); the whole hostctl command %.2f s
+' \
+  "$size" "$wal" "$rto" "$(calc "$t1 - $t0")"
+grep -E 'step [0-9]/[0-9] .*: succeeded' -A1 "$dir/restore.out" | grep -v '^--' || true
