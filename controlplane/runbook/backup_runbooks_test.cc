@@ -184,6 +184,10 @@ class FakeCluster : public ClusterOperations {
   }
   std::vector<std::string> jobs, releases;
   hosting::v1::ReleaseState release_end = hosting::v1::RELEASE_STATE_SUCCEEDED;
+  absl::StatusOr<hosting::v1::Release> RestartService(const std::string&,
+                                                      const std::string&) override {
+    return Unused();
+  }
   static absl::Status Unused() { return absl::InternalError("not used by restore"); }
   std::map<std::string, std::string> set_env;
 };

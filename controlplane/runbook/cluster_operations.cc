@@ -180,6 +180,18 @@ absl::StatusOr<hosting::v1::Release> ClusterOperationsImpl::StartRelease(
   return releases_.Start(request);
 }
 
+absl::StatusOr<hosting::v1::Release> ClusterOperationsImpl::RestartService(
+    const std::string& service, const std::string& reason) {
+  ASSIGN_OR_RETURN(hosting::v1::ServiceSpec spec, ServiceSpec(service));
+  (*spec.mutable_env())["HOSTING_RESTARTED_AT"] =
+      absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone());
+  hosting::v1::StartReleaseRequest request;
+  request.set_service(service);
+  *request.mutable_spec() = spec;
+  request.set_reason(reason);
+  return releases_.Start(request);
+}
+
 absl::StatusOr<hosting::v1::Release> ClusterOperationsImpl::GetRelease(const std::string& id) {
   hosting::v1::GetReleaseRequest request;
   request.set_id(id);

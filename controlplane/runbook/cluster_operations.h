@@ -43,6 +43,8 @@ class ClusterOperationsImpl final : public ClusterOperations {
                                                     const std::string& image,
                                                     const std::string& reason) override;
   absl::StatusOr<hosting::v1::Release> GetRelease(const std::string& id) override;
+  absl::StatusOr<hosting::v1::Release> RestartService(const std::string& service,
+                                                      const std::string& reason) override;
 
  private:
   ClusterManager& cluster_;

@@ -61,7 +61,12 @@ hosting::v1::Runbook NodeMaintenanceRunbook::Describe() const {
       "how long the run waits for approval before it fails (the node stays drained)", false, "4h");
   AddRunbookParameter(r, "move_timeout", hosting::v1::PARAMETER_TYPE_DURATION,
                       "how long the tasks may take to run elsewhere", false, "5m");
-  for (const char* step : {"drain", "wait-moved", "maintenance", "activate", "spread"}) {
+  AddRunbookParameter(r, "rebalance", hosting::v1::PARAMETER_TYPE_BOOL,
+                      "after the activation, restart (by rolling release) each service short "
+                      "of its fair share of tasks on the node",
+                      false, "true");
+  for (const char* step :
+       {"drain", "wait-moved", "maintenance", "activate", "rebalance", "spread"}) {
     r.add_steps(step);
   }
   return r;
@@ -135,13 +140,25 @@ absl::StatusOr<std::vector<StepPlan>> NodeMaintenanceRunbook::Plan(const Paramet
   activate.max_attempts = 3;
   activate.resumable = true;
 
+  std::vector<StepPlan> steps = {drain, moved, window, activate};
+  if (params.Bool("rebalance")) {
+    StepPlan rebalance;
+    rebalance.name = "rebalance";
+    rebalance.detail = absl::StrCat("rolling restart of each service short of its share of tasks on ",
+                                    NodeLabel(node));
+    rebalance.arguments = args;
+    rebalance.timeout = absl::Minutes(30);
+    // Not resumable: a restarted hostd must not start a second release of a service.
+    steps.push_back(rebalance);
+  }
   StepPlan spread;
   spread.name = "spread";
   spread.detail = "hosted tasks per node after the activation";
   spread.timeout = absl::Minutes(1);
   spread.resumable = true;
   spread.max_attempts = 2;
-  return std::vector<StepPlan>{drain, moved, window, activate, spread};
+  steps.push_back(spread);
+  return steps;
 }
 
 absl::StatusOr<std::string> NodeMaintenanceRunbook::Execute(StepContext& ctx) {
@@ -185,6 +202,47 @@ absl::StatusOr<std::string> NodeMaintenanceRunbook::Execute(StepContext& ctx) {
     ASSIGN_OR_RETURN(hosting::v1::Node n, cluster_.SetAvailability(node_id, "active"));
     (void)n;
     return absl::StrCat("node ", name, " active");
+  }
+  if (step == "rebalance") {
+    ASSIGN_OR_RETURN(std::vector<hosting::v1::Node> nodes, cluster_.ListNodes());
+    int active = 0;
+    for (const hosting::v1::Node& n : nodes) {
+      if (n.availability() == hosting::v1::NODE_AVAILABILITY_ACTIVE && n.state() == "ready") {
+        ++active;
+      }
+    }
+    ASSIGN_OR_RETURN(std::vector<HostedTask> tasks, cluster_.Tasks());
+    std::map<std::string, std::pair<int, int>> per_service;  // tasks, tasks on the node
+    for (const HostedTask& t : tasks) {
+      auto& [all, here] = per_service[t.service];
+      ++all;
+      if (t.node_id == node_id) ++here;
+    }
+    std::vector<std::string> done;
+    for (const auto& [service, counts] : per_service) {
+      const int share = active > 0 ? counts.first / active : 0;
+      if (counts.second >= share) continue;
+      ASSIGN_OR_RETURN(hosting::v1::Release release,
+                       cluster_.RestartService(
+                           service, absl::StrCat("runbook ", ctx.run().id(), ": rebalance onto ",
+                                                 name)));
+      hosting::v1::Release last = release;
+      RETURN_IF_ERROR(ctx.WaitUntil(
+          [&]() -> absl::StatusOr<bool> {
+            ASSIGN_OR_RETURN(last, cluster_.GetRelease(release.id()));
+            return last.state() >= hosting::v1::RELEASE_STATE_SUCCEEDED;
+          },
+          ctx.deadline() - ctx.clock().Now(), absl::Milliseconds(500),
+          absl::StrCat("release ", release.id(), " of ", service)));
+      if (last.state() != hosting::v1::RELEASE_STATE_SUCCEEDED) {
+        return absl::AbortedError(absl::StrCat("the rebalancing release ", release.id(), " of ",
+                                               service, " did not succeed: ", last.message()));
+      }
+      done.push_back(absl::StrCat(service, " (", counts.second, " of ", counts.first,
+                                  " tasks on ", name, "; release ", release.id(), ")"));
+    }
+    return done.empty() ? absl::StrCat("every service has its share of tasks on ", name)
+                        : absl::StrCat("restarted ", absl::StrJoin(done, ", "));
   }
   if (step == "spread") {
     ASSIGN_OR_RETURN(std::vector<HostedTask> tasks, cluster_.Tasks());

@@ -15,7 +15,11 @@ namespace hosting::controlplane {
 //   wait-moved   no hosted task left on the node, every service at its replica count
 //   maintenance  the operator's window: waits for ApproveRun, or `wait` when given
 //   activate     the node takes tasks again
-//   spread       hosted tasks per node, as they stand after the activation
+//   rebalance    each service with fewer tasks on the node than its fair share (its tasks over
+//                the active nodes, rounded down) is restarted by a rolling release (env
+//                HOSTING_RESTARTED_AT), so Swarm spreads the new tasks; `-p rebalance=false`
+//                leaves running tasks where they are
+//   spread       hosted tasks per node, as they stand after that
 // Refused up front when the node is the only active one (its tasks would have nowhere to go).
 class NodeMaintenanceRunbook final : public Runbook {
  public:

@@ -51,6 +51,10 @@ class FakeClusterOperations : public ClusterOperations {
       n.set_availability(availability == "drain" ? hosting::v1::NODE_AVAILABILITY_DRAIN
                                                  : hosting::v1::NODE_AVAILABILITY_ACTIVE);
       if (availability == "drain") drained = node;
+      if (availability == "active") {
+        activated = node;
+        drained.clear();
+      }
       return n;
     }
     return absl::NotFoundError(node);
@@ -71,8 +75,26 @@ class FakeClusterOperations : public ClusterOperations {
                                                     const std::string&) override {
     return absl::InternalError("not used here");
   }
-  absl::StatusOr<hosting::v1::Release> GetRelease(const std::string&) override {
-    return absl::InternalError("not used here");
+  // Releases succeed; a restart moves the service's first task back to the node last activated
+  // (as Swarm's spread places a new revision's tasks).
+  absl::StatusOr<hosting::v1::Release> GetRelease(const std::string& id) override {
+    hosting::v1::Release r;
+    r.set_id(id);
+    r.set_state(hosting::v1::RELEASE_STATE_SUCCEEDED);
+    return r;
+  }
+  absl::StatusOr<hosting::v1::Release> RestartService(const std::string& service,
+                                                      const std::string&) override {
+    calls.push_back(absl::StrCat("restart ", service));
+    for (auto& t : tasks) {
+      if (t.service == service) {
+        t.node_id = activated;
+        break;
+      }
+    }
+    hosting::v1::Release r;
+    r.set_id(service + "-9");
+    return r;
   }
   absl::StatusOr<std::vector<HostedTask>> Tasks() override {
     if (!drained.empty() && moves_after >= 0 && listings++ >= moves_after) {
@@ -94,7 +116,7 @@ class FakeClusterOperations : public ClusterOperations {
   std::vector<std::string> short_services;
   std::map<std::string, std::string> logs;
   std::vector<std::string> calls;
-  std::string drained;
+  std::string drained, activated;
   int moves_after = 2;
   int listings = 0;
 };
@@ -142,17 +164,22 @@ TEST_F(ClusterRunbooksTest, NodeMaintenanceDrainsWaitsForApprovalAndActivates) {
   ASSERT_TRUE(engine_->Approve(run->id(), "disk replaced", "token:ops").ok());
   r = Drive(run->id());
   EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
-  EXPECT_THAT(ops_.calls, ElementsAre("drain n1", "active n1"));
-  EXPECT_EQ(r.outputs().at("spread"), "host-n1=0 host-n2=3");
+  // web (2 tasks, both moved) is short of its share on n1 and is restarted; api (1 task) is not.
+  EXPECT_THAT(ops_.calls, ElementsAre("drain n1", "active n1", "restart web"));
+  EXPECT_THAT(r.steps(4).output(), HasSubstr("restarted web (0 of 2 tasks on host-n1; release web-9)"));
+  EXPECT_EQ(r.outputs().at("spread"), "host-n1=1 host-n2=2");
   EXPECT_THAT(r.steps(2).output(), HasSubstr("approved by token:ops"));
 }
 
 TEST_F(ClusterRunbooksTest, NodeMaintenanceWithAWaitNeedsNoApproval) {
-  absl::StatusOr<RunbookRun> run = Run("node-maintenance", {{"node", "n2"}, {"wait", "10m"}});
+  absl::StatusOr<RunbookRun> run =
+      Run("node-maintenance", {{"node", "n2"}, {"wait", "10m"}, {"rebalance", "false"}});
   ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->steps_size(), 5);  // no rebalance
   RunbookRun r = Drive(run->id());
   EXPECT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
   EXPECT_THAT(r.steps(2).output(), HasSubstr("kept host-n2 drained for 10m"));
+  EXPECT_THAT(ops_.calls, ElementsAre("drain n2", "active n2"));
 }
 
 TEST_F(ClusterRunbooksTest, NodeMaintenanceIsRefusedForTheOnlyActiveNodeAndAnUnknownOne) {

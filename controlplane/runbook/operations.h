@@ -69,6 +69,10 @@ class ClusterOperations {
                                                             const std::string& image,
                                                             const std::string& reason) = 0;
   virtual absl::StatusOr<hosting::v1::Release> GetRelease(const std::string& id) = 0;
+  // Replaces every task of the service by a release of its spec with env HOSTING_RESTARTED_AT
+  // set to now (a new revision, as `kubectl rollout restart` annotates): the release.
+  virtual absl::StatusOr<hosting::v1::Release> RestartService(const std::string& service,
+                                                              const std::string& reason) = 0;
 };
 
 }  // namespace hosting::controlplane

@@ -257,17 +257,27 @@ TEST_F(ClusterTest, DrainingAWorkerUnderLoadMovesItsTasksWithoutAFailedRequest) 
   ASSERT_TRUE(WaitFor([&] { return load.total() > before + 100; }, absl::Seconds(20),
                       "load after the drain")
                   .ok());
-  load.Stop();
   EXPECT_EQ(load.failed(), 0) << load.first_error();
   std::printf("[ measure ] drain under load: %lld requests, %lld failed\n",
               static_cast<long long>(load.total()), static_cast<long long>(load.failed()));
 
-  // Approved: the node is activated and the run ends with the tasks per node.
+  // Approved: the node is activated, the service (none of its six tasks on hc-n2, its share
+  // two) is rebalanced by a rolling release under the same load, and the run ends with the
+  // tasks per node.
   CommandResult approve = Shell(hostctl + " runbook approve " + run + " --comment done");
   ASSERT_EQ(approve.exit_code, 0) << approve.output;
-  CommandResult watch = Shell(hostctl + " runbook watch " + run + " --wait-timeout 120");
+  CommandResult watch = Shell(hostctl + " runbook watch " + run + " --wait-timeout 300");
   ASSERT_EQ(watch.exit_code, 0) << watch.output;
   EXPECT_THAT(watch.output, ::testing::HasSubstr("spread: "));
+  EXPECT_THAT(watch.output, ::testing::HasSubstr("restarted " + name_ + " (0 of 6 tasks on hc-n2"));
+  st = WaitFor([&] { return Spread()["hc-n2"] > 0 && Healthy() == 6; }, absl::Seconds(60),
+               "tasks on hc-n2 again");
+  EXPECT_TRUE(st.ok()) << st << "; spread "
+                       << absl::StrJoin(Spread(), ", ", absl::PairFormatter("="));
+  load.Stop();
+  EXPECT_EQ(load.failed(), 0) << load.first_error();
+  std::printf("[ measure ] drain, maintenance and rebalance under load: %lld requests, %lld failed\n",
+              static_cast<long long>(load.total()), static_cast<long long>(load.failed()));
   hosting::v1::Node n2 = Nodes()["hc-n2"];
   EXPECT_EQ(n2.availability(), hosting::v1::NODE_AVAILABILITY_ACTIVE);
   EXPECT_EQ(n2.labels().count("hosting.traffic-off"), 0u) << "the drain's label is lifted";
