@@ -23,7 +23,8 @@ struct ProcessOptions {
 // Runs argv[0] (a path, or a name looked up on PATH) with its arguments, no shell, stdin from
 // /dev/null, stdout and stderr together. The output when it exits 0; otherwise an error naming
 // the program, how it ended (exit code, signal, timeout: DEADLINE_EXCEEDED, cancel: CANCELLED)
-// and the last lines it printed.
+// and the last lines it printed. The program is killed (SIGKILL) if the calling thread dies
+// first (hostd killed): it never outlives its caller; a daemon it starts does.
 absl::StatusOr<std::string> RunProcess(const std::vector<std::string>& argv,
                                        const ProcessOptions& options = {});
 
