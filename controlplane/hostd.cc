@@ -172,7 +172,8 @@ absl::Status Hostd::Init() {
   runbook_options.acting = acting;
   runbooks_ = std::make_unique<RunbookEngine>(*store_, *events_, Clock::Real(), runbook_options);
   runbooks_->Register(std::make_shared<NodeMaintenanceRunbook>(*cluster_operations_));
-  runbooks_->Register(std::make_shared<LogAnalysisRunbook>(*cluster_operations_));
+  if (!options_.loki.empty()) loki_ = std::make_unique<LokiLogStore>(options_.loki);
+  runbooks_->Register(std::make_shared<LogAnalysisRunbook>(*cluster_operations_, loki_.get()));
   backup_tools_ = std::make_unique<ProcessBackupTools>(options_.pg_bin, options_.pg_user);
   if (!options_.backup.wal_source.empty()) {
     wal_archiver_ = std::make_unique<WalArchiver>(options_.backup, *backup_tools_);

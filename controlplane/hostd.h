@@ -82,6 +82,8 @@ struct HostdOptions {
   std::string pg_user = "postgres";
   // Prometheus base URL for PromQL analysis checks; empty: such checks have no data.
   std::string prometheus;
+  // Loki base URL for the log-analysis runbook; empty: logs are read through the agents.
+  std::string loki;
   // Leader election among the hostd sharing the store. leader.address empty: the listen
   // address with the port bound.
   LeaderOptions leader;
@@ -145,6 +147,7 @@ class Hostd {
   std::unique_ptr<AutoscalingGrpc> autoscaling_grpc_;
   std::unique_ptr<ClusterOperationsImpl> cluster_operations_;
   std::unique_ptr<ProcessBackupTools> backup_tools_;
+  std::unique_ptr<LokiLogStore> loki_;  // with --loki
   std::unique_ptr<WalArchiver> wal_archiver_;  // with --wal-archive-source
   std::unique_ptr<RunbookEngine> runbooks_;
   std::unique_ptr<RunbooksGrpc> runbooks_grpc_;

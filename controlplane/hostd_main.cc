@@ -72,6 +72,9 @@ ABSL_FLAG(std::string, pg_bin, "/usr/lib/postgresql/15/bin",
           "Where pg_basebackup and pg_verifybackup are");
 ABSL_FLAG(std::string, prometheus, "",
           "Prometheus base URL (e.g. http://127.0.0.1:9090) for PromQL analysis checks.");
+ABSL_FLAG(std::string, loki, "",
+          "Loki base URL (e.g. http://127.0.0.1:3100): the log-analysis runbook reads task logs "
+          "there (the platform's log shipper labels them by container), else through the agents");
 ABSL_FLAG(absl::Duration, release_tick, absl::Milliseconds(250),
           "How often releases advance and HAProxy backends are synced.");
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (enables TLS).");
@@ -112,6 +115,7 @@ int main(int argc, char** argv) {
   options.drain_traffic_grace = absl::GetFlag(FLAGS_drain_traffic_grace);
   options.releases.tick = absl::GetFlag(FLAGS_release_tick);
   options.prometheus = absl::GetFlag(FLAGS_prometheus);
+  options.loki = absl::GetFlag(FLAGS_loki);
   options.backup.repository = absl::GetFlag(FLAGS_backup_repository);
   options.backup.database = absl::GetFlag(FLAGS_backup_database);
   options.backup.redis = absl::GetFlag(FLAGS_backup_redis);

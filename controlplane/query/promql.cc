@@ -1,10 +1,9 @@
 #include "controlplane/query/promql.h"
 
-#include <curl/curl.h>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "controlplane/query/http_get.h"
 #include "nlohmann/json.hpp"
 
 namespace hosting::controlplane {
@@ -46,30 +45,12 @@ absl::StatusOr<double> PrometheusQuery::ParseInstant(const std::string& body) {
 }
 
 absl::StatusOr<double> PrometheusQuery::Instant(const std::string& query) {
-  CURL* c = curl_easy_init();
-  if (c == nullptr) return absl::InternalError("curl_easy_init failed");
-  char* escaped = curl_easy_escape(c, query.c_str(), static_cast<int>(query.size()));
-  const std::string url = absl::StrCat(base_url_, "/api/v1/query?query=", escaped);
-  curl_free(escaped);
-  std::string body;
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION,
-                   +[](char* p, size_t size, size_t n, void* out) -> size_t {
-                     static_cast<std::string*>(out)->append(p, size * n);
-                     return size * n;
-                   });
-  CURLcode rc = curl_easy_perform(c);
   long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(c);
-  if (rc != CURLE_OK) {
-    return absl::UnavailableError(absl::StrCat("Prometheus at ", base_url_, ": ",
-                                               curl_easy_strerror(rc)));
-  }
-  return ParseInstant(body);
+  absl::StatusOr<std::string> body =
+      HttpGet(absl::StrCat(base_url_, "/api/v1/query?query=", UrlEscape(query)),
+              absl::Seconds(2), absl::StrCat("Prometheus at ", base_url_), &status);
+  if (!body.ok()) return body.status();
+  return ParseInstant(*body);
 }
 
 }  // namespace hosting::controlplane

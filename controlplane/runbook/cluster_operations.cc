@@ -35,7 +35,7 @@ absl::StatusOr<std::vector<HostedTask>> ClusterOperationsImpl::Tasks() {
   for (const docker::TaskInfo& t : view->tasks) {
     auto it = service_of.find(t.service_id);
     if (it == service_of.end() || t.node_id.empty()) continue;
-    out.push_back(HostedTask{t.id, it->second, t.node_id, t.state});
+    out.push_back(HostedTask{t.id, it->second, t.node_id, t.state, t.container_id});
   }
   return out;
 }

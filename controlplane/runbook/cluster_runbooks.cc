@@ -278,9 +278,11 @@ hosting::v1::Runbook LogAnalysisRunbook::Describe() const {
 absl::StatusOr<std::vector<StepPlan>> LogAnalysisRunbook::Plan(const Parameters& params) {
   const std::string& service = params.String("service");
   ASSIGN_OR_RETURN(std::vector<HostedTask> tasks, cluster_.Tasks());
-  std::vector<std::string> ids;
+  std::vector<std::string> ids, containers;
   for (const HostedTask& t : tasks) {
-    if (t.service == service) ids.push_back(t.id);
+    if (t.service != service) continue;
+    ids.push_back(t.id);
+    if (!t.container_id.empty()) containers.push_back(absl::StrCat(t.container_id, "=", t.id));
   }
   if (ids.empty()) {
     return absl::NotFoundError(absl::StrCat(
@@ -293,7 +295,9 @@ absl::StatusOr<std::vector<StepPlan>> LogAnalysisRunbook::Plan(const Parameters&
   analyze.name = "analyze";
   analyze.detail =
       absl::StrCat(ids.size(), " tasks of ", service, ", the last ", params.String("since"));
-  analyze.arguments = {{"tasks", absl::StrJoin(ids, ",")}};
+  analyze.arguments = {{"tasks", absl::StrJoin(ids, ",")},
+                       {"containers", absl::StrJoin(containers, ",")}};
+  if (logs_ != nullptr) absl::StrAppend(&analyze.detail, ", from Loki");
   analyze.timeout = absl::Minutes(2);
   // Read-only, so safe to retry: after a hostd restart the agents take a second or two to
   // reconnect (2 s, 4 s, 8 s between attempts).
@@ -312,7 +316,31 @@ absl::StatusOr<std::string> LogAnalysisRunbook::Execute(StepContext& ctx) {
   LogAnalyzer analyzer(ctx.clock().Now() - since);
   std::vector<std::string> unread;
   int read = 0;
+  std::string source = "agents";
+  std::string loki_note;
+  if (logs_ != nullptr) {
+    std::map<std::string, std::string> task_of;  // container (12 hex digits) -> task
+    std::vector<std::string> containers;
+    for (absl::string_view pair : absl::StrSplit(ctx.Argument("containers"), ',', absl::SkipEmpty())) {
+      std::pair<std::string, std::string> ct = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+      containers.push_back(ct.first);
+      task_of[ct.first.substr(0, 12)] = ct.second;
+    }
+    const int task_count = static_cast<int>(std::max<size_t>(containers.size(), 1));
+    absl::StatusOr<std::vector<StoredLogLine>> stored =
+        logs_->Lines(containers, ctx.clock().Now() - since, ctx.clock().Now(), lines * task_count);
+    if (stored.ok()) {
+      for (const StoredLogLine& l : *stored) {
+        analyzer.Add(task_of[l.container_id.substr(0, 12)], l.text);
+      }
+      read = static_cast<int>(containers.size());
+      source = "loki";
+    } else {
+      loki_note = absl::StrCat("Loki: ", stored.status().message(), "; read through the agents");
+    }
+  }
   for (absl::string_view id : absl::StrSplit(ctx.Argument("tasks"), ',', absl::SkipEmpty())) {
+    if (source == "loki") break;
     if (ctx.cancelled()) return absl::CancelledError("cancelled while reading logs");
     absl::StatusOr<std::string> text = cluster_.TaskLogs(std::string(id), lines);
     if (!text.ok()) {
@@ -328,6 +356,7 @@ absl::StatusOr<std::string> LogAnalysisRunbook::Execute(StepContext& ctx) {
   }
   const LogFindings f = analyzer.Findings(static_cast<size_t>(std::max(top, 1)));
   ctx.SetOutput("lines", absl::StrCat(f.lines));
+  ctx.SetOutput("source", source);
   ctx.SetOutput("errors", absl::StrCat(f.errors));
   std::string out = absl::StrCat(ctx.Param("service"), ": ", read, " tasks, ", f.lines,
                                  " lines in the last ", absl::FormatDuration(since));
@@ -347,6 +376,8 @@ absl::StatusOr<std::string> LogAnalysisRunbook::Execute(StepContext& ctx) {
     absl::StrAppend(&out, "\n  ", m.count, " x ", m.text, "  (", first, ")");
   }
   for (const std::string& u : unread) absl::StrAppend(&out, "\nnot read: ", u);
+  absl::StrAppend(&out, "\nsource: ", source == "loki" ? "Loki" : "the agents");
+  if (!loki_note.empty()) absl::StrAppend(&out, "\n", loki_note);
   return out;
 }
 

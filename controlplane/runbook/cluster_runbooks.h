@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "controlplane/query/loki.h"
 #include "controlplane/runbook/operations.h"
 #include "controlplane/runbook/runbook.h"
 
@@ -32,18 +33,22 @@ class NodeMaintenanceRunbook final : public Runbook {
   ClusterOperations& cluster_;
 };
 
-// log-analysis: a service's task logs over a window, read through the agents; errors counted
-// by pattern, the most frequent error messages with their first occurrence. The run's outputs
-// carry the counts (errors, lines, pattern.<name>, top.<n>).
+// log-analysis: a service's task logs over a window, read from Loki when hostd has one (the
+// whole window, `lines` per task at most) and through the agents otherwise or when Loki fails;
+// errors counted by pattern, the most frequent error messages with their first occurrence. The
+// run's outputs carry the counts (errors, lines, source, pattern.<name>, top.<n>).
 class LogAnalysisRunbook final : public Runbook {
  public:
-  explicit LogAnalysisRunbook(ClusterOperations& cluster) : cluster_(cluster) {}
+  // `logs`: Loki (hostd --loki), or null.
+  explicit LogAnalysisRunbook(ClusterOperations& cluster, LogStore* logs = nullptr)
+      : cluster_(cluster), logs_(logs) {}
   hosting::v1::Runbook Describe() const override;
   absl::StatusOr<std::vector<StepPlan>> Plan(const Parameters& params) override;
   absl::StatusOr<std::string> Execute(StepContext& ctx) override;
 
  private:
   ClusterOperations& cluster_;
+  LogStore* logs_;
 };
 
 // What LogAnalysisRunbook finds in log text (exposed for its unit test).

@@ -249,5 +249,68 @@ TEST_F(ClusterRunbooksTest, LogAnalysisReportsThroughTheRunsOutputs) {
   EXPECT_THAT(std::string(none.message()), HasSubstr("'ghost' has no task"));
 }
 
+// Lines of containers c1... as Loki would keep them; or an error.
+class FakeLogStore : public LogStore {
+ public:
+  absl::StatusOr<std::vector<StoredLogLine>> Lines(const std::vector<std::string>& containers,
+                                                   absl::Time since, absl::Time until,
+                                                   int limit) override {
+    asked = containers;
+    window = until - since;
+    asked_limit = limit;
+    if (!error.ok()) return error;
+    return lines;
+  }
+  std::vector<StoredLogLine> lines;
+  absl::Status error = absl::OkStatus();
+  std::vector<std::string> asked;
+  absl::Duration window;
+  int asked_limit = 0;
+};
+
+TEST_F(ClusterRunbooksTest, LogAnalysisReadsLokiWhenHostdHasOneAndTheAgentsWhenItFails) {
+  ops_.tasks[0].container_id = "aaaaaaaaaaaa1111";
+  ops_.tasks[1].container_id = "bbbbbbbbbbbb2222";
+  ops_.logs["t1"] = "{\"level\":\"error\",\"msg\":\"from the agent\"}\n";
+  FakeLogStore loki;
+  const absl::Time now = clock_.Now();
+  loki.lines = {{"aaaaaaaaaaaa", now - absl::Minutes(50), R"({"level":"error","msg":"db timeout 1"})"},
+                {"bbbbbbbbbbbb", now - absl::Minutes(40), R"({"level":"error","msg":"db timeout 2"})"},
+                {"bbbbbbbbbbbb", now - absl::Minutes(30), R"({"level":"info","msg":"ok"})"}};
+  RunbookEngineOptions o;
+  o.stop_grace = absl::ZeroDuration();
+  o.launch = [](std::function<void()> attempt) { attempt(); };
+  RunbookEngine engine(cp_.store, cp_.events, clock_, o);
+  engine.Register(std::make_shared<LogAnalysisRunbook>(ops_, &loki));
+  hosting::v1::RunRunbookRequest req;
+  req.set_runbook("log-analysis");
+  (*req.mutable_parameters())["service"] = "web";
+  (*req.mutable_parameters())["lines"] = "100";
+  absl::StatusOr<RunbookRun> run = engine.Run(req, "me");
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_THAT(run->steps(0).detail(), HasSubstr("from Loki"));
+  for (int i = 0; i < 10; ++i) engine.Tick();
+  RunbookRun r = engine.Get(run->id()).value();
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  EXPECT_EQ(loki.asked, (std::vector<std::string>{"aaaaaaaaaaaa1111", "bbbbbbbbbbbb2222"}));
+  EXPECT_EQ(loki.window, absl::Hours(1));
+  EXPECT_EQ(loki.asked_limit, 200);
+  EXPECT_EQ(r.outputs().at("source"), "loki");
+  EXPECT_EQ(r.outputs().at("lines"), "3");
+  EXPECT_EQ(r.outputs().at("errors"), "2");
+  EXPECT_EQ(r.outputs().at("top.1"), "2 x db timeout N");
+
+  // Loki down: the agents, and the run says why.
+  loki.error = absl::UnavailableError("Loki at http://loki:3100: Couldn't connect to server");
+  run = engine.Run(req, "me");
+  ASSERT_TRUE(run.ok()) << run.status();
+  for (int i = 0; i < 10; ++i) engine.Tick();
+  r = engine.Get(run->id()).value();
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  EXPECT_EQ(r.outputs().at("source"), "agents");
+  EXPECT_EQ(r.outputs().at("top.1"), "1 x from the agent");
+  EXPECT_THAT(r.steps(0).output(), HasSubstr("Couldn't connect to server; read through the agents"));
+}
+
 }  // namespace
 }  // namespace hosting::controlplane

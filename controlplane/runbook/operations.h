@@ -20,6 +20,7 @@ struct HostedTask {
   std::string service;  // the hosted service (label hosting.service)
   std::string node_id;
   std::string state;  // Swarm's: "running", "starting", ...
+  std::string container_id;  // "" before Swarm has started one
 };
 
 // How a one-off job ended.
