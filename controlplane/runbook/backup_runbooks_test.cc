@@ -139,11 +139,14 @@ class FakeCluster : public ClusterOperations {
   absl::StatusOr<std::vector<HostedTask>> Tasks() override { return Unused(); }
   absl::StatusOr<std::vector<std::string>> ServicesShort() override { return Unused(); }
   absl::StatusOr<std::string> TaskLogs(const std::string&, int) override { return Unused(); }
-  absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
-                                        const std::map<std::string, std::string>& env) override {
+  absl::StatusOr<hosting::v1::Release> ReleaseEnv(const std::string& service,
+                                                  const std::map<std::string, std::string>& env,
+                                                  const std::string&) override {
     if (service != "web") return absl::NotFoundError(absl::StrCat("service '", service, "'"));
     set_env = env;
-    return 4;
+    hosting::v1::Release r;
+    r.set_id("web-4");
+    return r;
   }
   // Service web runs app:v1; a job of app:bad fails; releases end in `release_end`.
   absl::StatusOr<hosting::v1::ServiceSpec> ServiceSpec(const std::string& service) override {
@@ -184,10 +187,6 @@ class FakeCluster : public ClusterOperations {
   }
   std::vector<std::string> jobs, releases;
   hosting::v1::ReleaseState release_end = hosting::v1::RELEASE_STATE_SUCCEEDED;
-  absl::StatusOr<hosting::v1::Release> RestartService(const std::string&,
-                                                      const std::string&) override {
-    return Unused();
-  }
   static absl::Status Unused() { return absl::InternalError("not used by restore"); }
   std::map<std::string, std::string> set_env;
 };

@@ -77,18 +77,6 @@ absl::StatusOr<std::string> ClusterOperationsImpl::TaskLogs(const std::string& t
   return logs.logs();
 }
 
-absl::StatusOr<int64_t> ClusterOperationsImpl::SetServiceEnv(
-    const std::string& service, const std::map<std::string, std::string>& env) {
-  ASSIGN_OR_RETURN(hosting::v1::Service current, services_.Get(service));
-  hosting::v1::ApplyServiceRequest request;
-  *request.mutable_spec() = current.spec();
-  for (const auto& [key, value] : env) (*request.mutable_spec()->mutable_env())[key] = value;
-  // Applied only over the spec just read: a concurrent change is not overwritten.
-  request.set_expected_generation(current.generation());
-  ASSIGN_OR_RETURN(hosting::v1::ApplyServiceResponse applied, services_.Apply(request));
-  return applied.service().revision();
-}
-
 absl::StatusOr<hosting::v1::ServiceSpec> ClusterOperationsImpl::ServiceSpec(
     const std::string& service) {
   ASSIGN_OR_RETURN(hosting::v1::Service current, services_.Get(service));
@@ -180,11 +168,11 @@ absl::StatusOr<hosting::v1::Release> ClusterOperationsImpl::StartRelease(
   return releases_.Start(request);
 }
 
-absl::StatusOr<hosting::v1::Release> ClusterOperationsImpl::RestartService(
-    const std::string& service, const std::string& reason) {
+absl::StatusOr<hosting::v1::Release> ClusterOperationsImpl::ReleaseEnv(
+    const std::string& service, const std::map<std::string, std::string>& env,
+    const std::string& reason) {
   ASSIGN_OR_RETURN(hosting::v1::ServiceSpec spec, ServiceSpec(service));
-  (*spec.mutable_env())["HOSTING_RESTARTED_AT"] =
-      absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone());
+  for (const auto& [key, value] : env) (*spec.mutable_env())[key] = value;
   hosting::v1::StartReleaseRequest request;
   request.set_service(service);
   *request.mutable_spec() = spec;

@@ -32,8 +32,6 @@ class ClusterOperationsImpl final : public ClusterOperations {
   absl::StatusOr<std::vector<HostedTask>> Tasks() override;
   absl::StatusOr<std::vector<std::string>> ServicesShort() override;
   absl::StatusOr<std::string> TaskLogs(const std::string& task_id, int lines) override;
-  absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
-                                        const std::map<std::string, std::string>& env) override;
   absl::StatusOr<hosting::v1::ServiceSpec> ServiceSpec(const std::string& service) override;
   absl::StatusOr<JobResult> RunJob(const std::string& service, const std::string& name,
                                    const std::string& image, const std::vector<std::string>& args,
@@ -43,8 +41,9 @@ class ClusterOperationsImpl final : public ClusterOperations {
                                                     const std::string& image,
                                                     const std::string& reason) override;
   absl::StatusOr<hosting::v1::Release> GetRelease(const std::string& id) override;
-  absl::StatusOr<hosting::v1::Release> RestartService(const std::string& service,
-                                                      const std::string& reason) override;
+  absl::StatusOr<hosting::v1::Release> ReleaseEnv(const std::string& service,
+                                                  const std::map<std::string, std::string>& env,
+                                                  const std::string& reason) override;
 
  private:
   ClusterManager& cluster_;

@@ -222,21 +222,16 @@ absl::StatusOr<std::string> NodeMaintenanceRunbook::Execute(StepContext& ctx) {
     for (const auto& [service, counts] : per_service) {
       const int share = active > 0 ? counts.first / active : 0;
       if (counts.second >= share) continue;
-      ASSIGN_OR_RETURN(hosting::v1::Release release,
-                       cluster_.RestartService(
-                           service, absl::StrCat("runbook ", ctx.run().id(), ": rebalance onto ",
-                                                 name)));
-      hosting::v1::Release last = release;
-      RETURN_IF_ERROR(ctx.WaitUntil(
-          [&]() -> absl::StatusOr<bool> {
-            ASSIGN_OR_RETURN(last, cluster_.GetRelease(release.id()));
-            return last.state() >= hosting::v1::RELEASE_STATE_SUCCEEDED;
-          },
-          ctx.deadline() - ctx.clock().Now(), absl::Milliseconds(500),
-          absl::StrCat("release ", release.id(), " of ", service)));
-      if (last.state() != hosting::v1::RELEASE_STATE_SUCCEEDED) {
-        return absl::AbortedError(absl::StrCat("the rebalancing release ", release.id(), " of ",
-                                               service, " did not succeed: ", last.message()));
+      ASSIGN_OR_RETURN(
+          hosting::v1::Release release,
+          cluster_.ReleaseEnv(service,
+                              {{"HOSTING_RESTARTED_AT",
+                                absl::FormatTime(absl::RFC3339_sec, ctx.clock().Now(),
+                                                 absl::UTCTimeZone())}},
+                              absl::StrCat("runbook ", ctx.run().id(), ": rebalance onto ", name)));
+      if (absl::Status ended = WaitForRelease(ctx, cluster_, release.id()); !ended.ok()) {
+        return absl::Status(ended.code(), absl::StrCat("rebalancing ", service, ": ",
+                                                       ended.message()));
       }
       done.push_back(absl::StrCat(service, " (", counts.second, " of ", counts.first,
                                   " tasks on ", name, "; release ", release.id(), ")"));

@@ -59,10 +59,6 @@ class FakeClusterOperations : public ClusterOperations {
     }
     return absl::NotFoundError(node);
   }
-  absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
-                                        const std::map<std::string, std::string>&) override {
-    return absl::UnimplementedError(service);
-  }
   absl::StatusOr<hosting::v1::ServiceSpec> ServiceSpec(const std::string& service) override {
     return absl::NotFoundError(service);
   }
@@ -83,8 +79,10 @@ class FakeClusterOperations : public ClusterOperations {
     r.set_state(hosting::v1::RELEASE_STATE_SUCCEEDED);
     return r;
   }
-  absl::StatusOr<hosting::v1::Release> RestartService(const std::string& service,
-                                                      const std::string&) override {
+  absl::StatusOr<hosting::v1::Release> ReleaseEnv(const std::string& service,
+                                                  const std::map<std::string, std::string>& env,
+                                                  const std::string&) override {
+    if (env.count("HOSTING_RESTARTED_AT") == 0) return absl::InternalError("not a restart");
     calls.push_back(absl::StrCat("restart ", service));
     for (auto& t : tasks) {
       if (t.service == service) {

@@ -4,26 +4,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "common/status_macros.h"
 
 namespace hosting::controlplane {
-namespace {
-
-bool Ended(hosting::v1::ReleaseState s) {
-  return s == hosting::v1::RELEASE_STATE_SUCCEEDED || s == hosting::v1::RELEASE_STATE_ROLLED_BACK ||
-         s == hosting::v1::RELEASE_STATE_FAILED || s == hosting::v1::RELEASE_STATE_ABORTED ||
-         s == hosting::v1::RELEASE_STATE_TIMED_OUT;
-}
-
-std::string StateName(hosting::v1::ReleaseState s) {
-  std::string name = hosting::v1::ReleaseState_Name(s);
-  absl::string_view n = name;
-  absl::ConsumePrefix(&n, "RELEASE_STATE_");
-  return absl::AsciiStrToLower(n);
-}
-
-}  // namespace
 
 hosting::v1::Runbook MigrateRunbook::Describe() const {
   hosting::v1::Runbook r;
@@ -136,18 +119,10 @@ absl::StatusOr<std::string> MigrateRunbook::Execute(StepContext& ctx) {
                                            absl::StrCat("runbook ", ctx.run().id(),
                                                         " after the migration")));
     ctx.SetOutput("release", release.id());
-    hosting::v1::Release last = release;
-    RETURN_IF_ERROR(ctx.WaitUntil(
-        [&]() -> absl::StatusOr<bool> {
-          ASSIGN_OR_RETURN(last, cluster_.GetRelease(release.id()));
-          return Ended(last.state());
-        },
-        ctx.deadline() - clock_.Now(), absl::Milliseconds(500),
-        absl::StrCat("release ", release.id(), " to end")));
-    if (last.state() != hosting::v1::RELEASE_STATE_SUCCEEDED) {
-      return absl::AbortedError(absl::StrCat(
-          "release ", release.id(), " ended ", StateName(last.state()), ": ", last.message(),
-          " (the schema stays migrated: the migration must suit the old version too)"));
+    if (absl::Status ended = WaitForRelease(ctx, cluster_, release.id()); !ended.ok()) {
+      return absl::Status(ended.code(),
+                          absl::StrCat(ended.message(), " (the schema stays migrated: the "
+                                                        "migration must suit the old version too)"));
     }
     return absl::StrCat("release ", release.id(), " succeeded: ", service, " runs ", image);
   }

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "controlplane/runbook/runbook.h"
 #include "hosting/v1/cluster.pb.h"
 #include "hosting/v1/releases.pb.h"
 #include "hosting/v1/service.pb.h"
@@ -50,10 +51,6 @@ class ClusterOperations {
   virtual absl::StatusOr<std::vector<std::string>> ServicesShort() = 0;
   // The last `lines` lines a task logged, read through its node's agent.
   virtual absl::StatusOr<std::string> TaskLogs(const std::string& task_id, int lines) = 0;
-  // Sets these environment variables of a hosted service (a new revision, rolled out as any
-  // change of its spec is); the service's revision after it. NOT_FOUND naming the service.
-  virtual absl::StatusOr<int64_t> SetServiceEnv(const std::string& service,
-                                                const std::map<std::string, std::string>& env) = 0;
   // The hosted service's spec (NOT_FOUND naming it).
   virtual absl::StatusOr<hosting::v1::ServiceSpec> ServiceSpec(const std::string& service) = 0;
   // Runs `args` once in `image` as a Swarm job (no restart) with the service's env, secrets
@@ -70,10 +67,17 @@ class ClusterOperations {
                                                             const std::string& image,
                                                             const std::string& reason) = 0;
   virtual absl::StatusOr<hosting::v1::Release> GetRelease(const std::string& id) = 0;
-  // Replaces every task of the service by a release of its spec with env HOSTING_RESTARTED_AT
-  // set to now (a new revision, as `kubectl rollout restart` annotates): the release.
-  virtual absl::StatusOr<hosting::v1::Release> RestartService(const std::string& service,
-                                                              const std::string& reason) = 0;
+  // Starts a release of the service's spec with these environment variables set (a new
+  // revision, rolled out under the service's release policy): the release. A rolling restart
+  // is one with HOSTING_RESTARTED_AT, as `kubectl rollout restart` annotates.
+  virtual absl::StatusOr<hosting::v1::Release> ReleaseEnv(
+      const std::string& service, const std::map<std::string, std::string>& env,
+      const std::string& reason) = 0;
 };
+
+// Follows a release a step started until it ends (within the step's deadline, polling every
+// 500 ms): OK when it succeeded; ABORTED naming the state it ended in and its message.
+absl::Status WaitForRelease(StepContext& ctx, ClusterOperations& cluster,
+                            const std::string& release_id);
 
 }  // namespace hosting::controlplane

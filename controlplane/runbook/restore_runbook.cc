@@ -205,8 +205,8 @@ absl::StatusOr<std::vector<StepPlan>> RestoreRunbook::Plan(const Parameters& par
     sw.detail = absl::StrCat("service ", args["service"], ": DB_HOST/DB_REPLICA_HOST=",
                              args["host"], ", DB_PORT/DB_REPLICA_PORT=", port);
     sw.requires_approval = true;
-    sw.timeout = absl::Minutes(2);
-    sw.resumable = true;
+    sw.timeout = absl::Minutes(30);  // it follows the release to its end
+    // Not resumable: a restarted hostd does not start a second release.
     steps.push_back(sw);
   }
   for (StepPlan& s : steps) s.arguments = args;
@@ -238,14 +238,19 @@ absl::StatusOr<std::string> RestoreRunbook::Execute(StepContext& ctx) {
     const std::string service = ctx.Argument("service");
     const std::string host = ctx.Argument("host");
     const std::string port = ctx.Argument("port");
-    ASSIGN_OR_RETURN(int64_t revision,
-                     cluster_.SetServiceEnv(service, {{"DB_HOST", host},
-                                                      {"DB_PORT", port},
-                                                      {"DB_REPLICA_HOST", host},
-                                                      {"DB_REPLICA_PORT", port}}));
+    ASSIGN_OR_RETURN(
+        hosting::v1::Release release,
+        cluster_.ReleaseEnv(service,
+                            {{"DB_HOST", host},
+                             {"DB_PORT", port},
+                             {"DB_REPLICA_HOST", host},
+                             {"DB_REPLICA_PORT", port}},
+                            absl::StrCat("runbook ", ctx.run().id(), ": the restored database")));
+    ctx.SetOutput("switch_release", release.id());
+    RETURN_IF_ERROR(WaitForRelease(ctx, cluster_, release.id()));
     ctx.SetOutput("switched_service", service);
     return absl::StrCat("service ", service, " uses the restored database at ", host, ":", port,
-                        " from revision ", revision, " on (rolling out)");
+                        " (release ", release.id(), " succeeded)");
   }
   return absl::InvalidArgumentError(absl::StrCat("restore has no step '", step, "'"));
 }

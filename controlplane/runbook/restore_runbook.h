@@ -18,8 +18,8 @@ namespace hosting::controlplane {
 //   recover   the server started; done once it has replayed to the target and promoted itself
 //   check     every table's row count and amcheck of every B-tree index (heap included); the
 //             recovery time, from verify to here, is the run's output recovery_seconds
-//   switch    (with `service`, after ApproveRun) the service's DB_HOST/DB_PORT and its replica's
-//             point at the restored instance: a new revision, rolled out as any env change is
+//   switch    (with `service`, after ApproveRun) a release of the service with DB_HOST/DB_PORT
+//             and its replica's pointing at the restored instance, followed to its end
 class RestoreRunbook final : public Runbook {
  public:
   RestoreRunbook(BackupConfig config, BackupTools& tools, ClusterOperations& cluster, Clock& clock)

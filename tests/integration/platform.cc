@@ -1,6 +1,7 @@
 #include "platform.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ absl::Status ServicePlatform::Start() {
     return absl::FailedPreconditionError("no hosting/appsvc:dev image: run scripts/images.sh");
   }
   dir = MakeTempDir(prefix);
+  chmod(dir.c_str(), 0755);  // restored PostgreSQL servers run as the postgres user
   gateway = DockerGatewayAddress();
   if (gateway.empty()) return absl::UnavailableError("no docker_gwbridge gateway address");
   datastores = std::make_unique<Datastores>();
@@ -48,8 +50,8 @@ absl::Status ServicePlatform::Start() {
       dir + "/hostd",
       std::vector<std::string>{
           "--haproxy", socket, "--prometheus", absl::StrCat("http://127.0.0.1:", prom_port),
-          // The migrate runbook's backup comes from the replica.
-          "--backup-repository=" + dir + "/backups",
+          // The migrate runbook's backup comes from the replica; restores go beside it.
+          "--backup-repository=" + dir + "/backups", "--restore-root=" + dir + "/restores",
           absl::StrCat("--backup-database=host=127.0.0.1 port=", datastores->replica_port(),
                         " user=postgres")});
   agent = std::make_unique<AgentProcess>(hostd->address(), dir + "/agent.log", "1s");
@@ -71,6 +73,10 @@ void ServicePlatform::Stop() {
     }
   }
   if (haproxy) haproxy->Stop();
+  // Servers the restore runbook started.
+  Shell("for d in " + dir + "/restores/*/; do [ -f \"$d/postmaster.pid\" ] && runuser -u "
+        "postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D \"$d\" -m immediate -w stop; done; "
+        "true");
   if (datastores) datastores->Stop();
 }
 
