@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/run_state_text.h"
 #include "common/proto_time.h"
 #include "hostctl/exit_codes.h"
 
@@ -18,25 +19,6 @@ namespace hosting::hostctl {
 namespace {
 
 using ::hosting::v1::RunbookRun;
-
-std::string StateText(hosting::v1::RunState s) {
-  switch (s) {
-    case hosting::v1::RUN_STATE_RUNNING:
-      return "running";
-    case hosting::v1::RUN_STATE_SUCCEEDED:
-      return "succeeded";
-    case hosting::v1::RUN_STATE_FAILED:
-      return "failed";
-    case hosting::v1::RUN_STATE_CANCELLED:
-      return "cancelled";
-    case hosting::v1::RUN_STATE_WAITING_APPROVAL:
-      return "waiting for approval";
-    case hosting::v1::RUN_STATE_PENDING:
-      return "pending";
-    default:
-      return "unknown";
-  }
-}
 
 bool Ended(hosting::v1::RunState s) {
   return s == hosting::v1::RUN_STATE_SUCCEEDED || s == hosting::v1::RUN_STATE_FAILED ||
@@ -66,7 +48,7 @@ void PrintProgress(const RunbookRun& before, const RunbookRun& now, std::ostream
                          before.steps(i).attempts() != s.attempts();
     if (!changed || s.state() == hosting::v1::RUN_STATE_PENDING && s.attempts() == 0) continue;
     out << absl::FormatTime("%H:%M:%S", absl::Now(), absl::LocalTimeZone()) << "  step " << i + 1
-        << "/" << now.steps_size() << " " << s.name() << ": " << StateText(s.state());
+        << "/" << now.steps_size() << " " << s.name() << ": " << RunStateText(s.state());
     if (s.state() == hosting::v1::RUN_STATE_RUNNING) {
       out << " (attempt " << s.attempts() << " of " << s.max_attempts() << ")";
     }
@@ -104,7 +86,7 @@ int Follow(Client& client, const std::string& id, absl::Duration wait, Format fo
       if (absl::Now() >= deadline) st = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "");
     }
     if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED || absl::Now() >= deadline) {
-      err << "error: run " << id << " still " << StateText(last.state()) << " after "
+      err << "error: run " << id << " still " << RunStateText(last.state()) << " after "
           << absl::FormatDuration(wait) << " (it goes on; hostctl runbook watch " << id << ")\n";
       return kExitTimeout;
     }
@@ -114,7 +96,7 @@ int Follow(Client& client, const std::string& id, absl::Duration wait, Format fo
     absl::SleepFor(absl::Seconds(1));
   }
   if (format == Format::kTable) {
-    out << "run " << id << " " << StateText(last.state()) << ": " << last.message() << "\n";
+    out << "run " << id << " " << RunStateText(last.state()) << ": " << last.message() << "\n";
     for (const auto& [k, v] : last.outputs()) out << "  " << k << ": " << v << "\n";
   } else {
     PrintMessage(last, format, out);
@@ -158,7 +140,7 @@ void PrintRun(const RunbookRun& run, std::ostream& out) {
                         : absl::StrCat("run ", run.id()))
       << "  " << run.runbook();
   if (!run.target().empty()) out << " on " << run.target();
-  if (!run.dry_run()) out << "  " << StateText(run.state());
+  if (!run.dry_run()) out << "  " << RunStateText(run.state());
   if (!run.started_by().empty() && !run.dry_run()) out << "  started by " << run.started_by();
   if (IsSet(run.started_at()) && !run.dry_run()) {
     out << " at "
@@ -169,7 +151,7 @@ void PrintRun(const RunbookRun& run, std::ostream& out) {
   if (!run.message().empty()) out << "  " << run.message() << "\n";
   for (int i = 0; i < run.steps_size(); ++i) {
     const hosting::v1::RunStep& s = run.steps(i);
-    out << "  " << i + 1 << ". " << s.name() << "  " << StateText(s.state());
+    out << "  " << i + 1 << ". " << s.name() << "  " << RunStateText(s.state());
     if (s.attempts() > 0) out << " (attempt " << s.attempts() << " of " << s.max_attempts() << ")";
     if (s.requires_approval()) out << "  [approval]";
     out << "\n";
@@ -338,8 +320,8 @@ void AddRunbookCommands(CLI::App& app, Globals& g, const std::function<Client&()
     }
     c->out << "RUN                      TARGET        STATE                 STARTED BY\n";
     for (const RunbookRun& r : resp.runs()) {
-      c->out << absl::StrFormat("%-24s %-13s %-21s %s\n", r.id(), r.target(), StateText(r.state()),
-                                r.started_by());
+      c->out << absl::StrFormat("%-24s %-13s %-21s %s\n", r.id(), r.target(),
+                                RunStateText(r.state()), r.started_by());
     }
   });
 }

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/run_state_text.h"
 #include "common/log.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
@@ -20,25 +21,6 @@ using ::hosting::v1::RunStep;
 constexpr int kDefaultRunList = 50;
 constexpr int kMaxRunList = 1000;
 constexpr absl::Duration kMaxBackoff = absl::Minutes(5);
-
-std::string StateName(RunState s) {
-  switch (s) {
-    case hosting::v1::RUN_STATE_RUNNING:
-      return "running";
-    case hosting::v1::RUN_STATE_SUCCEEDED:
-      return "succeeded";
-    case hosting::v1::RUN_STATE_FAILED:
-      return "failed";
-    case hosting::v1::RUN_STATE_CANCELLED:
-      return "cancelled";
-    case hosting::v1::RUN_STATE_WAITING_APPROVAL:
-      return "waiting for approval";
-    case hosting::v1::RUN_STATE_PENDING:
-      return "pending";
-    default:
-      return "unknown";
-  }
-}
 
 std::string AttemptKey(absl::string_view run, int step, int attempt) {
   return absl::StrCat(run, "/", step, "/", attempt);
@@ -227,8 +209,9 @@ absl::StatusOr<RunbookRun> RunbookEngine::Cancel(absl::string_view id, absl::str
   ASSIGN_OR_RETURN(
       RunRecord record, Mutate(id, [&](RunbookRun& run) -> absl::Status {
         if (IsTerminalRun(run.state())) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "run ", id, " has already ended (", StateName(run.state()), "): nothing to cancel"));
+          return absl::FailedPreconditionError(absl::StrCat("run ", id, " has already ended (",
+                                                            RunStateText(run.state()),
+                                                            "): nothing to cancel"));
         }
         run.set_cancelled_by(std::string(actor));
         EndAt(
@@ -251,7 +234,7 @@ absl::StatusOr<RunbookRun> RunbookEngine::Approve(absl::string_view id, absl::st
         if (run.state() != hosting::v1::RUN_STATE_WAITING_APPROVAL || index >= run.steps_size() ||
             run.steps(index).state() != hosting::v1::RUN_STATE_WAITING_APPROVAL) {
           return absl::FailedPreconditionError(absl::StrCat(
-              "run ", id, " is not waiting for approval (it is ", StateName(run.state()), ")"));
+              "run ", id, " is not waiting for approval (it is ", RunStateText(run.state()), ")"));
         }
         RunStep& step = *run.mutable_steps(index);
         step.set_approved_by(std::string(actor));
@@ -441,7 +424,7 @@ void RunbookEngine::Advance(RunRecord record) {
       default:
         // A step that ended while its run did not: record the run as ended with it.
         EndAt(run, i, hosting::v1::RUN_STATE_FAILED,
-              absl::StrCat("the step ended ", StateName(step.state()), " but the run did not"),
+              absl::StrCat("the step ended ", RunStateText(step.state()), " but the run did not"),
               now);
         if (Persist(record)) Publish("runbook.failed", run, i, run.message());
         return;
@@ -497,7 +480,7 @@ void RunbookEngine::AbandonAll(absl::string_view run_id) {
 void RunbookEngine::Publish(const std::string& type, const RunbookRun& run, int step,
                             std::string message) {
   std::map<std::string, std::string> attributes = {
-      {"run", run.id()}, {"runbook", run.runbook()}, {"state", StateName(run.state())}};
+      {"run", run.id()}, {"runbook", run.runbook()}, {"state", RunStateText(run.state())}};
   if (!run.target().empty()) attributes["target"] = run.target();
   if (step >= 0 && step < run.steps_size()) attributes["step"] = run.steps(step).name();
   events_.Publish(type, "", 0, std::move(message), std::move(attributes));

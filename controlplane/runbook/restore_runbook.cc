@@ -172,33 +172,23 @@ absl::StatusOr<std::vector<StepPlan>> RestoreRunbook::Plan(const Parameters& par
   };
   const absl::Duration timeout = params.Duration("timeout");
   std::vector<StepPlan> steps;
-  StepPlan verify;
-  verify.name = "verify";
-  verify.detail = absl::StrCat("backup ", id, ": pg_verifybackup and its SHA-256 manifest");
-  verify.timeout = timeout;
-  verify.resumable = true;
-  steps.push_back(verify);
-  StepPlan prepare;
-  prepare.name = "prepare";
-  prepare.detail = absl::StrCat(
-      "copy ", id, " to ", args["data_dir"], " with the archived WAL; recover to ",
-      latest ? (config_.wal_source.empty() ? "the backup's end" : "the end of the archive")
-             : args["target"]);
-  prepare.timeout = timeout;
-  prepare.resumable = true;
-  steps.push_back(prepare);
-  StepPlan recover;
-  recover.name = "recover";
-  recover.detail = absl::StrCat("PostgreSQL on port ", port, " replays WAL and promotes itself");
-  recover.timeout = timeout;
-  recover.resumable = true;
-  steps.push_back(recover);
-  StepPlan check;
-  check.name = "check";
-  check.detail = "row counts of every table; amcheck of every B-tree index and its heap";
-  check.timeout = timeout;
-  check.resumable = true;
-  steps.push_back(check);
+  // Every step but the switch: within `timeout`, safe to run again after a hostd restart.
+  auto add = [&](const char* name, std::string detail) {
+    StepPlan step;
+    step.name = name;
+    step.detail = std::move(detail);
+    step.timeout = timeout;
+    step.resumable = true;
+    steps.push_back(std::move(step));
+  };
+  add("verify", absl::StrCat("backup ", id, ": pg_verifybackup and its SHA-256 manifest"));
+  add("prepare",
+      absl::StrCat("copy ", id, " to ", args["data_dir"], " with the archived WAL; recover to ",
+                   latest ? (config_.wal_source.empty() ? "the backup's end"
+                                                        : "the end of the archive")
+                          : args["target"]));
+  add("recover", absl::StrCat("PostgreSQL on port ", port, " replays WAL and promotes itself"));
+  add("check", "row counts of every table; amcheck of every B-tree index and its heap");
   if (!args["service"].empty()) {
     StepPlan sw;
     sw.name = "switch";
