@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -225,8 +227,17 @@ HttpResponse Api::Version() {
 }
 
 HttpResponse Api::FromStatus(const absl::Status& status) {
-  if (absl::IsUnavailable(status)) return JsonError(503, "database unavailable");
-  if (absl::IsDeadlineExceeded(status)) return JsonError(503, "database timed out");
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+    // Why, for the operator: at most one line a second however many requests fail.
+    static std::atomic<int64_t> last_logged{0};
+    const int64_t now = absl::GetCurrentTimeNanos();
+    int64_t last = last_logged.load();
+    if (now - last >= 1'000'000'000 && last_logged.compare_exchange_strong(last, now)) {
+      LogWarning("database error answered 503", {{"error", std::string(status.message())}});
+    }
+    return JsonError(503, absl::IsUnavailable(status) ? "database unavailable"
+                                                       : "database timed out");
+  }
   if (absl::IsAlreadyExists(status)) {
     HttpResponse r = Json(409, {{"error", "email already exists"}, {"field", "email"}});
     return r;

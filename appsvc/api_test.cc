@@ -264,5 +264,25 @@ TEST(QueryParamTest, Decoding) {
   EXPECT_EQ(v, "");
 }
 
+// The primary stopping to answer (a restart) keeps the service ready, degraded, for as long as
+// statements wait for it; with no wait it is unready at once.
+TEST(ReadinessTest, ThePrimaryDownIsDegradedWithinTheWaitAndUnreadyWithout) {
+  AppMetrics metrics;
+  auto down = [] { return DependencyHealth{.configured = true, .up = false, .detail = "refused"}; };
+  Readiness waiting({{"database", down}}, absl::Hours(1), metrics, absl::Hours(1));
+  waiting.CheckNow();
+  Readiness::Snapshot s = waiting.Get();
+  EXPECT_TRUE(s.ready);
+  EXPECT_TRUE(s.degraded);
+  Readiness strict({{"database", down}}, absl::Hours(1), metrics);
+  strict.CheckNow();
+  EXPECT_FALSE(strict.Get().ready);
+  auto up = [] { return DependencyHealth{.configured = true, .up = true}; };
+  Readiness healthy({{"database", up}}, absl::Hours(1), metrics);
+  healthy.CheckNow();
+  EXPECT_TRUE(healthy.Get().ready);
+  EXPECT_FALSE(healthy.Get().degraded);
+}
+
 }  // namespace
 }  // namespace hosting::appsvc

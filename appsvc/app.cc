@@ -62,7 +62,7 @@ absl::Status App::Start() {
           {"database", [this] { return repository_->CheckPrimary(); }},
           {"replica", [this] { return repository_->CheckReplica(); }},
           {"redis", [this] { return cache_->Check(); }}},
-      absl::Milliseconds(500), metrics_);
+      absl::Milliseconds(500), metrics_, config_.db_primary_wait);
   readiness_->Start();
   cache_->StartSubscriber();
   api_ = std::make_unique<Api>(config_, *repository_, *cache_, *local_, *readiness_, metrics_,

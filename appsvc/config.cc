@@ -136,6 +136,7 @@ absl::StatusOr<Config> ConfigFromLookup(const std::function<const char*(const ch
   r.Millis("DB_CONNECT_TIMEOUT_MS", c.db_connect_timeout);
   r.Millis("DB_STATEMENT_TIMEOUT_MS", c.db_statement_timeout);
   r.Millis("DB_REPLICA_MAX_LAG_MS", c.replica_max_lag);
+  r.Millis("DB_PRIMARY_WAIT_MS", c.db_primary_wait);
   r.Bool("MIGRATE_ON_START", c.migrate_on_start);
   r.Str("MIGRATIONS_DIR", c.migrations_dir);
   r.Str("REDIS_HOST", c.redis_host);

@@ -32,6 +32,10 @@ struct Config {
   absl::Duration db_connect_timeout = absl::Seconds(2);
   absl::Duration db_statement_timeout = absl::Seconds(5);
   absl::Duration replica_max_lag = absl::Seconds(1);
+  // How long a statement waits for an unreachable primary (a restart, a failover) when it
+  // certainly committed nothing, trying again; meanwhile /ready stays 200 (degraded). 0: a
+  // failure answers 503 at once and the primary down makes the service unready.
+  absl::Duration db_primary_wait = absl::Seconds(15);
   bool migrate_on_start = false;
   // SQL migrations shipped beside the binary (<version>_<name>.sql), after the built-in ones.
   std::string migrations_dir = "/etc/appsvc/migrations";

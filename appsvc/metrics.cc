@@ -33,6 +33,11 @@ AppMetrics::AppMetrics()
                       .Name("appsvc_cache_hits_total")
                       .Help("Cache hits by layer (local: in-process, redis).")
                       .Register(*registry_)),
+      primary_waits_(prometheus::BuildCounter()
+                         .Name("appsvc_primary_retries_total")
+                         .Help("Statements sent to the primary again after it was unreachable "
+                               "(restart, failover), by outcome: served or gave_up.")
+                         .Register(*registry_)),
       dependency_up_(prometheus::BuildGauge()
                          .Name("appsvc_dependency_up")
                          .Help("1 when the dependency answered its last readiness check.")
@@ -98,6 +103,9 @@ void AppMetrics::CacheHit(const char* layer) { cache_hits_.Add({{"layer", layer}
 void AppMetrics::CacheMiss() { cache_misses_->Increment(); }
 void AppMetrics::CacheError() { cache_errors_->Increment(); }
 void AppMetrics::ReplicaFallback() { replica_fallbacks_->Increment(); }
+void AppMetrics::PrimaryRetried(bool waited) {
+  primary_waits_.Add({{"outcome", waited ? "served" : "gave_up"}}).Increment();
+}
 
 void AppMetrics::SetDependencyUp(const std::string& dependency, bool up) {
   dependency_up_.Add({{"dependency", dependency}}).Set(up ? 1 : 0);

@@ -22,6 +22,9 @@ class AppMetrics {
   void CacheMiss();
   void CacheError();
   void ReplicaFallback();
+  // A statement sent to the primary again after it was unreachable; `waited`: it then
+  // succeeded (false: it gave up).
+  void PrimaryRetried(bool waited);
   void AddInFlight(double d) { in_flight_->Increment(d); }
   void SetPoolInUse(double v) { pool_in_use_->Set(v); }
   void SetPoolWaiting(double v) { pool_waiting_->Set(v); }
@@ -40,6 +43,7 @@ class AppMetrics {
   prometheus::Counter* cache_misses_;
   prometheus::Counter* cache_errors_;
   prometheus::Counter* replica_fallbacks_;
+  prometheus::Family<prometheus::Counter>& primary_waits_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* pool_in_use_;
   prometheus::Gauge* pool_waiting_;

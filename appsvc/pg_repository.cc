@@ -156,7 +156,35 @@ absl::StatusOr<T> PgRepository::Read(Fn fn, Pred retry_primary_if) {
   } else if (c.replica) {
     metrics_.ReplicaFallback();
   }
-  return fn(*c.primary);
+  return OnPrimary<T>([&] { return fn(*c.primary); }, /*idempotent=*/true);
+}
+
+template <typename T, typename Fn>
+absl::StatusOr<T> PgRepository::OnPrimary(Fn fn, bool idempotent) {
+  absl::StatusOr<T> r = fn();
+  auto retryable = [&](const absl::StatusOr<T>& r) {
+    return absl::IsUnavailable(r.status()) &&
+           (idempotent || PgConn::NothingCommitted(r.status()));
+  };
+  if (r.ok() || !retryable(r) || config_.db_primary_wait <= absl::ZeroDuration()) return r;
+  const int max_waiters = std::max(1, config_.db_pool_size / 2);
+  if (primary_waiters_.fetch_add(1) >= max_waiters) {
+    primary_waiters_.fetch_sub(1);
+    return r;
+  }
+  const absl::Time give_up = absl::Now() + config_.db_primary_wait;
+  while (!r.ok() && retryable(r) && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+    r = fn();
+  }
+  primary_waiters_.fetch_sub(1);
+  metrics_.PrimaryRetried(r.ok());
+  if (!r.ok() && retryable(r)) {
+    return absl::UnavailableError(absl::StrCat(r.status().message(), " (waited ",
+                                               absl::FormatDuration(config_.db_primary_wait),
+                                               " for the primary)"));
+  }
+  return r;
 }
 
 absl::StatusOr<std::optional<User>> PgRepository::GetUser(int64_t id) {
@@ -185,16 +213,28 @@ absl::StatusOr<std::vector<User>> PgRepository::ListUsers(int limit, int64_t bef
 }
 
 absl::StatusOr<User> PgRepository::CreateUser(const std::string& name, const std::string& email) {
-  ASSIGN_OR_RETURN(PgResult r, Conns().primary->ExecPrepared("create_user", {name.c_str(), email.c_str()}));
+  PgRepository::Conn& primary = *Conns().primary;
+  ASSIGN_OR_RETURN(PgResult r, OnPrimary<PgResult>(
+                                   [&] {
+                                     return primary.ExecPrepared("create_user",
+                                                                 {name.c_str(), email.c_str()});
+                                   },
+                                   /*idempotent=*/false));
   return RowToUser(r.get(), 0);
 }
 
 absl::StatusOr<std::optional<User>> PgRepository::UpdateUser(int64_t id, const UserInput& input) {
   if (id > kMaxSerial) return std::optional<User>();
   std::string ids = std::to_string(id);
-  ASSIGN_OR_RETURN(PgResult r, Conns().primary->ExecPrepared(
-                                 "update_user", {ids.c_str(), input.name ? input.name->c_str() : nullptr,
-                                                 input.email ? input.email->c_str() : nullptr}));
+  PgRepository::Conn& primary = *Conns().primary;
+  ASSIGN_OR_RETURN(PgResult r, OnPrimary<PgResult>(
+                                   [&] {
+                                     return primary.ExecPrepared(
+                                         "update_user",
+                                         {ids.c_str(), input.name ? input.name->c_str() : nullptr,
+                                          input.email ? input.email->c_str() : nullptr});
+                                   },
+                                   /*idempotent=*/false));
   if (PQntuples(r.get()) == 0) return std::optional<User>();
   return std::optional<User>(RowToUser(r.get(), 0));
 }
@@ -202,7 +242,10 @@ absl::StatusOr<std::optional<User>> PgRepository::UpdateUser(int64_t id, const U
 absl::StatusOr<bool> PgRepository::DeleteUser(int64_t id) {
   if (id > kMaxSerial) return false;
   std::string ids = std::to_string(id);
-  ASSIGN_OR_RETURN(PgResult r, Conns().primary->ExecPrepared("delete_user", {ids.c_str()}));
+  PgRepository::Conn& primary = *Conns().primary;
+  ASSIGN_OR_RETURN(PgResult r, OnPrimary<PgResult>(
+                                   [&] { return primary.ExecPrepared("delete_user", {ids.c_str()}); },
+                                   /*idempotent=*/false));
   return std::string(PQcmdTuples(r.get())) != "0";
 }
 
@@ -228,8 +271,13 @@ absl::StatusOr<std::optional<Order>> PgRepository::CreateOrder(int64_t user_id,
                                                                const OrderInput& input) {
   if (user_id > kMaxSerial) return std::optional<Order>();
   std::string ids = std::to_string(user_id);
-  absl::StatusOr<PgResult> r = Conns().primary->ExecPrepared(
-      "create_order", {ids.c_str(), input.total_amount.c_str(), input.status.c_str()});
+  PgRepository::Conn& primary = *Conns().primary;
+  absl::StatusOr<PgResult> r = OnPrimary<PgResult>(
+      [&] {
+        return primary.ExecPrepared(
+            "create_order", {ids.c_str(), input.total_amount.c_str(), input.status.c_str()});
+      },
+      /*idempotent=*/false);
   if (absl::IsNotFound(r.status())) return std::optional<Order>();  // foreign key: no such user
   if (!r.ok()) return r.status();
   return std::optional<Order>(RowToOrder(r->get(), 0));

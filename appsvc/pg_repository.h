@@ -48,10 +48,17 @@ class PgRepository final : public Repository {
   // on the primary. `retry_primary_if` re-runs a successful replica result on the primary.
   template <typename T, typename Fn, typename Pred>
   absl::StatusOr<T> Read(Fn fn, Pred retry_primary_if);
+  // Runs `fn` on the primary. While the primary is unreachable (a restart, a failover) it is
+  // tried again every 100 ms for up to DB_PRIMARY_WAIT_MS: any failure of an `idempotent` call,
+  // only failures that certainly committed nothing (PgConn::NothingCommitted) of a write. At
+  // most half the workers wait at once, so reads from the replica keep a worker.
+  template <typename T, typename Fn>
+  absl::StatusOr<T> OnPrimary(Fn fn, bool idempotent);
 
   const Config config_;
   AppMetrics& metrics_;
   std::atomic<bool> replica_usable_{false};
+  std::atomic<int> primary_waiters_{0};
   const uint64_t instance_;
 };
 

@@ -5,8 +5,11 @@
 namespace hosting::appsvc {
 
 Readiness::Readiness(std::vector<std::pair<std::string, Probe>> probes, absl::Duration interval,
-                     AppMetrics& metrics)
-    : probes_(std::move(probes)), interval_(interval), metrics_(metrics) {}
+                     AppMetrics& metrics, absl::Duration database_grace)
+    : probes_(std::move(probes)),
+      interval_(interval),
+      database_grace_(database_grace),
+      metrics_(metrics) {}
 
 Readiness::~Readiness() { Stop(); }
 
@@ -23,8 +26,15 @@ void Readiness::CheckNow() {
     }
     results[name] = std::move(h);
   }
-  metrics_.SetDegraded(degraded);
   absl::MutexLock lock(&mu_);
+  auto db = results.find("database");
+  if (db != results.end() && db->second.configured && !db->second.up) {
+    if (database_down_since_ == absl::InfiniteFuture()) database_down_since_ = absl::Now();
+    degraded = true;
+  } else {
+    database_down_since_ = absl::InfiniteFuture();
+  }
+  metrics_.SetDegraded(degraded);
   results_ = std::move(results);
   checked_at_ = absl::Now();
 }
@@ -50,9 +60,12 @@ Readiness::Snapshot Readiness::Get() {
   auto db = results_.find("database");
   const bool db_up = db != results_.end() && db->second.up;
   for (const auto& [name, h] : results_) {
-    if (name != "database" && h.configured && !h.up) s.degraded = true;
+    if (h.configured && !h.up) s.degraded = true;
   }
-  s.ready = db_up && !s.draining;
+  // Down, but for less than the time statements wait for it: still ready.
+  const bool db_waited_for = db != results_.end() && !db_up &&
+                             absl::Now() - database_down_since_ < database_grace_;
+  s.ready = (db_up || db_waited_for) && !s.draining;
   return s;
 }
 

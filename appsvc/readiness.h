@@ -25,14 +25,16 @@ struct DependencyHealth {
 
 // Checks the dependencies in the background (each probe bounded by its own short timeout) so
 // that /ready answers at once from the latest results, even when the workers are all busy.
-// Ready = not draining and the primary database answers. Redis or the replica missing makes
-// the service degraded, not unready: it still serves from PostgreSQL's primary.
+// Ready = not draining and the primary database answers, or stopped answering less than
+// `database_grace` ago (statements wait that long for it: a restart or a failover makes the
+// service degraded, not unready). Redis or the replica missing makes the service degraded,
+// not unready: it still serves from PostgreSQL's primary.
 class Readiness {
  public:
   using Probe = std::function<DependencyHealth()>;
 
   Readiness(std::vector<std::pair<std::string, Probe>> probes, absl::Duration interval,
-            AppMetrics& metrics);
+            AppMetrics& metrics, absl::Duration database_grace = absl::ZeroDuration());
   ~Readiness();
 
   void Start();
@@ -56,6 +58,7 @@ class Readiness {
  private:
   const std::vector<std::pair<std::string, Probe>> probes_;
   const absl::Duration interval_;
+  const absl::Duration database_grace_;
   AppMetrics& metrics_;
   std::atomic<bool> draining_{false};
   absl::Notification stop_;
@@ -63,6 +66,8 @@ class Readiness {
   absl::Mutex mu_;
   std::map<std::string, DependencyHealth> results_ ABSL_GUARDED_BY(mu_);
   absl::Time checked_at_ ABSL_GUARDED_BY(mu_);
+  // When the primary stopped answering; InfiniteFuture while it answers.
+  absl::Time database_down_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 
 }  // namespace hosting::appsvc

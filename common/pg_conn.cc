@@ -9,10 +9,26 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace hosting {
+namespace {
+
+// The payload NothingCommitted reads.
+constexpr char kNothingCommitted[] = "hosting.pg/nothing-committed";
+
+absl::Status NotCommitted(absl::Status st) {
+  st.SetPayload(kNothingCommitted, absl::Cord("1"));
+  return st;
+}
+
+}  // namespace
+
+bool PgConn::NothingCommitted(const absl::Status& status) {
+  return status.GetPayload(kNothingCommitted).has_value();
+}
 
 std::string PgMessage(const char* message) {
   std::string msg = message ? message : "";
@@ -37,12 +53,36 @@ std::string PgConn::server() const {
   return absl::StrCat(PQhost(conn_), ":", PQport(conn_));
 }
 
+bool PgConn::Alive() {
+  // The server's last words ("terminating connection ...") may come in one read and the end of
+  // the connection in the next: read until nothing more is pending.
+  for (int i = 0; i < 4; ++i) {
+    if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK || terminated_) {
+      return false;
+    }
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    const int rc = poll(&p, 1, 0);
+    if (rc == 0) return true;  // nothing pending: an idle, open session
+    if (rc < 0) return errno == EINTR;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return false;
+  }
+  return true;
+}
+
 absl::Status PgConn::Ensure() {
-  if (connected()) return absl::OkStatus();
+  if (connected()) {
+    // A session the server ended while it sat idle (a restart: "terminating connection due to
+    // administrator command") shows here, before a statement is sent on it, by reading what
+    // the server sent without waiting: the statement then goes on a new connection instead of
+    // failing in a way that could not tell whether it ran.
+    if (Alive()) return absl::OkStatus();
+    last_error_ = PgMessage(PQerrorMessage(conn_));
+    retry_after_ = absl::InfinitePast();
+  }
   Close();
   const absl::Time now = absl::Now();
   if (now < retry_after_) {
-    return absl::UnavailableError(absl::StrCat(role_, " unavailable: ", last_error_));
+    return NotCommitted(absl::UnavailableError(absl::StrCat(role_, " unavailable: ", last_error_)));
   }
   if (timeout_ == absl::InfiniteDuration()) {
     conn_ = PQconnectdb(conninfo_.c_str());
@@ -55,19 +95,30 @@ absl::Status PgConn::Ensure() {
     const char* values[] = {conninfo_.c_str(), seconds.c_str(), nullptr};
     conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   }
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  // Notices are dropped, but a session ended by the server while idle ("terminating
+  // connection due to administrator command", 57P01) arrives as one: remember it.
+  terminated_ = false;
+  PQsetNoticeReceiver(
+      conn_,
+      [](void* self, const PGresult* r) {
+        const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state != nullptr && std::strncmp(state, "57P0", 4) == 0) {
+          static_cast<PgConn*>(self)->terminated_ = true;
+        }
+      },
+      this);
   if (PQstatus(conn_) != CONNECTION_OK) {
     last_error_ = PgMessage(PQerrorMessage(conn_));
     Close();
     retry_after_ = now + retry_delay_;
-    return absl::UnavailableError(absl::StrCat(role_, " unavailable: ", last_error_));
+    return NotCommitted(absl::UnavailableError(absl::StrCat(role_, " unavailable: ", last_error_)));
   }
   if (on_connect_) {
     if (absl::Status st = on_connect_(conn_); !st.ok()) {
       Close();
       retry_after_ = now + retry_delay_;
       last_error_ = std::string(st.message());
-      return absl::Status(st.code(), absl::StrCat(role_, ": ", st.message()));
+      return NotCommitted(absl::Status(st.code(), absl::StrCat(role_, ": ", st.message())));
     }
   }
   return absl::OkStatus();
@@ -89,7 +140,11 @@ absl::StatusOr<PgResult> PgConn::Exec(const char* sql, const std::vector<PgParam
 }
 
 absl::StatusOr<PgResult> PgConn::Await(int sent) {
-  if (sent == 0) return Check(PgResult(nullptr));
+  if (sent == 0) {
+    // Not sent at all.
+    absl::StatusOr<PgResult> r = Check(PgResult(nullptr));
+    return r.ok() ? std::move(r) : NotCommitted(r.status());
+  }
   const absl::Time deadline = timeout_ == absl::InfiniteDuration()
                                   ? absl::InfiniteFuture()
                                   : absl::Now() + timeout_;
@@ -151,7 +206,11 @@ absl::StatusOr<PgResult> PgConn::Check(PgResult r) {
       sqlstate.rfind("57P0", 0) == 0) {
     last_error_ = msg;
     Close();
-    return absl::UnavailableError(absl::StrCat(role_, " connection lost: ", msg));
+    absl::Status lost = absl::UnavailableError(absl::StrCat(role_, " connection lost: ", msg));
+    // The server ended the session (during the statement, or before it while the session was
+    // idle): the statement's transaction was rolled back, or it never ran.
+    const bool ended = sqlstate.rfind("57P0", 0) == 0 || terminated_;
+    return ended ? NotCommitted(std::move(lost)) : lost;
   }
   if (sqlstate == "23505") return absl::AlreadyExistsError(msg);
   if (sqlstate == "23503") return absl::NotFoundError(msg);
@@ -161,7 +220,8 @@ absl::StatusOr<PgResult> PgConn::Check(PgResult r) {
     // Read-only: a replica (or a primary demoted under us). The next call reconnects, which
     // with target_session_attrs=read-write finds the new primary.
     Close();
-    return absl::UnavailableError(absl::StrCat(role_, " is read-only (a replica): ", msg));
+    return NotCommitted(
+        absl::UnavailableError(absl::StrCat(role_, " is read-only (a replica): ", msg)));
   }
   return absl::InternalError(absl::StrCat(role_, ": ", msg, " [", sqlstate, "]"));
 }

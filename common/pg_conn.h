@@ -65,11 +65,20 @@ class PgConn {
   void Close();
 
   bool connected() const { return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
+
+  // Whether a failed call certainly committed nothing, so that even a write may be sent again:
+  // it never reached the server (no connection, the server refused or was starting), or the
+  // server ended the session and so aborted the statement's transaction (SQLSTATE 57P01-57P03
+  // during a restart or failover, 25006 read-only). A connection cut with no answer from the
+  // server is not one of these: the statement may have committed.
+  static bool NothingCommitted(const absl::Status& status);
   // The server this connection reached ("host:port"), empty when not connected.
   std::string server() const;
 
  private:
   absl::StatusOr<PgResult> Check(PgResult r);
+  // Whether the open connection is still open: reads what the server sent without waiting.
+  bool Alive();
   // Waits (within the timeout) for the results of a statement sent with PQsend*; `sent` is
   // what PQsend* returned.
   absl::StatusOr<PgResult> Await(int sent);
@@ -82,6 +91,8 @@ class PgConn {
   PGconn* conn_ = nullptr;
   absl::Time retry_after_ = absl::InfinitePast();
   std::string last_error_;
+  // The server said it ended this session (SQLSTATE 57P0x) while no statement was running.
+  bool terminated_ = false;
 };
 
 // libpq's message without its trailing newlines.

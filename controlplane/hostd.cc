@@ -185,6 +185,10 @@ absl::Status Hostd::Init() {
                                                        *cluster_operations_, Clock::Real()));
   runbooks_->Register(std::make_shared<MigrateRunbook>(options_.backup, *backup_tools_,
                                                        *cluster_operations_, Clock::Real()));
+  platform_operations_ = std::make_unique<PlatformOperationsImpl>(
+      *docker_, options_.haproxy, HaproxyMasterAddress(options_.haproxy, options_.haproxy_master));
+  runbooks_->Register(
+      std::make_shared<PlatformRestartRunbook>(*cluster_operations_, *platform_operations_));
   runbooks_grpc_ = std::make_unique<RunbooksGrpc>(*runbooks_, *events_, *store_, *metrics_);
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_, leader_gate);
   tokens_ = std::make_unique<TokenAuthority>(*store_, Clock::Real());

@@ -24,6 +24,8 @@
 #include "controlplane/runbook/cluster_runbooks.h"
 #include "controlplane/runbook/engine.h"
 #include "controlplane/runbook/migrate_runbook.h"
+#include "controlplane/runbook/platform_operations.h"
+#include "controlplane/runbook/platform_restart_runbook.h"
 #include "controlplane/runbook/restore_runbook.h"
 #include "controlplane/api/service_manager_service.h"
 #include "controlplane/auth/auth_gate.h"
@@ -72,6 +74,9 @@ struct HostdOptions {
   std::string admin_token_file;
   // HAProxy runtime API: a unix socket path or host:port; empty: no exact weights.
   std::string haproxy;
+  // HAProxy's master CLI (haproxy -W -S ...), which platform-restart reloads it through;
+  // empty: "master.sock" beside a unix-socket `haproxy`, else none.
+  std::string haproxy_master;
   // With HAProxy: how long a node drain keeps the node's tasks running after taking them out
   // of the balancer, before Swarm moves them.
   absl::Duration drain_traffic_grace = absl::Seconds(3);
@@ -146,6 +151,7 @@ class Hostd {
   std::unique_ptr<ReleasesGrpc> releases_grpc_;
   std::unique_ptr<AutoscalingGrpc> autoscaling_grpc_;
   std::unique_ptr<ClusterOperationsImpl> cluster_operations_;
+  std::unique_ptr<PlatformOperationsImpl> platform_operations_;
   std::unique_ptr<ProcessBackupTools> backup_tools_;
   std::unique_ptr<LokiLogStore> loki_;  // with --loki
   std::unique_ptr<WalArchiver> wal_archiver_;  // with --wal-archive-source

@@ -49,6 +49,10 @@ ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(30),
 ABSL_FLAG(std::string, haproxy, "",
           "HAProxy runtime API (stats socket at admin level): a unix socket path or host:port. "
           "Empty: releases approximate traffic weights with replica counts.");
+ABSL_FLAG(std::string, haproxy_master, "",
+          "HAProxy's master CLI (haproxy -W -S PATH), through which platform-restart reloads "
+          "it. Empty: master.sock beside a unix-socket --haproxy (where the platform's image "
+          "puts it).");
 ABSL_FLAG(absl::Duration, drain_traffic_grace, absl::Seconds(3),
           "With --haproxy: a node drain takes the node's tasks out of HAProxy, waits this long "
           "for their open requests, then has Swarm move them.");
@@ -112,6 +116,7 @@ int main(int argc, char** argv) {
   options.allow_insecure_remote = absl::GetFlag(FLAGS_allow_insecure_remote);
   options.reconciler.network = absl::GetFlag(FLAGS_network);
   options.haproxy = absl::GetFlag(FLAGS_haproxy);
+  options.haproxy_master = absl::GetFlag(FLAGS_haproxy_master);
   options.drain_traffic_grace = absl::GetFlag(FLAGS_drain_traffic_grace);
   options.releases.tick = absl::GetFlag(FLAGS_release_tick);
   options.prometheus = absl::GetFlag(FLAGS_prometheus);

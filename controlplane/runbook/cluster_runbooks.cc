@@ -224,15 +224,8 @@ absl::StatusOr<std::string> NodeMaintenanceRunbook::Execute(StepContext& ctx) {
       if (counts.second >= share) continue;
       ASSIGN_OR_RETURN(
           hosting::v1::Release release,
-          cluster_.ReleaseEnv(service,
-                              {{"HOSTING_RESTARTED_AT",
-                                absl::FormatTime(absl::RFC3339_sec, ctx.clock().Now(),
-                                                 absl::UTCTimeZone())}},
-                              absl::StrCat("runbook ", ctx.run().id(), ": rebalance onto ", name)));
-      if (absl::Status ended = WaitForRelease(ctx, cluster_, release.id()); !ended.ok()) {
-        return absl::Status(ended.code(), absl::StrCat("rebalancing ", service, ": ",
-                                                       ended.message()));
-      }
+          RollingRestart(ctx, cluster_, service,
+                         absl::StrCat("runbook ", ctx.run().id(), ": rebalance onto ", name)));
       done.push_back(absl::StrCat(service, " (", counts.second, " of ", counts.first,
                                   " tasks on ", name, "; release ", release.id(), ")"));
     }

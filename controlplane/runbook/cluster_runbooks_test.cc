@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "controlplane/runbook/engine.h"
+#include "controlplane/runbook/platform_restart_runbook.h"
 #include "controlplane/testing/fake_control_plane.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -119,6 +120,73 @@ class FakeClusterOperations : public ClusterOperations {
   int listings = 0;
 };
 
+// The platform's stack: a forced update is "updating" at the next look and done at the one
+// after (or paused, for a service in `pause_update_of`); a reload replaces worker 1 by 2.
+class FakePlatformOperations : public PlatformOperations {
+ public:
+  absl::StatusOr<std::vector<PlatformService>> StackServices(const std::string& stack) override {
+    if (stack != "hosting") return absl::NotFoundError(absl::StrCat("no stack ", stack));
+    return services;
+  }
+  absl::Status ForceUpdate(const std::string& id) override {
+    calls.push_back("update " + id);
+    looks[id] = 0;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<UpdateProgress> Progress(const std::string& id) override {
+    UpdateProgress p;
+    const int look = looks[id]++;
+    if (pause_update_of == id && look >= 1) {
+      p.failed = true;
+      p.detail = "paused, 0/1 tasks running";
+      return p;
+    }
+    p.done = look == 0 ? true /* the last update's state */ : look >= 2;
+    p.detail = p.done ? "completed, 1/1 tasks running" : "updating, 0/1 tasks running";
+    return p;
+  }
+  absl::Status PauseWrites(bool paused) override {
+    calls.push_back(paused ? "writes held" : "writes let go");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> ProxyWorkers() override {
+    return std::vector<std::string>{reloaded ? "2" : "1"};
+  }
+  absl::Status ReloadProxy() override {
+    calls.push_back("reload");
+    reloaded = true;
+    // The new workers start empty; hostd adds the servers back a moment later.
+    servers_after_reload = 0;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<int> ProxyServers(const std::string& backend) override {
+    if (!reloaded) return 2;
+    return servers_after_reload++ >= 2 ? 2 : 0;
+  }
+
+  static PlatformService Service(std::string name, std::string tier, int order,
+                                 std::string restart = "update") {
+    PlatformService s;
+    s.id = "id-" + name;
+    s.name = "hosting_" + name;
+    s.tier = std::move(tier);
+    s.order = order;
+    s.restart = std::move(restart);
+    s.desired_tasks = 1;
+    return s;
+  }
+
+  std::vector<PlatformService> services = {
+      Service("node-exporter", "monitoring", 100), Service("haproxy", "proxy", 100, "reload"),
+      Service("postgres-primary", "data", 30, "pause-writes"), Service("redis", "data", 20),
+      Service("postgres-replica", "data", 10)};
+  std::vector<std::string> calls;
+  std::map<std::string, int> looks;
+  std::string pause_update_of;
+  bool reloaded = false;
+  int servers_after_reload = 2;
+};
+
 class ClusterRunbooksTest : public ::testing::Test {
  protected:
   ClusterRunbooksTest() {
@@ -128,6 +196,7 @@ class ClusterRunbooksTest : public ::testing::Test {
     engine_ = std::make_unique<RunbookEngine>(cp_.store, cp_.events, clock_, o);
     engine_->Register(std::make_shared<NodeMaintenanceRunbook>(ops_));
     engine_->Register(std::make_shared<LogAnalysisRunbook>(ops_));
+    engine_->Register(std::make_shared<PlatformRestartRunbook>(ops_, platform_));
   }
   absl::StatusOr<RunbookRun> Run(const std::string& runbook,
                                  std::map<std::string, std::string> params) {
@@ -147,6 +216,7 @@ class ClusterRunbooksTest : public ::testing::Test {
   FakeClock clock_;
   FakeControlPlane cp_{clock_};
   FakeClusterOperations ops_;
+  FakePlatformOperations platform_;
   std::unique_ptr<RunbookEngine> engine_;
 };
 
@@ -308,6 +378,76 @@ TEST_F(ClusterRunbooksTest, LogAnalysisReadsLokiWhenHostdHasOneAndTheAgentsWhenI
   EXPECT_EQ(r.outputs().at("source"), "agents");
   EXPECT_EQ(r.outputs().at("top.1"), "1 x from the agent");
   EXPECT_THAT(r.steps(0).output(), HasSubstr("Couldn't connect to server; read through the agents"));
+}
+
+}  // namespace
+}  // namespace hosting::controlplane
+
+namespace hosting::controlplane {
+namespace {
+
+TEST_F(ClusterRunbooksTest, PlatformRestartGoesInDependencyOrderHoldingWritesForThePrimary) {
+  absl::StatusOr<RunbookRun> run = Run("platform-restart", {});
+  ASSERT_TRUE(run.ok()) << run.status();
+  std::vector<std::string> steps;
+  for (const auto& step : run->steps()) steps.push_back(step.name());
+  EXPECT_THAT(steps, ElementsAre("restart-postgres-replica", "restart-redis",
+                                 "restart-postgres-primary", "restart-node-exporter", "app-api",
+                                 "app-web", "reload-haproxy"));
+  EXPECT_THAT(run->steps(2).detail(), HasSubstr("writes held at the front door"));
+  RunbookRun r = Drive(run->id(), 60);
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  EXPECT_THAT(platform_.calls,
+              ElementsAre("update id-postgres-replica", "update id-redis", "writes held",
+                          "update id-postgres-primary", "writes let go",
+                          "update id-node-exporter", "reload"));
+  EXPECT_THAT(ops_.calls, ElementsAre("restart api", "restart web"));
+  EXPECT_THAT(r.steps(0).output(), HasSubstr("completed, 1/1 tasks running"));
+  EXPECT_THAT(r.steps(6).output(), HasSubstr("workers 1 -> 2; servers back: api=2 web=2"));
+  EXPECT_TRUE(r.outputs().contains("postgres-primary.seconds"));
+}
+
+TEST_F(ClusterRunbooksTest, PlatformRestartLeavesTiersOutAndRefusesWhatItCannotOrder) {
+  absl::StatusOr<RunbookRun> run = Run(
+      "platform-restart", {{"data", "false"}, {"monitoring", "false"}, {"app", "false"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->steps_size(), 1);
+  EXPECT_EQ(run->steps(0).name(), "reload-haproxy");
+
+  EXPECT_EQ(Run("platform-restart", {{"stack", "other"}}).status().code(),
+            absl::StatusCode::kNotFound);
+  platform_.services.push_back(FakePlatformOperations::Service("grafana", "", 100));
+  absl::StatusOr<RunbookRun> refused = Run("platform-restart", {{"stack", "hosting"}});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("hosting_grafana"));
+}
+
+TEST_F(ClusterRunbooksTest, APausedSwarmUpdateFailsTheRunAndLetsWritesGo) {
+  platform_.pause_update_of = "id-postgres-primary";
+  absl::StatusOr<RunbookRun> run = Run("platform-restart", {{"monitoring", "false"}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  RunbookRun r = Drive(run->id(), 60);
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_FAILED);
+  EXPECT_THAT(r.message(), HasSubstr("hosting_postgres-primary"));
+  EXPECT_THAT(r.message(), HasSubstr("paused"));
+  EXPECT_THAT(platform_.calls, ElementsAre("update id-postgres-replica", "update id-redis",
+                                           "writes held", "update id-postgres-primary",
+                                           "writes let go"));
+}
+
+TEST(PlatformOperationsTest, FindsTheMasterSocketAndItsWorkers) {
+  EXPECT_EQ(HaproxyMasterAddress("/run/hosting/haproxy/admin.sock", ""),
+            "/run/hosting/haproxy/master.sock");
+  EXPECT_EQ(HaproxyMasterAddress("unix:///run/h/admin.sock", ""), "/run/h/master.sock");
+  EXPECT_EQ(HaproxyMasterAddress("127.0.0.1:9999", ""), "");
+  EXPECT_EQ(HaproxyMasterAddress("/a/admin.sock", "/b/m.sock"), "/b/m.sock");
+  EXPECT_THAT(PlatformOperationsImpl::ParseWorkers(
+                  "#<PID>          <type>          <reloads>       <uptime>        <version>\n"
+                  "5235            master          2 [failed: 0]   0d00h00m14s     2.6.12\n"
+                  "# workers\n"
+                  "14941           worker          0               0d00h00m04s     2.6.12\n"
+                  "# programs\n"),
+              ElementsAre("14941"));
 }
 
 }  // namespace

@@ -25,4 +25,20 @@ absl::Status WaitForRelease(StepContext& ctx, ClusterOperations& cluster,
                                          absl::AsciiStrToLower(state), ": ", last.message()));
 }
 
+absl::StatusOr<hosting::v1::Release> RollingRestart(StepContext& ctx, ClusterOperations& cluster,
+                                                    const std::string& service,
+                                                    const std::string& reason) {
+  ASSIGN_OR_RETURN(
+      hosting::v1::Release release,
+      cluster.ReleaseEnv(service,
+                         {{"HOSTING_RESTARTED_AT",
+                           absl::FormatTime(absl::RFC3339_sec, ctx.clock().Now(),
+                                            absl::UTCTimeZone())}},
+                         reason));
+  if (absl::Status ended = WaitForRelease(ctx, cluster, release.id()); !ended.ok()) {
+    return absl::Status(ended.code(), absl::StrCat("restarting ", service, ": ", ended.message()));
+  }
+  return release;
+}
+
 }  // namespace hosting::controlplane

@@ -80,4 +80,11 @@ class ClusterOperations {
 absl::Status WaitForRelease(StepContext& ctx, ClusterOperations& cluster,
                             const std::string& release_id);
 
+// A rolling restart of a hosted service (a release of its spec with HOSTING_RESTARTED_AT set to
+// now, under its own policy), followed to its end by WaitForRelease: the release, or the error
+// naming the service.
+absl::StatusOr<hosting::v1::Release> RollingRestart(StepContext& ctx, ClusterOperations& cluster,
+                                                    const std::string& service,
+                                                    const std::string& reason);
+
 }  // namespace hosting::controlplane

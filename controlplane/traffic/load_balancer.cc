@@ -87,6 +87,9 @@ absl::StatusOr<std::string> HaproxyLoadBalancer::Execute(absl::string_view comma
     }
     off += static_cast<size_t>(n);
   }
+  // The end of the request: the stats socket answers one command and closes anyway, but the
+  // master CLI (haproxy -W -S) keeps the connection open until the client is done.
+  shutdown(*fd, SHUT_WR);
   std::string out;
   char buf[8192];
   while (true) {

@@ -35,10 +35,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # HAProxy's configurations with the image's paths moved here: the ACME responder from the
 # tree, a TLS directory prepared by the image's entrypoint (a self-signed certificate).
-sed "s|/etc/haproxy/acme-challenge.lua|$PWD/deploy/haproxy/acme-challenge.lua|" \
+sed -e "s|/etc/haproxy/acme-challenge.lua|$PWD/deploy/haproxy/acme-challenge.lua|" \
+  -e "s|/etc/haproxy/hold.lua|$PWD/deploy/haproxy/hold.lua|" \
+  -e "s|/etc/haproxy/pause.map|$PWD/deploy/haproxy/pause.map|" \
   deploy/haproxy/haproxy.cfg > "$tmp/haproxy.cfg"
 HOSTING_TLS_DIR=$tmp/tls deploy/haproxy/entrypoint.sh true 2>/dev/null
 export HOSTING_TLS_DIR=$tmp/tls
+export HOSTING_PAUSE_MAP=$PWD/deploy/haproxy/pause.map
 check "haproxy -c deploy/haproxy/haproxy.cfg" haproxy -c -f "$tmp/haproxy.cfg"
 # compose.cfg names the stack's nginx, which resolves only inside the stack: resolved here
 # to loopback through a copy with the address put in.

@@ -25,8 +25,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/bearer_token.h"
 #include "common/status_macros.h"
@@ -696,8 +698,13 @@ std::vector<std::string> DashboardQueriesWithoutData(const std::string& url,
   return empty;
 }
 
-HttpLoad::HttpLoad(std::string url, int threads, double requests_per_second)
-    : url_(std::move(url)), thread_count_(threads), rate_(requests_per_second) {
+HttpLoad::HttpLoad(std::string url, int threads, double requests_per_second,
+                   std::string post_json, absl::Duration timeout)
+    : url_(std::move(url)),
+      post_json_(std::move(post_json)),
+      timeout_(timeout),
+      thread_count_(threads),
+      rate_(requests_per_second) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -725,13 +732,24 @@ std::string HttpLoad::first_error() {
   return first_error_;
 }
 
+absl::Duration HttpLoad::max_latency() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_latency_;
+}
+
 void HttpLoad::Run() {
   CURL* c = curl_easy_init();
   curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION,
                    +[](char*, size_t size, size_t n, void*) -> size_t { return size * n; });
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout_)));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_slist* headers = nullptr;
+  if (!post_json_.empty()) {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_json_.c_str());
+  }
   absl::Time next = absl::Now();
   while (!stop_) {
     if (const double rate = rate_; rate > 0) {
@@ -743,6 +761,7 @@ void HttpLoad::Run() {
       if (absl::Now() < next) continue;  // re-reads the rate (and stop) at least every 200 ms
       next += absl::Seconds(thread_count_ / rate);
     }
+    const absl::Time sent = absl::Now();
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -750,6 +769,7 @@ void HttpLoad::Run() {
     const bool good = rc == CURLE_OK && status >= 200 && status < 400;
     (good ? ok_ : failed_)++;
     std::lock_guard<std::mutex> lock(mu_);
+    max_latency_ = std::max(max_latency_, now - sent);
     all_.push_back(now);
     if (!good) {
       failures_.push_back(now);
@@ -759,6 +779,7 @@ void HttpLoad::Run() {
     }
   }
   curl_easy_cleanup(c);
+  curl_slist_free_all(headers);
 }
 
 HaproxyContainer::HaproxyContainer(std::string dir, std::vector<Backend> backends,
@@ -895,6 +916,54 @@ double MetricValue(const std::string& text, const std::string& series) {
     }
   }
   return -1;
+}
+
+std::vector<std::string> RunbookDocumentBlocks(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> blocks;
+  std::string line, current;
+  bool in_sh = false, in_other = false;
+  while (std::getline(in, line)) {
+    if (!in_sh && !in_other && absl::StartsWith(line, "```")) {
+      (absl::StripPrefix(line, "```") == "sh" ? in_sh : in_other) = true;
+      continue;
+    }
+    if ((in_sh || in_other) && line == "```") {
+      if (in_sh) blocks.push_back(current);
+      current.clear();
+      in_sh = in_other = false;
+      continue;
+    }
+    if (in_sh) absl::StrAppend(&current, line, "\n");
+  }
+  return blocks;
+}
+
+bool RunbookDocumentRunsElsewhere(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "<!-- run by: ")) return true;
+  }
+  return false;
+}
+
+CommandResult RunRunbookDocument(const std::string& path, const std::string& dir,
+                                 const std::vector<std::string>& env) {
+  const std::vector<std::string> blocks = RunbookDocumentBlocks(path);
+  const std::string name = path.substr(path.rfind('/') + 1);
+  if (blocks.empty()) return {1, name + " has no ```sh block: no command to run"};
+  const std::string script = absl::StrCat(dir, "/", name, ".sh");
+  {
+    std::ofstream out(script);
+    out << "set -euxo pipefail\ncd " << SourceDir() << "\n";
+    for (const std::string& b : blocks) out << b;
+  }
+  const std::string hostctl_dir = HostctlBinary().substr(0, HostctlBinary().rfind('/'));
+  // The output is kept beside the script (HOSTING_KEEP_TEST_DIRS=1 keeps both).
+  return Shell(absl::StrCat("env PATH=", hostctl_dir, ":$PATH ", absl::StrJoin(env, " "),
+                            " bash ", script, " >", script, ".out 2>&1; rc=$?; cat ", script,
+                            ".out; exit $rc"));
 }
 
 }  // namespace hosting::testing

@@ -303,7 +303,10 @@ hosting::v1::ServiceSpec AppsvcServiceSpec(const std::string& name, int replicas
 class HttpLoad {
  public:
   // `requests_per_second` > 0 paces the clients from the first request (see SetRate).
-  HttpLoad(std::string url, int threads, double requests_per_second = 0);
+  // `post_json`: each request is a POST of this JSON body (a GET without it). A request not
+  // answered within `timeout` counts as failed.
+  HttpLoad(std::string url, int threads, double requests_per_second = 0,
+           std::string post_json = "", absl::Duration timeout = absl::Seconds(5));
   ~HttpLoad();
   void Stop();
   // Paces the clients to `requests_per_second` in total (open loop, evenly spread); 0 (the
@@ -316,10 +319,15 @@ class HttpLoad {
   int64_t TotalBetween(absl::Time a, absl::Time b);
   int64_t FailedBetween(absl::Time a, absl::Time b);
   std::string first_error();
+  // The longest a request took (answered or not).
+  absl::Duration max_latency();
 
  private:
   void Run();
   const std::string url_;
+  const std::string post_json_;
+  const absl::Duration timeout_;
+  absl::Duration max_latency_ = absl::ZeroDuration();
   int thread_count_;
   std::atomic<double> rate_{0};
   std::atomic<bool> stop_{false};
@@ -367,5 +375,17 @@ class HaproxyContainer {
   std::string socket_;
   std::map<std::string, int> ports_;
 };
+
+// The operations runbooks' documents (docs/operations/runbooks): the contents of a document's
+// ```sh blocks, in order.
+std::vector<std::string> RunbookDocumentBlocks(const std::string& path);
+// Whether the document says another test runs it (a line "<!-- run by: TEST -->"): its
+// commands need a platform runbook_docs_test does not start.
+bool RunbookDocumentRunsElsewhere(const std::string& path);
+// Runs a document's blocks in order in one bash (set -euxo pipefail, in the source tree, with
+// hostctl on PATH and `env` set); the script and its output are kept in `dir`. The output and
+// exit code.
+CommandResult RunRunbookDocument(const std::string& path, const std::string& dir,
+                                 const std::vector<std::string>& env);
 
 }  // namespace hosting::testing

@@ -37,28 +37,6 @@ std::vector<std::string> Documents() {
   return out;
 }
 
-// The contents of the document's ```sh blocks, in order.
-std::vector<std::string> ShellBlocks(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> blocks;
-  std::string line, current;
-  bool in_sh = false, in_other = false;
-  while (std::getline(in, line)) {
-    if (!in_sh && !in_other && absl::StartsWith(line, "```")) {
-      (absl::StripPrefix(line, "```") == "sh" ? in_sh : in_other) = true;
-      continue;
-    }
-    if ((in_sh || in_other) && line == "```") {
-      if (in_sh) blocks.push_back(current);
-      current.clear();
-      in_sh = in_other = false;
-      continue;
-    }
-    if (in_sh) absl::StrAppend(&current, line, "\n");
-  }
-  return blocks;
-}
-
 class RunbookDocsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -125,22 +103,12 @@ TEST_F(RunbookDocsTest, EveryDocumentsCommandsRunInOrder) {
   std::ifstream index_file(DocsDir() + "/README.md");
   std::stringstream index;
   index << index_file.rdbuf();
-  const std::string hostctl_dir = std::filesystem::path(HostctlBinary()).parent_path().string();
   for (const std::string& doc : docs) {
     SCOPED_TRACE(doc);
     EXPECT_THAT(index.str(), ::testing::HasSubstr("(" + doc + ")")) << "not in the index";
-    const std::vector<std::string> blocks = ShellBlocks(DocsDir() + "/" + doc);
-    ASSERT_FALSE(blocks.empty()) << "no command to run";
-    const std::string script = absl::StrCat(dir_, "/", doc, ".sh");
-    {
-      std::ofstream out(script);
-      out << "set -euxo pipefail\ncd " << SourceDir() << "\n";
-      for (const std::string& b : blocks) out << b;
-    }
-    // Each document's output is kept beside its script (HOSTING_KEEP_TEST_DIRS=1 keeps both).
-    CommandResult r = Shell(
-        absl::StrCat("PATH=", hostctl_dir, ":$PATH HOSTING_SERVER=", hostd_->address(), " bash ",
-                     script, " >", script, ".out 2>&1; rc=$?; cat ", script, ".out; exit $rc"));
+    const std::string path = DocsDir() + "/" + doc;
+    if (RunbookDocumentRunsElsewhere(path)) continue;
+    CommandResult r = RunRunbookDocument(path, dir_, {"HOSTING_SERVER=" + hostd_->address()});
     ASSERT_EQ(r.exit_code, 0) << "the commands of " << doc << " failed; their output:\n"
                               << r.output;
   }

@@ -10,7 +10,9 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
@@ -89,6 +91,40 @@ class SwarmStackTest : public ::testing::Test {
 
   static std::string Socket() { return *dir_ + "/haproxy/admin.sock"; }
 
+  // appsvc on the stack's PostgreSQL and Redis, as service kService.
+  static hosting::v1::ServiceSpec WebSpec() {
+    hosting::v1::ServiceSpec spec = AppsvcSpec(
+        kService, 2,
+        {{"DB_HOST", "postgres-primary"},
+         {"DB_PORT", "5432"},
+         {"DB_NAME", "app"},
+         {"DB_USER", "app"},
+         {"DB_PASSWORD", *app_password_},
+         {"DB_REPLICA_HOST", "postgres-replica"},
+         {"DB_REPLICA_PORT", "5432"},
+         {"REDIS_HOST", "redis"},
+         {"REDIS_PORT", "6379"},
+         {"REDIS_PASSWORD", *redis_password_}});
+    (*spec.mutable_labels())["prometheus.scrape"] = "true";
+    (*spec.mutable_labels())["prometheus.port"] = "3000";
+    (*spec.mutable_labels())["prometheus.job"] = "appsvc";
+    return spec;
+  }
+
+  // Applies the spec and waits until HAProxy serves both its tasks.
+  static absl::Status Deploy(const hosting::v1::ServiceSpec& spec) {
+    auto services = hosting::v1::ServiceManager::NewStub(hostd_->channel());
+    grpc::ClientContext ctx;
+    hosting::v1::ApplyServiceRequest req;
+    *req.mutable_spec() = spec;
+    hosting::v1::ApplyServiceResponse resp;
+    grpc::Status st = services->ApplyService(&ctx, req, &resp);
+    if (!st.ok()) return absl::InternalError(st.error_message());
+    return WaitFor([&] { return HaproxyReadyServers(Socket(), kService) == 2; },
+                   absl::Seconds(120), "both appsvc tasks in the stack's HAProxy",
+                   absl::Milliseconds(500));
+  }
+
   static json Query(const std::string& promql) {
     return json::parse(
         PrometheusQuery(absl::StrCat("http://127.0.0.1:", prometheus_port_), promql));
@@ -161,35 +197,10 @@ TEST_F(SwarmStackTest, ConvergesAndPrometheusScrapesEveryPart) {
 }
 
 TEST_F(SwarmStackTest, HostdReleasesAppsvcBehindItWithNoFailedRequest) {
-  hosting::v1::ServiceSpec spec = AppsvcSpec(
-      kService, 2,
-      {{"DB_HOST", "postgres-primary"},
-       {"DB_PORT", "5432"},
-       {"DB_NAME", "app"},
-       {"DB_USER", "app"},
-       {"DB_PASSWORD", *app_password_},
-       {"DB_REPLICA_HOST", "postgres-replica"},
-       {"DB_REPLICA_PORT", "5432"},
-       {"REDIS_HOST", "redis"},
-       {"REDIS_PORT", "6379"},
-       {"REDIS_PASSWORD", *redis_password_}});
-  (*spec.mutable_labels())["prometheus.scrape"] = "true";
-  (*spec.mutable_labels())["prometheus.port"] = "3000";
-  (*spec.mutable_labels())["prometheus.job"] = "appsvc";
-  auto services = hosting::v1::ServiceManager::NewStub(hostd_->channel());
-  {
-    grpc::ClientContext ctx;
-    hosting::v1::ApplyServiceRequest req;
-    *req.mutable_spec() = spec;
-    hosting::v1::ApplyServiceResponse resp;
-    grpc::Status st = services->ApplyService(&ctx, req, &resp);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-  }
+  const hosting::v1::ServiceSpec spec = WebSpec();
+  ASSERT_EQ(Deploy(spec), absl::OkStatus());
   const std::string front = absl::StrCat("http://127.0.0.1:", http_port_);
-  absl::Status st = WaitFor(
-      [&] { return HaproxyReadyServers(Socket(), kService) == 2; }, absl::Seconds(120),
-      "both appsvc tasks in the stack's HAProxy", absl::Milliseconds(500));
-  ASSERT_TRUE(st.ok()) << st;
+  absl::Status st;
   // A write on the stack's primary through the stack's front door, read back.
   HttpResult post = Http("POST", front + "/api/users",
                          json{{"name", "Swarm"}, {"email", absl::StrCat("swarm-", getpid(), "@example.com")}}.dump());
@@ -215,6 +226,60 @@ TEST_F(SwarmStackTest, HostdReleasesAppsvcBehindItWithNoFailedRequest) {
       },
       absl::Seconds(60), "the new revision's two tasks scraped as job appsvc", absl::Seconds(1));
   EXPECT_TRUE(st.ok()) << st << ": " << Query("up{job=\"appsvc\"}").dump();
+}
+
+// docs/operations/runbooks/08-platform-restart.md's commands, under reads and writes through
+// the stack's HAProxy: every data store restarted by Swarm (writes held at HAProxy while the
+// primary restarts), monitoring, appsvc by rolling restart, HAProxy reloaded. No request may
+// fail; writes only wait.
+TEST_F(SwarmStackTest, PlatformRestartRestartsEverythingUnderLoadWithNoFailedRequest) {
+  if (HaproxyReadyServers(Socket(), kService) != 2) {
+    ASSERT_EQ(Deploy(WebSpec()), absl::OkStatus());
+  }
+  const std::string front = absl::StrCat("http://127.0.0.1:", http_port_);
+  HttpResult post = Http("POST", front + "/api/users",
+                         json{{"name", "Restart"},
+                              {"email", absl::StrCat("restart-", getpid(), "@example.com")}}
+                             .dump());
+  ASSERT_EQ(post.status, 201) << post.body << post.error;
+  const int id = json::parse(post.body)["id"].get<int>();
+  const std::string orders = absl::StrCat(front, "/api/users/", id, "/orders");
+  const absl::Time start = absl::Now();
+  HttpLoad reads(absl::StrCat(front, "/api/users/", id), 2, 0, "", absl::Seconds(30));
+  HttpLoad order_reads(orders, 1, 0, "", absl::Seconds(30));
+  HttpLoad writes(orders, 1, 20, R"({"total_amount": 3.5, "status": "pending"})",
+                  absl::Seconds(30));
+  absl::SleepFor(absl::Seconds(2));
+  CommandResult doc = RunRunbookDocument(
+      SourceDir() + "/docs/operations/runbooks/08-platform-restart.md", *dir_,
+      {"HOSTING_SERVER=" + hostd_->address(), "HOSTING_STACK=" + *stack_});
+  absl::SleepFor(absl::Seconds(2));
+  reads.Stop();
+  order_reads.Stop();
+  writes.Stop();
+  EXPECT_EQ(doc.exit_code, 0) << doc.output;
+  for (absl::string_view line : absl::StrSplit(doc.output, '\n')) {
+    if (absl::StrContains(line, " restarted ") || absl::StrContains(line, " reloaded in ")) {
+      std::printf("[ measure ] %s\n", std::string(absl::StripLeadingAsciiWhitespace(line)).c_str());
+    }
+  }
+  EXPECT_EQ(reads.failed() + order_reads.failed(), 0)
+      << reads.first_error() << order_reads.first_error();
+  EXPECT_EQ(writes.failed(), 0) << writes.first_error();
+  EXPECT_GT(writes.ok(), 0);
+  // Every write answered 201 is there, once.
+  HttpResult listed = Http("GET", orders);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(static_cast<int64_t>(json::parse(listed.body)["data"].size()), writes.ok());
+  std::printf("[ measure ] platform restart under load (%s): %lld reads, %lld writes, %lld + %lld "
+              "failed; longest read %s, longest write %s\n",
+              absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Seconds(1))).c_str(),
+              static_cast<long long>(reads.total() + order_reads.total()),
+              static_cast<long long>(writes.total()),
+              static_cast<long long>(reads.failed() + order_reads.failed()),
+              static_cast<long long>(writes.failed()),
+              absl::FormatDuration(std::max(reads.max_latency(), order_reads.max_latency())).c_str(),
+              absl::FormatDuration(writes.max_latency()).c_str());
 }
 
 }  // namespace
