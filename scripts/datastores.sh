@@ -80,7 +80,7 @@ CONF
 }
 
 start_redis() {
-  redis-server --port "$redis_port" --bind 127.0.0.1 ${extra:+"$extra" --protected-mode no} --save '' --appendonly no \
+  redis-server --port "$redis_port" --bind 127.0.0.1 ${extra:+"$extra" --protected-mode no} --save '' --appendonly no --repl-diskless-sync-delay 0 \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir"
   for _ in $(seq 1 50); do
     redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0

@@ -141,11 +141,17 @@ class FakePlatformOperations : public PlatformOperations {
       p.detail = "paused, 0/1 tasks running";
       return p;
     }
-    p.done = look == 0 ? true /* the last update's state */ : look >= 2;
-    p.detail = p.done ? "completed, 1/1 tasks running" : "updating, 0/1 tasks running";
+    // The last update's state, the old task stopped, the new one running (Swarm's monitor
+    // period), completed.
+    p.desired = 1;
+    p.running = look == 1 ? 0 : 1;
+    p.done = look == 0 || look >= 3;
+    p.detail = absl::StrCat(p.done ? "completed" : "updating", ", ", p.running, "/1 tasks running");
+    if (look >= 3 && writes_held) held_at_completion.push_back(id);
     return p;
   }
   absl::Status PauseWrites(bool paused) override {
+    writes_held = paused;
     calls.push_back(paused ? "writes held" : "writes let go");
     return absl::OkStatus();
   }
@@ -183,6 +189,9 @@ class FakePlatformOperations : public PlatformOperations {
   std::vector<std::string> calls;
   std::map<std::string, int> looks;
   std::string pause_update_of;
+  bool writes_held = false;
+  // Services whose update completed while writes were still held.
+  std::vector<std::string> held_at_completion;
   bool reloaded = false;
   int servers_after_reload = 2;
 };
@@ -405,6 +414,10 @@ TEST_F(ClusterRunbooksTest, PlatformRestartGoesInDependencyOrderHoldingWritesFor
   EXPECT_THAT(r.steps(0).output(), HasSubstr("completed, 1/1 tasks running"));
   EXPECT_THAT(r.steps(6).output(), HasSubstr("workers 1 -> 2; servers back: api=2 web=2"));
   EXPECT_TRUE(r.outputs().contains("postgres-primary.seconds"));
+  // Writes go on once the new primary runs, not after Swarm's monitor period.
+  EXPECT_THAT(platform_.held_at_completion, ::testing::IsEmpty());
+  EXPECT_TRUE(r.outputs().contains("postgres-primary.writes_held_seconds"));
+  EXPECT_THAT(r.steps(2).output(), HasSubstr("writes held at the front door for"));
 }
 
 TEST_F(ClusterRunbooksTest, PlatformRestartLeavesTiersOutAndRefusesWhatItCannotOrder) {

@@ -81,6 +81,8 @@ absl::StatusOr<UpdateProgress> PlatformOperationsImpl::Progress(const std::strin
   const std::string state = it->update_state.empty() ? "no update" : it->update_state;
   p.detail = absl::StrCat(state, ", ", it->running_tasks, "/", it->desired_tasks,
                           " tasks running");
+  p.running = it->running_tasks;
+  p.desired = it->desired_tasks;
   p.failed = state == "paused" || absl::StartsWith(state, "rollback");
   p.done = (state == "completed" || state == "no update") && it->desired_tasks >= 0 &&
            it->running_tasks == it->desired_tasks;

@@ -34,6 +34,8 @@ struct UpdateProgress {
   bool done = false;    // Swarm completed it and every desired task runs (health checks passed)
   bool failed = false;  // Swarm paused or rolled it back
   std::string detail;   // "updating, 0/1 tasks running", "completed, 1/1 tasks running", ...
+  int64_t running = 0;  // tasks running now (a task with a health check: once healthy)
+  int64_t desired = 0;
 };
 
 // What platform-restart does to the platform: its Swarm services through the Docker API, the

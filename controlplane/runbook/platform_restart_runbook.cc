@@ -158,14 +158,25 @@ absl::StatusOr<std::string> PlatformRestartRunbook::Restart(StepContext& ctx) {
   const absl::Time start = ctx.clock().Now();
   absl::Status st;
   UpdateProgress last;
+  bool held = false;
+  absl::Duration held_for;
+  auto let_writes_go = [&]() -> absl::Status {
+    if (!held) return absl::OkStatus();
+    held = false;
+    held_for = ctx.clock().Now() - start;
+    return platform_.PauseWrites(false);
+  };
   if (pause) {
+    held = true;
     st = platform_.PauseWrites(true);
     if (st.ok() && !ctx.Sleep(kWriteDrain)) st = absl::CancelledError("cancelled");
   }
   if (st.ok()) st = platform_.ForceUpdate(id);
   // First Swarm takes the update up (the state it reports may still be the last update's),
-  // then it completes with every task running.
+  // the old tasks stop (stop-first), the new ones run (healthy), and after its monitor period
+  // Swarm completes the update. Held writes go on as soon as the new tasks run.
   bool started = false;
+  bool stopped = false;
   if (st.ok()) {
     st = ctx.WaitUntil(
         [&]() -> absl::StatusOr<bool> {
@@ -176,25 +187,28 @@ absl::StatusOr<std::string> PlatformRestartRunbook::Restart(StepContext& ctx) {
           }
           if (!started) {
             started = !last.done;
-            return false;
+            if (!started) return false;
           }
+          stopped = stopped || last.running < last.desired;
+          if (held && stopped && last.running >= last.desired) RETURN_IF_ERROR(let_writes_go());
           return last.done;
         },
         ctx.deadline() - ctx.clock().Now() - absl::Seconds(5), absl::Milliseconds(250),
         absl::StrCat(name, "'s new tasks to run"));
   }
   const absl::Duration took = ctx.clock().Now() - start;
-  if (pause) {
-    // Whatever happened above: the front door must not keep holding writes.
-    absl::Status resumed = platform_.PauseWrites(false);
-    if (st.ok()) st = resumed;
-  }
+  // Whatever happened above: the front door must not keep holding writes.
+  if (absl::Status resumed = let_writes_go(); st.ok()) st = resumed;
   if (!st.ok()) {
     return absl::Status(st.code(), absl::StrCat(st.message(), "; last: ", last.detail));
   }
-  ctx.SetOutput(absl::StrCat(ShortName(ctx.Param("stack"), name), ".seconds"), Seconds(took));
+  const std::string short_name = ShortName(ctx.Param("stack"), name);
+  ctx.SetOutput(absl::StrCat(short_name, ".seconds"), Seconds(took));
+  if (pause) ctx.SetOutput(absl::StrCat(short_name, ".writes_held_seconds"), Seconds(held_for));
   return absl::StrCat(name, " restarted in ", Seconds(took), " s (", last.detail, ")",
-                      pause ? absl::StrCat("; writes held at the front door meanwhile") : "");
+                      pause ? absl::StrCat("; writes held at the front door for ",
+                                           Seconds(held_for), " s")
+                            : "");
 }
 
 absl::StatusOr<std::string> PlatformRestartRunbook::RestartApp(StepContext& ctx) {
