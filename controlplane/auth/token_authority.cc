@@ -10,7 +10,6 @@
 #include <memory>
 #include <cstring>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -185,8 +184,9 @@ std::optional<absl::StatusOr<Caller>> TokenAuthority::AuthenticateCached(
   if (it == cache_.end() || now - it->second.fetched_at > options_.cache_ttl) return std::nullopt;
   if (refresh_due != nullptr &&
       now - it->second.fetched_at > options_.cache_ttl - options_.refresh_ahead) {
-    absl::MutexLock claim(&refresh_mu_);
-    *refresh_due = refreshing_.insert(hash).second;
+    std::atomic<bool>& claimed = *it->second.refresh_claimed;
+    // Read first: once claimed, the other callers only read the flag.
+    *refresh_due = !claimed.load(std::memory_order_relaxed) && !claimed.exchange(true);
   }
   if (it->second.caller.ok() && now >= it->second.expires_at) {
     return absl::UnauthenticatedError(
@@ -209,15 +209,12 @@ absl::StatusOr<Caller> TokenAuthority::Refresh(absl::string_view secret) {
       absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(hash.data()),
                                                hash.size())));
   const absl::Time now = clock_.Now();
-  // Released after the answer is cached (cleanup runs after the lock below is let go).
-  absl::Cleanup release_claim = [this, &hash] {
-    absl::MutexLock claim(&refresh_mu_);
-    refreshing_.erase(hash);
-  };
   absl::MutexLock lock(&mu_);
   if (!record.ok() && !absl::IsNotFound(record.status())) {
-    // The store is out of reach: what this hostd knew valid stays valid.
+    // The store is out of reach: what this hostd knew valid stays valid, and its refresh may
+    // be claimed again.
     auto it = cache_.find(hash);
+    if (it != cache_.end()) it->second.refresh_claimed->store(false);
     if (it != cache_.end() && it->second.caller.ok() && now < it->second.expires_at) {
       return it->second.caller;
     }

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -7,7 +10,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -100,6 +102,9 @@ class TokenAuthority {
     absl::Time expires_at;
     std::string accessor;
     absl::Time fetched_at;
+    // Whether a caller has claimed this answer's refresh ahead. Read and set under the shared
+    // lock (an atomic: the claim must not serialize the callers); a new answer starts unclaimed.
+    std::shared_ptr<std::atomic<bool>> refresh_claimed = std::make_shared<std::atomic<bool>>(false);
   };
   absl::StatusOr<Caller> Judge(const hosting::internal::TokenRecord& record, absl::Time now);
   absl::Status WriteSecretFile(const std::string& path, const std::string& secret);
@@ -110,10 +115,6 @@ class TokenAuthority {
   absl::Mutex mu_;
   // Keyed by the secret's hash, never the secret.
   absl::flat_hash_map<Digest, Cached> cache_ ABSL_GUARDED_BY(mu_);
-  // Secrets whose refresh ahead a caller has claimed (the cache's readers share mu_, so the
-  // claim lives apart).
-  absl::Mutex refresh_mu_;
-  absl::flat_hash_set<Digest> refreshing_ ABSL_GUARDED_BY(refresh_mu_);
 };
 
 }  // namespace hosting::controlplane
