@@ -1,0 +1,90 @@
+# The cluster hosting needs, computed without any provider: which nodes exist (role, zone,
+# address, size, Swarm labels), the address plan, which ports are open between what (the port
+# matrix the AWS and Proxmox modules turn into security groups and firewall rules), and the
+# Ansible inventory. Everything here is checked by `terraform test` (tests/) on any machine.
+
+terraform {
+  required_version = ">= 1.6"
+}
+
+locals {
+  zone_count = length(var.zones)
+  prefix     = tonumber(split("/", var.network_cidr)[1])
+  # Subnets four bits longer than the network: 16 of them; public i, private 8 + i.
+  public_subnets  = { for i, z in var.zones : z => cidrsubnet(var.network_cidr, 4, i) }
+  private_subnets = { for i, z in var.zones : z => cidrsubnet(var.network_cidr, 4, 8 + i) }
+
+  # Nodes spread over the zones in order. Host numbers within a zone's private subnet: managers
+  # from 10, data nodes from 20, workers from 30, so a node's address never depends on how many
+  # of another kind there are.
+  manager_nodes = [for i in range(var.managers) : {
+    name    = format("%s-manager-%d", var.name, i + 1)
+    role    = "manager"
+    zone    = var.zones[i % local.zone_count]
+    address = cidrhost(local.private_subnets[var.zones[i % local.zone_count]], 10 + floor(i / local.zone_count))
+    size    = var.sizes["manager"]
+    labels = merge(
+      var.data_nodes == 0 && i == 0 ? { "hosting.pg-primary" = "true" } : {},
+      var.data_nodes == 0 && i == min(1, var.managers - 1) ? { "hosting.pg-replica" = "true" } : {},
+    )
+  }]
+  data_nodes = [for i in range(var.data_nodes) : {
+    name    = format("%s-data-%d", var.name, i + 1)
+    role    = "data"
+    zone    = var.zones[i % local.zone_count]
+    address = cidrhost(local.private_subnets[var.zones[i % local.zone_count]], 20 + floor(i / local.zone_count))
+    size    = var.sizes["data"]
+    labels  = i == 0 ? { "hosting.pg-primary" = "true" } : { "hosting.pg-replica" = "true" }
+  }]
+  worker_nodes = [for i in range(var.workers) : {
+    name    = format("%s-worker-%d", var.name, i + 1)
+    role    = "worker"
+    zone    = var.zones[i % local.zone_count]
+    address = cidrhost(local.private_subnets[var.zones[i % local.zone_count]], 30 + floor(i / local.zone_count))
+    size    = var.sizes["worker"]
+    labels  = {}
+  }]
+  nodes = { for n in concat(local.manager_nodes, local.data_nodes, local.worker_nodes) : n.name => n }
+
+  # Who may reach what. Sources and destinations are roles ("nodes" is every node, "lb" the
+  # load balancer in front of HAProxy, "admin" var.admin_cidrs, "internet" anywhere).
+  # Application nodes (where hosted services and their tasks run) are managers and workers.
+  port_matrix = [
+    { name = "http-public", protocol = "tcp", port = 80, source = "internet", destination = "lb", why = "clients to the load balancer" },
+    { name = "https-public", protocol = "tcp", port = 443, source = "internet", destination = "lb", why = "clients to the load balancer" },
+    { name = "haproxy-http", protocol = "tcp", port = 8080, source = "lb", destination = "manager", why = "the load balancer to HAProxy (global on the managers)" },
+    { name = "haproxy-https", protocol = "tcp", port = 8443, source = "lb", destination = "manager", why = "the load balancer to HAProxy's TLS listener" },
+    { name = "swarm-management", protocol = "tcp", port = 2377, source = "nodes", destination = "manager", why = "Swarm's cluster management (joins, Raft)" },
+    { name = "swarm-gossip-tcp", protocol = "tcp", port = 7946, source = "nodes", destination = "nodes", why = "Swarm's node discovery (gossip)" },
+    { name = "swarm-gossip-udp", protocol = "udp", port = 7946, source = "nodes", destination = "nodes", why = "Swarm's node discovery (gossip)" },
+    { name = "swarm-overlay", protocol = "udp", port = 4789, source = "nodes", destination = "nodes", why = "the overlay network's VXLAN traffic" },
+    { name = "hostd-api-agents", protocol = "tcp", port = 50051, source = "nodes", destination = "manager", why = "hostagent's stream to hostd" },
+    { name = "hostd-api-admin", protocol = "tcp", port = 50051, source = "admin", destination = "manager", why = "hostctl and CI to hostd" },
+    { name = "postgres", protocol = "tcp", port = 5432, source = "application", destination = local.database_role, why = "appsvc to PostgreSQL (primary and replica)" },
+    { name = "redis", protocol = "tcp", port = 6379, source = "application", destination = local.database_role, why = "appsvc to Redis" },
+    { name = "ssh", protocol = "tcp", port = 22, source = "admin", destination = "nodes", why = "Ansible and operators" },
+    { name = "node-exporter", protocol = "tcp", port = 9100, source = "manager", destination = "nodes", why = "Prometheus (on a manager) scrapes every node" },
+    { name = "prometheus", protocol = "tcp", port = 9090, source = "admin", destination = "manager", why = "operators to Prometheus" },
+  ]
+  database_role = var.data_nodes > 0 ? "data" : "manager"
+
+  inventory = yamlencode({
+    all = {
+      vars = {
+        hosting_network_cidr = var.network_cidr
+        hosting_swarm_init   = local.manager_nodes[0].name
+      }
+      children = {
+        for role, group in { manager = "managers", data = "data", worker = "workers" } : group => {
+          hosts = {
+            for n in values(local.nodes) : n.name => {
+              ansible_host        = n.address
+              hosting_zone        = n.zone
+              hosting_node_labels = n.labels
+            } if n.role == role
+          }
+        }
+      }
+    }
+  })
+}
