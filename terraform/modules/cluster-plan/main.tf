@@ -17,34 +17,27 @@ locals {
   # Nodes spread over the zones in order. Host numbers within a zone's private subnet: managers
   # from 10, data nodes from 20, workers from 30, so a node's address never depends on how many
   # of another kind there are.
-  manager_nodes = [for i in range(var.managers) : {
-    name    = format("%s-manager-%d", var.name, i + 1)
-    role    = "manager"
+  kinds = [
+    { role = "manager", count = var.managers, first_host = 10 },
+    { role = "data", count = var.data_nodes, first_host = 20 },
+    { role = "worker", count = var.workers, first_host = 30 },
+  ]
+  primary = { "hosting.pg-primary" = "true" }
+  replica = { "hosting.pg-replica" = "true" }
+  node_list = flatten([for k in local.kinds : [for i in range(k.count) : {
+    name    = format("%s-%s-%d", var.name, k.role, i + 1)
+    role    = k.role
     zone    = var.zones[i % local.zone_count]
-    address = cidrhost(local.private_subnets[var.zones[i % local.zone_count]], 10 + floor(i / local.zone_count))
-    size    = var.sizes["manager"]
-    labels = merge(
-      var.data_nodes == 0 && i == 0 ? { "hosting.pg-primary" = "true" } : {},
-      var.data_nodes == 0 && i == min(1, var.managers - 1) ? { "hosting.pg-replica" = "true" } : {},
-    )
-  }]
-  data_nodes = [for i in range(var.data_nodes) : {
-    name    = format("%s-data-%d", var.name, i + 1)
-    role    = "data"
-    zone    = var.zones[i % local.zone_count]
-    address = cidrhost(local.private_subnets[var.zones[i % local.zone_count]], 20 + floor(i / local.zone_count))
-    size    = var.sizes["data"]
-    labels  = i == 0 ? { "hosting.pg-primary" = "true" } : { "hosting.pg-replica" = "true" }
-  }]
-  worker_nodes = [for i in range(var.workers) : {
-    name    = format("%s-worker-%d", var.name, i + 1)
-    role    = "worker"
-    zone    = var.zones[i % local.zone_count]
-    address = cidrhost(local.private_subnets[var.zones[i % local.zone_count]], 30 + floor(i / local.zone_count))
-    size    = var.sizes["worker"]
-    labels  = {}
-  }]
-  nodes = { for n in concat(local.manager_nodes, local.data_nodes, local.worker_nodes) : n.name => n }
+    address = cidrhost(local.private_subnets[var.zones[i % local.zone_count]], k.first_host + floor(i / local.zone_count))
+    size    = var.sizes[k.role]
+    # The databases' placement labels: on the data nodes (primary, replica), or without them on
+    # the first two managers (on one manager, both).
+    labels = (k.role == "data" ? (i == 0 ? local.primary : local.replica) :
+      k.role == "manager" && var.data_nodes == 0 ? merge(i == 0 ? local.primary : {}, i == min(1, var.managers - 1) ? local.replica : {}) :
+    {})
+  }]])
+  nodes      = { for n in local.node_list : n.name => n }
+  swarm_init = local.node_list[0].name
 
   # Who may reach what. Sources and destinations are roles ("nodes" is every node, "lb" the
   # load balancer in front of HAProxy, "admin" var.admin_cidrs, "internet" anywhere).
@@ -72,7 +65,7 @@ locals {
     all = {
       vars = {
         hosting_network_cidr = var.network_cidr
-        hosting_swarm_init   = local.manager_nodes[0].name
+        hosting_swarm_init   = local.swarm_init
       }
       children = {
         for role, group in { manager = "managers", data = "data", worker = "workers" } : group => {

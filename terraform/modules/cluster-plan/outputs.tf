@@ -20,7 +20,7 @@ output "port_matrix" {
 
 output "swarm_init" {
   description = "The manager that runs `docker swarm init`; the others join it."
-  value       = local.manager_nodes[0].name
+  value       = local.swarm_init
 }
 
 output "ansible_inventory" {
