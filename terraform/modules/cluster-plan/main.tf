@@ -9,7 +9,6 @@ terraform {
 
 locals {
   zone_count = length(var.zones)
-  prefix     = tonumber(split("/", var.network_cidr)[1])
   # Subnets four bits longer than the network: 16 of them; public i, private 8 + i.
   public_subnets  = { for i, z in var.zones : z => cidrsubnet(var.network_cidr, 4, i) }
   private_subnets = { for i, z in var.zones : z => cidrsubnet(var.network_cidr, 4, 8 + i) }
