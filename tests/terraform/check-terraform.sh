@@ -2,8 +2,10 @@
 # The Terraform that can be checked without a provider (none can be downloaded on these
 # machines): `terraform fmt -check` over terraform/, then `terraform validate` and
 # `terraform test` of every module under terraform/modules that has tests/ (they use no
-# provider). Run by ctest as terraform_check_test. Exits non-zero naming what failed; a missing
-# terraform is a failure, not a skip.
+# provider), then the rules of the modules that need a provider (terraform/aws), read from their
+# HCL (tests/config/check-terraform-rules.mjs; `npm ci --prefix tests/config` first). Run by ctest
+# as terraform_check_test. Exits non-zero naming what failed; a missing terraform or node is a
+# failure, not a skip.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v terraform >/dev/null || { echo "check-terraform: terraform is not installed" >&2; exit 1; }
@@ -37,4 +39,14 @@ for tests in "$root"/terraform/modules/*/tests; do
   fi
   rm -f "$module/terraform.tfstate" "$module/terraform.tfstate.backup"
 done
+if [ ! -d "$root/tests/config/node_modules/@cdktf/hcl2json" ]; then
+  echo "FAIL  tests/config/node_modules is missing @cdktf/hcl2json: npm ci --prefix tests/config"
+  failed=1
+elif node "$root/tests/config/check-terraform-rules.mjs" >"$tmp/rules.log" 2>&1; then
+  echo "ok    the provider modules' rules ($(grep -c '^ok' "$tmp/rules.log") checks)"
+else
+  echo "FAIL  the provider modules' rules:"
+  grep -v '^ok' "$tmp/rules.log" | sed 's/^/      /'
+  failed=1
+fi
 exit "$failed"

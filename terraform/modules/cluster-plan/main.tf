@@ -60,6 +60,36 @@ locals {
   ]
   database_role = var.data_nodes > 0 ? "data" : "manager"
 
+  # The matrix as concrete rules, one per (rule, destination role, source): a source is a role
+  # ("nodes" and "application" stand for the roles that have nodes), one of var.admin_cidrs, or
+  # anywhere. Keyed "<rule>/<destination>/<source>"; what security groups and firewalls are
+  # made from.
+  roles_with_nodes = [for k in local.kinds : k.role if k.count > 0]
+  role_groups = {
+    manager     = ["manager"]
+    worker      = var.workers > 0 ? ["worker"] : []
+    data        = var.data_nodes > 0 ? ["data"] : []
+    lb          = ["lb"]
+    nodes       = local.roles_with_nodes
+    application = [for r in ["manager", "worker"] : r if contains(local.roles_with_nodes, r)]
+  }
+  firewall_rules = { for x in flatten([for r in local.port_matrix : [
+    for dst in local.role_groups[r.destination] : concat(
+      [for src in lookup(local.role_groups, r.source, []) : {
+        key         = "${r.name}/${dst}/from-${src}", name = r.name, protocol = r.protocol, port = r.port,
+        destination = dst, source_role = src, source_cidr = null, why = r.why
+      }],
+      [for i, c in(r.source == "admin" ? var.admin_cidrs : []) : {
+        key         = "${r.name}/${dst}/admin-${i}", name = r.name, protocol = r.protocol, port = r.port,
+        destination = dst, source_role = null, source_cidr = c, why = r.why
+      }],
+      [for c in(r.source == "internet" ? ["0.0.0.0/0"] : []) : {
+        key         = "${r.name}/${dst}/internet", name = r.name, protocol = r.protocol, port = r.port,
+        destination = dst, source_role = null, source_cidr = c, why = r.why
+      }],
+    )
+  ]]) : x.key => x }
+
   inventory = yamlencode({
     all = {
       vars = {

@@ -18,6 +18,11 @@ output "port_matrix" {
   value       = local.port_matrix
 }
 
+output "firewall_rules" {
+  description = "The port matrix as concrete ingress rules by key: protocol, port, destination role, and a source role or CIDR (never both)."
+  value       = local.firewall_rules
+}
+
 output "swarm_init" {
   description = "The manager that runs `docker swarm init`; the others join it."
   value       = local.swarm_init

@@ -75,6 +75,31 @@ run "port_matrix" {
   }
 }
 
+run "firewall_rules" {
+  command = apply
+
+  assert {
+    condition     = alltrue([for r in values(output.firewall_rules) : (r.source_role == null) != (r.source_cidr == null)])
+    error_message = "every rule has a source role or a source CIDR, never both"
+  }
+  assert {
+    condition     = alltrue([for r in values(output.firewall_rules) : r.source_cidr != "0.0.0.0/0" || r.destination == "lb"])
+    error_message = "only the load balancer is open to anywhere"
+  }
+  assert {
+    condition     = length([for r in values(output.firewall_rules) : r if r.name == "swarm-overlay"]) == 9
+    error_message = "the overlay port: every node role from every node role (3 x 3)"
+  }
+  assert {
+    condition     = toset([for r in values(output.firewall_rules) : r.source_role if r.name == "postgres"]) == toset(["manager", "worker"])
+    error_message = "PostgreSQL from managers and workers"
+  }
+  assert {
+    condition     = [for r in values(output.firewall_rules) : r.source_cidr if r.name == "hostd-api-admin"] == ["203.0.113.0/24"]
+    error_message = "hostd's API from the admin CIDR"
+  }
+}
+
 run "inventory" {
   command = apply
 
@@ -116,6 +141,10 @@ run "databases_on_the_managers" {
   assert {
     condition     = alltrue([for r in output.port_matrix : r.destination == "manager" if contains([5432, 6379], r.port)])
     error_message = "without data nodes the databases' ports open on the managers"
+  }
+  assert {
+    condition     = alltrue([for r in values(output.firewall_rules) : r.destination != "data" && r.destination != "worker" && r.source_role != "worker"])
+    error_message = "no rule for a role without nodes"
   }
 }
 

@@ -1,0 +1,9 @@
+# terraform plan -var-file=example.tfvars (copy it and put your own values in).
+region       = "eu-central-1"
+zones        = ["eu-central-1a", "eu-central-1b", "eu-central-1c"]
+admin_cidrs  = ["198.51.100.0/24"]     # your VPN's or CI runners' range
+ami_id       = "ami-0123456789abcdef0" # Debian 12 (bookworm) for amd64 in that region
+ssh_key_name = "hosting-admin"
+managers     = 3
+workers      = 2
+data_nodes   = 2
