@@ -1,4 +1,5 @@
-// The rules of the Terraform modules that need a provider (terraform/aws), read from their HCL
+// The rules of the Terraform modules that need a provider (terraform/aws, terraform/proxmox),
+// read from their HCL
 // as JSON (@cdktf/hcl2json): what `terraform validate` cannot check here (no provider can be
 // downloaded), and the mistakes the reference platform made (../shared/reference): a load
 // balancer targeting a port nothing opens, databases in public subnets, hand-written firewall
@@ -79,5 +80,36 @@ for (const [name, b] of each(aws, "aws_lb_target_group_attachment")) {
 for (const [name, b] of each(aws, "aws_lb_listener")) {
   check(`aws_lb_listener.${name} (port ${b.port}) is one the matrix opens to the load balancer`,
     matrix.some((r) => r.destination === "lb" && r.port === b.port));
+}
+
+const pve = await readModule(join(root, "terraform/proxmox"));
+const pvePlan = pve.module?.plan?.[0] ?? {};
+check("terraform/proxmox uses the cluster plan on one flat subnet",
+  pvePlan.source === "../modules/cluster-plan" && pvePlan.flat_network === true &&
+  pvePlan.admin_cidrs === "${var.admin_cidrs}");
+const vms = each(pve, "proxmox_virtual_environment_vm");
+check("terraform/proxmox makes the nodes", vms.length === 1 && vms[0][1].for_each === "${module.plan.nodes}");
+for (const [name, b] of vms) {
+  check(`proxmox_virtual_environment_vm.${name} at the plan's address`,
+    /each\.value\.address/.test(b.initialization?.[0]?.ip_config?.[0]?.ipv4?.[0]?.address ?? ""));
+  check(`proxmox_virtual_environment_vm.${name} behind Proxmox's firewall`, b.network_device?.[0]?.firewall === true);
+}
+const options = each(pve, "proxmox_virtual_environment_firewall_options");
+check("every node's firewall is on and drops what no rule accepts",
+  options.length === 1 && options[0][1].for_each === "${module.plan.nodes}" &&
+  options[0][1].enabled === true && options[0][1].input_policy === "DROP");
+const fw = each(pve, "proxmox_virtual_environment_firewall_rules");
+check("every firewall rule is the cluster plan's (no rule written by hand)",
+  fw.length === 1 && !("rule" in fw[0][1]) &&
+  /local\.rules_by_role/.test(fw[0][1].dynamic?.rule?.[0]?.for_each ?? "") &&
+  pve.locals.some((l) => /module\.plan\.firewall_rules/.test(JSON.stringify(l.rules_by_role ?? ""))),
+  JSON.stringify(fw.map(([n]) => n)));
+for (const dir of ["terraform/aws", "terraform/proxmox"]) {
+  const text = readdirSync(join(root, dir)).filter((f) => f.endsWith(".tf"))
+    .map((f) => readFileSync(join(root, dir, f), "utf8")).join("\n");
+  const opened = text.split("\n").filter((l) => l.includes("0.0.0.0/0") && !/route|egress|outbound|^\s*#/i.test(l) &&
+    !/cidr_block\s*=\s*"0\.0\.0\.0\/0"/.test(l) && !/cidr_ipv4\s*=\s*"0\.0\.0\.0\/0"/.test(l));
+  check(`${dir} opens nothing to 0.0.0.0/0 by hand (only the plan's load balancer rules do)`, opened.length === 0,
+    opened.join(" | "));
 }
 process.exit(failed);

@@ -4,18 +4,19 @@
 # Ansible inventory. Everything here is checked by `terraform test` (tests/) on any machine.
 
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.9" # validations that read other variables
 }
 
 locals {
   zone_count = length(var.zones)
   # Subnets four bits longer than the network: 16 of them; public i, private 8 + i.
-  public_subnets  = { for i, z in var.zones : z => cidrsubnet(var.network_cidr, 4, i) }
-  private_subnets = { for i, z in var.zones : z => cidrsubnet(var.network_cidr, 4, 8 + i) }
+  # On a flat network every zone's "private subnet" is the network itself.
+  public_subnets  = var.flat_network ? {} : { for i, z in var.zones : z => cidrsubnet(var.network_cidr, 4, i) }
+  private_subnets = { for i, z in var.zones : z => var.flat_network ? var.network_cidr : cidrsubnet(var.network_cidr, 4, 8 + i) }
 
   # Nodes spread over the zones in order. Host numbers within a zone's private subnet: managers
   # from 10, data nodes from 20, workers from 30, so a node's address never depends on how many
-  # of another kind there are.
+  # of another kind there are (on a flat network, counted across the zones).
   kinds = [
     { role = "manager", count = var.managers, first_host = 10 },
     { role = "data", count = var.data_nodes, first_host = 20 },
@@ -27,7 +28,7 @@ locals {
     name    = format("%s-%s-%d", var.name, k.role, i + 1)
     role    = k.role
     zone    = var.zones[i % local.zone_count]
-    address = cidrhost(local.private_subnets[var.zones[i % local.zone_count]], k.first_host + floor(i / local.zone_count))
+    address = cidrhost(local.private_subnets[var.zones[i % local.zone_count]], k.first_host + (var.flat_network ? i : floor(i / local.zone_count)))
     size    = var.sizes[k.role]
     # The databases' placement labels: on the data nodes (primary, replica), or without them on
     # the first two managers (on one manager, both).

@@ -69,8 +69,8 @@ variable "network_cidr" {
   type        = string
   default     = "10.40.0.0/16"
   validation {
-    condition     = can(cidrhost(var.network_cidr, 0)) && tonumber(split("/", var.network_cidr)[1]) <= 20
-    error_message = "network_cidr: an IPv4 CIDR of /20 or larger (six /23 subnets or more fit in it)."
+    condition     = can(cidrhost(var.network_cidr, 0)) && tonumber(split("/", var.network_cidr)[1]) <= (var.flat_network ? 24 : 20)
+    error_message = "network_cidr: an IPv4 CIDR of /20 or larger (a public and a private subnet per zone are carved from it), /24 or larger with flat_network."
   }
 }
 
@@ -95,4 +95,10 @@ variable "admin_cidrs" {
     condition     = !contains(var.admin_cidrs, "0.0.0.0/0")
     error_message = "admin_cidrs: not 0.0.0.0/0: hostd's API and SSH must not be open to the internet."
   }
+}
+
+variable "flat_network" {
+  description = "One subnet for every node (a Proxmox bridge): network_cidr itself, no public subnets, addresses numbered across zones. false: a public and a private subnet per zone (a cloud VPC)."
+  type        = bool
+  default     = false
 }

@@ -191,3 +191,26 @@ run "many_workers_spread" {
     error_message = "ten workers over three zones: 4, 3, 3"
   }
 }
+
+run "flat_network" {
+  command = apply
+  variables {
+    flat_network = true
+    network_cidr = "192.168.40.0/24"
+    zones        = ["pve1", "pve2", "pve3"]
+    workers      = 8
+  }
+
+  assert {
+    condition     = length(output.public_subnets) == 0 && alltrue([for s in values(output.private_subnets) : s == "192.168.40.0/24"])
+    error_message = "a flat network has no public subnets and one subnet for every zone"
+  }
+  assert {
+    condition     = length(distinct([for n in values(output.nodes) : n.address])) == 13
+    error_message = "thirteen nodes on one subnet, thirteen addresses"
+  }
+  assert {
+    condition     = output.nodes["hosting-worker-8"].address == "192.168.40.37" && output.nodes["hosting-manager-3"].zone == "pve3"
+    error_message = "addresses counted across the zones, nodes spread over them"
+  }
+}
