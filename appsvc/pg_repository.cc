@@ -187,6 +187,13 @@ absl::StatusOr<T> PgRepository::OnPrimary(Fn fn, bool idempotent) {
   return r;
 }
 
+absl::StatusOr<PgResult> PgRepository::Write(const char* statement,
+                                             const std::vector<const char*>& params) {
+  Conn& primary = *Conns().primary;
+  return OnPrimary<PgResult>([&] { return primary.ExecPrepared(statement, params); },
+                             /*idempotent=*/false);
+}
+
 absl::StatusOr<std::optional<User>> PgRepository::GetUser(int64_t id) {
   if (id > kMaxSerial) return std::optional<User>();
   std::string ids = std::to_string(id);
@@ -213,28 +220,16 @@ absl::StatusOr<std::vector<User>> PgRepository::ListUsers(int limit, int64_t bef
 }
 
 absl::StatusOr<User> PgRepository::CreateUser(const std::string& name, const std::string& email) {
-  PgRepository::Conn& primary = *Conns().primary;
-  ASSIGN_OR_RETURN(PgResult r, OnPrimary<PgResult>(
-                                   [&] {
-                                     return primary.ExecPrepared("create_user",
-                                                                 {name.c_str(), email.c_str()});
-                                   },
-                                   /*idempotent=*/false));
+  ASSIGN_OR_RETURN(PgResult r, Write("create_user", {name.c_str(), email.c_str()}));
   return RowToUser(r.get(), 0);
 }
 
 absl::StatusOr<std::optional<User>> PgRepository::UpdateUser(int64_t id, const UserInput& input) {
   if (id > kMaxSerial) return std::optional<User>();
   std::string ids = std::to_string(id);
-  PgRepository::Conn& primary = *Conns().primary;
-  ASSIGN_OR_RETURN(PgResult r, OnPrimary<PgResult>(
-                                   [&] {
-                                     return primary.ExecPrepared(
-                                         "update_user",
-                                         {ids.c_str(), input.name ? input.name->c_str() : nullptr,
-                                          input.email ? input.email->c_str() : nullptr});
-                                   },
-                                   /*idempotent=*/false));
+  ASSIGN_OR_RETURN(PgResult r, Write("update_user",
+                                     {ids.c_str(), input.name ? input.name->c_str() : nullptr,
+                                      input.email ? input.email->c_str() : nullptr}));
   if (PQntuples(r.get()) == 0) return std::optional<User>();
   return std::optional<User>(RowToUser(r.get(), 0));
 }
@@ -242,10 +237,7 @@ absl::StatusOr<std::optional<User>> PgRepository::UpdateUser(int64_t id, const U
 absl::StatusOr<bool> PgRepository::DeleteUser(int64_t id) {
   if (id > kMaxSerial) return false;
   std::string ids = std::to_string(id);
-  PgRepository::Conn& primary = *Conns().primary;
-  ASSIGN_OR_RETURN(PgResult r, OnPrimary<PgResult>(
-                                   [&] { return primary.ExecPrepared("delete_user", {ids.c_str()}); },
-                                   /*idempotent=*/false));
+  ASSIGN_OR_RETURN(PgResult r, Write("delete_user", {ids.c_str()}));
   return std::string(PQcmdTuples(r.get())) != "0";
 }
 
@@ -271,13 +263,8 @@ absl::StatusOr<std::optional<Order>> PgRepository::CreateOrder(int64_t user_id,
                                                                const OrderInput& input) {
   if (user_id > kMaxSerial) return std::optional<Order>();
   std::string ids = std::to_string(user_id);
-  PgRepository::Conn& primary = *Conns().primary;
-  absl::StatusOr<PgResult> r = OnPrimary<PgResult>(
-      [&] {
-        return primary.ExecPrepared(
-            "create_order", {ids.c_str(), input.total_amount.c_str(), input.status.c_str()});
-      },
-      /*idempotent=*/false);
+  absl::StatusOr<PgResult> r =
+      Write("create_order", {ids.c_str(), input.total_amount.c_str(), input.status.c_str()});
   if (absl::IsNotFound(r.status())) return std::optional<Order>();  // foreign key: no such user
   if (!r.ok()) return r.status();
   return std::optional<Order>(RowToOrder(r->get(), 0));

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "appsvc/config.h"
 #include "common/pg_conn.h"
@@ -54,6 +55,8 @@ class PgRepository final : public Repository {
   // most half the workers wait at once, so reads from the replica keep a worker.
   template <typename T, typename Fn>
   absl::StatusOr<T> OnPrimary(Fn fn, bool idempotent);
+  // A prepared write on the primary, through OnPrimary.
+  absl::StatusOr<PgResult> Write(const char* statement, const std::vector<const char*>& params);
 
   const Config config_;
   AppMetrics& metrics_;

@@ -89,6 +89,20 @@ printf '\nmedians: pg_basebackup %.2f s; the runbook base-backup step %.2f s (%.
   "$mp" "$ms" "$(calc "$ms / $mp")" "$mr" "$(calc "$mr / $mp")"
 echo "the last run's steps:"
 grep -E 'step [0-9]/[0-9] .*: succeeded' -A1 "$dir/run.out" | grep -v '^--' || true
+# Where the whole run's time goes: each step's time as hostd recorded it, and the run's, from the
+# first step's start to the last one's end (what hostctl adds is the rest).
+run_id=$(sed -n 's/^run \(backup-[0-9]*\) succeeded.*/\1/p' "$dir/run.out" | tail -1)
+"${hostctl[@]}" runbook status "$run_id" -o json | python3 -c '
+import json, sys
+from datetime import datetime
+def t(s): return datetime.fromisoformat(s.replace("Z", "+00:00"))
+run = json.load(sys.stdin)
+steps = run["steps"]
+for s in steps:
+    print("  %-12s %6.2f s" % (s["name"], (t(s["finished_at"]) - t(s["started_at"])).total_seconds()))
+print("  in hostd     %6.2f s (first step start to last step end)" %
+      (t(steps[-1]["finished_at"]) - t(steps[0]["started_at"])).total_seconds())
+'
 
 # Recovery time: WAL written after the last backup, replayed by a restore to latest.
 echo
