@@ -1,5 +1,7 @@
 #include "controlplane/auth/auth_gate.h"
 
+#include <atomic>
+
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 
@@ -15,10 +17,6 @@ namespace hosting::controlplane {
 namespace {
 
 constexpr size_t kMaxQueued = 1000;
-constexpr char kPrincipal[] = "hosting.principal";
-constexpr char kRole[] = "hosting.role";
-constexpr char kService[] = "hosting.service";
-constexpr char kNode[] = "hosting.node";
 // The payload of a refusal that names who was refused.
 constexpr char kPrincipalPayload[] = "hosting.principal";
 
@@ -29,30 +27,27 @@ absl::string_view SliceView(const grpc_slice& s) {
 
 grpc_status_code CoreCode(absl::StatusCode code) { return static_cast<grpc_status_code>(code); }
 
-// Finishes the processor's callback with a decision, writing the caller into the call's
-// AuthContext when it passes.
-void Answer(grpc_auth_context* context, grpc_process_auth_metadata_done_cb cb, void* user_data,
+// Finishes the processor's callback with a decision. Nothing is written into the AuthContext
+// the processor is given: gRPC hands it the connection's, shared by every call on the
+// connection (properties added per call would pile up for the connection's life, be read by
+// other callers' handlers, and race between threads). Handlers find their caller through
+// CallerOf, from their own call's metadata.
+void Answer(grpc_process_auth_metadata_done_cb cb, void* user_data,
             const absl::StatusOr<Caller>& decision) {
   if (!decision.ok()) {
     const std::string message(decision.status().message());
     cb(user_data, nullptr, 0, nullptr, 0, CoreCode(decision.status().code()), message.c_str());
     return;
   }
-  grpc_auth_context_add_cstring_property(context, kPrincipal, decision->principal.c_str());
-  grpc_auth_context_add_property(context, kRole, std::to_string(decision->role).c_str(),
-                                 std::to_string(decision->role).size());
-  for (const std::string& s : decision->services) {
-    grpc_auth_context_add_cstring_property(context, kService, s.c_str());
-  }
-  if (!decision->node.empty()) {
-    grpc_auth_context_add_cstring_property(context, kNode, decision->node.c_str());
-  }
   cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
 }
 
+// The gate whose decisions CallerOf repeats: the one whose credentials the server listens
+// with (one per process).
+std::atomic<AuthGate*> installed_gate{nullptr};
+
 struct Pending {
   AuthGate* gate;
-  grpc_auth_context* context;
   grpc_process_auth_metadata_done_cb cb;
   void* user_data;
   std::string method;
@@ -83,26 +78,26 @@ void Process(void* state, grpc_auth_context* context, const grpc_metadata* md, s
             Property(context, GRPC_X509_CN_PROPERTY_NAME))) {
       absl::StatusOr<Caller> decision = gate->DecideForAgentCertificate(method, *agent);
       if (!decision.ok()) gate->NoteDenied(method, decision.status());
-      Answer(context, cb, user_data, decision);
+      Answer(cb, user_data, decision);
       return;
     }
   }
   if (std::optional<absl::StatusOr<Caller>> now = gate->DecideCached(method, authorization)) {
     if (!now->ok()) gate->NoteDenied(method, now->status());
-    Answer(context, cb, user_data, *now);
+    Answer(cb, user_data, *now);
     return;
   }
   // The store must be read: off gRPC's thread. The call keeps the context alive until cb runs
   // (as gRPC C++'s own blocking-processor wrapper relies on).
   auto pending = std::make_shared<Pending>(
-      Pending{gate, context, cb, user_data, std::string(method), std::string(authorization)});
+      Pending{gate, cb, user_data, std::string(method), std::string(authorization)});
   absl::Status queued = gate->Defer([pending] {
     absl::StatusOr<Caller> decision =
         pending->gate->Decide(pending->method, pending->authorization);
     if (!decision.ok()) pending->gate->NoteDenied(pending->method, decision.status());
-    Answer(pending->context, pending->cb, pending->user_data, decision);
+    Answer(pending->cb, pending->user_data, decision);
   });
-  if (!queued.ok()) Answer(context, cb, user_data, queued);
+  if (!queued.ok()) Answer(cb, user_data, queued);
 }
 
 // ServerCredentials around core credentials: the only way to give a plaintext listener a
@@ -131,10 +126,46 @@ AuthGate::AuthGate(TokenAuthority* tokens, int workers) : tokens_(tokens) {
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Work(); });
 }
 
-AuthGate::~AuthGate() { Stop(); }
+AuthGate::~AuthGate() {
+  Stop();
+  AuthGate* self = this;
+  installed_gate.compare_exchange_strong(self, nullptr);
+}
 
 std::shared_ptr<grpc::ServerCredentials> AuthGate::Wrap(grpc_server_credentials* core) {
+  installed_gate.store(this);
   return std::make_shared<CoreServerCredentials>(core, this);
+}
+
+Caller AuthGate::CallerFor(absl::string_view authorization, const grpc::AuthContext* peer) {
+  if (tokens_ == nullptr) return Anonymous();
+  absl::string_view value = absl::StripAsciiWhitespace(authorization);
+  if (value.size() > 7 && absl::EqualsIgnoreCase(value.substr(0, 7), "bearer ")) {
+    // The gate let this call through on this token a moment ago: the answer is cached.
+    absl::StatusOr<Caller> caller =
+        tokens_->Authenticate(absl::StripAsciiWhitespace(value.substr(7)));
+    if (caller.ok()) return *std::move(caller);
+    return Caller();
+  }
+  if (peer != nullptr && peer->IsPeerAuthenticated()) {
+    auto first = [&](const char* name) {
+      std::vector<grpc::string_ref> v = peer->FindPropertyValues(name);
+      return v.empty() ? absl::string_view() : absl::string_view(v.front().data(), v.front().size());
+    };
+    if (std::optional<Caller> agent = AgentCertificate(first(GRPC_X509_SUBJECT_PROPERTY_NAME),
+                                                       first(GRPC_X509_CN_PROPERTY_NAME))) {
+      return *std::move(agent);
+    }
+  }
+  // A public method called without credentials.
+  return Anonymous();
+}
+
+Caller AuthGate::Anonymous() {
+  Caller anonymous;
+  anonymous.principal = "anonymous";
+  anonymous.role = hosting::v1::ROLE_ADMIN;
+  return anonymous;
 }
 
 absl::Status AuthGate::Defer(std::function<void()> work) {
@@ -181,12 +212,7 @@ std::optional<absl::StatusOr<Caller>> AuthGate::Precheck(absl::string_view metho
     return absl::PermissionDeniedError(
         absl::StrCat("method ", method, " is not in hostd's permission table"));
   }
-  if (rule->permission == Permission::kPublic || tokens_ == nullptr) {
-    Caller anonymous;
-    anonymous.principal = "anonymous";
-    anonymous.role = hosting::v1::ROLE_ADMIN;
-    return anonymous;
-  }
+  if (rule->permission == Permission::kPublic || tokens_ == nullptr) return Anonymous();
   absl::string_view value = absl::StripAsciiWhitespace(authorization);
   if (value.empty()) {
     return absl::UnauthenticatedError(absl::StrCat(
@@ -280,24 +306,15 @@ std::optional<Caller> AuthGate::AgentCertificate(absl::string_view subject,
 }
 
 Caller CallerOf(const grpc::ServerContextBase& ctx) {
-  Caller caller;
-  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-  if (auth == nullptr) return caller;
-  auto one = [&](const char* name) {
-    std::vector<grpc::string_ref> v = auth->FindPropertyValues(name);
-    return v.empty() ? std::string() : std::string(v.front().data(), v.front().size());
-  };
-  caller.principal = one(kPrincipal);
-  const std::string role = one(kRole);
-  int r = 0;
-  if (!role.empty() && absl::SimpleAtoi(role, &r) && hosting::v1::Role_IsValid(r)) {
-    caller.role = static_cast<hosting::v1::Role>(r);
+  AuthGate* gate = installed_gate.load();
+  if (gate == nullptr) return Caller();
+  absl::string_view authorization;
+  const auto& md = ctx.client_metadata();
+  if (auto it = md.find("authorization"); it != md.end()) {
+    authorization = absl::string_view(it->second.data(), it->second.size());
   }
-  for (const grpc::string_ref& s : auth->FindPropertyValues(kService)) {
-    caller.services.emplace_back(s.data(), s.size());
-  }
-  caller.node = one(kNode);
-  return caller;
+  std::shared_ptr<const grpc::AuthContext> peer = ctx.auth_context();
+  return gate->CallerFor(authorization, peer.get());
 }
 
 absl::Status CheckServiceAccess(const grpc::ServerContextBase& ctx, absl::string_view service) {

@@ -24,8 +24,8 @@ namespace hosting::controlplane {
 // hosting wires it for plaintext listeners too, where gRPC C++'s own InsecureServerCredentials
 // refuses a processor). It authenticates the bearer token, looks the method up in the
 // permission table (permissions.h), and either fails the call (UNAUTHENTICATED, or
-// PERMISSION_DENIED naming the permission missing) or lets it through with the caller's
-// identity in the call's AuthContext (CallerOf reads it back). A token not in the cache is
+// PERMISSION_DENIED naming the permission missing) or lets it through; the handler finds the
+// caller again with CallerOf, from the call's own metadata. A token not in the cache is
 // checked against the store on the gate's own threads, never on gRPC's.
 class AuthGate {
  public:
@@ -71,8 +71,15 @@ class AuthGate {
   // Ends the threads; work still queued runs first. Call before the server shuts down.
   void Stop();
 
-  // Server credentials over `core` (owned from here on) whose processor is this gate.
+  // Server credentials over `core` (owned from here on) whose processor is this gate; the gate
+  // CallerOf asks from then on.
   std::shared_ptr<grpc::ServerCredentials> Wrap(grpc_server_credentials* core);
+
+  // The caller of a call this gate let through, from the call's own credentials: its bearer
+  // token (the cached answer), else the agent its verified client certificate names, else
+  // anonymous (a public method, or auth off).
+  Caller CallerFor(absl::string_view authorization, const grpc::AuthContext* peer);
+  static Caller Anonymous();
 
  private:
   // The caller once authenticated (or the error), judged against the method's rule.
@@ -92,7 +99,9 @@ class AuthGate {
   std::vector<std::thread> threads_;
 };
 
-// The caller of a call the gate let through (anonymous admin when auth is off).
+// The caller of a call the gate let through (anonymous admin when auth is off), found from
+// the call's own metadata by the gate that serves (AuthGate::CallerFor); an empty Caller when no
+// gate serves.
 Caller CallerOf(const grpc::ServerContextBase& ctx);
 
 // OK when the caller may change `service`: PERMISSION_DENIED naming the services a limited

@@ -301,6 +301,26 @@ TEST_F(AuthTest, ATokenLimitedToAServiceCannotTouchAnother) {
   EXPECT_EQ(Hostctl(web_only, "service list").exit_code, 0);
 }
 
+// One connection, two callers: an admin's call first, then a token limited to web. gRPC hands
+// the auth processor the connection's AuthContext, shared by its calls: the caller a handler
+// judges must be its own call's, never whoever called first on the connection.
+TEST_F(AuthTest, CallersSharingAConnectionAreEachJudgedByTheirOwnToken) {
+  const std::string web_only = MakeToken("--role deployer --service web");
+  grpc::GenericStub stub(grpc::CreateChannel(hostd_->address(), grpc::InsecureChannelCredentials()));
+  const pb::MethodDescriptor* apply =
+      hosting::v1::ApplyServiceRequest::descriptor()->file()->FindServiceByName("ServiceManager")
+          ->FindMethodByName("ApplyService");
+  ASSERT_NE(apply, nullptr);
+  const std::string path = "/hosting.v1.ServiceManager/ApplyService";
+  for (int i = 0; i < 3; ++i) {
+    grpc::Status admin = CallGeneric(stub, "/hosting.v1.ServiceManager/ListServices", "", *admin_);
+    ASSERT_TRUE(admin.ok()) << admin.error_message();
+    grpc::Status other = CallGeneric(stub, path, RequestNaming(apply, "api"), web_only);
+    EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED) << other.error_message();
+    EXPECT_THAT(other.error_message(), HasSubstr("may change only web"));
+  }
+}
+
 TEST_F(AuthTest, ExpiredAndRevokedTokensAreRefusedAndHostctlSaysWhy) {
   const std::string brief = MakeToken("--role viewer --ttl 2s");
   const std::string doomed = MakeToken("--role operator");
