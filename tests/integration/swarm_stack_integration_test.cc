@@ -267,10 +267,23 @@ TEST_F(SwarmStackTest, PlatformRestartRestartsEverythingUnderLoadWithNoFailedReq
       << reads.first_error() << order_reads.first_error();
   EXPECT_EQ(writes.failed(), 0) << writes.first_error();
   EXPECT_GT(writes.ok(), 0);
-  // Every write answered 201 is there, once.
-  HttpResult listed = Http("GET", orders);
-  ASSERT_EQ(listed.status, 200) << listed.body;
-  EXPECT_EQ(static_cast<int64_t>(json::parse(listed.body)["data"].size()), writes.ok());
+  // Every write answered 201 is there, once. The listing is read on the replica, which may
+  // still be replaying the last writes: wait for it to catch up, then it must match exactly.
+  int64_t listed_orders = -1;
+  std::string listed_body;
+  absl::Status caught_up = WaitFor(
+      [&] {
+        HttpResult listed = Http("GET", orders);
+        if (listed.status != 200) {
+          listed_body = listed.body + listed.error;
+          return false;
+        }
+        listed_orders = static_cast<int64_t>(json::parse(listed.body)["data"].size());
+        return listed_orders >= writes.ok();
+      },
+      absl::Seconds(15), "the replica listing every acknowledged write", absl::Milliseconds(200));
+  EXPECT_TRUE(caught_up.ok()) << caught_up << " " << listed_body;
+  EXPECT_EQ(listed_orders, writes.ok());
   std::printf("[ measure ] platform restart under load (%s): %lld reads, %lld writes, %lld + %lld "
               "failed; longest read %s, longest write %s\n",
               absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Seconds(1))).c_str(),
