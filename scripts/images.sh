@@ -10,7 +10,7 @@ source "$root/scripts/retry.sh"
 BASE_IMAGE=hosting/base:bookworm "$root/deploy/images/sample/build.sh"
 # Docker's layer cache makes these quick when their inputs have not changed.
 # The images built from deploy/images/NAME/Dockerfile, tagged hosting/NAME:dev.
-images=(appsvc hostagent haproxy postgres redis nginx prometheus alertmanager exporters logship)
+images=(appsvc hostagent haproxy postgres redis nginx prometheus alertmanager exporters logship node)
 for name in "${@:-${images[@]}}"; do
   retry 2 1500 "docker build of hosting/$name" -- docker build -q \
     --build-arg BASE_IMAGE=hosting/base:bookworm \
