@@ -26,6 +26,10 @@ packages=(
   docker-compose yamllint prometheus-alertmanager systemd syslog-ng-core syslog-ng-mod-http python3
   # HTTPS at the front door (scripts/tls.sh): ACME client, runtime API; pebble for its tests
   dehydrated socat pebble
+  # ansible/ and its test: machines booted by systemd-nspawn, reached over SSH, apt through an
+  # apt-cacher-ng; ansible-lint, testinfra, the Docker modules' Python libraries
+  ansible ansible-lint python3-testinfra python3-docker python3-jsondiff systemd-container
+  apt-cacher-ng openssh-client
   # node for the reflection-based external gRPC client used in tests
   nodejs
 )

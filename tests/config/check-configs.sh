@@ -25,7 +25,7 @@ check() {
     failed=1
   fi
 }
-for tool in shellcheck haproxy promtool amtool nginx yamllint docker docker-compose node systemd-analyze syslog-ng python3; do
+for tool in shellcheck haproxy promtool amtool nginx yamllint docker docker-compose node systemd-analyze syslog-ng python3 ansible-playbook ansible-lint; do
   command -v "$tool" >/dev/null || { echo "FAIL  $tool is not installed (scripts/install-deps.sh)"; exit 1; }
 done
 
@@ -68,9 +68,15 @@ mapfile -t rules < <(find deploy/prometheus/rules -name '*.yml' | sort)
 check "promtool check rules (${#rules[@]} files)" promtool check rules "${rules[@]}"
 mapfile -t rule_tests < <(find deploy/prometheus/tests -name '*_test.yml' | sort)
 check "promtool test rules (${#rule_tests[@]} files)" promtool test rules "${rule_tests[@]}"
-mapfile -t yamls < <(find deploy tests .github -name '*.y*ml' -not -path '*/node_modules/*' \
+mapfile -t yamls < <(find deploy tests .github ansible -name '*.y*ml' -not -path '*/node_modules/*' \
   2>/dev/null | sort)
 check "yamllint (${#yamls[@]} files)" yamllint -s -c tests/config/yamllint.yml "${yamls[@]}"
+# Ansible: the playbook parses (with the static example inventory), and ansible-lint's
+# production profile passes (ansible/.ansible-lint).
+check "ansible-playbook --syntax-check ansible/site.yml" \
+  sh -c 'cd ansible && ansible-playbook -i inventory/example.ini --syntax-check site.yml'
+check "ansible-lint (production profile)" \
+  sh -c 'cd ansible && ansible-lint --nocolor -q'
 [ -d tests/config/node_modules ] || { echo "FAIL  tests/config/node_modules is missing: npm ci --prefix tests/config"; exit 1; }
 check "compose spec schema deploy/compose/compose.yaml" \
   node tests/config/check-compose.mjs deploy/compose/compose.yaml
