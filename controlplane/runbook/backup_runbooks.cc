@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -16,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "common/subprocess.h"
@@ -28,6 +30,8 @@ namespace fs = std::filesystem;
 
 constexpr char kManifest[] = "hosting-backup.json";
 constexpr char kIdFormat[] = "%Y%m%dT%H%M%SZ";
+// A backup retention took out of the repository, whose files are being deleted.
+constexpr char kExpiredPrefix[] = ".expired-";
 
 // A backup's ID is its UTC start time, 20261207T031500Z (absl's %Y would read every digit).
 std::optional<absl::Time> ParseId(const std::string& id) {
@@ -194,7 +198,7 @@ absl::StatusOr<std::string> ProcessBackupTools::BaseBackup(const std::string& da
   o.cancelled = std::move(cancelled);
   return RunProcess(
       {pg_bin_ + "/pg_basebackup", "--dbname", database, "--pgdata", dir, "--wal-method=stream",
-       "--checkpoint=fast", "--manifest-checksums=SHA256", "--no-password"},
+       "--checkpoint=fast", "--manifest-checksums=CRC32C", "--no-password"},
       o);
 }
 
@@ -204,10 +208,57 @@ absl::StatusOr<std::string> ProcessBackupTools::VerifyBackup(const std::string& 
   o.timeout = absl::Hours(2);
   o.cancelled = std::move(cancelled);
   // The files hosting adds beside PostgreSQL's (checked against hosting-backup.json instead).
-  return RunProcess(
-      {pg_bin_ + "/pg_verifybackup", "--ignore=redis.rdb", absl::StrCat("--ignore=", kManifest),
-       absl::StrCat("--ignore=", kManifest, ".tmp"), dir},
-      o);
+  std::vector<std::string> verify = {pg_bin_ + "/pg_verifybackup", "--ignore=redis.rdb",
+                                     absl::StrCat("--ignore=", kManifest),
+                                     absl::StrCat("--ignore=", kManifest, ".tmp")};
+  // pg_verifybackup checks every file's checksum, then parses the WAL the backup needs from
+  // its start to its end. The two are independent: the WAL is parsed by pg_waldump over the
+  // same ranges beside the checksum pass (--no-parse-wal), which takes the verification from
+  // their sum to the longer of the two. A manifest without WAL ranges leaves it all to
+  // pg_verifybackup (which then says what is wrong with the manifest).
+  std::vector<std::vector<std::string>> wal_parses;
+  if (absl::StatusOr<std::string> text = ReadFile(dir + "/backup_manifest"); text.ok()) {
+    nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
+    if (m.is_object() && m.contains("WAL-Ranges") && m["WAL-Ranges"].is_array()) {
+      for (const nlohmann::json& r : m["WAL-Ranges"]) {
+        if (!r.is_object() || !r.contains("Timeline") || !r["Timeline"].is_number_unsigned() ||
+            !r.contains("Start-LSN") || !r["Start-LSN"].is_string() || !r.contains("End-LSN") ||
+            !r["End-LSN"].is_string()) {
+          wal_parses.clear();
+          break;
+        }
+        wal_parses.push_back({pg_bin_ + "/pg_waldump", "--quiet",
+                              absl::StrCat("--path=", dir, "/pg_wal"),
+                              absl::StrCat("--timeline=", r["Timeline"].get<uint64_t>()),
+                              absl::StrCat("--start=", r["Start-LSN"].get<std::string>()),
+                              absl::StrCat("--end=", r["End-LSN"].get<std::string>())});
+      }
+    }
+  }
+  if (wal_parses.empty()) {
+    verify.push_back(dir);
+    return RunProcess(verify, o);
+  }
+  absl::Status wal = absl::OkStatus();
+  std::thread parse([&wal, &wal_parses, &o] {
+    for (const std::vector<std::string>& argv : wal_parses) {
+      absl::StatusOr<std::string> out = RunProcess(argv, o);
+      if (!out.ok()) {
+        wal = absl::DataLossError(
+            absl::StrCat("WAL parsing failed (", argv[3], " ", argv[4], " ", argv[5],
+                         "): ", out.status().message()));
+        return;
+      }
+    }
+  });
+  verify.push_back("--no-parse-wal");
+  verify.push_back(dir);
+  absl::StatusOr<std::string> checked = RunProcess(verify, o);
+  parse.join();
+  if (!checked.ok()) return checked.status();
+  if (!wal.ok()) return wal;
+  return absl::StrCat(absl::StripAsciiWhitespace(*checked), "; WAL parsed from ",
+                      wal_parses.front()[4].substr(8), " to ", wal_parses.back()[5].substr(6));
 }
 
 absl::StatusOr<std::string> ProcessBackupTools::RedisSnapshot(const std::string& address,
@@ -451,6 +502,34 @@ absl::StatusOr<std::vector<StepPlan>> BackupRunbook::Plan(const Parameters& para
   return steps;
 }
 
+BackupRunbook::~BackupRunbook() { WaitForExpiredDeleted(); }
+
+void BackupRunbook::WaitForExpiredDeleted() {
+  absl::MutexLock lock(&reaper_mu_);
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void BackupRunbook::DeleteExpiredInBackground() {
+  absl::MutexLock lock(&reaper_mu_);
+  // One reaper at a time: the one before has finished or is about to (retention runs once a
+  // backup); joining it keeps at most one thread.
+  if (reaper_.joinable()) reaper_.join();
+  reaper_ = std::thread([repository = config_.repository] {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(repository, ec)) {
+      if (absl::StartsWith(entry.path().filename().string(), kExpiredPrefix)) {
+        std::error_code rm;
+        fs::remove_all(entry.path(), rm);
+        if (rm) {
+          LogWarning("backup retention: cannot delete an expired backup (the next retention "
+                     "tries again)",
+                     {{"path", entry.path().string()}, {"error", rm.message()}});
+        }
+      }
+    }
+  });
+}
+
 absl::StatusOr<std::string> BackupRunbook::Execute(StepContext& ctx) {
   const std::string& step = ctx.step().name();
   const std::string id = ctx.Argument("id");
@@ -520,12 +599,14 @@ absl::StatusOr<std::string> BackupRunbook::Execute(StepContext& ctx) {
       const bool beyond_count = static_cast<int>(i) >= keep;
       const bool too_old = clock_.Now() - IdTime(all[i]) > max_age;
       if (!beyond_count && !too_old) continue;
-      fs::remove_all(config_.repository + "/" + all[i], ec);
+      fs::rename(config_.repository + "/" + all[i],
+                 absl::StrCat(config_.repository, "/", kExpiredPrefix, all[i]), ec);
       if (ec)
         return absl::InternalError(
             absl::StrCat("cannot remove backup ", all[i], ": ", ec.message()));
       removed.push_back(all[i]);
     }
+    DeleteExpiredInBackground();
     ctx.SetOutput("backups_kept", absl::StrCat(all.size() - removed.size()));
     // Archived WAL older than the oldest backup kept can restore nothing any more.
     std::string wal_note;

@@ -2,9 +2,11 @@
 
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "controlplane/runbook/runbook.h"
 
@@ -96,19 +98,31 @@ class ProcessBackupTools final : public BackupTools {
 //   verify       pg_verifybackup
 //   redis        redis-cli --rdb (when configured)
 //   manifest     hosting-backup.json: ID, times, PostgreSQL version, WAL range, SHA-256 of files
-//   retention    older backups removed
+//   retention    older backups taken out of the repository at once (renamed .expired-<id>),
+//                their files deleted in the background (a backup's thousands of files take
+//                a while to unlink; the run need not wait). What a stopped hostd left is
+//                deleted by the next retention.
 class BackupRunbook final : public Runbook {
  public:
   BackupRunbook(BackupConfig config, BackupTools& tools, Clock& clock)
       : config_(std::move(config)), tools_(tools), clock_(clock) {}
+  ~BackupRunbook() override;
   hosting::v1::Runbook Describe() const override;
   absl::StatusOr<std::vector<StepPlan>> Plan(const Parameters& params) override;
   absl::StatusOr<std::string> Execute(StepContext& ctx) override;
 
+  // Waits until the expired backups' files are deleted (tests; the destructor).
+  void WaitForExpiredDeleted();
+
  private:
+  // Deletes every .expired-* entry of the repository on a thread of its own.
+  void DeleteExpiredInBackground();
+
   BackupConfig config_;
   BackupTools& tools_;
   Clock& clock_;
+  absl::Mutex reaper_mu_;
+  std::thread reaper_ ABSL_GUARDED_BY(reaper_mu_);
 };
 
 // backup-verify: checks a backup in the repository again (before a restore, or on a schedule):

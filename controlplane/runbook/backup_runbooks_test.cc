@@ -203,7 +203,8 @@ class BackupRunbooksTest : public ::testing::Test {
     o.stop_grace = absl::ZeroDuration();
     o.launch = [](std::function<void()> attempt) { attempt(); };
     engine_ = std::make_unique<RunbookEngine>(cp_.store, cp_.events, clock_, o);
-    engine_->Register(std::make_shared<BackupRunbook>(config_, tools_, clock_));
+    backup_ = std::make_shared<BackupRunbook>(config_, tools_, clock_);
+    engine_->Register(backup_);
     engine_->Register(std::make_shared<BackupVerifyRunbook>(config_, tools_));
     engine_->Register(std::make_shared<RestoreRunbook>(config_, tools_, cluster_, clock_));
     engine_->Register(std::make_shared<MigrateRunbook>(config_, tools_, cluster_, clock_));
@@ -232,6 +233,7 @@ class BackupRunbooksTest : public ::testing::Test {
   FakeControlPlane cp_{clock_};
   FakeBackupTools tools_;
   FakeCluster cluster_;
+  std::shared_ptr<BackupRunbook> backup_;
   std::unique_ptr<RunbookEngine> engine_;
 };
 
@@ -249,8 +251,14 @@ TEST_F(BackupRunbooksTest, ABackupIsVerifiedChecksummedAndOldOnesGo) {
     clock_.Advance(absl::Hours(1));
   }
   EXPECT_EQ(tools_.sources.front(), config_.database);
-  // keep=2: the first is gone.
+  // keep=2: the first is gone, at once from the repository's list, and its files once the
+  // background deletion is done.
   EXPECT_EQ(ListBackups(repo_), (std::vector<std::string>{ids[2], ids[1]}));
+  backup_->WaitForExpiredDeleted();
+  std::vector<std::string> entries;
+  for (const auto& e : fs::directory_iterator(repo_)) entries.push_back(e.path().filename());
+  EXPECT_THAT(entries, ::testing::Not(::testing::Contains(::testing::HasSubstr(ids[0]))));
+  EXPECT_THAT(entries, ::testing::Not(::testing::Contains(::testing::StartsWith(".expired-"))));
   // The manifest: SHA-256 of the files, the WAL range, the version.
   std::ifstream in(repo_ + "/" + ids[2] + "/hosting-backup.json");
   std::string manifest((std::istreambuf_iterator<char>(in)), {});

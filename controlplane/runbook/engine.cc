@@ -76,6 +76,8 @@ struct RunbookEngine::Attempt {
 struct RunbookEngine::InFlight {
   absl::Mutex mu;
   int count ABSL_GUARDED_BY(mu) = 0;
+  // An attempt ended since the loop last looked: its run can move on now, not a tick later.
+  bool ended ABSL_GUARDED_BY(mu) = false;
 };
 
 RunbookEngine::RunbookEngine(Store& store, EventLog& events, Clock& clock,
@@ -462,6 +464,7 @@ void RunbookEngine::Launch(const RunbookRun& run, int index) {
     }
     absl::MutexLock lock(&flights->mu);
     --flights->count;
+    flights->ended = true;
   });
 }
 
@@ -505,13 +508,21 @@ void RunbookEngine::Start() {
 void RunbookEngine::Loop() {
   while (!stop_.HasBeenNotified()) {
     Tick();
-    // Sleep a tick, or less when an API call asked for progress.
+    // Sleep a tick, or less when an API call asked for progress or a step's attempt ended
+    // (a run of short steps would otherwise wait up to a tick between each two).
     const absl::Time until = absl::Now() + options_.tick;
     while (absl::Now() < until && !stop_.HasBeenNotified()) {
       {
         absl::MutexLock lock(&mu_);
         if (wake_) {
           wake_ = false;
+          break;
+        }
+      }
+      {
+        absl::MutexLock lock(&flights_->mu);
+        if (flights_->ended) {
+          flights_->ended = false;
           break;
         }
       }

@@ -2,7 +2,8 @@
 # The backup runbook against pg_basebackup alone, on the same pgbench database (scale 70 is about
 # 1 GB), both copying from the streaming replica: pg_basebackup with the runbook's own flags,
 # then `hostctl runbook run backup --wait` through a real hostd (base backup, pg_verifybackup,
-# Redis snapshot, SHA-256 manifest, retention). Prints both times and their ratio. Then the
+# Redis snapshot, manifest, retention), and the same copy verified by hand (pg_verifybackup).
+# Prints the times and their ratios. Then the
 # restore's recovery time: pgbench writes for WRITE_SECONDS after the last backup (the WAL
 # archive streams it), and `hostctl runbook run restore` (target latest) brings up a new
 # instance from the backup plus that WAL, checked (row counts, amcheck).
@@ -63,36 +64,41 @@ for _ in $(seq 1 100); do [ -s "$dir/hostd/admin.token" ] && "${hostctl[@]}" run
 
 now() { date +%s.%N; }
 printf '\nbackup of %s (pgbench scale %s), from the replica, %s rounds\n\n' "$size" "$scale" "$rounds"
-printf '| round | pg_basebackup s | runbook base-backup step s | ratio | whole run s (+ verify, Redis, manifest) | ratio |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n'
-plain_all=() step_all=() runbook_all=()
+printf '| round | pg_basebackup s | runbook base-backup step s | ratio | whole run s (+ verify, Redis, manifest) | ratio | pg_basebackup + pg_verifybackup s | whole run / that |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+plain_all=() step_all=() runbook_all=() verified_all=()
 for r in $(seq 1 "$rounds"); do
   rm -rf "$dir/plain"
   sync
   t0=$(now)
   "$pgbin/pg_basebackup" --dbname "host=127.0.0.1 port=$replica user=postgres" --pgdata "$dir/plain" \
-    --wal-method=stream --checkpoint=fast --manifest-checksums=SHA256 --no-password
+    --wal-method=stream --checkpoint=fast --manifest-checksums=CRC32C --no-password
   t1=$(now)
+  # The same copy verified by hand: what the runbook's copy + verify steps do.
+  "$pgbin/pg_verifybackup" --quiet "$dir/plain"
+  tv=$(now)
   rm -rf "$dir/plain"
   sync
   t2=$(now)
   "${hostctl[@]}" runbook run backup -p keep=1 --wait --wait-timeout 3600 >"$dir/run.out"
   t3=$(now)
-  plain=$(calc "$t1 - $t0") runbook=$(calc "$t3 - $t2")
+  plain=$(calc "$t1 - $t0") runbook=$(calc "$t3 - $t2") verified=$(calc "$tv - $t0")
   step=$(sed -n 's/^ *base_backup_seconds: //p' "$dir/run.out")
-  plain_all+=("$plain") step_all+=("$step") runbook_all+=("$runbook")
-  printf '| %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n' "$r" "$plain" "$step" \
-    "$(calc "$step / $plain")" "$runbook" "$(calc "$runbook / $plain")"
+  plain_all+=("$plain") step_all+=("$step") runbook_all+=("$runbook") verified_all+=("$verified")
+  printf '| %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n' "$r" "$plain" "$step" \
+    "$(calc "$step / $plain")" "$runbook" "$(calc "$runbook / $plain")" "$verified" \
+    "$(calc "$runbook / $verified")"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 mp=$(median "${plain_all[@]}") ms=$(median "${step_all[@]}") mr=$(median "${runbook_all[@]}")
-printf '\nmedians: pg_basebackup %.2f s; the runbook base-backup step %.2f s (%.2fx); the whole run %.2f s (%.2fx)\n' \
-  "$mp" "$ms" "$(calc "$ms / $mp")" "$mr" "$(calc "$mr / $mp")"
+mv=$(median "${verified_all[@]}")
+printf '\nmedians: pg_basebackup %.2f s; the runbook base-backup step %.2f s (%.2fx); the whole run %.2f s (%.2fx); pg_basebackup + pg_verifybackup %.2f s (the whole run %.2fx that)\n' \
+  "$mp" "$ms" "$(calc "$ms / $mp")" "$mr" "$(calc "$mr / $mp")" "$mv" "$(calc "$mr / $mv")"
 echo "the last run's steps:"
 grep -E 'step [0-9]/[0-9] .*: succeeded' -A1 "$dir/run.out" | grep -v '^--' || true
 # Where the whole run's time goes: each step's time as hostd recorded it, and the run's, from the
 # first step's start to the last one's end (what hostctl adds is the rest).
 run_id=$(sed -n 's/^run \(backup-[0-9]*\) succeeded.*/\1/p' "$dir/run.out" | tail -1)
-"${hostctl[@]}" runbook status "$run_id" -o json | python3 -c '
+"${hostctl[@]}" -o json runbook status "$run_id" | python3 -c '
 import json, sys
 from datetime import datetime
 def t(s): return datetime.fromisoformat(s.replace("Z", "+00:00"))

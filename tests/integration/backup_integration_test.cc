@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -69,6 +70,33 @@ TEST(BackupIntegrationTest, ABackupFromTheReplicaUnderWritesVerifiesAndCorruptio
   CommandResult verify = Shell(hostctl + " runbook run backup-verify --wait --wait-timeout 120");
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_THAT(verify.output, HasSubstr("files match their SHA-256"));
+
+  // A WAL segment of the backup changed on disk (the manifest lists no WAL: only parsing it
+  // finds this): the WAL parse that runs beside the checksum pass names it, the run fails.
+  // The backup's first WAL record (at its start LSN, from backup_manifest's WAL-Ranges).
+  const std::string start_lsn =
+      Shell("sed -n 's/.*\"Start-LSN\": *\"\\([0-9A-F/]*\\)\".*/\\1/p' " + repo + "/" + id +
+            "/backup_manifest | head -1 | tr -d '\\n'")
+          .output;
+  const size_t slash = start_lsn.find('/');
+  ASSERT_NE(slash, std::string::npos) << start_lsn;
+  const uint64_t lsn = (std::stoull(start_lsn.substr(0, slash), nullptr, 16) << 32) |
+                       std::stoull(start_lsn.substr(slash + 1), nullptr, 16);
+  const uint64_t segment_size = 16 << 20, segno = lsn / segment_size;
+  const std::string segment = absl::StrFormat("%s/%s/pg_wal/%08X%08X%08X", repo, id, 1,
+                                              segno / 256, segno % 256);
+  ASSERT_TRUE(std::filesystem::exists(segment)) << segment;
+  ASSERT_EQ(Shell("cp " + segment + " " + segment + ".good").exit_code, 0);
+  {
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(lsn % segment_size));
+    f.write("corrupt!corrupt!", 16);
+  }
+  CommandResult bad_wal =
+      Shell(hostctl + " runbook run backup-verify --wait --wait-timeout 120 -p backup=" + id);
+  EXPECT_EQ(bad_wal.exit_code, 15) << bad_wal.output;
+  EXPECT_THAT(bad_wal.output, HasSubstr("WAL parsing failed")) << bad_wal.output;
+  ASSERT_EQ(Shell("mv " + segment + ".good " + segment).exit_code, 0);
 
   // A data file changed on disk: pg_verifybackup names it, the run fails (exit 15).
   const std::string victim =
