@@ -34,8 +34,8 @@ services() {
 }
 
 # A secret that does not exist is created with a random value, which is also kept in
-# $secrets_dir/NAME (mode 600, root): Docker never shows a secret's value again, and the
-# application's spec needs the database and Redis passwords (hostd's specs have no secrets yet).
+# $secrets_dir/NAME (mode 600, root): Docker never shows a secret's value again (for psql or
+# redis-cli by hand; the application mounts the secrets themselves as files).
 secrets_dir=${HOSTING_STATE_DIR:-/var/lib/hosting}/secrets
 ensure_secrets() {
   local name

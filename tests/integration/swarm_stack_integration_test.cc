@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hosting/v1/releases.grpc.pb.h"
 #include "hosting/v1/service.grpc.pb.h"
@@ -26,6 +27,8 @@ namespace hosting::testing {
 namespace {
 
 using json = nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The service name the platform's HAProxy configuration has a backend and frontend for.
 constexpr char kService[] = "web";
@@ -42,7 +45,8 @@ class SwarmStackTest : public ::testing::Test {
     http_port_ = FreePort();
     prometheus_port_ = FreePort();
     https_port_ = FreePort();
-    // The test's own secrets, with values it knows (the application's spec carries them).
+    // The test's own secrets, with values it knows (it checks that no spec, event or log of
+    // hostd shows them).
     const std::pair<const char*, std::string> secrets[] = {
         {"pg_superuser", absl::StrCat("su-", getpid(), "-", FreePort())},
         {"pg_app", *app_password_},
@@ -99,12 +103,19 @@ class SwarmStackTest : public ::testing::Test {
          {"DB_PORT", "5432"},
          {"DB_NAME", "app"},
          {"DB_USER", "app"},
-         {"DB_PASSWORD", *app_password_},
+         {"DB_PASSWORD_FILE", "/run/secrets/db_password"},
          {"DB_REPLICA_HOST", "postgres-replica"},
          {"DB_REPLICA_PORT", "5432"},
          {"REDIS_HOST", "redis"},
          {"REDIS_PORT", "6379"},
-         {"REDIS_PASSWORD", *redis_password_}});
+         {"REDIS_PASSWORD_FILE", "/run/secrets/redis_password"}});
+    // The passwords are the stack's own Swarm secrets, mounted as files: never in the spec.
+    hosting::v1::SecretMount* db = spec.add_secrets();
+    db->set_name(*stack_ + "_pg_app");
+    db->set_target("db_password");
+    hosting::v1::SecretMount* redis = spec.add_secrets();
+    redis->set_name(*stack_ + "_redis");
+    redis->set_target("redis_password");
     (*spec.mutable_labels())["prometheus.scrape"] = "true";
     (*spec.mutable_labels())["prometheus.port"] = "3000";
     (*spec.mutable_labels())["prometheus.job"] = "appsvc";
@@ -208,6 +219,27 @@ TEST_F(SwarmStackTest, HostdReleasesAppsvcBehindItWithNoFailedRequest) {
   const int id = json::parse(post.body)["id"].get<int>();
   HttpResult ready = Http("GET", front + "/ready");
   EXPECT_EQ(ready.status, 200) << ready.body;
+  // The passwords reached the tasks as secret files only: not in hostd's answer, its log or
+  // Docker's view of the service.
+  {
+    auto services = hosting::v1::ServiceManager::NewStub(hostd_->channel());
+    grpc::ClientContext ctx;
+    hosting::v1::GetServiceRequest req;
+    req.set_name(kService);
+    hosting::v1::Service got;
+    ASSERT_TRUE(services->GetService(&ctx, req, &got).ok());
+    const std::string inspect =
+        Shell(absl::StrCat("docker service ls -q --filter label=hosting.service=", kService,
+                           " | xargs docker service inspect 2>&1"))
+            .output;
+    EXPECT_THAT(inspect, HasSubstr("db_password"));
+    const std::string log = Shell("cat " + hostd_->log_path()).output;
+    for (const std::string* secret : {app_password_, redis_password_}) {
+      EXPECT_THAT(got.DebugString(), Not(HasSubstr(*secret)));
+      EXPECT_THAT(inspect, Not(HasSubstr(*secret)));
+      EXPECT_THAT(log, Not(HasSubstr(*secret)));
+    }
+  }
   EXPECT_TRUE(absl::StrContains(ready.body, "\"replica\":\"connected\"")) << ready.body;
   EXPECT_TRUE(absl::StrContains(ready.body, "\"redis\":\"connected\"")) << ready.body;
 
