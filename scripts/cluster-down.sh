@@ -18,9 +18,7 @@ for i in $nodes; do
   ip netns del "$(hc_ns "$i")" 2>/dev/null || true
   ip link del "hc-v$i" 2>/dev/null || true
 done
-ip link del "$HC_BRIDGE" 2>/dev/null || true
-while iptables -D FORWARD -i "$HC_BRIDGE" -o "$HC_BRIDGE" -j ACCEPT 2>/dev/null; do :; done
-while iptables -D INPUT -i "$HC_BRIDGE" -j ACCEPT 2>/dev/null; do :; done
+bridge_down "$HC_BRIDGE"
 for d in "$HC_RUN"/n* "$HC_STATE"/n*; do
   [ -e "$d" ] || continue
   i=${d##*/n}

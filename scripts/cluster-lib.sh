@@ -16,17 +16,41 @@ hc_sock() { echo "unix://$HC_RUN/n$1/docker.sock"; }
 hc_docker() { local i=$1; shift; docker -H "$(hc_sock "$i")" "$@"; }
 hc_ns() { echo "hc-n$1"; }
 
-# Namespace hc-n$i with lo and eth0 (a veth to the bridge), and no default route.
-hc_make_netns() {
-  local i=$1 ns
-  ns=$(hc_ns "$i")
+# A private bridge at ADDR/24 (the host's address on it), and the host rules it needs: Docker
+# sets the FORWARD policy to DROP and bridged frames pass through iptables (br_netfilter), so
+# without the first the machines on it cannot talk; the second lets them reach the host (its
+# published ports, hostd, a proxy on ADDR).
+bridge_up() {
+  local bridge=$1 addr=$2
+  ip link add "$bridge" type bridge
+  ip addr add "$addr/24" dev "$bridge"
+  ip link set "$bridge" up
+  iptables -I FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
+  iptables -I INPUT -i "$bridge" -j ACCEPT
+}
+
+# Removes bridge_up's bridge and rules (whatever of them exists).
+bridge_down() {
+  local bridge=$1
+  ip link del "$bridge" 2>/dev/null || true
+  while iptables -D FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null; do :; done
+  while iptables -D INPUT -i "$bridge" -j ACCEPT 2>/dev/null; do :; done
+}
+
+# Network namespace NS with lo and eth0 (a veth named VETH on BRIDGE) at ADDR/24, and no
+# default route.
+netns_on_bridge() {
+  local ns=$1 veth=$2 bridge=$3 addr=$4
   ip netns add "$ns"
-  ip link add "hc-v$i" type veth peer name eth0 netns "$ns"
-  ip link set "hc-v$i" master "$HC_BRIDGE" up
+  ip link add "$veth" type veth peer name eth0 netns "$ns"
+  ip link set "$veth" master "$bridge" up
   ip -n "$ns" link set lo up
-  ip -n "$ns" addr add "$(hc_addr "$i")/24" dev eth0
+  ip -n "$ns" addr add "$addr/24" dev eth0
   ip -n "$ns" link set eth0 up
 }
+
+# Namespace hc-n$i of node i.
+hc_make_netns() { netns_on_bridge "$(hc_ns "$1")" "hc-v$1" "$HC_BRIDGE" "$(hc_addr "$1")"; }
 
 # containerd and dockerd of node i, inside its namespace. Each has its own containerd: with a
 # shared one, containers of one node would run in another's network namespace. `ip netns exec`

@@ -48,14 +48,9 @@ echo "$nodes" > "$HC_STATE/nodes"
 # From here a failure leaves state that cluster-down.sh removes; say so.
 trap 'echo "cluster-up: failed; scripts/cluster-down.sh removes what was made" >&2' ERR
 
-# The private bridge, and the one host rule it needs: Docker sets the FORWARD policy to DROP
-# and bridged frames pass through iptables (br_netfilter), so without it the nodes cannot talk.
-ip link add "$HC_BRIDGE" type bridge
-ip addr add "$NET.1/24" dev "$HC_BRIDGE"
-ip link set "$HC_BRIDGE" up
-iptables -I FORWARD -i "$HC_BRIDGE" -o "$HC_BRIDGE" -j ACCEPT
-# The host reaches the nodes' published ports and the agents reach hostd on $NET.1.
-iptables -I INPUT -i "$HC_BRIDGE" -j ACCEPT
+# The private bridge: the host reaches the nodes' published ports and the agents reach hostd
+# on $NET.1.
+bridge_up "$HC_BRIDGE" "$NET.1"
 
 for i in $(seq 1 "$nodes"); do
   hc_make_netns "$i"

@@ -14,6 +14,8 @@
 # $HN_STATE/inventory.ini. Needs root, systemd-nspawn (systemd-container), apt-cacher-ng and
 # the hosting/node:dev image (scripts/images.sh node).
 set -euo pipefail
+# shellcheck source=../../scripts/cluster-lib.sh
+source "$(dirname "$0")/../../scripts/cluster-lib.sh"   # bridge_up, bridge_down, netns_on_bridge
 HN_STATE=${HOSTING_ANSIBLE_NODES_STATE:-/var/lib/hosting/ansible-nodes}
 HN_BRIDGE=hn-br0
 NET=${HOSTING_ANSIBLE_NODES_NET:-192.168.79}
@@ -83,11 +85,7 @@ up() {
   echo "$n" >"$HN_STATE/nodes"
   trap 'echo "nodes: up failed; $0 down removes what was made" >&2' ERR
 
-  ip link add "$HN_BRIDGE" type bridge
-  ip addr add "$NET.1/24" dev "$HN_BRIDGE"
-  ip link set "$HN_BRIDGE" up
-  iptables -I FORWARD -i "$HN_BRIDGE" -o "$HN_BRIDGE" -j ACCEPT
-  iptables -I INPUT -i "$HN_BRIDGE" -j ACCEPT
+  bridge_up "$HN_BRIDGE" "$NET.1"
   start_proxy
   ssh-keygen -q -t ed25519 -N '' -C hosting-ansible-test -f "$HN_STATE/id_ed25519"
 
@@ -107,12 +105,7 @@ up() {
     install -d -m 700 "$rootfs/root/.ssh"
     install -m 600 "$HN_STATE/id_ed25519.pub" "$rootfs/root/.ssh/authorized_keys"
     chroot "$rootfs" ssh-keygen -A >/dev/null
-    ip netns add "$ns"
-    ip link add "hn-v$i" type veth peer name eth0 netns "$ns"
-    ip link set "hn-v$i" master "$HN_BRIDGE" up
-    ip -n "$ns" link set lo up
-    ip -n "$ns" addr add "$(addr "$i")/24" dev eth0
-    ip -n "$ns" link set eth0 up
+    netns_on_bridge "$ns" "hn-v$i" "$HN_BRIDGE" "$(addr "$i")"
     # All capabilities, no seccomp filter and every character device: the dockerd the playbooks
     # install runs containers inside. /proc/sys/net writable (per namespace, like a VM's).
     SYSTEMD_NSPAWN_API_VFS_WRITABLE=network SYSTEMD_SECCOMP=0 setsid systemd-nspawn -q -D "$rootfs" -M "hn-n$i" --boot --register=no \
@@ -198,11 +191,7 @@ down() {
     kill "$(cat "$HN_STATE/acng/acng.pid")" 2>/dev/null || true
   fi
   pkill -f "apt-cacher-ng -c $HN_STATE/acng/conf" 2>/dev/null || true
-  if ip link show "$HN_BRIDGE" >/dev/null 2>&1; then
-    iptables -D FORWARD -i "$HN_BRIDGE" -o "$HN_BRIDGE" -j ACCEPT 2>/dev/null || true
-    iptables -D INPUT -i "$HN_BRIDGE" -j ACCEPT 2>/dev/null || true
-    ip link del "$HN_BRIDGE"
-  fi
+  bridge_down "$HN_BRIDGE"
   rm -rf "$HN_STATE"
   log "removed"
 }
