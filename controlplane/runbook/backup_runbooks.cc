@@ -216,7 +216,11 @@ absl::StatusOr<std::string> ProcessBackupTools::VerifyBackup(const std::string& 
   // same ranges beside the checksum pass (--no-parse-wal), which takes the verification from
   // their sum to the longer of the two. A manifest without WAL ranges leaves it all to
   // pg_verifybackup (which then says what is wrong with the manifest).
-  std::vector<std::vector<std::string>> wal_parses;
+  struct WalRange {
+    uint64_t timeline;
+    std::string start, end;
+  };
+  std::vector<WalRange> ranges;
   if (absl::StatusOr<std::string> text = ReadFile(dir + "/backup_manifest"); text.ok()) {
     nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
     if (m.is_object() && m.contains("WAL-Ranges") && m["WAL-Ranges"].is_array()) {
@@ -224,29 +228,30 @@ absl::StatusOr<std::string> ProcessBackupTools::VerifyBackup(const std::string& 
         if (!r.is_object() || !r.contains("Timeline") || !r["Timeline"].is_number_unsigned() ||
             !r.contains("Start-LSN") || !r["Start-LSN"].is_string() || !r.contains("End-LSN") ||
             !r["End-LSN"].is_string()) {
-          wal_parses.clear();
+          ranges.clear();
           break;
         }
-        wal_parses.push_back({pg_bin_ + "/pg_waldump", "--quiet",
-                              absl::StrCat("--path=", dir, "/pg_wal"),
-                              absl::StrCat("--timeline=", r["Timeline"].get<uint64_t>()),
-                              absl::StrCat("--start=", r["Start-LSN"].get<std::string>()),
-                              absl::StrCat("--end=", r["End-LSN"].get<std::string>())});
+        ranges.push_back({r["Timeline"].get<uint64_t>(), r["Start-LSN"].get<std::string>(),
+                          r["End-LSN"].get<std::string>()});
       }
     }
   }
-  if (wal_parses.empty()) {
+  if (ranges.empty()) {
     verify.push_back(dir);
     return RunProcess(verify, o);
   }
   absl::Status wal = absl::OkStatus();
-  std::thread parse([&wal, &wal_parses, &o] {
-    for (const std::vector<std::string>& argv : wal_parses) {
-      absl::StatusOr<std::string> out = RunProcess(argv, o);
+  std::thread parse([&] {
+    for (const WalRange& r : ranges) {
+      absl::StatusOr<std::string> out = RunProcess(
+          {pg_bin_ + "/pg_waldump", "--quiet", absl::StrCat("--path=", dir, "/pg_wal"),
+           absl::StrCat("--timeline=", r.timeline), absl::StrCat("--start=", r.start),
+           absl::StrCat("--end=", r.end)},
+          o);
       if (!out.ok()) {
-        wal = absl::DataLossError(
-            absl::StrCat("WAL parsing failed (", argv[3], " ", argv[4], " ", argv[5],
-                         "): ", out.status().message()));
+        wal = absl::DataLossError(absl::StrCat("WAL parsing failed (timeline ", r.timeline, " ",
+                                               r.start, " to ", r.end,
+                                               "): ", out.status().message()));
         return;
       }
     }
@@ -258,7 +263,7 @@ absl::StatusOr<std::string> ProcessBackupTools::VerifyBackup(const std::string& 
   if (!checked.ok()) return checked.status();
   if (!wal.ok()) return wal;
   return absl::StrCat(absl::StripAsciiWhitespace(*checked), "; WAL parsed from ",
-                      wal_parses.front()[4].substr(8), " to ", wal_parses.back()[5].substr(6));
+                      ranges.front().start, " to ", ranges.back().end);
 }
 
 absl::StatusOr<std::string> ProcessBackupTools::RedisSnapshot(const std::string& address,
