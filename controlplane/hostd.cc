@@ -150,9 +150,10 @@ absl::Status Hostd::Init() {
     if (elector == nullptr) return absl::UnavailableError("hostd is starting");
     return elector->CheckLeader();
   };
-  service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*manager_, *metrics_);
-  cluster_grpc_ = std::make_unique<ClusterGrpc>(
-      *cluster_, *events_, *store_, *metrics_, leader_gate,
+  service_handlers_ = std::make_unique<ServiceHandlers>(*manager_);
+  service_manager_grpc_ = std::make_unique<ServiceManagerGrpc>(*service_handlers_, *metrics_);
+  cluster_handlers_ = std::make_unique<ClusterHandlers>(
+      *cluster_, leader_gate,
       [this] {
         hosting::v1::ControlPlane cp;
         cp.set_store(absl::StartsWith(options_.store_url, "sqlite:") ? "sqlite" : "postgres");
@@ -164,8 +165,13 @@ absl::Status Hostd::Init() {
         cp.set_epoch(elector->epoch());
         return cp;
       });
-  releases_grpc_ = std::make_unique<ReleasesGrpc>(*releases_, *events_, *store_, *metrics_);
-  autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>(*autoscaler_, *metrics_);
+  cluster_grpc_ =
+      std::make_unique<ClusterGrpc>(*cluster_handlers_, *events_, *store_, *metrics_);
+  release_handlers_ = std::make_unique<ReleaseHandlers>(*releases_);
+  releases_grpc_ =
+      std::make_unique<ReleasesGrpc>(*release_handlers_, *events_, *store_, *metrics_);
+  autoscaling_handlers_ = std::make_unique<AutoscalingHandlers>(*autoscaler_);
+  autoscaling_grpc_ = std::make_unique<AutoscalingGrpc>(*autoscaling_handlers_, *metrics_);
   cluster_operations_ =
       std::make_unique<ClusterOperationsImpl>(*cluster_, *reconciler_, *manager_, *releases_, *docker_);
   RunbookEngineOptions runbook_options;
@@ -189,7 +195,9 @@ absl::Status Hostd::Init() {
       *docker_, options_.haproxy, HaproxyMasterAddress(options_.haproxy, options_.haproxy_master));
   runbooks_->Register(
       std::make_shared<PlatformRestartRunbook>(*cluster_operations_, *platform_operations_));
-  runbooks_grpc_ = std::make_unique<RunbooksGrpc>(*runbooks_, *events_, *store_, *metrics_);
+  runbook_handlers_ = std::make_unique<RunbookHandlers>(*runbooks_);
+  runbooks_grpc_ =
+      std::make_unique<RunbooksGrpc>(*runbook_handlers_, *events_, *store_, *metrics_);
   agent_gateway_grpc_ = std::make_unique<AgentGatewayGrpc>(*hub_, leader_gate);
   tokens_ = std::make_unique<TokenAuthority>(*store_, Clock::Real());
   if (options_.auth) {
@@ -213,7 +221,7 @@ absl::Status Hostd::Init() {
   }
   auth_gate_ = std::make_unique<AuthGate>(options_.auth ? tokens_.get() : nullptr);
   audit_ = std::make_unique<AuditLog>(*store_, Clock::Real());
-  cluster_grpc_->SetAuditLog(audit_.get());
+  cluster_handlers_->SetAuditLog(audit_.get());
   // Refusals of calls that change something go to the audit trail too.
   auth_gate_->SetDeniedHook([audit = audit_.get()](absl::string_view method,
                                                    const std::string& principal,
@@ -225,7 +233,8 @@ absl::Status Hostd::Init() {
     entry.set_message(std::string(status.message()));
     audit->Record(std::move(entry));
   });
-  auth_grpc_ = std::make_unique<AuthGrpc>(*tokens_, *metrics_, options_.auth);
+  auth_handlers_ = std::make_unique<AuthHandlers>(*tokens_, options_.auth);
+  auth_grpc_ = std::make_unique<AuthGrpc>(*auth_handlers_, *metrics_);
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "controlplane/api/auth_service.h"
 #include "controlplane/api/autoscaling_service.h"
 #include "controlplane/api/cluster_service.h"
+#include "controlplane/api/handlers.h"
 #include "controlplane/api/releases_service.h"
 #include "controlplane/api/runbooks_service.h"
 #include "controlplane/runbook/cluster_operations.h"
@@ -146,6 +147,13 @@ class Hostd {
   std::shared_ptr<prometheus::Collectable> agent_metrics_;
   std::shared_ptr<prometheus::Collectable> autoscale_metrics_;
   std::unique_ptr<AutoscaleManager> autoscaler_;
+  // The calls' bodies, which the gRPC adapters and the HTTP gateway share.
+  std::unique_ptr<ServiceHandlers> service_handlers_;
+  std::unique_ptr<ClusterHandlers> cluster_handlers_;
+  std::unique_ptr<ReleaseHandlers> release_handlers_;
+  std::unique_ptr<AutoscalingHandlers> autoscaling_handlers_;
+  std::unique_ptr<RunbookHandlers> runbook_handlers_;
+  std::unique_ptr<AuthHandlers> auth_handlers_;
   std::unique_ptr<ServiceManagerGrpc> service_manager_grpc_;
   std::unique_ptr<ClusterGrpc> cluster_grpc_;
   std::unique_ptr<ReleasesGrpc> releases_grpc_;

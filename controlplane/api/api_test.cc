@@ -39,9 +39,12 @@ class ApiTest : public ::testing::Test {
         router_(nullptr, cp_.events),
         releases_(cp_.store, cp_.state, agents_, router_, cp_.reconciler, cp_.events,
                   Clock::Real(), ReleaseManagerOptions{}),
-        service_grpc_(cp_.services, cp_.metrics),
-        cluster_grpc_(cluster_, cp_.events, cp_.store, cp_.metrics),
-        releases_grpc_(releases_, cp_.events, cp_.store, cp_.metrics) {
+        service_handlers_(cp_.services),
+        cluster_handlers_(cluster_),
+        release_handlers_(releases_),
+        service_grpc_(service_handlers_, cp_.metrics),
+        cluster_grpc_(cluster_handlers_, cp_.events, cp_.store, cp_.metrics),
+        releases_grpc_(release_handlers_, cp_.events, cp_.store, cp_.metrics) {
     grpc::ServerBuilder builder;
     builder.RegisterService(&service_grpc_);
     builder.RegisterService(&cluster_grpc_);
@@ -79,6 +82,9 @@ class ApiTest : public ::testing::Test {
   ClusterManager cluster_;
   TrafficRouter router_;
   ReleaseManager releases_;
+  ServiceHandlers service_handlers_;
+  ClusterHandlers cluster_handlers_;
+  ReleaseHandlers release_handlers_;
   ServiceManagerGrpc service_grpc_;
   ClusterGrpc cluster_grpc_;
   ReleasesGrpc releases_grpc_;

@@ -1,34 +1,33 @@
 #pragma once
 
-#include "controlplane/auth/token_authority.h"
+#include "controlplane/api/handlers.h"
 #include "controlplane/telemetry/metrics.h"
 #include "hosting/v1/auth.grpc.pb.h"
 
 namespace hosting::controlplane {
 
-// hosting.v1.Auth on the TokenAuthority. `auth_enabled`: whether the gate checks credentials
-// (WhoAmI says so).
+// hosting.v1.Auth over its handlers: tokens are an admin's; WhoAmI anyone's.
 class AuthGrpc final : public hosting::v1::Auth::CallbackService {
  public:
-  AuthGrpc(TokenAuthority& tokens, HostdMetrics& metrics, bool auth_enabled)
-      : tokens_(tokens), metrics_(metrics), auth_enabled_(auth_enabled) {}
+  AuthGrpc(AuthHandlers& handlers, HostdMetrics& metrics)
+      : handlers_(handlers), metrics_(metrics) {}
+
   grpc::ServerUnaryReactor* CreateToken(grpc::CallbackServerContext* ctx,
-                                        const hosting::v1::CreateTokenRequest*,
-                                        hosting::v1::CreateTokenResponse*) override;
+                                        const hosting::v1::CreateTokenRequest* request,
+                                        hosting::v1::CreateTokenResponse* response) override;
   grpc::ServerUnaryReactor* ListTokens(grpc::CallbackServerContext* ctx,
-                                       const hosting::v1::ListTokensRequest*,
-                                       hosting::v1::ListTokensResponse*) override;
+                                       const hosting::v1::ListTokensRequest* request,
+                                       hosting::v1::ListTokensResponse* response) override;
   grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* ctx,
-                                        const hosting::v1::RevokeTokenRequest*,
-                                        hosting::v1::Token*) override;
+                                        const hosting::v1::RevokeTokenRequest* request,
+                                        hosting::v1::Token* response) override;
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx,
-                                   const hosting::v1::WhoAmIRequest*,
-                                   hosting::v1::Identity*) override;
+                                   const hosting::v1::WhoAmIRequest* request,
+                                   hosting::v1::Identity* response) override;
 
  private:
-  TokenAuthority& tokens_;
+  AuthHandlers& handlers_;
   HostdMetrics& metrics_;
-  const bool auth_enabled_;
 };
 
 }  // namespace hosting::controlplane

@@ -1,9 +1,6 @@
 #pragma once
 
-#include <functional>
-
-#include "controlplane/api/audit.h"
-#include "controlplane/cluster/cluster_manager.h"
+#include "controlplane/api/handlers.h"
 #include "controlplane/store/event_log.h"
 #include "controlplane/store/store.h"
 #include "controlplane/telemetry/metrics.h"
@@ -11,27 +8,13 @@
 
 namespace hosting::controlplane {
 
-// hosting.v1.Cluster on the ClusterManager; WatchEvents follows the event log. Node commands
-// finish their call from the agent's answer, holding no callback thread while they run.
+// hosting.v1.Cluster over its handlers; WatchEvents follows the event log. Node
+// commands finish their call from the agent's answer, holding no callback
+// thread while they run.
 class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
  public:
-  // `gate`: node and task commands act on the cluster, so only the leader runs them.
-  // `control_plane`: who leads (GetControlPlane); unset: UNIMPLEMENTED.
-  ClusterGrpc(ClusterManager& cluster, EventLog& events, Store& store, HostdMetrics& metrics,
-              std::function<absl::Status()> gate = nullptr,
-              std::function<hosting::v1::ControlPlane()> control_plane = nullptr)
-      : cluster_(cluster), events_(events), store_(store), metrics_(metrics),
-        gate_(std::move(gate)), control_plane_(std::move(control_plane)) {}
-
-  // The audit trail ListAudit reads; unset: ListAudit answers UNIMPLEMENTED.
-  void SetAuditLog(AuditLog* audit) { audit_ = audit; }
-  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
-                                      const hosting::v1::ListAuditRequest* request,
-                                      hosting::v1::ListAuditResponse* response) override;
-
-  grpc::ServerUnaryReactor* GetControlPlane(grpc::CallbackServerContext* ctx,
-                                            const hosting::v1::GetControlPlaneRequest* request,
-                                            hosting::v1::ControlPlane* response) override;
+  ClusterGrpc(ClusterHandlers& handlers, EventLog& events, Store& store, HostdMetrics& metrics)
+      : handlers_(handlers), events_(events), store_(store), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx,
                                       const hosting::v1::ListNodesRequest* request,
@@ -48,8 +31,6 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
   grpc::ServerUnaryReactor* GetServiceStatus(grpc::CallbackServerContext* ctx,
                                              const hosting::v1::GetServiceStatusRequest* request,
                                              hosting::v1::ServiceHealthStatus* response) override;
-  grpc::ServerWriteReactor<hosting::v1::Event>* WatchEvents(
-      grpc::CallbackServerContext* ctx, const hosting::v1::WatchEventsRequest* request) override;
   grpc::ServerUnaryReactor* GetTaskLogs(grpc::CallbackServerContext* ctx,
                                         const hosting::v1::GetTaskLogsRequest* request,
                                         hosting::v1::GetTaskLogsResponse* response) override;
@@ -59,15 +40,20 @@ class ClusterGrpc final : public hosting::v1::Cluster::CallbackService {
   grpc::ServerUnaryReactor* PullImage(grpc::CallbackServerContext* ctx,
                                       const hosting::v1::PullImageRequest* request,
                                       hosting::v1::PullImageResponse* response) override;
+  grpc::ServerWriteReactor<hosting::v1::Event>* WatchEvents(
+      grpc::CallbackServerContext* ctx, const hosting::v1::WatchEventsRequest* request) override;
+  grpc::ServerUnaryReactor* GetControlPlane(grpc::CallbackServerContext* ctx,
+                                            const hosting::v1::GetControlPlaneRequest* request,
+                                            hosting::v1::ControlPlane* response) override;
+  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
+                                      const hosting::v1::ListAuditRequest* request,
+                                      hosting::v1::ListAuditResponse* response) override;
 
  private:
-  ClusterManager& cluster_;
+  ClusterHandlers& handlers_;
   EventLog& events_;
   Store& store_;
   HostdMetrics& metrics_;
-  const std::function<absl::Status()> gate_;
-  const std::function<hosting::v1::ControlPlane()> control_plane_;
-  AuditLog* audit_ = nullptr;
 };
 
 }  // namespace hosting::controlplane

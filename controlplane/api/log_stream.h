@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "controlplane/api/grpc_status.h"
+#include "controlplane/api/log_stream_options.h"
 #include "controlplane/api/stream_writes.h"
 #include "controlplane/api/unary.h"
 #include "controlplane/store/event_log.h"
@@ -24,52 +25,59 @@ namespace hosting::controlplane {
 
 // Streams event-log entries to one caller: replays stored events after a sequence, then
 // follows live ones, converting each for the stream. Writes are queued (one outstanding write
-// per stream). Serves WatchEvents (events as they are) and WatchRelease (one release's events).
+// per stream). Serves WatchEvents (events as they are), WatchRelease (one release's events)
+// and WatchRun, over gRPC and as the HTTP gateway's Server-Sent Events.
+//
+// `Sink` is the transport: grpc::ServerWriteReactor<Out>, or anything with its shape —
+// StartWrite(const Out*) and Finish(grpc::Status) called by the stream, OnWriteDone(bool),
+// OnCancel() and OnDone() called back by the transport, OnDone last. A sink with
+// NoteSequence(int64_t) hears each event's sequence before its message is written (SSE ids).
 //
 // The replay reads the store a page at a time on its own thread (never on a gRPC callback
 // thread), a page ahead of the writes at most, so a replay of any length takes bounded memory
 // and never counts against the live backlog's bound.
-template <typename Out>
-class LogStream final : public grpc::ServerWriteReactor<Out> {
+template <typename Out, typename Sink = grpc::ServerWriteReactor<Out>>
+class LogStream final : public Sink {
  public:
-  // Backlog of live events beyond which a watcher is too slow and is ended (it can resume from
-  // a sequence).
-  static constexpr size_t kMaxBacklog = 10000;
+  using Options = LogStreamOptions<Out>;
+  static constexpr size_t kMaxBacklog = Options::kMaxBacklog;
   // Events read from the store at once during a replay.
   static constexpr int kReplayPage = 250;
 
-  struct Options {
-    std::function<bool(const hosting::v1::Event&)> match;
-    std::function<Out(const hosting::v1::Event&)> convert;
-    // Ends the stream after writing an event for which it is true (may be empty).
-    std::function<bool(const hosting::v1::Event&)> last;
-    // Replays stored events with a greater sequence; -1: live events only.
-    int64_t replay_after = -1;
-    // Ends after the replay.
-    bool no_follow = false;
-    // Backlog bound (kMaxBacklog unless a test sets a smaller one).
-    size_t max_backlog = kMaxBacklog;
-  };
+  // Opens a stream in a watcher slot of `log` (EventLog::AcquireWatcherSlot); the transport
+  // owns it from here on (it ends in OnDone). RESOURCE_EXHAUSTED when every slot is taken.
+  template <typename... SinkArgs>
+  static absl::StatusOr<LogStream*> TryOpen(EventLog& log, Store& store, HostdMetrics& metrics,
+                                            Options options, SinkArgs&&... sink_args) {
+    if (!log.AcquireWatcherSlot()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("hostd serves at most ", log.max_watchers(),
+                       " event and release watchers at once; close one or retry later"));
+    }
+    return new LogStream(log, store, metrics, std::move(options),
+                         std::forward<SinkArgs>(sink_args)...);
+  }
 
-  // Opens a stream in a watcher slot of `log` (EventLog::AcquireWatcherSlot), or, when every
-  // slot is taken, answers RESOURCE_EXHAUSTED at once.
+  // The gRPC form: a reactor that streams, or one that ends at once with the error.
   static grpc::ServerWriteReactor<Out>* Open(EventLog& log, Store& store, HostdMetrics& metrics,
                                              Options options) {
-    if (!log.AcquireWatcherSlot()) {
-      return new FinishedWriter<Out>(grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
-          absl::StrCat("hostd serves at most ", log.max_watchers(),
-                       " event and release watchers at once; close one or retry later")));
-    }
-    return new LogStream(log, store, metrics, std::move(options));
+    absl::StatusOr<LogStream*> stream = TryOpen(log, store, metrics, std::move(options));
+    if (!stream.ok()) return new FinishedWriter<Out>(ToGrpcStatus(stream.status()));
+    return *stream;
   }
 
  private:
   // Subscribes first and replays after, so no event falls between the two; live events that
   // arrive during the replay wait in `early_` and join behind it (duplicates dropped by
   // sequence). The store is read with no lock held that a publisher could wait on.
-  LogStream(EventLog& log, Store& store, HostdMetrics& metrics, Options options)
-      : log_(log), store_(store), metrics_(metrics), options_(std::move(options)) {
+  template <typename... SinkArgs>
+  LogStream(EventLog& log, Store& store, HostdMetrics& metrics, Options options,
+            SinkArgs&&... sink_args)
+      : Sink(std::forward<SinkArgs>(sink_args)...),
+        log_(log),
+        store_(store),
+        metrics_(metrics),
+        options_(std::move(options)) {
     metrics_.WatcherOpened();
     const bool replay = options_.replay_after >= 0;
     {
@@ -191,6 +199,9 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
     backlog_.pop_front();
     last_sent_ = e.sequence();
     ended_ = options_.last && options_.last(e);
+    if constexpr (requires(Sink& sink) { sink.NoteSequence(int64_t{0}); }) {
+      this->NoteSequence(e.sequence());
+    }
     writes_.Write(this, options_.convert(e));
   }
 
@@ -214,5 +225,17 @@ class LogStream final : public grpc::ServerWriteReactor<Out> {
   bool replaying_ ABSL_GUARDED_BY(mu_) = false;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// Serves a gRPC stream over the event log from a handler's answer (handlers.h): the stream, or
+// the handler's error at once; counted under `method`.
+template <typename Out>
+grpc::ServerWriteReactor<Out>* OpenLogStream(EventLog& log, Store& store, HostdMetrics& metrics,
+                                             const char* method,
+                                             absl::StatusOr<LogStreamOptions<Out>> options) {
+  const grpc::Status status = ToGrpcStatus(options.status());
+  metrics.CountGrpc(method, GrpcCodeName(status.error_code()));
+  if (!options.ok()) return new FinishedWriter<Out>(status);
+  return LogStream<Out>::Open(log, store, metrics, *std::move(options));
+}
 
 }  // namespace hosting::controlplane

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "controlplane/release/release_manager.h"
+#include "controlplane/api/handlers.h"
 #include "controlplane/store/event_log.h"
 #include "controlplane/store/store.h"
 #include "controlplane/telemetry/metrics.h"
@@ -8,41 +8,41 @@
 
 namespace hosting::controlplane {
 
-// hosting.v1.Releases on the ReleaseManager; WatchRelease follows the event log.
+// hosting.v1.Releases over its handlers; WatchRelease follows the event log.
 class ReleasesGrpc final : public hosting::v1::Releases::CallbackService {
  public:
-  ReleasesGrpc(ReleaseManager& releases, EventLog& events, Store& store, HostdMetrics& metrics)
-      : releases_(releases), events_(events), store_(store), metrics_(metrics) {}
+  ReleasesGrpc(ReleaseHandlers& handlers, EventLog& events, Store& store, HostdMetrics& metrics)
+      : handlers_(handlers), events_(events), store_(store), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* StartRelease(grpc::CallbackServerContext* ctx,
-                                         const hosting::v1::StartReleaseRequest*,
-                                         hosting::v1::Release*) override;
+                                         const hosting::v1::StartReleaseRequest* request,
+                                         hosting::v1::Release* response) override;
   grpc::ServerUnaryReactor* GetRelease(grpc::CallbackServerContext* ctx,
-                                       const hosting::v1::GetReleaseRequest*,
-                                       hosting::v1::Release*) override;
+                                       const hosting::v1::GetReleaseRequest* request,
+                                       hosting::v1::Release* response) override;
   grpc::ServerUnaryReactor* ListReleases(grpc::CallbackServerContext* ctx,
-                                         const hosting::v1::ListReleasesRequest*,
-                                         hosting::v1::ListReleasesResponse*) override;
+                                         const hosting::v1::ListReleasesRequest* request,
+                                         hosting::v1::ListReleasesResponse* response) override;
   grpc::ServerWriteReactor<hosting::v1::ReleaseEvent>* WatchRelease(
-      grpc::CallbackServerContext* ctx, const hosting::v1::WatchReleaseRequest*) override;
+      grpc::CallbackServerContext* ctx, const hosting::v1::WatchReleaseRequest* request) override;
   grpc::ServerUnaryReactor* PromoteRelease(grpc::CallbackServerContext* ctx,
-                                           const hosting::v1::PromoteReleaseRequest*,
-                                           hosting::v1::Release*) override;
+                                           const hosting::v1::PromoteReleaseRequest* request,
+                                           hosting::v1::Release* response) override;
   grpc::ServerUnaryReactor* PauseRelease(grpc::CallbackServerContext* ctx,
-                                         const hosting::v1::PauseReleaseRequest*,
-                                         hosting::v1::Release*) override;
+                                         const hosting::v1::PauseReleaseRequest* request,
+                                         hosting::v1::Release* response) override;
   grpc::ServerUnaryReactor* ResumeRelease(grpc::CallbackServerContext* ctx,
-                                          const hosting::v1::ResumeReleaseRequest*,
-                                          hosting::v1::Release*) override;
+                                          const hosting::v1::ResumeReleaseRequest* request,
+                                          hosting::v1::Release* response) override;
   grpc::ServerUnaryReactor* AbortRelease(grpc::CallbackServerContext* ctx,
-                                         const hosting::v1::AbortReleaseRequest*,
-                                         hosting::v1::Release*) override;
+                                         const hosting::v1::AbortReleaseRequest* request,
+                                         hosting::v1::Release* response) override;
   grpc::ServerUnaryReactor* RollbackService(grpc::CallbackServerContext* ctx,
-                                            const hosting::v1::RollbackServiceRequest*,
-                                            hosting::v1::Release*) override;
+                                            const hosting::v1::RollbackServiceRequest* request,
+                                            hosting::v1::Release* response) override;
 
  private:
-  ReleaseManager& releases_;
+  ReleaseHandlers& handlers_;
   EventLog& events_;
   Store& store_;
   HostdMetrics& metrics_;

@@ -1,16 +1,17 @@
 #pragma once
 
-#include "controlplane/service/service_manager.h"
+#include "controlplane/api/handlers.h"
 #include "controlplane/telemetry/metrics.h"
 #include "hosting/v1/service.grpc.pb.h"
 
 namespace hosting::controlplane {
 
-// hosting.v1.ServiceManager on the ServiceManager domain: convert, call, map the status.
+// hosting.v1.ServiceManager over its handlers (handlers.h): convert, call, map
+// the status.
 class ServiceManagerGrpc final : public hosting::v1::ServiceManager::CallbackService {
  public:
-  ServiceManagerGrpc(ServiceManager& manager, HostdMetrics& metrics)
-      : manager_(manager), metrics_(metrics) {}
+  ServiceManagerGrpc(ServiceHandlers& handlers, HostdMetrics& metrics)
+      : handlers_(handlers), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* ApplyService(grpc::CallbackServerContext* ctx,
                                          const hosting::v1::ApplyServiceRequest* request,
@@ -29,7 +30,7 @@ class ServiceManagerGrpc final : public hosting::v1::ServiceManager::CallbackSer
                                          hosting::v1::Service* response) override;
 
  private:
-  ServiceManager& manager_;
+  ServiceHandlers& handlers_;
   HostdMetrics& metrics_;
 };
 

@@ -1,13 +1,13 @@
 #pragma once
 
 #include <functional>
-#include <initializer_list>
 #include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "controlplane/api/grpc_status.h"
+#include "controlplane/api/handlers.h"
 #include "controlplane/auth/auth_gate.h"
 #include "controlplane/telemetry/metrics.h"
 #include "grpcpp/server_context.h"
@@ -44,34 +44,21 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, HostdMetrics& 
   return reactor;
 }
 
-// Serves a call that changes the services it names, after checking that the caller may change
-// each (a deployer's token may be limited to some services; the gate cannot see requests).
-// Every method the permission table marks service_scoped is served through this.
-template <typename Response, typename Fn>
-grpc::ServerUnaryReactor* ServeScoped(grpc::CallbackServerContext* ctx, HostdMetrics& metrics,
-                                      const char* method,
-                                      std::initializer_list<absl::string_view> services,
-                                      Response* response, Fn&& fn) {
-  for (absl::string_view service : services) {
-    if (absl::Status st = CheckServiceAccess(*ctx, service); !st.ok()) {
-      grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-      FinishCall(reactor, metrics, method, st);
-      return reactor;
-    }
-  }
-  return Serve(ctx, metrics, method, response, std::forward<Fn>(fn));
+// The caller of a gRPC call, for a handler that asks (handlers.h CallerFn).
+inline auto CallerOfCall(const grpc::CallbackServerContext* ctx) {
+  return [ctx] { return CallerOf(*ctx); };
 }
 
-// The service a release ID names: IDs are "<service>-<sequence>".
-inline absl::string_view ServiceOfRelease(absl::string_view id) {
-  const size_t dash = id.rfind('-');
-  return dash == absl::string_view::npos ? id : id.substr(0, dash);
+// Finishes a unary call later, from a handler's Done: *response is written just before
+// Finish, while gRPC keeps the call (and so `response`) alive.
+template <typename Response>
+Done<Response> FinishLater(grpc::ServerUnaryReactor* reactor, HostdMetrics& metrics,
+                           const char* method, Response* response) {
+  return [reactor, &metrics, method, response](absl::StatusOr<Response> r) {
+    if (r.ok()) *response = *std::move(r);
+    FinishCall(reactor, metrics, method, r.status());
+  };
 }
-
-// What a call that acts outside the store (Docker, the agents) passes first: OK on the
-// leader, UNAVAILABLE naming it on a standby. Empty: always open (a single hostd).
-using ActGate = std::function<absl::Status()>;
-inline absl::Status PassGate(const ActGate& gate) { return gate ? gate() : absl::OkStatus(); }
 
 // A server stream that ends at once with a status.
 template <typename T>

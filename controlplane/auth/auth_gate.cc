@@ -318,7 +318,10 @@ Caller CallerOf(const grpc::ServerContextBase& ctx) {
 }
 
 absl::Status CheckServiceAccess(const grpc::ServerContextBase& ctx, absl::string_view service) {
-  Caller caller = CallerOf(ctx);
+  return CheckServiceAccess(CallerOf(ctx), service);
+}
+
+absl::Status CheckServiceAccess(const Caller& caller, absl::string_view service) {
   if (caller.role != hosting::v1::ROLE_DEPLOYER || caller.services.empty()) {
     return absl::OkStatus();
   }

@@ -108,5 +108,7 @@ Caller CallerOf(const grpc::ServerContextBase& ctx);
 // deployer's token allows otherwise. The gate cannot see requests, so a handler of every
 // method the table marks service_scoped calls this with the service its request names.
 absl::Status CheckServiceAccess(const grpc::ServerContextBase& ctx, absl::string_view service);
+// The same check for a caller already known (the HTTP gateway's).
+absl::Status CheckServiceAccess(const Caller& caller, absl::string_view service);
 
 }  // namespace hosting::controlplane
