@@ -23,8 +23,8 @@ std::string IsoNow(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
-HttpResponse Json(int status, const nlohmann::json& j) {
-  HttpResponse r;
+http::HttpResponse Json(int status, const nlohmann::json& j) {
+  http::HttpResponse r;
   r.status = status;
   r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
@@ -39,44 +39,6 @@ constexpr int kMaxListLimit = 1000;
 
 }  // namespace
 
-HttpResponse JsonError(int status, const std::string& message) {
-  return Json(status, {{"error", message}});
-}
-
-HttpResponse FieldError(const std::string& field, const std::string& message) {
-  return Json(400, {{"error", message}, {"field", field}});
-}
-
-bool QueryParam(const std::string& query, const std::string& key, std::string* value) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t end = query.find('&', pos);
-    if (end == std::string::npos) end = query.size();
-    absl::string_view pair(query.data() + pos, end - pos);
-    size_t eq = pair.find('=');
-    absl::string_view k = pair.substr(0, eq);
-    if (k == key) {
-      std::string out;
-      absl::string_view v = eq == absl::string_view::npos ? "" : pair.substr(eq + 1);
-      for (size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '%' && i + 2 < v.size()) {
-          int hex;
-          if (absl::SimpleHexAtoi(v.substr(i + 1, 2), &hex)) {
-            out.push_back(static_cast<char>(hex));
-            i += 2;
-            continue;
-          }
-        }
-        out.push_back(v[i] == '+' ? ' ' : v[i]);
-      }
-      *value = std::move(out);
-      return true;
-    }
-    pos = end + 1;
-  }
-  return false;
-}
-
 std::string SourceDataBody(const char* source, const std::string& data, const std::string& extra) {
   return absl::StrCat("{\"source\":\"", source, "\",\"data\":", data, extra, "}");
 }
@@ -87,12 +49,12 @@ Api::Api(const Config& config, Repository& repository, RemoteCache& cache, Local
       readiness_(readiness), metrics_(metrics), clock_(clock), started_(clock.Now()),
       hostname_(Hostname()) {}
 
-std::optional<HttpResponse> Api::Precheck(const HttpRequest& request, const RouteMatch& route) {
+std::optional<http::HttpResponse> Api::Precheck(const http::HttpRequest& request, const RouteMatch& route) {
   if (route.route == Route::kNotFound) {
-    return JsonError(404, absl::StrCat("no route for ", request.method, " ", request.path));
+    return http::JsonError(404, absl::StrCat("no route for ", request.method, " ", request.path));
   }
   if (!MethodAllowed(route, request.method)) {
-    HttpResponse r = JsonError(405, absl::StrCat("method ", request.method, " is not allowed on ",
+    http::HttpResponse r = http::JsonError(405, absl::StrCat("method ", request.method, " is not allowed on ",
                                                  route.label));
     std::string allow;
     for (const char* m : route.methods) absl::StrAppend(&allow, allow.empty() ? "" : ", ", m);
@@ -100,17 +62,17 @@ std::optional<HttpResponse> Api::Precheck(const HttpRequest& request, const Rout
     return r;
   }
   if (route.bad_id) {
-    return FieldError("id", absl::StrCat("'", route.bad_id_text, "' is not a valid id (a positive integer)"));
+    return http::FieldError("id", absl::StrCat("'", route.bad_id_text, "' is not a valid id (a positive integer)"));
   }
   if ((request.method == "POST" || request.method == "PUT") &&
       !IsJsonContentType(request.content_type)) {
-    return JsonError(415, absl::StrCat("Content-Type must be application/json, got '",
+    return http::JsonError(415, absl::StrCat("Content-Type must be application/json, got '",
                                        request.content_type, "'"));
   }
   return std::nullopt;
 }
 
-std::optional<HttpResponse> Api::TryFast(const HttpRequest& request, const RouteMatch& route) {
+std::optional<http::HttpResponse> Api::TryFast(const http::HttpRequest& request, const RouteMatch& route) {
   if (auto pre = Precheck(request, route)) return pre;
   switch (route.route) {
     case Route::kHealth:
@@ -118,7 +80,7 @@ std::optional<HttpResponse> Api::TryFast(const HttpRequest& request, const Route
     case Route::kReady:
       return Ready();
     case Route::kMetrics: {
-      HttpResponse r;
+      http::HttpResponse r;
       r.body = metrics_.Serialize();
       r.content_type = "text/plain; version=0.0.4";
       return r;
@@ -143,17 +105,17 @@ std::optional<HttpResponse> Api::TryFast(const HttpRequest& request, const Route
   }
   if (!hit) return std::nullopt;
   metrics_.CacheHit("local");
-  HttpResponse r;
+  http::HttpResponse r;
   r.body = SourceDataBody("cache", *hit);
   r.headers.emplace_back("X-Cache", "local");
   return r;
 }
 
-HttpResponse Api::Handle(const HttpRequest& request, const RouteMatch& route) {
+http::HttpResponse Api::Handle(const http::HttpRequest& request, const RouteMatch& route) {
   if (auto pre = Precheck(request, route)) return *pre;
   if (auto fast = TryFast(request, route)) return *fast;
   if (config_.fault_latency > absl::ZeroDuration()) absl::SleepFor(config_.fault_latency);
-  if (FaultInjected()) return JsonError(500, "injected fault (FAULT_ERROR_RATE)");
+  if (FaultInjected()) return http::JsonError(500, "injected fault (FAULT_ERROR_RATE)");
   switch (route.route) {
     case Route::kUsers:
       return request.method == "GET" ? ListUsers(request) : CreateUser(request);
@@ -166,7 +128,7 @@ HttpResponse Api::Handle(const HttpRequest& request, const RouteMatch& route) {
     case Route::kOrder:
       return GetOrder(route.id);
     default:
-      return JsonError(404, "not found");
+      return http::JsonError(404, "not found");
   }
 }
 
@@ -178,8 +140,8 @@ bool Api::FaultInjected() {
   return static_cast<uint64_t>((n + 1) * rate) != static_cast<uint64_t>(n * rate);
 }
 
-HttpResponse Api::Health() {
-  if (config_.fault_health_fail) return JsonError(500, "unhealthy (FAULT_HEALTH_FAIL)");
+http::HttpResponse Api::Health() {
+  if (config_.fault_health_fail) return http::JsonError(500, "unhealthy (FAULT_HEALTH_FAIL)");
   absl::Time now = clock_.Now();
   return Json(200, {{"status", "ok"},
                     {"timestamp", IsoNow(now)},
@@ -187,7 +149,7 @@ HttpResponse Api::Health() {
                     {"uptime", absl::ToDoubleSeconds(now - started_)}});
 }
 
-HttpResponse Api::Ready() {
+http::HttpResponse Api::Ready() {
   Readiness::Snapshot s = readiness_.Get();
   bool ready = s.ready && !config_.fault_health_fail;
   nlohmann::json checks = nlohmann::json::object();
@@ -217,7 +179,7 @@ HttpResponse Api::Ready() {
                                   {"checks", checks}});
 }
 
-HttpResponse Api::Version() {
+http::HttpResponse Api::Version() {
   return Json(200, {{"version", HOSTING_APPSVC_VERSION},
                     {"git_revision", HOSTING_GIT_REVISION},
                     {"hostname", hostname_},
@@ -226,7 +188,7 @@ HttpResponse Api::Version() {
                     {"hosting_revision", config_.hosting_revision}});
 }
 
-HttpResponse Api::FromStatus(const absl::Status& status) {
+http::HttpResponse Api::FromStatus(const absl::Status& status) {
   if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     // Why, for the operator: at most one line a second however many requests fail.
     static std::atomic<int64_t> last_logged{0};
@@ -235,15 +197,15 @@ HttpResponse Api::FromStatus(const absl::Status& status) {
     if (now - last >= 1'000'000'000 && last_logged.compare_exchange_strong(last, now)) {
       LogWarning("database error answered 503", {{"error", std::string(status.message())}});
     }
-    return JsonError(503, absl::IsUnavailable(status) ? "database unavailable"
+    return http::JsonError(503, absl::IsUnavailable(status) ? "database unavailable"
                                                        : "database timed out");
   }
   if (absl::IsAlreadyExists(status)) {
-    HttpResponse r = Json(409, {{"error", "email already exists"}, {"field", "email"}});
+    http::HttpResponse r = Json(409, {{"error", "email already exists"}, {"field", "email"}});
     return r;
   }
   LogError("request failed", {{"error", status.ToString()}});
-  return JsonError(500, "internal error");
+  return http::JsonError(500, "internal error");
 }
 
 Api::CachedRead Api::ReadThrough(
@@ -293,18 +255,18 @@ void Api::Invalidate(std::vector<std::string> keys) {
   }
 }
 
-HttpResponse Api::ListUsers(const HttpRequest& request) {
+http::HttpResponse Api::ListUsers(const http::HttpRequest& request) {
   int limit = kDefaultListLimit;
   int64_t cursor = 0;
   std::string v;
-  if (QueryParam(request.query, "limit", &v)) {
+  if (http::QueryParam(request.query, "limit", &v)) {
     if (!absl::SimpleAtoi(v, &limit) || limit < 1 || limit > kMaxListLimit) {
-      return FieldError("limit", absl::StrCat("'", v, "' is not a number between 1 and ", kMaxListLimit));
+      return http::FieldError("limit", absl::StrCat("'", v, "' is not a number between 1 and ", kMaxListLimit));
     }
   }
-  if (QueryParam(request.query, "cursor", &v)) {
+  if (http::QueryParam(request.query, "cursor", &v)) {
     if (!absl::SimpleAtoi(v, &cursor) || cursor < 1) {
-      return FieldError("cursor", absl::StrCat("'", v, "' is not a valid cursor"));
+      return http::FieldError("cursor", absl::StrCat("'", v, "' is not a valid cursor"));
     }
   }
   auto load = [&]() -> absl::StatusOr<std::optional<std::string>> {
@@ -318,7 +280,7 @@ HttpResponse Api::ListUsers(const HttpRequest& request) {
   if (limit == kDefaultListLimit && cursor == 0) {
     CachedRead r = ReadThrough(kUsersListCacheKey, config_.cache_ttl_list, load);
     if (r.error) return *r.error;
-    HttpResponse resp;
+    http::HttpResponse resp;
     resp.body = SourceDataBody(r.source, *r.data);
     return resp;
   }
@@ -328,12 +290,12 @@ HttpResponse Api::ListUsers(const HttpRequest& request) {
   nlohmann::json arr = nlohmann::json::parse(**data);
   std::string next = "null";
   if (static_cast<int>(arr.size()) == limit) next = absl::StrCat("\"", arr.back()["id"].get<int64_t>(), "\"");
-  HttpResponse resp;
+  http::HttpResponse resp;
   resp.body = SourceDataBody("database", **data, absl::StrCat(",\"next_cursor\":", next));
   return resp;
 }
 
-HttpResponse Api::GetUser(int64_t id) {
+http::HttpResponse Api::GetUser(int64_t id) {
   CachedRead r = ReadThrough(UserCacheKey(id), config_.cache_ttl_user,
                              [&]() -> absl::StatusOr<std::optional<std::string>> {
                                absl::StatusOr<std::optional<User>> u = repository_.GetUser(id);
@@ -342,73 +304,73 @@ HttpResponse Api::GetUser(int64_t id) {
                                return std::optional<std::string>(ToJson(**u).dump());
                              });
   if (r.error) return *r.error;
-  if (!r.data) return JsonError(404, absl::StrCat("user ", id, " not found"));
-  HttpResponse resp;
+  if (!r.data) return http::JsonError(404, absl::StrCat("user ", id, " not found"));
+  http::HttpResponse resp;
   resp.body = SourceDataBody(r.source, *r.data);
   return resp;
 }
 
-HttpResponse Api::CreateUser(const HttpRequest& request) {
+http::HttpResponse Api::CreateUser(const http::HttpRequest& request) {
   absl::StatusOr<nlohmann::json> body = ParseJsonObject(request.body);
-  if (!body.ok()) return JsonError(400, std::string(body.status().message()));
+  if (!body.ok()) return http::JsonError(400, std::string(body.status().message()));
   UserInput input;
-  if (auto e = ParseUserInput(*body, /*require_all=*/true, &input)) return FieldError(e->field, e->message);
+  if (auto e = ParseUserInput(*body, /*require_all=*/true, &input)) return http::FieldError(e->field, e->message);
   absl::StatusOr<User> user = repository_.CreateUser(*input.name, *input.email);
   if (!user.ok()) return FromStatus(user.status());
   Invalidate({kUsersListCacheKey, UserCacheKey(user->id)});
   return Json(201, ToJson(*user));
 }
 
-HttpResponse Api::UpdateUser(const HttpRequest& request, int64_t id) {
+http::HttpResponse Api::UpdateUser(const http::HttpRequest& request, int64_t id) {
   absl::StatusOr<nlohmann::json> body = ParseJsonObject(request.body);
-  if (!body.ok()) return JsonError(400, std::string(body.status().message()));
+  if (!body.ok()) return http::JsonError(400, std::string(body.status().message()));
   UserInput input;
-  if (auto e = ParseUserInput(*body, /*require_all=*/false, &input)) return FieldError(e->field, e->message);
+  if (auto e = ParseUserInput(*body, /*require_all=*/false, &input)) return http::FieldError(e->field, e->message);
   absl::StatusOr<std::optional<User>> user = repository_.UpdateUser(id, input);
   if (!user.ok()) return FromStatus(user.status());
-  if (!user->has_value()) return JsonError(404, absl::StrCat("user ", id, " not found"));
+  if (!user->has_value()) return http::JsonError(404, absl::StrCat("user ", id, " not found"));
   Invalidate({kUsersListCacheKey, UserCacheKey(id)});
   return Json(200, ToJson(**user));
 }
 
-HttpResponse Api::DeleteUser(int64_t id) {
+http::HttpResponse Api::DeleteUser(int64_t id) {
   absl::StatusOr<bool> deleted = repository_.DeleteUser(id);
   if (!deleted.ok()) return FromStatus(deleted.status());
-  if (!*deleted) return JsonError(404, absl::StrCat("user ", id, " not found"));
+  if (!*deleted) return http::JsonError(404, absl::StrCat("user ", id, " not found"));
   Invalidate({kUsersListCacheKey, UserCacheKey(id)});
-  HttpResponse r;
+  http::HttpResponse r;
   r.status = 204;
   r.content_type.clear();
   return r;
 }
 
-HttpResponse Api::ListOrders(int64_t user_id) {
+http::HttpResponse Api::ListOrders(int64_t user_id) {
   absl::StatusOr<std::optional<std::vector<Order>>> orders = repository_.ListOrders(user_id);
   if (!orders.ok()) return FromStatus(orders.status());
-  if (!orders->has_value()) return JsonError(404, absl::StrCat("user ", user_id, " not found"));
+  if (!orders->has_value()) return http::JsonError(404, absl::StrCat("user ", user_id, " not found"));
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& o : **orders) arr.push_back(ToJson(o));
-  HttpResponse r;
+  http::HttpResponse r;
   r.body = SourceDataBody("database", arr.dump());
   return r;
 }
 
-HttpResponse Api::CreateOrder(const HttpRequest& request, int64_t user_id) {
+http::HttpResponse Api::CreateOrder(const http::HttpRequest& request, int64_t user_id) {
   absl::StatusOr<nlohmann::json> body = ParseJsonObject(request.body);
-  if (!body.ok()) return JsonError(400, std::string(body.status().message()));
+  if (!body.ok()) return http::JsonError(400, std::string(body.status().message()));
   OrderInput input;
-  if (auto e = ParseOrderInput(*body, &input)) return FieldError(e->field, e->message);
+  if (auto e = ParseOrderInput(*body, &input)) return http::FieldError(e->field, e->message);
   absl::StatusOr<std::optional<Order>> order = repository_.CreateOrder(user_id, input);
   if (!order.ok()) return FromStatus(order.status());
-  if (!order->has_value()) return JsonError(404, absl::StrCat("user ", user_id, " not found"));
+  if (!order->has_value()) return http::JsonError(404, absl::StrCat("user ", user_id, " not found"));
   return Json(201, ToJson(**order));
 }
 
-HttpResponse Api::GetOrder(int64_t id) {
+http::HttpResponse Api::GetOrder(int64_t id) {
   absl::StatusOr<std::optional<Order>> order = repository_.GetOrder(id);
   if (!order.ok()) return FromStatus(order.status());
-  if (!order->has_value()) return JsonError(404, absl::StrCat("order ", id, " not found"));
-  HttpResponse r;
+  if (!order->has_value()) return http::JsonError(404, absl::StrCat("order ", id, " not found"));
+  http::HttpResponse r;
   r.body = SourceDataBody("database", ToJson(**order).dump());
   return r;
 }

@@ -6,7 +6,7 @@
 
 #include "appsvc/cache.h"
 #include "appsvc/config.h"
-#include "appsvc/http_types.h"
+#include "common/http/http_types.h"
 #include "appsvc/local_cache.h"
 #include "appsvc/metrics.h"
 #include "appsvc/readiness.h"
@@ -25,35 +25,35 @@ class Api {
       Readiness& readiness, AppMetrics& metrics, Clock& clock);
 
   // A response, or nullopt when the request needs a worker.
-  std::optional<HttpResponse> TryFast(const HttpRequest& request, const RouteMatch& route);
+  std::optional<http::HttpResponse> TryFast(const http::HttpRequest& request, const RouteMatch& route);
   // Blocking; called on a worker.
-  HttpResponse Handle(const HttpRequest& request, const RouteMatch& route);
+  http::HttpResponse Handle(const http::HttpRequest& request, const RouteMatch& route);
 
  private:
-  std::optional<HttpResponse> Precheck(const HttpRequest& request, const RouteMatch& route);
-  HttpResponse Health();
-  HttpResponse Ready();
-  HttpResponse Version();
-  HttpResponse ListUsers(const HttpRequest& request);
-  HttpResponse GetUser(int64_t id);
-  HttpResponse CreateUser(const HttpRequest& request);
-  HttpResponse UpdateUser(const HttpRequest& request, int64_t id);
-  HttpResponse DeleteUser(int64_t id);
-  HttpResponse ListOrders(int64_t user_id);
-  HttpResponse CreateOrder(const HttpRequest& request, int64_t user_id);
-  HttpResponse GetOrder(int64_t id);
+  std::optional<http::HttpResponse> Precheck(const http::HttpRequest& request, const RouteMatch& route);
+  http::HttpResponse Health();
+  http::HttpResponse Ready();
+  http::HttpResponse Version();
+  http::HttpResponse ListUsers(const http::HttpRequest& request);
+  http::HttpResponse GetUser(int64_t id);
+  http::HttpResponse CreateUser(const http::HttpRequest& request);
+  http::HttpResponse UpdateUser(const http::HttpRequest& request, int64_t id);
+  http::HttpResponse DeleteUser(int64_t id);
+  http::HttpResponse ListOrders(int64_t user_id);
+  http::HttpResponse CreateOrder(const http::HttpRequest& request, int64_t user_id);
+  http::HttpResponse GetOrder(int64_t id);
 
   // Cache-aside read: local layer, then Redis, then `load` (which returns the data JSON text,
   // or nullopt for "not found", or an error). Returns {body, source} or the error response.
   struct CachedRead {
     std::optional<std::string> data;  // nullopt: not found
     const char* source = "database";
-    std::optional<HttpResponse> error;
+    std::optional<http::HttpResponse> error;
   };
   CachedRead ReadThrough(const std::string& key, absl::Duration ttl,
                          const std::function<absl::StatusOr<std::optional<std::string>>()>& load);
   void Invalidate(std::vector<std::string> keys);
-  HttpResponse FromStatus(const absl::Status& status);
+  http::HttpResponse FromStatus(const absl::Status& status);
   bool FaultInjected();
 
   const Config& config_;

@@ -29,9 +29,9 @@ class ApiTest : public ::testing::Test {
   void MakeApi() { api_ = std::make_unique<Api>(config_, repo_, cache_, local_, readiness_, metrics_, clock_); }
 
   // Serves like the server does: the fast path, else the blocking path.
-  HttpResponse Call(const std::string& method, const std::string& target,
+  http::HttpResponse Call(const std::string& method, const std::string& target,
                     const std::string& body = "", const std::string& content_type = "application/json") {
-    HttpRequest r;
+    http::HttpRequest r;
     r.method = method;
     size_t q = target.find('?');
     r.path = target.substr(0, q);
@@ -43,10 +43,10 @@ class ApiTest : public ::testing::Test {
     return api_->Handle(r, m);
   }
 
-  nlohmann::json Body(const HttpResponse& r) { return nlohmann::json::parse(r.body); }
+  nlohmann::json Body(const http::HttpResponse& r) { return nlohmann::json::parse(r.body); }
 
   int64_t CreateUser(const std::string& name, const std::string& email) {
-    HttpResponse r = Call("POST", "/api/users", nlohmann::json{{"name", name}, {"email", email}}.dump());
+    http::HttpResponse r = Call("POST", "/api/users", nlohmann::json{{"name", name}, {"email", email}}.dump());
     EXPECT_EQ(r.status, 201) << r.body;
     return Body(r)["id"].get<int64_t>();
   }
@@ -63,13 +63,13 @@ class ApiTest : public ::testing::Test {
 
 TEST_F(ApiTest, GetUserIsCacheAsideWithReferenceKeysAndTtls) {
   int64_t id = CreateUser("Ann", "ann@example.com");
-  HttpResponse first = Call("GET", "/api/users/" + std::to_string(id));
+  http::HttpResponse first = Call("GET", "/api/users/" + std::to_string(id));
   ASSERT_EQ(first.status, 200);
   EXPECT_EQ(Body(first)["source"], "database");
   EXPECT_EQ(Body(first)["data"]["email"], "ann@example.com");
   EXPECT_TRUE(cache_.data.count("users:" + std::to_string(id)));
   EXPECT_EQ(cache_.ttls["users:" + std::to_string(id)], absl::Seconds(300));
-  HttpResponse second = Call("GET", "/api/users/" + std::to_string(id));
+  http::HttpResponse second = Call("GET", "/api/users/" + std::to_string(id));
   EXPECT_EQ(Body(second)["source"], "cache");
   EXPECT_EQ(Body(second)["data"], Body(first)["data"]);
   EXPECT_EQ(repo_.reads, 1);
@@ -77,10 +77,10 @@ TEST_F(ApiTest, GetUserIsCacheAsideWithReferenceKeysAndTtls) {
 
 TEST_F(ApiTest, RedisHitFillsTheLocalLayer) {
   cache_.data["users:5"] = R"({"id":5,"name":"R","email":"r@x.io"})";
-  HttpRequest r{"GET", "/api/users/5", "", "", "", "id"};
+  http::HttpRequest r{"GET", "/api/users/5", "", "", "", "id"};
   RouteMatch m = MatchRoute(r.path);
   EXPECT_FALSE(api_->TryFast(r, m).has_value());  // not local yet
-  HttpResponse resp = api_->Handle(r, m);
+  http::HttpResponse resp = api_->Handle(r, m);
   EXPECT_EQ(Body(resp)["source"], "cache");
   ASSERT_TRUE(api_->TryFast(r, m).has_value());  // now served on the I/O thread
   EXPECT_EQ(repo_.reads, 0);
@@ -95,12 +95,12 @@ TEST_F(ApiTest, EveryWriteInvalidatesWhatItChanged) {
   ASSERT_TRUE(cache_.data.count("users:all"));
   cache_.invalidated.clear();
 
-  HttpResponse put = Call("PUT", path, R"({"name":"Anna"})");
+  http::HttpResponse put = Call("PUT", path, R"({"name":"Anna"})");
   ASSERT_EQ(put.status, 200) << put.body;
   EXPECT_EQ(Body(put)["name"], "Anna");
   EXPECT_THAT(cache_.invalidated, UnorderedElementsAre("users:all", "users:" + std::to_string(id)));
   // Both layers dropped it: the next read sees the new name.
-  HttpResponse after = Call("GET", path);
+  http::HttpResponse after = Call("GET", path);
   EXPECT_EQ(Body(after)["source"], "database");
   EXPECT_EQ(Body(after)["data"]["name"], "Anna");
   EXPECT_THAT(Call("GET", "/api/users").body, HasSubstr("Anna"));
@@ -116,12 +116,12 @@ TEST_F(ApiTest, ServesFromPostgresWhenRedisIsDown) {
   int64_t id = CreateUser("Ann", "ann@example.com");
   cache_.down = true;
   readiness_.CheckNow();
-  HttpResponse r = Call("GET", "/api/users/" + std::to_string(id));
+  http::HttpResponse r = Call("GET", "/api/users/" + std::to_string(id));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(Body(r)["source"], "database");
   // Writes still work; the failed invalidation is counted, not fatal.
   EXPECT_EQ(Call("PUT", "/api/users/" + std::to_string(id), R"({"name":"B"})").status, 200);
-  HttpResponse ready = Call("GET", "/ready");
+  http::HttpResponse ready = Call("GET", "/ready");
   EXPECT_EQ(ready.status, 200);
   EXPECT_EQ(Body(ready)["redis"], "disconnected");
   EXPECT_EQ(Body(ready)["degraded"], true);
@@ -131,29 +131,29 @@ TEST_F(ApiTest, ServesFromPostgresWhenRedisIsDown) {
 
 TEST_F(ApiTest, DatabaseDownIs503) {
   repo_.down = true;
-  HttpResponse r = Call("GET", "/api/users/1");
+  http::HttpResponse r = Call("GET", "/api/users/1");
   EXPECT_EQ(r.status, 503);
   EXPECT_THAT(r.body, HasSubstr("database unavailable"));
 }
 
 TEST_F(ApiTest, CreateUserErrors) {
-  HttpResponse missing = Call("POST", "/api/users", R"({"name":"Ann"})");
+  http::HttpResponse missing = Call("POST", "/api/users", R"({"name":"Ann"})");
   EXPECT_EQ(missing.status, 400);
   EXPECT_EQ(Body(missing)["field"], "email");
   EXPECT_EQ(Call("POST", "/api/users", "{not json").status, 400);
   EXPECT_EQ(Call("POST", "/api/users", "[]").status, 400);
   EXPECT_EQ(Call("POST", "/api/users", R"({"name":"A","email":"a@b.io"})", "text/plain").status, 415);
   CreateUser("Ann", "ann@example.com");
-  HttpResponse dup = Call("POST", "/api/users", R"({"name":"B","email":"ANN@example.com"})");
+  http::HttpResponse dup = Call("POST", "/api/users", R"({"name":"B","email":"ANN@example.com"})");
   EXPECT_EQ(dup.status, 409);
   EXPECT_EQ(Body(dup)["field"], "email");
 }
 
 TEST_F(ApiTest, RoutingErrors) {
-  HttpResponse bad_id = Call("GET", "/api/users/abc");
+  http::HttpResponse bad_id = Call("GET", "/api/users/abc");
   EXPECT_EQ(bad_id.status, 400);
   EXPECT_EQ(Body(bad_id)["field"], "id");
-  HttpResponse method = Call("DELETE", "/api/users");
+  http::HttpResponse method = Call("DELETE", "/api/users");
   EXPECT_EQ(method.status, 405);
   ASSERT_EQ(method.headers.size(), 1u);
   EXPECT_EQ(method.headers[0].second, "GET, POST");
@@ -162,7 +162,7 @@ TEST_F(ApiTest, RoutingErrors) {
 
 TEST_F(ApiTest, PaginationWithCursor) {
   for (int i = 0; i < 5; ++i) CreateUser("U" + std::to_string(i), "u" + std::to_string(i) + "@x.io");
-  HttpResponse page1 = Call("GET", "/api/users?limit=2");
+  http::HttpResponse page1 = Call("GET", "/api/users?limit=2");
   ASSERT_EQ(page1.status, 200);
   nlohmann::json b1 = Body(page1);
   ASSERT_EQ(b1["data"].size(), 2u);
@@ -183,7 +183,7 @@ TEST_F(ApiTest, PaginationWithCursor) {
 TEST_F(ApiTest, Orders) {
   int64_t id = CreateUser("Ann", "ann@example.com");
   std::string base = "/api/users/" + std::to_string(id) + "/orders";
-  HttpResponse created = Call("POST", base, R"({"total_amount": 19.9})");
+  http::HttpResponse created = Call("POST", base, R"({"total_amount": 19.9})");
   ASSERT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(Body(created)["total_amount"], "19.90");
   EXPECT_EQ(Body(created)["status"], "pending");
@@ -215,10 +215,10 @@ TEST_F(ApiTest, FaultKnobsMisbehaveExactlyAsConfigured) {
 }
 
 TEST_F(ApiTest, HealthReadyVersionAndDraining) {
-  HttpResponse health = Call("GET", "/health");
+  http::HttpResponse health = Call("GET", "/health");
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(Body(health)["status"], "ok");
-  HttpResponse ready = Call("GET", "/ready");
+  http::HttpResponse ready = Call("GET", "/ready");
   EXPECT_EQ(ready.status, 200);
   for (const char* f : {"status", "timestamp", "hostname", "uptime", "database", "redis", "checks"}) {
     EXPECT_TRUE(Body(ready).contains(f)) << f;
@@ -255,12 +255,12 @@ TEST_F(ApiTest, CacheSeriesExistBeforeTheFirstHit) {
 
 TEST(QueryParamTest, Decoding) {
   std::string v;
-  EXPECT_TRUE(QueryParam("a=1&limit=20", "limit", &v));
+  EXPECT_TRUE(http::QueryParam("a=1&limit=20", "limit", &v));
   EXPECT_EQ(v, "20");
-  EXPECT_TRUE(QueryParam("q=a%20b+c", "q", &v));
+  EXPECT_TRUE(http::QueryParam("q=a%20b+c", "q", &v));
   EXPECT_EQ(v, "a b c");
-  EXPECT_FALSE(QueryParam("a=1", "b", &v));
-  EXPECT_TRUE(QueryParam("flag", "flag", &v));
+  EXPECT_FALSE(http::QueryParam("a=1", "b", &v));
+  EXPECT_TRUE(http::QueryParam("flag", "flag", &v));
   EXPECT_EQ(v, "");
 }
 

@@ -68,7 +68,7 @@ absl::Status App::Start() {
   api_ = std::make_unique<Api>(config_, *repository_, *cache_, *local_, *readiness_, metrics_,
                                Clock::Real());
   workers_ = std::make_unique<WorkerPool>(config_.db_pool_size, metrics_);
-  HttpServer::Options opts;
+  http::HttpServer::Options opts;
   opts.address = config_.bind_address;
   opts.port = config_.port;
   opts.threads = config_.io_threads > 0 ? config_.io_threads
@@ -76,8 +76,8 @@ absl::Status App::Start() {
   opts.body_limit = config_.max_body_bytes;
   opts.idle_timeout = config_.idle_timeout;
   opts.read_timeout = config_.read_timeout;
-  server_ = std::make_unique<HttpServer>(
-      opts, [this](HttpRequest r, HttpServer::Respond respond) { Handle(std::move(r), std::move(respond)); });
+  server_ = std::make_unique<http::HttpServer>(
+      opts, [this](http::HttpRequest r, http::HttpServer::Respond respond) { Handle(std::move(r), std::move(respond)); });
   RETURN_IF_ERROR(server_->Start());
   Readiness::Snapshot s = readiness_->Get();
   LogInfo("appsvc serving",
@@ -97,8 +97,8 @@ bool App::ShouldLogAccess() {
   return access_counter_.fetch_add(1) % static_cast<uint64_t>(access_sample_) == 0;
 }
 
-void App::Finish(const HttpRequest& request, const RouteMatch& route, absl::Time start,
-                 HttpResponse response, const HttpServer::Respond& respond) {
+void App::Finish(const http::HttpRequest& request, const RouteMatch& route, absl::Time start,
+                 http::HttpResponse response, const http::HttpServer::Respond& respond) {
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   const int status = response.status;
   metrics_.ObserveRequest(MethodLabel(request.method), route.label, status, seconds);
@@ -114,17 +114,17 @@ void App::Finish(const HttpRequest& request, const RouteMatch& route, absl::Time
   respond(std::move(response));
 }
 
-void App::Handle(HttpRequest request, HttpServer::Respond respond) {
+void App::Handle(http::HttpRequest request, http::HttpServer::Respond respond) {
   const absl::Time start = absl::Now();
   metrics_.AddInFlight(1);
   RouteMatch route = MatchRoute(request.path);
-  if (std::optional<HttpResponse> fast = api_->TryFast(request, route)) {
+  if (std::optional<http::HttpResponse> fast = api_->TryFast(request, route)) {
     Finish(request, route, start, std::move(*fast), respond);
     return;
   }
   workers_->Submit([this, request = std::move(request), route = std::move(route), start,
                     respond = std::move(respond)]() {
-    HttpResponse response = api_->Handle(request, route);
+    http::HttpResponse response = api_->Handle(request, route);
     Finish(request, route, start, std::move(response), respond);
   });
 }

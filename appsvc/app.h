@@ -5,7 +5,7 @@
 #include "absl/status/status.h"
 #include "appsvc/api.h"
 #include "appsvc/config.h"
-#include "appsvc/http_server.h"
+#include "common/http/http_server.h"
 #include "appsvc/local_cache.h"
 #include "appsvc/metrics.h"
 #include "appsvc/pg_repository.h"
@@ -32,9 +32,9 @@ class App {
   int port() const { return server_ ? server_->port() : 0; }
 
  private:
-  void Handle(HttpRequest request, HttpServer::Respond respond);
-  void Finish(const HttpRequest& request, const RouteMatch& route, absl::Time start,
-              HttpResponse response, const HttpServer::Respond& respond);
+  void Handle(http::HttpRequest request, http::HttpServer::Respond respond);
+  void Finish(const http::HttpRequest& request, const RouteMatch& route, absl::Time start,
+              http::HttpResponse response, const http::HttpServer::Respond& respond);
   bool ShouldLogAccess();
 
   Config config_;
@@ -45,7 +45,7 @@ class App {
   std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<WorkerPool> workers_;
-  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<http::HttpServer> server_;
   int access_sample_ = 0;  // 0: off, 1: every request, N: one in N
   std::atomic<uint64_t> access_counter_{0};
 };

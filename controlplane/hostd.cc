@@ -307,6 +307,20 @@ absl::Status Hostd::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options_.listen, " (in use, or not a valid address)"));
   }
+  if (!options_.http.listen.empty()) {
+    if (!IsLoopback(options_.http.listen) && (!options_.auth || !options_.allow_insecure_remote)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--http-listen ", options_.http.listen,
+          " is not a loopback address: the HTTP gateway has no TLS of its own; keep it on "
+          "loopback behind a TLS proxy, or give --allow-insecure-remote (never with "
+          "--insecure-no-auth)"));
+    }
+    http_gateway_ = std::make_unique<HttpGateway>(
+        Handlers{*service_handlers_, *cluster_handlers_, *release_handlers_,
+                 *autoscaling_handlers_, *runbook_handlers_, *auth_handlers_},
+        *auth_gate_, *events_, *store_, *metrics_, audit_.get(), options_.http);
+    RETURN_IF_ERROR(http_gateway_->Start());
+  }
   // A ":0" listen address has its port only now: the election waits for it.
   if (elector_ == nullptr) Elect(grpc_port_);
   elector_->Start();
@@ -324,6 +338,8 @@ absl::Status Hostd::Start() {
   LogInfo("hostd serving", {{"grpc", options_.listen},
                             {"port", std::to_string(grpc_port_)},
                             {"metrics", options_.metrics_listen},
+                            {"http", options_.http.listen.empty() ? "off" : options_.http.listen},
+                            {"http_port", std::to_string(http_port())},
                             {"store", PostgresStore::Redacted(options_.store_url)},
                             {"leader", elector_->IsLeader() ? "this hostd" : elector_->leader_address()},
                             {"controller", options_.reconciler.controller_id},
@@ -338,6 +354,8 @@ void Hostd::Shutdown() {
   shut_down_ = true;
   // Node commands still waiting end now (UNAVAILABLE), so no call waits for an agent.
   if (hub_) hub_->Stop();
+  // HTTP calls and event streams end before what they read goes.
+  if (http_gateway_) http_gateway_->Shutdown();
   // Calls whose token is being checked are answered before the server waits for them.
   if (auth_gate_) auth_gate_->Stop();
   if (server_) {

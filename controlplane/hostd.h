@@ -17,6 +17,7 @@
 #include "controlplane/api/autoscaling_service.h"
 #include "controlplane/api/cluster_service.h"
 #include "controlplane/api/handlers.h"
+#include "controlplane/api/http_gateway.h"
 #include "controlplane/api/releases_service.h"
 #include "controlplane/api/runbooks_service.h"
 #include "controlplane/runbook/cluster_operations.h"
@@ -60,6 +61,9 @@ struct HostdOptions {
   std::string docker_host = "unix:///var/run/docker.sock";
   // Prometheus /metrics address; empty disables it.
   std::string metrics_listen = "127.0.0.1:9464";
+  // The HTTP/JSON gateway and console (http.listen empty: off). Without TLS of its own, a
+  // non-loopback address needs allow_insecure_remote.
+  HttpGatewayOptions http;
   std::string tls_cert_file;
   std::string tls_key_file;
   // When set, clients must present a certificate signed by this CA (mTLS).
@@ -113,6 +117,8 @@ class Hostd {
 
   // The port the gRPC server bound (useful with ":0").
   int grpc_port() const { return grpc_port_; }
+  // The HTTP gateway's port (0: off).
+  int http_port() const { return http_gateway_ ? http_gateway_->port() : 0; }
   // Whether this hostd leads (acts on Swarm and takes writes).
   bool IsLeader() const {
     LeaderElector* e = elector();
@@ -172,6 +178,7 @@ class Hostd {
   std::unique_ptr<AuthGrpc> auth_grpc_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<HttpGateway> http_gateway_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   bool shut_down_ = false;

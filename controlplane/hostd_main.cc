@@ -42,6 +42,13 @@ ABSL_FLAG(std::string, docker_host, "unix:///var/run/docker.sock",
           "Docker Engine endpoint: unix:///path or tcp://host:port.");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics address; empty to disable.");
+ABSL_FLAG(std::string, http_listen, "127.0.0.1:8480",
+          "HTTP/JSON gateway and web console address (docs/api.md, docs/console.md); empty to "
+          "disable. It has no TLS of its own: anything but loopback needs "
+          "--allow-insecure-remote (put a TLS proxy in front).");
+ABSL_FLAG(std::string, console_dir, "",
+          "The web console's built files (scripts/build-console.sh), served by the HTTP gateway "
+          "at /; empty: no console.");
 ABSL_FLAG(std::string, network, "hosting", "Overlay network every revision service joins.");
 ABSL_FLAG(int, workers, 2, "Reconcile workers.");
 ABSL_FLAG(absl::Duration, resync_interval, absl::Seconds(30),
@@ -110,6 +117,8 @@ int main(int argc, char** argv) {
   options.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
   options.docker_host = absl::GetFlag(FLAGS_docker_host);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.http.listen = absl::GetFlag(FLAGS_http_listen);
+  options.http.console_dir = absl::GetFlag(FLAGS_console_dir);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);

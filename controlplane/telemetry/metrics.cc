@@ -22,6 +22,11 @@ HostdMetrics::HostdMetrics()
                 .Name("hostd_grpc_requests_total")
                 .Help("gRPC calls served, by method and status code.")
                 .Register(*registry_)),
+      http_(prometheus::BuildCounter()
+                .Name("hostd_http_requests_total")
+                .Help("Calls served by the HTTP/JSON gateway, by method and the gRPC status "
+                      "code of the answer.")
+                .Register(*registry_)),
       leader_transitions_(prometheus::BuildCounter()
                               .Name("hostd_leader_transitions_total")
                               .Help("Leadership changes of this hostd, by kind (elected, lost).")
@@ -97,6 +102,10 @@ void HostdMetrics::CountAction(const std::string& action) {
 
 void HostdMetrics::CountGrpc(const std::string& method, const std::string& code) {
   grpc_.Add({{"method", method}, {"code", code}}).Increment();
+}
+
+void HostdMetrics::CountHttp(const std::string& method, const std::string& code) {
+  http_.Add({{"method", method}, {"code", code}}).Increment();
 }
 
 }  // namespace hosting::controlplane

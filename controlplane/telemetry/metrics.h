@@ -27,6 +27,8 @@ class HostdMetrics {
   void SetStoreReachable(bool reachable) { store_reachable_->Set(reachable ? 1 : 0); }
   void SetServices(double n) { services_->Set(n); }
   void CountGrpc(const std::string& method, const std::string& code);
+  // Calls through the HTTP/JSON gateway: the method, and the gRPC code the answer carries.
+  void CountHttp(const std::string& method, const std::string& code);
   // Every open event stream, whatever it follows (WatchEvents, WatchRelease).
   void WatcherOpened() { watchers_->Increment(); }
   void WatcherClosed() { watchers_->Decrement(); }
@@ -49,6 +51,7 @@ class HostdMetrics {
   prometheus::Family<prometheus::Histogram>& reconcile_seconds_;
   prometheus::Family<prometheus::Counter>& actions_;
   prometheus::Family<prometheus::Counter>& grpc_;
+  prometheus::Family<prometheus::Counter>& http_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* docker_reachable_;
   prometheus::Gauge* store_reachable_;

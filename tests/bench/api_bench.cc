@@ -3,12 +3,18 @@
 // prints figures for docs/performance.md).
 //
 //   build/tests/bench/api_bench [callers=16] [seconds=5] [services=5] [auth-compare [rounds=3]]
+//   build/tests/bench/api_bench [callers=16] [seconds=5] [services=5] http-compare [rounds=3]
 //
 // With "auth-compare" it measures the cost of authorization instead: the unary reads with
 // hostd checking every call's token, and with the same hostd (same store, same address)
 // restarted with --insecure-no-auth, `rounds` times, the order of the two swapped every round
 // (so drift on the machine falls on both alike), the client sending the token either way; it
 // prints each round and the ratio of the medians.
+//
+// With "http-compare" it measures the HTTP/JSON gateway against gRPC: GetService over gRPC and
+// over HTTP (POST /v1/ServiceManager/GetService, keep-alive connections, one libcurl handle per
+// caller thread) on the same hostd, `rounds` times, the order swapped every round; it prints
+// each round and the ratios of the medians (calls/s, p99, hostd CPU per call).
 //
 // It starts hostd, applies `services` services (1 task each of hosting/sample:v1) and releases
 // one of them to v2, then for each call runs `callers` threads, each sending its next call as
@@ -34,6 +40,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "curl/curl.h"
 #include "common/bearer_token.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -139,6 +146,133 @@ double Pct(const std::vector<double>& v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The rounds of a comparison: each run's rate, p99 and server CPU per call under its call and
+// side ("GetService http"), printed as a table row as it comes.
+struct Rounds {
+  std::map<std::string, std::vector<double>> rate, p99, cpu;
+  int failed = 0;
+
+  void Add(int round, const std::string& side, const std::string& call, const Result& r,
+           double seconds) {
+    const std::string key = absl::StrCat(call, " ", side);
+    rate[key].push_back(static_cast<double>(r.calls - r.errors) / seconds);
+    p99[key].push_back(Pct(r.latencies_us, 0.99) / 1e3);
+    cpu[key].push_back(r.calls > 0 ? r.server_cpu_us / static_cast<double>(r.calls) : 0);
+    std::printf("| %d | %s | %s | %.0f | %.3f | %.3f | %.1f | %lld |\n", round, side.c_str(),
+                call.c_str(), rate[key].back(), Pct(r.latencies_us, 0.5) / 1e3, p99[key].back(),
+                cpu[key].back(), static_cast<long long>(r.errors));
+    if (r.errors > 0) {
+      std::fprintf(stderr, "%s: first error: %s\n", key.c_str(), r.first_error.c_str());
+      ++failed;
+    }
+  }
+  // "| call | rate a/b | p99 a/b | cpu a/b |" from the medians of sides a and b.
+  void PrintRatio(const std::string& call, const std::string& side_a, const std::string& side_b) {
+    const std::string a = absl::StrCat(call, " ", side_a), b = absl::StrCat(call, " ", side_b);
+    std::printf("| %s | %.3f | %.3f | %.3f |\n", call.c_str(),
+                Median(rate[a]) / Median(rate[b]), Median(p99[a]) / Median(p99[b]),
+                Median(cpu[a]) / Median(cpu[b]));
+  }
+};
+
+// Deletes the bench's services through hostd, then waits until Swarm has removed them.
+void RemoveServices(hosting::v1::ServiceManager::Stub& stub, int services) {
+  for (int i = 0; i < services; ++i) {
+    hosting::v1::DeleteServiceRequest del;
+    del.set_name(absl::StrCat("apibench-", i));
+    hosting::v1::DeleteServiceResponse out;
+    grpc::ClientContext ctx;
+    (void)stub.DeleteService(&ctx, del, &out);
+  }
+  for (int i = 0; i < services; ++i) {
+    if (absl::Status s = hosting::testing::RemoveSwarmServicesOf(absl::StrCat("apibench-", i));
+        !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    }
+  }
+}
+
+size_t KeepBody(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+// Closed-loop callers over HTTP: one thread and one keep-alive libcurl handle each, POSTing
+// `body` to `url`; a call is an error unless it answers 200 with `expect` in the body.
+Result RunHttp(int callers, absl::Duration warmup, absl::Duration duration,
+               const std::function<std::string(int caller)>& url,
+               const std::function<std::string(int caller)>& body, const std::string& token,
+               const std::string& expect, pid_t server) {
+  std::vector<Result> per(callers);
+  std::atomic<bool> measuring{false}, done{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < callers; ++i) {
+    threads.emplace_back([&, i] {
+      CURL* curl = curl_easy_init();
+      const std::string u = url(i), b = body(i);
+      curl_slist* headers = curl_slist_append(nullptr, ("Authorization: Bearer " + token).c_str());
+      headers = curl_slist_append(headers, "Content-Type: application/json");
+      curl_easy_setopt(curl, CURLOPT_URL, u.c_str());
+      curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, b.c_str());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(b.size()));
+      curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+      curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+      std::string answer;
+      curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, KeepBody);
+      curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+      Result& r = per[i];
+      r.latencies_us.reserve(200000);
+      while (!done.load(std::memory_order_relaxed)) {
+        answer.clear();
+        const absl::Time start = absl::Now();
+        CURLcode code = curl_easy_perform(curl);
+        long status = 0;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        const double us = absl::ToDoubleMicroseconds(absl::Now() - start);
+        if (!measuring.load(std::memory_order_relaxed)) continue;
+        ++r.calls;
+        if (code != CURLE_OK || status != 200 || answer.find(expect) == std::string::npos) {
+          if (r.errors++ == 0) {
+            r.first_error = absl::StrCat(curl_easy_strerror(code), " ", status, " ",
+                                         answer.substr(0, 200));
+          }
+        } else {
+          r.latencies_us.push_back(us);
+        }
+      }
+      curl_slist_free_all(headers);
+      curl_easy_cleanup(curl);
+    });
+  }
+  absl::SleepFor(warmup);
+  const double cpu_before = ProcessCpuUs(server);
+  measuring = true;
+  absl::SleepFor(duration);
+  measuring = false;
+  const double cpu_after = ProcessCpuUs(server);
+  done = true;
+  for (std::thread& t : threads) t.join();
+  Result all;
+  for (auto& r : per) {
+    all.calls += r.calls;
+    all.errors += r.errors;
+    if (all.first_error.empty()) all.first_error = r.first_error;
+    all.latencies_us.insert(all.latencies_us.end(), r.latencies_us.begin(),
+                            r.latencies_us.end());
+  }
+  std::sort(all.latencies_us.begin(), all.latencies_us.end());
+  all.server_cpu_us = cpu_after - cpu_before;
+  return all;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -150,6 +284,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool auth_compare = argc > 4 && std::string(argv[4]) == "auth-compare";
+  const bool http_compare = argc > 4 && std::string(argv[4]) == "http-compare";
   const int auth_rounds = argc > 5 ? std::max(1, std::atoi(argv[5])) : 3;
   const std::string data_dir = hosting::testing::MakeTempDir("hosting-apibench-");
   auto hostd_holder = std::make_unique<HostdProcess>(data_dir);
@@ -322,6 +457,43 @@ int main(int argc, char** argv) {
     };
   }});
 
+  if (http_compare) {
+    std::printf("api_bench http-compare: %d callers, %.0f s per call and round\n\n", callers,
+                seconds);
+    std::printf("| round | via | call | calls/s | p50 ms | p99 ms | hostd CPU us/call | errors |\n");
+    std::printf("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    const Case* grpc_get = nullptr;
+    for (const Case& c : cases) {
+      if (c.name == "GetService") grpc_get = &c;
+    }
+    Rounds rounds;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    for (int round = 1; round <= auth_rounds; ++round) {
+      for (bool http : round % 2 == 1 ? std::vector<bool>{false, true}
+                                      : std::vector<bool>{true, false}) {
+        Result r =
+            http ? RunHttp(
+                       callers, absl::Seconds(2), absl::Seconds(seconds),
+                       [&](int) {
+                         return absl::StrCat("http://", hostd.http_address(),
+                                             "/v1/ServiceManager/GetService");
+                       },
+                       [&](int i) {
+                         return absl::StrCat(R"({"name": "apibench-)", i % services, R"("})");
+                       },
+                       hosting::testing::TestToken(), "\"revisions\"", hostd.pid())
+                 : Run(callers, absl::Seconds(2), absl::Seconds(seconds), grpc_get->make,
+                       hostd.pid());
+        rounds.Add(round, http ? "http" : "grpc", "GetService", r, seconds);
+      }
+    }
+    std::printf("\n| call | calls/s http/grpc | p99 http/grpc | hostd CPU per call http/grpc |\n"
+                "| --- | ---: | ---: | ---: |\n");
+    rounds.PrintRatio("GetService", "http", "grpc");
+    RemoveServices(*setup, services);
+    return rounds.failed == 0 ? 0 : 1;
+  }
+
   if (auth_compare) {
     // The same hostd restarted on the same store and address, auth on and off, each round in
     // the other order.
@@ -330,8 +502,7 @@ int main(int argc, char** argv) {
                 seconds);
     std::printf("| round | auth | call | calls/s | p50 ms | p99 ms | hostd CPU us/call | errors |\n");
     std::printf("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
-    std::map<std::string, std::vector<double>> rate, p99, cpu;
-    int failed = 0;
+    Rounds rounds;
     for (int round = 1; round <= auth_rounds; ++round) {
       for (bool auth : round % 2 == 1 ? std::vector<bool>{true, false}
                                       : std::vector<bool>{false, true}) {
@@ -347,44 +518,15 @@ int main(int argc, char** argv) {
           if (c.name != "GetService" && c.name != "ListServices") continue;
           Result r = Run(callers, absl::Seconds(2), absl::Seconds(seconds), c.make,
                          hostd_holder->pid());
-          const std::string key = absl::StrCat(c.name, auth ? " on" : " off");
-          rate[key].push_back(static_cast<double>(r.calls - r.errors) / seconds);
-          p99[key].push_back(Pct(r.latencies_us, 0.99) / 1e3);
-          cpu[key].push_back(r.calls > 0 ? r.server_cpu_us / static_cast<double>(r.calls) : 0);
-          std::printf("| %d | %s | %s | %.0f | %.3f | %.3f | %.1f | %lld |\n", round,
-                      auth ? "on" : "off", c.name.c_str(), rate[key].back(),
-                      Pct(r.latencies_us, 0.5) / 1e3, p99[key].back(), cpu[key].back(),
-                      static_cast<long long>(r.errors));
-          if (r.errors > 0) {
-            std::fprintf(stderr, "%s: first error: %s\n", key.c_str(), r.first_error.c_str());
-            ++failed;
-          }
+          rounds.Add(round, auth ? "on" : "off", c.name, r, seconds);
         }
       }
     }
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
     std::printf("\n| call | calls/s on/off | p99 on/off | hostd CPU per call on/off |\n"
                 "| --- | ---: | ---: | ---: |\n");
-    for (const char* call : {"GetService", "ListServices"}) {
-      const std::string on = absl::StrCat(call, " on"), off = absl::StrCat(call, " off");
-      std::printf("| %s | %.3f | %.3f | %.3f |\n", call, median(rate[on]) / median(rate[off]),
-                  median(p99[on]) / median(p99[off]), median(cpu[on]) / median(cpu[off]));
-    }
-    auto cleanup = hosting::v1::ServiceManager::NewStub(hostd_holder->channel());
-    for (int i = 0; i < services; ++i) {
-      hosting::v1::DeleteServiceRequest del;
-      del.set_name(absl::StrCat("apibench-", i));
-      hosting::v1::DeleteServiceResponse out;
-      grpc::ClientContext ctx;
-      (void)cleanup->DeleteService(&ctx, del, &out);
-    }
-    for (int i = 0; i < services; ++i) {
-      (void)hosting::testing::RemoveSwarmServicesOf(absl::StrCat("apibench-", i));
-    }
-    return failed == 0 ? 0 : 1;
+    for (const char* call : {"GetService", "ListServices"}) rounds.PrintRatio(call, "on", "off");
+    RemoveServices(*hosting::v1::ServiceManager::NewStub(hostd_holder->channel()), services);
+    return rounds.failed == 0 ? 0 : 1;
   }
 
   std::printf("api_bench: %d callers, %.0f s per call, %d services, hostd %s\n\n", callers,
@@ -404,19 +546,6 @@ int main(int argc, char** argv) {
       ++failed;
     }
   }
-  for (int i = 0; i < services; ++i) {
-    hosting::v1::DeleteServiceRequest del;
-    del.set_name(absl::StrCat("apibench-", i));
-    hosting::v1::DeleteServiceResponse out;
-    grpc::ClientContext ctx;
-    (void)setup->DeleteService(&ctx, del, &out);
-  }
-  for (int i = 0; i < services; ++i) {
-    // Waits until Swarm has removed what hostd (or this run) made.
-    if (absl::Status s = hosting::testing::RemoveSwarmServicesOf(absl::StrCat("apibench-", i));
-        !s.ok()) {
-      std::fprintf(stderr, "%s\n", s.ToString().c_str());
-    }
-  }
+  RemoveServices(*setup, services);
   return failed == 0 ? 0 : 1;
 }

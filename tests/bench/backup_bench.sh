@@ -52,6 +52,7 @@ size=$(psql -qtA -h 127.0.0.1 -p "$pg" -U postgres -c "SELECT pg_size_pretty(sum
 
 mkdir -p "$dir/hostd"
 "$root/build/controlplane/hostd" --listen "127.0.0.1:$api" --metrics-listen "127.0.0.1:$(free_port)" \
+  --http-listen "127.0.0.1:$(free_port)" \
   --store "sqlite://$dir/hostd/hostd.db" --data-dir "$dir/hostd" \
   --backup-repository "$dir/backups" \
   --backup-database "host=127.0.0.1 port=$replica user=postgres" \

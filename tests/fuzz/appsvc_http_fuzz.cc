@@ -8,8 +8,8 @@
 
 #include "absl/strings/string_view.h"
 #include "appsvc/api.h"
-#include "appsvc/http_request.h"
-#include "appsvc/http_server.h"
+#include "common/http/http_request.h"
+#include "common/http/http_server.h"
 #include "appsvc/testing/fakes.h"
 #include "nlohmann/json.hpp"
 
@@ -21,13 +21,13 @@ using ::hosting::appsvc::Config;
 using ::hosting::appsvc::DependencyHealth;
 using ::hosting::appsvc::FakeCache;
 using ::hosting::appsvc::FakeRepository;
-using ::hosting::appsvc::HttpRequest;
-using ::hosting::appsvc::HttpResponse;
-using ::hosting::appsvc::HttpServer;
+using ::hosting::http::HttpRequest;
+using ::hosting::http::HttpResponse;
+using ::hosting::http::HttpServer;
 using ::hosting::appsvc::LocalCache;
 using ::hosting::appsvc::MatchRoute;
-using ::hosting::appsvc::ParseHttpRequest;
-using ::hosting::appsvc::ParsedRequest;
+using ::hosting::http::ParseHttpRequest;
+using ::hosting::http::ParsedRequest;
 using ::hosting::appsvc::Readiness;
 using ::hosting::appsvc::RouteMatch;
 

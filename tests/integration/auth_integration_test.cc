@@ -140,6 +140,24 @@ grpc::Status CallGeneric(grpc::GenericStub& stub, const std::string& method,
   return status;
 }
 
+// The permission a hosting.v1 method needs, from its name as the table is written: admin for
+// tokens and the audit trail, read for Get/List/Watch, operate for runbooks and node and task
+// commands, deploy for the rest.
+std::string PermissionOf(const pb::MethodDescriptor* m) {
+  const std::string& name = m->name();
+  const std::string& svc = m->service()->name();
+  if (svc == "Auth" || name == "ListAudit") return "admin";
+  if (absl::StartsWith(name, "Get") || absl::StartsWith(name, "List") ||
+      absl::StartsWith(name, "Watch")) {
+    return "read";
+  }
+  if (svc == "Runbooks" || name == "DrainNode" || name == "ActivateNode" ||
+      name == "RestartTask" || name == "PullImage") {
+    return "operate";
+  }
+  return "deploy";
+}
+
 // A request for a scoped method that names `service` (in whichever field the method reads).
 std::string RequestNaming(const pb::MethodDescriptor* method, const std::string& service) {
   pb::DynamicMessageFactory factory;
@@ -207,18 +225,7 @@ TEST_F(AuthTest, EveryRpcOfTheReflectionListingAnswersEachRoleAsTheTableSays) {
   };
   auto need_of = [&](const pb::MethodDescriptor* m, const std::string& path) -> std::string {
     if (auto it = kNeeds.find(path); it != kNeeds.end()) return it->second;
-    const std::string& name = m->name();
-    const std::string& svc = m->service()->name();
-    if (svc == "Auth" || name == "ListAudit") return "admin";
-    if (absl::StartsWith(name, "Get") || absl::StartsWith(name, "List") ||
-        absl::StartsWith(name, "Watch")) {
-      return "read";
-    }
-    if (svc == "Runbooks" || name == "DrainNode" || name == "ActivateNode" ||
-        name == "RestartTask" || name == "PullImage") {
-      return "operate";
-    }
-    return "deploy";
+    return PermissionOf(m);
   };
 
   grpc::GenericStub stub(grpc::CreateChannel(hostd_->address(), grpc::InsecureChannelCredentials()));
@@ -264,6 +271,78 @@ TEST_F(AuthTest, EveryRpcOfTheReflectionListingAnswersEachRoleAsTheTableSays) {
   // A method hostd does not serve is refused before anything else.
   EXPECT_EQ(CallGeneric(stub, "/hosting.v1.Secret/Backdoor", "", *admin_).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// The HTTP/JSON gateway of the same hostd: every hosting.v1 method at /v1/{Service}/{Method},
+// each role answered as over gRPC (the same table, the same tokens), errors as JSON.
+TEST_F(AuthTest, TheHttpGatewayAnswersEveryRoleAsGrpcDoes) {
+  const std::string base = absl::StrCat("http://", hostd_->http_address());
+  const std::vector<Principal> principals = {
+      {"nobody", "", {}},
+      {"viewer", MakeToken("--role viewer"), {"read"}},
+      {"deployer", MakeToken("--role deployer"), {"read", "deploy"}},
+      {"operator", MakeToken("--role operator"), {"read", "deploy", "operate"}},
+      {"admin", *admin_, {"read", "deploy", "operate", "admin"}},
+  };
+  auto need_of = [](const pb::MethodDescriptor* m) -> std::string {
+    return m->name() == "WhoAmI" ? "authenticated" : PermissionOf(m);
+  };
+  int checked = 0;
+  for (const pb::Descriptor* d :
+       {hosting::v1::ApplyServiceRequest::descriptor(), hosting::v1::ListNodesRequest::descriptor(),
+        hosting::v1::StartReleaseRequest::descriptor(), hosting::v1::SetPolicyRequest::descriptor(),
+        hosting::v1::RunRunbookRequest::descriptor(),
+        hosting::v1::CreateTokenRequest::descriptor()}) {
+    const pb::FileDescriptor* file = d->file();
+    for (int s = 0; s < file->service_count(); ++s) {
+      const pb::ServiceDescriptor* svc = file->service(s);
+      for (int i = 0; i < svc->method_count(); ++i) {
+        const pb::MethodDescriptor* m = svc->method(i);
+        const std::string url = absl::StrCat(base, "/v1/", svc->name(), "/", m->name());
+        const std::string need = need_of(m);
+        // A stream that is allowed ends at once: no_follow, or no ID (400).
+        const std::string body = m->name() == "WatchEvents" ? R"({"no_follow": true})" : "{}";
+        for (const Principal& p : principals) {
+          std::vector<std::string> headers;
+          if (!p.token.empty()) headers.push_back("Authorization: Bearer " + p.token);
+          HttpResult r = Http("POST", url, body, "application/json", headers);
+          SCOPED_TRACE(absl::StrCat(url, " as ", p.name, ": ", r.status, " ", r.body));
+          ASSERT_NE(r.status, 0) << r.error;
+          if (p.permissions.count(need) > 0 || (need == "authenticated" && !p.token.empty())) {
+            EXPECT_NE(r.status, 401);
+            EXPECT_NE(r.status, 403);
+            // The path exists (a handler's NOT_FOUND names what it did not find).
+            EXPECT_THAT(r.body, Not(HasSubstr("no method at")));
+          } else if (p.token.empty()) {
+            EXPECT_EQ(r.status, 401);
+            EXPECT_THAT(r.body, HasSubstr("\"status\":\"UNAUTHENTICATED\""));
+          } else {
+            EXPECT_EQ(r.status, 403);
+            EXPECT_THAT(r.body, HasSubstr(absl::StrCat("'", need, "' permission")));
+          }
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 35 * static_cast<int>(principals.size()));
+
+  // End to end: a bad spec's field violations, the event log as Server-Sent Events, and the
+  // gateway's calls in the audit trail with their HTTP peer.
+  const std::string admin = "Authorization: Bearer " + *admin_;
+  HttpResult bad = Http("POST", base + "/v1/ServiceManager/ApplyService",
+                        R"({"spec": {"name": "Bad Name"}})", "application/json", {admin});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("\"field\":\"spec.name\""));
+  HttpResult events = Http("GET", base + "/v1/Cluster/WatchEvents?from_start&no_follow", "", "",
+                           {admin});
+  EXPECT_EQ(events.status, 200);
+  EXPECT_THAT(events.headers, HasSubstr("text/event-stream"));
+  EXPECT_TRUE(absl::StartsWith(events.body, "id: 1\ndata: {")) << events.body.substr(0, 200);
+  EXPECT_THAT(events.body, HasSubstr("event: end"));
+  CommandResult audit = Hostctl(*admin_, "-o json audit --limit 200");
+  ASSERT_EQ(audit.exit_code, 0) << audit.output;
+  EXPECT_THAT(audit.output, HasSubstr("http:127.0.0.1:"));
 }
 
 TEST_F(AuthTest, ATokenLimitedToAServiceCannotTouchAnother) {

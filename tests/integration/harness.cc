@@ -267,6 +267,7 @@ HostdProcess::HostdProcess(std::string data_dir, std::vector<std::string> extra_
     : data_dir_(std::move(data_dir)), extra_flags_(std::move(extra_flags)), address_(std::move(address)) {
   if (address_.empty()) address_ = absl::StrCat("127.0.0.1:", FreePort());
   metrics_address_ = absl::StrCat("127.0.0.1:", FreePort());
+  http_address_ = absl::StrCat("127.0.0.1:", FreePort());
   log_path_ = data_dir_ + "/hostd.log";
 }
 
@@ -275,8 +276,9 @@ HostdProcess::~HostdProcess() {
 }
 
 absl::Status HostdProcess::Start() {
-  std::vector<std::string> args = {HostdBinary(), "--listen", address_, "--metrics-listen",
-                                   metrics_address_, "--data-dir", data_dir_,
+  std::vector<std::string> args = {HostdBinary(),    "--listen",          address_,
+                                   "--metrics-listen", metrics_address_, "--http-listen",
+                                   http_address_,      "--data-dir",     data_dir_,
                                    "--resync-interval", "10s"};
   if (import_test_token_) {
     args.push_back("--admin-token-file");

@@ -95,6 +95,8 @@ class HostdProcess {
 
   const std::string& address() const { return address_; }
   const std::string& metrics_address() const { return metrics_address_; }
+  // The HTTP/JSON gateway's address (a free loopback port).
+  const std::string& http_address() const { return http_address_; }
   const std::string& log_path() const { return log_path_; }
   // A channel that sends the suite's admin token (TestToken) on every call.
   std::shared_ptr<grpc::Channel> channel();
@@ -107,6 +109,7 @@ class HostdProcess {
   std::vector<std::string> extra_flags_;
   std::string address_;
   std::string metrics_address_;
+  std::string http_address_;
   std::string log_path_;
   pid_t pid_ = -1;
   bool import_test_token_ = true;

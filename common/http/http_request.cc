@@ -1,17 +1,17 @@
-#include "appsvc/http_request.h"
+#include "common/http/http_request.h"
 
 #include "absl/strings/str_cat.h"
 #include "boost/asio/buffer.hpp"
 #include "boost/beast/http/error.hpp"
 #include "boost/beast/http/parser.hpp"
 
-namespace hosting::appsvc {
+namespace hosting::http {
 
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 
 absl::StatusOr<HttpRequest> ToHttpRequest(BeastRequest& req) {
-  if (req.version() >= 11 && req.find(http::field::host) == req.end()) {
+  if (req.version() >= 11 && req.find(bhttp::field::host) == req.end()) {
     return absl::InvalidArgumentError(
         "malformed HTTP request: an HTTP/1.1 request needs a Host header");
   }
@@ -21,21 +21,27 @@ absl::StatusOr<HttpRequest> ToHttpRequest(BeastRequest& req) {
   size_t q = target.find('?');
   r.path = std::string(target.substr(0, q));
   if (q != beast::string_view::npos) r.query = std::string(target.substr(q + 1));
-  if (auto it = req.find(http::field::content_type); it != req.end()) {
+  if (auto it = req.find(bhttp::field::content_type); it != req.end()) {
     r.content_type = std::string(it->value());
   }
   if (auto it = req.find("X-Request-Id"); it != req.end() && it->value().size() <= 128) {
     r.request_id = std::string(it->value());
+  }
+  if (auto it = req.find(bhttp::field::authorization); it != req.end()) {
+    r.authorization = std::string(it->value());
+  }
+  if (auto it = req.find("Last-Event-ID"); it != req.end()) {
+    r.last_event_id = std::string(it->value());
   }
   r.body = std::move(req.body());
   return r;
 }
 
 std::optional<HttpResponse> ReadErrorResponse(beast::error_code ec) {
-  if (ec == http::error::body_limit) return JsonError(413, "request body too large");
-  if (ec == http::error::header_limit) return JsonError(431, "request headers too large");
-  if (ec.category() == beast::error_code(http::error::bad_method).category() &&
-      ec != http::error::end_of_stream && ec != http::error::partial_message) {
+  if (ec == bhttp::error::body_limit) return JsonError(413, "request body too large");
+  if (ec == bhttp::error::header_limit) return JsonError(431, "request headers too large");
+  if (ec.category() == beast::error_code(bhttp::error::bad_method).category() &&
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
     return JsonError(400, absl::StrCat("malformed HTTP request: ", ec.message()));
   }
   return std::nullopt;
@@ -44,7 +50,7 @@ std::optional<HttpResponse> ReadErrorResponse(beast::error_code ec) {
 ParsedRequest ParseHttpRequest(absl::string_view bytes, uint64_t body_limit,
                                uint32_t header_limit) {
   ParsedRequest out;
-  http::request_parser<http::string_body> parser;
+  bhttp::request_parser<bhttp::string_body> parser;
   parser.body_limit(body_limit);
   parser.header_limit(header_limit);
   parser.eager(true);
@@ -53,7 +59,7 @@ ParsedRequest ParseHttpRequest(absl::string_view bytes, uint64_t body_limit,
   // put() takes what it can of the bytes each time (a header first, then body pieces).
   while (!parser.is_done() && used < bytes.size()) {
     size_t n = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), ec);
-    if (ec == http::error::need_more) return out;
+    if (ec == bhttp::error::need_more) return out;
     if (ec) {
       out.error = ReadErrorResponse(ec);
       return out;
@@ -74,4 +80,4 @@ ParsedRequest ParseHttpRequest(absl::string_view bytes, uint64_t body_limit,
   return out;
 }
 
-}  // namespace hosting::appsvc
+}  // namespace hosting::http

@@ -9,9 +9,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "appsvc/http_types.h"
+#include "common/http/http_types.h"
 
-namespace hosting::appsvc {
+namespace hosting::http {
 
 // HTTP/1.1 server on Boost.Beast: one io_context and one SO_REUSEPORT acceptor per thread (the
 // kernel spreads connections; no locks between threads), keep-alive, body and header limits,
@@ -67,4 +67,4 @@ class HttpServer {
   friend class Session;
 };
 
-}  // namespace hosting::appsvc
+}  // namespace hosting::http

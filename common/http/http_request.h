@@ -6,12 +6,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "appsvc/http_types.h"
+#include "common/http/http_types.h"
 #include "boost/beast/core/error.hpp"
 #include "boost/beast/http/message.hpp"
 #include "boost/beast/http/string_body.hpp"
 
-namespace hosting::appsvc {
+namespace hosting::http {
 
 using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
@@ -40,4 +40,4 @@ struct ParsedRequest {
 ParsedRequest ParseHttpRequest(absl::string_view bytes, uint64_t body_limit,
                                uint32_t header_limit);
 
-}  // namespace hosting::appsvc
+}  // namespace hosting::http
