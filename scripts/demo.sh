@@ -13,6 +13,7 @@ step "Installing dependencies";            "$root/scripts/install-deps.sh"
 step "Building";                           "$root/scripts/build.sh"
 step "Starting dockerd and the Swarm";     "$root/scripts/start-docker.sh"
 step "Building images";                    "$root/scripts/images.sh"
+step "Building the web console";           "$root/scripts/build-console.sh"
 step "Starting HAProxy, hostd and hostagent"; "$root/scripts/platform-up.sh"
 
 step "Deploying the sample service (hosting/sample:v1, 3 replicas)"
@@ -50,6 +51,8 @@ cat <<TXT
 
 hostd keeps running (127.0.0.1:50051; metrics on http://127.0.0.1:9464/metrics), with HAProxy
 in front of the service (http://127.0.0.1:8080/, stats on http://127.0.0.1:8404/stats).
+The web console and the HTTP/JSON API: http://127.0.0.1:8480/ (log in with the token in
+$HOSTCTL_TOKEN_FILE; docs/console.md, docs/api.md).
 Try:  build/hostctl/hostctl rollback web --wait
       build/hostctl/hostctl release start web --image hosting/sample:v1 --strategy blue-green
       build/hostctl/hostctl autoscale status web       # docs/autoscaling.md

@@ -15,7 +15,12 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   kill -TERM "$(cat "$pidfile")"
   for _ in $(seq 1 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
 fi
-setsid "$build/controlplane/hostd" --data-dir "$state" "$@" >>"$state/log/hostd.log" 2>&1 < /dev/null &
+# The web console, when it is built (scripts/build-console.sh) and no --console-dir is given.
+console=()
+if [ -f "$root/console/dist/index.html" ] && [[ " $* " != *" --console-dir"* ]]; then
+  console=(--console-dir "$root/console/dist")
+fi
+setsid "$build/controlplane/hostd" --data-dir "$state" "${console[@]}" "$@" >>"$state/log/hostd.log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
 export HOSTCTL_TOKEN_FILE=${HOSTCTL_TOKEN_FILE:-$state/admin.token}
 for _ in $(seq 1 50); do

@@ -30,8 +30,9 @@ packages=(
   # apt-cacher-ng; ansible-lint, testinfra, the Docker modules' Python libraries
   ansible ansible-lint python3-testinfra python3-docker python3-jsondiff systemd-container
   apt-cacher-ng openssh-client
-  # node for the reflection-based external gRPC client used in tests
-  nodejs
+  # node for the reflection-based external gRPC client used in tests, and the web console's
+  # build (scripts/build-console.sh); the browser its test drives (playwright-core, headless)
+  nodejs chromium fonts-dejavu-core
 )
 
 missing=()

@@ -47,6 +47,9 @@ for pkg in tests/reflection tests/config; do
     --fetch-timeout=60000 --fetch-retries=2
 done
 
+step "Building the web console (console/dist)"
+retry 3 300 "the console's npm packages (the npm registry)" -- "$root/scripts/build-console.sh"
+
 cd "$root/build"
 step "Unit tests"
 ctest -L unit --output-on-failure

@@ -263,6 +263,7 @@ std::vector<AgentRegistry::TaskMetricsView> AgentRegistry::TaskMetrics(const std
     if (t->report.service() != service) continue;
     TaskMetricsView v;
     v.task_id = id;
+    v.node_id = t->node_id;
     v.revision = t->report.revision();
     if (!Live(t->node_id)) {
       // Its node's agent is gone: nothing about it is current. Health unknown, no rates.

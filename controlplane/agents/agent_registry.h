@@ -103,6 +103,7 @@ class AgentRegistry {
   // One task as the autoscaler reads it: health, and metrics over the last `over`.
   struct TaskMetricsView {
     std::string task_id;
+    std::string node_id;
     int64_t revision = 0;
     hosting::v1::TaskHealth health = hosting::v1::TASK_HEALTH_UNSPECIFIED;
     // Requests per second; NaN when the application's metrics are missing or too few samples.

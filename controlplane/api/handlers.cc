@@ -257,7 +257,8 @@ absl::StatusOr<hosting::v1::AutoscalingPolicy> AutoscalingHandlers::GetPolicy(
 absl::StatusOr<hosting::v1::DeletePolicyResponse> AutoscalingHandlers::DeletePolicy(
     const hosting::v1::DeletePolicyRequest& request, CallerFn caller) {
   RETURN_IF_ERROR(MayChange(caller, {request.service()}));
-  return autoscaler_.DeletePolicy(request.service());
+  RETURN_IF_ERROR(autoscaler_.DeletePolicy(request.service()));
+  return hosting::v1::DeletePolicyResponse();
 }
 
 absl::StatusOr<hosting::v1::AutoscalingStatus> AutoscalingHandlers::GetStatus(

@@ -287,6 +287,21 @@ TEST_F(HttpGatewayTest, AppliesReadsAndListsAServiceAsProtoJson) {
   EXPECT_EQ(entries->front().code(), "OK");
 }
 
+// Every handler answers its response type, whatever its domain call returns (DeletePolicy's
+// returns a bare status: once converted to an OK StatusOr, which aborts).
+TEST_F(HttpGatewayTest, AnAutoscalingPolicyIsSetAndDeleted) {
+  StartGateway();
+  ASSERT_TRUE(cp_.Apply("web", "img:1").ok());
+  Reply set = Post("/v1/Autoscaling/SetPolicy", R"({"policy": {"service": "web", "minReplicas": 1,
+      "maxReplicas": 3, "metrics": [{"kind": "METRIC_KIND_REQUESTS_PER_SECOND", "target": 20}]}})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  Reply deleted = Post("/v1/Autoscaling/DeletePolicy", R"({"service": "web"})");
+  EXPECT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_EQ(deleted.body, "{}");
+  Reply again = Post("/v1/Autoscaling/DeletePolicy", R"({"service": "web"})");
+  EXPECT_EQ(again.status, 404) << again.body;
+}
+
 TEST_F(HttpGatewayTest, InvalidRequestsAnswerJsonErrorsWithFieldViolations) {
   StartGateway();
   Reply bad = Post("/v1/ServiceManager/ApplyService", R"({"spec": {"name": "Bad Name"}})");

@@ -178,6 +178,19 @@ absl::StatusOr<hosting::v1::ServiceHealthStatus> ClusterManager::ServiceHealth(
     }
     *r->mutable_window() = ToDuration(agents_.options().window);
   }
+  for (const AgentRegistry::TaskMetricsView& t :
+       agents_.TaskMetrics(name, agents_.options().window)) {
+    for (auto& r : *out.mutable_revisions()) {
+      if (r.revision() != t.revision) continue;
+      hosting::v1::TaskHealthStatus* task = r.add_tasks();
+      task->set_task_id(t.task_id);
+      task->set_node_id(t.node_id);
+      task->set_health(TaskHealthName(t.health));
+      if (!std::isnan(t.rps)) task->set_requests_per_second(t.rps);
+      if (!std::isnan(t.cpu_cores)) task->set_cpu_cores(t.cpu_cores);
+      task->set_memory_bytes(t.memory_bytes);
+    }
+  }
   *out.mutable_status() = std::move(*service->mutable_status());
   return out;
 }

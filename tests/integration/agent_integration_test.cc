@@ -107,6 +107,16 @@ TEST_F(AgentIntegrationTest, TasksAppearHealthyAndAnUnhealthyOneIsReportedAtOnce
   Apply("hosting/sample:v1", 2, 8080);
   absl::Status st = WaitHealthy(2);
   ASSERT_TRUE(st.ok()) << st << "\n" << Status().DebugString();
+  // Each task, with its node and health.
+  {
+    hosting::v1::ServiceHealthStatus s = Status();
+    ASSERT_EQ(s.revisions(0).tasks_size(), 2) << s.DebugString();
+    for (const hosting::v1::TaskHealthStatus& t : s.revisions(0).tasks()) {
+      EXPECT_EQ(t.health(), "healthy");
+      EXPECT_FALSE(t.node_id().empty());
+      EXPECT_FALSE(t.task_id().empty());
+    }
+  }
   // Container metrics from the tasks' cgroups arrive with the next report.
   st = WaitFor([&] { return Status().revisions(0).memory_bytes() > 0; }, absl::Seconds(5),
                "memory use from the tasks' cgroups");

@@ -18,9 +18,10 @@
 namespace hosting::testing {
 
 ServicePlatform::ServicePlatform(std::string prefix, std::vector<std::string> services,
-                                 std::vector<std::string> extra_backends)
+                                 std::vector<std::string> extra_backends,
+                                 std::vector<std::string> hostd_flags)
     : prefix(std::move(prefix)), services(std::move(services)),
-      extra_backends(std::move(extra_backends)) {}
+      extra_backends(std::move(extra_backends)), hostd_flags(std::move(hostd_flags)) {}
 
 absl::Status ServicePlatform::Start() {
   RETURN_IF_ERROR(CheckDockerSwarm());
@@ -46,14 +47,14 @@ absl::Status ServicePlatform::Start() {
   // Prometheus scrapes hostd's /metrics (the agents' per-revision aggregates) for PromQL
   // checks and metrics, and the agent's (per-task CPU and memory).
   const int prom_port = FreePort();
-  hostd = std::make_unique<HostdProcess>(
-      dir + "/hostd",
-      std::vector<std::string>{
-          "--haproxy", socket, "--prometheus", absl::StrCat("http://127.0.0.1:", prom_port),
-          // The migrate runbook's backup comes from the replica; restores go beside it.
-          "--backup-repository=" + dir + "/backups", "--restore-root=" + dir + "/restores",
-          absl::StrCat("--backup-database=host=127.0.0.1 port=", datastores->replica_port(),
-                        " user=postgres")});
+  std::vector<std::string> flags = {
+      "--haproxy", socket, "--prometheus", absl::StrCat("http://127.0.0.1:", prom_port),
+      // The migrate runbook's backup comes from the replica; restores go beside it.
+      "--backup-repository=" + dir + "/backups", "--restore-root=" + dir + "/restores",
+      absl::StrCat("--backup-database=host=127.0.0.1 port=", datastores->replica_port(),
+                   " user=postgres")};
+  flags.insert(flags.end(), hostd_flags.begin(), hostd_flags.end());
+  hostd = std::make_unique<HostdProcess>(dir + "/hostd", std::move(flags));
   agent = std::make_unique<AgentProcess>(hostd->address(), dir + "/agent.log", "1s");
   prometheus = std::make_unique<PrometheusProcess>(
       dir + "/prometheus",
@@ -131,9 +132,11 @@ absl::Status ServicePlatform::Deploy(hosting::v1::ServiceManager::Stub& stub,
 ServicePlatform* platform = nullptr;
 
 void PlatformTest::StartPlatform(std::string prefix, std::vector<std::string> services,
-                                 std::vector<std::string> extra_backends) {
+                                 std::vector<std::string> extra_backends,
+                                 std::vector<std::string> hostd_flags) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  platform = new ServicePlatform(std::move(prefix), std::move(services), std::move(extra_backends));
+  platform = new ServicePlatform(std::move(prefix), std::move(services), std::move(extra_backends),
+                                 std::move(hostd_flags));
   platform->status = platform->Start();
 }
 

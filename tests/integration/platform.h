@@ -21,7 +21,8 @@ struct ServicePlatform {
   // `services`: one HAProxy backend and frontend each; `extra_backends` (e.g. a blue-green
   // preview) likewise.
   ServicePlatform(std::string prefix, std::vector<std::string> services,
-                  std::vector<std::string> extra_backends = {});
+                  std::vector<std::string> extra_backends = {},
+                  std::vector<std::string> hostd_flags = {});
 
   absl::Status Start();
   // hostd first: a running hostd would repair what is removed.
@@ -40,6 +41,8 @@ struct ServicePlatform {
   const std::string prefix;
   const std::vector<std::string> services;
   const std::vector<std::string> extra_backends;
+  // More hostd flags (e.g. --console-dir).
+  const std::vector<std::string> hostd_flags;
   std::string dir;
   std::string gateway;
   std::unique_ptr<Datastores> datastores;
@@ -61,7 +64,8 @@ extern ServicePlatform* platform;
 class PlatformTest : public ::testing::Test {
  protected:
   static void StartPlatform(std::string prefix, std::vector<std::string> services,
-                            std::vector<std::string> extra_backends = {});
+                            std::vector<std::string> extra_backends = {},
+                            std::vector<std::string> hostd_flags = {});
   static void StopPlatform();
   void SetUp() override;
   void TearDown() override;
