@@ -17,7 +17,11 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-const { chromium } = require(process.env.PLAYWRIGHT ?? "playwright-core");
+// playwright-core as the console's lock file pins it (npm ci in console/).
+const { chromium } = require(
+  process.env.PLAYWRIGHT ??
+    new globalThis.URL("../../console/node_modules/playwright-core", import.meta.url).pathname,
+);
 
 const env = (name) => {
   const v = process.env[name];
