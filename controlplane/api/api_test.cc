@@ -13,7 +13,7 @@
 #include "controlplane/cluster/cluster_manager.h"
 #include "controlplane/release/release_manager.h"
 #include "controlplane/testing/fake_agent_channel.h"
-#include "controlplane/testing/fake_control_plane.h"
+#include "controlplane/testing/fake_domain.h"
 #include "controlplane/traffic/traffic_router.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
@@ -32,14 +32,7 @@ using ::testing::SizeIs;
 class ApiTest : public ::testing::Test {
  protected:
   ApiTest()
-      : cp_(Clock::Real()),
-        agents_(AgentRegistry::Options{}, cp_.events, Clock::Real()),
-        hub_(agents_, cp_.store, cp_.events, Clock::Real()),
-        cluster_(cp_.docker, cp_.reconciler, cp_.services, hub_, agents_, cp_.events),
-        router_(nullptr, cp_.events),
-        releases_(cp_.store, cp_.state, agents_, router_, cp_.reconciler, cp_.events,
-                  Clock::Real(), ReleaseManagerOptions{}),
-        service_handlers_(cp_.services),
+      : service_handlers_(cp_.services),
         cluster_handlers_(cluster_),
         release_handlers_(releases_),
         service_grpc_(service_handlers_, cp_.metrics),
@@ -54,7 +47,6 @@ class ApiTest : public ::testing::Test {
   }
 
   ~ApiTest() override {
-    hub_.Stop();
     server_->Shutdown(std::chrono::system_clock::now());
   }
 
@@ -76,12 +68,12 @@ class ApiTest : public ::testing::Test {
 
   void ApplyWeb() { ASSERT_TRUE(cp_.Apply("web", "img:1").ok()); }
 
-  FakeControlPlane cp_;
-  AgentRegistry agents_;
-  AgentHub hub_;
-  ClusterManager cluster_;
-  TrafficRouter router_;
-  ReleaseManager releases_;
+  FakeDomain domain_{Clock::Real()};
+  FakeControlPlane& cp_ = domain_.cp;
+  AgentRegistry& agents_ = domain_.agents;
+  AgentHub& hub_ = domain_.hub;
+  ClusterManager& cluster_ = domain_.cluster;
+  ReleaseManager& releases_ = domain_.releases;
   ServiceHandlers service_handlers_;
   ClusterHandlers cluster_handlers_;
   ReleaseHandlers release_handlers_;

@@ -25,7 +25,7 @@
 #include "controlplane/cluster/cluster_manager.h"
 #include "controlplane/release/release_manager.h"
 #include "controlplane/runbook/engine.h"
-#include "controlplane/testing/fake_control_plane.h"
+#include "controlplane/testing/fake_domain.h"
 #include "controlplane/traffic/traffic_router.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
@@ -129,14 +129,7 @@ std::vector<SseEvent> Stream(int port, const std::string& path, size_t events,
 class HttpGatewayTest : public ::testing::Test {
  protected:
   HttpGatewayTest()
-      : cp_(Clock::Real()),
-        agents_(AgentRegistry::Options{}, cp_.events, Clock::Real()),
-        hub_(agents_, cp_.store, cp_.events, Clock::Real()),
-        cluster_(cp_.docker, cp_.reconciler, cp_.services, hub_, agents_, cp_.events),
-        router_(nullptr, cp_.events),
-        releases_(cp_.store, cp_.state, agents_, router_, cp_.reconciler, cp_.events, Clock::Real(),
-                  ReleaseManagerOptions{}),
-        autoscaler_(cp_.store, cp_.state, cp_.services, agents_, cp_.events, Clock::Real()),
+      : autoscaler_(cp_.store, cp_.state, cp_.services, agents_, cp_.events, Clock::Real()),
         runbooks_(cp_.store, cp_.events, Clock::Real(), RunbookEngineOptions{}),
         tokens_(cp_.store, Clock::Real()),
         gate_(&tokens_),
@@ -154,7 +147,6 @@ class HttpGatewayTest : public ::testing::Test {
   ~HttpGatewayTest() override {
     if (gateway_) gateway_->Shutdown();
     audit_.Stop();
-    hub_.Stop();
   }
 
   void StartGateway(HttpGatewayOptions options = {}) {
@@ -186,12 +178,12 @@ class HttpGatewayTest : public ::testing::Test {
     return Fetch(port_, "POST", path, body, {admin_});
   }
 
-  FakeControlPlane cp_;
-  AgentRegistry agents_;
-  AgentHub hub_;
-  ClusterManager cluster_;
-  TrafficRouter router_;
-  ReleaseManager releases_;
+  FakeDomain domain_{Clock::Real()};
+  FakeControlPlane& cp_ = domain_.cp;
+  AgentRegistry& agents_ = domain_.agents;
+  AgentHub& hub_ = domain_.hub;
+  ClusterManager& cluster_ = domain_.cluster;
+  ReleaseManager& releases_ = domain_.releases;
   AutoscaleManager autoscaler_;
   RunbookEngine runbooks_;
   TokenAuthority tokens_;
