@@ -332,13 +332,20 @@ absl::Status MessageFromQuery(absl::string_view query, google::protobuf::Message
 
 // --- Routes ---
 
-template <typename H, typename Req, typename Resp, typename Fn>
-void HttpGateway::AddSync(const char* service, const char* method, H& handlers, Fn fn) {
+HttpGateway::Route* HttpGateway::NewRoute(const char* service, const char* method, bool stream) {
   auto route = std::make_unique<Route>();
   route->name = method;
   route->method = absl::StrCat("/hosting.v1.", service, "/", method);
+  route->stream = stream;
   Route* r = route.get();
-  route->run = [this, r, &handlers, fn](GatewayCall call) {
+  routes_[absl::StrCat("/v1/", service, "/", method)] = std::move(route);
+  return r;
+}
+
+template <typename H, typename Req, typename Resp, typename Fn>
+void HttpGateway::AddSync(const char* service, const char* method, H& handlers, Fn fn) {
+  Route* r = NewRoute(service, method, /*stream=*/false);
+  r->run = [this, r, &handlers, fn](GatewayCall call) {
     Req request;
     if (absl::Status st = ParseRequest(call.request, &request); !st.ok()) {
       Answer(metrics_, audit_, *r, call, request, st, nullptr);
@@ -348,7 +355,6 @@ void HttpGateway::AddSync(const char* service, const char* method, H& handlers, 
     absl::StatusOr<Resp> result = fn(handlers, request, [&caller] { return caller; });
     Answer(metrics_, audit_, *r, call, request, result.status(), result.ok() ? &*result : nullptr);
   };
-  routes_[absl::StrCat("/v1/", service, "/", method)] = std::move(route);
 }
 
 template <typename H, typename Req, typename Resp>
@@ -369,11 +375,8 @@ void HttpGateway::Add(const char* service, const char* method, H& handlers,
 template <typename H, typename Req, typename Resp>
 void HttpGateway::Add(const char* service, const char* method, H& handlers,
                       void (H::*fn)(const Req&, Done<Resp>)) {
-  auto route = std::make_unique<Route>();
-  route->name = method;
-  route->method = absl::StrCat("/hosting.v1.", service, "/", method);
-  Route* r = route.get();
-  route->run = [this, r, &handlers, fn](GatewayCall call) {
+  Route* r = NewRoute(service, method, /*stream=*/false);
+  r->run = [this, r, &handlers, fn](GatewayCall call) {
     auto request = std::make_shared<Req>();
     if (absl::Status st = ParseRequest(call.request, request.get()); !st.ok()) {
       Answer(metrics_, audit_, *r, call, *request, st, nullptr);
@@ -385,18 +388,13 @@ void HttpGateway::Add(const char* service, const char* method, H& handlers,
              result.ok() ? &*result : nullptr);
     });
   };
-  routes_[absl::StrCat("/v1/", service, "/", method)] = std::move(route);
 }
 
 template <typename H, typename Req, typename Out>
 void HttpGateway::Add(const char* service, const char* method, H& handlers,
                       absl::StatusOr<LogStreamOptions<Out>> (H::*fn)(const Req&)) {
-  auto route = std::make_unique<Route>();
-  route->name = method;
-  route->method = absl::StrCat("/hosting.v1.", service, "/", method);
-  route->stream = true;
-  Route* r = route.get();
-  route->run = [this, r, &handlers, fn](GatewayCall call) {
+  Route* r = NewRoute(service, method, /*stream=*/true);
+  r->run = [this, r, &handlers, fn](GatewayCall call) {
     Req request;
     absl::Status parsed = ParseRequest(call.request, &request);
     absl::StatusOr<LogStreamOptions<Out>> options =
@@ -429,7 +427,6 @@ void HttpGateway::Add(const char* service, const char* method, H& handlers,
         };
     call.respond(std::move(head));
   };
-  routes_[absl::StrCat("/v1/", service, "/", method)] = std::move(route);
 }
 
 HttpGateway::HttpGateway(Handlers h, AuthGate& gate, EventLog& events, Store& store,

@@ -82,6 +82,8 @@ class HttpGateway {
   bool Submit(std::function<void()> work);
   void Work();
 
+  // The route of /v1/{service}/{method}, registered; its `run` is the caller's to set.
+  Route* NewRoute(const char* service, const char* method, bool stream);
   // Routes to `fn(handlers, request, caller)`, answered at once.
   template <typename H, typename Req, typename Resp, typename Fn>
   void AddSync(const char* service, const char* method, H& handlers, Fn fn);
