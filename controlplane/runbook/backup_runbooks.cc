@@ -99,6 +99,50 @@ absl::Status NotConfigured(const char* flag, const char* what) {
       absl::StrCat("this hostd has no ", flag, " (", what, "): backups cannot run"));
 }
 
+// pg_basebackup into `partial` (made afresh) with every file's CRC-32C taken as pg_basebackup
+// closes it; `sums` gets them (nothing when the watch could not start: verification then reads
+// every file again).
+absl::StatusOr<std::string> CopySummed(BackupTools& tools, const std::string& database,
+                                       const std::string& partial, absl::Duration timeout,
+                                       BackupTools::Cancelled cancelled,
+                                       std::optional<FileSums>& sums) {
+  std::error_code ec;
+  fs::remove_all(partial, ec);
+  sums.reset();
+  absl::StatusOr<std::unique_ptr<ChecksumsWhileWriting>> watch =
+      ChecksumsWhileWriting::Start(partial, {"pg_wal"});
+  if (!watch.ok()) {
+    LogWarning("backup: cannot checksum while copying (verification reads the backup again)",
+               {{"error", std::string(watch.status().message())}});
+  }
+  absl::StatusOr<std::string> out =
+      tools.BaseBackup(database, partial, timeout, std::move(cancelled));
+  if (watch.ok()) {
+    FileSums taken = (*watch)->Finish();
+    if (out.ok()) sums = std::move(taken);
+  }
+  return out;
+}
+
+// Verifies the backup in `dir`: the CRC-32Cs taken while copying (`sums`) against
+// backup_manifest beside pg_verifybackup's other checks (--skip-checksums), or pg_verifybackup
+// alone when there are none or the manifest is not all CRC-32C.
+absl::StatusOr<std::string> VerifyCopy(BackupTools& tools, const std::string& dir,
+                                       const std::optional<FileSums>& sums,
+                                       BackupTools::Cancelled cancelled) {
+  if (!sums.has_value()) return tools.VerifyBackup(dir, false, std::move(cancelled));
+  absl::StatusOr<std::string> crcs;
+  std::thread check([&] { crcs = CheckManifestCrc32c(dir, *sums); });
+  absl::StatusOr<std::string> rest = tools.VerifyBackup(dir, true, cancelled);
+  check.join();
+  if (absl::IsFailedPrecondition(crcs.status())) {
+    return tools.VerifyBackup(dir, false, std::move(cancelled));
+  }
+  if (!crcs.ok()) return crcs.status();
+  if (!rest.ok()) return rest.status();
+  return absl::StrCat(absl::StripAsciiWhitespace(*rest), "; ", *crcs);
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> CheckBackupManifest(const std::string& dir) {
@@ -203,6 +247,7 @@ absl::StatusOr<std::string> ProcessBackupTools::BaseBackup(const std::string& da
 }
 
 absl::StatusOr<std::string> ProcessBackupTools::VerifyBackup(const std::string& dir,
+                                                             bool checksums_checked,
                                                              Cancelled cancelled) {
   ProcessOptions o;
   o.timeout = absl::Hours(2);
@@ -211,6 +256,7 @@ absl::StatusOr<std::string> ProcessBackupTools::VerifyBackup(const std::string& 
   std::vector<std::string> verify = {pg_bin_ + "/pg_verifybackup", "--ignore=redis.rdb",
                                      absl::StrCat("--ignore=", kManifest),
                                      absl::StrCat("--ignore=", kManifest, ".tmp")};
+  if (checksums_checked) verify.push_back("--skip-checksums");
   // pg_verifybackup checks every file's checksum, then parses the WAL the backup needs from
   // its start to its end. The two are independent: the WAL is parsed by pg_waldump over the
   // same ranges beside the checksum pass (--no-parse-wal), which takes the verification from
@@ -396,10 +442,12 @@ absl::StatusOr<std::string> TakeVerifiedBackup(const BackupConfig& config, Backu
   fs::remove_all(dir, ec);
   fs::create_directories(config.repository, ec);
   const absl::Time start = clock.Now();
-  ASSIGN_OR_RETURN(std::string out, tools.BaseBackup(config.database, partial, timeout, cancelled));
+  std::optional<FileSums> sums;
+  ASSIGN_OR_RETURN(std::string out,
+                   CopySummed(tools, config.database, partial, timeout, cancelled, sums));
   fs::rename(partial, dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot rename ", partial, ": ", ec.message()));
-  absl::StatusOr<std::string> verified = tools.VerifyBackup(dir, cancelled);
+  absl::StatusOr<std::string> verified = VerifyCopy(tools, dir, sums, cancelled);
   if (!verified.ok()) {
     fs::remove_all(dir, ec);
     return absl::DataLossError(absl::StrCat("backup ", id, " failed verification (removed): ",
@@ -564,14 +612,24 @@ absl::StatusOr<std::string> BackupRunbook::Execute(StepContext& ctx) {
       return absl::StrCat("backup ", id, " was complete already (", Mib(TreeBytes(dir)), ")");
     }
     const std::string partial = dir + ".partial";
-    fs::remove_all(partial, ec);
     fs::create_directories(config_.repository, ec);
     const absl::Time start = clock_.Now();
+    std::optional<FileSums> sums;
     ASSIGN_OR_RETURN(std::string out,
-                     tools_.BaseBackup(config_.database, partial,
-                                       FromDuration(ctx.step().timeout()), cancelled));
+                     CopySummed(tools_, config_.database, partial,
+                                FromDuration(ctx.step().timeout()), cancelled, sums));
     fs::rename(partial, dir, ec);
     if (ec) return absl::InternalError(absl::StrCat("cannot rename ", partial, ": ", ec.message()));
+    {
+      // Kept until the backup verifies (a failed verification's retry checks them again);
+      // those of backups that are gone go now.
+      absl::MutexLock lock(&sums_mu_);
+      absl::erase_if(copy_sums_, [](const auto& entry) {
+        std::error_code gone;
+        return !fs::exists(entry.first, gone);
+      });
+      if (sums.has_value()) copy_sums_[dir] = *std::move(sums);
+    }
     const absl::Duration took = clock_.Now() - start;
     ctx.SetOutput("backup_id", id);
     ctx.SetOutput("backup_dir", dir);
@@ -582,7 +640,14 @@ absl::StatusOr<std::string> BackupRunbook::Execute(StepContext& ctx) {
                         out.empty() ? "" : absl::StrCat("\n", out));
   }
   if (step == "verify") {
-    ASSIGN_OR_RETURN(std::string out, tools_.VerifyBackup(dir, cancelled));
+    std::optional<FileSums> sums;
+    {
+      absl::MutexLock lock(&sums_mu_);
+      if (auto it = copy_sums_.find(dir); it != copy_sums_.end()) sums = it->second;
+    }
+    ASSIGN_OR_RETURN(std::string out, VerifyCopy(tools_, dir, sums, cancelled));
+    absl::MutexLock lock(&sums_mu_);
+    copy_sums_.erase(dir);
     return std::string(absl::StripAsciiWhitespace(out));
   }
   if (step == "redis") {
@@ -684,7 +749,7 @@ absl::StatusOr<std::vector<StepPlan>> BackupVerifyRunbook::Plan(const Parameters
 absl::StatusOr<std::string> BackupVerifyRunbook::Execute(StepContext& ctx) {
   const std::string dir = ctx.Argument("dir");
   if (ctx.step().name() == "pg-verify") {
-    absl::StatusOr<std::string> out = tools_.VerifyBackup(dir, [&ctx] { return ctx.cancelled(); });
+    absl::StatusOr<std::string> out = tools_.VerifyBackup(dir, false, [&ctx] { return ctx.cancelled(); });
     if (!out.ok()) {
       return absl::DataLossError(absl::StrCat("backup ", ctx.Argument("id"),
                                               " failed verification: ", out.status().message()));

@@ -5,9 +5,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "controlplane/runbook/backup_checksums.h"
 #include "controlplane/runbook/runbook.h"
 
 namespace hosting::controlplane {
@@ -36,13 +38,16 @@ class BackupTools {
  public:
   virtual ~BackupTools() = default;
   using Cancelled = std::function<bool()>;
-  // A base backup of `database` into the new directory `dir`, with a backup_manifest of
-  // SHA-256 checksums and the WAL it needs. Its output.
+  // A base backup of `database` into `dir` (new, or made empty), with a backup_manifest of
+  // CRC-32C checksums and the WAL it needs. Its output.
   virtual absl::StatusOr<std::string> BaseBackup(const std::string& database,
                                                  const std::string& dir, absl::Duration timeout,
                                                  Cancelled cancelled) = 0;
-  // pg_verifybackup: every file against the manifest, and the WAL. Its output, or why not.
-  virtual absl::StatusOr<std::string> VerifyBackup(const std::string& dir, Cancelled cancelled) = 0;
+  // pg_verifybackup: every file against the manifest (its presence and size, and its checksum
+  // unless `checksums_checked` says the caller has compared them already), and the WAL. Its
+  // output, or why not.
+  virtual absl::StatusOr<std::string> VerifyBackup(const std::string& dir, bool checksums_checked,
+                                                   Cancelled cancelled) = 0;
   // An RDB snapshot of the Redis at `address` into `file`.
   virtual absl::StatusOr<std::string> RedisSnapshot(const std::string& address,
                                                     const std::string& file,
@@ -71,7 +76,8 @@ class ProcessBackupTools final : public BackupTools {
       : pg_bin_(std::move(pg_bin)), server_user_(std::move(server_user)) {}
   absl::StatusOr<std::string> BaseBackup(const std::string& database, const std::string& dir,
                                          absl::Duration timeout, Cancelled cancelled) override;
-  absl::StatusOr<std::string> VerifyBackup(const std::string& dir, Cancelled cancelled) override;
+  absl::StatusOr<std::string> VerifyBackup(const std::string& dir, bool checksums_checked,
+                                           Cancelled cancelled) override;
   absl::StatusOr<std::string> RedisSnapshot(const std::string& address, const std::string& file,
                                             Cancelled cancelled) override;
   absl::Status ReceiveWal(const std::string& source, const std::string& dir,
@@ -91,11 +97,15 @@ class ProcessBackupTools final : public BackupTools {
   std::string server_user_;
 };
 
-// backup: (wal-archive: WAL archiving is streaming, when configured) a verified base backup of the application's PostgreSQL (from the replica when the
-// configured source is one), a Redis snapshot beside it, a manifest with every file's SHA-256,
-// then retention (the newest `keep`, none older than `max_age`, never the one just made).
-//   base-backup  pg_basebackup into <repository>/<id>.partial, renamed to <id> when complete
-//   verify       pg_verifybackup
+// backup: (wal-archive: WAL archiving is streaming, when configured) a verified base backup of the
+// application's PostgreSQL (from the replica when the configured source is one), a Redis snapshot
+// beside it, a manifest with every file's SHA-256, then retention (the newest `keep`, none older
+// than `max_age`, never the one just made).
+//   base-backup  pg_basebackup into <repository>/<id>.partial, renamed to <id> when complete;
+//                each file's CRC-32C taken as pg_basebackup closes it (ChecksumsWhileWriting)
+//   verify       those CRC-32Cs against backup_manifest, and pg_verifybackup for the rest
+//                (files present with their sizes, nothing extra, the manifest's own checksum,
+//                the WAL parsed); after a hostd restart between the two, pg_verifybackup alone
 //   redis        redis-cli --rdb (when configured)
 //   manifest     hosting-backup.json: ID, times, PostgreSQL version, WAL range, SHA-256 of files
 //   retention    older backups taken out of the repository at once (renamed .expired-<id>),
@@ -121,6 +131,9 @@ class BackupRunbook final : public Runbook {
   BackupConfig config_;
   BackupTools& tools_;
   Clock& clock_;
+  // The CRC-32Cs the base-backup step took, by backup directory, until its verify step.
+  absl::Mutex sums_mu_;
+  absl::flat_hash_map<std::string, FileSums> copy_sums_ ABSL_GUARDED_BY(sums_mu_);
   absl::Mutex reaper_mu_;
   std::thread reaper_ ABSL_GUARDED_BY(reaper_mu_);
 };
@@ -171,8 +184,8 @@ absl::StatusOr<std::string> WriteBackupManifest(const std::string& dir, const st
                                                 const std::string& run_id, absl::Time finished);
 
 // A verified base backup `id` into the repository in one go (a step of another runbook, such as
-// migrate): pg_basebackup into ID.partial, renamed once complete, pg_verifybackup (a backup
-// that fails it is removed), hosting-backup.json. What was done, for people.
+// migrate): pg_basebackup into ID.partial (checksummed as it is written), renamed once complete,
+// verified (a backup that fails is removed), hosting-backup.json. What was done, for people.
 absl::StatusOr<std::string> TakeVerifiedBackup(const BackupConfig& config, BackupTools& tools,
                                                Clock& clock, const std::string& id,
                                                const std::string& run_id, absl::Duration timeout,

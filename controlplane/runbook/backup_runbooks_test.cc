@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/crc32c.h"
 #include "controlplane/runbook/engine.h"
 #include "controlplane/runbook/migrate_runbook.h"
 #include "controlplane/runbook/restore_runbook.h"
@@ -20,6 +21,7 @@
 #include "controlplane/testing/fake_control_plane.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace hosting::controlplane {
 namespace {
@@ -43,15 +45,36 @@ class FakeBackupTools : public BackupTools {
     }
     sources.push_back(database);
     fs::create_directories(dir + "/base");
-    Write(dir + "/PG_VERSION", "15\n");
-    Write(dir + "/base/1", std::string(4096, 'x'));
-    Write(dir + "/backup_label", "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n");
-    Write(
-        dir + "/backup_manifest",
-        R"({"PostgreSQL-Backup-Manifest-Version": 1, "WAL-Ranges": [{"Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100"}]})");
+    fs::create_directories(dir + "/pg_wal");
+    const std::map<std::string, std::string> files = {
+        {"PG_VERSION", "15\n"},
+        {"base/1", std::string(4096, 'x')},
+        {"backup_label", "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n"}};
+    nlohmann::json listed = nlohmann::json::array();
+    for (const auto& [name, text] : files) {
+      Write(dir + "/" + name, text);
+      // A copy that differs from what the server sent: the manifest says otherwise.
+      const uint32_t crc = Crc32c(0, corrupt_copy && name == "base/1" ? "other" : text);
+      listed.push_back({{"Path", name},
+                        {"Size", text.size()},
+                        {"Checksum-Algorithm", "CRC32C"},
+                        {"Checksum", ManifestCrc32cHex(crc)}});
+    }
+    Write(dir + "/pg_wal/000000010000000000000002", std::string(1024, 'w'));
+    nlohmann::json manifest = {
+        {"PostgreSQL-Backup-Manifest-Version", 1},
+        {"Files", listed},
+        {"WAL-Ranges",
+         {{{"Timeline", 1}, {"Start-LSN", "0/2000028"}, {"End-LSN", "0/2000100"}}}}};
+    Write(dir + "/backup_manifest", manifest.dump());
     return std::string();
   }
-  absl::StatusOr<std::string> VerifyBackup(const std::string& dir, Cancelled) override {
+  absl::StatusOr<std::string> VerifyBackup(const std::string& dir, bool checksums_checked,
+                                           Cancelled) override {
+    verified_with_checksums.push_back(!checksums_checked);
+    if (!checksums_checked && corrupt_copy) {
+      return absl::InternalError("pg_verifybackup exited 1: \"base/1\" has checksum mismatch");
+    }
     if (fs::exists(dir + "/CORRUPT")) {
       return absl::InternalError("pg_verifybackup exited 1: \"base/1\" has checksum mismatch");
     }
@@ -117,6 +140,10 @@ class FakeBackupTools : public BackupTools {
   }
   int base_backups = 0;
   int fail_base = 0;
+  // The copy's base/1 differs from what the manifest says the server sent.
+  bool corrupt_copy = false;
+  // Each VerifyBackup call: whether pg_verifybackup was to read the checksums itself.
+  std::vector<bool> verified_with_checksums;
   std::vector<std::string> sources;
   absl::Mutex mu;
   int streams ABSL_GUARDED_BY(mu) = 0;
@@ -267,6 +294,30 @@ TEST_F(BackupRunbooksTest, ABackupIsVerifiedChecksummedAndOldOnesGo) {
   EXPECT_THAT(manifest, HasSubstr("\"Start-LSN\": \"0/2000028\""));
   EXPECT_THAT(manifest, HasSubstr("\"postgresql_version\": \"15\""));
   EXPECT_FALSE(fs::exists(repo_ + "/" + ids[2] + ".partial"));
+  // Checksummed while copying: pg_verifybackup was left the rest (--skip-checksums).
+  EXPECT_EQ(tools_.verified_with_checksums, std::vector<bool>(3, false));
+}
+
+TEST_F(BackupRunbooksTest, TheChecksumsTakenWhileCopyingAreCheckedAgainstTheManifest) {
+  absl::StatusOr<RunbookRun> run = Run("backup");
+  ASSERT_TRUE(run.ok()) << run.status();
+  RunbookRun r = Finish(run->id());
+  ASSERT_EQ(r.state(), hosting::v1::RUN_STATE_SUCCEEDED) << r.message();
+  const int verify = run->steps_size() - 4;
+  ASSERT_EQ(r.steps(verify).name(), "verify");
+  EXPECT_THAT(r.steps(verify).output(),
+              HasSubstr("3 files match their CRC-32C in backup_manifest"));
+
+  // A copy that differs from what the server sent fails verification naming the file, and
+  // leaves no backup.
+  tools_.corrupt_copy = true;
+  clock_.Advance(absl::Hours(1));
+  absl::StatusOr<RunbookRun> bad = Run("backup");
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  RunbookRun failed = Finish(bad->id());
+  EXPECT_EQ(failed.state(), hosting::v1::RUN_STATE_FAILED);
+  EXPECT_THAT(failed.message(), HasSubstr("base/1 has CRC-32C"));
+  EXPECT_THAT(failed.message(), HasSubstr("the manifest " + ManifestCrc32cHex(Crc32c(0, "other"))));
 }
 
 TEST_F(BackupRunbooksTest, AFailedBaseBackupIsRetriedAndLeavesNoBackupBehind) {

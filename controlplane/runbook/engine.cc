@@ -76,8 +76,11 @@ struct RunbookEngine::Attempt {
 struct RunbookEngine::InFlight {
   absl::Mutex mu;
   int count ABSL_GUARDED_BY(mu) = 0;
-  // An attempt ended since the loop last looked: its run can move on now, not a tick later.
-  bool ended ABSL_GUARDED_BY(mu) = false;
+  // An attempt ended, or an API call asked for progress, since the loop last looked: the loop
+  // wakes at once (a run of short steps would otherwise wait up to a tick between each two).
+  bool wake ABSL_GUARDED_BY(mu) = false;
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  bool Woken() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return wake || stopping; }
 };
 
 RunbookEngine::RunbookEngine(Store& store, EventLog& events, Clock& clock,
@@ -165,10 +168,7 @@ absl::StatusOr<RunbookRun> RunbookEngine::Run(const hosting::v1::RunRunbookReque
   if (!created.ok()) return created.status();
   Publish("runbook.started", created->run, -1,
           absl::StrCat("runbook ", created->run.runbook(), " started by ", actor));
-  {
-    absl::MutexLock lock(&mu_);
-    wake_ = true;
-  }
+  Wake();
   return created->run;
 }
 
@@ -249,10 +249,7 @@ absl::StatusOr<RunbookRun> RunbookEngine::Approve(absl::string_view id, absl::st
         return absl::OkStatus();
       }));
   Publish("runbook.approved", record.run, index, record.run.message());
-  {
-    absl::MutexLock lock(&mu_);
-    wake_ = true;
-  }
+  Wake();
   return record.run;
 }
 
@@ -464,7 +461,7 @@ void RunbookEngine::Launch(const RunbookRun& run, int index) {
     }
     absl::MutexLock lock(&flights->mu);
     --flights->count;
-    flights->ended = true;
+    flights->wake = true;
   });
 }
 
@@ -505,34 +502,28 @@ void RunbookEngine::Start() {
   thread_ = std::thread([this] { Loop(); });
 }
 
+void RunbookEngine::Wake() {
+  absl::MutexLock lock(&flights_->mu);
+  flights_->wake = true;
+}
+
 void RunbookEngine::Loop() {
   while (!stop_.HasBeenNotified()) {
     Tick();
-    // Sleep a tick, or less when an API call asked for progress or a step's attempt ended
-    // (a run of short steps would otherwise wait up to a tick between each two).
-    const absl::Time until = absl::Now() + options_.tick;
-    while (absl::Now() < until && !stop_.HasBeenNotified()) {
-      {
-        absl::MutexLock lock(&mu_);
-        if (wake_) {
-          wake_ = false;
-          break;
-        }
-      }
-      {
-        absl::MutexLock lock(&flights_->mu);
-        if (flights_->ended) {
-          flights_->ended = false;
-          break;
-        }
-      }
-      stop_.WaitForNotificationWithTimeout(absl::Milliseconds(20));
-    }
+    // Sleep a tick, or less when an API call asked for progress or a step's attempt ended.
+    absl::MutexLock lock(&flights_->mu);
+    flights_->mu.AwaitWithTimeout(absl::Condition(flights_.get(), &InFlight::Woken),
+                                  options_.tick);
+    flights_->wake = false;
   }
 }
 
 void RunbookEngine::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
+  {
+    absl::MutexLock lock(&flights_->mu);
+    flights_->stopping = true;
+  }
   if (thread_.joinable()) thread_.join();
   AbandonAll("");
   std::shared_ptr<InFlight> flights = flights_;

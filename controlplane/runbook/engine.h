@@ -97,6 +97,8 @@ class RunbookEngine {
                std::string message);
   void AbandonAll(absl::string_view run_id);
   std::shared_ptr<Runbook> Find(absl::string_view name) const;
+  // The loop goes round at once instead of at its next tick.
+  void Wake();
   void Loop();
 
   Store& store_;
@@ -108,7 +110,6 @@ class RunbookEngine {
   std::map<std::string, std::shared_ptr<Runbook>, std::less<>> runbooks_ ABSL_GUARDED_BY(mu_);
   // Attempts running on this hostd, by "<run>/<step>/<attempt>".
   std::map<std::string, std::shared_ptr<Attempt>> attempts_ ABSL_GUARDED_BY(mu_);
-  bool wake_ ABSL_GUARDED_BY(mu_) = false;
 
   std::shared_ptr<InFlight> flights_;
 

@@ -214,7 +214,7 @@ absl::StatusOr<std::string> RestoreRunbook::Execute(StepContext& ctx) {
     ctx.SetOutput("restore_started_at", Rfc3339(clock_.Now()));
     const std::string dir = ctx.Argument("backup_dir");
     ASSIGN_OR_RETURN(std::string sums, CheckBackupManifest(dir));
-    absl::StatusOr<std::string> out = tools_.VerifyBackup(dir, [&ctx] { return ctx.cancelled(); });
+    absl::StatusOr<std::string> out = tools_.VerifyBackup(dir, false, [&ctx] { return ctx.cancelled(); });
     if (!out.ok()) {
       return absl::DataLossError(absl::StrCat("backup ", ctx.Argument("id"),
                                               " failed verification: ", out.status().message()));

@@ -1,7 +1,8 @@
 // The backup runbooks against a real PostgreSQL primary + streaming replica and Redis, run by a
 // real hostd through hostctl: a base backup taken from the replica while writes continue,
-// verified by pg_verifybackup and a SHA-256 manifest; a corrupted backup refused by name; a
-// restore to a point between two writes with the WAL archive; hostd killed during a backup.
+// verified (CRC-32Cs taken while copying, pg_verifybackup) with a SHA-256 manifest; a corrupted
+// backup refused by name; a restore to a point between two writes with the WAL archive; hostd
+// killed during a backup.
 #include <signal.h>
 
 #include <sys/stat.h>
@@ -57,6 +58,9 @@ TEST(BackupIntegrationTest, ABackupFromTheReplicaUnderWritesVerifiesAndCorruptio
   EXPECT_GT(written, 0);
   EXPECT_THAT(backup.output, HasSubstr("step 2/5 verify: succeeded"));
   EXPECT_THAT(backup.output, HasSubstr("backup successfully verified"));
+  // Every file's CRC-32C was taken as pg_basebackup wrote it, and matched its manifest.
+  EXPECT_THAT(backup.output, HasSubstr("files match their CRC-32C in backup_manifest"));
+  EXPECT_THAT(backup.output, ::testing::ContainsRegex("[1-9][0-9]* summed while copying"));
   EXPECT_THAT(backup.output, HasSubstr("backup_id: "));
   // The backup came from the replica: its label says so.
   const std::string id = Shell("ls " + repo + " | head -1 | tr -d '\\n'").output;
