@@ -10,10 +10,21 @@
 namespace hosting::appsvc {
 namespace {
 
-// Buckets fine enough for sub-millisecond cache hits and wide enough for slow database calls.
+// From sub-millisecond cache hits to slow database calls, ten buckets a decade (the R10
+// series, 0.1 ms to 10 s): a latency 26 % higher crosses at least one bound, so the release
+// judge's Mann-Whitney test, which sees a histogram's buckets as ties, tells a 30 % slower
+// canary apart.
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
-  static const auto* b = new prometheus::Histogram::BucketBoundaries{
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+  static const auto* b = [] {
+    auto* bounds = new prometheus::Histogram::BucketBoundaries;
+    for (double decade : {1e-4, 1e-3, 1e-2, 1e-1, 1.0}) {
+      for (double m : {1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0}) {
+        bounds->push_back(decade * m);
+      }
+    }
+    bounds->push_back(10);
+    return bounds;
+  }();
   return *b;
 }
 

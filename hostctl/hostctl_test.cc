@@ -235,6 +235,13 @@ TEST(ReleaseFlagsTest, CanaryStepsParse) {
     EXPECT_FALSE(r.ok()) << bad;
   }
   EXPECT_THAT(ParseCanarySteps("10,banana").status().message(), HasSubstr("banana"));
+  // judge: an analysis with the statistical judge.
+  auto judged = ParseCanarySteps("20,judge:45s,analysis");
+  ASSERT_TRUE(judged.ok()) << judged.status();
+  EXPECT_TRUE((*judged)[1].analysis().has_judge());
+  EXPECT_EQ(TimeUtil::DurationToSeconds((*judged)[1].analysis().duration()), 45);
+  EXPECT_FALSE((*judged)[2].analysis().has_judge());
+  EXPECT_FALSE(ParseCanarySteps("judge:soon").ok());
 }
 
 TEST(AutoscaleFlagsTest, RateLimitsAndPromqlMetricsParse) {
@@ -340,6 +347,26 @@ TEST(ReleaseOutputTest, StatusShowsAnalysisNumbers) {
   EXPECT_THAT(out.str(), HasSubstr("Analysis 1: failed: canary worse than allowed"));
   EXPECT_THAT(out.str(), HasSubstr("canary 0.3, stable 0, threshold 0.01"));
   EXPECT_THAT(out.str(), HasSubstr("approximated by replica counts"));
+
+  // The judge's metrics: test, numbers, verdict.
+  a->set_judged(true);
+  a->set_score(50);
+  auto* j = a->add_metrics();
+  j->set_metric("latency");
+  j->set_method("mann-whitney");
+  j->set_canary(0.0131);
+  j->set_stable(0.0101);
+  j->set_effect(0.297);
+  j->set_p_value(1.2e-9);
+  j->set_canary_samples(412);
+  j->set_stable_samples(1650);
+  j->set_verdict(hosting::v1::ANALYSIS_VERDICT_FAILED);
+  std::ostringstream judged;
+  PrintRelease(r, Format::kTable, judged);
+  EXPECT_THAT(judged.str(), HasSubstr("judge score: 50"));
+  EXPECT_THAT(judged.str(),
+              HasSubstr("judge latency (mann-whitney): failed, canary median 13.10 ms, stable "
+                        "10.10 ms, +29.7%, p=1.2e-09, samples 412/1650"));
 }
 
 }  // namespace

@@ -339,10 +339,32 @@ void PrintRelease(const hosting::v1::Release& r, Format format, std::ostream& ou
     absl::ConsumePrefix(&v, "ANALYSIS_VERDICT_");
     out << "Analysis " << i + 1 << (a.kind().empty() ? "" : " (" + a.kind() + ")") << ": "
         << absl::AsciiStrToLower(v) << ": " << a.reason() << "\n";
+    if (a.judged()) out << absl::StrFormat("  judge score: %.0f\n", a.score());
     for (const auto& m : a.metrics()) {
-      out << "  " << m.metric() << absl::StrFormat(": canary %.4g, stable %.4g, threshold %.4g",
-                                                   m.canary(), m.stable(), m.threshold())
-          << "\n";
+      if (m.method().empty()) {
+        out << "  " << m.metric()
+            << absl::StrFormat(": canary %.4g, stable %.4g, threshold %.4g", m.canary(),
+                               m.stable(), m.threshold())
+            << "\n";
+        continue;
+      }
+      // The judge's metrics: its test, the numbers it decided on, and its verdict.
+      std::string mv = hosting::v1::AnalysisVerdict_Name(m.verdict());
+      absl::string_view mvv = mv;
+      absl::ConsumePrefix(&mvv, "ANALYSIS_VERDICT_");
+      const bool latency = m.metric() == "latency";
+      out << "  judge " << m.metric() << " (" << m.method() << "): "
+          << absl::AsciiStrToLower(mvv);
+      if (m.verdict() != hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE) {
+        out << (latency ? absl::StrFormat(", canary median %.2f ms, stable %.2f ms, %+.1f%%",
+                                          m.canary() * 1e3, m.stable() * 1e3, m.effect() * 100)
+                        : absl::StrFormat(", canary %.2f%%, stable %.2f%%, %+.2f points",
+                                          m.canary() * 100, m.stable() * 100,
+                                          m.effect() * 100))
+            << absl::StrFormat(", p=%.3g", m.p_value());
+      }
+      out << ", samples " << m.canary_samples() << "/" << m.stable_samples()
+          << (m.critical() ? ", critical" : "") << (m.dry_run() ? ", dry-run" : "") << "\n";
     }
   }
 }

@@ -119,10 +119,13 @@ absl::StatusOr<std::vector<hosting::v1::CanaryStep>> ParseCanarySteps(const std:
         if (!d.ok()) return d.status();
         *step.mutable_pause()->mutable_duration() = *d;
       }
-    } else if (kv.first == "analysis") {
+    } else if (kv.first == "analysis" || kv.first == "judge") {
       step.mutable_analysis();
+      // judge: the analysis with the statistical judge at its defaults (a service's policy
+      // sets its confidence, tolerances, critical and dry-run metrics).
+      if (kv.first == "judge") step.mutable_analysis()->mutable_judge();
       if (!kv.second.empty()) {
-        auto d = ParseDurationFlag(std::string(kv.second), "--steps analysis");
+        auto d = ParseDurationFlag(std::string(kv.second), absl::StrCat("--steps ", kv.first));
         if (!d.ok()) return d.status();
         *step.mutable_analysis()->mutable_duration() = *d;
       }
@@ -132,7 +135,9 @@ absl::StatusOr<std::vector<hosting::v1::CanaryStep>> ParseCanarySteps(const std:
       int weight = 0;
       if (!absl::SimpleAtoi(w, &weight) || weight < 0 || weight > 100) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "--steps: '", item, "' is not a weight 0..100, pause[:DURATION] or analysis[:DURATION]"));
+            "--steps: '", item,
+            "' is not a weight 0..100, pause[:DURATION], analysis[:DURATION] or "
+            "judge[:DURATION]"));
       }
       step.set_set_weight(static_cast<uint32_t>(weight));
     }
@@ -151,6 +156,7 @@ void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()
   struct StartOptions {
     std::string service, image, file, strategy, steps, max_surge, max_unavailable;
     std::string min_healthy_time, progress_deadline, scale_down_delay, analysis, reason;
+    std::string on_failure;
     bool manual_promotion = false;
     bool wait = false;
     double wait_seconds = 1800;
@@ -162,7 +168,10 @@ void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()
   start->add_option("-f,--file", so->file, "Full new spec (YAML/JSON; '-' reads stdin)");
   start->add_option("--strategy", so->strategy, "rolling, canary, blue-green or recreate");
   start->add_option("--steps", so->steps,
-                    "Canary steps, e.g. 10,analysis:30s,50,pause,100 (weights in %)");
+                    "Canary steps, e.g. 10,analysis:30s,50,pause,100 (weights in %; judge:30s is "
+                    "an analysis with the statistical judge)");
+  start->add_option("--on-failure", so->on_failure,
+                    "What a failed analysis of --steps does: rollback (default) or pause");
   start->add_option("--max-surge", so->max_surge, "Rolling: extra tasks, count or % (25%)");
   start->add_option("--max-unavailable", so->max_unavailable, "Rolling: missing tasks allowed (0)");
   start->add_option("--min-healthy-time", so->min_healthy_time, "A new task counts after being healthy this long (0s)");
@@ -199,6 +208,26 @@ void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()
       auto steps = ParseCanarySteps(so->steps);
       if (!steps.ok()) return usage(steps.status());
       for (auto& s : *steps) *p->mutable_canary()->add_steps() = s;
+    }
+    if (!so->on_failure.empty()) {
+      hosting::v1::AnalysisFailurePolicy policy;
+      if (so->on_failure == "rollback") {
+        policy = hosting::v1::ANALYSIS_FAILURE_POLICY_ROLLBACK;
+      } else if (so->on_failure == "pause") {
+        policy = hosting::v1::ANALYSIS_FAILURE_POLICY_PAUSE;
+      } else {
+        return usage(absl::InvalidArgumentError(
+            absl::StrCat("--on-failure: '", so->on_failure, "' is not rollback or pause")));
+      }
+      if (so->steps.empty()) {
+        return usage(absl::InvalidArgumentError(
+            "--on-failure applies to the analyses of --steps; give --steps"));
+      }
+      for (auto& s : *p->mutable_canary()->mutable_steps()) {
+        if (s.has_analysis()) s.mutable_analysis()->set_on_failure(policy);
+      }
+    }
+    if (!so->steps.empty()) {
       if (p->strategy() == hosting::v1::RELEASE_STRATEGY_UNSPECIFIED) {
         p->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
       }

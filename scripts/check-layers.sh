@@ -29,7 +29,8 @@ declare -A allowed=(
 # Pure logic that must not pull in a registry, a reconciler or a store backend for a struct.
 declare -A pure=(
   [release/release_machine]="store/records.h agents/revision_metrics.h release/analysis.h release/release_machine.h"
-  [release/analysis]="agents/revision_metrics.h release/analysis.h"
+  [release/analysis]="agents/revision_metrics.h release/analysis.h release/judge.h"
+  [release/judge]="release/judge.h"
   [autoscale/autoscaler]="autoscale/autoscaler.h"
 )
 

@@ -396,6 +396,8 @@ std::map<int64_t, RevisionMetrics> AgentRegistry::Aggregate(
     a.p50 = BucketQuantile(bounds, counts, 0.5);
     a.p95 = BucketQuantile(bounds, counts, 0.95);
     a.p99 = BucketQuantile(bounds, counts, 0.99);
+    a.latency_bounds = std::move(bounds);
+    a.latency_counts = std::move(counts);
   }
   return out;
 }

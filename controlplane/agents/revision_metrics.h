@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace hosting::controlplane {
 
@@ -24,6 +25,10 @@ struct RevisionMetrics {
   double errors = 0;
   double error_ratio = 0;
   double p50 = NAN, p95 = NAN, p99 = NAN;  // seconds
+  // The tasks' latency histograms over the window, merged: ascending upper bounds (seconds)
+  // and cumulative counts (what the statistical judge compares).
+  std::vector<double> latency_bounds;
+  std::vector<double> latency_counts;
   double cpu_cores = 0;     // mean per task
   int64_t memory_bytes = 0;  // mean per task
 };

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "controlplane/release/judge.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace hosting::controlplane {
@@ -133,6 +134,27 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
                                          check.max_value()));
     }
   }
+  // The statistical judge, against the stable revision (a blue-green preview has none: spec
+  // validation refuses a judge there).
+  JudgeResult judge;
+  const bool judging = spec.has_judge() && stable != nullptr;
+  if (judging) {
+    auto sample = [](const RevisionMetrics& m) {
+      JudgeSample s;
+      s.requests = m.requests;
+      s.errors = m.errors;
+      s.latency_bounds = m.latency_bounds;
+      s.latency_counts = m.latency_counts;
+      return s;
+    };
+    judge = Judge(spec.judge(), sample(*stable), sample(canary));
+    for (const auto& m : judge.metrics) *r.add_metrics() = m;
+    if (judge.verdict != hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE) {
+      r.set_judged(true);
+      r.set_score(judge.score);
+    }
+    if (judge.verdict == hosting::v1::ANALYSIS_VERDICT_FAILED) failures.push_back(judge.reason);
+  }
   if (!failures.empty()) {
     r.set_verdict(hosting::v1::ANALYSIS_VERDICT_FAILED);
     std::string reason;
@@ -150,10 +172,14 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
     std::string why;
     for (const auto& m : promql_missing) absl::StrAppend(&why, why.empty() ? "" : "; ", m);
     r.set_reason(absl::StrCat("no data from PromQL: ", why));
+  } else if (judging && judge.verdict == hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE) {
+    r.set_verdict(hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
+    r.set_reason(judge.reason);
   } else {
     r.set_verdict(hosting::v1::ANALYSIS_VERDICT_PASSED);
     r.set_reason(absl::StrCat("canary within bounds over ", cs, " requests",
-                              stable ? absl::StrCat(" (stable ", ss, ")") : std::string()));
+                              stable ? absl::StrCat(" (stable ", ss, ")") : std::string(),
+                              judging ? absl::StrCat("; ", judge.reason) : std::string()));
   }
   return r;
 }

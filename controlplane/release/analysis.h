@@ -19,6 +19,9 @@ hosting::v1::AnalysisSpec AnalysisDefaults(const hosting::v1::AnalysisSpec& spec
 //  - FAILED as soon as the canary has min_samples requests and breaks a bound (early abort);
 //  - INCONCLUSIVE when either side has fewer than min_samples (never a silent pass);
 //  - PASSED otherwise.
+// With a judge (spec.judge) its metrics are added (method, p-value, effect), its failure fails
+// the analysis, and until it has judged (min_samples on both sides) the verdict is
+// INCONCLUSIVE; `judged` and `score` are set once it has.
 // PromQL checks are judged from `promql`: each check's result keyed by its query as written
 // (before "{{revision}}" substitution); a missing or failed one is no data.
 // The caller decides whether the analysis' duration has run out.

@@ -399,8 +399,13 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
   hosting::v1::AnalysisResult* current = StepAnalysis(r);
   *current->mutable_metrics() = res.metrics();
   current->set_reason(res.reason());
+  current->set_judged(res.judged());
+  current->set_score(res.score());
   const bool expired = obs.now - FromTimestamp(r.analysis_started_at()) >= FromDuration(spec.duration());
-  if (res.verdict() != hosting::v1::ANALYSIS_VERDICT_FAILED && !expired) {
+  // A judge decides as soon as it has its samples: a pass need not wait out the duration.
+  const bool judge_passed = spec.has_judge() && res.judged() &&
+                            res.verdict() == hosting::v1::ANALYSIS_VERDICT_PASSED;
+  if (res.verdict() != hosting::v1::ANALYSIS_VERDICT_FAILED && !expired && !judge_passed) {
     return hosting::v1::ANALYSIS_VERDICT_RUNNING;
   }
   current->set_verdict(res.verdict());
@@ -409,14 +414,31 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
   std::map<std::string, std::string> attrs = {
       {"verdict", hosting::v1::AnalysisVerdict_Name(res.verdict())}};
   for (const auto& m : res.metrics()) {
-    attrs[m.metric() + ".canary"] = absl::StrFormat("%.6g", m.canary());
-    attrs[m.metric() + ".stable"] = absl::StrFormat("%.6g", m.stable());
-    attrs[m.metric() + ".threshold"] = absl::StrFormat("%.6g", m.threshold());
+    const std::string key = m.method().empty() ? m.metric() : absl::StrCat("judge.", m.metric());
+    attrs[key + ".canary"] = absl::StrFormat("%.6g", m.canary());
+    attrs[key + ".stable"] = absl::StrFormat("%.6g", m.stable());
+    attrs[key + ".threshold"] = absl::StrFormat("%.6g", m.threshold());
+    if (!m.method().empty()) {
+      attrs[key + ".p_value"] = absl::StrFormat("%.4g", m.p_value());
+      attrs[key + ".effect"] = absl::StrFormat("%.4g", m.effect());
+    }
   }
+  if (res.judged()) attrs["judge.score"] = absl::StrFormat("%.0f", res.score());
   const auto it = obs.metrics.find(rel->to_revision());
   attrs["canary_requests"] = absl::StrFormat("%.0f", it == obs.metrics.end() ? 0 : it->second.requests);
   Note(r, notes, "analysis.finished", res.reason(), std::move(attrs));
   return res.verdict();
+}
+
+void ReleaseMachine::PauseOnFailure(ReleaseRecord& r, const std::string& why, Notes& notes) {
+  auto* rel = r.mutable_release();
+  r.set_resume_state(hosting::v1::RELEASE_STATE_PROGRESSING);
+  rel->set_state(hosting::v1::RELEASE_STATE_PAUSED);
+  Note(r, notes, "paused",
+       absl::StrFormat("%s; on_failure is pause: traffic stays at %.1f%% on revision %d until a "
+                       "person decides: resume to analyse again, promote to skip, abort to roll "
+                       "back",
+                       why, rel->weight(), rel->to_revision()));
 }
 
 hosting::v1::AnalysisResult* ReleaseMachine::StepAnalysis(ReleaseRecord& r) {
@@ -452,6 +474,8 @@ bool ReleaseMachine::Background(ReleaseRecord& r, const Observation& obs, Notes&
   auto* current = rel->mutable_analyses(r.background_index() - 1);
   *current->mutable_metrics() = res.metrics();
   current->set_reason(res.reason());
+  current->set_judged(res.judged());
+  current->set_score(res.score());
   const bool failed = res.verdict() == hosting::v1::ANALYSIS_VERDICT_FAILED;
   const bool expired =
       obs.now - FromTimestamp(r.background_started_at()) >= FromDuration(spec.duration());
@@ -464,8 +488,12 @@ bool ReleaseMachine::Background(ReleaseRecord& r, const Observation& obs, Notes&
   Note(r, notes, "analysis.finished", absl::StrCat("background: ", res.reason()),
        {{"verdict", hosting::v1::AnalysisVerdict_Name(res.verdict())}, {"kind", "background"}});
   if (failed) {
-    Fail(r, hosting::v1::RELEASE_STATE_ROLLED_BACK,
-         absl::StrCat("background analysis failed: ", res.reason()), obs.now, notes);
+    if (spec.on_failure() == hosting::v1::ANALYSIS_FAILURE_POLICY_PAUSE) {
+      PauseOnFailure(r, absl::StrCat("background analysis failed (", res.reason(), ")"), notes);
+    } else {
+      Fail(r, hosting::v1::RELEASE_STATE_ROLLED_BACK,
+           absl::StrCat("background analysis failed: ", res.reason()), obs.now, notes);
+    }
   }
   return failed;
 }
@@ -664,6 +692,10 @@ void ReleaseMachine::Canary(ReleaseRecord& r, ServiceRecord& s, const Observatio
         }
         const std::string reason = StepAnalysis(r)->reason();
         if (v == hosting::v1::ANALYSIS_VERDICT_FAILED) {
+          if (step.analysis().on_failure() == hosting::v1::ANALYSIS_FAILURE_POLICY_PAUSE) {
+            PauseOnFailure(r, absl::StrCat("analysis failed (", reason, ")"), notes);
+            return;
+          }
           Fail(r, hosting::v1::RELEASE_STATE_ROLLED_BACK, absl::StrCat("analysis failed: ", reason),
                obs.now, notes);
           return;

@@ -133,6 +133,9 @@ class ReleaseMachine {
                                            const char* kind, Notes& notes) const;
   // The step's (or pre-switch) analysis entry RunAnalysis keeps.
   static hosting::v1::AnalysisResult* StepAnalysis(hosting::internal::ReleaseRecord& r);
+  // A failed analysis whose on_failure is pause: PAUSED with traffic where it is.
+  static void PauseOnFailure(hosting::internal::ReleaseRecord& r, const std::string& why,
+                             Notes& notes);
   // The canary's background analysis: judged on every tick while the canary takes traffic, in
   // windows of its duration, each recorded. True when it failed (the release is rolling back).
   bool Background(hosting::internal::ReleaseRecord& r, const Observation& obs,

@@ -5,6 +5,7 @@
 #include "controlplane/release/analysis.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -178,6 +179,30 @@ class ReleaseMachineTest : public ::testing::Test {
     a.requests = requests;
     a.errors = errors;
     a.error_ratio = requests > 0 ? errors / requests : 0;
+  }
+  // `requests` whose latency spreads evenly over [median x 0.8, median x 1.2], as the agents'
+  // merged histogram (ten buckets a decade, as appsvc's) holds them.
+  void Latency(int64_t rev, double requests, double median) {
+    auto& a = cluster_.metrics[rev];
+    a.latency_bounds.clear();
+    for (double decade : {1e-4, 1e-3, 1e-2, 1e-1, 1.0}) {
+      for (double m : {1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0}) {
+        a.latency_bounds.push_back(decade * m);
+      }
+    }
+    a.latency_bounds.push_back(INFINITY);
+    a.latency_counts.assign(a.latency_bounds.size(), 0);
+    for (int i = 0; i < requests; ++i) {
+      const double x = median * (0.8 + 0.4 * (i + 0.5) / requests);
+      for (size_t k = 0; k < a.latency_bounds.size(); ++k) {
+        if (x <= a.latency_bounds[k]) a.latency_counts[k] += 1;
+      }
+    }
+  }
+  static hosting::v1::CanaryStep Judged(int seconds) {
+    hosting::v1::CanaryStep s = Analysis(seconds);
+    s.mutable_analysis()->mutable_judge()->set_min_samples(200);
+    return s;
   }
 
   FakeCluster cluster_;
@@ -373,6 +398,57 @@ TEST_F(ReleaseMachineTest, CanaryBadVersionFailsAnalysisEarlyAndRollsBack) {
   EXPECT_GE(min_ready_, 4);
 }
 
+TEST_F(ReleaseMachineTest, AJudgedCanaryThirtyPercentSlowerWithinTheBoundsRollsBack) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(20), Judged(60), Weight(50)});
+  Traffic(1, 4000, 0);
+  Latency(1, 4000, 0.010);
+  Traffic(2, 1000, 0);
+  Latency(2, 1000, 0.013);  // 30 % slower: no bound of the analysis is set for latency
+  const absl::Time start = cluster_.now;
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  EXPECT_LT(cluster_.now - start, absl::Seconds(60));
+  ASSERT_EQ(release_.release().analyses_size(), 1);
+  const auto& a = release_.release().analyses(0);
+  EXPECT_EQ(a.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(a.reason(), HasSubstr("judge: score 50 below 75"));
+  EXPECT_TRUE(a.judged());
+  EXPECT_EQ(a.score(), 50);
+  bool latency = false;
+  for (const auto& m : a.metrics()) {
+    if (m.metric() != "latency") continue;
+    latency = true;
+    EXPECT_EQ(m.method(), "mann-whitney");
+    EXPECT_EQ(m.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+    EXPECT_LT(m.p_value(), 0.001);
+  }
+  EXPECT_TRUE(latency);
+  EXPECT_EQ(service_.revision, 1);
+}
+
+TEST_F(ReleaseMachineTest, AJudgedGoodCanaryPassesAsSoonAsItHasItsSamples) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  SetPolicySteps({Weight(20), Judged(60), Weight(50)});
+  Traffic(1, 4000, 4);
+  Latency(1, 4000, 0.010);
+  Traffic(2, 100, 0);  // not yet enough: the judge waits
+  Latency(2, 100, 0.010);
+  for (int i = 0; i < 20 && release_.release().analyses_size() == 0; ++i) Tick();
+  ASSERT_EQ(release_.release().analyses_size(), 1);
+  for (int i = 0; i < 4; ++i) Tick();
+  EXPECT_EQ(release_.release().analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_RUNNING);
+  EXPECT_THAT(release_.release().analyses(0).reason(), HasSubstr("not enough samples yet"));
+  const absl::Time enough = cluster_.now;
+  Traffic(2, 1000, 1);
+  Latency(2, 1000, 0.0101);
+  Tick();  // decided on the first tick with enough samples, not at the end of its 60 s
+  const auto& a = release_.release().analyses(0);
+  EXPECT_EQ(a.verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED) << a.reason();
+  EXPECT_EQ(a.score(), 100);
+  EXPECT_LE(FromTimestamp(a.finished_at()) - enough, absl::Milliseconds(500));
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+}
+
 // A rollback that cannot make the stable revision whole again (its tasks never get ready)
 // ends FAILED at its deadline with both revisions left running; hostctl exits 11 for it
 // (ExitCodeForRelease in hostctl_test).
@@ -420,6 +496,30 @@ TEST_F(ReleaseMachineTest, InconclusiveAnalysisPausesByDefaultAndFailsWhenAsked)
   Traffic(1, 1000, 0);
   Traffic(2, 1000, 0);
   EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+}
+
+TEST_F(ReleaseMachineTest, OnFailurePauseHoldsTrafficWhereItWasUntilAPersonDecides) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  hosting::v1::CanaryStep analysis = Analysis(60);
+  analysis.mutable_analysis()->set_on_failure(hosting::v1::ANALYSIS_FAILURE_POLICY_PAUSE);
+  SetPolicySteps({Weight(25), analysis, Weight(50)});
+  Traffic(1, 4000, 0);
+  Traffic(2, 1000, 300);  // 30 % errors
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_PAUSED);
+  EXPECT_EQ(release_.release().analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_THAT(release_.release().message(),
+              HasSubstr("on_failure is pause: traffic stays at 25.0% on revision 2"));
+  // Held: more ticks change nothing; both revisions keep their tasks and the weight.
+  for (int i = 0; i < 20; ++i) Tick();
+  EXPECT_EQ(state(), hosting::v1::RELEASE_STATE_PAUSED);
+  EXPECT_EQ(release_.release().weight(), 25);
+  EXPECT_EQ(cluster_.Count(1), 4);
+  EXPECT_EQ(cluster_.Count(2), 1);
+  // The person aborts: back on the stable revision.
+  std::vector<ReleaseNote> notes;
+  ASSERT_TRUE(machine_.Abort(release_, "looked at it", cluster_.now, notes).ok());
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ABORTED);
+  EXPECT_EQ(service_.revision, 1);
 }
 
 TEST_F(ReleaseMachineTest, InconclusiveWithFailPolicyRollsBack) {

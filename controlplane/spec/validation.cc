@@ -1,5 +1,6 @@
 #include "controlplane/spec/validation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -198,6 +199,43 @@ std::vector<FieldViolation> ReleasePolicyRules(const hosting::v1::ReleasePolicy&
     if (!hosting::v1::NoDataPolicy_IsValid(a.no_data())) {
       v.push_back({field + ".no_data", "unknown no-data policy"});
     }
+    if (!hosting::v1::AnalysisFailurePolicy_IsValid(a.on_failure())) {
+      v.push_back({field + ".on_failure", "unknown failure policy (rollback or pause)"});
+    }
+    if (a.has_judge()) {
+      const hosting::v1::JudgeSpec& j = a.judge();
+      const std::string jf = field + ".judge";
+      if (j.confidence() != 0 && !(j.confidence() >= 0.5 && j.confidence() <= 0.9999)) {
+        v.push_back({jf + ".confidence", "must be 0.5..0.9999 (0: the default 0.95)"});
+      }
+      if (!(j.latency_tolerance() >= 0)) {
+        v.push_back({jf + ".latency_tolerance", "must not be negative"});
+      }
+      if (!(j.error_tolerance() >= 0 && j.error_tolerance() <= 1)) {
+        v.push_back({jf + ".error_tolerance", "must be 0..1"});
+      }
+      if (!(j.pass_score() >= 0 && j.pass_score() <= 100)) {
+        v.push_back({jf + ".pass_score", "must be 0..100"});
+      }
+      if (!(j.marginal_score() >= 0 && j.marginal_score() <= 100)) {
+        v.push_back({jf + ".marginal_score", "must be 0..100"});
+      } else if (j.pass_score() > 0 && j.marginal_score() > j.pass_score()) {
+        v.push_back({jf + ".marginal_score", "must not be above pass_score"});
+      }
+      const std::vector<std::string>& known = JudgeMetricNames();
+      auto check_names = [&](const google::protobuf::RepeatedPtrField<std::string>& names,
+                             const std::string& f) {
+        for (int i = 0; i < names.size(); ++i) {
+          if (std::find(known.begin(), known.end(), names[i]) == known.end()) {
+            v.push_back({absl::StrCat(f, "[", i, "]"),
+                         absl::StrCat("unknown metric '", names[i], "' (the judge has ",
+                                      absl::StrJoin(known, ", "), ")")});
+          }
+        }
+      };
+      check_names(j.critical(), jf + ".critical");
+      check_names(j.dry_run(), jf + ".dry_run");
+    }
   };
   check_iop(r.rolling().max_surge(), rf + ".rolling.max_surge");
   check_iop(r.rolling().max_unavailable(), rf + ".rolling.max_unavailable");
@@ -228,6 +266,11 @@ std::vector<FieldViolation> ReleasePolicyRules(const hosting::v1::ReleasePolicy&
   }
   if (r.blue_green().has_pre_switch_analysis()) {
     check_analysis(r.blue_green().pre_switch_analysis(), rf + ".blue_green.pre_switch_analysis");
+    if (r.blue_green().pre_switch_analysis().has_judge()) {
+      v.push_back({rf + ".blue_green.pre_switch_analysis.judge",
+                   "the judge compares the new revision's traffic with the stable one's; a "
+                   "blue-green preview serves no production traffic to compare (use a canary)"});
+    }
   }
   check_duration(r.blue_green().scale_down_delay(), rf + ".blue_green.scale_down_delay");
   if (r.revision_history_limit() > 100) {
@@ -316,6 +359,11 @@ std::vector<FieldViolation> AutoscalingPolicyRules(const hosting::v1::Autoscalin
 }
 
 }  // namespace
+
+const std::vector<std::string>& JudgeMetricNames() {
+  static const auto* names = new std::vector<std::string>{"latency", "errors"};
+  return *names;
+}
 
 std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePolicy& policy,
                                                   const std::string& field) {

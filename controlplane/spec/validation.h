@@ -20,6 +20,9 @@ std::vector<FieldViolation> ValidateServiceSpec(const hosting::v1::ServiceSpec& 
                                                 const std::string& prefix = "spec");
 
 // Checks a release policy (in a spec or a StartReleaseRequest); `field` names it.
+// The metrics the statistical judge compares (JudgeSpec.critical and dry_run name them).
+const std::vector<std::string>& JudgeMetricNames();
+
 std::vector<FieldViolation> ValidateReleasePolicy(const hosting::v1::ReleasePolicy& policy,
                                                   const std::string& field);
 

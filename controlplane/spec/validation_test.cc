@@ -216,6 +216,25 @@ TEST(ValidateReleasePolicyTest, BoundsCanaryStepsAndChecksScalars) {
               Contains("policy.canary.background_analysis.max_p95_latency_ratio"));
 }
 
+TEST(ValidateReleasePolicyTest, TheJudgeNamesItsMetricsAndNeedsStableTraffic) {
+  hosting::v1::ReleasePolicy policy;
+  auto* judge = policy.mutable_canary()->add_steps()->mutable_analysis()->mutable_judge();
+  judge->set_confidence(0.3);
+  judge->add_critical("latency");
+  judge->add_dry_run("cpu");
+  judge->set_pass_score(60);
+  judge->set_marginal_score(80);
+  policy.mutable_blue_green()->mutable_pre_switch_analysis()->mutable_judge();
+  const std::vector<FieldViolation> v = ValidateReleasePolicy(policy, "policy");
+  const std::string j = "policy.canary.steps[0].analysis.judge";
+  EXPECT_THAT(Fields(v), Contains(j + ".confidence"));
+  EXPECT_THAT(v, Contains(FieldViolation{j + ".dry_run[0]",
+                                         "unknown metric 'cpu' (the judge has latency, errors)"}));
+  EXPECT_THAT(v, Contains(FieldViolation{j + ".marginal_score", "must not be above pass_score"}));
+  EXPECT_THAT(Fields(v), Contains("policy.blue_green.pre_switch_analysis.judge"));
+  EXPECT_THAT(Fields(v), ::testing::Not(Contains(j + ".critical[0]")));
+}
+
 TEST(InvalidArgumentWithViolationsTest, ListsAtMostTwentyAndCountsTheRest) {
   std::vector<FieldViolation> many;
   for (int i = 0; i < 1000; ++i) {
