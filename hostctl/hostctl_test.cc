@@ -367,6 +367,22 @@ TEST(ReleaseOutputTest, StatusShowsAnalysisNumbers) {
   EXPECT_THAT(judged.str(),
               HasSubstr("judge latency (mann-whitney): failed, canary median 13.10 ms, stable "
                         "10.10 ms, +29.7%, p=1.2e-09, samples 412/1650"));
+  // release judge: the new verdict beside the old.
+  hosting::v1::JudgeReleaseResponse again;
+  again.set_id("web-3");
+  auto* ja = again.add_analyses();
+  ja->set_index(0);
+  ja->set_kind("step");
+  ja->set_original_verdict(hosting::v1::ANALYSIS_VERDICT_FAILED);
+  ja->mutable_judged()->set_verdict(hosting::v1::ANALYSIS_VERDICT_PASSED);
+  ja->mutable_judged()->set_reason("judge: score 100 (pass 95)");
+  std::ostringstream rejudged;
+  PrintJudged(again, Format::kTable, rejudged);
+  EXPECT_THAT(rejudged.str(),
+              HasSubstr("Analysis 1 (step) (was failed): passed: judge: score 100 (pass 95)"));
+  std::ostringstream none;
+  PrintJudged(hosting::v1::JudgeReleaseResponse(), Format::kTable, none);
+  EXPECT_THAT(none.str(), HasSubstr("no analysis with stored samples"));
 }
 
 }  // namespace

@@ -310,6 +310,67 @@ void PrintReleases(const std::vector<hosting::v1::Release>& releases, Format for
   out << FormatTable(rows);
 }
 
+namespace {
+
+std::string VerdictText(hosting::v1::AnalysisVerdict verdict) {
+  std::string name = hosting::v1::AnalysisVerdict_Name(verdict);
+  absl::string_view v = name;
+  absl::ConsumePrefix(&v, "ANALYSIS_VERDICT_");
+  return absl::AsciiStrToLower(v);
+}
+
+// "Analysis 2 (step)": the analysis at `index` (from 0) of a release.
+std::string AnalysisTitle(int index, const std::string& kind) {
+  return absl::StrCat("Analysis ", index + 1, kind.empty() ? "" : absl::StrCat(" (", kind, ")"));
+}
+
+// One analysis: its verdict and reason, the judge's score, each metric's numbers.
+void PrintAnalysis(const hosting::v1::AnalysisResult& a, const std::string& title,
+                   std::ostream& out) {
+  out << title << ": " << VerdictText(a.verdict()) << ": " << a.reason() << "\n";
+  if (a.judged()) out << absl::StrFormat("  judge score: %.0f\n", a.score());
+  for (const auto& m : a.metrics()) {
+    if (m.method().empty()) {
+      out << "  " << m.metric()
+          << absl::StrFormat(": canary %.4g, stable %.4g, threshold %.4g", m.canary(), m.stable(),
+                             m.threshold())
+          << "\n";
+      continue;
+    }
+    // The judge's metrics: its test, the numbers it decided on, and its verdict.
+    const bool latency = m.metric() == "latency";
+    out << "  judge " << m.metric() << " (" << m.method() << "): " << VerdictText(m.verdict());
+    if (m.verdict() != hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE) {
+      out << (latency ? absl::StrFormat(", canary median %.2f ms, stable %.2f ms, %+.1f%%",
+                                        m.canary() * 1e3, m.stable() * 1e3, m.effect() * 100)
+                      : absl::StrFormat(", canary %.2f%%, stable %.2f%%, %+.2f points",
+                                        m.canary() * 100, m.stable() * 100, m.effect() * 100))
+          << absl::StrFormat(", p=%.3g", m.p_value());
+    }
+    out << ", samples " << m.canary_samples() << "/" << m.stable_samples()
+        << (m.critical() ? ", critical" : "") << (m.dry_run() ? ", dry-run" : "") << "\n";
+  }
+}
+
+}  // namespace
+
+void PrintJudged(const hosting::v1::JudgeReleaseResponse& r, Format format, std::ostream& out) {
+  if (format != Format::kTable) {
+    PrintMessage(r, format, out);
+    return;
+  }
+  if (r.analyses().empty()) {
+    out << "release " << r.id() << " has no analysis with stored samples to judge\n";
+    return;
+  }
+  for (const auto& j : r.analyses()) {
+    PrintAnalysis(j.judged(),
+                  absl::StrCat(AnalysisTitle(j.index(), j.kind()), " (was ",
+                               VerdictText(j.original_verdict()), ")"),
+                  out);
+  }
+}
+
 void PrintRelease(const hosting::v1::Release& r, Format format, std::ostream& out) {
   if (format != Format::kTable) {
     PrintMessage(r, format, out);
@@ -334,38 +395,7 @@ void PrintRelease(const hosting::v1::Release& r, Format format, std::ostream& ou
   out << "Message:    " << r.message() << "\n";
   for (int i = 0; i < r.analyses_size(); ++i) {
     const auto& a = r.analyses(i);
-    std::string verdict = hosting::v1::AnalysisVerdict_Name(a.verdict());
-    absl::string_view v = verdict;
-    absl::ConsumePrefix(&v, "ANALYSIS_VERDICT_");
-    out << "Analysis " << i + 1 << (a.kind().empty() ? "" : " (" + a.kind() + ")") << ": "
-        << absl::AsciiStrToLower(v) << ": " << a.reason() << "\n";
-    if (a.judged()) out << absl::StrFormat("  judge score: %.0f\n", a.score());
-    for (const auto& m : a.metrics()) {
-      if (m.method().empty()) {
-        out << "  " << m.metric()
-            << absl::StrFormat(": canary %.4g, stable %.4g, threshold %.4g", m.canary(),
-                               m.stable(), m.threshold())
-            << "\n";
-        continue;
-      }
-      // The judge's metrics: its test, the numbers it decided on, and its verdict.
-      std::string mv = hosting::v1::AnalysisVerdict_Name(m.verdict());
-      absl::string_view mvv = mv;
-      absl::ConsumePrefix(&mvv, "ANALYSIS_VERDICT_");
-      const bool latency = m.metric() == "latency";
-      out << "  judge " << m.metric() << " (" << m.method() << "): "
-          << absl::AsciiStrToLower(mvv);
-      if (m.verdict() != hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE) {
-        out << (latency ? absl::StrFormat(", canary median %.2f ms, stable %.2f ms, %+.1f%%",
-                                          m.canary() * 1e3, m.stable() * 1e3, m.effect() * 100)
-                        : absl::StrFormat(", canary %.2f%%, stable %.2f%%, %+.2f points",
-                                          m.canary() * 100, m.stable() * 100,
-                                          m.effect() * 100))
-            << absl::StrFormat(", p=%.3g", m.p_value());
-      }
-      out << ", samples " << m.canary_samples() << "/" << m.stable_samples()
-          << (m.critical() ? ", critical" : "") << (m.dry_run() ? ", dry-run" : "") << "\n";
-    }
+    PrintAnalysis(a, AnalysisTitle(i, a.kind()), out);
   }
 }
 

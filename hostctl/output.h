@@ -33,6 +33,9 @@ void PrintEvent(const hosting::v1::Event& event, Format format, std::ostream& ou
 void PrintReleases(const std::vector<hosting::v1::Release>& releases, Format format,
                    std::ostream& out);
 void PrintRelease(const hosting::v1::Release& release, Format format, std::ostream& out);
+// A release's analyses judged again (release judge): each one's new verdict beside its old.
+void PrintJudged(const hosting::v1::JudgeReleaseResponse& judged, Format format,
+                 std::ostream& out);
 // One line per release event (table), or one JSON object per line.
 void PrintReleaseEvent(const hosting::v1::ReleaseEvent& event, Format format, std::ostream& out);
 // "progressing", "rolled back", ...

@@ -446,6 +446,52 @@ void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()
       c->code = Follow(c->client(), r.id(), absl::Seconds(*rb_wait_seconds), c->g.format, c->out, c->err);
     }
   });
+
+  // release judge: the judge run again over an old release's stored samples.
+  struct JudgeOptions {
+    std::string id;
+    double confidence = 0, latency_tolerance = 0, error_tolerance = 0;
+    uint32_t min_samples = 0;
+    std::vector<std::string> critical, dry_run;
+  };
+  auto jo = std::make_shared<JudgeOptions>();
+  CLI::App* judge = release->add_subcommand(
+      "judge", "Run the statistical judge again over a release's stored analysis samples");
+  judge->add_option("id", jo->id, "Release ID")->required();
+  judge->add_option("--confidence", jo->confidence, "Confidence 0.5..0.9999 (0.95)");
+  judge->add_option("--min-samples", jo->min_samples, "Requests each side needs (200)");
+  judge->add_option("--latency-tolerance", jo->latency_tolerance,
+                    "Allowed relative increase of the median latency (0.1)");
+  judge->add_option("--error-tolerance", jo->error_tolerance,
+                    "Allowed increase of the 5xx ratio, absolute (0.005)");
+  judge->add_option("--critical", jo->critical, "Metrics that veto (errors)")->delimiter(',');
+  judge->add_option("--dry-run", jo->dry_run, "Metrics judged but not acting")->delimiter(',');
+  judge->callback([c, jo, judge] {
+    hosting::v1::JudgeReleaseRequest req;
+    req.set_id(jo->id);
+    // Any judge option replaces each analysis' own judge with these (the rest at defaults).
+    for (const char* flag : {"--confidence", "--min-samples", "--latency-tolerance",
+                             "--error-tolerance", "--critical", "--dry-run"}) {
+      if (judge->count(flag) > 0) req.mutable_judge();
+    }
+    if (req.has_judge()) {
+      hosting::v1::JudgeSpec* j = req.mutable_judge();
+      j->set_confidence(jo->confidence);
+      j->set_min_samples(jo->min_samples);
+      j->set_latency_tolerance(jo->latency_tolerance);
+      j->set_error_tolerance(jo->error_tolerance);
+      for (const std::string& m : jo->critical) j->add_critical(m);
+      for (const std::string& m : jo->dry_run) j->add_dry_run(m);
+    }
+    hosting::v1::JudgeReleaseResponse r;
+    auto ctx = c->client().Context();
+    grpc::Status st = c->client().releases().JudgeRelease(ctx.get(), req, &r);
+    if (!st.ok()) {
+      c->code = Fail(st, "release judge " + jo->id, c->err);
+      return;
+    }
+    PrintJudged(r, c->g.format, c->out);
+  });
 }
 
 }  // namespace hosting::hostctl

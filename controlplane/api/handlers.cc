@@ -4,8 +4,10 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "controlplane/auth/auth_gate.h"
+#include "controlplane/release/analysis.h"
 #include "controlplane/release/release_machine.h"
 #include "controlplane/spec/validation.h"
 #include "controlplane/store/event_log.h"
@@ -172,6 +174,27 @@ absl::StatusOr<hosting::v1::Release> ReleaseHandlers::StartRelease(
 absl::StatusOr<hosting::v1::Release> ReleaseHandlers::GetRelease(
     const hosting::v1::GetReleaseRequest& request) {
   return releases_.Get(request);
+}
+
+absl::StatusOr<hosting::v1::JudgeReleaseResponse> ReleaseHandlers::JudgeRelease(
+    const hosting::v1::JudgeReleaseRequest& request) {
+  std::vector<FieldViolation> v;
+  if (request.has_judge()) {
+    // The same rules as a policy's judge.
+    hosting::v1::ReleasePolicy probe;
+    *probe.mutable_canary()->add_steps()->mutable_analysis()->mutable_judge() = request.judge();
+    for (FieldViolation f : ValidateReleasePolicy(probe, "")) {
+      absl::string_view field = f.field;
+      absl::ConsumePrefix(&field, ".canary.steps[0].analysis.");
+      f.field = std::string(field);
+      v.push_back(std::move(f));
+    }
+  }
+  if (!v.empty()) return InvalidArgumentWithViolations(v);
+  hosting::v1::GetReleaseRequest get;
+  get.set_id(request.id());
+  ASSIGN_OR_RETURN(hosting::v1::Release release, releases_.Get(get));
+  return JudgeAgain(release, request.has_judge() ? &request.judge() : nullptr);
 }
 
 absl::StatusOr<hosting::v1::ListReleasesResponse> ReleaseHandlers::ListReleases(

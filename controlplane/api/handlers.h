@@ -125,6 +125,8 @@ class ReleaseHandlers {
                                                     CallerFn caller);
   absl::StatusOr<hosting::v1::Release> RollbackService(
       const hosting::v1::RollbackServiceRequest& request, CallerFn caller);
+  absl::StatusOr<hosting::v1::JudgeReleaseResponse> JudgeRelease(
+      const hosting::v1::JudgeReleaseRequest& request);
   // The release's whole history, then what happens next until it ends.
   absl::StatusOr<LogStreamOptions<hosting::v1::ReleaseEvent>> WatchRelease(
       const hosting::v1::WatchReleaseRequest& request);

@@ -464,6 +464,7 @@ HttpGateway::HttpGateway(Handlers h, AuthGate& gate, EventLog& events, Store& st
   Add("Releases", "ResumeRelease", h.releases, &ReleaseHandlers::ResumeRelease);
   Add("Releases", "AbortRelease", h.releases, &ReleaseHandlers::AbortRelease);
   Add("Releases", "RollbackService", h.releases, &ReleaseHandlers::RollbackService);
+  Add("Releases", "JudgeRelease", h.releases, &ReleaseHandlers::JudgeRelease);
 
   Add("Autoscaling", "SetPolicy", h.autoscaling, &AutoscalingHandlers::SetPolicy);
   Add("Autoscaling", "GetPolicy", h.autoscaling, &AutoscalingHandlers::GetPolicy);

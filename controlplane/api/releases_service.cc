@@ -66,4 +66,11 @@ grpc::ServerUnaryReactor* ReleasesGrpc::RollbackService(
                [&] { return handlers_.RollbackService(*request, CallerOfCall(ctx)); });
 }
 
+grpc::ServerUnaryReactor* ReleasesGrpc::JudgeRelease(
+    grpc::CallbackServerContext* ctx, const hosting::v1::JudgeReleaseRequest* request,
+    hosting::v1::JudgeReleaseResponse* response) {
+  return Serve(ctx, metrics_, "JudgeRelease", response,
+               [&] { return handlers_.JudgeRelease(*request); });
+}
+
 }  // namespace hosting::controlplane

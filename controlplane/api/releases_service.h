@@ -40,6 +40,9 @@ class ReleasesGrpc final : public hosting::v1::Releases::CallbackService {
   grpc::ServerUnaryReactor* RollbackService(grpc::CallbackServerContext* ctx,
                                             const hosting::v1::RollbackServiceRequest* request,
                                             hosting::v1::Release* response) override;
+  grpc::ServerUnaryReactor* JudgeRelease(grpc::CallbackServerContext* ctx,
+                                         const hosting::v1::JudgeReleaseRequest* request,
+                                         hosting::v1::JudgeReleaseResponse* response) override;
 
  private:
   ReleaseHandlers& handlers_;

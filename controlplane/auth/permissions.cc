@@ -47,6 +47,7 @@ const std::vector<MethodRule>& MethodRules() {
       {"/hosting.v1.Releases/ResumeRelease", P::kDeploy, true, true},
       {"/hosting.v1.Releases/AbortRelease", P::kDeploy, true, true},
       {"/hosting.v1.Releases/RollbackService", P::kDeploy, true, true},
+      {"/hosting.v1.Releases/JudgeRelease", P::kRead, false, false},
 
       {"/hosting.v1.Autoscaling/SetPolicy", P::kDeploy, true, true},
       {"/hosting.v1.Autoscaling/GetPolicy", P::kRead, false, false},

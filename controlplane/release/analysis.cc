@@ -27,6 +27,33 @@ hosting::v1::MetricComparison* Add(hosting::v1::AnalysisResult& r, const char* m
   return m;
 }
 
+JudgeSample JudgeSampleOf(const RevisionMetrics& m) {
+  JudgeSample s;
+  s.requests = m.requests;
+  s.errors = m.errors;
+  s.latency_bounds = m.latency_bounds;
+  s.latency_counts = m.latency_counts;
+  return s;
+}
+
+JudgeSample JudgeSampleOf(const hosting::v1::RevisionSample& m) {
+  JudgeSample s;
+  s.requests = m.requests();
+  s.errors = m.errors();
+  s.latency_bounds.assign(m.latency_bounds().begin(), m.latency_bounds().end());
+  s.latency_counts.assign(m.latency_counts().begin(), m.latency_counts().end());
+  return s;
+}
+
+hosting::v1::RevisionSample StoredSample(const RevisionMetrics& m) {
+  hosting::v1::RevisionSample s;
+  s.set_requests(m.requests);
+  s.set_errors(m.errors);
+  for (double b : m.latency_bounds) s.add_latency_bounds(b);
+  for (double c : m.latency_counts) s.add_latency_counts(c);
+  return s;
+}
+
 }  // namespace
 
 hosting::v1::AnalysisSpec AnalysisDefaults(const hosting::v1::AnalysisSpec& in) {
@@ -139,15 +166,7 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
   JudgeResult judge;
   const bool judging = spec.has_judge() && stable != nullptr;
   if (judging) {
-    auto sample = [](const RevisionMetrics& m) {
-      JudgeSample s;
-      s.requests = m.requests;
-      s.errors = m.errors;
-      s.latency_bounds = m.latency_bounds;
-      s.latency_counts = m.latency_counts;
-      return s;
-    };
-    judge = Judge(spec.judge(), sample(*stable), sample(canary));
+    judge = Judge(spec.judge(), JudgeSampleOf(*stable), JudgeSampleOf(canary));
     for (const auto& m : judge.metrics) *r.add_metrics() = m;
     if (judge.verdict != hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE) {
       r.set_judged(true);
@@ -182,6 +201,45 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
                               judging ? absl::StrCat("; ", judge.reason) : std::string()));
   }
   return r;
+}
+
+hosting::v1::AnalysisSamples SamplesOf(const hosting::v1::AnalysisSpec& spec,
+                                       const RevisionMetrics& stable,
+                                       const RevisionMetrics& canary) {
+  hosting::v1::AnalysisSamples out;
+  *out.mutable_stable() = StoredSample(stable);
+  *out.mutable_canary() = StoredSample(canary);
+  if (spec.has_judge()) *out.mutable_judge() = spec.judge();
+  return out;
+}
+
+hosting::v1::JudgeReleaseResponse JudgeAgain(const hosting::v1::Release& release,
+                                             const hosting::v1::JudgeSpec* judge) {
+  hosting::v1::JudgeReleaseResponse out;
+  out.set_id(release.id());
+  for (int i = 0; i < release.analyses_size(); ++i) {
+    const hosting::v1::AnalysisResult& a = release.analyses(i);
+    if (!a.has_samples()) continue;
+    const hosting::v1::JudgeSpec& spec = judge != nullptr ? *judge : a.samples().judge();
+    const JudgeResult r =
+        Judge(spec, JudgeSampleOf(a.samples().stable()), JudgeSampleOf(a.samples().canary()));
+    hosting::v1::JudgedAnalysis* j = out.add_analyses();
+    j->set_index(i);
+    j->set_kind(a.kind());
+    j->set_original_verdict(a.verdict());
+    hosting::v1::AnalysisResult* again = j->mutable_judged();
+    again->set_kind(a.kind());
+    again->set_verdict(r.verdict);
+    again->set_reason(r.reason);
+    for (const auto& m : r.metrics) *again->add_metrics() = m;
+    if (r.verdict != hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE) {
+      again->set_judged(true);
+      again->set_score(r.score);
+    }
+    *again->mutable_started_at() = a.started_at();
+    *again->mutable_finished_at() = a.finished_at();
+  }
+  return out;
 }
 
 }  // namespace hosting::controlplane

@@ -31,4 +31,15 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& spec,
                                     const RevisionMetrics& canary,
                                     const PromqlResults& promql = {});
 
+// What an analysis compared, kept with it so that its judge can run again (JudgeRelease): both
+// sides' requests, errors and latency histograms, and the analysis' judge.
+hosting::v1::AnalysisSamples SamplesOf(const hosting::v1::AnalysisSpec& spec,
+                                       const RevisionMetrics& stable,
+                                       const RevisionMetrics& canary);
+
+// Judges again every analysis of `release` that kept its samples: with `judge` when given,
+// else with the analysis' own judge (the defaults when it had none).
+hosting::v1::JudgeReleaseResponse JudgeAgain(const hosting::v1::Release& release,
+                                             const hosting::v1::JudgeSpec* judge);
+
 }  // namespace hosting::controlplane

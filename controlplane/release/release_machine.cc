@@ -410,6 +410,10 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
   }
   current->set_verdict(res.verdict());
   *current->mutable_finished_at() = ToTimestamp(obs.now);
+  if (compare_with_stable) {
+    *current->mutable_samples() =
+        SamplesOf(spec, find(r.stable_revision()), find(rel->to_revision()));
+  }
   r.clear_analysis_started_at();
   std::map<std::string, std::string> attrs = {
       {"verdict", hosting::v1::AnalysisVerdict_Name(res.verdict())}};
@@ -484,6 +488,8 @@ bool ReleaseMachine::Background(ReleaseRecord& r, const Observation& obs, Notes&
   // acts; an inconclusive window (too little traffic) leaves the steps to decide.
   current->set_verdict(res.verdict());
   *current->mutable_finished_at() = ToTimestamp(obs.now);
+  *current->mutable_samples() =
+      SamplesOf(spec, find(r.stable_revision()), find(rel->to_revision()));
   r.clear_background_started_at();
   Note(r, notes, "analysis.finished", absl::StrCat("background: ", res.reason()),
        {{"verdict", hosting::v1::AnalysisVerdict_Name(res.verdict())}, {"kind", "background"}});

@@ -424,6 +424,27 @@ TEST_F(ReleaseMachineTest, AJudgedCanaryThirtyPercentSlowerWithinTheBoundsRollsB
   }
   EXPECT_TRUE(latency);
   EXPECT_EQ(service_.revision, 1);
+
+  // The samples it decided on are kept: judged again, the same verdict; with a wider latency
+  // tolerance, or latency dry-run, another.
+  ASSERT_TRUE(a.has_samples());
+  EXPECT_EQ(a.samples().canary().requests(), 1000);
+  EXPECT_EQ(a.samples().stable().latency_counts_size(), a.samples().stable().latency_bounds_size());
+  EXPECT_TRUE(a.samples().has_judge());
+  hosting::v1::JudgeReleaseResponse again = JudgeAgain(release_.release(), nullptr);
+  ASSERT_EQ(again.analyses_size(), 1);
+  EXPECT_EQ(again.analyses(0).index(), 0);
+  EXPECT_EQ(again.analyses(0).original_verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  EXPECT_EQ(again.analyses(0).judged().verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
+  hosting::v1::JudgeSpec wider;
+  wider.set_latency_tolerance(0.5);
+  EXPECT_EQ(JudgeAgain(release_.release(), &wider).analyses(0).judged().verdict(),
+            hosting::v1::ANALYSIS_VERDICT_PASSED);
+  hosting::v1::JudgeSpec dry;
+  dry.add_dry_run("latency");
+  const hosting::v1::AnalysisResult dry_run = JudgeAgain(release_.release(), &dry).analyses(0).judged();
+  EXPECT_EQ(dry_run.verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED);
+  EXPECT_THAT(dry_run.reason(), HasSubstr("dry-run, not acting"));
 }
 
 TEST_F(ReleaseMachineTest, AJudgedGoodCanaryPassesAsSoonAsItHasItsSamples) {

@@ -310,6 +310,18 @@ TEST_F(ReleaseTest, TheJudgeRollsBackACanaryThirtyPercentSlowerAndPassesAGoodOne
                                             slow->id()));
   EXPECT_THAT(status.output, HasSubstr("judge latency (mann-whitney): failed"));
   EXPECT_THAT(status.output, HasSubstr("judge score: 50"));
+  // Judged again over its stored samples: the same; with a 50 % latency tolerance, a pass.
+  const std::string judge_cmd = absl::StrCat(HostctlBinary(), " --server ",
+                                             platform->hostd->address(), " release judge ",
+                                             slow->id());
+  CommandResult same = Shell(judge_cmd);
+  EXPECT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_THAT(same.output, HasSubstr("Analysis 1 (step) (was failed): failed: judge: score 50"));
+  CommandResult wider = Shell(judge_cmd + " --latency-tolerance 0.5");
+  EXPECT_THAT(wider.output, HasSubstr("(was failed): passed: judge: score 100")) << wider.output;
+  CommandResult bad = Shell(judge_cmd + " --confidence 2");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.output, HasSubstr("confidence")) << bad.output;
 
   absl::StatusOr<hosting::v1::Release> good =
       judged({{"FAULT_LATENCY_MS", "10"}, {"RELEASE_NOTE", "same speed"}});
