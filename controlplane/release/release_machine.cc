@@ -493,6 +493,29 @@ bool ReleaseMachine::Background(ReleaseRecord& r, const Observation& obs, Notes&
   r.clear_background_started_at();
   Note(r, notes, "analysis.finished", absl::StrCat("background: ", res.reason()),
        {{"verdict", hosting::v1::AnalysisVerdict_Name(res.verdict())}, {"kind", "background"}});
+  const bool inconclusive = res.verdict() == hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE;
+  r.set_background_inconclusive(inconclusive ? r.background_inconclusive() + 1 : 0);
+  if (inconclusive && spec.inconclusive_limit() > 0 &&
+      r.background_inconclusive() >= static_cast<int32_t>(spec.inconclusive_limit())) {
+    const std::string why =
+        absl::StrCat(r.background_inconclusive(), " background analysis windows in a row were ",
+                     "inconclusive (limit ", spec.inconclusive_limit(), "): ", res.reason());
+    r.set_background_inconclusive(0);
+    switch (spec.no_data()) {
+      case hosting::v1::NO_DATA_POLICY_FAIL:
+        Fail(r, hosting::v1::RELEASE_STATE_ROLLED_BACK,
+             absl::StrCat(why, "; the no-data policy is fail"), obs.now, notes);
+        return true;
+      case hosting::v1::NO_DATA_POLICY_PASS:
+        break;
+      default:
+        r.set_resume_state(hosting::v1::RELEASE_STATE_PROGRESSING);
+        rel->set_state(hosting::v1::RELEASE_STATE_PAUSED);
+        Note(r, notes, "paused",
+             absl::StrCat(why, "; paused: resume to go on, abort to roll back"));
+        return true;
+    }
+  }
   if (failed) {
     if (spec.on_failure() == hosting::v1::ANALYSIS_FAILURE_POLICY_PAUSE) {
       PauseOnFailure(r, absl::StrCat("background analysis failed (", res.reason(), ")"), notes);

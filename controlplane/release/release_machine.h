@@ -137,7 +137,8 @@ class ReleaseMachine {
   static void PauseOnFailure(hosting::internal::ReleaseRecord& r, const std::string& why,
                              Notes& notes);
   // The canary's background analysis: judged on every tick while the canary takes traffic, in
-  // windows of its duration, each recorded. True when it failed (the release is rolling back).
+  // windows of its duration, each recorded. True when it acted: failed (the release is rolling
+  // back or, with on_failure pause, paused) or ran into its inconclusive limit.
   bool Background(hosting::internal::ReleaseRecord& r, const Observation& obs,
                   Notes& notes) const;
   // Closes a background window still open when the release ends.

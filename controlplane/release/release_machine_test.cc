@@ -543,6 +543,35 @@ TEST_F(ReleaseMachineTest, OnFailurePauseHoldsTrafficWhereItWasUntilAPersonDecid
   EXPECT_EQ(service_.revision, 1);
 }
 
+TEST_F(ReleaseMachineTest, BackgroundAnalysisPausesAfterItsInconclusiveLimit) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  hosting::v1::CanaryStep wait;
+  wait.mutable_pause()->mutable_duration()->set_seconds(120);
+  SetPolicySteps({Weight(25), wait, Weight(50)});
+  auto* bg = release_.mutable_policy()->mutable_canary()->mutable_background_analysis();
+  bg->mutable_duration()->set_seconds(5);
+  bg->set_min_samples(100);
+  bg->set_inconclusive_limit(3);
+  Traffic(1, 4000, 0);
+  Traffic(2, 10, 0);  // the canary gets too little traffic to judge
+  for (int i = 0; i < 200 && state() != hosting::v1::RELEASE_STATE_PAUSED; ++i) Tick();
+  EXPECT_EQ(state(), hosting::v1::RELEASE_STATE_PAUSED);
+  EXPECT_THAT(release_.release().message(),
+              HasSubstr("3 background analysis windows in a row were inconclusive (limit 3)"));
+  int inconclusive = 0;
+  for (const auto& a : release_.release().analyses()) {
+    inconclusive += a.verdict() == hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE;
+  }
+  EXPECT_EQ(inconclusive, 3);
+  // With the no-data policy fail, the limit rolls back.
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  release_.mutable_release()->clear_analyses();
+  release_.clear_background_started_at();
+  bg->set_no_data(hosting::v1::NO_DATA_POLICY_FAIL);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  EXPECT_THAT(release_.release().message(), HasSubstr("the no-data policy is fail"));
+}
+
 TEST_F(ReleaseMachineTest, InconclusiveWithFailPolicyRollsBack) {
   Start(hosting::v1::RELEASE_STRATEGY_CANARY, 2);
   SetPolicySteps({Weight(50), Analysis(10, 100, hosting::v1::NO_DATA_POLICY_FAIL)});
