@@ -299,8 +299,9 @@ TEST_F(AgentIntegrationTest, RunbooksRunThroughTheAgentAndAreRecorded) {
   EXPECT_EQ(maintenance.exit_code, 5) << maintenance.output;
   EXPECT_THAT(maintenance.output, HasSubstr("nowhere to go"));
 
-  // hostd killed as a run starts: the new hostd finishes it (the step is safe to run again),
-  // and nothing is left running.
+  // hostd killed as a run starts: the run ends either way, finished before the kill (a step
+  // of a few milliseconds often is) or by the new hostd (the step is safe to run again), and
+  // nothing is left running. (backup_integration_test kills hostd in the middle of a long step.)
   CommandResult started =
       Shell(hostctl + " -o json runbook run log-analysis -p service=" + name_);
   ASSERT_EQ(started.exit_code, 0) << started.output;

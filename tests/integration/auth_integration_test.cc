@@ -143,14 +143,18 @@ grpc::Status CallGeneric(grpc::GenericStub& stub, const std::string& method,
 // The permission a hosting.v1 method needs, from its name as the table is written: admin for
 // tokens and the audit trail, read for Get/List/Watch, operate for runbooks and node and task
 // commands, deploy for the rest.
+// Reads: Get*, List*, Watch*, and JudgeRelease (the judge run again over stored samples).
+bool IsRead(const pb::MethodDescriptor* m) {
+  const std::string& name = m->name();
+  return absl::StartsWith(name, "Get") || absl::StartsWith(name, "List") ||
+         absl::StartsWith(name, "Watch") || name == "JudgeRelease";
+}
+
 std::string PermissionOf(const pb::MethodDescriptor* m) {
   const std::string& name = m->name();
   const std::string& svc = m->service()->name();
   if (svc == "Auth" || name == "ListAudit") return "admin";
-  if (absl::StartsWith(name, "Get") || absl::StartsWith(name, "List") ||
-      absl::StartsWith(name, "Watch")) {
-    return "read";
-  }
+  if (IsRead(m)) return "read";
   if (svc == "Runbooks" || name == "DrainNode" || name == "ActivateNode" ||
       name == "RestartTask" || name == "PullImage") {
     return "operate";
@@ -358,10 +362,7 @@ TEST_F(AuthTest, ATokenLimitedToAServiceCannotTouchAnother) {
       for (int i = 0; i < svc->method_count(); ++i) {
         const pb::MethodDescriptor* m = svc->method(i);
         const std::string path = absl::StrCat("/", svc->full_name(), "/", m->name());
-        if (m->server_streaming() || absl::StartsWith(m->name(), "Get") ||
-            absl::StartsWith(m->name(), "List")) {
-          continue;
-        }
+        if (m->server_streaming() || IsRead(m)) continue;
         grpc::Status other = CallGeneric(stub, path, RequestNaming(m, "api"), web_only);
         EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED)
             << path << ": " << other.error_message();
