@@ -109,6 +109,18 @@ JudgeResult Judge(const hosting::v1::JudgeSpec& in, const JudgeSample& baseline,
     m.set_dry_run(Contains(spec.dry_run(), name));
     return m;
   };
+  // A metric fails when the canary is worse at the stated confidence (one-sided p below
+  // 1 - confidence) and by more than its tolerance; it passes otherwise.
+  auto decide = [alpha](hosting::v1::MetricComparison& m, double canary_value, double stable_value,
+                        double threshold, double p, double effect, double tolerance) {
+    m.set_canary(canary_value);
+    m.set_stable(stable_value);
+    m.set_threshold(threshold);
+    m.set_p_value(p);
+    m.set_effect(effect);
+    m.set_verdict(p < alpha && effect > tolerance ? hosting::v1::ANALYSIS_VERDICT_FAILED
+                                                  : hosting::v1::ANALYSIS_VERDICT_PASSED);
+  };
   auto enough = [&](double a, double b) {
     return a >= spec.min_samples() && b >= spec.min_samples();
   };
@@ -140,14 +152,8 @@ JudgeResult Judge(const hosting::v1::JudgeSpec& in, const JudgeSample& baseline,
       const double med_b = BucketQuantile(baseline.latency_bounds, baseline.latency_counts, 0.5);
       const MannWhitney t = MannWhitneyGrouped(a, b);
       const double effect = med_b > 0 ? med_a / med_b - 1 : 0;
-      m.set_canary(med_a);
-      m.set_stable(med_b);
-      m.set_threshold(med_b * (1 + spec.latency_tolerance()));
-      m.set_p_value(t.p_greater);
-      m.set_effect(effect);
-      m.set_verdict(t.p_greater < alpha && effect > spec.latency_tolerance()
-                        ? hosting::v1::ANALYSIS_VERDICT_FAILED
-                        : hosting::v1::ANALYSIS_VERDICT_PASSED);
+      decide(m, med_a, med_b, med_b * (1 + spec.latency_tolerance()), t.p_greater, effect,
+             spec.latency_tolerance());
     } else {
       m.set_verdict(hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
     }
@@ -162,14 +168,8 @@ JudgeResult Judge(const hosting::v1::JudgeSpec& in, const JudgeSample& baseline,
       const Proportions t =
           TwoProportions(canary.errors, canary.requests, baseline.errors, baseline.requests);
       const double effect = t.ratio_a - t.ratio_b;
-      m.set_canary(t.ratio_a);
-      m.set_stable(t.ratio_b);
-      m.set_threshold(t.ratio_b + spec.error_tolerance());
-      m.set_p_value(t.p_greater);
-      m.set_effect(effect);
-      m.set_verdict(t.p_greater < alpha && effect > spec.error_tolerance()
-                        ? hosting::v1::ANALYSIS_VERDICT_FAILED
-                        : hosting::v1::ANALYSIS_VERDICT_PASSED);
+      decide(m, t.ratio_a, t.ratio_b, t.ratio_b + spec.error_tolerance(), t.p_greater, effect,
+             spec.error_tolerance());
     } else {
       m.set_verdict(hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
     }
