@@ -2,6 +2,7 @@
 // a fake clock, a recording sink, and an in-process AgentGateway for the stream.
 #include "agent/agent.h"
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -208,15 +209,24 @@ TEST_F(AgentPartsTest, ProbesCountAgainstThresholdsAndReportOnlyTransitions) {
   EXPECT_THAT(node_.requests(), ElementsAre("101:8080/healthz"));
   EXPECT_THAT(sink_.Take(), IsEmpty());  // one success of two: still starting
 
-  // Not due again until one interval has passed.
+  // Still starting: due again at the start-up cadence, not one interval later.
   prober_.ScheduleDue();
   EXPECT_FALSE(prober_.ProbeNext());
-  clock_.Advance(absl::Seconds(1));
+  clock_.Advance(kStartupProbeInterval);
   prober_.ScheduleDue();
   ASSERT_TRUE(prober_.ProbeNext());
   std::vector<AgentMessage> sent = sink_.Take();
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].task().probe_health(), hosting::v1::TASK_HEALTH_HEALTHY);
+
+  // Healthy: the service's own interval from now on.
+  clock_.Advance(kStartupProbeInterval);
+  prober_.ScheduleDue();
+  EXPECT_FALSE(prober_.ProbeNext());
+  clock_.Advance(absl::Seconds(1) - kStartupProbeInterval);
+  prober_.ScheduleDue();
+  ASSERT_TRUE(prober_.ProbeNext());
+  EXPECT_THAT(sink_.Take(), IsEmpty());
 
   // Three failures in a row make it unhealthy, with the reason; the first two say nothing.
   node_.SetHttp(101, "/healthz", 503);
@@ -232,6 +242,60 @@ TEST_F(AgentPartsTest, ProbesCountAgainstThresholdsAndReportOnlyTransitions) {
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].task().probe_health(), hosting::v1::TASK_HEALTH_UNHEALTHY);
   EXPECT_EQ(sent[0].task().last_probe_error(), "HTTP 503");
+}
+
+// A task that has never passed and *answers* with a failure (not 503 or 429, which say "not
+// yet") is unhealthy on that first answer: a version whose health never passes is known at once.
+TEST_F(AgentPartsTest, ANewTaskAnsweringAFailureIsUnhealthyOnItsFirstAnswer) {
+  OneTask();
+  table_.SetProbeConfigs(Probes("app", 1, 3));
+  node_.SetHttp(101, "/healthz", 500);
+  prober_.ScheduleDue();
+  ASSERT_TRUE(prober_.ProbeNext());
+  std::vector<AgentMessage> sent = sink_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].task().probe_health(), hosting::v1::TASK_HEALTH_UNHEALTHY);
+  EXPECT_EQ(sent[0].task().last_probe_error(),
+            "HTTP 500 from a task that has never passed its probe");
+}
+
+// While it starts, "not yet" (no answer, 503) comes every start-up probe but counts once an
+// interval: three in a row take three intervals, as the threshold means, not 600 ms.
+TEST_F(AgentPartsTest, AStartingTaskCountsNotYetOnceAnInterval) {
+  OneTask();
+  table_.SetProbeConfigs(Probes("app", 1, 3));
+  node_.SetHttp(101, "/healthz", 503);
+  int probes = 0;
+  for (absl::Duration t = absl::ZeroDuration(); t < absl::Seconds(2);
+       t += kStartupProbeInterval) {
+    prober_.ScheduleDue();
+    if (prober_.ProbeNext()) ++probes;
+    clock_.Advance(kStartupProbeInterval);
+  }
+  EXPECT_EQ(probes, 10);
+  EXPECT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_STARTING);  // 2 counted
+  prober_.ScheduleDue();
+  ASSERT_TRUE(prober_.ProbeNext());  // the third interval
+  EXPECT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_UNHEALTHY);
+  EXPECT_EQ(OnlyReport().last_probe_error(), "HTTP 503");
+}
+
+// A task that was healthy counts every failure against the threshold, whatever it answers.
+TEST_F(AgentPartsTest, AHealthyTaskAnsweringAFailureNeedsTheThreshold) {
+  OneTask();
+  table_.SetProbeConfigs(Probes("app", 1, 2));
+  node_.SetHttp(101, "/healthz", 200);
+  prober_.ScheduleDue();
+  ASSERT_TRUE(prober_.ProbeNext());
+  node_.SetHttp(101, "/healthz", 500);
+  clock_.Advance(absl::Seconds(1));
+  prober_.ScheduleDue();
+  ASSERT_TRUE(prober_.ProbeNext());
+  EXPECT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_HEALTHY);
+  clock_.Advance(absl::Seconds(1));
+  prober_.ScheduleDue();
+  ASSERT_TRUE(prober_.ProbeNext());
+  EXPECT_EQ(OnlyReport().probe_health(), hosting::v1::TASK_HEALTH_UNHEALTHY);
 }
 
 // A task whose process is gone (its container exited, or Swarm is replacing it) was not asked
@@ -321,6 +385,19 @@ TEST_F(AgentPartsTest, APullIfMissingLeavesAPresentImageAndNamesAMissingRegistry
   EXPECT_FALSE(CommandRunner::NamesRegistry("app"));
 }
 
+TEST(NodeAccessTest, MemAvailableIsReadFromMeminfoAndAnOddFileIsAnError) {
+  const std::string path = ::testing::TempDir() + "/meminfo";
+  std::ofstream(path) << "MemTotal:       24576000 kB\nMemFree:  100 kB\n"
+                         "MemAvailable:   20480000 kB\nBuffers: 1 kB\n";
+  absl::StatusOr<int64_t> available = ReadMemAvailable(path);
+  ASSERT_TRUE(available.ok()) << available.status();
+  EXPECT_EQ(*available, int64_t{20480000} * 1024);
+  std::ofstream(path) << "MemTotal: 1 kB\n";
+  EXPECT_THAT(ReadMemAvailable(path).status().message(), HasSubstr("no MemAvailable"));
+  EXPECT_FALSE(ReadMemAvailable(path + ".absent").ok());
+  EXPECT_TRUE(ReadMemAvailable().ok());  // this machine's
+}
+
 TEST_F(AgentPartsTest, ReportCarriesCgroupAndApplicationMetrics) {
   OneTask();
   table_.SetProbeConfigs(Probes("app", 1, 1));
@@ -332,6 +409,10 @@ TEST_F(AgentPartsTest, ReportCarriesCgroupAndApplicationMetrics) {
                 "http_request_duration_seconds_bucket{le=\"0.1\"} 80\n"
                 "http_request_duration_seconds_bucket{le=\"+Inf\"} 100\n");
   AgentMessage msg = reporter_.Collect();
+  EXPECT_EQ(msg.metrics().node_memory_available_bytes(), 0);  // unreadable: unknown
+  node_.SetMemoryAvailable(int64_t{3} << 30);
+  msg = reporter_.Collect();
+  EXPECT_EQ(msg.metrics().node_memory_available_bytes(), int64_t{3} << 30);
   ASSERT_EQ(msg.metrics().tasks_size(), 1);
   const hosting::v1::TaskMetrics& m = msg.metrics().tasks(0);
   EXPECT_EQ(m.task_id(), "t1");

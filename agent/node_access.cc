@@ -272,6 +272,22 @@ HttpResult HttpGetInNetns(int pid, uint16_t port, const std::string& path, absl:
   return r;
 }
 
+absl::StatusOr<int64_t> ReadMemAvailable(const std::string& meminfo) {
+  absl::StatusOr<std::string> text = ReadFile(meminfo);
+  if (!text.ok()) return text.status();
+  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+    if (!absl::ConsumePrefix(&line, "MemAvailable:")) continue;
+    line = absl::StripAsciiWhitespace(line);
+    int64_t kib = 0;
+    if (!absl::ConsumeSuffix(&line, " kB") ||
+        !absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &kib)) {
+      break;
+    }
+    return kib * 1024;
+  }
+  return absl::DataLossError(absl::StrCat(meminfo, " has no MemAvailable line in kB"));
+}
+
 absl::StatusOr<CgroupStats> ReadCgroupStats(int pid, const std::string& cgroup_root) {
   absl::StatusOr<std::string> cg = ReadFile(absl::StrCat("/proc/", pid, "/cgroup"));
   if (!cg.ok()) return cg.status();

@@ -48,6 +48,9 @@ struct CgroupStats {
 absl::StatusOr<CgroupStats> ReadCgroupStats(int pid,
                                             const std::string& cgroup_root = "/sys/fs/cgroup");
 
+// The node's MemAvailable from `meminfo` (/proc/meminfo), in bytes.
+absl::StatusOr<int64_t> ReadMemAvailable(const std::string& meminfo = "/proc/meminfo");
+
 // What the agent reaches on its node besides the Docker API: a task's network namespace and its
 // cgroup. The agent's parts take this interface; HostNodeAccess is the real one (the functions
 // above), FakeNodeAccess (agent/testing) the one unit tests script.
@@ -58,6 +61,8 @@ class NodeAccess {
   virtual HttpResult HttpGet(int pid, uint16_t port, const std::string& path,
                              absl::Duration timeout, size_t max_body) = 0;
   virtual absl::StatusOr<CgroupStats> ReadCgroup(int pid) = 0;
+  // The node's memory available for new work, in bytes.
+  virtual absl::StatusOr<int64_t> MemoryAvailable() = 0;
   // The task with this pid is gone: release what was kept for it.
   virtual void Forget(int pid) = 0;
 };
@@ -73,6 +78,7 @@ class HostNodeAccess final : public NodeAccess {
   absl::StatusOr<CgroupStats> ReadCgroup(int pid) override {
     return ReadCgroupStats(pid, cgroup_root_);
   }
+  absl::StatusOr<int64_t> MemoryAvailable() override { return ReadMemAvailable(); }
   void Forget(int pid) override { ForgetNetns(pid); }
 
  private:

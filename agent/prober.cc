@@ -57,8 +57,8 @@ void Prober::Probe(const std::string& container_id) {
   const bool ok = r.status >= 200 && r.status < 400;
   metrics_.probes->Add({{"result", ok ? "ok" : "fail"}}).Increment();
   metrics_.probe_seconds->Observe(absl::ToDoubleSeconds(r.latency));
-  std::optional<hosting::v1::TaskReport> changed = table_.RecordProbe(
-      container_id, ok, ok ? "" : (r.status != 0 ? absl::StrCat("HTTP ", r.status) : r.error));
+  std::optional<hosting::v1::TaskReport> changed =
+      table_.RecordProbe(container_id, r.status, r.error);
   if (changed) {
     hosting::v1::AgentMessage msg;
     *msg.mutable_task() = *std::move(changed);

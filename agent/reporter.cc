@@ -60,6 +60,9 @@ hosting::v1::AgentMessage Reporter::Collect() {
     }
   }
   metrics_.task_resources->Update(std::move(readings));
+  if (absl::StatusOr<int64_t> available = node_.MemoryAvailable(); available.ok()) {
+    report->set_node_memory_available_bytes(*available);
+  }
   return msg;
 }
 
@@ -67,7 +70,9 @@ void Reporter::Run(const absl::Notification& stop) {
   absl::Time next_snapshot = clock_.Now() + resync_interval_;
   while (!stop.WaitForNotificationWithTimeout(report_interval_)) {
     hosting::v1::AgentMessage msg = Collect();
-    if (msg.metrics().tasks_size() > 0) sink_.Send(msg);
+    if (msg.metrics().tasks_size() > 0 || msg.metrics().node_memory_available_bytes() > 0) {
+      sink_.Send(msg);
+    }
     if (clock_.Now() >= next_snapshot) {
       sink_.Send(table_.Snapshot());
       next_snapshot = clock_.Now() + resync_interval_;

@@ -28,6 +28,11 @@ absl::Duration ProbeTimeout(const hosting::v1::ProbeConfig& c) {
   return std::max(absl::Milliseconds(50), FromDuration(c.timeout()));
 }
 
+// The cadence of one task's probe: the start-up one until it has passed.
+absl::Duration TaskTable::Cadence(const Task& t, const hosting::v1::ProbeConfig& c) {
+  return t.ever_healthy ? ProbeInterval(c) : std::min(ProbeInterval(c), kStartupProbeInterval);
+}
+
 const hosting::v1::ProbeConfig* TaskTable::ConfigFor(const hosting::v1::TaskReport& task) const {
   auto it = probes_.find({task.service(), task.revision()});
   if (it == probes_.end()) it = probes_.find({task.service(), 0});
@@ -127,7 +132,7 @@ std::vector<std::string> TaskTable::TakeDueProbes(absl::Duration horizon, absl::
     if (t.pid == 0 || c == nullptr) continue;
     if (t.probing) {
       // Probes keep a fixed cadence: its next one is due one interval after this one was.
-      soonest = std::min(soonest, t.next_probe + ProbeInterval(*c));
+      soonest = std::min(soonest, t.next_probe + Cadence(t, *c));
     } else if (t.next_probe <= now) {
       t.probing = true;
       due.push_back(cid);
@@ -152,7 +157,8 @@ std::optional<TaskTable::ProbeJob> TaskTable::ProbeJobFor(const std::string& con
 }
 
 std::optional<hosting::v1::TaskReport> TaskTable::RecordProbe(const std::string& container_id,
-                                                              bool ok, const std::string& error) {
+                                                              int http_status,
+                                                              const std::string& error) {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
   auto it = tasks_.find(container_id);
@@ -161,19 +167,33 @@ std::optional<hosting::v1::TaskReport> TaskTable::RecordProbe(const std::string&
   t.probing = false;
   const hosting::v1::ProbeConfig* c = ConfigFor(t.report);
   if (c == nullptr) return std::nullopt;  // the probe was withdrawn while it ran
-  t.next_probe = std::max(t.next_probe + ProbeInterval(*c), now);
   const int healthy_after = static_cast<int>(std::max<uint32_t>(1, c->healthy_threshold()));
   const int unhealthy_after = static_cast<int>(std::max<uint32_t>(1, c->unhealthy_threshold()));
   TaskHealth next = t.report.probe_health();
-  if (ok) {
+  if (http_status >= 200 && http_status < 400) {
     t.failures = 0;
-    if (++t.successes >= healthy_after) next = hosting::v1::TASK_HEALTH_HEALTHY;
+    if (++t.successes >= healthy_after) {
+      next = hosting::v1::TASK_HEALTH_HEALTHY;
+      t.ever_healthy = true;
+    }
     t.report.clear_last_probe_error();
   } else {
     t.successes = 0;
-    t.report.set_last_probe_error(error);
-    if (++t.failures >= unhealthy_after) next = hosting::v1::TASK_HEALTH_UNHEALTHY;
+    // "Not yet" (no answer, 503, 429) from a task still starting counts once an interval.
+    const bool not_yet = http_status == 0 || http_status == 503 || http_status == 429;
+    if (!t.ever_healthy && !not_yet) {
+      t.report.set_last_probe_error(
+          absl::StrCat("HTTP ", http_status, " from a task that has never passed its probe"));
+      next = hosting::v1::TASK_HEALTH_UNHEALTHY;
+    } else {
+      t.report.set_last_probe_error(http_status != 0 ? absl::StrCat("HTTP ", http_status) : error);
+      if (t.ever_healthy || now - t.last_failure_counted >= ProbeInterval(*c)) {
+        t.last_failure_counted = now;
+        if (++t.failures >= unhealthy_after) next = hosting::v1::TASK_HEALTH_UNHEALTHY;
+      }
+    }
   }
+  t.next_probe = std::max(t.next_probe + Cadence(t, *c), now);  // after ever_healthy is known
   if (next == t.report.probe_health()) return std::nullopt;
   t.report.set_probe_health(next);
   *t.report.mutable_changed_at() = ToTimestamp(now);
@@ -188,7 +208,7 @@ void TaskTable::ProbeSkipped(const std::string& container_id) {
   Task& t = it->second;
   t.probing = false;
   const hosting::v1::ProbeConfig* c = ConfigFor(t.report);
-  t.next_probe = c == nullptr ? now : std::max(t.next_probe + ProbeInterval(*c), now);
+  t.next_probe = c == nullptr ? now : std::max(t.next_probe + Cadence(t, *c), now);
 }
 
 std::vector<TaskTable::ScrapeTarget> TaskTable::ScrapeTargets() {

@@ -55,9 +55,16 @@ class TaskTable {
   // probing) when the task or its service's probe is gone.
   std::optional<ProbeJob> ProbeJobFor(const std::string& container_id);
   // Counts a probe's outcome against the service's thresholds; returns the report when the
-  // task's probe health changed (to be sent at once).
-  std::optional<hosting::v1::TaskReport> RecordProbe(const std::string& container_id, bool ok,
-                                                     const std::string& error);
+  // task's probe health changed (to be sent at once). `http_status` is the answer's status (0:
+  // no answer; `error` says why), 2xx and 3xx pass.
+  //
+  // A task that has never passed is probed at the start-up cadence (kStartupProbeInterval, or
+  // the interval when shorter) so that it is ready the moment it is, while its failures count
+  // at most once an interval, as the threshold means. Such a task that *answers* with a failure
+  // other than 503 or 429 (those say "not yet") is unhealthy at once: a release learns of a
+  // version whose health never passes on its first answer, not after the retries.
+  std::optional<hosting::v1::TaskReport> RecordProbe(const std::string& container_id,
+                                                     int http_status, const std::string& error);
 
   // A probe taken by TakeDueProbes asked nothing of the task (its process is gone): the task
   // keeps its health and counts, and is due again one interval later.
@@ -88,6 +95,9 @@ class TaskTable {
     int pid = 0;
     int successes = 0;
     int failures = 0;
+    // It passed its healthy threshold once (it leaves the start-up cadence).
+    bool ever_healthy = false;
+    absl::Time last_failure_counted = absl::InfinitePast();
     absl::Time next_probe;
     bool probing = false;
     absl::Time next_scrape;  // an application without usable /metrics is asked again later
@@ -95,6 +105,7 @@ class TaskTable {
   // The probe of a task of `service` at `revision`: the revision's own, else the service's.
   const hosting::v1::ProbeConfig* ConfigFor(const hosting::v1::TaskReport& task) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  static absl::Duration Cadence(const Task& t, const hosting::v1::ProbeConfig& c);
 
   Clock& clock_;
   mutable absl::Mutex mu_;
@@ -102,6 +113,9 @@ class TaskTable {
   // By (service, revision).
   std::map<std::pair<std::string, int64_t>, hosting::v1::ProbeConfig> probes_ ABSL_GUARDED_BY(mu_);
 };
+
+// How often a task that has never passed its probe is asked (see RecordProbe).
+inline constexpr absl::Duration kStartupProbeInterval = absl::Milliseconds(200);
 
 // A probe config's interval (at least 100 ms) and timeout (at least 50 ms).
 absl::Duration ProbeInterval(const hosting::v1::ProbeConfig& config);

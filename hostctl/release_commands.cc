@@ -172,7 +172,8 @@ void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()
                     "an analysis with the statistical judge)");
   start->add_option("--on-failure", so->on_failure,
                     "What a failed analysis of --steps does: rollback (default) or pause");
-  start->add_option("--max-surge", so->max_surge, "Rolling: extra tasks, count or % (25%)");
+  start->add_option("--max-surge", so->max_surge,
+                    "Rolling: extra tasks, count or % (default: what the nodes have memory for)");
   start->add_option("--max-unavailable", so->max_unavailable, "Rolling: missing tasks allowed (0)");
   start->add_option("--min-healthy-time", so->min_healthy_time, "A new task counts after being healthy this long (0s)");
   start->add_option("--progress-deadline", so->progress_deadline,

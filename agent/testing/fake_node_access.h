@@ -37,6 +37,11 @@ class FakeNodeAccess final : public NodeAccess {
     absl::MutexLock lock(&mu_);
     cgroups_[pid] = stats;
   }
+  // The node's available memory (0: unreadable).
+  void SetMemoryAvailable(int64_t bytes) {
+    absl::MutexLock lock(&mu_);
+    memory_available_ = bytes;
+  }
 
   HttpResult HttpGet(int pid, uint16_t port, const std::string& path, absl::Duration,
                      size_t) override {
@@ -52,6 +57,11 @@ class FakeNodeAccess final : public NodeAccess {
     auto it = cgroups_.find(pid);
     if (it == cgroups_.end()) return absl::NotFoundError(absl::StrCat("no cgroup for pid ", pid));
     return it->second;
+  }
+  absl::StatusOr<int64_t> MemoryAvailable() override {
+    absl::MutexLock lock(&mu_);
+    if (memory_available_ == 0) return absl::UnavailableError("no meminfo");
+    return memory_available_;
   }
   void Forget(int pid) override {
     absl::MutexLock lock(&mu_);
@@ -73,6 +83,7 @@ class FakeNodeAccess final : public NodeAccess {
   std::map<std::pair<int, std::string>, HttpResult> http_ ABSL_GUARDED_BY(mu_);
   std::map<int, HttpResult> gone_ ABSL_GUARDED_BY(mu_);
   std::map<int, CgroupStats> cgroups_ ABSL_GUARDED_BY(mu_);
+  int64_t memory_available_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<int> forgotten_ ABSL_GUARDED_BY(mu_);
 };

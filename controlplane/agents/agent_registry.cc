@@ -231,6 +231,10 @@ bool AgentRegistry::OwnedByAnotherLiveNode(const std::string& task_id,
 
 void AgentRegistry::Metrics(const std::string& node_id, const hosting::v1::MetricsReport& report) {
   absl::MutexLock lock(&mu_);
+  if (auto s = sessions_.find(node_id);
+      s != sessions_.end() && report.node_memory_available_bytes() > 0) {
+    s->second.memory_available_bytes = report.node_memory_available_bytes();
+  }
   for (const auto& m : report.tasks()) {
     auto it = tasks_.find(m.task_id());
     if (it == tasks_.end()) continue;  // a snapshot will introduce it
@@ -429,6 +433,16 @@ std::vector<std::string> AgentRegistry::ConnectedNodes() {
   std::vector<std::string> out;
   for (const auto& [node, s] : sessions_) {
     if (s.connected && !s.lost) out.push_back(node);
+  }
+  return out;
+}
+
+std::vector<AgentRegistry::NodeCapacity> AgentRegistry::Capacity() {
+  absl::MutexLock lock(&mu_);
+  std::vector<NodeCapacity> out;
+  for (const auto& [node, s] : sessions_) {
+    if (!s.connected || s.lost) continue;
+    out.push_back({node, s.reg.cpus(), s.reg.memory_bytes(), s.memory_available_bytes});
   }
   return out;
 }

@@ -124,6 +124,16 @@ class AgentRegistry {
   // Nodes whose agent is connected now.
   std::vector<std::string> ConnectedNodes();
 
+  // What a connected node has: its size (from its Register) and the memory it has available
+  // now (from its last metrics report; 0: not reported yet).
+  struct NodeCapacity {
+    std::string node_id;
+    int32_t cpus = 0;
+    int64_t memory_bytes = 0;
+    int64_t memory_available_bytes = 0;
+  };
+  std::vector<NodeCapacity> Capacity();
+
   // Services with at least one reported task.
   std::vector<std::string> Services();
 
@@ -157,6 +167,7 @@ class AgentRegistry {
     bool connected = false;
     // When it stopped reporting (lost or disconnected).
     absl::Time gone_since = absl::InfiniteFuture();
+    int64_t memory_available_bytes = 0;
   };
   // Whether Swarm's listing bears the task out (see SetSwarmTasks); logs the first refusal.
   bool Confirmed(const std::string& task_id, TaskState& task, const SwarmTaskListing* listing)

@@ -93,6 +93,28 @@ TEST_F(AgentRegistryTest, SessionsConnectGetLostAndComeBack) {
   EXPECT_EQ(std::count(types.begin(), types.end(), "agent.connected"), 2);
 }
 
+// A connected node's size comes from its Register, the memory it has available from its last
+// report (a report without the figure keeps the last one); a lost node offers nothing.
+TEST_F(AgentRegistryTest, CapacityIsWhatConnectedNodesReport) {
+  hosting::v1::Register reg = Reg("n1");
+  reg.set_cpus(2);
+  reg.set_memory_bytes(int64_t{8} << 30);
+  registry_.Connect(reg).value();
+  std::vector<AgentRegistry::NodeCapacity> nodes = registry_.Capacity();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].cpus, 2);
+  EXPECT_EQ(nodes[0].memory_bytes, int64_t{8} << 30);
+  EXPECT_EQ(nodes[0].memory_available_bytes, 0);
+  hosting::v1::MetricsReport r;
+  r.set_node_memory_available_bytes(int64_t{5} << 30);
+  registry_.Metrics("n1", r);
+  registry_.Metrics("n1", hosting::v1::MetricsReport());
+  EXPECT_EQ(registry_.Capacity()[0].memory_available_bytes, int64_t{5} << 30);
+  clock_.Advance(absl::Seconds(7));
+  registry_.Sweep();
+  EXPECT_TRUE(registry_.Capacity().empty());
+}
+
 // One agent owns a node: a second session is refused while the first is live, and replaces
 // it once it has gone quiet (a half-open stream after a partition).
 TEST_F(AgentRegistryTest, ASecondAgentIsRefusedWhileTheFirstIsLiveAndReplacesAQuietOne) {

@@ -51,6 +51,17 @@ int ReadyCount(const Observation& obs, int64_t rev, absl::Duration min_healthy) 
   return n;
 }
 
+// No task of `rev` is ready or has a session open on the balancer: none of it serves.
+bool NeverServed(const Observation& obs, int64_t rev) {
+  for (const auto& t : TasksOf(obs, rev)) {
+    if (t.ready) return false;
+    if (auto it = obs.sessions.find(t.id); it != obs.sessions.end() && it->second > 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // The tasks failing their health check, and the last error of one of them.
 int UnhealthyCount(const Observation& obs, int64_t rev, std::string* detail) {
   int n = 0;
@@ -60,6 +71,31 @@ int UnhealthyCount(const Observation& obs, int64_t rev, std::string* detail) {
     if (detail != nullptr && !t.detail.empty()) *detail = t.detail;
   }
   return n;
+}
+
+// The surge of a rolling release: its max_surge when set; else sized once, on the first batch,
+// by the nodes' spare memory (1 to n tasks), or 25 % when no node reports it.
+int32_t RollingSurge(ReleaseRecord& r, const Observation& obs, int32_t n,
+                     std::vector<ReleaseNote>& notes) {
+  const auto& rolling = r.policy().rolling();
+  if (rolling.has_max_surge()) return ReleaseMachine::Resolve(rolling.max_surge(), n, 25, true);
+  if (r.auto_surge() == 0) {
+    if (obs.spare_tasks < 0) {
+      r.set_auto_surge(std::max(1, ReleaseMachine::Resolve(rolling.max_surge(), n, 25, true)));
+      Note(r, notes, "surge.sized",
+           absl::StrCat("surge ", r.auto_surge(),
+                        " task(s) (25 %): no node has reported its available memory"),
+           {{"surge", absl::StrCat(r.auto_surge())}});
+    } else {
+      r.set_auto_surge(std::clamp(obs.spare_tasks, 1, std::max(1, n)));
+      Note(r, notes, "surge.sized",
+           absl::StrFormat("surge %d task(s): the nodes have memory for %d more at %d MiB a task",
+                           r.auto_surge(), obs.spare_tasks, obs.task_memory_bytes >> 20),
+           {{"surge", absl::StrCat(r.auto_surge())},
+            {"spare_tasks", absl::StrCat(obs.spare_tasks)}});
+    }
+  }
+  return std::min(r.auto_surge(), std::max(1, n));
 }
 
 absl::Duration MinHealthy(const ReleaseRecord& r) {
@@ -74,6 +110,29 @@ absl::Duration ProgressDeadline(const ReleaseRecord& r) {
 }
 
 }  // namespace
+
+int64_t TaskMemoryNeed(const hosting::v1::ServiceSpec& spec, const std::vector<int64_t>& observed) {
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  if (spec.resources().memory_limit_bytes() > 0) return spec.resources().memory_limit_bytes();
+  int64_t used = 0;
+  for (int64_t m : observed) used = std::max(used, m);
+  if (used == 0 && spec.resources().memory_reservation_bytes() == 0) return 256 * kMiB;
+  return std::max({spec.resources().memory_reservation_bytes(), used + used / 2, 64 * kMiB});
+}
+
+int32_t SpareTasks(const std::vector<NodeMemory>& nodes, int64_t task_bytes) {
+  if (task_bytes <= 0) return -1;
+  int64_t spare = 0;
+  bool reported = false;
+  for (const NodeMemory& node : nodes) {
+    if (node.available_bytes <= 0) continue;
+    reported = true;
+    const int64_t reserve = std::max(node.total_bytes / 10, int64_t{256} << 20);
+    spare += std::max<int64_t>(0, node.available_bytes - reserve) / task_bytes;
+  }
+  if (!reported) return -1;
+  return static_cast<int32_t>(std::min<int64_t>(spare, 1 << 20));
+}
 
 bool IsTerminalState(ReleaseState s) { return s >= hosting::v1::RELEASE_STATE_SUCCEEDED; }
 
@@ -546,7 +605,7 @@ void ReleaseMachine::Rolling(ReleaseRecord& r, ServiceRecord& s, const Observati
   const int32_t n = r.target_replicas();
   const int64_t to = r.release().to_revision();
   const int64_t stable = r.stable_revision();
-  int32_t surge = Resolve(r.policy().rolling().max_surge(), n, 25, true);
+  int32_t surge = RollingSurge(r, obs, n, notes);
   const int32_t unavailable = Resolve(r.policy().rolling().max_unavailable(), n, 0, false);
   if (surge == 0 && unavailable == 0) surge = 1;
 
@@ -875,6 +934,18 @@ void ReleaseMachine::RollBack(ReleaseRecord& r, ServiceRecord& s, const Observat
   for (const auto& [rev, count] : std::map<int64_t, int32_t>(s.rollout.replicas().begin(),
                                                               s.rollout.replicas().end())) {
     if (rev == stable) continue;
+    if (r.drain_revision() != rev && NeverServed(obs, rev)) {
+      // Nothing of it takes traffic (a version whose health never passed): nothing to drain,
+      // and no reason to wait while Swarm stops its containers.
+      if (count > 0) {
+        SetReplicas(s, rev, 0);
+        Note(r, notes, "batch.scaled_down",
+             absl::StrCat("revision ", rev, " scaled from ", count,
+                          " to 0 tasks (none of them served)"),
+             {{"revision", absl::StrCat(rev)}, {"replicas", "0"}});
+      }
+      continue;
+    }
     if (!ScaleDown(r, s, obs, rev, 0, notes)) return;
     if (!TasksOf(obs, rev).empty()) return;
   }
@@ -974,7 +1045,10 @@ std::vector<ReleaseNote> ReleaseMachine::Advance(ReleaseRecord& r, ServiceRecord
         default:
           Rolling(r, s, obs, notes);
       }
-      break;
+      // A step that decided to roll back starts the rollback on the same observation: traffic
+      // returns to the stable revision now, not one tick later.
+      if (rel->state() != hosting::v1::RELEASE_STATE_ROLLING_BACK) break;
+      [[fallthrough]];
     case hosting::v1::RELEASE_STATE_ROLLING_BACK:
       RollBack(r, s, obs, notes);
       break;

@@ -38,7 +38,26 @@ struct Observation {
   std::map<std::string, int> sessions;
   // Results of the policy's PromQL checks, by query as written.
   std::map<std::string, absl::StatusOr<double>> promql;
+  // How many more of the service's tasks the nodes have memory for (SpareTasks); -1: unknown.
+  int32_t spare_tasks = -1;
+  // One task's memory as SpareTasks counted it, for the release's notes.
+  int64_t task_memory_bytes = 0;
 };
+
+// A node's memory as its agent reports it (0 available: not reported).
+struct NodeMemory {
+  int64_t total_bytes = 0;
+  int64_t available_bytes = 0;
+};
+
+// The memory one task of `spec` needs: its memory limit when set, else the larger of its
+// reservation and 1.5x the most any running task of it uses (`observed`), at least 64 MiB;
+// 256 MiB when nothing is known.
+int64_t TaskMemoryNeed(const hosting::v1::ServiceSpec& spec, const std::vector<int64_t>& observed);
+
+// How many tasks needing `task_bytes` fit in what the nodes have available, each keeping a
+// reserve (a tenth of its memory, at least 256 MiB); -1 when no node reported its memory.
+int32_t SpareTasks(const std::vector<NodeMemory>& nodes, int64_t task_bytes);
 
 // Something a step did, for the event log and WatchRelease.
 struct ReleaseNote {

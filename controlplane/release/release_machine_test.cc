@@ -17,6 +17,7 @@ using google::protobuf::util::TimeUtil;
 using hosting::internal::ReleaseRecord;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A tiny Swarm: per revision, tasks that start when the rollout asks for them and become ready
 // `start_delay` later (or turn unhealthy when the revision is marked bad).
@@ -27,6 +28,8 @@ class FakeCluster {
   std::set<int64_t> bad_revisions;
   std::set<int64_t> never_ready_revisions;
   bool router = true;
+  // What the nodes report room for (-1: no node reported its memory).
+  int32_t spare_tasks = -1;
   std::map<std::string, int> sessions;
   std::map<int64_t, RevisionMetrics> metrics;
 
@@ -60,6 +63,8 @@ class FakeCluster {
     obs.router = router;
     obs.sessions = sessions;
     obs.metrics = metrics;
+    obs.spare_tasks = spare_tasks;
+    obs.task_memory_bytes = 100 << 20;
     for (auto& [rev, ts] : tasks_) {
       auto& out = obs.tasks[rev];
       for (auto& t : ts) {
@@ -227,6 +232,68 @@ TEST_F(ReleaseMachineTest, RollingReplacesInBatchesWithinSurgeAndNeverBelowDesir
   EXPECT_THAT(types_, Contains("batch.scaled_down"));
 }
 
+// Without max_surge, the surge is what the nodes have memory for (up to the whole service),
+// sized once: a release that fills the nodes does not shrink its own batches.
+TEST_F(ReleaseMachineTest, RollingWithoutMaxSurgeSurgesAsFarAsTheNodesHaveRoom) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  cluster_.spare_tasks = 10;
+  Tick();
+  cluster_.spare_tasks = 0;  // the new tasks took it
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(release_.auto_surge(), 4);
+  EXPECT_EQ(max_total_, 8);  // all four new tasks at once
+  EXPECT_GE(min_ready_, 4);
+  EXPECT_THAT(messages_,
+              Contains("surge 4 task(s): the nodes have memory for 10 more at 100 MiB a task"));
+}
+
+TEST_F(ReleaseMachineTest, RollingSurgeIsBoundedByTheNodesRoomAndByMaxSurgeWhenSet) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  cluster_.spare_tasks = 2;
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(max_total_, 6);
+  EXPECT_GE(min_ready_, 4);
+
+  // No room at all still moves, one task at a time.
+  release_.Clear();
+  service_ = ServiceRecord();
+  max_total_ = 0;
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  cluster_.spare_tasks = 0;
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(max_total_, 5);
+
+  // An explicit max_surge wins over the room reported.
+  release_.Clear();
+  service_ = ServiceRecord();
+  max_total_ = 0;
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  release_.mutable_policy()->mutable_rolling()->mutable_max_surge()->set_count(1);
+  cluster_.spare_tasks = 100;
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(max_total_, 5);
+  EXPECT_EQ(release_.auto_surge(), 0);
+}
+
+TEST(SurgeCapacityTest, TaskMemoryAndSpareTasksFromWhatTheNodesReport) {
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  hosting::v1::ServiceSpec spec;
+  EXPECT_EQ(TaskMemoryNeed(spec, {}), 256 * kMiB);        // nothing known
+  EXPECT_EQ(TaskMemoryNeed(spec, {20 * kMiB}), 64 * kMiB);  // small tasks: the floor
+  EXPECT_EQ(TaskMemoryNeed(spec, {100 * kMiB, 200 * kMiB}), 300 * kMiB);  // 1.5x the most
+  spec.mutable_resources()->set_memory_reservation_bytes(500 * kMiB);
+  EXPECT_EQ(TaskMemoryNeed(spec, {200 * kMiB}), 500 * kMiB);
+  spec.mutable_resources()->set_memory_limit_bytes(128 * kMiB);
+  EXPECT_EQ(TaskMemoryNeed(spec, {200 * kMiB}), 128 * kMiB);  // the limit bounds a task
+
+  EXPECT_EQ(SpareTasks({}, 64 * kMiB), -1);
+  EXPECT_EQ(SpareTasks({{8192 * kMiB, 0}}, 64 * kMiB), -1);  // not reported
+  // 8 GiB node, 2 GiB available, reserve 819 MiB: 1229 MiB / 100 MiB = 12.
+  EXPECT_EQ(SpareTasks({{8192 * kMiB, 2048 * kMiB}}, 100 * kMiB), 12);
+  // Small node: the reserve is at least 256 MiB; a full node offers nothing.
+  EXPECT_EQ(SpareTasks({{1024 * kMiB, 300 * kMiB}, {1024 * kMiB, 100 * kMiB}}, 10 * kMiB), 4);
+}
+
 TEST_F(ReleaseMachineTest, RollingWaitsForDrainedSessionsWithinTheBound) {
   Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 2);
   for (int i = 0; i < 30 && release_.drain_revision() == 0; ++i) Tick();
@@ -264,6 +331,9 @@ TEST_F(ReleaseMachineTest, RollingUnhealthyBatchRollsBackWithoutTouchingStable) 
   EXPECT_THAT(release_.release().message(), HasSubstr("revision 1 runs all 4 tasks"));
   // The final line keeps the cause, for a pipeline that prints only it.
   EXPECT_THAT(release_.release().message(), HasSubstr("failed their health check"));
+  // Its tasks never served: removed without a drain, the release not waiting for them to stop.
+  EXPECT_THAT(messages_, Contains(HasSubstr("(none of them served)")));
+  EXPECT_THAT(types_, Not(Contains("drain.started")));
 }
 
 TEST_F(ReleaseMachineTest, ProgressDeadlineTimesOutAndRollsBack) {

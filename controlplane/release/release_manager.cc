@@ -163,6 +163,7 @@ absl::StatusOr<hosting::v1::Release> ReleaseManager::Start(
                          hosting::v1::ReleaseStrategy_Name(created.release().strategy()),
                          request.reason().empty() ? std::string() : "; " + request.reason()),
             {{"image", next.spec.image()}}}});
+  Wake();
   return created.release();
 }
 
@@ -227,6 +228,7 @@ absl::StatusOr<hosting::v1::Release> ReleaseManager::Rollback(
                                   "': revision ", current.revision, " -> ", target,
                                   warm ? " (warm: traffic moves at once)" : ""),
                      {{"image", to.spec.image()}}}});
+  Wake();
   return created.release();
 }
 
@@ -278,6 +280,7 @@ absl::StatusOr<hosting::v1::Release> ReleaseManager::Mutate(
     RETURN_IF_ERROR(w.status());
     r.set_version(w->release_version);
     Publish(r, notes);
+    Wake();
     return r.release();
   }
 }
@@ -338,6 +341,7 @@ bool ReleaseManager::PrePull(ReleaseRecord& r, const ServiceRecord& s) {
                                       " node(s) (", absl::StrJoin(parts, "; "),
                                       "); Swarm uses a local copy or pulls it itself"),
                    {{"image", image}}}});
+      Wake();  // before Notify: Stop waits for it, then this may be gone
       done->Notify();
     });
     return false;
@@ -378,6 +382,20 @@ void ReleaseManager::AdvanceOne(ReleaseRecord r, const Cluster& cluster) {
   }
   obs.metrics = agents_.Aggregate(service);
   obs.promql = QueryChecks(r);
+  if (r.policy().strategy() == hosting::v1::RELEASE_STRATEGY_ROLLING &&
+      !r.policy().rolling().has_max_surge() && r.auto_surge() == 0) {
+    // The surge is sized once, on the first batch, by the memory the nodes have available.
+    std::vector<int64_t> used;
+    for (const auto& t : agents_.TaskMetrics(service, absl::Seconds(10))) {
+      used.push_back(t.memory_bytes);
+    }
+    std::vector<NodeMemory> nodes;
+    for (const auto& node : agents_.Capacity()) {
+      nodes.push_back({node.memory_bytes, node.memory_available_bytes});
+    }
+    obs.task_memory_bytes = TaskMemoryNeed(s.spec, used);
+    obs.spare_tasks = SpareTasks(nodes, obs.task_memory_bytes);
+  }
   std::map<std::string, hosting::v1::TaskReport> reports;
   for (auto& t : agents_.Tasks(service)) reports[t.task_id()] = t;
   if (auto it = cluster.tasks.find(service); it != cluster.tasks.end()) {
@@ -543,8 +561,19 @@ void ReleaseManager::TickProblem(const std::string& key, absl::string_view what,
   tick_problems_[key] = std::move(problem);
 }
 
+void ReleaseManager::Wake() {
+  absl::MutexLock lock(&wake_mu_);
+  wake_ = true;
+}
+
 void ReleaseManager::Loop() {
-  while (!stop_.WaitForNotificationWithTimeout(options_.tick)) {
+  while (true) {
+    {
+      absl::MutexLock lock(&wake_mu_);
+      wake_mu_.AwaitWithTimeout(absl::Condition(&wake_), options_.tick);
+      wake_ = false;
+    }
+    if (stop_.HasBeenNotified()) return;
     if (!options_.acting || options_.acting()) Tick();
   }
 }
@@ -559,6 +588,7 @@ void ReleaseManager::Stop() {
   if (!started_) return;
   started_ = false;
   if (!stop_.HasBeenNotified()) stop_.Notify();
+  Wake();
   for (auto& t : threads_) t.join();
   threads_.clear();
   // Pre-pulls still running: their callbacks only publish; make sure none is left to run.

@@ -109,6 +109,8 @@ class ReleaseManager {
   void TickProblem(const std::string& key, absl::string_view what, const absl::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
   void Loop();
+  // Asks the loop for a tick now (any thread).
+  void Wake();
 
   Store& store_;
   DesiredState& state_;
@@ -134,6 +136,10 @@ class ReleaseManager {
   std::map<std::string, std::string> tick_problems_ ABSL_GUARDED_BY(tick_mu_);
   std::vector<std::thread> threads_;
   absl::Notification stop_;
+  // Set to tick now rather than at the next period: a release created, steered, or its
+  // pre-pull done.
+  absl::Mutex wake_mu_;
+  bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
   bool started_ = false;
 };
 

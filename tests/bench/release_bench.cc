@@ -5,6 +5,7 @@
 //
 //   build/tests/bench/release_bench [REPLICAS]        (default 4; figures go to
 //                                                      docs/performance.md)
+// HOSTING_BENCH_VERBOSE=1 prints each hostd release's events (hostctl's output) on stderr.
 //
 // On the local multi-node cluster (scripts/cluster-up.sh N): the same, with hostd on the
 // manager's engine listening on the bridge, an agent in every node, HAProxy on node 1 and the
@@ -195,6 +196,7 @@ class Bench {
                                          " release start bench-hostd ", args,
                                          " --wait --wait-timeout 300"));
     const absl::Duration took = absl::Now() - t0;
+    if (std::getenv("HOSTING_BENCH_VERBOSE") != nullptr) std::cerr << r.output << "\n";
     absl::SleepFor(absl::Seconds(1));
     load.Stop();
     return {what, absl::ToDoubleSeconds(took), load.total(), load.failed(),
@@ -367,7 +369,7 @@ int main(int argc, char** argv) {
   std::printf("| run | time | requests | failed | note |\n| --- | --- | --- | --- | --- |\n");
   const Result swarm_good = bench.SwarmGood();
   Print(swarm_good);
-  const Result hostd_default = bench.HostdRelease("hostd: rolling, defaults (surge 25%)",
+  const Result hostd_default = bench.HostdRelease("hostd: rolling, defaults (surge sized by the nodes' memory)",
                                                   "--image hosting/appsvc:v2", 0);
   Print(hostd_default);
   const Result hostd_fast = bench.HostdRelease(

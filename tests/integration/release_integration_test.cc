@@ -190,6 +190,8 @@ TEST_F(ReleaseTest, RollingReleaseUnderLoadLosesNoRequest) {
   load.Stop();
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("succeeded"));
+  // The default surge, sized by the memory the agent reports: all four new tasks at once.
+  EXPECT_THAT(r.output, HasSubstr("surge 4 task(s): the nodes have memory for"));
   EXPECT_GT(load.total(), 1000);
   EXPECT_EQ(load.failed(), 0) << load.first_error() << " of " << load.total();
   ExpectSwarm(name, {absl::StrCat(name, "-r2 4 4")});
@@ -532,6 +534,9 @@ TEST_F(ReleaseTest, HostdKilledMidReleaseResumesAndFinishes) {
   req.set_service(name);
   req.set_image("hosting/appsvc:v2");
   req.mutable_policy()->mutable_rolling()->mutable_min_healthy_time()->set_seconds(2);
+  // One task at a time (the default surge may start all three at once), so that there is a
+  // middle to kill hostd in.
+  req.mutable_policy()->mutable_rolling()->mutable_max_surge()->set_count(1);
   absl::StatusOr<hosting::v1::Release> started = Start(req);
   ASSERT_TRUE(started.ok()) << started.status();
   // Kill hostd (no goodbye) once the first new task is up.
