@@ -72,7 +72,7 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
     double cpu = 0, memory = 0, rps = 0, inflight = 0, p95 = 0, tolerance = 0;
     std::vector<std::string> promql;
     std::string up_window, down_window, up_rate, down_rate, up_select, down_select, interval;
-    std::string horizon;
+    std::string horizon, up_metric_window;
     bool forecast = false, forecast_shadow = false, no_forecast = false, replace = false;
   };
   auto so = std::make_shared<SetOptions>();
@@ -96,6 +96,8 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
   set->add_option("--scale-up-select", so->up_select, "max (the more permissive limit) or min");
   set->add_option("--scale-down-select", so->down_select, "max or min");
   set->add_option("--interval", so->interval, "Evaluation interval (5s)");
+  set->add_option("--scale-up-metric-window", so->up_metric_window,
+                  "Scale up between evaluations on this short window of metrics (3s)");
   set->add_flag("--forecast", so->forecast, "Scale ahead of a request-rate ramp (needs --rps)");
   set->add_flag("--forecast-shadow", so->forecast_shadow,
                 "Forecast, but only record what it would do");
@@ -111,6 +113,7 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
     for (auto [text, name] : {std::pair{&so->up_window, "--scale-up-window"},
                               {&so->down_window, "--scale-down-window"},
                               {&so->interval, "--interval"},
+                              {&so->up_metric_window, "--scale-up-metric-window"},
                               {&so->horizon, "--forecast-horizon"}}) {
       if (text->empty()) continue;
       if (auto d = ParseDurationFlag(*text, name); !d.ok()) return usage(d.status());
@@ -176,7 +179,11 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
           std::tuple<std::string*, DurField, const char*>{
               &so->interval,
               [](hosting::v1::AutoscalingPolicy* q) { return q->mutable_evaluation_interval(); },
-              "--interval"}}) {
+              "--interval"},
+          std::tuple<std::string*, DurField, const char*>{
+              &so->up_metric_window,
+              [](hosting::v1::AutoscalingPolicy* q) { return q->mutable_scale_up_metric_window(); },
+              "--scale-up-metric-window"}}) {
       if (text->empty()) continue;  // only what is given creates its field
       absl::StatusOr<google::protobuf::Duration> d = ParseDurationFlag(*text, name);
       if (!d.ok()) return usage(d.status());

@@ -456,7 +456,12 @@ void PrintAutoscalingPolicy(const hosting::v1::AutoscalingPolicy& p, Format form
       << DurationText(p.scale_down_stabilization()) << "\n"
       << "Rate:         up " << RateText(p.scale_up_rate()) << "; down "
       << RateText(p.scale_down_rate()) << "\n"
-      << "Interval:     " << DurationText(p.evaluation_interval()) << "\n"
+      << "Interval:     " << DurationText(p.evaluation_interval())
+      << (p.has_scale_up_metric_window()
+              ? absl::StrCat("; scale-ups also every second on the last ",
+                             DurationText(p.scale_up_metric_window()))
+              : "")
+      << "\n"
       << "Forecast:     "
       << (!p.forecast().enabled() ? "off"
           : p.forecast().shadow() ? "shadow (recorded, not acted on)"

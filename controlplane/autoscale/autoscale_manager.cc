@@ -34,6 +34,10 @@ std::string Summary(const hosting::v1::AutoscalingPolicy& p) {
                       "; tolerance ", p.tolerance() * 100, "%, scale-down window ",
                       absl::FormatDuration(FromDuration(p.scale_down_stabilization())), ", every ",
                       absl::FormatDuration(FromDuration(p.evaluation_interval())),
+                      p.has_scale_up_metric_window()
+                          ? absl::StrCat(", scale-ups also on the last ",
+                                         absl::FormatDuration(FromDuration(p.scale_up_metric_window())))
+                          : "",
                       p.forecast().enabled()
                           ? (p.forecast().shadow() ? ", forecast in shadow mode" : ", forecast on")
                           : "");
@@ -65,6 +69,12 @@ std::set<int64_t> ServingRevisions(const ServiceRecord& r) {
 // The metric window: the evaluation interval (at least 2 s: agents report every 1-2 s).
 absl::Duration MetricWindow(const hosting::v1::AutoscalingPolicy& p) {
   return std::clamp(FromDuration(p.evaluation_interval()), absl::Seconds(2), absl::Seconds(60));
+}
+
+// The window of the scale-up checks between evaluations (at least 2 s, as above).
+absl::Duration UpCheckWindow(const hosting::v1::AutoscalingPolicy& p) {
+  return std::clamp(FromDuration(p.scale_up_metric_window()), absl::Seconds(2),
+                    absl::Seconds(60));
 }
 
 }  // namespace
@@ -176,7 +186,7 @@ void AutoscaleManager::Record(State& st, const hosting::v1::ScalingDecision& d) 
 }
 
 AutoscaleInput AutoscaleManager::Observe(const ServiceRecord& r, MetricsQuery* query,
-                                         absl::Time now) {
+                                         absl::Time now, absl::Duration window) {
   const hosting::v1::AutoscalingPolicy& policy = *r.autoscaling;
   const std::string& name = r.spec.name();
   AutoscaleInput in;
@@ -186,7 +196,7 @@ AutoscaleInput AutoscaleManager::Observe(const ServiceRecord& r, MetricsQuery* q
   const std::set<std::string> draining(r.rollout.drain_tasks().begin(),
                                        r.rollout.drain_tasks().end());
   const double cpu_limit = r.spec.resources().cpu_limit() > 0 ? r.spec.resources().cpu_limit() : 1;
-  for (const auto& t : agents_.TaskMetrics(name, MetricWindow(policy))) {
+  for (const auto& t : agents_.TaskMetrics(name, window)) {
     if (!serving.contains(t.revision) || draining.contains(t.task_id)) continue;
     TaskSample s;
     s.id = t.task_id;
@@ -215,6 +225,7 @@ AutoscaleInput AutoscaleManager::Observe(const ServiceRecord& r, MetricsQuery* q
   in.p95_ms = p95 * 1000;
   for (const auto& m : policy.metrics()) {
     if (m.kind() != hosting::v1::METRIC_KIND_PROMQL || in.promql.contains(m.promql())) continue;
+    if (window < MetricWindow(policy)) continue;  // a scale-up check asks Prometheus nothing
     in.promql.insert_or_assign(
         m.promql(), query == nullptr
                         ? absl::StatusOr<double>(absl::FailedPreconditionError(
@@ -231,7 +242,7 @@ void AutoscaleManager::Tick() {
     return;
   }
   const absl::Time now = clock_.Now();
-  std::vector<const ServiceRecord*> due;
+  std::vector<std::pair<const ServiceRecord*, Autoscaler::Mode>> due;
   MetricsQuery* query = nullptr;
   {
     absl::MutexLock lock(&mu_);
@@ -267,7 +278,11 @@ void AutoscaleManager::Tick() {
         }
       }
       if (now - st.last_evaluated >= FromDuration(r.autoscaling->evaluation_interval())) {
-        due.push_back(&r);
+        due.emplace_back(&r, Autoscaler::Mode::kFull);
+      } else if (UpCheckWindow(*r.autoscaling) < MetricWindow(*r.autoscaling) &&
+                 now - st.last_up_check >= options_.tick) {
+        st.last_up_check = now;
+        due.emplace_back(&r, Autoscaler::Mode::kScaleUpOnly);
       }
     }
     for (auto it = states_.begin(); it != states_.end();) {
@@ -279,11 +294,30 @@ void AutoscaleManager::Tick() {
     }
   }
 
-  for (const ServiceRecord* r : due) {
+  for (const auto& [r, mode] : due) {
     const hosting::v1::AutoscalingPolicy& policy = *r->autoscaling;
     const std::string& name = r->spec.name();
+    if (mode == Autoscaler::Mode::kScaleUpOnly) {
+      AutoscaleInput in = Observe(*r, nullptr, now, UpCheckWindow(policy));
+      int ready = 0;
+      for (const auto& t : in.tasks) ready += t.ready ? 1 : 0;
+      AutoscaleResult res;
+      {
+        absl::MutexLock lock(&mu_);
+        State& st = states_[name];
+        in.task_startup = st.task_startup;
+        res = st.autoscaler.Evaluate(policy, in, Autoscaler::Mode::kScaleUpOnly);
+        if (res.desired <= in.current_replicas) continue;
+        res.reason = absl::StrCat(res.reason, " (the last ",
+                                  absl::FormatDuration(UpCheckWindow(policy)), " of metrics)");
+        st.status.set_desired_replicas(res.desired);
+        st.status.set_message(res.reason);
+      }
+      Apply(*r, in, res, ready);
+      continue;
+    }
     // The input, read without the lock (PromQL may be slow).
-    AutoscaleInput in = Observe(*r, query, now);
+    AutoscaleInput in = Observe(*r, query, now, MetricWindow(policy));
     AutoscaleResult res;
     int ready = 0;
     for (const auto& t : in.tasks) ready += t.ready ? 1 : 0;

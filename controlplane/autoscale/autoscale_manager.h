@@ -72,6 +72,8 @@ class AutoscaleManager {
     Autoscaler autoscaler;
     hosting::v1::AutoscalingPolicy policy;  // as last evaluated (a change resets the state)
     absl::Time last_evaluated = absl::InfinitePast();
+    // The last scale-up check on the short window between evaluations.
+    absl::Time last_up_check = absl::InfinitePast();
     hosting::v1::AutoscalingStatus status;
     std::deque<hosting::v1::ScalingDecision> history;
     // A scale-up whose tasks are not all ready yet: since when, and to how many.
@@ -81,8 +83,10 @@ class AutoscaleManager {
     bool startup_measured = false;
     int32_t last_shadow = 0;
   };
-  // What the autoscaler sees of a service now: its serving tasks' metrics, p95 and PromQL.
-  AutoscaleInput Observe(const ServiceRecord& record, MetricsQuery* query, absl::Time now);
+  // What the autoscaler sees of a service now: its serving tasks' metrics over `window`, p95
+  // and (with a `query`) PromQL.
+  AutoscaleInput Observe(const ServiceRecord& record, MetricsQuery* query, absl::Time now,
+                         absl::Duration window);
   // Resizes the service to the decision and records it (or the lost race, to retry).
   void Apply(const ServiceRecord& record, const AutoscaleInput& in, const AutoscaleResult& res,
              int ready);

@@ -86,6 +86,22 @@ class AutoscaleManagerTest : public ::testing::Test {
     }
   }
 
+  // `seconds` more reports of tasks 0..n-1, each serving `rps`, one a second.
+  void Report(int n, double rps, int seconds) {
+    for (int s = 0; s < seconds; ++s) {
+      clock_.Advance(absl::Seconds(1));
+      hosting::v1::MetricsReport report;
+      for (int i = 0; i < n; ++i) {
+        auto* m = report.add_tasks();
+        m->set_task_id("task" + std::to_string(i));
+        m->set_requests_total(requests_[i] += rps);
+        *m->mutable_scraped_at() =
+            TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_.Now()));
+      }
+      agents_.Metrics("n1", report);
+    }
+  }
+
   int Replicas() { return store_->GetService("web")->spec.replicas(); }
 
   FakeClock clock_;
@@ -152,6 +168,43 @@ TEST_F(AutoscaleManagerTest, ScalesOnTheAgentsMetricsAndRecordsTheDecision) {
   // autoscale (they once were, forever).
   manager_.Tick();
   EXPECT_TRUE(manager_.DecisionCounts().empty());
+}
+
+// Between evaluations, every tick looks at the last 3 s for a scale-up only: a load step is
+// acted on in seconds, on its full size, while the evaluation's 10 s window still averages it
+// away; a drop is left to the evaluations (and their scale-down window).
+TEST_F(AutoscaleManagerTest, AStepIsScaledUpOnTheShortWindowBetweenEvaluations) {
+  hosting::v1::SetPolicyRequest req = Policy(50);
+  *req.mutable_policy()->mutable_evaluation_interval() = TimeUtil::SecondsToDuration(10);
+  ASSERT_TRUE(manager_.SetPolicy(req).ok());
+  EXPECT_EQ(manager_.GetPolicy("web")->scale_up_metric_window().seconds(), 3);  // the default
+  Serve(2, 40);  // 80 % of the target
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 2);
+  Report(2, 40, 1);
+  manager_.Tick();  // a check on the short window: nothing to raise
+  EXPECT_EQ(Replicas(), 2);
+  EXPECT_EQ(manager_.GetStatus("web")->history_size(), 0);
+  Report(2, 150, 3);  // a step to 3x the target
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 6);  // ceil(2 x 150 / 50), not the 10 s window's 3
+  hosting::v1::AutoscalingStatus s = manager_.GetStatus("web").value();
+  ASSERT_EQ(s.history_size(), 1);
+  EXPECT_THAT(s.history(0).reason(), HasSubstr("scale up 2 -> 6"));
+  EXPECT_THAT(s.history(0).reason(), HasSubstr("(the last 3s of metrics)"));
+  // The load drops at once: the short window never scales down.
+  Report(2, 5, 4);
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 6);
+
+  // A window as long as the interval: no checks between evaluations.
+  *req.mutable_policy()->mutable_scale_up_metric_window() = TimeUtil::SecondsToDuration(10);
+  ASSERT_TRUE(manager_.SetPolicy(req).ok());
+  manager_.Tick();  // the new policy's first evaluation
+  const int after = Replicas();
+  Report(2, 500, 3);
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), after);
 }
 
 // Each built-in metric read from what the agents report, driving the size: memory against the

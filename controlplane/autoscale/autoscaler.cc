@@ -275,7 +275,8 @@ int32_t Autoscaler::LimitRate(const hosting::v1::AutoscalingPolicy& policy, absl
 }
 
 AutoscaleResult Autoscaler::Evaluate(const hosting::v1::AutoscalingPolicy& policy,
-                                     const AutoscaleInput& in) {
+                                     const AutoscaleInput& in, Mode mode) {
+  const bool up_only = mode == Mode::kScaleUpOnly;
   AutoscaleResult res;
   const int32_t current = in.current_replicas;
   const double tolerance = policy.tolerance() > 0 ? policy.tolerance() : 0.1;
@@ -290,7 +291,7 @@ AutoscaleResult Autoscaler::Evaluate(const hosting::v1::AutoscalingPolicy& polic
       have_rps = true;
     }
   }
-  if (have_rps) forecast_.Add(in.now, total_rps);
+  if (have_rps && !up_only) forecast_.Add(in.now, total_rps);
 
   int32_t recommendation = -1;
   std::vector<std::string> missing, notes, drivers;
@@ -348,10 +349,15 @@ AutoscaleResult Autoscaler::Evaluate(const hosting::v1::AutoscalingPolicy& polic
   }
   const int32_t unclamped = recommendation;
   recommendation = Clamp(recommendation, policy);
+  if (up_only && recommendation <= current) {
+    res.desired = current;
+    res.reason = absl::StrCat("no scale-up on the short window at ", current, " replicas");
+    return res;
+  }
 
   // The forecast may only raise the size, and only when it sees more than the metrics do.
   int32_t forecast_desired = -1;
-  if (policy.forecast().enabled() && rps_target > 0) {
+  if (policy.forecast().enabled() && rps_target > 0 && !up_only) {
     res.forecast_horizon = FromDuration(policy.forecast().horizon()) > absl::ZeroDuration()
                                ? FromDuration(policy.forecast().horizon())
                                : in.task_startup;

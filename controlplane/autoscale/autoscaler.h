@@ -83,8 +83,13 @@ class HoltForecast {
 // Pure logic over the input's time; not thread-safe (the owner serializes).
 class Autoscaler {
  public:
+  // kFull: the evaluation every evaluation_interval, over its window, both directions.
+  // kScaleUpOnly: the check between evaluations over the short scale_up_window: it may only
+  // raise the size (through the same stabilization and rate limits), records nothing when it
+  // does not, and leaves the forecast to the full evaluations.
+  enum class Mode { kFull, kScaleUpOnly };
   AutoscaleResult Evaluate(const hosting::v1::AutoscalingPolicy& policy,
-                           const AutoscaleInput& in);
+                           const AutoscaleInput& in, Mode mode = Mode::kFull);
   // The service was scaled from -> to at `t` (counted by the rate limits).
   void Scaled(absl::Time t, int32_t from, int32_t to);
   // Forgets the recommendation history (after a policy change).

@@ -346,6 +346,10 @@ std::vector<FieldViolation> AutoscalingPolicyRules(const hosting::v1::Autoscalin
       (Millis(p.evaluation_interval()) < 1000 || Millis(p.evaluation_interval()) > 600 * 1000)) {
     v.push_back({pf + ".evaluation_interval", "must be between 1s and 10m"});
   }
+  if (p.has_scale_up_metric_window() && (Millis(p.scale_up_metric_window()) < 1000 ||
+                                         Millis(p.scale_up_metric_window()) > 600 * 1000)) {
+    v.push_back({pf + ".scale_up_metric_window", "must be between 1s and 10m"});
+  }
   if (p.forecast().enabled()) {
     if (!has_rps) {
       v.push_back({pf + ".forecast",
@@ -393,6 +397,9 @@ void ApplyAutoscalingDefaults(hosting::v1::AutoscalingPolicy& p) {
   }
   if (!p.has_evaluation_interval()) {
     *p.mutable_evaluation_interval() = TimeUtil::SecondsToDuration(5);
+  }
+  if (!p.has_scale_up_metric_window()) {
+    *p.mutable_scale_up_metric_window() = TimeUtil::SecondsToDuration(3);
   }
   for (auto* r : {p.mutable_scale_up_rate(), p.mutable_scale_down_rate()}) {
     if (r->select().empty()) r->set_select("max");

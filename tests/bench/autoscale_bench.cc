@@ -65,10 +65,15 @@ Outcome Simulate(const std::vector<Sample>& trace, hosting::v1::AutoscalingPolic
   const double interval =
       absl::ToDoubleSeconds(absl::Nanoseconds(TimeUtil::DurationToNanoseconds(policy.evaluation_interval())));
   const double window = std::max(2.0, interval);
+  // The scale-up checks between evaluations, every second on their short window (as hostd's
+  // AutoscaleManager runs them).
+  const double up_window = std::max(
+      2.0, absl::ToDoubleSeconds(absl::Nanoseconds(
+               TimeUtil::DurationToNanoseconds(policy.scale_up_metric_window()))));
   int replicas = 1, ready = 1;
   std::vector<double> pending;  // when started tasks become ready
   Outcome o;
-  double next_eval = trace.front().t;
+  double next_eval = trace.front().t, next_up_check = trace.front().t;
   for (size_t i = 0; i < trace.size(); ++i) {
     const double t = trace[i].t;
     while (!pending.empty() && pending.front() <= t) {
@@ -77,11 +82,20 @@ Outcome Simulate(const std::vector<Sample>& trace, hosting::v1::AutoscalingPolic
     }
     ready = std::min(ready, replicas);
     if (o.step_to_enough < 0 && t >= 0 && ready >= kNeeded) o.step_to_enough = t;
-    if (t < next_eval) continue;
-    next_eval = t + interval;
+    controlplane::Autoscaler::Mode mode = controlplane::Autoscaler::Mode::kFull;
+    double over = window;
+    if (t >= next_eval) {
+      next_eval = t + interval;
+    } else if (up_window < window && t >= next_up_check) {
+      mode = controlplane::Autoscaler::Mode::kScaleUpOnly;
+      over = up_window;
+    } else {
+      continue;
+    }
+    next_up_check = t + 1;
     double sum = 0;
     int n = 0;
-    for (size_t j = i + 1; j-- > 0 && trace[j].t > t - window;) {
+    for (size_t j = i + 1; j-- > 0 && trace[j].t > t - over;) {
       sum += trace[j].offered;
       ++n;
     }
@@ -94,7 +108,7 @@ Outcome Simulate(const std::vector<Sample>& trace, hosting::v1::AutoscalingPolic
       if (s.ready) s.rps = sum / n / ready;
       in.tasks.push_back(s);
     }
-    const controlplane::AutoscaleResult r = a.Evaluate(policy, in);
+    const controlplane::AutoscaleResult r = a.Evaluate(policy, in, mode);
     if (r.desired == replicas) continue;
     a.Scaled(in.now, replicas, r.desired);
     if (t >= noisy_from) ++o.noisy_changes;
@@ -114,12 +128,14 @@ hosting::v1::AutoscalingPolicy HostingPolicy() {
   auto* m = p.add_metrics();
   m->set_kind(hosting::v1::METRIC_KIND_REQUESTS_PER_SECOND);
   m->set_target(kTarget);
-  return p;  // every other setting at its default: 0 s / 300 s windows, every 5 s
+  return p;  // every other setting at its default: 0 s / 300 s windows, every 5 s, scale-ups
+             // also on the last 3 s between evaluations
 }
 
 hosting::v1::AutoscalingPolicy HpaStylePolicy() {
   hosting::v1::AutoscalingPolicy p = HostingPolicy();
   *p.mutable_evaluation_interval() = TimeUtil::SecondsToDuration(15);
+  *p.mutable_scale_up_metric_window() = TimeUtil::SecondsToDuration(15);  // the HPA has none
   p.mutable_scale_up_rate()->set_percent(33);
   *p.mutable_scale_up_rate()->mutable_period() = TimeUtil::SecondsToDuration(15);
   return p;
