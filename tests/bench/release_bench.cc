@@ -267,6 +267,61 @@ class Bench {
                          ended.ok() ? "" : "; " + ended.ToString())};
   }
 
+  // A good canary at 20 % with a judged analysis (judge min_samples 200, the step 60 s long):
+  // from the step's start to the judge's decision, beside the time the canary's requests took
+  // to reach the 200 (its rate over the step), then the release to its end.
+  Result JudgedCanary() {
+    HttpLoad load(Url("bench-hostd", "/api/users/1"), 4);
+    absl::SleepFor(absl::Seconds(1));
+    hosting::v1::StartReleaseRequest req;
+    req.set_service("bench-hostd");
+    *req.mutable_spec() = Spec({{"BENCH_JUDGED", "1"}});
+    req.mutable_spec()->set_image(current_image_);
+    req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+    auto* c = req.mutable_policy()->mutable_canary();
+    c->add_steps()->set_set_weight(20);
+    auto* a = c->add_steps()->mutable_analysis();
+    a->mutable_duration()->set_seconds(60);
+    a->set_min_samples(100);
+    a->mutable_judge()->set_min_samples(200);
+    const std::string what = "hostd: judged canary step (20 %, judge min 200 samples)";
+    hosting::v1::Release rel;
+    grpc::ClientContext ctx;
+    grpc::Status st = releases_->StartRelease(&ctx, req, &rel);
+    if (!st.ok()) return {what, 0, 0, 0, st.error_message()};
+    hosting::v1::AnalysisResult step;
+    absl::Status decided = WaitFor(
+        [&] {
+          const hosting::v1::Release r = Get(rel.id());
+          for (const auto& x : r.analyses()) {
+            if (x.kind() == "step" && x.verdict() != hosting::v1::ANALYSIS_VERDICT_RUNNING &&
+                x.verdict() != hosting::v1::ANALYSIS_VERDICT_UNSPECIFIED) {
+              step = x;
+              return true;
+            }
+          }
+          return r.state() >= hosting::v1::RELEASE_STATE_SUCCEEDED;
+        },
+        absl::Minutes(2), "the judged step", absl::Milliseconds(50));
+    absl::Status ended =
+        WaitFor([&] { return Get(rel.id()).state() >= hosting::v1::RELEASE_STATE_SUCCEEDED; },
+                absl::Minutes(2),
+                "the release", absl::Milliseconds(100));
+    load.Stop();
+    const double took =
+        TimeUtil::DurationToMilliseconds(step.finished_at() - step.started_at()) / 1000.0;
+    const double canary = step.samples().canary().requests();
+    const double needed = canary > 0 ? 200 * took / canary : 0;
+    return {what, took, load.total(), load.failed(),
+            absl::StrFormat("%s, score %.0f; canary %.0f requests over the step: 200 took %.2f s "
+                            "(decided %.2f s after; release tick 0.25 s, agents report every 1 s)"
+                            "%s%s",
+                            hosting::v1::AnalysisVerdict_Name(step.verdict()), step.score(), canary,
+                            needed, took - needed,
+                            decided.ok() ? "" : "; " + decided.ToString(),
+                            ended.ok() ? "" : "; " + ended.ToString())};
+  }
+
   void set_current_image(std::string image) { current_image_ = std::move(image); }
   std::string Url(const std::string& backend, const std::string& path) {
     return haproxy_->url(backend, path);
@@ -384,6 +439,7 @@ int main(int argc, char** argv) {
   Print(hostd_bad);
   const Result to_stable = bench.AnalysisToStable();
   Print(to_stable);
+  Print(bench.JudgedCanary());
   std::printf("\nratios: good release hostd/Swarm %.2f (defaults) %.2f (surge 100%%); "
               "bad version rolled back hostd/Swarm %.2f\n",
               hostd_default.seconds / swarm_good.seconds, hostd_fast.seconds / swarm_good.seconds,
