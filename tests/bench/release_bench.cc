@@ -203,14 +203,11 @@ class Bench {
             r.exit_code == want_exit ? "" : absl::StrCat("exit ", r.exit_code, ": ", r.output)};
   }
 
-  // A canary that fails its analysis: from the decision to roll back until HAProxy sends the
-  // canary nothing (its servers at weight 0 or gone), polled on the runtime API.
-  Result AnalysisToStable() {
-    HttpLoad load(Url("bench-hostd", "/api/users/1"), 4);
-    absl::SleepFor(absl::Seconds(2));
+  // A canary of the current image with `env` added: 20 %, then a 60 s analysis (100 samples).
+  hosting::v1::StartReleaseRequest CanaryRequest(std::map<std::string, std::string> env) {
     hosting::v1::StartReleaseRequest req;
     req.set_service("bench-hostd");
-    *req.mutable_spec() = Spec({{"FAULT_ERROR_RATE", "0.3"}});
+    *req.mutable_spec() = Spec(std::move(env));
     req.mutable_spec()->set_image(current_image_);
     req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
     auto* c = req.mutable_policy()->mutable_canary();
@@ -218,6 +215,15 @@ class Bench {
     auto* a = c->add_steps()->mutable_analysis();
     a->mutable_duration()->set_seconds(60);
     a->set_min_samples(100);
+    return req;
+  }
+
+  // A canary that fails its analysis: from the decision to roll back until HAProxy sends the
+  // canary nothing (its servers at weight 0 or gone), polled on the runtime API.
+  Result AnalysisToStable() {
+    HttpLoad load(Url("bench-hostd", "/api/users/1"), 4);
+    absl::SleepFor(absl::Seconds(2));
+    hosting::v1::StartReleaseRequest req = CanaryRequest({{"FAULT_ERROR_RATE", "0.3"}});
     hosting::v1::Release rel;
     grpc::ClientContext ctx;
     grpc::Status st = releases_->StartRelease(&ctx, req, &rel);
@@ -273,17 +279,9 @@ class Bench {
   Result JudgedCanary() {
     HttpLoad load(Url("bench-hostd", "/api/users/1"), 4);
     absl::SleepFor(absl::Seconds(1));
-    hosting::v1::StartReleaseRequest req;
-    req.set_service("bench-hostd");
-    *req.mutable_spec() = Spec({{"BENCH_JUDGED", "1"}});
-    req.mutable_spec()->set_image(current_image_);
-    req.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
-    auto* c = req.mutable_policy()->mutable_canary();
-    c->add_steps()->set_set_weight(20);
-    auto* a = c->add_steps()->mutable_analysis();
-    a->mutable_duration()->set_seconds(60);
-    a->set_min_samples(100);
-    a->mutable_judge()->set_min_samples(200);
+    hosting::v1::StartReleaseRequest req = CanaryRequest({{"BENCH_JUDGED", "1"}});
+    req.mutable_policy()->mutable_canary()->mutable_steps(1)->mutable_analysis()->mutable_judge()
+        ->set_min_samples(200);
     const std::string what = "hostd: judged canary step (20 %, judge min 200 samples)";
     hosting::v1::Release rel;
     grpc::ClientContext ctx;
