@@ -132,18 +132,20 @@ absl::Status Hostd::Init() {
                                                options_.releases);
   autoscaler_ = std::make_unique<AutoscaleManager>(*store_, *state_, *manager_, *agents_,
                                                    *events_, Clock::Real(), options_.autoscaler);
+  autoscaler_->SetLoadBalancer(load_balancer_.get());
   if (!options_.prometheus.empty()) {
     prometheus_ = std::make_unique<PrometheusQuery>(options_.prometheus);
     releases_->SetMetricsQuery(prometheus_.get());
     autoscaler_->SetMetricsQuery(prometheus_.get());
   }
   // Pre-pull through the agents: every connected node, in parallel.
-  releases_->SetImagePuller(
-      [this](const std::string& image,
-             std::function<void(std::map<std::string, std::string>)> done) {
-        cluster_->PullOnNodes(image, agents_->ConnectedNodes(), options_.releases.pull_timeout,
-                              /*if_missing=*/true, std::move(done));
-      });
+  const ImagePuller puller = [this](const std::string& image,
+                                    std::function<void(std::map<std::string, std::string>)> done) {
+    cluster_->PullOnNodes(image, agents_->ConnectedNodes(), options_.releases.pull_timeout,
+                          /*if_missing=*/true, std::move(done));
+  };
+  releases_->SetImagePuller(puller);
+  autoscaler_->SetImagePuller(puller);
   // Calls that act on the cluster (node and task commands, agent streams) go to the leader.
   ActGate leader_gate = [this]() -> absl::Status {
     LeaderElector* elector = this->elector();

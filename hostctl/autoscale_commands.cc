@@ -74,6 +74,7 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
     std::string up_window, down_window, up_rate, down_rate, up_select, down_select, interval;
     std::string horizon, up_metric_window;
     bool forecast = false, forecast_shadow = false, no_forecast = false, replace = false;
+    bool scale_to_zero = false, no_scale_to_zero = false;
   };
   auto so = std::make_shared<SetOptions>();
   CLI::App* set = autoscale->add_subcommand(
@@ -103,6 +104,9 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
                 "Forecast, but only record what it would do");
   set->add_flag("--no-forecast", so->no_forecast, "Turn the forecast off");
   set->add_option("--forecast-horizon", so->horizon, "How far ahead (the measured task start-up time)");
+  set->add_flag("--scale-to-zero", so->scale_to_zero,
+                "Go to zero tasks when idle; a request held at HAProxy wakes the service");
+  set->add_flag("--no-scale-to-zero", so->no_scale_to_zero, "Keep at least --min tasks");
   set->add_flag("--replace", so->replace, "Start from an empty policy, not the current one");
   set->callback([c, so] {
     auto usage = [c](const absl::Status& s) {
@@ -205,6 +209,8 @@ void AddAutoscaleCommands(CLI::App& app, Globals& g, const std::function<Client&
       p.mutable_forecast()->set_shadow(so->forecast_shadow);
     }
     if (so->no_forecast) p.clear_forecast();
+    if (so->scale_to_zero) p.set_scale_to_zero(true);
+    if (so->no_scale_to_zero) p.set_scale_to_zero(false);
     if (!so->horizon.empty()) {
       absl::StatusOr<google::protobuf::Duration> d = ParseDurationFlag(so->horizon, "--forecast-horizon");
       if (!d.ok()) return usage(d.status());

@@ -462,6 +462,9 @@ void PrintAutoscalingPolicy(const hosting::v1::AutoscalingPolicy& p, Format form
                              DurationText(p.scale_up_metric_window()))
               : "")
       << "\n"
+      << "To zero:      "
+      << (p.scale_to_zero() ? "yes (when idle; a request held at HAProxy wakes it)" : "no")
+      << "\n"
       << "Forecast:     "
       << (!p.forecast().enabled() ? "off"
           : p.forecast().shadow() ? "shadow (recorded, not acted on)"

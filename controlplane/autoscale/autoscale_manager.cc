@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "common/log.h"
 #include "common/proto_time.h"
@@ -90,6 +91,69 @@ AutoscaleManager::~AutoscaleManager() { Stop(); }
 void AutoscaleManager::SetMetricsQuery(MetricsQuery* query) {
   absl::MutexLock lock(&mu_);
   query_ = query;
+}
+
+void AutoscaleManager::SetLoadBalancer(LoadBalancer* lb) {
+  absl::MutexLock lock(&mu_);
+  lb_ = lb;
+}
+
+void AutoscaleManager::SetImagePuller(ImagePuller puller) {
+  absl::MutexLock lock(&mu_);
+  puller_ = std::move(puller);
+}
+
+void AutoscaleManager::Wake(const std::vector<const ServiceRecord*>& asleep, absl::Time now) {
+  LoadBalancer* lb = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    lb = lb_;
+  }
+  absl::StatusOr<std::map<std::string, HeldRequests>> held =
+      lb == nullptr ? absl::FailedPreconditionError(
+                          "no front door to hold its requests (start hostd with --haproxy)")
+                    : lb->Held();
+  for (const ServiceRecord* r : asleep) {
+    const std::string& name = r->spec.name();
+    HeldRequests h;
+    if (held.ok()) {
+      if (auto it = held->find(name); it != held->end()) h = it->second;
+    }
+    bool wake = false;
+    {
+      absl::MutexLock lock(&mu_);
+      State& st = states_[name];
+      if (!held.ok()) {
+        const std::string problem = std::string(held.status().message());
+        if (problem != st.held_problem) {
+          LogWarning("a service at zero cannot be woken by its requests",
+                     {{"service", name}, {"error", held.status().ToString()}});
+        }
+        st.held_problem = problem;
+        continue;
+      }
+      st.held_problem.clear();
+      if (r->spec.replicas() > 0) {
+        st.held_seen = h.total;  // running: requests held now are not a wake-up
+        continue;
+      }
+      // The count restarts once its entry expired (10 minutes without a held request).
+      wake = h.waiting > 0 || h.total > st.held_seen;
+      st.held_seen = h.total;
+    }
+    if (!wake) continue;
+    AutoscaleInput in;
+    in.now = now;
+    in.current_replicas = 0;
+    AutoscaleResult res;
+    res.desired = std::max(1, r->autoscaling->min_replicas());
+    res.reason = absl::StrCat("wake from zero 0 -> ", res.desired, ": ", h.waiting,
+                              " request(s) held at HAProxy for '", name, "'");
+    Apply(*r, in, res, 0);
+    // A whole scale-down window before it may sleep again, whatever the window before held.
+    absl::MutexLock lock(&mu_);
+    states_[name].autoscaler.Seed(now, res.desired);
+  }
 }
 
 absl::StatusOr<hosting::v1::AutoscalingPolicy> AutoscaleManager::SetPolicy(
@@ -243,6 +307,9 @@ void AutoscaleManager::Tick() {
   }
   const absl::Time now = clock_.Now();
   std::vector<std::pair<const ServiceRecord*, Autoscaler::Mode>> due;
+  std::vector<const ServiceRecord*> scale_to_zero;
+  std::vector<std::pair<std::string, std::string>> pulls;  // service, image
+  ImagePuller puller;
   MetricsQuery* query = nullptr;
   {
     absl::MutexLock lock(&mu_);
@@ -288,6 +355,17 @@ void AutoscaleManager::Tick() {
     for (auto it = states_.begin(); it != states_.end();) {
       it = with_policy.contains(it->first) ? std::next(it) : states_.erase(it);
     }
+    for (const auto& r : *services) {
+      if (!r.autoscaling.has_value()) continue;
+      if (r.autoscaling->scale_to_zero()) scale_to_zero.push_back(&r);
+      State& st = states_[r.spec.name()];
+      if (puller_ && st.pulled_image != r.spec.image()) {
+        st.pulled_image = r.spec.image();
+        pulls.emplace_back(r.spec.name(), r.spec.image());
+        ++pulls_in_flight_;
+      }
+    }
+    puller = puller_;
     // Counts of services that no longer autoscale end with them (their series stop).
     for (auto it = decisions_.begin(); it != decisions_.end();) {
       it = with_policy.contains(it->first.first) ? std::next(it) : decisions_.erase(it);
@@ -364,6 +442,21 @@ void AutoscaleManager::Tick() {
     }
     if (res.desired != in.current_replicas) Apply(*r, in, res, ready);
   }
+  if (!scale_to_zero.empty()) Wake(scale_to_zero, now);
+  for (const auto& [name, image] : pulls) {
+    puller(image, [this, name = name, image = image](std::map<std::string, std::string> results) {
+      std::vector<std::string> failed;
+      for (const auto& [node, e] : results) {
+        if (!e.empty()) failed.push_back(absl::StrCat(node.substr(0, 12), ": ", e));
+      }
+      if (!failed.empty()) {
+        LogWarning("pre-pull for scale-ups failed on some nodes (Swarm pulls it itself)",
+                   {{"service", name}, {"image", image}, {"nodes", absl::StrJoin(failed, "; ")}});
+      }
+      absl::MutexLock lock(&mu_);
+      --pulls_in_flight_;
+    });
+  }
 }
 
 void AutoscaleManager::Apply(const ServiceRecord& r, const AutoscaleInput& in,
@@ -431,6 +524,10 @@ void AutoscaleManager::Stop() {
   if (!started_) return;
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (thread_.joinable()) thread_.join();
+  // Pre-pulls still out: their callbacks touch this manager.
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &pulls_in_flight_));
 }
 
 std::vector<prometheus::MetricFamily> AutoscaleMetricsCollector::Collect() const {

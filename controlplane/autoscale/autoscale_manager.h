@@ -15,8 +15,10 @@
 #include "common/clock.h"
 #include "controlplane/agents/agent_registry.h"
 #include "controlplane/autoscale/autoscaler.h"
+#include "controlplane/traffic/load_balancer.h"
 #include "controlplane/store/event_log.h"
 #include "controlplane/query/promql.h"
+#include "controlplane/service/image_puller.h"
 #include "controlplane/service/service_manager.h"
 #include "controlplane/store/store.h"
 #include "hosting/v1/autoscaling.pb.h"
@@ -50,6 +52,12 @@ class AutoscaleManager {
 
   // The PromQL source for PROMQL metrics (hostd --prometheus); none: such metrics have no data.
   void SetMetricsQuery(MetricsQuery* query);
+  // The front door (hostd --haproxy): the requests it holds wake a service at zero. None: a
+  // service that scales to zero stays there until scaled by hand.
+  void SetLoadBalancer(LoadBalancer* lb);
+  // Pulls each autoscaled service's image on every node ahead of its scale-ups (once per
+  // image), so that a new task starts without a pull.
+  void SetImagePuller(ImagePuller puller);
 
   absl::StatusOr<hosting::v1::AutoscalingPolicy> SetPolicy(
       const hosting::v1::SetPolicyRequest& request);
@@ -82,7 +90,15 @@ class AutoscaleManager {
     absl::Duration task_startup;
     bool startup_measured = false;
     int32_t last_shadow = 0;
+    // HAProxy's count of requests held for the service when last read (scale to zero).
+    int64_t held_seen = 0;
+    std::string held_problem;
+    // The image last pre-pulled for the service's scale-ups.
+    std::string pulled_image;
   };
+  // Services that scale to zero and run no task: one a request is held for at HAProxy is
+  // woken (0 -> 1).
+  void Wake(const std::vector<const ServiceRecord*>& asleep, absl::Time now);
   // What the autoscaler sees of a service now: its serving tasks' metrics over `window`, p95
   // and (with a `query`) PromQL.
   AutoscaleInput Observe(const ServiceRecord& record, MetricsQuery* query, absl::Time now,
@@ -103,6 +119,10 @@ class AutoscaleManager {
 
   absl::Mutex mu_;
   MetricsQuery* query_ ABSL_GUARDED_BY(mu_) = nullptr;
+  LoadBalancer* lb_ ABSL_GUARDED_BY(mu_) = nullptr;
+  ImagePuller puller_ ABSL_GUARDED_BY(mu_);
+  // Pre-pulls whose answer has not come yet: Stop waits for them.
+  int pulls_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, State> states_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, double> decisions_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;

@@ -8,6 +8,7 @@
 #include "controlplane/telemetry/metrics.h"
 #include "controlplane/reconcile/reconciler.h"
 #include "controlplane/store/sqlite_store.h"
+#include "controlplane/testing/fake_load_balancer.h"
 #include "controlplane/testing/fake_metrics_query.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
@@ -60,17 +61,7 @@ class AutoscaleManagerTest : public ::testing::Test {
   // what else each report carries.
   void Serve(int n, double rps,
              const std::function<void(hosting::v1::TaskMetrics&)>& fill = nullptr) {
-    hosting::v1::TaskSnapshot snap;
-    for (int i = 0; i < n; ++i) {
-      auto* t = snap.add_tasks();
-      t->set_task_id("task" + std::to_string(i));
-      t->set_service("web");
-      t->set_revision(1);
-      t->set_probe_health(hosting::v1::TASK_HEALTH_HEALTHY);
-      *t->mutable_changed_at() = TimeUtil::NanosecondsToTimestamp(
-          absl::ToUnixNanos(clock_.Now() - absl::Minutes(1)));
-    }
-    ASSERT_TRUE(agents_.Snapshot("n1", snap).ok());
+    Healthy(n);
     for (int s = 0; s <= 10; ++s) {
       hosting::v1::MetricsReport report;
       for (int i = 0; i < n; ++i) {
@@ -84,6 +75,21 @@ class AutoscaleManagerTest : public ::testing::Test {
       agents_.Metrics("n1", report);
       clock_.Advance(absl::Seconds(1));
     }
+  }
+
+  // The node runs `n` healthy tasks of revision 1 (task0..), healthy for a minute.
+  void Healthy(int n) {
+    hosting::v1::TaskSnapshot snap;
+    for (int i = 0; i < n; ++i) {
+      auto* t = snap.add_tasks();
+      t->set_task_id("task" + std::to_string(i));
+      t->set_service("web");
+      t->set_revision(1);
+      t->set_probe_health(hosting::v1::TASK_HEALTH_HEALTHY);
+      *t->mutable_changed_at() = TimeUtil::NanosecondsToTimestamp(
+          absl::ToUnixNanos(clock_.Now() - absl::Minutes(1)));
+    }
+    ASSERT_TRUE(agents_.Snapshot("n1", snap).ok());
   }
 
   // `seconds` more reports of tasks 0..n-1, each serving `rps`, one a second.
@@ -205,6 +211,77 @@ TEST_F(AutoscaleManagerTest, AStepIsScaledUpOnTheShortWindowBetweenEvaluations) 
   Report(2, 500, 3);
   manager_.Tick();
   EXPECT_EQ(Replicas(), after);
+}
+
+// An autoscaled service's image is pulled on the nodes ahead of its scale-ups, once per image.
+TEST_F(AutoscaleManagerTest, TheImageIsPulledAheadOfScaleUpsOncePerImage) {
+  std::vector<std::string> pulled;
+  manager_.SetImagePuller(
+      [&](const std::string& image, std::function<void(std::map<std::string, std::string>)> done) {
+        pulled.push_back(image);
+        done({{"n1", ""}});
+      });
+  manager_.Tick();
+  EXPECT_TRUE(pulled.empty());  // no policy yet
+  ASSERT_TRUE(manager_.SetPolicy(Policy(50)).ok());
+  manager_.Tick();
+  manager_.Tick();
+  EXPECT_THAT(pulled, ::testing::ElementsAre("img:1"));
+  hosting::v1::ApplyServiceRequest req;
+  req.mutable_spec()->set_name("web");
+  req.mutable_spec()->set_image("img:2");
+  req.mutable_spec()->set_replicas(2);
+  ASSERT_TRUE(services_.Apply(req).ok());
+  manager_.Tick();
+  EXPECT_THAT(pulled, ::testing::ElementsAre("img:1", "img:2"));
+}
+
+// scale_to_zero: idle for the whole scale-down window, the service goes to zero; a request
+// held at HAProxy for it wakes it (one task), and it stays up a whole window after waking.
+TEST_F(AutoscaleManagerTest, AnIdleServiceSleepsAtZeroAndAHeldRequestWakesIt) {
+  FakeLoadBalancer lb;
+  manager_.SetLoadBalancer(&lb);
+  hosting::v1::SetPolicyRequest req = Policy(50);
+  req.mutable_policy()->set_scale_to_zero(true);
+  *req.mutable_policy()->mutable_scale_down_stabilization() = TimeUtil::SecondsToDuration(10);
+  ASSERT_TRUE(manager_.SetPolicy(req).ok());
+  Serve(2, 0);  // no request for 10 s
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 2);  // the new policy waits its scale-down window first
+  Report(2, 0, 11);
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 0);
+  ASSERT_TRUE(agents_.Snapshot("n1", hosting::v1::TaskSnapshot()).ok());  // its tasks stopped
+  Report(0, 0, 3);
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 0);  // nothing held: asleep
+
+  lb.SetHeld("web", HeldRequests{1, 1});
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 1);
+  hosting::v1::AutoscalingStatus s = manager_.GetStatus("web").value();
+  ASSERT_GE(s.history_size(), 2);
+  EXPECT_THAT(s.history(0).reason(),  // the newest
+              HasSubstr("wake from zero 0 -> 1: 1 request(s) held at HAProxy for 'web'"));
+  std::vector<hosting::v1::Event> events = store_->ListEvents(0, 1000).value();
+  EXPECT_EQ(events.back().type(), "autoscale.scaled");
+
+  // Awake, idle again: a whole window before it may sleep, then it does.
+  lb.SetHeld("web", HeldRequests{0, 1});  // the held request went on to the task
+  Healthy(1);
+  Report(1, 0, 3);
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 1);
+  Report(1, 0, 11);
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 0);
+  // A count seen before it slept is no new request; a new one wakes it again.
+  Report(0, 0, 3);
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 0);
+  lb.SetHeld("web", HeldRequests{0, 2});  // held, then given up on between two ticks
+  manager_.Tick();
+  EXPECT_EQ(Replicas(), 1);
 }
 
 // Each built-in metric read from what the agents report, driving the size: memory against the

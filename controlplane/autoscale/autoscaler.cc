@@ -138,6 +138,7 @@ std::string Describe(const hosting::v1::MetricTarget& m) {
 }
 
 int32_t Clamp(int32_t x, const hosting::v1::AutoscalingPolicy& p) {
+  if (x == 0 && p.scale_to_zero()) return 0;  // idle, or asleep: zero is allowed
   return std::clamp(x, p.min_replicas(), std::max(p.min_replicas(), p.max_replicas()));
 }
 

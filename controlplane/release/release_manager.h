@@ -20,6 +20,7 @@
 #include "controlplane/query/promql.h"
 #include "controlplane/reconcile/reconciler.h"
 #include "controlplane/release/release_machine.h"
+#include "controlplane/service/image_puller.h"
 #include "controlplane/service/desired_state.h"
 #include "controlplane/store/store.h"
 #include "controlplane/traffic/route_targets.h"
@@ -42,12 +43,6 @@ struct ReleaseManagerOptions {
   // everything they need is in the store, so a new leader resumes where the last one stopped.
   std::function<bool()> acting;
 };
-
-// Pulls an image on every node that will run it, without blocking; `done` gets node -> error
-// ("" for pulled) once every node has answered. hostd wires it to ClusterManager::PullOnNodes;
-// tests may pass their own.
-using ImagePuller = std::function<void(
-    const std::string& image, std::function<void(std::map<std::string, std::string>)> done)>;
 
 // The Releases domain. The API calls validate and persist; one loop then advances every active
 // release through the ReleaseMachine from what Docker, the agents and HAProxy show, persisting

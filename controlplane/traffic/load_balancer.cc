@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -238,6 +239,37 @@ absl::Status HaproxyLoadBalancer::SetState(const std::string& backend, const std
                                            LbServer::State state) {
   std::string cmd = absl::StrCat("set server ", backend, "/", name, " state ", StateWord(state));
   return Check(Execute(cmd), cmd);
+}
+
+std::map<std::string, HeldRequests> HaproxyLoadBalancer::ParseHolds(absl::string_view table) {
+  std::map<std::string, HeldRequests> out;
+  for (absl::string_view line : absl::StrSplit(table, '\n', absl::SkipEmpty())) {
+    if (absl::StartsWith(line, "#")) continue;
+    std::string key;
+    HeldRequests h;
+    for (absl::string_view field : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+      if (absl::ConsumePrefix(&field, "key=")) {
+        key = std::string(field);
+      } else if (absl::ConsumePrefix(&field, "use=")) {
+        (void)absl::SimpleAtoi(field, &h.waiting);
+      } else if (absl::ConsumePrefix(&field, "gpc0=")) {
+        (void)absl::SimpleAtoi(field, &h.total);
+      }
+    }
+    if (!key.empty()) out[key] = h;
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, HeldRequests>> HaproxyLoadBalancer::Held() {
+  absl::StatusOr<std::string> table = Execute("show table holds");
+  if (!table.ok()) return table.status();
+  if (!absl::StartsWith(*table, "# table: holds")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "HAProxy counts no held requests (no 'holds' stick table in its configuration): ",
+        absl::StripAsciiWhitespace(table->substr(0, 200))));
+  }
+  return ParseHolds(*table);
 }
 
 absl::Status HaproxyLoadBalancer::DeleteServer(const std::string& backend,

@@ -48,6 +48,15 @@ struct LbServer {
 
 const char* LbStateName(LbServer::State s);
 
+// Requests the front door held for a backend that had no server (deploy/haproxy: the "holds"
+// stick table the frontends count them in before hold_for_servers).
+struct HeldRequests {
+  // Held now, waiting for a server.
+  int64_t waiting = 0;
+  // Held since the count began (it ends 10 minutes after the last).
+  int64_t total = 0;
+};
+
 // The front door's control API (brief, decision 3). The real implementation speaks HAProxy's
 // runtime API; FakeLoadBalancer is for unit tests.
 class LoadBalancer {
@@ -64,6 +73,12 @@ class LoadBalancer {
                                 LbServer::State state) = 0;
   // The server must be in maintenance; FAILED_PRECONDITION while it still has sessions.
   virtual absl::Status DeleteServer(const std::string& backend, const std::string& name) = 0;
+  // Requests held for backends without servers, by backend (a backend not listed held none).
+  // UNIMPLEMENTED for a balancer that holds none; FAILED_PRECONDITION when its configuration
+  // does not count them.
+  virtual absl::StatusOr<std::map<std::string, HeldRequests>> Held() {
+    return absl::UnimplementedError("this balancer holds no requests");
+  }
 };
 
 // HAProxy's runtime API (the "stats socket" at admin level) over a unix socket path or a
@@ -80,6 +95,10 @@ class HaproxyLoadBalancer final : public LoadBalancer {
   absl::Status SetState(const std::string& backend, const std::string& name,
                         LbServer::State state) override;
   absl::Status DeleteServer(const std::string& backend, const std::string& name) override;
+  // "show table holds".
+  absl::StatusOr<std::map<std::string, HeldRequests>> Held() override;
+  // The entries of an answer to "show table holds" (key=..., use=..., gpc0=...).
+  static std::map<std::string, HeldRequests> ParseHolds(absl::string_view table);
 
   // Sends one command and returns HAProxy's answer.
   absl::StatusOr<std::string> Execute(absl::string_view command);

@@ -96,6 +96,21 @@ TEST(HaproxyCommandTest, AServerWithACheckGetsItsKeywords) {
             "observe layer4 error-limit 2 on-error mark-down port 9000");
 }
 
+// "show table holds" as HAProxy 2.6 prints it (later versions add shard=).
+TEST(HaproxyParseTest, HeldRequestsComeFromTheHoldsTable) {
+  const std::string table =
+      "# table: holds, type: string, size:1024, used:2\n"
+      "0x55d0c8a2f0e8: key=web use=2 exp=598123 gpc0=7\n"
+      "0x55d0c8a2f1a0: key=api use=0 exp=12000 shard=0 gpc0=1\n";
+  std::map<std::string, HeldRequests> held = HaproxyLoadBalancer::ParseHolds(table);
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held["web"].waiting, 2);
+  EXPECT_EQ(held["web"].total, 7);
+  EXPECT_EQ(held["api"].waiting, 0);
+  EXPECT_EQ(held["api"].total, 1);
+  EXPECT_TRUE(HaproxyLoadBalancer::ParseHolds("# table: holds, type: string\n").empty());
+}
+
 TEST(HaproxyParseTest, AnotherBackendOrGarbageGivesNothing) {
   EXPECT_TRUE(HaproxyLoadBalancer::ParseServersState("nope", kServersState).empty());
   EXPECT_TRUE(HaproxyLoadBalancer::ParseServersState("rel-rolling", "garbage\n\n1\n").empty());

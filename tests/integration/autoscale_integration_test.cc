@@ -1,9 +1,13 @@
 // Autoscaling against the real thing: dockerd with a Swarm, HAProxy, hostd, a hostagent, appsvc
 // images on a real PostgreSQL, and paced load from 127.0.0.1 through HAProxy. Nothing is faked.
+#include <iostream>
+#include <map>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "controlplane/traffic/load_balancer.h"
 #include "curl/curl.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -19,11 +23,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const std::vector<std::string> kServices = {"as-web", "as-rel"};
+const std::vector<std::string> kServices = {"as-web", "as-rel", "as-zero"};
 
 class AutoscaleTest : public PlatformTest {
  protected:
-  static void SetUpTestSuite() { StartPlatform("hosting-autoscale-", kServices); }
+  static void SetUpTestSuite() {
+    StartPlatform("hosting-autoscale-", kServices, {}, {}, /*holding=*/{"as-zero"});
+  }
   static void TearDownTestSuite() { StopPlatform(); }
 
   CommandResult Hostctl(const std::string& args) {
@@ -60,6 +66,45 @@ class AutoscaleTest : public PlatformTest {
   }
 
 };
+
+// Scale to zero: idle for its scale-down window, the service runs no task; the first request
+// after is held at HAProxy, wakes it, and is answered once the new task is ready.
+TEST_F(AutoscaleTest, AServiceAtZeroAnswersItsFirstRequest) {
+  const std::string name = "as-zero";
+  ASSERT_TRUE(platform->Deploy(*services_, platform->Spec(name, 1)).ok());
+  CommandResult set = Hostctl(absl::StrCat("autoscale set ", name,
+                                           " --min 1 --max 3 --rps 20 --interval 2s "
+                                           "--scale-down-window 6s --scale-to-zero"));
+  ASSERT_EQ(set.exit_code, 0) << set.output;
+  absl::Status asleep = WaitFor(
+      [&] {
+        return Replicas(name) == 0 && platform->ReadyServers(name) == 0 &&
+               Shell(absl::StrCat("docker ps -q --filter label=com.docker.swarm.service.name=",
+                                  name, "-r1"))
+                   .output.empty();
+      },
+      absl::Seconds(90), "as-zero asleep: no task, no server", absl::Milliseconds(250));
+  ASSERT_TRUE(asleep.ok()) << asleep << "\n" << Hostctl("autoscale status " + name).output;
+  CommandResult status = Hostctl("autoscale status " + name);
+  EXPECT_THAT(status.output, HasSubstr("scale down 1 -> 0"));
+
+  const absl::Time sent = absl::Now();
+  HttpResult first = Http("GET", platform->Url(name, "/api/users/1"));
+  const absl::Duration took = absl::Now() - sent;
+  EXPECT_EQ(first.status, 200) << first.body << first.error;
+  std::cout << "first request at zero answered in " << absl::FormatDuration(took) << "\n";
+  EXPECT_EQ(Replicas(name), 1);
+  std::vector<std::string> events = ScaleEvents(name);
+  ASSERT_FALSE(events.empty());
+  EXPECT_THAT(events.back(), HasSubstr("wake from zero 0 -> 1"));
+  absl::StatusOr<std::map<std::string, controlplane::HeldRequests>> held =
+      controlplane::HaproxyLoadBalancer(platform->socket).Held();
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ((*held)[name].total, 1);
+  // Awake and serving: the next requests go straight through.
+  EXPECT_EQ(Http("GET", platform->Url(name, "/api/users/1")).status, 200);
+  ASSERT_TRUE(Hostctl("autoscale delete " + name).exit_code == 0);
+}
 
 TEST_F(AutoscaleTest, LoadStepScalesOutAndRemovingItScalesBackInAfterTheWindow) {
   const std::string name = "as-web";

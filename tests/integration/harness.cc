@@ -816,8 +816,15 @@ absl::Status HaproxyContainer::Start() {
   int container_port = 9001;
   for (const auto& b : backends_) {
     const int host_port = FreePort();
-    cfg << "frontend fe-" << b.name << "\n  bind :" << container_port << "\n  default_backend "
-        << b.name << "\nbackend " << b.name << "\n  balance roundrobin\n" << b.extra << "\n";
+    cfg << "frontend fe-" << b.name << "\n  bind :" << container_port << "\n";
+    if (b.hold) {
+      const std::string none = absl::StrCat(" if { nbsrv(", b.name, ") eq 0 }\n");
+      cfg << "  http-request track-sc2 str(" << b.name << ") table holds" << none
+          << "  http-request sc-inc-gpc0(2)" << none << "  http-request lua.hold_for_servers "
+          << b.name << none;
+    }
+    cfg << "  default_backend " << b.name << "\nbackend " << b.name << "\n  balance roundrobin\n"
+        << b.extra << "\n";
     absl::StrAppend(&publish, " -p ", publish_address_, ":", host_port, ":", container_port);
     ports_[b.name] = host_port;
     ++container_port;
@@ -828,6 +835,7 @@ absl::Status HaproxyContainer::Start() {
   socket_ = dir_ + "/haproxy/admin.sock";
   container_ = absl::StrCat("hosting-test-haproxy-", getpid(), "-", FreePort());
   const std::string run = absl::StrCat("docker run -d --name ", container_, " --network hosting",
+                                       " -e HOSTING_HOLD_FOR_SERVERS_MS=", hold_ms_,
                                        publish, " -v ", dir_, "/haproxy:/run/haproxy -v ",
                                        cfg_path, ":/etc/haproxy/haproxy.cfg:ro hosting/haproxy:dev");
   CommandResult r = Shell(run);

@@ -350,7 +350,12 @@ class HaproxyContainer {
     std::string name;
     // Lines added to the backend after "balance roundrobin" (e.g. a server-template).
     std::string extra;
+    // The frontend holds requests while the backend has no server, counting them in the
+    // "holds" table (as the platform's web frontend does), for up to hold_ms.
+    bool hold = false;
   };
+  // How long a holding frontend holds a request (HOSTING_HOLD_FOR_SERVERS_MS). Before Start.
+  void SetHoldMs(int ms) { hold_ms_ = ms; }
   // `prelude`: sections placed before the frontends (e.g. "resolvers docker ...").
   HaproxyContainer(std::string dir, std::vector<Backend> backends, std::string prelude = "");
   ~HaproxyContainer();
@@ -374,6 +379,7 @@ class HaproxyContainer {
   std::vector<Backend> backends_;
   std::string prelude_;
   std::string publish_address_ = "127.0.0.1";
+  int hold_ms_ = 5000;
   std::string container_;
   std::string socket_;
   std::map<std::string, int> ports_;

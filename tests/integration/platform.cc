@@ -37,9 +37,12 @@ absl::Status ServicePlatform::Start() {
   datastores = std::make_unique<Datastores>();
   RETURN_IF_ERROR(datastores->Start(gateway));
   std::vector<HaproxyContainer::Backend> backends;
-  for (const auto& s : services) backends.push_back({s, ""});
+  for (const auto& s : services) {
+    backends.push_back({s, "", std::find(holding.begin(), holding.end(), s) != holding.end()});
+  }
   for (const auto& b : extra_backends) backends.push_back({b, ""});
   haproxy = std::make_unique<HaproxyContainer>(dir, backends);
+  haproxy->SetHoldMs(20000);  // only the holding frontends hold
   RETURN_IF_ERROR(haproxy->Start());
   socket = haproxy->socket();
   for (const auto& b : backends) ports[b.name] = haproxy->port(b.name);
@@ -133,10 +136,12 @@ ServicePlatform* platform = nullptr;
 
 void PlatformTest::StartPlatform(std::string prefix, std::vector<std::string> services,
                                  std::vector<std::string> extra_backends,
-                                 std::vector<std::string> hostd_flags) {
+                                 std::vector<std::string> hostd_flags,
+                                 std::vector<std::string> holding) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   platform = new ServicePlatform(std::move(prefix), std::move(services), std::move(extra_backends),
                                  std::move(hostd_flags));
+  platform->holding = std::move(holding);
   platform->status = platform->Start();
 }
 

@@ -43,6 +43,9 @@ struct ServicePlatform {
   const std::vector<std::string> extra_backends;
   // More hostd flags (e.g. --console-dir).
   const std::vector<std::string> hostd_flags;
+  // Services whose frontend holds requests while they have no task (scale to zero), for up to
+  // 20 s. Before Start.
+  std::vector<std::string> holding;
   std::string dir;
   std::string gateway;
   std::unique_ptr<Datastores> datastores;
@@ -65,7 +68,8 @@ class PlatformTest : public ::testing::Test {
  protected:
   static void StartPlatform(std::string prefix, std::vector<std::string> services,
                             std::vector<std::string> extra_backends = {},
-                            std::vector<std::string> hostd_flags = {});
+                            std::vector<std::string> hostd_flags = {},
+                            std::vector<std::string> holding = {});
   static void StopPlatform();
   void SetUp() override;
   void TearDown() override;
