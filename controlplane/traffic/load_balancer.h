@@ -74,11 +74,8 @@ class LoadBalancer {
   // The server must be in maintenance; FAILED_PRECONDITION while it still has sessions.
   virtual absl::Status DeleteServer(const std::string& backend, const std::string& name) = 0;
   // Requests held for backends without servers, by backend (a backend not listed held none).
-  // UNIMPLEMENTED for a balancer that holds none; FAILED_PRECONDITION when its configuration
-  // does not count them.
-  virtual absl::StatusOr<std::map<std::string, HeldRequests>> Held() {
-    return absl::UnimplementedError("this balancer holds no requests");
-  }
+  // FAILED_PRECONDITION when its configuration does not count them.
+  virtual absl::StatusOr<std::map<std::string, HeldRequests>> Held() = 0;
 };
 
 // HAProxy's runtime API (the "stats socket" at admin level) over a unix socket path or a
