@@ -336,6 +336,23 @@ TEST_F(ReleaseMachineTest, RollingUnhealthyBatchRollsBackWithoutTouchingStable) 
   EXPECT_THAT(types_, Not(Contains("drain.started")));
 }
 
+// The tick that decides to roll back also starts the rollback on the same observation: here
+// (new tasks that never served, the stable revision whole) it ends in that very tick.
+TEST_F(ReleaseMachineTest, ARollbackStartsInTheTickThatDecidesIt) {
+  Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 4);
+  cluster_.bad_revisions.insert(2);
+  std::vector<std::string> deciding;
+  for (int i = 0; i < 50 && deciding.empty(); ++i) {
+    const size_t before = types_.size();
+    Tick();
+    const std::vector<std::string> tick(types_.begin() + before, types_.end());
+    if (std::find(tick.begin(), tick.end(), "rolling_back") != tick.end()) deciding = tick;
+  }
+  EXPECT_THAT(deciding, Contains("weight.set"));
+  EXPECT_THAT(deciding, Contains("finished"));
+  EXPECT_EQ(state(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+}
+
 TEST_F(ReleaseMachineTest, ProgressDeadlineTimesOutAndRollsBack) {
   Start(hosting::v1::RELEASE_STRATEGY_ROLLING, 2);
   cluster_.never_ready_revisions.insert(2);  // never ready, never failing

@@ -1,5 +1,6 @@
 #include "controlplane/release/release_manager.h"
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -63,6 +64,27 @@ class ReleaseManagerTest : public ::testing::Test {
   TrafficRouter router_;
   ReleaseManager releases_;
 };
+
+// The loop ticks at once when a release is created, not at its next period (an hour here),
+// and Stop does not wait out the period either.
+TEST_F(ReleaseManagerTest, ANewReleaseWakesTheLoop) {
+  ASSERT_TRUE(cp_.Apply("web", "img:1").ok());
+  absl::Notification ticked;
+  std::atomic<int> ticks{0};
+  ReleaseManagerOptions options;
+  options.tick = absl::Hours(1);
+  options.acting = [&] {
+    if (++ticks == 1 && !ticked.HasBeenNotified()) ticked.Notify();
+    return false;  // count the tick, change nothing
+  };
+  ReleaseManager loop(cp_.store, cp_.state, agents_, router_, cp_.reconciler, cp_.events, clock_,
+                      options);
+  loop.Start();
+  ASSERT_TRUE(loop.Start(Start("img:2")).ok());
+  EXPECT_TRUE(ticked.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  loop.Stop();
+  EXPECT_GE(ticks.load(), 1);
+}
 
 TEST_F(ReleaseManagerTest, BadRequestsAreNamedAndASecondReleaseIsRefused) {
   ASSERT_TRUE(cp_.Apply("web", "img:1").ok());
