@@ -385,6 +385,37 @@ TEST(ReleaseOutputTest, StatusShowsAnalysisNumbers) {
   EXPECT_THAT(none.str(), HasSubstr("no analysis with stored samples"));
 }
 
+TEST(ReleaseOutputTest, ACanaryComparedWithItsBaselineSaysSo) {
+  hosting::v1::Release r;
+  r.set_id("web-4");
+  r.set_from_revision(3);
+  r.set_to_revision(4);
+  r.set_baseline_revision(5);
+  auto* a = r.add_analyses();
+  a->set_verdict(hosting::v1::ANALYSIS_VERDICT_PASSED);
+  a->set_baseline(true);
+  a->set_compared_revision(5);
+  auto* j = a->add_metrics();
+  j->set_metric("latency");
+  j->set_method("mann-whitney");
+  j->set_canary(0.010);
+  j->set_stable(0.0101);
+  j->set_verdict(hosting::v1::ANALYSIS_VERDICT_PASSED);
+  std::ostringstream out;
+  PrintRelease(r, Format::kTable, out);
+  EXPECT_THAT(out.str(), HasSubstr("Baseline:   revision 5 (revision 3's spec"));
+  EXPECT_THAT(out.str(), HasSubstr("canary median 10.00 ms, baseline 10.10 ms"));
+}
+
+TEST(RunTest, BaselineWithoutStepsIsAUsageErrorBeforeAnyCall) {
+  std::string out, err;
+  EXPECT_EQ(RunArgs({"--server", "127.0.0.1:1", "release", "start", "web", "--image", "app:2",
+                     "--baseline"},
+                    &out, &err),
+            kExitUsage);
+  EXPECT_THAT(err, HasSubstr("--baseline runs beside the canary of --steps"));
+}
+
 }  // namespace
 // hostctl's token sources, in order; each test sets the environment it needs.
 class ResolveTokenTest : public ::testing::Test {

@@ -329,11 +329,13 @@ void PrintAnalysis(const hosting::v1::AnalysisResult& a, const std::string& titl
                    std::ostream& out) {
   out << title << ": " << VerdictText(a.verdict()) << ": " << a.reason() << "\n";
   if (a.judged()) out << absl::StrFormat("  judge score: %.0f\n", a.score());
+  // What the canary was compared with: the stable revision, or its baseline.
+  const char* other = a.baseline() ? "baseline" : "stable";
   for (const auto& m : a.metrics()) {
     if (m.method().empty()) {
       out << "  " << m.metric()
-          << absl::StrFormat(": canary %.4g, stable %.4g, threshold %.4g", m.canary(), m.stable(),
-                             m.threshold())
+          << absl::StrFormat(": canary %.4g, %s %.4g, threshold %.4g", m.canary(), other,
+                             m.stable(), m.threshold())
           << "\n";
       continue;
     }
@@ -341,10 +343,12 @@ void PrintAnalysis(const hosting::v1::AnalysisResult& a, const std::string& titl
     const bool latency = m.metric() == "latency";
     out << "  judge " << m.metric() << " (" << m.method() << "): " << VerdictText(m.verdict());
     if (m.verdict() != hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE) {
-      out << (latency ? absl::StrFormat(", canary median %.2f ms, stable %.2f ms, %+.1f%%",
-                                        m.canary() * 1e3, m.stable() * 1e3, m.effect() * 100)
-                      : absl::StrFormat(", canary %.2f%%, stable %.2f%%, %+.2f points",
-                                        m.canary() * 100, m.stable() * 100, m.effect() * 100))
+      out << (latency ? absl::StrFormat(", canary median %.2f ms, %s %.2f ms, %+.1f%%",
+                                        m.canary() * 1e3, other, m.stable() * 1e3,
+                                        m.effect() * 100)
+                      : absl::StrFormat(", canary %.2f%%, %s %.2f%%, %+.2f points",
+                                        m.canary() * 100, other, m.stable() * 100,
+                                        m.effect() * 100))
           << absl::StrFormat(", p=%.3g", m.p_value());
     }
     out << ", samples " << m.canary_samples() << "/" << m.stable_samples()
@@ -379,8 +383,12 @@ void PrintRelease(const hosting::v1::Release& r, Format format, std::ostream& ou
   out << "Release:    " << r.id() << (r.rollback() ? " (rollback)" : "") << "\n"
       << "Service:    " << r.service() << "\n"
       << "Strategy:   " << StrategyText(r.strategy()) << "\n"
-      << "Revisions:  " << r.from_revision() << " -> " << r.to_revision() << "\n"
-      << "State:      " << ReleaseStateText(r.state()) << "\n";
+      << "Revisions:  " << r.from_revision() << " -> " << r.to_revision() << "\n";
+  if (r.baseline_revision() != 0) {
+    out << "Baseline:   revision " << r.baseline_revision() << " (revision " << r.from_revision()
+        << "'s spec, started with the canary; removed when the release ends)\n";
+  }
+  out << "State:      " << ReleaseStateText(r.state()) << "\n";
   if (r.total_steps() > 0) {
     out << "Step:       " << std::min(r.current_step() + 1, r.total_steps()) << "/"
         << r.total_steps() << "\n";

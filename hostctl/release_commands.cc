@@ -158,6 +158,7 @@ void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()
     std::string min_healthy_time, progress_deadline, scale_down_delay, analysis, reason;
     std::string on_failure;
     bool manual_promotion = false;
+    bool baseline = false;
     bool wait = false;
     double wait_seconds = 1800;
   };
@@ -172,6 +173,9 @@ void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()
                     "an analysis with the statistical judge)");
   start->add_option("--on-failure", so->on_failure,
                     "What a failed analysis of --steps does: rollback (default) or pause");
+  start->add_flag("--baseline", so->baseline,
+                  "Canary: run a fresh copy of the stable revision beside the canary, with its "
+                  "traffic share, and compare the canary with it");
   start->add_option("--max-surge", so->max_surge,
                     "Rolling: extra tasks, count or % (default: what the nodes have memory for)");
   start->add_option("--max-unavailable", so->max_unavailable, "Rolling: missing tasks allowed (0)");
@@ -227,6 +231,14 @@ void AddReleaseCommands(CLI::App& app, Globals& g, const std::function<Client&()
       for (auto& s : *p->mutable_canary()->mutable_steps()) {
         if (s.has_analysis()) s.mutable_analysis()->set_on_failure(policy);
       }
+    }
+    if (so->baseline) {
+      if (so->steps.empty()) {
+        return usage(absl::InvalidArgumentError(
+            "--baseline runs beside the canary of --steps; give --steps (or set "
+            "release.canary.baseline in the service's spec)"));
+      }
+      p->mutable_canary()->set_baseline(true);
     }
     if (!so->steps.empty()) {
       if (p->strategy() == hosting::v1::RELEASE_STRATEGY_UNSPECIFIED) {

@@ -114,10 +114,21 @@ absl::StatusOr<hosting::v1::ControllerMessage> AgentHub::ProbeConfigs() {
     if (r.rollout.warm_revision() != 0) others.insert(r.rollout.warm_revision());
     if (r.rollout.preview_revision() != 0) others.insert(r.rollout.preview_revision());
     others.erase(r.revision);
+    // A canary's baseline is probed as the revision whose spec it runs.
+    for (auto it = others.begin(); it != others.end();) {
+      if (SpecRevision(r, *it) != r.revision) {
+        ++it;
+        continue;
+      }
+      AddProbe(name, *it, r.spec, *probes);
+      it = others.erase(it);
+    }
     if (others.empty()) continue;
     ASSIGN_OR_RETURN(std::vector<RevisionRecord> revisions, store_.ListRevisions(name));
     for (const auto& rev : revisions) {
-      if (others.contains(rev.revision)) AddProbe(name, rev.revision, rev.spec, *probes);
+      for (int64_t other : others) {
+        if (SpecRevision(r, other) == rev.revision) AddProbe(name, other, rev.spec, *probes);
+      }
     }
   }
   absl::MutexLock lock(&mu_);

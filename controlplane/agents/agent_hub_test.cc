@@ -187,6 +187,24 @@ TEST_F(AgentHubTest, EveryRunningRevisionGetsItsOwnProbe) {
   hub_.Remove(&n1);
 }
 
+// A canary's baseline (revision 3, no stored revision of its own) is probed as the stable
+// revision whose spec it runs.
+TEST_F(AgentHubTest, ACanarysBaselineIsProbedAsTheRevisionItCopies) {
+  FakeAgentChannel n1("n1");
+  hub_.Add(&n1);
+  PutWeb(1, "/health");
+  PutWeb(2, "/v2/health", {{1, 3}, {2, 1}, {3, 1}});
+  ServiceRecord web = store_->GetService("web").value();
+  (*web.rollout.mutable_baseline_of())[3] = 1;
+  ASSERT_TRUE(store_->PutService(web, web.generation, nullptr).ok());
+  events_.Publish("release.created", "web", 2, "release");
+  ASSERT_FALSE(n1.sent().empty());
+  EXPECT_THAT(Probes(n1.sent().back()),
+              ::testing::UnorderedElementsAre("web@2 /v2/health", "web@1 /health",
+                                              "web@3 /health"));
+  hub_.Remove(&n1);
+}
+
 TEST_F(AgentHubTest, ACommandGoesToTheNewestStreamOfANode) {
   FakeAgentChannel old_stream("n1"), new_stream("n1");
   hub_.Add(&old_stream);

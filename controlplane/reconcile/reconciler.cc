@@ -285,20 +285,28 @@ absl::StatusOr<std::optional<absl::Duration>> Reconciler::SyncRollout(
   // Oldest revision first (protobuf maps have no order).
   for (const auto& [revision, replicas] : std::map<int64_t, int32_t>(want.begin(), want.end())) {
     const hosting::v1::ServiceSpec* spec = &record.spec;
-    if (revision != record.revision) {
+    // A canary's baseline runs another revision's spec under its own number.
+    const int64_t spec_revision = SpecRevision(record, revision);
+    if (spec_revision != record.revision) {
       if (!history_read) {
         ASSIGN_OR_RETURN(history, store_.ListRevisions(name));
         history_read = true;
       }
       auto it = std::find_if(
           history.begin(), history.end(),
-          [wanted = revision](const RevisionRecord& r) { return r.revision == wanted; });
+          [wanted = spec_revision](const RevisionRecord& r) { return r.revision == wanted; });
       if (it == history.end()) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "release ", record.rollout.release_id(), " needs revision ", revision, " of '", name,
-            "', which is no longer in the revision history"));
+            "release ", record.rollout.release_id(), " needs revision ", spec_revision, " of '",
+            name, "', which is no longer in the revision history"));
       }
       spec = &it->spec;
+    }
+    hosting::v1::ServiceSpec baseline_spec;
+    if (spec_revision != revision) {
+      baseline_spec = *spec;
+      (*baseline_spec.mutable_labels())[kLabelBaselineOf] = absl::StrCat(spec_revision);
+      spec = &baseline_spec;
     }
     const std::string swarm_name = RevisionServiceName(name, revision);
     const docker::ServiceInfo* current = nullptr;

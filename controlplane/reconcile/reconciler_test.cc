@@ -12,6 +12,7 @@
 namespace hosting::controlplane {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -465,6 +466,31 @@ TEST_F(ReconcilerTest, RolloutKeepsEveryListedRevisionAtItsCountAndRemovesTheRes
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->phase(), hosting::v1::SERVICE_PHASE_READY);
   EXPECT_THAT(status->message(), HasSubstr("release web-1"));
+}
+
+TEST_F(ReconcilerTest, ACanarysBaselineRunsTheStableSpecUnderItsOwnRevision) {
+  Apply(Spec("img:1", 3));
+  SyncOk();
+  docker_.SetRunningTasks("web-r1", 3);
+  Apply(Spec("img:2", 3));  // revision 2, the canary
+  ServiceRecord record = store_->GetService("web").value();
+  (*record.rollout.mutable_replicas())[1] = 3;
+  (*record.rollout.mutable_replicas())[2] = 1;
+  (*record.rollout.mutable_replicas())[3] = 1;  // the baseline: no stored revision 3
+  (*record.rollout.mutable_baseline_of())[3] = 1;
+  record.rollout.set_release_id("web-1");
+  ASSERT_TRUE(store_->PutService(record, record.generation, nullptr).ok());
+  docker_.ClearActions();
+  SyncOk();
+  EXPECT_THAT(docker_.actions(), Contains("create web-r3"));
+  absl::StatusOr<docker::ServiceInfo> baseline = docker_.InspectService("web-r3");
+  ASSERT_TRUE(baseline.ok()) << baseline.status();
+  EXPECT_EQ(baseline->labels.at(kLabelRevision), "3");
+  EXPECT_EQ(baseline->labels.at(kLabelBaselineOf), "1");
+  EXPECT_THAT(baseline->spec.dump(), HasSubstr("img:1"));
+  EXPECT_THAT(docker_.InspectService("web-r2")->spec.dump(), HasSubstr("img:2"));
+  // Revision 3 is taken for good: the next revision is 4.
+  EXPECT_EQ(store_->LastRevision("web").value(), 3);
 }
 
 TEST_F(ReconcilerTest, RolloutNamingAPrunedRevisionIsAnError) {

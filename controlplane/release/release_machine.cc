@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "common/proto_time.h"
 #include "controlplane/release/analysis.h"
 #include "google/protobuf/util/time_util.h"
@@ -98,6 +99,43 @@ int32_t RollingSurge(ReleaseRecord& r, const Observation& obs, int32_t n,
   return std::min(r.auto_surge(), std::max(1, n));
 }
 
+// Tasks a canary (or its baseline) needs for `w` % of a service of `n` tasks: with HAProxy's
+// exact weights its share of the tasks, without them as many as make `w` % by count beside the
+// stable revision's n.
+int32_t TasksFor(int32_t n, double w, bool router) {
+  if (w <= 0) return 0;
+  return std::max(1, router ? static_cast<int32_t>(std::ceil(n * w / 100.0 - 1e-9))
+                            : static_cast<int32_t>(std::ceil(n * w / (100.0 - w) - 1e-9)));
+}
+
+// The share of traffic a canary's baseline gets beside a canary at `w` %: the same, as far as
+// the rest of the traffic allows.
+double BaselineWeight(double w) { return std::clamp(std::min(w, 100 - w), 0.0, 50.0); }
+
+// The revision a canary's analyses compare with: its baseline when it runs one, else stable.
+int64_t ComparedRevision(const ReleaseRecord& r) {
+  return r.release().baseline_revision() != 0 ? r.release().baseline_revision()
+                                              : r.stable_revision();
+}
+
+// That revision as the release's notes name it.
+std::string ComparedName(const ReleaseRecord& r) {
+  if (r.release().baseline_revision() == 0) return absl::StrCat("revision ", r.stable_revision());
+  return absl::StrCat("its baseline revision ", r.release().baseline_revision(), " (revision ",
+                      r.stable_revision(), "'s spec, started with it)");
+}
+
+// Records in `res` what the canary was compared with; a baseline's reason says so.
+void MarkCompared(const ReleaseRecord& r, hosting::v1::AnalysisResult& res) {
+  res.set_compared_revision(ComparedRevision(r));
+  if (r.release().baseline_revision() == 0) return;
+  res.set_baseline(true);
+  res.set_reason(absl::StrCat(
+      "against baseline revision ", r.release().baseline_revision(), ": ",
+      absl::StrReplaceAll(res.reason(), {{"vs stable", "vs baseline"},
+                                         {"stable baseline", "baseline"}})));
+}
+
 absl::Duration MinHealthy(const ReleaseRecord& r) {
   return r.policy().rolling().has_min_healthy_time()
              ? FromDuration(r.policy().rolling().min_healthy_time())
@@ -185,7 +223,8 @@ hosting::v1::ReleasePolicy ReleaseMachine::ResolvePolicy(
 }
 
 ReleaseRecord ReleaseMachine::Begin(ServiceRecord& service, const hosting::v1::ServiceSpec& spec,
-                                    int64_t revision, const hosting::v1::ReleasePolicy& policy,
+                                    int64_t revision, int64_t baseline_revision,
+                                    const hosting::v1::ReleasePolicy& policy,
                                     const std::string& reason, absl::Time now) {
   ReleaseRecord r;
   *r.mutable_policy() = policy;
@@ -216,6 +255,12 @@ ReleaseRecord ReleaseMachine::Begin(ServiceRecord& service, const hosting::v1::S
   if (rel->strategy() != hosting::v1::RELEASE_STRATEGY_ROLLING) {
     (*service.rollout.mutable_weights())[stable] = 100;
     (*service.rollout.mutable_weights())[revision] = 0;
+  }
+  if (baseline_revision != 0 && rel->strategy() == hosting::v1::RELEASE_STRATEGY_CANARY) {
+    rel->set_baseline_revision(baseline_revision);
+    (*service.rollout.mutable_replicas())[baseline_revision] = 0;
+    (*service.rollout.mutable_weights())[baseline_revision] = 0;
+    (*service.rollout.mutable_baseline_of())[baseline_revision] = stable;
   }
   return r;
 }
@@ -292,16 +337,24 @@ void ReleaseMachine::SetWeights(ReleaseRecord& r, ServiceRecord& s, double weigh
                                 Notes& notes) const {
   const int64_t to = r.release().to_revision();
   const int64_t stable = r.stable_revision();
+  const int64_t baseline = r.release().baseline_revision();
+  const double baseline_weight = baseline != 0 ? BaselineWeight(weight) : 0;
   auto* w = s.rollout.mutable_weights();
   w->clear();
   (*w)[to] = weight;
-  if (stable != to) (*w)[stable] = 100 - weight;
+  if (baseline != 0) (*w)[baseline] = baseline_weight;
+  if (stable != to) (*w)[stable] = 100 - weight - baseline_weight;
   const bool changed = r.release().weight() != weight;
   r.mutable_release()->set_weight(weight);
   if (changed) {
     Note(r, notes, "weight.set",
-         absl::StrFormat("%.0f%% of traffic to revision %d, %.0f%% to revision %d%s", weight, to,
-                         100 - weight, stable,
+         absl::StrFormat("%.0f%% of traffic to revision %d, %s%.0f%% to revision %d%s", weight,
+                         to,
+                         baseline != 0 && baseline_weight > 0
+                             ? absl::StrFormat("%.0f%% to its baseline revision %d, ",
+                                               baseline_weight, baseline)
+                             : std::string(),
+                         100 - weight - baseline_weight, stable,
                          r.release().exact_weights() ? "" : " (approximated by replica counts)"),
          {{"weight", absl::StrFormat("%.1f", weight)}});
   }
@@ -403,9 +456,11 @@ void ReleaseMachine::FollowTarget(ReleaseRecord& r, ServiceRecord& s, const Obse
       w = std::max<double>(w, std::min<uint32_t>(steps[step].set_weight(), 100));
     }
     if (w > 0 && w < 100) {
-      want[to] = std::max(1, obs.router
-                                 ? static_cast<int32_t>(std::ceil(n * w / 100.0 - 1e-9))
-                                 : static_cast<int32_t>(std::ceil(n * w / (100.0 - w) - 1e-9)));
+      want[to] = TasksFor(n, w, obs.router);
+      // The baseline keeps the canary's share, and so its task count.
+      if (const int64_t baseline = r.release().baseline_revision(); baseline != 0) {
+        want[baseline] = TasksFor(n, BaselineWeight(w), obs.router);
+      }
     }
   } else if (Replicas(s, to) > 0) {
     want[to] = n;
@@ -434,6 +489,7 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
                                                          Notes& notes) const {
   const hosting::v1::AnalysisSpec spec = AnalysisDefaults(in);
   auto* rel = r.mutable_release();
+  const int64_t compared = ComparedRevision(r);
   if (!IsSet(r.analysis_started_at())) {
     *r.mutable_analysis_started_at() = ToTimestamp(obs.now);
     auto* a = rel->add_analyses();
@@ -443,7 +499,7 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
     r.set_analysis_index(rel->analyses_size());
     Note(r, notes, "analysis.started",
          absl::StrCat("analysing revision ", rel->to_revision(),
-                      compare_with_stable ? absl::StrCat(" against revision ", r.stable_revision())
+                      compare_with_stable ? absl::StrCat(" against ", ComparedName(r))
                                           : std::string(),
                       " for ", absl::FormatDuration(FromDuration(spec.duration()))));
   }
@@ -453,10 +509,13 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
     return it == obs.metrics.end() ? kEmpty : it->second;
   };
   hosting::v1::AnalysisResult res =
-      Analyze(spec, compare_with_stable ? &find(r.stable_revision()) : nullptr,
-              find(rel->to_revision()), obs.promql);
+      Analyze(spec, compare_with_stable ? &find(compared) : nullptr, find(rel->to_revision()),
+              obs.promql);
+  if (compare_with_stable) MarkCompared(r, res);
   hosting::v1::AnalysisResult* current = StepAnalysis(r);
   *current->mutable_metrics() = res.metrics();
+  current->set_compared_revision(res.compared_revision());
+  current->set_baseline(res.baseline());
   current->set_reason(res.reason());
   current->set_judged(res.judged());
   current->set_score(res.score());
@@ -470,8 +529,7 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
   current->set_verdict(res.verdict());
   *current->mutable_finished_at() = ToTimestamp(obs.now);
   if (compare_with_stable) {
-    *current->mutable_samples() =
-        SamplesOf(spec, find(r.stable_revision()), find(rel->to_revision()));
+    *current->mutable_samples() = SamplesOf(spec, find(compared), find(rel->to_revision()));
   }
   r.clear_analysis_started_at();
   std::map<std::string, std::string> attrs = {
@@ -523,8 +581,8 @@ bool ReleaseMachine::Background(ReleaseRecord& r, const Observation& obs, Notes&
     *a->mutable_started_at() = ToTimestamp(obs.now);
     r.set_background_index(rel->analyses_size());
     Note(r, notes, "analysis.started",
-         absl::StrCat("background analysis of revision ", rel->to_revision(), " against revision ",
-                      r.stable_revision(), " in windows of ",
+         absl::StrCat("background analysis of revision ", rel->to_revision(), " against ",
+                      ComparedName(r), " in windows of ",
                       absl::FormatDuration(FromDuration(spec.duration()))));
   }
   static const RevisionMetrics kEmpty;
@@ -532,10 +590,14 @@ bool ReleaseMachine::Background(ReleaseRecord& r, const Observation& obs, Notes&
     auto it = obs.metrics.find(rev);
     return it == obs.metrics.end() ? kEmpty : it->second;
   };
+  const int64_t compared = ComparedRevision(r);
   hosting::v1::AnalysisResult res =
-      Analyze(spec, &find(r.stable_revision()), find(rel->to_revision()), obs.promql);
+      Analyze(spec, &find(compared), find(rel->to_revision()), obs.promql);
+  MarkCompared(r, res);
   auto* current = rel->mutable_analyses(r.background_index() - 1);
   *current->mutable_metrics() = res.metrics();
+  current->set_compared_revision(res.compared_revision());
+  current->set_baseline(res.baseline());
   current->set_reason(res.reason());
   current->set_judged(res.judged());
   current->set_score(res.score());
@@ -547,8 +609,7 @@ bool ReleaseMachine::Background(ReleaseRecord& r, const Observation& obs, Notes&
   // acts; an inconclusive window (too little traffic) leaves the steps to decide.
   current->set_verdict(res.verdict());
   *current->mutable_finished_at() = ToTimestamp(obs.now);
-  *current->mutable_samples() =
-      SamplesOf(spec, find(r.stable_revision()), find(rel->to_revision()));
+  *current->mutable_samples() = SamplesOf(spec, find(compared), find(rel->to_revision()));
   r.clear_background_started_at();
   Note(r, notes, "analysis.finished", absl::StrCat("background: ", res.reason()),
        {{"verdict", hosting::v1::AnalysisVerdict_Name(res.verdict())}, {"kind", "background"}});
@@ -700,6 +761,16 @@ void ReleaseMachine::Canary(ReleaseRecord& r, ServiceRecord& s, const Observatio
          obs.now, notes);
     return;
   }
+  const int64_t baseline = rel->baseline_revision();
+  if (const int bad = baseline != 0 ? UnhealthyCount(obs, baseline, &detail) : 0; bad > 0) {
+    Fail(r, hosting::v1::RELEASE_STATE_ROLLED_BACK,
+         absl::StrCat(bad, " baseline task(s) of revision ", baseline, " (revision ",
+                      r.stable_revision(), "'s spec) failed their health check, so the canary ",
+                      "has nothing to be compared with",
+                      detail.empty() ? std::string() : ": " + detail),
+         obs.now, notes);
+    return;
+  }
   // The background analysis watches the canary from its first share of traffic on.
   if (r.policy().canary().has_background_analysis() && rel->weight() > 0 &&
       rel->state() == hosting::v1::RELEASE_STATE_PROGRESSING && Background(r, obs, notes)) {
@@ -730,12 +801,7 @@ void ReleaseMachine::Canary(ReleaseRecord& r, ServiceRecord& s, const Observatio
           rel->set_current_step(static_cast<int32_t>(steps.size()));
           continue;
         }
-        int32_t need = 0;
-        if (w > 0) {
-          need = obs.router ? static_cast<int32_t>(std::ceil(n * w / 100.0 - 1e-9))
-                            : static_cast<int32_t>(std::ceil(n * w / (100.0 - w) - 1e-9));
-          need = std::max(need, 1);
-        }
+        const int32_t need = TasksFor(n, w, obs.router);
         if (Replicas(s, to) < need) {
           SetReplicas(s, to, need);
           Note(r, notes, "batch.started",
@@ -743,9 +809,25 @@ void ReleaseMachine::Canary(ReleaseRecord& r, ServiceRecord& s, const Observatio
                             "% of traffic"),
                {{"new_replicas", absl::StrCat(need)}});
         }
+        // The baseline starts with the canary, so that both are equally cold.
+        int32_t baseline_need = 0;
+        if (baseline != 0) {
+          baseline_need = TasksFor(n, BaselineWeight(w), obs.router);
+          if (Replicas(s, baseline) < baseline_need) {
+            SetReplicas(s, baseline, baseline_need);
+            Note(r, notes, "baseline.started",
+                 absl::StrCat("starting ", baseline_need, " baseline task(s) of revision ",
+                              baseline, " (revision ", r.stable_revision(),
+                              "'s spec, fresh) for ", BaselineWeight(w),
+                              "% of traffic beside the canary"),
+                 {{"revision", absl::StrCat(baseline)},
+                  {"replicas", absl::StrCat(baseline_need)}});
+          }
+        }
         const int ready = ReadyCount(obs, to, absl::ZeroDuration());
         rel->set_new_healthy(ready);
-        if (ready < need) {
+        if (ready < need ||
+            (baseline != 0 && ReadyCount(obs, baseline, absl::ZeroDuration()) < baseline_need)) {
           DeadlinePassed(r, obs.now, notes);
           return;
         }
@@ -1017,6 +1099,7 @@ std::vector<ReleaseNote> ReleaseMachine::Advance(ReleaseRecord& r, ServiceRecord
       w->clear();
       (*w)[r.stable_revision()] = 100;
       (*w)[rel->to_revision()] = 0;
+      if (rel->baseline_revision() != 0) (*w)[rel->baseline_revision()] = 0;
     }
     Note(r, notes, "started",
          absl::StrCat(rel->rollback() ? "rollback" : "release", " of '", rel->service(),

@@ -86,9 +86,11 @@ class ReleaseMachine {
   // A release's first records: the release (PENDING, policy resolved) and the service's next
   // desired state, in which the new `revision` (running `spec`) starts at 0 replicas and
   // traffic stays where it is. `service` is the current record and becomes the next one.
+  // A canary with a `baseline_revision` (non-zero) runs that revision beside it: the stable
+  // spec, fresh, with the canary's task count and traffic share; its analyses compare with it.
   static hosting::internal::ReleaseRecord Begin(ServiceRecord& service,
                                                 const hosting::v1::ServiceSpec& spec,
-                                                int64_t revision,
+                                                int64_t revision, int64_t baseline_revision,
                                                 const hosting::v1::ReleasePolicy& policy,
                                                 const std::string& reason, absl::Time now);
   // A rollback's first records: back to `target` (a warm revision takes the traffic at once),

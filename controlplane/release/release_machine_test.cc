@@ -557,6 +557,125 @@ TEST_F(ReleaseMachineTest, AJudgedGoodCanaryPassesAsSoonAsItHasItsSamples) {
   EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
 }
 
+TEST_F(ReleaseMachineTest, BeginPutsACanarysBaselineInTheRolloutAtZero) {
+  ServiceRecord s;
+  s.spec.set_name("web");
+  s.spec.set_image("img:1");
+  s.spec.set_replicas(4);
+  s.revision = 1;
+  hosting::v1::ServiceSpec next = s.spec;
+  next.set_image("img:2");
+  hosting::v1::ReleasePolicy policy;
+  policy.set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  policy.mutable_canary()->set_baseline(true);
+  const ReleaseRecord r = ReleaseMachine::Begin(s, next, 2, 3, policy, "", cluster_.now);
+  EXPECT_EQ(r.release().baseline_revision(), 3);
+  EXPECT_EQ(s.rollout.replicas().at(3), 0);
+  EXPECT_EQ(s.rollout.weights().at(3), 0);
+  EXPECT_EQ(s.rollout.baseline_of().at(3), 1);  // runs revision 1's spec
+  EXPECT_EQ(HighestRevisionNamed(s), 3);         // so the store never gives 3 out again
+  // Other strategies run no baseline.
+  ServiceRecord rolling = s;
+  rolling.revision = 1;
+  rolling.rollout.Clear();
+  policy.set_strategy(hosting::v1::RELEASE_STRATEGY_ROLLING);
+  EXPECT_EQ(ReleaseMachine::Begin(rolling, next, 2, 3, policy, "", cluster_.now)
+                .release()
+                .baseline_revision(),
+            0);
+  EXPECT_FALSE(rolling.rollout.replicas().contains(3));
+}
+
+// Kayenta's practice: the canary is compared with a baseline as cold as itself, not with the
+// long-running stable tasks. Here the new tasks of either version are 30 % slower than the
+// warm stable ones: against stable the canary would fail, against its baseline it passes.
+TEST_F(ReleaseMachineTest, ACanaryIsJudgedAgainstItsBaselineWhichGoesWhenTheReleaseEnds) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  release_.mutable_release()->set_baseline_revision(3);
+  (*service_.rollout.mutable_replicas())[3] = 0;
+  (*service_.rollout.mutable_baseline_of())[3] = 1;
+  SetPolicySteps({Weight(20), Judged(60), Weight(60), Gate()});
+  Traffic(1, 4000, 0);
+  Latency(1, 4000, 0.010);
+  Traffic(3, 1000, 0);
+  Latency(3, 1000, 0.013);
+  Traffic(2, 1000, 0);
+  Latency(2, 1000, 0.0131);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  EXPECT_THAT(types_, Contains("baseline.started"));
+  ASSERT_EQ(release_.release().analyses_size(), 1);
+  const auto& a = release_.release().analyses(0);
+  EXPECT_EQ(a.verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED) << a.reason();
+  EXPECT_TRUE(a.baseline());
+  EXPECT_EQ(a.compared_revision(), 3);
+  EXPECT_THAT(a.reason(), HasSubstr("against baseline revision 3"));
+  EXPECT_EQ(a.samples().stable().requests(), 1000);  // the baseline's side
+  // At 60 % the baseline takes the rest, 40 %: the stable tasks keep running, with no traffic.
+  EXPECT_EQ(service_.rollout.weights().at(2), 60);
+  EXPECT_EQ(service_.rollout.weights().at(3), 40);
+  EXPECT_EQ(service_.rollout.weights().at(1), 0);
+  EXPECT_EQ(cluster_.Count(2), 3);
+  EXPECT_EQ(cluster_.Count(3), 2);
+  EXPECT_EQ(cluster_.Count(1), 4);
+  std::vector<ReleaseNote> notes;
+  ASSERT_TRUE(machine_.Promote(release_, false, cluster_.now, notes).ok());
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster_.Count(3), 0);
+  EXPECT_EQ(cluster_.Count(1), 0);
+  EXPECT_EQ(cluster_.Count(2), 4);
+  EXPECT_TRUE(service_.rollout.baseline_of().empty());
+}
+
+TEST_F(ReleaseMachineTest, ABaselineSharesTheCanarysWeightAndGoesWithARollback) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 10);
+  release_.mutable_release()->set_baseline_revision(3);
+  (*service_.rollout.mutable_replicas())[3] = 0;
+  (*service_.rollout.mutable_baseline_of())[3] = 1;
+  SetPolicySteps({Weight(20), Gate(), Judged(60)});
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  // Equal shares and task counts, started together.
+  EXPECT_EQ(service_.rollout.weights().at(2), 20);
+  EXPECT_EQ(service_.rollout.weights().at(3), 20);
+  EXPECT_EQ(service_.rollout.weights().at(1), 60);
+  EXPECT_EQ(cluster_.Count(2), 2);
+  EXPECT_EQ(cluster_.Count(3), 2);
+  // A resize keeps them equal.
+  service_.spec.set_replicas(20);
+  for (int i = 0; i < 10; ++i) Tick();
+  EXPECT_EQ(cluster_.Count(2), 4);
+  EXPECT_EQ(cluster_.Count(3), 4);
+  // The canary is 30 % slower than its baseline: the judge rolls back, and the baseline goes.
+  Traffic(1, 4000, 0);
+  Latency(1, 4000, 0.010);
+  Traffic(3, 1000, 0);
+  Latency(3, 1000, 0.010);
+  Traffic(2, 1000, 0);
+  Latency(2, 1000, 0.013);
+  std::vector<ReleaseNote> notes;
+  ASSERT_TRUE(machine_.Promote(release_, false, cluster_.now, notes).ok());
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  EXPECT_THAT(release_.release().message(), HasSubstr("against baseline revision 3"));
+  EXPECT_EQ(cluster_.Count(3), 0);
+  EXPECT_EQ(cluster_.Count(2), 0);
+  EXPECT_EQ(cluster_.Count(1), 20);
+  EXPECT_TRUE(service_.rollout.replicas().empty());
+}
+
+TEST_F(ReleaseMachineTest, AnUnhealthyBaselineRollsTheCanaryBack) {
+  Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
+  release_.mutable_release()->set_baseline_revision(3);
+  (*service_.rollout.mutable_replicas())[3] = 0;
+  (*service_.rollout.mutable_baseline_of())[3] = 1;
+  SetPolicySteps({Weight(25), Judged(60)});
+  cluster_.bad_revisions.insert(3);
+  EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
+  EXPECT_THAT(release_.release().message(),
+              HasSubstr("baseline task(s) of revision 3 (revision 1's spec) failed their health "
+                        "check, so the canary has nothing to be compared with"));
+  EXPECT_EQ(cluster_.Count(3), 0);
+  EXPECT_EQ(cluster_.Count(1), 4);
+}
+
 // A rollback that cannot make the stable revision whole again (its tasks never get ready)
 // ends FAILED at its deadline with both revisions left running; hostctl exits 11 for it
 // (ExitCodeForRelease in hostctl_test).

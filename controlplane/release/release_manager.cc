@@ -142,7 +142,13 @@ absl::StatusOr<hosting::v1::Release> ReleaseManager::Start(
     stable = record;
     const hosting::v1::ReleasePolicy policy = ReleaseMachine::ResolvePolicy(
         spec.release(), request.has_policy() ? &request.policy() : nullptr);
-    ReleaseRecord r = ReleaseMachine::Begin(record, spec, revision.revision, policy,
+    // A canary's baseline takes the next number (no stored revision has it: the store keeps
+    // every number a rollout names from being used again).
+    const int64_t baseline =
+        policy.strategy() == hosting::v1::RELEASE_STRATEGY_CANARY && policy.canary().baseline()
+            ? revision.revision + 1
+            : 0;
+    ReleaseRecord r = ReleaseMachine::Begin(record, spec, revision.revision, baseline, policy,
                                             request.reason(), clock_.Now());
     m.revision = std::move(revision);
     // The previous revision stays for a rollback, whatever the history limit says.

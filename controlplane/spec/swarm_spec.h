@@ -18,6 +18,8 @@ inline constexpr char kLabelSpecHash[] = "hosting.spec-hash";
 // The hostd instance (its store's ID) that owns the Swarm service. A hostd only ever changes or
 // removes Swarm services carrying its own ID, so two hostds on one Swarm never fight.
 inline constexpr char kLabelController[] = "hosting.controller";
+// On a canary's baseline: the revision whose spec it runs.
+inline constexpr char kLabelBaselineOf[] = "hosting.baseline-of";
 
 // "<service>-r<revision>".
 std::string RevisionServiceName(absl::string_view service, int64_t revision);

@@ -264,6 +264,12 @@ std::vector<FieldViolation> ReleasePolicyRules(const hosting::v1::ReleasePolicy&
   if (r.canary().has_background_analysis()) {
     check_analysis(r.canary().background_analysis(), rf + ".canary.background_analysis");
   }
+  if (r.canary().baseline() && r.strategy() != hosting::v1::RELEASE_STRATEGY_CANARY &&
+      r.strategy() != hosting::v1::RELEASE_STRATEGY_UNSPECIFIED) {
+    v.push_back({rf + ".canary.baseline",
+                 absl::StrCat("only a canary release runs a baseline beside its canary; the ",
+                              "strategy is ", hosting::v1::ReleaseStrategy_Name(r.strategy()))});
+  }
   if (r.blue_green().has_pre_switch_analysis()) {
     check_analysis(r.blue_green().pre_switch_analysis(), rf + ".blue_green.pre_switch_analysis");
     if (r.blue_green().pre_switch_analysis().has_judge()) {

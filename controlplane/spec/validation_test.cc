@@ -235,6 +235,21 @@ TEST(ValidateReleasePolicyTest, TheJudgeNamesItsMetricsAndNeedsStableTraffic) {
   EXPECT_THAT(Fields(v), ::testing::Not(Contains(j + ".critical[0]")));
 }
 
+TEST(ValidateReleasePolicyTest, OnlyACanaryRunsABaseline) {
+  hosting::v1::ReleasePolicy policy;
+  policy.mutable_canary()->set_baseline(true);
+  EXPECT_THAT(Fields(ValidateReleasePolicy(policy, "policy")),
+              ::testing::Not(Contains("policy.canary.baseline")));
+  policy.set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  EXPECT_THAT(Fields(ValidateReleasePolicy(policy, "policy")),
+              ::testing::Not(Contains("policy.canary.baseline")));
+  policy.set_strategy(hosting::v1::RELEASE_STRATEGY_BLUE_GREEN);
+  EXPECT_THAT(ValidateReleasePolicy(policy, "policy"),
+              Contains(FieldViolation{"policy.canary.baseline",
+                                      "only a canary release runs a baseline beside its canary; "
+                                      "the strategy is RELEASE_STRATEGY_BLUE_GREEN"}));
+}
+
 TEST(InvalidArgumentWithViolationsTest, ListsAtMostTwentyAndCountsTheRest) {
   std::vector<FieldViolation> many;
   for (int i = 0; i < 1000; ++i) {

@@ -337,10 +337,14 @@ absl::StatusOr<int64_t> PostgresStore::PutServiceLocked(const ServiceRecord& rec
                                                    name, "' exists already"));
     }
     RETURN_IF_ERROR(w.status());
+  }
+  const int64_t last =
+      std::max(new_revision != nullptr ? new_revision->revision : 0, HighestRevisionNamed(record));
+  if (new_revision != nullptr || last > record.revision) {
     RETURN_IF_ERROR(Exec("INSERT INTO hosting.revision_counters (service, last) VALUES ($1, $2) "
                          "ON CONFLICT (service) DO UPDATE SET "
                          "last = GREATEST(hosting.revision_counters.last, EXCLUDED.last)",
-                         {PgParam::Text(name), PgParam::Int(new_revision->revision)})
+                         {PgParam::Text(name), PgParam::Int(last)})
                         .status());
   }
   return generation;

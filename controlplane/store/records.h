@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,6 +29,24 @@ struct ServiceRecord {
   // The autoscaling policy, when the service has one.
   std::optional<hosting::v1::AutoscalingPolicy> autoscaling;
 };
+
+// The highest revision number `r` names: its own, or one its rollout runs beyond it (a
+// canary's baseline, which no stored revision has). Stores keep every number up to it from
+// being given out again (Store::LastRevision).
+inline int64_t HighestRevisionNamed(const ServiceRecord& r) {
+  int64_t highest = r.revision;
+  for (const auto& [revision, replicas] : r.rollout.replicas()) {
+    highest = std::max(highest, revision);
+  }
+  return highest;
+}
+
+// The revision whose spec `revision` of `r` runs: its own, or for a canary's baseline
+// (Rollout.baseline_of) the revision it is a fresh copy of.
+inline int64_t SpecRevision(const ServiceRecord& r, int64_t revision) {
+  const auto it = r.rollout.baseline_of().find(revision);
+  return it == r.rollout.baseline_of().end() ? revision : it->second;
+}
 
 // One revision of a service: the spec that defined it.
 struct RevisionRecord {

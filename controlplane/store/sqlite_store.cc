@@ -425,11 +425,15 @@ absl::StatusOr<int64_t> SqliteStore::PutServiceLocked(const ServiceRecord& recor
       }
       return s;
     }
+  }
+  const int64_t last =
+      std::max(new_revision != nullptr ? new_revision->revision : 0, HighestRevisionNamed(record));
+  if (new_revision != nullptr || last > record.revision) {
     Stmt c(db_,
            "INSERT INTO revision_counters (service, last) VALUES (?1, ?2) "
            "ON CONFLICT(service) DO UPDATE SET last = MAX(last, ?2)");
     RETURN_IF_ERROR(c.prepared());
-    RETURN_IF_ERROR(c.Bind(1, name).Bind(2, new_revision->revision).Run());
+    RETURN_IF_ERROR(c.Bind(1, name).Bind(2, last).Run());
   }
   return generation;
 }

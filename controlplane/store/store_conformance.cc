@@ -162,6 +162,22 @@ TEST_P(StoreConformanceTest, DeleteNeedsGenerationAndKeepsRevisionCounter) {
   EXPECT_EQ(*store_->LastRevision("other"), 0);
 }
 
+TEST_P(StoreConformanceTest, ARevisionARolloutRunsBeyondTheRecordsIsNeverGivenOutAgain) {
+  RevisionRecord r3 = Revision("web", 3, "a");
+  ASSERT_TRUE(store_->PutService(Record("web", 3, "a"), 0, &r3).ok());
+  // A canary's baseline: revision 4 runs the stable spec and has no stored revision.
+  ServiceRecord with_baseline = Record("web", 3, "a");
+  (*with_baseline.rollout.mutable_replicas())[2] = 2;
+  (*with_baseline.rollout.mutable_replicas())[3] = 1;
+  (*with_baseline.rollout.mutable_replicas())[4] = 1;
+  ASSERT_TRUE(store_->PutService(with_baseline, 1, nullptr).ok());
+  EXPECT_EQ(*store_->LastRevision("web"), 4);
+  EXPECT_EQ(store_->ListRevisions("web")->size(), 1u);
+  // Once the rollout ends, the number stays used.
+  ASSERT_TRUE(store_->PutService(Record("web", 3, "a"), 2, nullptr).ok());
+  EXPECT_EQ(*store_->LastRevision("web"), 4);
+}
+
 TEST_P(StoreConformanceTest, InstanceIdIsStableAndNonEmpty) {
   absl::StatusOr<std::string> a = store_->InstanceId();
   ASSERT_TRUE(a.ok()) << a.status();

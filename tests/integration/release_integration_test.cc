@@ -35,7 +35,7 @@ using ::testing::HasSubstr;
 const std::vector<std::string> kServices = {"rel-rolling", "rel-canary", "rel-good",
                                             "rel-bg",      "rel-bad",    "rel-crash",
                                             "rel-restart", "rel-req",    "rel-promql",
-                                            "rel-migrate", "rel-restore", "rel-judge"};
+                                            "rel-migrate", "rel-restore", "rel-judge", "rel-baseline"};
 
 using Load = HttpLoad;
 
@@ -338,6 +338,86 @@ TEST_F(ReleaseTest, TheJudgeRollsBackACanaryThirtyPercentSlowerAndPassesAGoodOne
                                                                 r.analyses(0).started_at()),
             30);
   EXPECT_EQ(load.failed(), 0) << load.first_error();
+}
+
+// Kayenta's practice: a fresh copy of the stable revision (the baseline) starts with the
+// canary, with as many tasks and the same share of the traffic, and the judge compares the two.
+// A good version passes against its baseline; the baseline is gone when the release ends.
+TEST_F(ReleaseTest, AGoodCanaryPassesAgainstItsBaselineWhichGoesWhenTheReleaseEnds) {
+  const std::string name = "rel-baseline";
+  Deploy(platform->Spec(name, 2, {{"FAULT_LATENCY_MS", "10"}}));
+  if (HasFatalFailure()) return;
+  Load load(Url(name, "/api/users/1"), 4);
+  hosting::v1::AnalysisSpec* a = nullptr;
+  hosting::v1::StartReleaseRequest req = CanaryWithAnalysis(
+      platform->Spec(name, 2, {{"FAULT_LATENCY_MS", "10"}, {"RELEASE_NOTE", "good"}}), 25, &a);
+  a->mutable_judge()->set_min_samples(200);
+  auto* c = req.mutable_policy()->mutable_canary();
+  c->set_baseline(true);
+  c->mutable_steps()->RemoveLast();  // weight 100 goes: a gate instead, to look at the baseline
+  c->add_steps()->mutable_pause();
+  absl::StatusOr<hosting::v1::Release> started = Start(req);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(started->to_revision(), 2);
+  EXPECT_EQ(started->baseline_revision(), 3);
+  hosting::v1::Release r = WaitState(started->id(), absl::Seconds(120),
+                                     hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
+  ASSERT_EQ(r.state(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION) << r.DebugString();
+  ASSERT_EQ(r.analyses_size(), 1);
+  const hosting::v1::AnalysisResult& passed = r.analyses(0);
+  EXPECT_EQ(passed.verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED) << passed.DebugString();
+  EXPECT_TRUE(passed.baseline());
+  EXPECT_EQ(passed.compared_revision(), 3);
+  EXPECT_EQ(passed.score(), 100);
+  EXPECT_THAT(passed.reason(), HasSubstr("against baseline revision 3"));
+  // Both sides were judged on the baseline's and the canary's requests, not the stable tasks'.
+  EXPECT_GE(passed.samples().stable().requests(), 200);
+  EXPECT_GE(passed.samples().canary().requests(), 200);
+
+  // The baseline is a real Swarm service: revision 1's image and spec under its own number.
+  ExpectSwarm(name, {absl::StrCat(name, "-r1 2 2"), absl::StrCat(name, "-r2 1 1"),
+                     absl::StrCat(name, "-r3 1 1")});
+  CommandResult labels = Shell(absl::StrCat(
+      "docker service inspect -f '{{index .Spec.Labels \"hosting.baseline-of\"}} "
+      "{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{.}} {{end}}' ",
+      name, "-r3"));
+  EXPECT_THAT(labels.output, ::testing::StartsWith("1 ")) << labels.output;
+  EXPECT_THAT(labels.output, HasSubstr("HOSTING_REVISION=3")) << labels.output;
+  EXPECT_THAT(labels.output, ::testing::Not(HasSubstr("RELEASE_NOTE"))) << labels.output;  // stable's env
+  // It takes the canary's share of the requests, through the real HAProxy.
+  std::map<std::string, int> by_revision;
+  for (int i = 0; i < 400; ++i) {
+    HttpResult v = Http("GET", Url(name, "/api/version"));
+    const size_t at = v.body.find("\"hosting_revision\":\"");
+    if (v.status == 200 && at != std::string::npos) ++by_revision[v.body.substr(at + 20, 1)];
+  }
+  EXPECT_NEAR(by_revision["2"], 100, 40) << "canary";
+  EXPECT_NEAR(by_revision["3"], 100, 40) << "baseline";
+  EXPECT_NEAR(by_revision["1"], 200, 50) << "stable";
+  CommandResult status = Shell(absl::StrCat(HostctlBinary(), " --server ",
+                                            platform->hostd->address(), " release status ",
+                                            started->id()));
+  EXPECT_THAT(status.output, HasSubstr("Baseline:   revision 3 (revision 1's spec"));
+  EXPECT_THAT(status.output, HasSubstr("baseline")) << status.output;
+
+  CommandResult promote = Shell(absl::StrCat(HostctlBinary(), " --server ",
+                                             platform->hostd->address(), " release promote ",
+                                             started->id()));
+  ASSERT_EQ(promote.exit_code, 0) << promote.output;
+  r = WaitState(started->id(), absl::Seconds(90));
+  load.Stop();
+  EXPECT_EQ(r.state(), hosting::v1::RELEASE_STATE_SUCCEEDED) << r.DebugString();
+  EXPECT_EQ(load.failed(), 0) << load.first_error();
+  ExpectSwarm(name, {absl::StrCat(name, "-r2 2 2")});
+  // Revision 3 stays taken: the next release is revision 4.
+  hosting::v1::StartReleaseRequest next;
+  next.set_service(name);
+  next.set_image("hosting/appsvc:v2");
+  absl::StatusOr<hosting::v1::Release> again = Start(next);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->to_revision(), 4);
+  EXPECT_EQ(WaitState(again->id(), absl::Seconds(90)).state(),
+            hosting::v1::RELEASE_STATE_SUCCEEDED);
 }
 
 TEST_F(ReleaseTest, PromQLCheckFromARealPrometheusRollsBackABadCanary) {
