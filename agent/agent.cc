@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/proto_time.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 
@@ -42,6 +43,9 @@ absl::Status Agent::Init() {
     stream_->Send(table_.Snapshot());
   };
   handlers.on_command = [this](const hosting::v1::Command& c) { commands_->Enqueue(c); };
+  handlers.on_report_settings = [this](const hosting::v1::ReportSettings& s) {
+    reporter_->RequestInterval(FromDuration(s.interval()), clock_.Now() + FromDuration(s.valid_for()));
+  };
   std::vector<std::string> controllers =
       absl::StrSplit(options_.controller, ',', absl::SkipWhitespace());
   if (controllers.empty()) {

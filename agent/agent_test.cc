@@ -461,6 +461,20 @@ TEST_F(AgentPartsTest, AStartingTaskWithoutMetricsIsAskedAtEveryReport) {
   EXPECT_THAT(node_.requests(), ElementsAre("101:8080/metrics", "101:8080/metrics"));
 }
 
+// While a release analyses a canary, hostd asks for faster reports for a while: bounded on
+// both sides, and back to the agent's own pace once the request runs out.
+TEST_F(AgentPartsTest, HostdMayAskForFasterReportsForAWhile) {
+  EXPECT_EQ(reporter_.Interval(), absl::Seconds(2));
+  reporter_.RequestInterval(absl::Milliseconds(250), clock_.Now() + absl::Seconds(3));
+  EXPECT_EQ(reporter_.Interval(), absl::Milliseconds(250));
+  reporter_.RequestInterval(absl::Milliseconds(1), clock_.Now() + absl::Seconds(3));
+  EXPECT_EQ(reporter_.Interval(), Reporter::kMinReportInterval);
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_EQ(reporter_.Interval(), absl::Seconds(2)) << "the request ran out";
+  reporter_.RequestInterval(absl::Seconds(30), clock_.Now() + absl::Seconds(3));
+  EXPECT_EQ(reporter_.Interval(), absl::Seconds(2)) << "never slower than its own pace";
+}
+
 TEST_F(AgentPartsTest, CommandsActOnThisNodesContainersAndNameWhatIsMissing) {
   OneTask();
   hosting::v1::Command restart;

@@ -144,6 +144,8 @@ grpc::Status ControllerStream::RunOnce(const absl::Notification& stop, bool* reg
         handlers_.on_probes(in.probes());
       } else if (in.has_command()) {
         handlers_.on_command(in.command());
+      } else if (in.has_report_settings() && handlers_.on_report_settings) {
+        handlers_.on_report_settings(in.report_settings());
       }
     }
     {

@@ -45,6 +45,7 @@ class ControllerStream final : public MessageSink {
     std::function<void()> on_connected;  // the stream is up: send the whole state
     std::function<void(const hosting::v1::ProbeConfigs&)> on_probes;
     std::function<void(const hosting::v1::Command&)> on_command;  // must not block
+    std::function<void(const hosting::v1::ReportSettings&)> on_report_settings;
   };
   ControllerStream(std::vector<std::string> controllers, NodeIdentity identity,
                    absl::Duration max_backoff, AgentMetrics& metrics, Clock& clock,

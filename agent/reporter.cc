@@ -1,5 +1,7 @@
 #include "agent/reporter.h"
 
+#include <algorithm>
+
 #include "agent/prom_text.h"
 #include "common/proto_time.h"
 
@@ -66,9 +68,30 @@ hosting::v1::AgentMessage Reporter::Collect() {
   return msg;
 }
 
+void Reporter::RequestInterval(absl::Duration interval, absl::Time until) {
+  absl::MutexLock lock(&mu_);
+  requested_interval_ = std::clamp(interval, kMinReportInterval, report_interval_);
+  requested_until_ = until;
+}
+
+absl::Duration Reporter::Interval() {
+  absl::MutexLock lock(&mu_);
+  if (clock_.Now() >= requested_until_) return report_interval_;
+  return std::min(requested_interval_, report_interval_);
+}
+
 void Reporter::Run(const absl::Notification& stop) {
   absl::Time next_snapshot = clock_.Now() + resync_interval_;
-  while (!stop.WaitForNotificationWithTimeout(report_interval_)) {
+  absl::Time last_report = clock_.Now();
+  for (;;) {
+    // Waits in short slices, so that a faster pace asked for meanwhile applies at once.
+    const absl::Duration left = last_report + Interval() - clock_.Now();
+    if (left > absl::ZeroDuration()) {
+      if (stop.WaitForNotificationWithTimeout(std::min(left, kMinReportInterval))) return;
+      continue;
+    }
+    if (stop.HasBeenNotified()) return;
+    last_report = clock_.Now();
     hosting::v1::AgentMessage msg = Collect();
     if (msg.metrics().tasks_size() > 0 || msg.metrics().node_memory_available_bytes() > 0) {
       sink_.Send(msg);

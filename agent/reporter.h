@@ -1,5 +1,6 @@
 #pragma once
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/agent_metrics.h"
@@ -22,7 +23,15 @@ class Reporter {
   // One report: the metrics message (with no tasks when the node runs none).
   hosting::v1::AgentMessage Collect();
 
+  // hostd asks for reports every `interval` until `until` (ReportSettings): bounded to
+  // [kMinReportInterval, the agent's own interval]; the next report comes at the new pace.
+  void RequestInterval(absl::Duration interval, absl::Time until);
+  // The interval reports are sent at now.
+  absl::Duration Interval();
+
   void Run(const absl::Notification& stop);
+
+  static constexpr absl::Duration kMinReportInterval = absl::Milliseconds(100);
 
  private:
   TaskTable& table_;
@@ -32,6 +41,9 @@ class Reporter {
   Clock& clock_;
   const absl::Duration report_interval_;
   const absl::Duration resync_interval_;
+  absl::Mutex mu_;
+  absl::Duration requested_interval_ ABSL_GUARDED_BY(mu_) = absl::InfiniteDuration();
+  absl::Time requested_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace hosting::agent

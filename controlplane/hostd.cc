@@ -145,6 +145,12 @@ absl::Status Hostd::Init() {
                           /*if_missing=*/true, std::move(done));
   };
   releases_->SetImagePuller(puller);
+  // A canary under analysis is judged on samples as they arrive: the agents report faster
+  // meanwhile, and each report wakes the release loop.
+  releases_->SetReportPace([this](absl::Duration interval, absl::Duration valid_for) {
+    hub_->RequestReportInterval(interval, valid_for);
+  });
+  agents_->SetMetricsListener([this] { releases_->MetricsArrived(); });
   autoscaler_->SetImagePuller(puller);
   // Calls that act on the cluster (node and task commands, agent streams) go to the leader.
   ActGate leader_gate = [this]() -> absl::Status {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 
 namespace hosting::controlplane {
@@ -150,6 +151,14 @@ void AgentHub::BroadcastProbeConfigs() {
   if (!msg.has_value()) return;
   absl::MutexLock lock(&mu_);
   for (const auto& [channel, order] : channels_) channel->Send(*msg);
+}
+
+void AgentHub::RequestReportInterval(absl::Duration interval, absl::Duration valid_for) {
+  hosting::v1::ControllerMessage msg;
+  *msg.mutable_report_settings()->mutable_interval() = ToDuration(interval);
+  *msg.mutable_report_settings()->mutable_valid_for() = ToDuration(valid_for);
+  absl::MutexLock lock(&mu_);
+  for (const auto& [channel, order] : channels_) channel->Send(msg);
 }
 
 AgentChannel* AgentHub::ChannelOf(const std::string& node_id) {

@@ -69,6 +69,10 @@ class AgentHub {
   std::optional<hosting::v1::ControllerMessage> CurrentProbeConfigs();
   // Sends CurrentProbeConfigs to every agent.
   void BroadcastProbeConfigs();
+  // Asks every connected agent for metrics reports every `interval` for `valid_for`
+  // (ReportSettings); callers repeat it while they need it (agents connecting meanwhile get it
+  // with the next).
+  void RequestReportInterval(absl::Duration interval, absl::Duration valid_for);
 
   using CommandCallback = std::function<void(absl::StatusOr<hosting::v1::CommandResult>)>;
   // Sends a command to the agent of `node_id`; `done` runs once, with the agent's result, or

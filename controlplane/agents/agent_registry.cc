@@ -230,6 +230,12 @@ bool AgentRegistry::OwnedByAnotherLiveNode(const std::string& task_id,
 }
 
 void AgentRegistry::Metrics(const std::string& node_id, const hosting::v1::MetricsReport& report) {
+  TakeMetrics(node_id, report);
+  if (metrics_listener_) metrics_listener_();
+}
+
+void AgentRegistry::TakeMetrics(const std::string& node_id,
+                                const hosting::v1::MetricsReport& report) {
   absl::MutexLock lock(&mu_);
   if (auto s = sessions_.find(node_id);
       s != sessions_.end() && report.node_memory_available_bytes() > 0) {

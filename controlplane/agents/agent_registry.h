@@ -55,6 +55,12 @@ class AgentRegistry {
   // elsewhere: a forged or confused report) is left out of every read below until a listing
   // holds it. Without a source (unit tests) every report is believed. Set before use.
   void SetSwarmTasks(SwarmTaskSource source) { swarm_tasks_ = std::move(source); }
+  // Called (on the reporting agent's thread, no lock held) after each metrics report is taken
+  // in: a release analysing a canary decides on the samples the moment they arrive. Set before
+  // use; it must not block.
+  void SetMetricsListener(std::function<void()> listener) {
+    metrics_listener_ = std::move(listener);
+  }
   // Reported tasks left out for that reason, now.
   int UnconfirmedTasks();
 
@@ -169,6 +175,7 @@ class AgentRegistry {
     absl::Time gone_since = absl::InfiniteFuture();
     int64_t memory_available_bytes = 0;
   };
+  void TakeMetrics(const std::string& node_id, const hosting::v1::MetricsReport& report);
   // Whether Swarm's listing bears the task out (see SetSwarmTasks); logs the first refusal.
   bool Confirmed(const std::string& task_id, TaskState& task, const SwarmTaskListing* listing)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -193,6 +200,7 @@ class AgentRegistry {
   std::map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);  // by node
   std::map<std::string, std::unique_ptr<TaskState>> tasks_ ABSL_GUARDED_BY(mu_);  // by task id
   SwarmTaskSource swarm_tasks_;
+  std::function<void()> metrics_listener_;
 };
 
 const char* TaskHealthName(hosting::v1::TaskHealth h);

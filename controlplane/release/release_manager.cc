@@ -61,6 +61,33 @@ void ReleaseManager::SetMetricsQuery(MetricsQuery* query) {
   query_.swap(async);
 }
 
+void ReleaseManager::SetReportPace(ReportPace ask) {
+  absl::MutexLock lock(&mu_);
+  pace_ = std::move(ask);
+}
+
+void ReleaseManager::MetricsArrived() {
+  if (analysing_.load(std::memory_order_relaxed)) Wake();
+}
+
+void ReleaseManager::PaceReports(const std::vector<ReleaseRecord>& active) {
+  bool analysing = false;
+  for (const auto& r : active) {
+    analysing |= IsSet(r.analysis_started_at()) || IsSet(r.background_started_at());
+  }
+  analysing_.store(analysing, std::memory_order_relaxed);
+  const absl::Time now = clock_.Now();
+  if (!analysing || now - pace_asked_ < absl::Seconds(1)) return;
+  ReportPace ask;
+  {
+    absl::MutexLock lock(&mu_);
+    ask = pace_;
+  }
+  if (!ask) return;
+  pace_asked_ = now;
+  ask(kAnalysisReportInterval, absl::Seconds(3));
+}
+
 std::map<std::string, absl::StatusOr<double>> ReleaseManager::QueryChecks(const ReleaseRecord& r) {
   std::map<std::string, absl::StatusOr<double>> out;
   if (r.release().state() != hosting::v1::RELEASE_STATE_PROGRESSING) return out;
@@ -501,6 +528,7 @@ void ReleaseManager::Tick() {
     TickProblem("tick", "listing active releases", active.status());
     return;
   }
+  PaceReports(*active);
   // Without a release to advance, Docker is read only to keep HAProxy in line with the tasks,
   // and less often.
   const absl::Time now = clock_.Now();
@@ -573,6 +601,7 @@ void ReleaseManager::Wake() {
 }
 
 void ReleaseManager::Loop() {
+  absl::Time last_tick = absl::InfinitePast();
   while (true) {
     {
       absl::MutexLock lock(&wake_mu_);
@@ -580,6 +609,11 @@ void ReleaseManager::Loop() {
       wake_ = false;
     }
     if (stop_.HasBeenNotified()) return;
+    // Woken by every agent's report while analysing: never more than one tick in this long.
+    if (const absl::Duration since = absl::Now() - last_tick; since < kAnalysisReportInterval) {
+      if (stop_.WaitForNotificationWithTimeout(kAnalysisReportInterval - since)) return;
+    }
+    last_tick = absl::Now();
     if (!options_.acting || options_.acting()) Tick();
   }
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -59,6 +60,15 @@ class ReleaseManager {
   void SetImagePuller(ImagePuller puller);
   // The PromQL source for analysis checks (hostd --prometheus); none: such checks have no data.
   void SetMetricsQuery(MetricsQuery* query);
+  // How the agents are asked for faster metrics reports while a release analyses a canary
+  // (hostd: AgentHub::RequestReportInterval); none: they report at their own pace.
+  using ReportPace = std::function<void(absl::Duration interval, absl::Duration valid_for)>;
+  void SetReportPace(ReportPace ask);
+  // An agent's metrics report was taken in (AgentRegistry::SetMetricsListener): while a
+  // release analyses, the loop ticks now, so the judge decides on samples as they arrive.
+  void MetricsArrived();
+  // The report pace asked for while analysing, and the least time between two ticks.
+  static constexpr absl::Duration kAnalysisReportInterval = absl::Milliseconds(100);
 
   absl::StatusOr<hosting::v1::Release> Start(const hosting::v1::StartReleaseRequest& request);
   absl::StatusOr<hosting::v1::Release> Get(const hosting::v1::GetReleaseRequest& request);
@@ -82,6 +92,10 @@ class ReleaseManager {
 
  private:
   struct Cluster;  // one tick's view of Docker
+  // While a release analyses: asks the agents for reports every kAnalysisReportInterval (each
+  // second, for three).
+  void PaceReports(const std::vector<hosting::internal::ReleaseRecord>& active)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
   absl::StatusOr<hosting::v1::Release> Mutate(
       const std::string& id,
       const std::function<absl::Status(hosting::internal::ReleaseRecord&, std::vector<ReleaseNote>&)>&
@@ -119,6 +133,10 @@ class ReleaseManager {
 
   absl::Mutex mu_;  // the sources set after construction
   ImagePuller puller_ ABSL_GUARDED_BY(mu_);
+  ReportPace pace_ ABSL_GUARDED_BY(mu_);
+  // A release is in an analysis (step or background window), as of the last tick.
+  std::atomic<bool> analysing_{false};
+  absl::Time pace_asked_ ABSL_GUARDED_BY(tick_mu_) = absl::InfinitePast();
   // The PromQL source, queried off the tick's thread.
   std::unique_ptr<AsyncMetricsQuery> query_ ABSL_GUARDED_BY(mu_);
   // One tick at a time (the loop's, or a test's). Release records are written by compare-

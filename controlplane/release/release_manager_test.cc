@@ -150,6 +150,46 @@ TEST_F(ReleaseManagerTest, ARollingReleaseRunsToTheEndOverTheFakes) {
   EXPECT_THAT(cp_.EventTypes(), Contains("release.finished"));
 }
 
+// A canary with a baseline: two revision numbers (the canary's stored, the baseline's only
+// reserved), the baseline's Swarm service beside the canary's, and while the step analyses the
+// agents are asked for fast reports (each report then wakes the loop).
+TEST_F(ReleaseManagerTest, ACanaryWithABaselineAnalysesOnFastReports) {
+  ASSERT_TRUE(cp_.Apply("web", "img:1", 2).ok());
+  (void)cp_.reconciler.Sync("web");
+  std::vector<absl::Duration> asked;
+  releases_.SetReportPace(
+      [&](absl::Duration interval, absl::Duration valid_for) { asked.push_back(interval); });
+  hosting::v1::StartReleaseRequest req = Start("img:2");
+  auto* policy = req.mutable_policy();
+  policy->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  policy->mutable_canary()->set_baseline(true);
+  policy->mutable_canary()->add_steps()->set_set_weight(50);
+  auto* analysis = policy->mutable_canary()->add_steps()->mutable_analysis();
+  *analysis->mutable_duration() = ToDuration(absl::Seconds(5));
+  analysis->set_no_data(hosting::v1::NO_DATA_POLICY_PASS);  // no agents here: no samples
+  absl::StatusOr<hosting::v1::Release> r = releases_.Start(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->to_revision(), 2);
+  EXPECT_EQ(r->baseline_revision(), 3);
+  bool baseline_ran = false;
+  for (int i = 0; i < 200 && !IsTerminalState(State(r->id())); ++i) {
+    (void)cp_.reconciler.Sync("web");
+    releases_.Tick();
+    baseline_ran |= cp_.docker.InspectService("web-r3").ok();
+    clock_.Advance(absl::Seconds(1));
+  }
+  EXPECT_EQ(State(r->id()), hosting::v1::RELEASE_STATE_SUCCEEDED);
+  EXPECT_TRUE(baseline_ran);
+  (void)cp_.reconciler.Sync("web");
+  EXPECT_FALSE(cp_.docker.InspectService("web-r3").ok()) << "the baseline goes with the release";
+  ASSERT_FALSE(asked.empty());
+  EXPECT_EQ(asked.front(), ReleaseManager::kAnalysisReportInterval);
+  // The next release is revision 4: the baseline's number is never given out again.
+  absl::StatusOr<hosting::v1::Release> next = releases_.Start(Start("img:3"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->to_revision(), 4);
+}
+
 // A tick waits for the engine; the API's calls must not wait for the tick.
 TEST_F(ReleaseManagerTest, OperatorCallsDoNotWaitBehindASlowTick) {
   ASSERT_TRUE(cp_.Apply("web", "img:1", 2).ok());
