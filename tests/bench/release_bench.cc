@@ -312,7 +312,8 @@ class Bench {
     const double needed = canary > 0 ? 200 * took / canary : 0;
     return {what, took, load.total(), load.failed(),
             absl::StrFormat("%s, score %.0f; canary %.0f requests over the step: 200 took %.2f s "
-                            "(decided %.2f s after; release tick 0.25 s, agents report every 1 s)"
+                            "(decided %.2f s after; agents report every 0.1 s while a release analyses, "
+                            "each report wakes the release loop; release tick 0.25 s)"
                             "%s%s",
                             hosting::v1::AnalysisVerdict_Name(step.verdict()), step.score(), canary,
                             needed, took - needed,
