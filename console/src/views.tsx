@@ -352,6 +352,11 @@ export function ReleaseView({ id }: { id: string }) {
   }, [id]);
   const state = (release?.state ?? "").replace("RELEASE_STATE_", "");
   const weight = release?.weight ?? 0;
+  // A canary's baseline (a fresh copy of the stable revision) takes the canary's share, as far
+  // as the rest of the traffic allows (ReleaseMachine's BaselineWeight).
+  const hasBaseline = Number(release?.baselineRevision ?? 0) > 0;
+  const baselineWeight = hasBaseline ? Math.max(0, Math.min(weight, 100 - weight, 50)) : 0;
+  const stableWeight = 100 - weight - baselineWeight;
   const terminal = TERMINAL.includes(state);
   const act = (method: string, extra: object = {}) => () =>
     call("Releases", method, { id, ...extra }).then(setRelease);
@@ -379,9 +384,14 @@ export function ReleaseView({ id }: { id: string }) {
           <p id="release-message">{release.message}</p>
           <div class="weights" id="weights">
             <div class="bar">
-              <div class="stable" style={{ width: `${100 - weight}%` }}>
-                r{num(release.fromRevision)} {(100 - weight).toFixed(0)}%
+              <div class="stable" style={{ width: `${stableWeight}%` }}>
+                r{num(release.fromRevision)} {stableWeight.toFixed(0)}%
               </div>
+              {hasBaseline && (
+                <div class="baseline" id="baseline" style={{ width: `${baselineWeight}%` }}>
+                  r{num(release.baselineRevision)} baseline {baselineWeight.toFixed(0)}%
+                </div>
+              )}
               <div class="canary" style={{ width: `${weight}%` }}>
                 r{num(release.toRevision)} {weight.toFixed(0)}%
               </div>
@@ -423,7 +433,7 @@ export function ReleaseView({ id }: { id: string }) {
                 <th>kind</th>
                 <th>verdict</th>
                 <th>reason</th>
-                <th>metrics (canary / stable / threshold)</th>
+                <th>metrics (canary / stable or baseline / threshold)</th>
               </tr>
             </thead>
             <tbody>
@@ -437,7 +447,8 @@ export function ReleaseView({ id }: { id: string }) {
                   <td>
                     {(a.metrics ?? []).map((m: any) => (
                       <div>
-                        {m.metric}: {(m.canary ?? 0).toFixed(3)} / {(m.stable ?? 0).toFixed(3)} /{" "}
+                        {m.metric}: {(m.canary ?? 0).toFixed(3)} / {a.baseline ? "baseline " : ""}
+                        {(m.stable ?? 0).toFixed(3)} /{" "}
                         {(m.threshold ?? 0).toFixed(3)} ({enumName(m.verdict, "ANALYSIS_VERDICT_")})
                       </div>
                     ))}
