@@ -117,6 +117,12 @@ class ReleaseMachineTest : public ::testing::Test {
     (*service_.rollout.mutable_replicas())[2] = 0;
     service_.rollout.set_release_id("web-1");
   }
+  // The release runs a baseline, revision 3, beside its canary (ReleaseMachine::Begin's way).
+  void WithBaseline() {
+    release_.mutable_release()->set_baseline_revision(3);
+    (*service_.rollout.mutable_replicas())[3] = 0;
+    (*service_.rollout.mutable_baseline_of())[3] = 1;
+  }
   ServiceRecord Stable(int32_t n) {
     ServiceRecord s;
     s.spec.set_replicas(n);
@@ -591,9 +597,7 @@ TEST_F(ReleaseMachineTest, BeginPutsACanarysBaselineInTheRolloutAtZero) {
 // warm stable ones: against stable the canary would fail, against its baseline it passes.
 TEST_F(ReleaseMachineTest, ACanaryIsJudgedAgainstItsBaselineWhichGoesWhenTheReleaseEnds) {
   Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
-  release_.mutable_release()->set_baseline_revision(3);
-  (*service_.rollout.mutable_replicas())[3] = 0;
-  (*service_.rollout.mutable_baseline_of())[3] = 1;
+  WithBaseline();
   SetPolicySteps({Weight(20), Judged(60), Weight(60), Gate()});
   Traffic(1, 4000, 0);
   Latency(1, 4000, 0.010);
@@ -628,9 +632,7 @@ TEST_F(ReleaseMachineTest, ACanaryIsJudgedAgainstItsBaselineWhichGoesWhenTheRele
 
 TEST_F(ReleaseMachineTest, ABaselineSharesTheCanarysWeightAndGoesWithARollback) {
   Start(hosting::v1::RELEASE_STRATEGY_CANARY, 10);
-  release_.mutable_release()->set_baseline_revision(3);
-  (*service_.rollout.mutable_replicas())[3] = 0;
-  (*service_.rollout.mutable_baseline_of())[3] = 1;
+  WithBaseline();
   SetPolicySteps({Weight(20), Gate(), Judged(60)});
   EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
   // Equal shares and task counts, started together.
@@ -663,9 +665,7 @@ TEST_F(ReleaseMachineTest, ABaselineSharesTheCanarysWeightAndGoesWithARollback) 
 
 TEST_F(ReleaseMachineTest, AnUnhealthyBaselineRollsTheCanaryBack) {
   Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
-  release_.mutable_release()->set_baseline_revision(3);
-  (*service_.rollout.mutable_replicas())[3] = 0;
-  (*service_.rollout.mutable_baseline_of())[3] = 1;
+  WithBaseline();
   SetPolicySteps({Weight(25), Judged(60)});
   cluster_.bad_revisions.insert(3);
   EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
