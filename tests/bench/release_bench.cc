@@ -275,14 +275,19 @@ class Bench {
 
   // A good canary at 20 % with a judged analysis (judge min_samples 200, the step 60 s long):
   // from the step's start to the judge's decision, beside the time the canary's requests took
-  // to reach the 200 (its rate over the step), then the release to its end.
-  Result JudgedCanary() {
+  // to reach the 200 (its rate over the step), then the release to its end. With `baseline`
+  // the canary runs beside a fresh copy of the stable revision and is judged against it.
+  Result JudgedCanary(bool baseline) {
     HttpLoad load(Url("bench-hostd", "/api/users/1"), 4);
     absl::SleepFor(absl::Seconds(1));
-    hosting::v1::StartReleaseRequest req = CanaryRequest({{"BENCH_JUDGED", "1"}});
+    hosting::v1::StartReleaseRequest req =
+        CanaryRequest({{"BENCH_JUDGED", baseline ? "baseline" : "stable"}});
     req.mutable_policy()->mutable_canary()->mutable_steps(1)->mutable_analysis()->mutable_judge()
         ->set_min_samples(200);
-    const std::string what = "hostd: judged canary step (20 %, judge min 200 samples)";
+    req.mutable_policy()->mutable_canary()->set_baseline(baseline);
+    const std::string what =
+        baseline ? "hostd: judged canary step against its baseline (20 %, judge min 200 samples)"
+                 : "hostd: judged canary step (20 %, judge min 200 samples)";
     hosting::v1::Release rel;
     grpc::ClientContext ctx;
     grpc::Status st = releases_->StartRelease(&ctx, req, &rel);
@@ -306,6 +311,7 @@ class Bench {
                 absl::Minutes(2),
                 "the release", absl::Milliseconds(100));
     load.Stop();
+    const hosting::v1::Release done = Get(rel.id());
     const double took =
         TimeUtil::DurationToMilliseconds(step.finished_at() - step.started_at()) / 1000.0;
     const double canary = step.samples().canary().requests();
@@ -313,10 +319,13 @@ class Bench {
     return {what, took, load.total(), load.failed(),
             absl::StrFormat("%s, score %.0f; canary %.0f requests over the step: 200 took %.2f s "
                             "(decided %.2f s after; agents report every 0.1 s while a release analyses, "
-                            "each report wakes the release loop; release tick 0.25 s)"
-                            "%s%s",
+                            "each report wakes the release loop; release tick 0.25 s); "
+                            "compared with revision %d%s; whole release %.1f s%s%s",
                             hosting::v1::AnalysisVerdict_Name(step.verdict()), step.score(), canary,
-                            needed, took - needed,
+                            needed, took - needed, step.compared_revision(),
+                            step.baseline() ? " (baseline)" : "",
+                            TimeUtil::DurationToMilliseconds(done.finished_at() -
+                                                             done.started_at()) / 1000.0,
                             decided.ok() ? "" : "; " + decided.ToString(),
                             ended.ok() ? "" : "; " + ended.ToString())};
   }
@@ -438,7 +447,8 @@ int main(int argc, char** argv) {
   Print(hostd_bad);
   const Result to_stable = bench.AnalysisToStable();
   Print(to_stable);
-  Print(bench.JudgedCanary());
+  Print(bench.JudgedCanary(/*baseline=*/false));
+  Print(bench.JudgedCanary(/*baseline=*/true));
   std::printf("\nratios: good release hostd/Swarm %.2f (defaults) %.2f (surge 100%%); "
               "bad version rolled back hostd/Swarm %.2f\n",
               hostd_default.seconds / swarm_good.seconds, hostd_fast.seconds / swarm_good.seconds,
