@@ -1,5 +1,6 @@
 #include "controlplane/agents/agent_hub.h"
 
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -115,21 +116,19 @@ absl::StatusOr<hosting::v1::ControllerMessage> AgentHub::ProbeConfigs() {
     if (r.rollout.warm_revision() != 0) others.insert(r.rollout.warm_revision());
     if (r.rollout.preview_revision() != 0) others.insert(r.rollout.preview_revision());
     others.erase(r.revision);
-    // A canary's baseline is probed as the revision whose spec it runs.
-    for (auto it = others.begin(); it != others.end();) {
-      if (SpecRevision(r, *it) != r.revision) {
-        ++it;
-        continue;
-      }
-      AddProbe(name, *it, r.spec, *probes);
-      it = others.erase(it);
+    // Each is probed with its spec's check (a canary's baseline: the revision it copies).
+    std::map<int64_t, std::vector<int64_t>> by_spec;  // spec revision -> revisions running it
+    for (int64_t other : others) by_spec[SpecRevision(r, other)].push_back(other);
+    if (auto it = by_spec.find(r.revision); it != by_spec.end()) {
+      for (int64_t other : it->second) AddProbe(name, other, r.spec, *probes);
+      by_spec.erase(it);
     }
-    if (others.empty()) continue;
+    if (by_spec.empty()) continue;
     ASSIGN_OR_RETURN(std::vector<RevisionRecord> revisions, store_.ListRevisions(name));
     for (const auto& rev : revisions) {
-      for (int64_t other : others) {
-        if (SpecRevision(r, other) == rev.revision) AddProbe(name, other, rev.spec, *probes);
-      }
+      auto it = by_spec.find(rev.revision);
+      if (it == by_spec.end()) continue;
+      for (int64_t other : it->second) AddProbe(name, other, rev.spec, *probes);
     }
   }
   absl::MutexLock lock(&mu_);

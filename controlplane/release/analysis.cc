@@ -67,7 +67,7 @@ hosting::v1::AnalysisSpec AnalysisDefaults(const hosting::v1::AnalysisSpec& in) 
 hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
                                     const RevisionMetrics* stable,
                                     const RevisionMetrics& canary,
-                                    const PromqlResults& promql) {
+                                    const PromqlResults& promql, absl::string_view other) {
   const hosting::v1::AnalysisSpec spec = AnalysisDefaults(in);
   hosting::v1::AnalysisResult r;
   const uint64_t cs = static_cast<uint64_t>(std::llround(canary.requests));
@@ -93,8 +93,8 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
       Add(r, "error_ratio_increase", canary.error_ratio, stable->error_ratio, limit, cs, ss, bad);
       if (bad) {
         failures.push_back(absl::StrFormat(
-            "5xx ratio %.2f%% vs stable %.2f%% (allowed +%.2f points)", canary.error_ratio * 100,
-            stable->error_ratio * 100, spec.max_error_ratio_increase() * 100));
+            "5xx ratio %.2f%% vs %s %.2f%% (allowed +%.2f points)", canary.error_ratio * 100,
+            other, stable->error_ratio * 100, spec.max_error_ratio_increase() * 100));
       }
     }
     if (spec.max_error_ratio() > 0) {
@@ -126,8 +126,8 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
         Add(r, absl::StrCat(q.name, "_latency_ratio").c_str(), q.canary, q.stable, limit, cs, ss,
             bad);
         if (bad) {
-          failures.push_back(absl::StrFormat("%s %.1f ms vs stable %.1f ms (allowed x%.2f)",
-                                             q.name, q.canary * 1e3, q.stable * 1e3,
+          failures.push_back(absl::StrFormat("%s %.1f ms vs %s %.1f ms (allowed x%.2f)",
+                                             q.name, q.canary * 1e3, other, q.stable * 1e3,
                                              q.max_ratio));
         }
       }
@@ -179,11 +179,11 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
     std::string reason;
     for (const auto& f : failures) absl::StrAppend(&reason, reason.empty() ? "" : "; ", f);
     r.set_reason(absl::StrCat("canary worse than allowed: ", reason, " (", cs,
-                              " canary requests, ", ss, " stable)"));
+                              " canary requests, ", ss, " ", other, ")"));
   } else if (!canary_enough || !stable_enough) {
     r.set_verdict(hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
     r.set_reason(absl::StrCat("not enough data: canary ", cs,
-                              stable ? absl::StrCat(", stable ", ss) : std::string(),
+                              stable ? absl::StrCat(", ", other, " ", ss) : std::string(),
                               " requests in the window, ", spec.min_samples(),
                               " needed on each side"));
   } else if (!promql_missing.empty()) {
@@ -197,7 +197,7 @@ hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& in,
   } else {
     r.set_verdict(hosting::v1::ANALYSIS_VERDICT_PASSED);
     r.set_reason(absl::StrCat("canary within bounds over ", cs, " requests",
-                              stable ? absl::StrCat(" (stable ", ss, ")") : std::string(),
+                              stable ? absl::StrCat(" (", other, " ", ss, ")") : std::string(),
                               judging ? absl::StrCat("; ", judge.reason) : std::string()));
   }
   return r;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "controlplane/agents/revision_metrics.h"
 #include "hosting/v1/releases.pb.h"
@@ -24,12 +25,14 @@ hosting::v1::AnalysisSpec AnalysisDefaults(const hosting::v1::AnalysisSpec& spec
 // INCONCLUSIVE; `judged` and `score` are set once it has.
 // PromQL checks are judged from `promql`: each check's result keyed by its query as written
 // (before "{{revision}}" substitution); a missing or failed one is no data.
-// The caller decides whether the analysis' duration has run out.
+// The caller decides whether the analysis' duration has run out. `other` names the side the
+// canary is compared with in the reason ("stable", or "baseline" for a canary's baseline).
 using PromqlResults = std::map<std::string, absl::StatusOr<double>>;
 hosting::v1::AnalysisResult Analyze(const hosting::v1::AnalysisSpec& spec,
                                     const RevisionMetrics* stable,
                                     const RevisionMetrics& canary,
-                                    const PromqlResults& promql = {});
+                                    const PromqlResults& promql = {},
+                                    absl::string_view other = "stable");
 
 // What an analysis compared, kept with it so that its judge can run again (JudgeRelease): both
 // sides' requests, errors and latency histograms, and the analysis' judge.

@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "common/proto_time.h"
 #include "controlplane/release/analysis.h"
 #include "google/protobuf/util/time_util.h"
@@ -125,15 +124,23 @@ std::string ComparedName(const ReleaseRecord& r) {
                       r.stable_revision(), "'s spec, started with it)");
 }
 
-// Records in `res` what the canary was compared with; a baseline's reason says so.
-void MarkCompared(const ReleaseRecord& r, hosting::v1::AnalysisResult& res) {
+// The canary judged against the compared revision (Analyze), with what it was compared with
+// recorded; a baseline's reason says so.
+hosting::v1::AnalysisResult AnalyzeAgainst(const ReleaseRecord& r,
+                                           const hosting::v1::AnalysisSpec& spec,
+                                           const RevisionMetrics* compared,
+                                           const RevisionMetrics& canary,
+                                           const PromqlResults& promql) {
+  const bool baseline = compared != nullptr && r.release().baseline_revision() != 0;
+  hosting::v1::AnalysisResult res =
+      Analyze(spec, compared, canary, promql, baseline ? "baseline" : "stable");
+  if (compared == nullptr) return res;
   res.set_compared_revision(ComparedRevision(r));
-  if (r.release().baseline_revision() == 0) return;
+  if (!baseline) return res;
   res.set_baseline(true);
-  res.set_reason(absl::StrCat(
-      "against baseline revision ", r.release().baseline_revision(), ": ",
-      absl::StrReplaceAll(res.reason(), {{"vs stable", "vs baseline"},
-                                         {"stable baseline", "baseline"}})));
+  res.set_reason(absl::StrCat("against baseline revision ", r.release().baseline_revision(), ": ",
+                              res.reason()));
+  return res;
 }
 
 absl::Duration MinHealthy(const ReleaseRecord& r) {
@@ -509,9 +516,8 @@ hosting::v1::AnalysisVerdict ReleaseMachine::RunAnalysis(ReleaseRecord& r,
     return it == obs.metrics.end() ? kEmpty : it->second;
   };
   hosting::v1::AnalysisResult res =
-      Analyze(spec, compare_with_stable ? &find(compared) : nullptr, find(rel->to_revision()),
-              obs.promql);
-  if (compare_with_stable) MarkCompared(r, res);
+      AnalyzeAgainst(r, spec, compare_with_stable ? &find(compared) : nullptr,
+                     find(rel->to_revision()), obs.promql);
   hosting::v1::AnalysisResult* current = StepAnalysis(r);
   *current->mutable_metrics() = res.metrics();
   current->set_compared_revision(res.compared_revision());
@@ -592,8 +598,7 @@ bool ReleaseMachine::Background(ReleaseRecord& r, const Observation& obs, Notes&
   };
   const int64_t compared = ComparedRevision(r);
   hosting::v1::AnalysisResult res =
-      Analyze(spec, &find(compared), find(rel->to_revision()), obs.promql);
-  MarkCompared(r, res);
+      AnalyzeAgainst(r, spec, &find(compared), find(rel->to_revision()), obs.promql);
   auto* current = rel->mutable_analyses(r.background_index() - 1);
   *current->mutable_metrics() = res.metrics();
   current->set_compared_revision(res.compared_revision());

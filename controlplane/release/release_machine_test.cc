@@ -969,6 +969,11 @@ TEST(AnalyzeTest, ComparesErrorsAndLatencyQuantilesWithTheirNumbers) {
   auto errors = Analyze(spec, &stable, Agg(200, 20, 0.010, 0.020));
   EXPECT_EQ(errors.verdict(), hosting::v1::ANALYSIS_VERDICT_FAILED);
   EXPECT_THAT(errors.reason(), HasSubstr("5xx ratio 10.00%"));
+  EXPECT_THAT(errors.reason(), HasSubstr("vs stable"));
+  // Compared with a canary's baseline, the reason names it.
+  auto against_baseline = Analyze(spec, &stable, Agg(200, 20, 0.010, 0.020), {}, "baseline");
+  EXPECT_THAT(against_baseline.reason(), HasSubstr("vs baseline"));
+  EXPECT_THAT(against_baseline.reason(), Not(HasSubstr("stable")));
   // Too few samples on either side is never a pass.
   auto few = Analyze(spec, &stable, Agg(50, 0, 0.010, 0.020));
   EXPECT_EQ(few.verdict(), hosting::v1::ANALYSIS_VERDICT_INCONCLUSIVE);
