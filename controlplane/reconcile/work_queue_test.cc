@@ -56,8 +56,20 @@ TEST(WorkQueueTest, NeverHandsOneKeyToTwoWorkers) {
       }
     });
   }
-  for (int i = 0; i < 200; ++i) q.Add("same");
-  absl::SleepFor(absl::Milliseconds(100));
+  // Keep adding while the workers run, so several of them wait on the one key
+  // at once; then wait (without a time bound that a slow sanitizer build could
+  // miss) until the last addition has been processed before shutting down.
+  for (int i = 0; i < 200; ++i) {
+    q.Add("same");
+    if (i % 20 == 0) absl::SleepFor(absl::Microseconds(500));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (q.Depth() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  while (processed.load() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   q.ShutDown();
   for (auto& t : workers) t.join();
   EXPECT_EQ(max_in_flight.load(), 1);
