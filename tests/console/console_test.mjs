@@ -1,7 +1,7 @@
 // The web console in a real browser (Debian's chromium, headless, driven by playwright-core)
 // against a real platform that console_browser_test starts: log in; apply a service; start a
-// canary and see its weight change live; promote it from the page; watch a bad canary roll
-// back with its reason, without a reload; the autoscaling chart under a load step; nodes and
+// canary and see its weight change live; promote it from the page; watch a bad canary (beside
+// its baseline) roll back with its reason, without a reload; the autoscaling chart under a load step; nodes and
 // events; one event stream per view. Screenshots go to $SHOTS.
 //
 // Environment (set by tests/integration/console_browser_test.cc):
@@ -177,8 +177,27 @@ try {
   const bad = await api("Releases", "StartRelease", JSON.parse(env("BAD_RELEASE")));
   await mark();
   await page.evaluate((id) => (location.hash = `#/releases/${encodeURIComponent(id)}`), bad.id);
+  // Its baseline (a fresh copy of the stable revision) shows in the traffic bar while it runs,
+  // with the canary's share.
+  let baselineBar = "";
+  await until(
+    "the baseline in the traffic bar",
+    async () => {
+      if ((await page.locator("#baseline").count()) === 0) return false;
+      baselineBar = ((await text("#baseline")) ?? "").trim();
+      return /^r\d+ baseline 20%$/.test(baselineBar);
+    },
+    120_000,
+  );
+  await page.waitForTimeout(500); // the bar's widths ease in over 0.3 s
+  await shot("release-baseline");
   await until("the bad canary rolled back", async () => (await text("#release-state")) === "rolled back", 150_000);
   await until("the analysis' reason", async () => ((await text("#analyses")) ?? "").includes("5xx ratio"), 10_000);
+  const analyses = await text("#analyses");
+  if (!analyses.includes("against baseline revision") || !analyses.includes("/ baseline ")) {
+    throw new Error(`the analysis does not name the baseline it compared with: ${analyses}`);
+  }
+  log(`bad release's baseline shown as "${baselineBar}"`);
   if (!(await stillSamePage())) throw new Error("the page reloaded");
   log(`bad release ${bad.id} rolled back: ${await text("#release-message")}`);
   await shot("release-rolled-back");

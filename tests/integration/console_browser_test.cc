@@ -55,12 +55,14 @@ TEST_F(ConsoleTest, ACanaryPromotedFromThePageABadOneRolledBackLiveAndAutoscalin
   release->mutable_canary()->add_steps()->mutable_pause();
   release->mutable_canary()->add_steps()->set_set_weight(100);
 
-  // The bad canary: its tasks answer 30 % of requests with a 500; the analysis rolls it back.
+  // The bad canary: its tasks answer 30 % of requests with a 500; the analysis, against a
+  // baseline started beside it, rolls it back.
   hosting::v1::StartReleaseRequest bad;
   bad.set_service(kService);
   *bad.mutable_spec() = platform->Spec(kService, 2, {{"FAULT_ERROR_RATE", "0.3"}});
   auto* canary = bad.mutable_policy()->mutable_canary();
   bad.mutable_policy()->set_strategy(hosting::v1::RELEASE_STRATEGY_CANARY);
+  canary->set_baseline(true);
   canary->add_steps()->set_set_weight(20);
   auto* analysis = canary->add_steps()->mutable_analysis();
   analysis->mutable_duration()->set_seconds(60);
