@@ -1,6 +1,7 @@
 #include "controlplane/release/release_manager.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -67,7 +68,7 @@ void ReleaseManager::SetReportPace(ReportPace ask) {
 }
 
 void ReleaseManager::MetricsArrived() {
-  if (analysing_.load(std::memory_order_relaxed)) Wake();
+  if (analysing_.load(std::memory_order_relaxed)) Wake(/*urgent=*/false);
 }
 
 void ReleaseManager::PaceReports(const std::vector<ReleaseRecord>& active) {
@@ -595,23 +596,30 @@ void ReleaseManager::TickProblem(const std::string& key, absl::string_view what,
   tick_problems_[key] = std::move(problem);
 }
 
-void ReleaseManager::Wake() {
+void ReleaseManager::Wake(bool urgent) {
   absl::MutexLock lock(&wake_mu_);
   wake_ = true;
+  urgent_ |= urgent;
 }
 
 void ReleaseManager::Loop() {
   absl::Time last_tick = absl::InfinitePast();
   while (true) {
+    bool urgent = false;
     {
       absl::MutexLock lock(&wake_mu_);
       wake_mu_.AwaitWithTimeout(absl::Condition(&wake_), options_.tick);
       wake_ = false;
+      urgent = std::exchange(urgent_, false);
     }
     if (stop_.HasBeenNotified()) return;
     // Woken by every agent's report while analysing: never more than one tick in this long.
-    if (const absl::Duration since = absl::Now() - last_tick; since < kAnalysisReportInterval) {
-      if (stop_.WaitForNotificationWithTimeout(kAnalysisReportInterval - since)) return;
+    if (const absl::Duration since = absl::Now() - last_tick;
+        !urgent && since < options_.metrics_tick_gap) {
+      if (stop_.WaitForNotificationWithTimeout(options_.metrics_tick_gap - since)) return;
+      absl::MutexLock lock(&wake_mu_);  // what woke meanwhile, this tick takes
+      wake_ = false;
+      urgent_ = false;
     }
     last_tick = absl::Now();
     if (!options_.acting || options_.acting()) Tick();

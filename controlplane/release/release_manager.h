@@ -40,6 +40,10 @@ struct ReleaseManagerOptions {
   // Bound on pre-pulling a new image on the nodes before the first batch.
   absl::Duration pull_timeout = absl::Minutes(2);
   MachineOptions machine;
+  // The least time between two ticks that agents' metrics reports wake (several a second from
+  // every agent while a release analyses). Other wakes (a release created or steered, a
+  // pre-pull done) tick at once.
+  absl::Duration metrics_tick_gap = absl::Milliseconds(100);
   // Whether this hostd may act now (the leader); unset: always. Ticks are skipped otherwise;
   // everything they need is in the store, so a new leader resumes where the last one stopped.
   std::function<bool()> acting;
@@ -118,8 +122,9 @@ class ReleaseManager {
   void TickProblem(const std::string& key, absl::string_view what, const absl::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_);
   void Loop();
-  // Asks the loop for a tick now (any thread).
-  void Wake();
+  // Asks the loop for a tick (any thread): now when urgent, else not sooner than
+  // metrics_tick_gap after the last one.
+  void Wake(bool urgent = true);
 
   Store& store_;
   DesiredState& state_;
@@ -150,9 +155,10 @@ class ReleaseManager {
   std::vector<std::thread> threads_;
   absl::Notification stop_;
   // Set to tick now rather than at the next period: a release created, steered, or its
-  // pre-pull done.
+  // pre-pull done (urgent_ too), or a metrics report while analysing (after metrics_tick_gap).
   absl::Mutex wake_mu_;
   bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
+  bool urgent_ ABSL_GUARDED_BY(wake_mu_) = false;
   bool started_ = false;
 };
 

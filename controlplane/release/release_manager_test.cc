@@ -86,6 +86,37 @@ TEST_F(ReleaseManagerTest, ANewReleaseWakesTheLoop) {
   EXPECT_GE(ticks.load(), 1);
 }
 
+TEST_F(ReleaseManagerTest, AnApiCallRightAfterATickIsNotHeldByTheMetricsGap) {
+  ASSERT_TRUE(cp_.Apply("web", "img:1").ok());
+  ASSERT_TRUE(cp_.Apply("api", "img:1").ok());
+  absl::Mutex mu;
+  int ticks = 0;
+  ReleaseManagerOptions options;
+  options.tick = absl::Hours(1);
+  options.metrics_tick_gap = absl::Hours(1);  // metrics reports could wake it once an hour
+  options.acting = [&] {
+    absl::MutexLock lock(&mu);
+    ++ticks;
+    return false;  // count the tick, change nothing
+  };
+  ReleaseManager loop(cp_.store, cp_.state, agents_, router_, cp_.reconciler, cp_.events, clock_,
+                      options);
+  loop.Start();
+  auto ticked = [&](int n) {
+    absl::MutexLock lock(&mu);
+    auto reached = [&] { return ticks >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(30));
+  };
+  ASSERT_TRUE(loop.Start(Start("img:2")).ok());
+  EXPECT_TRUE(ticked(1));
+  // A second release at once after: its tick does not wait out the gap.
+  hosting::v1::StartReleaseRequest api = Start("img:2");
+  api.set_service("api");
+  ASSERT_TRUE(loop.Start(api).ok());
+  EXPECT_TRUE(ticked(2));
+  loop.Stop();
+}
+
 TEST_F(ReleaseManagerTest, BadRequestsAreNamedAndASecondReleaseIsRefused) {
   ASSERT_TRUE(cp_.Apply("web", "img:1").ok());
   hosting::v1::StartReleaseRequest no_image;
