@@ -191,6 +191,11 @@ class ReleaseMachineTest : public ::testing::Test {
     a.errors = errors;
     a.error_ratio = requests > 0 ? errors / requests : 0;
   }
+  // Both of the above for the same requests.
+  void Served(int64_t rev, double requests, double errors, double median) {
+    Traffic(rev, requests, errors);
+    Latency(rev, requests, median);
+  }
   // `requests` whose latency spreads evenly over [median x 0.8, median x 1.2], as the agents'
   // merged histogram (ten buckets a decade, as appsvc's) holds them.
   void Latency(int64_t rev, double requests, double median) {
@@ -494,10 +499,8 @@ TEST_F(ReleaseMachineTest, CanaryBadVersionFailsAnalysisEarlyAndRollsBack) {
 TEST_F(ReleaseMachineTest, AJudgedCanaryThirtyPercentSlowerWithinTheBoundsRollsBack) {
   Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
   SetPolicySteps({Weight(20), Judged(60), Weight(50)});
-  Traffic(1, 4000, 0);
-  Latency(1, 4000, 0.010);
-  Traffic(2, 1000, 0);
-  Latency(2, 1000, 0.013);  // 30 % slower: no bound of the analysis is set for latency
+  Served(1, 4000, 0, 0.010);
+  Served(2, 1000, 0, 0.013);  // 30 % slower: no bound of the analysis is set for latency
   const absl::Time start = cluster_.now;
   EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
   EXPECT_LT(cluster_.now - start, absl::Seconds(60));
@@ -543,18 +546,15 @@ TEST_F(ReleaseMachineTest, AJudgedCanaryThirtyPercentSlowerWithinTheBoundsRollsB
 TEST_F(ReleaseMachineTest, AJudgedGoodCanaryPassesAsSoonAsItHasItsSamples) {
   Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
   SetPolicySteps({Weight(20), Judged(60), Weight(50)});
-  Traffic(1, 4000, 4);
-  Latency(1, 4000, 0.010);
-  Traffic(2, 100, 0);  // not yet enough: the judge waits
-  Latency(2, 100, 0.010);
+  Served(1, 4000, 4, 0.010);
+  Served(2, 100, 0, 0.010);  // not yet enough: the judge waits
   for (int i = 0; i < 20 && release_.release().analyses_size() == 0; ++i) Tick();
   ASSERT_EQ(release_.release().analyses_size(), 1);
   for (int i = 0; i < 4; ++i) Tick();
   EXPECT_EQ(release_.release().analyses(0).verdict(), hosting::v1::ANALYSIS_VERDICT_RUNNING);
   EXPECT_THAT(release_.release().analyses(0).reason(), HasSubstr("not enough samples yet"));
   const absl::Time enough = cluster_.now;
-  Traffic(2, 1000, 1);
-  Latency(2, 1000, 0.0101);
+  Served(2, 1000, 1, 0.0101);
   Tick();  // decided on the first tick with enough samples, not at the end of its 60 s
   const auto& a = release_.release().analyses(0);
   EXPECT_EQ(a.verdict(), hosting::v1::ANALYSIS_VERDICT_PASSED) << a.reason();
@@ -599,12 +599,9 @@ TEST_F(ReleaseMachineTest, ACanaryIsJudgedAgainstItsBaselineWhichGoesWhenTheRele
   Start(hosting::v1::RELEASE_STRATEGY_CANARY, 4);
   WithBaseline();
   SetPolicySteps({Weight(20), Judged(60), Weight(60), Gate()});
-  Traffic(1, 4000, 0);
-  Latency(1, 4000, 0.010);
-  Traffic(3, 1000, 0);
-  Latency(3, 1000, 0.013);
-  Traffic(2, 1000, 0);
-  Latency(2, 1000, 0.0131);
+  Served(1, 4000, 0, 0.010);
+  Served(3, 1000, 0, 0.013);
+  Served(2, 1000, 0, 0.0131);
   EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_WAITING_FOR_PROMOTION);
   EXPECT_THAT(types_, Contains("baseline.started"));
   ASSERT_EQ(release_.release().analyses_size(), 1);
@@ -647,12 +644,9 @@ TEST_F(ReleaseMachineTest, ABaselineSharesTheCanarysWeightAndGoesWithARollback) 
   EXPECT_EQ(cluster_.Count(2), 4);
   EXPECT_EQ(cluster_.Count(3), 4);
   // The canary is 30 % slower than its baseline: the judge rolls back, and the baseline goes.
-  Traffic(1, 4000, 0);
-  Latency(1, 4000, 0.010);
-  Traffic(3, 1000, 0);
-  Latency(3, 1000, 0.010);
-  Traffic(2, 1000, 0);
-  Latency(2, 1000, 0.013);
+  Served(1, 4000, 0, 0.010);
+  Served(3, 1000, 0, 0.010);
+  Served(2, 1000, 0, 0.013);
   std::vector<ReleaseNote> notes;
   ASSERT_TRUE(machine_.Promote(release_, false, cluster_.now, notes).ok());
   EXPECT_EQ(RunUntilDone(), hosting::v1::RELEASE_STATE_ROLLED_BACK);
